@@ -1,0 +1,20 @@
+/**
+ * One Jest run for the whole monorepo: every package's `test/` and the top-level `test/`.
+ * TypeScript is stripped by SWC (types are checked by `tsc -b` before Jest runs);
+ * `@peerguard/*` imports resolve to each package's source so tests never need a build.
+ * @type {import('jest').Config}
+ */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }]
+  },
+  moduleNameMapper: {
+    '^@peerguard/([a-z0-9-]+)$': '<rootDir>/packages/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1'
+  },
+  testMatch: ['<rootDir>/packages/*/test/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testTimeout: 30000
+}
