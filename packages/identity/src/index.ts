@@ -1,1 +1,30 @@
-export {}
+/**
+ * @packageDocumentation
+ * Ed25519 peer identities (RFC 8032): key pairs, detached signatures on node:crypto's native path
+ * (tweetnacl kept as the cross-checked reference), self-certifying peer IDs with a human-checkable
+ * text form, the same key as a libp2p PeerId, and an encrypted keystore.
+ *
+ * @example
+ * ```ts
+ * import { generateKeyPair, peerIdFromPublicKey, sign, verify } from '@peerguard/identity'
+ * const { publicKey, secretKey } = generateKeyPair()
+ * const sig = sign(message, secretKey)
+ * verify(sig, message, publicKey) // true
+ * peerIdFromPublicKey(publicKey).toString() // 'MFRGGZD-…' (8 groups of 7)
+ * ```
+ */
+export {
+  generateKeyPair,
+  keyPairFromSeed,
+  publicKeyOf,
+  sign,
+  verify,
+  PUBLIC_KEY_LENGTH,
+  SECRET_KEY_LENGTH,
+  SEED_LENGTH,
+  SIGNATURE_LENGTH
+} from './ed25519.js'
+export type { KeyPair } from './ed25519.js'
+export { tweetnaclEd25519 } from './reference.js'
+export { PeerId, peerIdFromLibp2p, peerIdFromLibp2pBytes, peerIdFromPublicKey, peerIdFromString, PEER_ID_CHARS } from './peer-id.js'
+export { InvalidKeyError, InvalidPeerIdError, PeerIdCheckError } from './errors.js'
