@@ -1,0 +1,259 @@
+import { readFile } from 'node:fs/promises'
+import { peerIdFromPublicKey, peerIdFromString, verify as verifySignature } from '@peerguard/identity'
+import { assertString, InvalidArgumentError, PeerguardError, type PeerguardCode } from '@peerguard/interface'
+import { checkpointMessage, GENESIS_HASH, LOG_FORMAT_VERSION, MAX_LINE_BYTES, openEntry } from './entry.js'
+
+export interface LogVerifyOptions {
+  /**
+   * The key that must have signed every checkpoint: a peer ID in text form or a 32-byte Ed25519
+   * public key. Default: none — the first checkpoint's signer is trusted (a warning says so).
+   */
+  key?: string | Uint8Array
+  /**
+   * A saved head checkpoint (the `<log>.head` file the writer keeps, or a copy kept elsewhere).
+   * The log must contain that checkpoint; a shorter log is reported as `log-truncated`.
+   * Default: none.
+   */
+  head?: string
+}
+
+/** The first thing wrong with a log: verification stops there. */
+export interface LogProblem {
+  readonly code: PeerguardCode
+  /** 1-based line number of the first bad entry. */
+  readonly line: number
+  /** Byte offset where that line starts. */
+  readonly offset: number
+  readonly message: string
+}
+
+export interface LogVerifyReport {
+  /** True when every whole entry verified, no torn tail and no truncation. */
+  readonly ok: boolean
+  /** Entries (checkpoints included) that verified, from the start of the file. */
+  readonly entries: number
+  /** Signed checkpoints that verified. */
+  readonly checkpoints: number
+  /** Entries covered by the last verified checkpoint's signature. */
+  readonly signedEntries: number
+  /** Verified entries after the last checkpoint: not yet signed, so their removal is undetectable. */
+  readonly unsignedTail: number
+  /** Peer ID that signed the checkpoints. */
+  readonly signer?: string
+  /** Hash of the last verified entry (GENESIS_HASH for an empty log). */
+  readonly headHash: string
+  /** The first bad entry, when any. */
+  readonly firstBad?: LogProblem
+  /** A partial last line (crash mid-write or truncation inside an entry). */
+  readonly tornTail?: { readonly offset: number; readonly bytes: number }
+  readonly warnings: readonly string[]
+  /** Byte length of the verified prefix (where an appender continues). */
+  readonly validBytes: number
+}
+
+function expectedKey(key: string | Uint8Array | undefined): string | undefined {
+  if (key === undefined) return undefined
+  if (typeof key === 'string') return peerIdFromString(key).toString()
+  if (key instanceof Uint8Array) return peerIdFromPublicKey(key).toString()
+  throw new InvalidArgumentError(`key: expected peer ID string or Uint8Array, got ${typeof key}`)
+}
+
+/**
+ * Verify a decision log given as bytes or text. Never throws for bad content: every problem is
+ * reported with a stable code and the first bad entry. Throws InvalidArgumentError for a bad
+ * `data` or `options`.
+ */
+export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyOptions = {}): LogVerifyReport {
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`data: expected Uint8Array or string, got ${data === null ? 'null' : typeof data}`)
+  }
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+  if (options.head !== undefined) assertString('head', options.head)
+  const pinned = expectedKey(options.key)
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  const warnings: string[] = []
+  let signer = pinned
+  let entries = 0
+  let checkpoints = 0
+  let signedEntries = 0
+  let head = GENESIS_HASH
+  let offset = 0
+  let firstBad: LogProblem | undefined
+  let tornTail: { offset: number; bytes: number } | undefined
+  const hashesBySeq: string[] = []
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+
+  while (offset < bytes.length) {
+    const nl = bytes.indexOf(0x0a, offset)
+    if (nl === -1) {
+      tornTail = { offset, bytes: bytes.length - offset }
+      break
+    }
+    const lineNo = entries + 1
+    const bad = (code: PeerguardCode, message: string): LogProblem => ({
+      code,
+      line: lineNo,
+      offset,
+      message: `line ${lineNo}: ${message}`
+    })
+    if (nl - offset > MAX_LINE_BYTES) {
+      firstBad = bad('log-entry-malformed', `longer than ${MAX_LINE_BYTES} bytes`)
+      break
+    }
+    let line: string
+    try {
+      line = decoder.decode(bytes.subarray(offset, nl))
+    } catch {
+      firstBad = bad('log-entry-malformed', 'not valid UTF-8')
+      break
+    }
+    const opened = openEntry(line)
+    if (!opened.ok) {
+      firstBad = bad(opened.reason === 'malformed' ? 'log-entry-malformed' : 'log-entry-hash-mismatch', opened.message)
+      break
+    }
+    const f = opened.fields
+    if (f.v !== LOG_FORMAT_VERSION) {
+      firstBad = bad('log-entry-malformed', `unsupported format version ${JSON.stringify(f.v)}`)
+      break
+    }
+    if (f.seq !== entries) {
+      firstBad = bad(
+        'log-sequence-broken',
+        `sequence number ${JSON.stringify(f.seq)}, expected ${entries} (an entry was deleted, inserted or moved)`
+      )
+      break
+    }
+    if (f.prev !== head) {
+      firstBad = bad('log-chain-broken', `does not link to the entry before it (an entry was deleted, inserted, moved or edited)`)
+      break
+    }
+    if (typeof f.kind !== 'string' || typeof f.ts !== 'string') {
+      firstBad = bad('log-entry-malformed', 'missing "kind" or "ts"')
+      break
+    }
+    if (f.kind === 'checkpoint') {
+      const problem = checkCheckpoint(f, entries, head, signer)
+      if (problem !== undefined) {
+        firstBad = bad(problem.code, problem.message)
+        break
+      }
+      if (signer === undefined) {
+        signer = f.signer as string
+        warnings.push(`checkpoints are signed by ${signer}, which was not pinned: pass --key to check the signer`)
+      }
+      checkpoints++
+      signedEntries = entries + 1
+    }
+    head = opened.hash
+    hashesBySeq.push(head)
+    entries++
+    offset = nl + 1
+  }
+
+  let truncated: LogProblem | undefined
+  if (firstBad === undefined && options.head !== undefined) truncated = checkHead(options.head, hashesBySeq, entries, offset)
+  const unsignedTail = entries - signedEntries
+  if (unsignedTail > 0 && firstBad === undefined) {
+    warnings.push(`${unsignedTail} entr${unsignedTail === 1 ? 'y' : 'ies'} after the last checkpoint are not signed yet`)
+  }
+  if (entries > 0 && checkpoints === 0 && firstBad === undefined) warnings.push('the log has no signed checkpoint')
+  const problem = firstBad ?? truncated
+  return {
+    ok: problem === undefined && tornTail === undefined,
+    entries,
+    checkpoints,
+    signedEntries,
+    unsignedTail,
+    ...(signer === undefined ? {} : { signer }),
+    headHash: head,
+    ...(problem === undefined ? {} : { firstBad: problem }),
+    ...(tornTail === undefined || firstBad !== undefined ? {} : { tornTail }),
+    warnings,
+    validBytes: offset
+  }
+}
+
+function checkCheckpoint(
+  f: Record<string, unknown>,
+  count: number,
+  head: string,
+  signer: string | undefined
+): { code: PeerguardCode; message: string } | undefined {
+  if (f.count !== count || f.head !== head) {
+    return {
+      code: 'log-checkpoint-invalid',
+      message: `checkpoint names count ${JSON.stringify(f.count)}, expected ${count}, or a wrong head hash`
+    }
+  }
+  if (typeof f.signer !== 'string' || typeof f.sig !== 'string')
+    return { code: 'log-checkpoint-invalid', message: 'checkpoint without signer or signature' }
+  let publicKey: Uint8Array
+  let text: string
+  try {
+    const id = peerIdFromString(f.signer)
+    publicKey = id.publicKey
+    text = id.toString()
+  } catch {
+    return { code: 'log-checkpoint-invalid', message: 'checkpoint signer is not a valid peer ID' }
+  }
+  if (signer !== undefined && text !== signer) {
+    return { code: 'log-signer-mismatch', message: `checkpoint signed by ${text}, expected ${signer}` }
+  }
+  const sig = Buffer.from(f.sig, 'base64')
+  if (sig.length !== 64 || !verifySignature(sig, checkpointMessage(count, head), publicKey)) {
+    return { code: 'log-checkpoint-invalid', message: 'checkpoint signature does not verify (entries before it were changed)' }
+  }
+  return undefined
+}
+
+function checkHead(text: string, hashes: readonly string[], entries: number, offset: number): LogProblem | undefined {
+  let saved: { seq?: unknown; hash?: unknown }
+  try {
+    saved = JSON.parse(text) as { seq?: unknown; hash?: unknown }
+  } catch {
+    return { code: 'log-entry-malformed', line: entries + 1, offset, message: 'the saved head checkpoint is not valid JSON' }
+  }
+  if (typeof saved.seq !== 'number' || typeof saved.hash !== 'string') {
+    return { code: 'log-entry-malformed', line: entries + 1, offset, message: 'the saved head checkpoint has no seq and hash' }
+  }
+  if (saved.seq >= entries) {
+    return {
+      code: 'log-truncated',
+      line: entries + 1,
+      offset,
+      message: `the log ends after ${entries} entries but its saved head checkpoint is entry ${saved.seq + 1}: entries were cut off`
+    }
+  }
+  if (hashes[saved.seq] !== saved.hash) {
+    return {
+      code: 'log-chain-broken',
+      line: saved.seq + 1,
+      offset,
+      message: `line ${saved.seq + 1}: differs from the saved head checkpoint`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Read and verify a decision-log file. When `<path>.head` exists and `options.head` is not given,
+ * it is used as the saved head checkpoint. Throws `not-found`/`io-error` when the file cannot be read.
+ */
+export async function verifyDecisionLogFile(path: string, options: LogVerifyOptions = {}): Promise<LogVerifyReport> {
+  assertString('path', path, { nonEmpty: true })
+  let data: Buffer
+  try {
+    data = await readFile(path)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new PeerguardError(
+      e.code === 'ENOENT' ? 'not-found' : 'io-error',
+      `${path}: ${e.code === 'ENOENT' ? 'no such file' : (e.code ?? 'read failed')}`,
+      { cause: err }
+    )
+  }
+  let head = options.head
+  if (head === undefined) head = await readFile(`${path}.head`, 'utf8').catch(() => undefined)
+  return verifyDecisionLog(data, { ...options, ...(head === undefined ? {} : { head }) })
+}
