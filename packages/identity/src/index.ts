@@ -11,6 +11,7 @@
  * const sig = sign(message, secretKey)
  * verify(sig, message, publicKey) // true
  * peerIdFromPublicKey(publicKey).toString() // 'MFRGGZD-…' (8 groups of 7)
+ * await saveIdentity('alice.key', { publicKey, secretKey }, { passphrase })
  * ```
  */
 export {
@@ -26,5 +27,34 @@ export {
 } from './ed25519.js'
 export type { KeyPair } from './ed25519.js'
 export { tweetnaclEd25519 } from './reference.js'
-export { PeerId, peerIdFromLibp2p, peerIdFromLibp2pBytes, peerIdFromPublicKey, peerIdFromString, PEER_ID_CHARS } from './peer-id.js'
-export { InvalidKeyError, InvalidPeerIdError, PeerIdCheckError } from './errors.js'
+export {
+  PeerId,
+  peerIdFromLibp2p,
+  peerIdFromLibp2pBytes,
+  peerIdFromPublicKey,
+  peerIdFromString,
+  PEER_ID_CHARS
+} from './peer-id.js'
+export {
+  decodeKeystore,
+  encodeKeystore,
+  isKeystoreEncrypted,
+  KEYSTORE_MAX_BYTES,
+  KEYSTORE_VERSION,
+  loadIdentity,
+  loadKeystore,
+  saveIdentity,
+  saveKeystore
+} from './keystore.js'
+export type { Identity, KeystoreEntry, KeystoreOptions, ScryptParams } from './keystore.js'
+export {
+  InvalidKeyError,
+  InvalidPeerIdError,
+  KeystoreBadPassphraseError,
+  KeystoreCorruptError,
+  KeystoreInvalidFormatError,
+  KeystorePassphraseRequiredError,
+  KeystoreTruncatedError,
+  KeystoreUnsupportedVersionError,
+  PeerIdCheckError
+} from './errors.js'

@@ -108,7 +108,10 @@ export class PeerId {
   }
 }
 
-/** The peer ID of an Ed25519 public key. Throws InvalidKeyError for a key that is not a point. */
+/**
+ * The peer ID of a 32-byte Ed25519 public key. The bytes are not checked to be a curve point
+ * (node:crypto cannot tell); a peer ID of a non-point can never verify a signature.
+ */
 export function peerIdFromPublicKey(publicKey: Uint8Array): PeerId {
   assertBytes('publicKey', publicKey, PUBLIC_KEY_LENGTH)
   publicKeyObject(publicKey)
