@@ -1,1 +1,7 @@
-export {}
+export { CipherState, HandshakeState, SymmetricState, MAX_NOISE_MESSAGE } from './noise/noise.js'
+export type { HandshakeResult, HandshakeStateOptions, NoiseRole } from './noise/noise.js'
+export { parsePattern, parseProtocolName, PATTERN_NAMES } from './noise/patterns.js'
+export type { HandshakePattern, ProtocolName, Token } from './noise/patterns.js'
+export { nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './noise/primitives.js'
+export type { NoiseCipher, NoiseCryptoProvider, NoiseDH, NoiseHash, NoiseKeyPair } from './noise/primitives.js'
+export * from './errors.js'

@@ -1,0 +1,162 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject
+} from 'node:crypto'
+import { NoiseDecryptError, NoiseMessageError } from '../errors.js'
+
+/**
+ * The crypto functions of the Noise Protocol Framework (rev 34, §4): DH, cipher and hash. The
+ * native provider below runs on node:crypto; tests plug a pure-JavaScript provider in to check
+ * that both give the same bytes.
+ */
+export interface NoiseKeyPair {
+  readonly publicKey: Uint8Array
+  readonly privateKey: Uint8Array
+}
+
+export interface NoiseDH {
+  /** Name in the protocol name, e.g. `25519`. */
+  readonly name: string
+  /** DHLEN: bytes of a public key and of a DH output (32 for X25519, §12.1). */
+  readonly dhLen: number
+  generateKeyPair(): NoiseKeyPair
+  /** The key pair of a private key (used for fixed keys from test vectors). */
+  keyPairFromPrivate(privateKey: Uint8Array): NoiseKeyPair
+  /** DH(private, public); throws NoiseMessageError for an invalid public key (§4.1). */
+  dh(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array
+}
+
+export interface NoiseCipher {
+  readonly name: string
+  /** ENCRYPT(k, n, ad, plaintext) → ciphertext ‖ 16-byte tag (§4.2). `n` is a counter < 2^64. */
+  encrypt(key: Uint8Array, n: bigint | number, ad: Uint8Array, plaintext: Uint8Array): Uint8Array
+  /** DECRYPT; throws NoiseDecryptError when authentication fails. */
+  decrypt(key: Uint8Array, n: bigint | number, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array
+}
+
+export interface NoiseHash {
+  readonly name: string
+  /** HASHLEN (32 for SHA-256). */
+  readonly hashLen: number
+  hash(...parts: Uint8Array[]): Uint8Array
+  hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array
+}
+
+export interface NoiseCryptoProvider {
+  readonly dh: Record<string, NoiseDH>
+  readonly cipher: Record<string, NoiseCipher>
+  readonly hash: Record<string, NoiseHash>
+}
+
+/** Authentication tag length of ChaCha20-Poly1305 in bytes (RFC 8439 §2.8). */
+export const TAG_LENGTH = 16
+/** DER prefixes around a raw X25519 key (RFC 8410 §7 PKCS#8, §4 SubjectPublicKeyInfo). */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+
+/** Native private key object for a raw X25519 private key. */
+export function x25519PrivateKeyObject(privateKey: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' })
+}
+
+function x25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+}
+
+function rawPublic(key: KeyObject): Uint8Array {
+  return new Uint8Array(key.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length))
+}
+
+/** X25519 on node:crypto (RFC 7748). */
+export const nodeX25519: NoiseDH = {
+  name: '25519',
+  dhLen: 32,
+  generateKeyPair() {
+    const { privateKey, publicKey } = generateKeyPairSync('x25519')
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' })
+    return { publicKey: rawPublic(publicKey), privateKey: new Uint8Array(pkcs8.subarray(X25519_PKCS8_PREFIX.length)) }
+  },
+  keyPairFromPrivate(privateKey) {
+    return { publicKey: rawPublic(createPublicKey(x25519PrivateKeyObject(privateKey))), privateKey: Uint8Array.from(privateKey) }
+  },
+  dh(privateKey, publicKey) {
+    if (publicKey.length !== 32) throw new NoiseMessageError(`X25519 public key: expected 32 bytes, got ${publicKey.length}`)
+    try {
+      return new Uint8Array(
+        diffieHellman({ privateKey: x25519PrivateKeyObject(privateKey), publicKey: x25519PublicKeyObject(publicKey) })
+      )
+    } catch (err) {
+      // OpenSSL refuses low-order points (an all-zero shared secret), as RFC 7748 §6.1 allows.
+      throw new NoiseMessageError('X25519: invalid remote public key', { cause: err })
+    }
+  }
+}
+
+/** Noise nonce for ChaChaPoly: 32 bits of zeros then the 64-bit counter little-endian (§12.3). */
+export function chachaNonce(n: bigint | number, out: Buffer = Buffer.alloc(12)): Buffer {
+  out.writeUInt32LE(0, 0)
+  if (typeof n === 'bigint') {
+    out.writeBigUInt64LE(n, 4)
+  } else {
+    out.writeUInt32LE(n >>> 0, 4)
+    out.writeUInt32LE(Math.floor(n / 0x1_0000_0000) >>> 0, 8)
+  }
+  return out
+}
+
+/** ChaCha20-Poly1305 on node:crypto (RFC 8439). */
+export const nodeChaChaPoly: NoiseCipher = {
+  name: 'ChaChaPoly',
+  encrypt(key, n, ad, plaintext) {
+    const c = createCipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAG_LENGTH })
+    c.setAAD(ad, { plaintextLength: plaintext.length })
+    const head = c.update(plaintext)
+    c.final()
+    return Buffer.concat([head, c.getAuthTag()])
+  },
+  decrypt(key, n, ad, ciphertext) {
+    if (ciphertext.length < TAG_LENGTH) throw new NoiseDecryptError('ciphertext shorter than its tag')
+    const body = ciphertext.subarray(0, ciphertext.length - TAG_LENGTH)
+    const d = createDecipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAG_LENGTH })
+    d.setAAD(ad, { plaintextLength: body.length })
+    d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
+    const out = d.update(body)
+    try {
+      d.final()
+    } catch (err) {
+      out.fill(0)
+      throw new NoiseDecryptError(undefined, { cause: err })
+    }
+    return out
+  }
+}
+
+/** SHA-256 and HMAC-SHA-256 on node:crypto. */
+export const nodeSha256: NoiseHash = {
+  name: 'SHA256',
+  hashLen: 32,
+  hash(...parts) {
+    const h = createHash('sha256')
+    for (const p of parts) h.update(p)
+    return h.digest()
+  },
+  hmac(key, ...parts) {
+    const h = createHmac('sha256', key)
+    for (const p of parts) h.update(p)
+    return h.digest()
+  }
+}
+
+/** The provider peerguard uses: node:crypto only. */
+export const nodeCryptoProvider: NoiseCryptoProvider = {
+  dh: { '25519': nodeX25519 },
+  cipher: { ChaChaPoly: nodeChaChaPoly },
+  hash: { SHA256: nodeSha256 }
+}
