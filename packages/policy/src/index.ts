@@ -1,1 +1,41 @@
-export {}
+/**
+ * @packageDocumentation
+ * Per-peer read/write policies for LAN peer-to-peer sharing: a YAML (or JSON) policy language
+ * described by `policies/schema.json`, compiled onto CASL (`@casl/ability` 7), with decisions,
+ * explanations, lint, semantic diff, policy tests and hot reload.
+ *
+ * @example
+ * ```ts
+ * import { loadPolicy } from '@peerguard/policy'
+ * const policy = loadPolicy({ path: 'policies/office.yaml' })
+ * const d = policy.decide({ peer: channel.remotePeer, action: 'get', resource: 'share:docs/q3.pdf', context: { encrypted: true } })
+ * if (!d.allowed) console.log(d.code, d.reason)
+ * ```
+ */
+export { ACTION_CLASSES, ACTIONS, VERBS, verbClass } from './actions.js'
+export type { Action, ActionClass, Verb } from './actions.js'
+export {
+  PolicyBadGlobError,
+  PolicyBadValueError,
+  PolicyCyclicGroupError,
+  PolicyDuplicateIdError,
+  PolicyInvalidError,
+  PolicyLoadError,
+  PolicyParseError,
+  PolicyReadError,
+  PolicyTooLargeError,
+  PolicyUnknownActionError,
+  PolicyUnknownGroupError,
+  PolicyUnknownKeyError
+} from './errors.js'
+export type { PolicyErrorDetails } from './errors.js'
+export { loadPolicy } from './load-policy.js'
+export type { PolicySource } from './load-policy.js'
+export { MAX_POLICY_BYTES } from './loader.js'
+export type { PolicyPeer } from './model.js'
+export { Policy } from './policy.js'
+export type { DecideRequest, DecisionCode, PolicyDecision, PolicyOptions } from './policy.js'
+export { RESOURCE_KINDS } from './resource.js'
+export type { ResourceKind } from './resource.js'
+export { POLICY_SCHEMA } from './schema.js'
+export type { RequestContext } from './values.js'

@@ -1,0 +1,120 @@
+/**
+ * Resources are strings `<kind>:<name>`:
+ *
+ * - `share:<share>/<path>` — a file or folder inside a shared folder; the first path segment names
+ *   the share (`share:docs/reports/q3.pdf` is `reports/q3.pdf` in the share `docs`).
+ * - `swarm:<name-or-infohash>` — a torrent; info-hashes (40 or 64 hex digits) compare lowercased.
+ * - `service:<name>` — a TCP service reached through the proxy (`service:printer`).
+ * - `device:<name>` — a device (`device:scanner1`).
+ *
+ * Patterns in rules are the same strings with picomatch globs after the colon (`share:docs/**`,
+ * `swarm:*`). A share pattern without `/` names the whole share: `share:docs` means `docs` and
+ * everything in it. Globs match dot files (`**` covers `.git`): a deny must not miss hidden files.
+ */
+import picomatch from 'picomatch'
+
+export const RESOURCE_KINDS = ['share', 'swarm', 'service', 'device'] as const
+export type ResourceKind = (typeof RESOURCE_KINDS)[number]
+
+/** Longest resource string `decide()` accepts. */
+export const MAX_RESOURCE_LENGTH = 4096
+
+export function isResourceKind(value: string): value is ResourceKind {
+  return (RESOURCE_KINDS as readonly string[]).includes(value)
+}
+
+const HEX_HASH = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/
+
+/** Lowercase a swarm info-hash; leave every other name as it is. */
+export function normaliseName(kind: ResourceKind, name: string): string {
+  return kind === 'swarm' && HEX_HASH.test(name) ? name.toLowerCase() : name
+}
+
+/** Why a concrete resource name is refused (`..`, empty segment, NUL), or undefined when fine. */
+export function badResourceName(name: string): string | undefined {
+  if (name.length === 0) return 'empty name'
+  if (name.includes('\0')) return 'NUL character'
+  if (name.includes('\\')) return 'backslash (use /)'
+  if (name.startsWith('/')) return 'leading /'
+  for (const seg of name.split('/')) {
+    if (seg === '') return 'empty path segment'
+    if (seg === '..' || seg === '.') return `"${seg}" path segment`
+  }
+  return undefined
+}
+
+const GLOB_CHARS = /[*?[\]{}()!+@\\]/
+
+/** The first segment of a name when it is literal, for indexing; undefined for a glob. */
+export function literalHead(pattern: string): string | undefined {
+  const slash = pattern.indexOf('/')
+  const head = slash < 0 ? pattern : pattern.slice(0, slash)
+  return GLOB_CHARS.test(head) ? undefined : head
+}
+
+/** The first segment of a concrete name. */
+export function headOf(name: string): string {
+  const slash = name.indexOf('/')
+  return slash < 0 ? name : name.slice(0, slash)
+}
+
+export interface CompiledPattern {
+  readonly kind: ResourceKind
+  /** The glob after the colon, as written (info-hashes lowercased). */
+  readonly glob: string
+  /** The globs actually matched: `docs` for a share also becomes `docs/**`. */
+  readonly globs: readonly string[]
+  /** One anchored RegExp for all of `globs` (also handed to CASL as `$regex`). */
+  readonly regex: RegExp
+  /** Literal first segment, for indexing. */
+  readonly head: string | undefined
+}
+
+export const PICOMATCH_OPTIONS = { dot: true, strictBrackets: true, nonegate: true } as const
+
+/** Compile `kind:glob`; returns what was expected instead when the pattern is bad. */
+export function compilePattern(text: string): CompiledPattern | string {
+  const colon = text.indexOf(':')
+  const kind = colon < 0 ? '' : text.slice(0, colon)
+  if (!isResourceKind(kind)) return `a resource pattern <kind>:<glob> with kind ${RESOURCE_KINDS.join(', ')}`
+  const glob = normaliseName(kind, text.slice(colon + 1))
+  if (glob.length === 0 || glob.length > 1024) return 'a non-empty glob of at most 1024 characters after the colon'
+  if (glob.startsWith('!')) return 'a glob without a leading ! (negation is not supported; write a deny rule)'
+  if (glob.startsWith('/')) return 'a relative glob (no leading /)'
+  if (glob.includes('\0') || glob.includes('\\')) return 'a glob without backslashes or NUL characters'
+  if (glob.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'a glob without empty, . or .. segments'
+  const globs = kind === 'share' && !glob.includes('/') ? [glob, `${glob}/**`] : [glob]
+  try {
+    const sources = globs.map((g) => picomatch.makeRe(g, PICOMATCH_OPTIONS).source)
+    const regex = new RegExp(sources.length === 1 ? (sources[0] as string) : sources.map((s) => `(?:${s})`).join('|'))
+    return { kind, glob, globs, regex, head: literalHead(glob) }
+  } catch (err) {
+    return `a valid glob (${err instanceof Error ? err.message : 'picomatch refused it'})`
+  }
+}
+
+/** Split `kind:name` into its kind and name; undefined when the kind is unknown. */
+export function splitResource(resource: string): { kind: ResourceKind; name: string } | undefined {
+  const colon = resource.indexOf(':')
+  if (colon < 0) return undefined
+  const kind = resource.slice(0, colon)
+  if (!isResourceKind(kind)) return undefined
+  return { kind, name: normaliseName(kind, resource.slice(colon + 1)) }
+}
+
+/** True when every string the glob `inner` matches is matched by `outer` (conservative). */
+export function globCovers(outer: CompiledPattern, inner: CompiledPattern): boolean {
+  if (outer.kind !== inner.kind) return false
+  return inner.globs.every((g) => outer.globs.some((o) => singleGlobCovers(o, g)))
+}
+
+function singleGlobCovers(outer: string, inner: string): boolean {
+  if (outer === inner || outer === '**') return true
+  // `P/**` covers `P` and every glob under `P/` when P is literal.
+  if (outer.endsWith('/**')) {
+    const prefix = outer.slice(0, -3)
+    if (GLOB_CHARS.test(prefix)) return false
+    return inner === prefix || inner.startsWith(`${prefix}/`)
+  }
+  return false
+}
