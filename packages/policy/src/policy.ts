@@ -2,6 +2,9 @@ import { subject as caslSubject } from '@casl/ability'
 import { type Clock, type Decision, InvalidArgumentError, type SourceLocation, systemClock } from '@peerguard/interface'
 import { type Action, isAction, type Verb, verbsOf } from './actions.js'
 import { type CaslRawRule, caslRulesFor, type PolicyAbility, type RuleMeta } from './casl-rules.js'
+import { type Explanation, explainRequest } from './explain.js'
+import { type LintFinding, lintPolicy } from './lint.js'
+import { runPolicyTests, type TestReport } from './policy-tests.js'
 import type { PolicyModel, PolicyPeer, RuleModel } from './model.js'
 import { type FastRule, RuleSet } from './peer-rules.js'
 import { badResourceName, headOf, MAX_RESOURCE_LENGTH, type ResourceKind, splitResource } from './resource.js'
@@ -195,7 +198,7 @@ export class Policy {
     if (peer.name !== undefined) for (const alias of this.peersByName.get(peer.name) ?? []) tokens.add(alias)
     for (const g of this.model.groupOrder) {
       const def = this.model.groups.get(g)
-      if (def !== undefined && def.members.some((m) => tokens.has(m))) tokens.add(g)
+      if (def?.members.some((m) => tokens.has(m)) === true) tokens.add(g)
     }
     return tokens
   }
@@ -266,6 +269,21 @@ export class Policy {
       allowed ??= d
     }
     return allowed as PolicyDecision
+  }
+
+  /** The decision and every rule considered, with why each matched or not. */
+  explain(request: DecideRequest): Explanation {
+    return explainRequest(this, request, this.now)
+  }
+
+  /** Run the policy's own `tests:` block. */
+  test(): TestReport {
+    return runPolicyTests(this)
+  }
+
+  /** Shadowed, unreachable and duplicate rules; unused names; allow/deny overlaps. */
+  lint(): LintFinding[] {
+    return lintPolicy(this.model)
   }
 
   /** What `resource` requires of the channel it is reached over. */
