@@ -80,7 +80,10 @@ export class PeerId {
     return this.toString().slice(0, GROUP)
   }
 
-  /** `SHA256:` and the unpadded base64 SHA-256 of the public key, as OpenSSH shows key fingerprints. */
+  /**
+   * `SHA256:` and the unpadded base64 SHA-256 of the raw 32-byte public key. OpenSSH's notation,
+   * but not ssh-keygen's value for the same key (OpenSSH hashes its own key blob).
+   */
   fingerprint(): string {
     return `SHA256:${createHash('sha256').update(this.publicKey).digest('base64').replace(/=+$/, '')}`
   }
