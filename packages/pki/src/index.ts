@@ -1,1 +1,84 @@
-export {}
+/**
+ * @packageDocumentation
+ * A small LAN certificate authority (RFC 5280 profile): root and intermediate CAs with Ed25519
+ * or ECDSA P-256 keys, peer certificates bound to Ed25519 identities (a `peerguard://peer/<ID>`
+ * URI SAN), CSRs, revocation and CRLs, and full path validation with one error class per failed
+ * check, on node:crypto's native signature path.
+ *
+ * @example
+ * ```ts
+ * import { createCertificateAuthority, createTrustStore, verifyPeerChain } from '@peerguard/pki'
+ * const ca = await createCertificateAuthority({ name: 'Home LAN CA' })
+ * const cert = await ca.issuePeer({ publicKey: alice.publicKey, name: 'alice', groups: ['family'] })
+ * const peer = await verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [ca.certificate] }) })
+ * peer.peerId // 'D6MKF66-…', peer.groups // ['family']
+ * ```
+ */
+export {
+  CertificateAuthority,
+  createCertificateAuthority,
+  normalizeSerial,
+  DEFAULT_CRL_DAYS,
+  DEFAULT_INTERMEDIATE_DAYS,
+  DEFAULT_PEER_DAYS,
+  DEFAULT_ROOT_DAYS
+} from './certificate-authority.js'
+export type {
+  CertificateAuthorityFromKeyOptions,
+  CreateCertificateAuthorityOptions,
+  CrlOptions,
+  IssuedCertificate,
+  IssueIntermediateOptions,
+  IssuePeerOptions,
+  SignCsrOptions,
+  SignedCrl
+} from './certificate-authority.js'
+export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'
+export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReason } from './ca-store.js'
+export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, loadTrustStore, TrustStore } from './trust-store.js'
+export type { LoadTrustStoreOptions, TrustStoreOptions } from './trust-store.js'
+export { MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
+export type { Purpose, VerifiedPeer, VerifyPeerChainOptions } from './verify.js'
+export { parseCertificate } from './certificate.js'
+export type { ParsedCertificate } from './certificate.js'
+export { parseCrl } from './crl.js'
+export type { ParsedCrl, RevokedEntry } from './crl.js'
+export { createCsr, parseCsr } from './csr.js'
+export type { CreateCsrOptions, ParsedCsr } from './csr.js'
+export { generateCaKey } from './keys.js'
+export type { CaKeyEntry } from './keys.js'
+export type { KeyType, ParsedName, ParsedPublicKey } from './fields.js'
+export { pemDecode, pemDecodeAll, pemEncode } from './pem.js'
+export type { PemLabel } from './pem.js'
+export { PEER_URI_PREFIX, peerUri } from './peer-uri.js'
+export {
+  CaBadPassphraseError,
+  CaDatabaseCorruptError,
+  CaExistsError,
+  CaLockedError,
+  CaNotFoundError,
+  CaUnknownSerialError,
+  CaWrongIssuerError,
+  CertificateBadSignatureError,
+  CertificateExpiredError,
+  CertificateMalformedError,
+  CertificateNotACaError,
+  CertificateNotYetValidError,
+  CertificatePathTooLongError,
+  CertificatePeerMismatchError,
+  CertificateRevokedError,
+  CertificateUnknownCriticalExtensionError,
+  CertificateUnknownIssuerError,
+  CertificateVerificationError,
+  CertificateWrongUsageError,
+  CrlBadSignatureError,
+  CrlMalformedError,
+  CrlStaleError,
+  CsrBadSignatureError,
+  CsrInvalidError,
+  CsrMalformedError,
+  PemMalformedError,
+  Pkcs12UnsupportedKeyError,
+  TrustStoreEmptyError,
+  UnsupportedAlgorithmError
+} from './errors.js'

@@ -1,0 +1,586 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { type PeerId, peerIdFromPublicKey, peerIdFromString } from '@peerguard/identity'
+import { assertBytes, assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
+import type { CaDatabase, CaRecord, CaStore, RevocationReason } from './ca-store.js'
+import { memoryCaStore, REVOCATION_REASONS } from './ca-store.js'
+import { type ParsedCertificate, parseCertificate } from './certificate.js'
+import { type ParsedCsr, parseCsr } from './csr.js'
+import { CaUnknownSerialError, CaWrongIssuerError, CsrInvalidError } from './errors.js'
+import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
+import { DerReader } from './der.js'
+import {
+  assertKeyEntry,
+  assertKeyType,
+  type CaKeyEntry,
+  entrySpki,
+  generateCaKey,
+  webSigningAlgorithm,
+  webSigningKey
+} from './keys.js'
+import { assertName, checkDays, checkGroups, PEER_DAYS_MAX } from './names.js'
+import { peerUri, peerUrisOf } from './peer-uri.js'
+import { pemEncode } from './pem.js'
+import { publicKeyObject, verifySignature } from './signature.js'
+import { x509 } from './x509.js'
+
+/** Default lifetimes in days. */
+export const DEFAULT_ROOT_DAYS = 3650
+export const DEFAULT_INTERMEDIATE_DAYS = 1825
+export const DEFAULT_PEER_DAYS = 30
+export const DEFAULT_CRL_DAYS = 7
+/** notBefore is set this far in the past so a peer whose clock is a little behind accepts a fresh certificate. */
+export const BACKDATE_MS = 60_000
+/** Random serial length: 128 bits (CA/B Forum asks ≥ 64; RFC 5280 §4.1.2.2 allows ≤ 20 octets). */
+export const SERIAL_BYTES = 16
+
+export interface CreateCertificateAuthorityOptions {
+  /** The CA's name (subject CN). */
+  name: string
+  /** Key type of the CA. Default 'ed25519'; 'p256' for tools without Ed25519. */
+  keyType?: KeyType
+  /** Lifetime in days. Default 3650. */
+  days?: number
+  /** Time source. Default the system clock. */
+  clock?: Clock
+  /** basicConstraints pathLenConstraint: how many intermediate CAs may follow. Default 1. */
+  pathLen?: number
+  /** Where issued and revoked certificates are recorded. Default: in memory. */
+  store?: CaStore
+}
+
+export interface IssuePeerOptions {
+  /** The peer's Ed25519 identity public key (raw 32 bytes); the certificate names its peer ID. */
+  publicKey: Uint8Array
+  /** Peer name (subject CN). */
+  name: string
+  /** Groups (one subject OU each) the policy can match. Default none. */
+  groups?: string[]
+  /** Lifetime in days. Default 30. */
+  days?: number
+  /**
+   * Certify this P-256 key (SPKI DER) instead of the Ed25519 key, for tools without Ed25519.
+   * The peer ID still names `publicKey`; the binding is then the CA's word, not the key's.
+   * Default: certify `publicKey` itself.
+   */
+  subjectPublicKey?: Uint8Array
+}
+
+export interface IssuedCertificate {
+  /** Leaf certificate DER. */
+  der: Uint8Array
+  pem: string
+  /** Serial number: lowercase hex. */
+  serial: string
+  /** The peer ID the certificate names (text form). */
+  peerId: string
+  name: string
+  groups: string[]
+  notBefore: Date
+  notAfter: Date
+  /** What to present: the leaf and any intermediate CAs (not the root), leaf first. */
+  chain: Uint8Array[]
+  /** `chain` as concatenated PEM. */
+  chainPem: string
+}
+
+export interface IssueIntermediateOptions {
+  name: string
+  /** Default: the issuing CA's key type. */
+  keyType?: KeyType
+  /** Default 1825. */
+  days?: number
+  /** Default 0: the intermediate issues peers only. */
+  pathLen?: number
+  /** Where the intermediate records what it issues. Default: in memory. */
+  store?: CaStore
+}
+
+export interface CrlOptions {
+  /** nextUpdate = thisUpdate + days. Default 7. */
+  days?: number
+}
+
+export interface SignedCrl {
+  der: Uint8Array
+  pem: string
+  /** The CRL number (RFC 5280 §5.2.3). */
+  number: number
+  thisUpdate: Date
+  nextUpdate: Date
+  /** Serials on the list. */
+  revoked: string[]
+}
+
+export interface SignCsrOptions {
+  /** The name the CA operator approves; the CSR's CN must match it when both are present. */
+  name?: string
+  groups?: string[]
+  days?: number
+  /** The peer ID the operator expects; refuse a CSR for any other key. */
+  peerId?: string
+}
+
+export interface CertificateAuthorityFromKeyOptions {
+  /** The CA certificate (DER or PEM). */
+  certificate: Uint8Array | string
+  /** The CA key, as loaded from its keystore. */
+  keyEntry: CaKeyEntry
+  /** Issuer certificates above this CA, up to the root (DER), nearest first. Default none (a root). */
+  issuers?: Uint8Array[]
+  clock?: Clock
+  store?: CaStore
+}
+
+function floorSeconds(ms: number): number {
+  return Math.floor(ms / 1000) * 1000
+}
+
+/** Key identifier: SHA-1 of the subjectPublicKey bits (RFC 5280 §4.2.1.2, method 1). */
+function keyIdentifier(spki: Uint8Array): string {
+  const raw = readPublicKeyInfo(spki, new DerReader(spki).read()).raw
+  return createHash('sha1').update(raw).digest('hex')
+}
+
+/** DER INTEGER for a non-negative safe integer (X.690 §8.3). */
+function derInteger(n: number): Uint8Array {
+  let hex = n.toString(16)
+  if (hex.length % 2) hex = `0${hex}`
+  if (Number.parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`
+  const body = Buffer.from(hex, 'hex')
+  return Uint8Array.from([0x02, body.length, ...body])
+}
+
+/** DER of a serial in the form x509's generator and CRL entries take (a leading 00 when the top bit is set). */
+function serialContentHex(serial: string): string {
+  const hex = serial.length % 2 ? `0${serial}` : serial
+  return Number.parseInt(hex.slice(0, 2), 16) & 0x80 ? `00${hex}` : hex
+}
+
+/** Normalise a serial given by a user: hex with optional colons, any case, leading zeros. */
+export function normalizeSerial(serial: unknown): string {
+  if (typeof serial !== 'string') throw new InvalidArgumentError(`serial: expected hex string, got ${typeof serial}`)
+  const hex = serial.replace(/:/g, '').toLowerCase().replace(/^0x/, '')
+  if (!/^[0-9a-f]{1,42}$/.test(hex)) throw new InvalidArgumentError(`serial: expected hex digits, got ${JSON.stringify(serial)}`)
+  const stripped = hex.replace(/^0+/, '')
+  return stripped === '' ? '0' : stripped
+}
+
+/**
+ * A certificate authority: its certificate, its key, and a store of what it issued.
+ * Make one with `createCertificateAuthority` (a new root) or `CertificateAuthority.fromKey`.
+ */
+export class CertificateAuthority {
+  /** The CA certificate, DER. */
+  readonly certificate: Uint8Array
+  readonly certificatePem: string
+  /** The CA key in the identity keystore's entry form (secret: keep it wiped and encrypted at rest). */
+  readonly keyEntry: CaKeyEntry
+  readonly keyType: KeyType
+  /** The CA name (subject CN). */
+  readonly name: string
+  /** This CA's certificate and its issuers up to the root, nearest first (DER). */
+  readonly chain: Uint8Array[]
+  readonly parsed: ParsedCertificate
+  readonly store: CaStore
+  readonly #clock: Clock
+  #signingKey: Promise<import('node:crypto').webcrypto.CryptoKey> | undefined
+  readonly #skiHex: string
+
+  private constructor(parsed: ParsedCertificate, keyEntry: CaKeyEntry, issuers: Uint8Array[], clock: Clock, store: CaStore) {
+    this.parsed = parsed
+    this.certificate = parsed.der
+    this.certificatePem = pemEncode(parsed.der, 'CERTIFICATE')
+    this.keyEntry = keyEntry
+    this.keyType = keyEntry.type
+    this.name = parsed.subject.commonName ?? parsed.subject.text
+    this.chain = [parsed.der, ...issuers]
+    this.store = store
+    this.#clock = clock
+    this.#skiHex = parsed.subjectKeyId ?? keyIdentifier(parsed.publicKey.spki)
+  }
+
+  /** Open a CA from its certificate and key; checks that they belong together and that it is a CA. */
+  static fromKey(options: CertificateAuthorityFromKeyOptions): CertificateAuthority {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    assertKeyEntry('keyEntry', options.keyEntry)
+    const parsed = parseCertificate(options.certificate)
+    if (!parsed.ca) throw new InvalidArgumentError('certificate: not a CA certificate (basicConstraints cA is false)')
+    if (!Buffer.from(parsed.publicKey.spki).equals(entrySpki(options.keyEntry))) {
+      throw new InvalidArgumentError('keyEntry: the key does not belong to the CA certificate')
+    }
+    const issuers = options.issuers ?? []
+    for (const [i, c] of issuers.entries()) assertBytes(`issuers[${i}]`, c)
+    return new CertificateAuthority(
+      parsed,
+      options.keyEntry,
+      issuers,
+      options.clock ?? systemClock,
+      options.store ?? memoryCaStore()
+    )
+  }
+
+  /** @internal used by createCertificateAuthority and issueIntermediate. */
+  static _create(
+    parsed: ParsedCertificate,
+    keyEntry: CaKeyEntry,
+    issuers: Uint8Array[],
+    clock: Clock,
+    store: CaStore
+  ): CertificateAuthority {
+    return new CertificateAuthority(parsed, keyEntry, issuers, clock, store)
+  }
+
+  #key(): Promise<import('node:crypto').webcrypto.CryptoKey> {
+    this.#signingKey ??= webSigningKey(this.keyEntry)
+    return this.#signingKey
+  }
+
+  #issuerName(): x509.Name {
+    return new x509.Name(Uint8Array.from(this.parsed.subject.raw))
+  }
+
+  /** A serial no record in `db` has (128 random bits). */
+  static #newSerial(db: CaDatabase): string {
+    const taken = new Set(db.certificates.map((c) => c.serial))
+    for (;;) {
+      const serial = randomBytes(SERIAL_BYTES).toString('hex').replace(/^0+/, '')
+      if (serial !== '' && !taken.has(serial)) return serial
+    }
+  }
+
+  async #sign(params: {
+    db: CaDatabase
+    subject: x509.JsonName
+    spki: Uint8Array
+    days: number
+    extensions: x509.Extension[]
+  }): Promise<{ cert: ParsedCertificate; serial: string }> {
+    const now = floorSeconds(this.#clock.now())
+    const notBefore = now - BACKDATE_MS
+    // A certificate never outlives its issuer: the chain would be invalid past that date anyway.
+    const notAfter = Math.min(now + params.days * 86_400_000, this.parsed.notAfter)
+    const serial = CertificateAuthority.#newSerial(params.db)
+    const created = await x509.X509CertificateGenerator.create({
+      serialNumber: serialContentHex(serial),
+      subject: params.subject,
+      issuer: this.#issuerName(),
+      notBefore: new Date(notBefore),
+      notAfter: new Date(notAfter),
+      publicKey: Uint8Array.from(params.spki),
+      signingKey: await this.#key(),
+      signingAlgorithm: webSigningAlgorithm(this.keyType),
+      extensions: [
+        ...params.extensions,
+        new x509.SubjectKeyIdentifierExtension(keyIdentifier(params.spki)),
+        new x509.AuthorityKeyIdentifierExtension(this.#skiHex)
+      ]
+    })
+    const cert = parseCertificate(new Uint8Array(created.rawData))
+    if (cert.serial !== serial) throw new Error(`internal: serial ${cert.serial} != ${serial}`)
+    return { cert, serial }
+  }
+
+  #record(cert: ParsedCertificate, kind: CaRecord['kind'], name: string, groups: string[], peerId?: string): CaRecord {
+    return {
+      serial: cert.serial,
+      kind,
+      name,
+      groups,
+      ...(peerId === undefined ? {} : { peerId }),
+      notBefore: new Date(cert.notBefore).toISOString(),
+      notAfter: new Date(cert.notAfter).toISOString(),
+      issuedAt: new Date(this.#clock.now()).toISOString(),
+      certificate: Buffer.from(cert.der).toString('base64')
+    }
+  }
+
+  #issued(cert: ParsedCertificate, peerId: string, name: string, groups: string[]): IssuedCertificate {
+    // Present the leaf and the CAs between it and the root (the root is the verifier's anchor).
+    const presented = [cert.der, ...this.chain.slice(0, -1)]
+    return {
+      der: cert.der,
+      pem: pemEncode(cert.der, 'CERTIFICATE'),
+      serial: cert.serial,
+      peerId,
+      name,
+      groups,
+      notBefore: new Date(cert.notBefore),
+      notAfter: new Date(cert.notAfter),
+      chain: presented,
+      chainPem: presented.map((d) => pemEncode(d, 'CERTIFICATE')).join('')
+    }
+  }
+
+  async #issueLeaf(params: {
+    identityKey: Uint8Array
+    name: string
+    groups: string[]
+    days: number
+    spki: Uint8Array
+  }): Promise<IssuedCertificate> {
+    const peerId = peerIdFromPublicKey(params.identityKey).toString()
+    const subject: x509.JsonName = [{ CN: [params.name] }, ...params.groups.map((g) => ({ OU: [g] }))]
+    const extensions = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerUri(peerId) }], false)
+    ]
+    const cert = await this.store.transaction(async (db) => {
+      const { cert } = await this.#sign({ db, subject, spki: params.spki, days: params.days, extensions })
+      db.certificates.push(this.#record(cert, 'peer', params.name, params.groups, peerId))
+      return cert
+    })
+    return this.#issued(cert, peerId, params.name, params.groups)
+  }
+
+  /** Issue a peer certificate for an Ed25519 identity key. */
+  async issuePeer(options: IssuePeerOptions): Promise<IssuedCertificate> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    assertBytes('publicKey', options.publicKey, 32)
+    assertName('name', options.name)
+    const groups = checkGroups(options.groups)
+    const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
+    let spki = ed25519Spki(options.publicKey)
+    if (options.subjectPublicKey !== undefined) {
+      assertBytes('subjectPublicKey', options.subjectPublicKey)
+      let keyType: KeyType | undefined
+      try {
+        keyType = readPublicKeyInfo(options.subjectPublicKey, new DerReader(options.subjectPublicKey).read()).keyType
+      } catch (err) {
+        throw new InvalidArgumentError('subjectPublicKey: not an SPKI DER public key', { cause: err })
+      }
+      if (keyType !== 'p256') throw new InvalidArgumentError('subjectPublicKey: expected a P-256 SPKI')
+      spki = options.subjectPublicKey
+    }
+    return this.#issueLeaf({ identityKey: options.publicKey, name: options.name, groups, days, spki })
+  }
+
+  /** Issue an intermediate CA below this one (its key is generated here). */
+  async issueIntermediate(options: IssueIntermediateOptions): Promise<CertificateAuthority> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    assertName('name', options.name)
+    const keyType = options.keyType ?? this.keyType
+    assertKeyType('keyType', keyType)
+    const days = checkDays('days', options.days, DEFAULT_INTERMEDIATE_DAYS, 36500)
+    const pathLen = options.pathLen ?? 0
+    assertInteger('pathLen', pathLen, 0, 8)
+    if (this.parsed.pathLen !== undefined && pathLen >= this.parsed.pathLen) {
+      throw new InvalidArgumentError(`pathLen: this CA allows pathLen < ${this.parsed.pathLen} below it, got ${pathLen}`)
+    }
+    const keyEntry = generateCaKey(keyType, options.name)
+    const spki = entrySpki(keyEntry)
+    const cert = await this.store.transaction(async (db) => {
+      const { cert } = await this.#sign({
+        db,
+        subject: [{ CN: [options.name] }],
+        spki,
+        days,
+        extensions: [
+          new x509.BasicConstraintsExtension(true, pathLen, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
+        ]
+      })
+      db.certificates.push(this.#record(cert, 'intermediate', options.name, []))
+      return cert
+    })
+    return new CertificateAuthority(cert, keyEntry, this.chain, this.#clock, options.store ?? memoryCaStore())
+  }
+
+  /** Check that a certificate was issued by this CA (name, key identifier and signature). */
+  assertIssued(cert: ParsedCertificate): void {
+    const sameName = Buffer.from(cert.issuer.raw).equals(this.parsed.subject.raw)
+    const ok =
+      sameName &&
+      (cert.authorityKeyId === undefined || cert.authorityKeyId === this.#skiHex) &&
+      verifySignature(
+        cert.signatureAlgorithm,
+        cert.tbs,
+        cert.signature,
+        publicKeyObject(this.parsed.publicKey),
+        this.parsed.publicKey.keyType
+      )
+    if (!ok) throw new CaWrongIssuerError(`certificate ${cert.serial} (${cert.subject.text}) was not issued by ${this.name}`)
+  }
+
+  /** Issue a fresh certificate (new serial, new validity) for the same peer, name and groups. */
+  async renew(certificate: Uint8Array | string, options: { days?: number } = {}): Promise<IssuedCertificate> {
+    const old = parseCertificate(certificate)
+    this.assertIssued(old)
+    if (old.ca) throw new InvalidArgumentError('certificate: is a CA certificate; renew peers only')
+    const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
+    const ids = peerUrisOf(old.uris)
+    if (ids.length !== 1) throw new InvalidArgumentError('certificate: does not name exactly one peer')
+    const identityKey = peerIdFromString(ids[0] as string).publicKey
+    const name = old.subject.commonName
+    if (name === undefined) throw new InvalidArgumentError('certificate: has no CN')
+    return this.#issueLeaf({ identityKey, name, groups: [...old.subject.organizationalUnits], days, spki: old.publicKey.spki })
+  }
+
+  /**
+   * Revoke a certificate this CA issued, by serial or certificate. Revoking twice keeps the
+   * first time and reason. Returns the record.
+   */
+  async revoke(serialOrCertificate: string | Uint8Array, reason: RevocationReason = 'unspecified'): Promise<CaRecord> {
+    let serial: string
+    if (
+      serialOrCertificate instanceof Uint8Array ||
+      (typeof serialOrCertificate === 'string' && serialOrCertificate.includes('-----BEGIN'))
+    ) {
+      const cert = parseCertificate(serialOrCertificate)
+      this.assertIssued(cert)
+      serial = cert.serial
+    } else {
+      serial = normalizeSerial(serialOrCertificate)
+    }
+    if (!(REVOCATION_REASONS as readonly string[]).includes(reason)) {
+      throw new InvalidArgumentError(`reason: expected one of ${REVOCATION_REASONS.join(', ')}, got ${JSON.stringify(reason)}`)
+    }
+    return this.store.transaction((db) => {
+      const rec = db.certificates.find((c) => c.serial === serial)
+      if (rec === undefined) throw new CaUnknownSerialError(`${this.name} has issued no certificate with serial ${serial}`)
+      if (rec.revokedAt === undefined) {
+        rec.revokedAt = new Date(floorSeconds(this.#clock.now())).toISOString()
+        rec.reason = reason
+      }
+      return { ...rec }
+    })
+  }
+
+  /** Sign a CRL of every certificate revoked so far, with the next CRL number. */
+  async crl(options: CrlOptions = {}): Promise<SignedCrl> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    const days = checkDays('days', options.days, DEFAULT_CRL_DAYS, 366)
+    const signingKey = await this.#key()
+    return this.store.transaction(async (db) => {
+      db.crlNumber += 1
+      const thisUpdate = floorSeconds(this.#clock.now())
+      const nextUpdate = thisUpdate + days * 86_400_000
+      const revoked = db.certificates.filter((c) => c.revokedAt !== undefined)
+      const crl = await x509.X509CrlGenerator.create({
+        issuer: this.#issuerName(),
+        thisUpdate: new Date(thisUpdate),
+        nextUpdate: new Date(nextUpdate),
+        signingAlgorithm: webSigningAlgorithm(this.keyType),
+        signingKey,
+        entries: revoked.map((c) => ({
+          serialNumber: serialContentHex(c.serial),
+          revocationDate: new Date(c.revokedAt as string),
+          reason: x509.X509CrlReason[(c.reason ?? 'unspecified') as keyof typeof x509.X509CrlReason]
+        })),
+        extensions: [
+          // cRLNumber 2.5.29.20 (RFC 5280 §5.2.3), authorityKeyIdentifier (§5.2.1): both required.
+          new x509.Extension('2.5.29.20', false, derInteger(db.crlNumber)),
+          new x509.AuthorityKeyIdentifierExtension(this.#skiHex)
+        ]
+      })
+      const der = new Uint8Array(crl.rawData)
+      return {
+        der,
+        pem: pemEncode(der, 'X509 CRL'),
+        number: db.crlNumber,
+        thisUpdate: new Date(thisUpdate),
+        nextUpdate: new Date(nextUpdate),
+        revoked: revoked.map((c) => c.serial)
+      }
+    })
+  }
+
+  /**
+   * Sign a peer's CSR after checking its self-signature, that its key is an Ed25519 identity,
+   * that a peer ID it asks for is its own key's, and that the name matches what the operator
+   * approved. Groups come from the operator only, never from the CSR.
+   */
+  async signCsr(csr: Uint8Array | string, options: SignCsrOptions = {}): Promise<IssuedCertificate> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    const parsedCsr: ParsedCsr = parseCsr(csr)
+    const groups = checkGroups(options.groups)
+    const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
+    if (options.name !== undefined) assertName('name', options.name)
+    if (parsedCsr.publicKey.keyType !== 'ed25519') {
+      throw new CsrInvalidError('certificate request: the key is not Ed25519; peer certificates certify the peer identity key')
+    }
+    const derived: PeerId = peerIdFromPublicKey(parsedCsr.publicKey.raw)
+    const asked = peerUrisOf(parsedCsr.uris)
+    if (asked.length > 1) throw new CsrInvalidError('certificate request: names more than one peer ID')
+    if (asked.length === 1) {
+      let askedId: PeerId
+      try {
+        askedId = peerIdFromString(asked[0] as string)
+      } catch (err) {
+        throw new CsrInvalidError(`certificate request: the peer ID ${JSON.stringify(asked[0])} is not valid`, { cause: err })
+      }
+      if (!askedId.equals(derived)) {
+        throw new CsrInvalidError(
+          `certificate request: asks for peer ${askedId.toString()} but its key is peer ${derived.toString()}`
+        )
+      }
+    }
+    if (options.peerId !== undefined) {
+      if (!peerIdFromString(options.peerId).equals(derived)) {
+        throw new CsrInvalidError(
+          `certificate request: its key is peer ${derived.toString()}, not the expected ${options.peerId}`
+        )
+      }
+    }
+    const csrName = parsedCsr.subject.commonName
+    if (options.name !== undefined && csrName !== undefined && csrName !== options.name) {
+      throw new CsrInvalidError(
+        `certificate request: asks for name ${JSON.stringify(csrName)}, the CA was told ${JSON.stringify(options.name)}`
+      )
+    }
+    const name = options.name ?? csrName
+    if (name === undefined) throw new CsrInvalidError('certificate request: has no CN and no name was given')
+    try {
+      assertName('name', name)
+    } catch (err) {
+      throw new CsrInvalidError(`certificate request: name ${JSON.stringify(name)} is not acceptable`, { cause: err })
+    }
+    return this.#issueLeaf({
+      identityKey: parsedCsr.publicKey.raw,
+      name,
+      groups,
+      days,
+      spki: ed25519Spki(parsedCsr.publicKey.raw)
+    })
+  }
+
+  /** Everything this CA issued, with revocation state. */
+  async list(): Promise<CaRecord[]> {
+    return (await this.store.read()).certificates
+  }
+}
+
+/** Create a new root CA with a fresh key. */
+export async function createCertificateAuthority(options: CreateCertificateAuthorityOptions): Promise<CertificateAuthority> {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+  assertName('name', options.name)
+  const keyType = options.keyType ?? 'ed25519'
+  assertKeyType('keyType', keyType)
+  const days = checkDays('days', options.days, DEFAULT_ROOT_DAYS, 36500)
+  const pathLen = options.pathLen ?? 1
+  assertInteger('pathLen', pathLen, 0, 8)
+  const clock = options.clock ?? systemClock
+  const keyEntry = generateCaKey(keyType, options.name)
+  const spki = entrySpki(keyEntry)
+  const ski = keyIdentifier(spki)
+  const now = floorSeconds(clock.now())
+  const signingKey = await webSigningKey(keyEntry)
+  const created = await x509.X509CertificateGenerator.create({
+    serialNumber: serialContentHex(randomBytes(SERIAL_BYTES).toString('hex').replace(/^0+/, '') || '1'),
+    subject: [{ CN: [options.name] }],
+    issuer: [{ CN: [options.name] }],
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + days * 86_400_000),
+    publicKey: Uint8Array.from(spki),
+    signingKey,
+    signingAlgorithm: webSigningAlgorithm(keyType),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, pathLen, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      new x509.SubjectKeyIdentifierExtension(ski)
+    ]
+  })
+  const parsed = parseCertificate(new Uint8Array(created.rawData))
+  return CertificateAuthority._create(parsed, keyEntry, [], clock, options.store ?? memoryCaStore())
+}
