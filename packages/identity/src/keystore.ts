@@ -418,7 +418,7 @@ async function decode(bytes: Uint8Array, passphrase: unknown, src: string): Prom
     kdf = { params, salt: take(SALT_LENGTH, 'salt'), nonce: take(NONCE_LENGTH, 'nonce') }
   }
   const labelBytes = field('label', LABEL_MAX_BYTES)
-  const publicKey = field('public key', PUBLIC_KEY_MAX_BYTES).slice()
+  const publicKey = new Uint8Array(field('public key', PUBLIC_KEY_MAX_BYTES)) // a copy, also for Buffer input
   /** The binding covers every byte before the ciphertext, the secret's length field included. */
   const secretStart = at
   const secretField = field('secret', SECRET_MAX_BYTES + BINDING_LENGTH + nacl.secretbox.overheadLength)
@@ -434,7 +434,7 @@ async function decode(bytes: Uint8Array, passphrase: unknown, src: string): Prom
   }
   let secret: Uint8Array
   if (kdf === undefined) {
-    secret = secretField.slice()
+    secret = new Uint8Array(secretField) // a copy (Buffer#slice would be a view)
   } else {
     const pass = passphraseBytes(passphrase)
     if (pass === undefined) {
@@ -458,7 +458,7 @@ async function decode(bytes: Uint8Array, passphrase: unknown, src: string): Prom
       ) {
         throw corrupt(src, 'the header, label or public key does not belong to the encrypted secret')
       }
-      secret = plain.slice(BINDING_LENGTH)
+      secret = new Uint8Array(plain.subarray(BINDING_LENGTH))
     } finally {
       wipe(key, plain ?? undefined)
       if (pass.owned) wipe(pass.bytes)
@@ -542,7 +542,7 @@ export async function loadKeystore(path: string, options: { passphrase?: string 
       if (size > KEYSTORE_MAX_BYTES) throw invalidFormat(`${path}: `, `not a peerguard keystore (${size} bytes is too large)`)
       const buf = Buffer.alloc(size)
       const { bytesRead } = await handle.read(buf, 0, size, 0)
-      bytes = buf.subarray(0, bytesRead)
+      bytes = new Uint8Array(buf.buffer, buf.byteOffset, bytesRead)
     } finally {
       await handle.close()
     }
