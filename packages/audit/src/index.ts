@@ -1,8 +1,23 @@
-// decision log
-export { DecisionLog, openDecisionLog } from './log/decision-log.js'
-export type { AppendResult, ConnectionRecord, DecisionLogOptions, DecisionRecord, LogPeer, LogSyncPolicy, OperationRecord } from './log/decision-log.js'
-export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
-export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'
-export { CHECKPOINT_DOMAIN, GENESIS_HASH, LOG_FORMAT_VERSION } from './log/entry.js'
-export { LogCorruptError, LogWriteError } from './log/errors.js'
-// end decision log
+/**
+ * @packageDocumentation
+ * LAN traffic auditor (pcap/pcapng and live capture → findings with stable codes) and
+ * tamper-evident decision log.
+ *
+ * @example
+ * ```ts
+ * import { auditCaptureFile } from '@peerguard/audit'
+ * const report = await auditCaptureFile('lan.pcapng')
+ * for (const f of report.findings) console.log(f.severity, f.code, f.title)
+ * ```
+ */
+
+// traffic auditor
+export { auditCaptureFile, createTrafficAuditor, TrafficAuditor } from './traffic/auditor.js'
+export type { PostCheck, TrafficAuditOptions, TrafficAuditReport, TrafficAuditSummary } from './traffic/auditor.js'
+export { CaptureParser, readCaptureFile, MAX_RECORD_BYTES } from './traffic/capture-reader.js'
+export type { CaptureInfo, PacketSink, ReadCaptureOptions } from './traffic/capture-reader.js'
+export type { FlowSummary, HostSummary } from './traffic/engine.js'
+export { DEFAULT_SEVERITY, FINDING_CODES } from './traffic/findings.js'
+export { ParseErrors } from './traffic/parse-errors.js'
+export { AuditInventoryError, AuditProfileError, CaptureFormatError, CapturePermissionError, CaptureUnavailableError } from './traffic/errors.js'
+// end traffic auditor

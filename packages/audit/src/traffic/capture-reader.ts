@@ -1,0 +1,357 @@
+import { open } from 'node:fs/promises'
+import { InvalidArgumentError } from '@peerguard/interface'
+import { CaptureFormatError } from './errors.js'
+import type { ParseErrors } from './parse-errors.js'
+
+/** Receives every packet record of a capture. `buf` is only valid during the call. */
+export interface PacketSink {
+  packet(linktype: number, buf: Buffer, off: number, caplen: number, origLen: number, ts: number): void
+}
+
+/** What the reader learnt about the file. */
+export interface CaptureInfo {
+  format: 'pcap' | 'pcapng'
+  /** Link types seen (pcap: one; pcapng: one per interface). */
+  linktypes: number[]
+  packets: number
+  bytesRead: number
+  /** True when the file ended inside a record or a record had an impossible length. */
+  truncated: boolean
+}
+
+/** Largest record accepted (bytes). Larger lengths are treated as corruption. */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024
+const PCAPNG_SHB = 0x0a0d0d0a
+const PCAPNG_BOM = 0x1a2b3c4d
+
+interface PcapngInterface {
+  linktype: number
+  /** Divisor from timestamp units to seconds. */
+  tsDiv: number
+}
+
+/**
+ * Push parser for classic pcap (µs and ns, both byte orders) and pcapng (SHB/IDB/EPB/SPB/PB,
+ * several sections and interfaces, per-interface `if_tsresol`). The format is chosen by the magic
+ * number, never by the file name. Records are handed to the sink without copying.
+ */
+export class CaptureParser {
+  format: 'pcap' | 'pcapng' | undefined
+  packets = 0
+  truncated = false
+  /** Set when parsing cannot continue (corrupt length): the rest of the input is ignored. */
+  stopped = false
+  /** Bytes the next record needs in one piece (for callers growing their buffer). */
+  need = 24
+  readonly linktypes: number[] = []
+  #le = true
+  #linktype = 1
+  #tsDiv = 1e6
+  #snaplen = 0
+  #ifaces: PcapngInterface[] = []
+  readonly #sink: PacketSink
+  readonly #errors: ParseErrors
+
+  constructor(sink: PacketSink, errors: ParseErrors) {
+    this.#sink = sink
+    this.#errors = errors
+  }
+
+  /**
+   * Parse whole records in `buf[start, end)`; returns the offset of the first unparsed byte.
+   * With `eof`, a partial trailing record is counted as truncation.
+   */
+  parse(buf: Buffer, start: number, end: number, eof: boolean): number {
+    let pos = start
+    if (this.format === undefined) {
+      if (end - pos < 4) {
+        if (eof) throw new CaptureFormatError(`not a capture file: only ${end - pos} bytes`)
+        this.need = 24
+        return pos
+      }
+      pos = this.#header(buf, pos, end, eof)
+      if (this.format === undefined) return pos
+    }
+    pos = this.format === 'pcap' ? this.#pcapRecords(buf, pos, end) : this.#pcapngBlocks(buf, pos, end)
+    if (eof && pos < end && !this.stopped) {
+      this.truncated = true
+      this.#errors.add('capture-truncated-record', this.packets + 1)
+      pos = end
+    }
+    return pos
+  }
+
+  #header(buf: Buffer, pos: number, end: number, eof: boolean): number {
+    const magicLE = buf.readUInt32LE(pos)
+    if (magicLE === PCAPNG_SHB) {
+      this.format = 'pcapng'
+      this.need = 12
+      return pos
+    }
+    let le: boolean
+    let nano: boolean
+    switch (magicLE) {
+      case 0xa1b2c3d4:
+        le = true
+        nano = false
+        break
+      case 0xa1b23c4d:
+        le = true
+        nano = true
+        break
+      case 0xd4c3b2a1:
+        le = false
+        nano = false
+        break
+      case 0x4d3cb2a1:
+        le = false
+        nano = true
+        break
+      default:
+        throw new CaptureFormatError(`not a pcap or pcapng file: magic number 0x${buf.readUInt32BE(pos).toString(16).padStart(8, '0')}`)
+    }
+    if (end - pos < 24) {
+      if (eof) throw new CaptureFormatError('truncated pcap global header')
+      this.need = 24
+      return pos
+    }
+    this.#le = le
+    this.#tsDiv = nano ? 1e9 : 1e6
+    this.#snaplen = le ? buf.readUInt32LE(pos + 16) : buf.readUInt32BE(pos + 16)
+    // The upper bits of the link-type field may carry FCS information (pcap spec, section 4).
+    this.#linktype = (le ? buf.readUInt32LE(pos + 20) : buf.readUInt32BE(pos + 20)) & 0x0fffffff
+    this.linktypes.push(this.#linktype)
+    this.format = 'pcap'
+    this.need = 16
+    return pos + 24
+  }
+
+  #pcapRecords(buf: Buffer, pos: number, end: number): number {
+    const le = this.#le
+    const sink = this.#sink
+    const linktype = this.#linktype
+    const div = this.#tsDiv
+    while (end - pos >= 16) {
+      const sec = le ? buf.readUInt32LE(pos) : buf.readUInt32BE(pos)
+      const frac = le ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4)
+      const incl = le ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8)
+      let orig = le ? buf.readUInt32LE(pos + 12) : buf.readUInt32BE(pos + 12)
+      if (incl > MAX_RECORD_BYTES) {
+        // A classic pcap file has no resynchronisation marker: stop here and say so.
+        this.#errors.add('capture-absurd-record-length', this.packets + 1)
+        this.truncated = true
+        this.stopped = true
+        return end
+      }
+      if (end - pos - 16 < incl) {
+        this.need = incl + 16
+        return pos
+      }
+      if (orig < incl) {
+        this.#errors.add('capture-caplen-exceeds-length', this.packets + 1)
+        orig = incl
+      }
+      if (this.#snaplen > 0 && incl > this.#snaplen && incl > 65535) this.#errors.add('capture-caplen-exceeds-snaplen', this.packets + 1)
+      this.packets++
+      sink.packet(linktype, buf, pos + 16, incl, orig, sec + frac / div)
+      pos += 16 + incl
+    }
+    this.need = 16
+    return pos
+  }
+
+  #u32(buf: Buffer, o: number): number {
+    return this.#le ? buf.readUInt32LE(o) : buf.readUInt32BE(o)
+  }
+
+  #u16(buf: Buffer, o: number): number {
+    return this.#le ? buf.readUInt16LE(o) : buf.readUInt16BE(o)
+  }
+
+  #pcapngBlocks(buf: Buffer, pos: number, end: number): number {
+    while (end - pos >= 12) {
+      const typeLE = buf.readUInt32LE(pos)
+      if (typeLE === PCAPNG_SHB) {
+        // The byte-order magic decides how to read everything in this section, the length included.
+        const bom = buf.readUInt32LE(pos + 8)
+        if (bom === PCAPNG_BOM) this.#le = true
+        else if (bom === 0x4d3c2b1a) this.#le = false
+        else {
+          this.#errors.add('pcapng-bad-byte-order-magic', this.packets + 1)
+          this.truncated = true
+          this.stopped = true
+          return end
+        }
+      }
+      const type = this.#u32(buf, pos)
+      const len = this.#u32(buf, pos + 4)
+      if (len < 12 || len % 4 !== 0 || len > MAX_RECORD_BYTES) {
+        this.#errors.add('pcapng-bad-block-length', this.packets + 1)
+        this.truncated = true
+        this.stopped = true
+        return end
+      }
+      if (end - pos < len) {
+        this.need = len
+        return pos
+      }
+      if (this.#u32(buf, pos + len - 4) !== len) this.#errors.add('pcapng-block-length-mismatch', this.packets + 1)
+      const body = pos + 8
+      const bodyEnd = pos + len - 4
+      switch (type) {
+        case PCAPNG_SHB:
+          this.#ifaces = []
+          break
+        case 1:
+          this.#idb(buf, body, bodyEnd)
+          break
+        case 6:
+          this.#epb(buf, body, bodyEnd)
+          break
+        case 3:
+          this.#spb(buf, body, bodyEnd)
+          break
+        case 2:
+          this.#oldPacketBlock(buf, body, bodyEnd)
+          break
+        default:
+          break // name resolution, statistics, custom blocks: not needed
+      }
+      pos += len
+    }
+    this.need = 12
+    return pos
+  }
+
+  #idb(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 8) {
+      this.#errors.add('pcapng-short-interface-block', this.packets + 1)
+      this.#ifaces.push({ linktype: 1, tsDiv: 1e6 })
+      return
+    }
+    const linktype = this.#u16(buf, body)
+    let tsDiv = 1e6
+    let o = body + 8
+    while (bodyEnd - o >= 4) {
+      const code = this.#u16(buf, o)
+      const olen = this.#u16(buf, o + 2)
+      if (code === 0) break
+      if (o + 4 + olen > bodyEnd) {
+        this.#errors.add('pcapng-bad-option', this.packets + 1)
+        break
+      }
+      if (code === 9 && olen >= 1) {
+        const v = buf[o + 4] ?? 6
+        // if_tsresol: high bit clear = 10^-n, set = 2^-n (pcapng spec, section 4.2).
+        tsDiv = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v
+        if (!Number.isFinite(tsDiv) || tsDiv <= 0) tsDiv = 1e6
+      }
+      o += 4 + ((olen + 3) & ~3)
+    }
+    this.#ifaces.push({ linktype, tsDiv })
+    if (!this.linktypes.includes(linktype)) this.linktypes.push(linktype)
+  }
+
+  #iface(id: number): PcapngInterface | undefined {
+    const iface = this.#ifaces[id]
+    if (iface === undefined) this.#errors.add('pcapng-unknown-interface', this.packets + 1)
+    return iface
+  }
+
+  #epb(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 20) {
+      this.#errors.add('pcapng-short-packet-block', this.packets + 1)
+      return
+    }
+    const iface = this.#iface(this.#u32(buf, body))
+    const ts = (this.#u32(buf, body + 4) * 4294967296 + this.#u32(buf, body + 8)) / (iface?.tsDiv ?? 1e6)
+    let caplen = this.#u32(buf, body + 12)
+    let orig = this.#u32(buf, body + 16)
+    if (caplen > bodyEnd - body - 20) {
+      this.#errors.add('pcapng-caplen-exceeds-block', this.packets + 1)
+      caplen = bodyEnd - body - 20
+    }
+    if (orig < caplen) orig = caplen
+    this.packets++
+    if (iface !== undefined) this.#sink.packet(iface.linktype, buf, body + 20, caplen, orig, ts)
+  }
+
+  #spb(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 4) {
+      this.#errors.add('pcapng-short-packet-block', this.packets + 1)
+      return
+    }
+    const iface = this.#iface(0)
+    const orig = this.#u32(buf, body)
+    const caplen = Math.min(orig, bodyEnd - body - 4)
+    this.packets++
+    if (iface !== undefined) this.#sink.packet(iface.linktype, buf, body + 4, caplen, Math.max(orig, caplen), 0)
+  }
+
+  #oldPacketBlock(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 20) {
+      this.#errors.add('pcapng-short-packet-block', this.packets + 1)
+      return
+    }
+    const iface = this.#iface(this.#u16(buf, body))
+    const ts = (this.#u32(buf, body + 4) * 4294967296 + this.#u32(buf, body + 8)) / (iface?.tsDiv ?? 1e6)
+    const caplen = Math.min(this.#u32(buf, body + 12), bodyEnd - body - 20)
+    const orig = Math.max(this.#u32(buf, body + 16), caplen)
+    this.packets++
+    if (iface !== undefined) this.#sink.packet(iface.linktype, buf, body + 20, caplen, orig, ts)
+  }
+}
+
+export interface ReadCaptureOptions {
+  /** Read buffer size in bytes. @default 4 MiB */
+  chunkBytes?: number
+  /** Stop early when aborted (the packets read so far still count). */
+  signal?: AbortSignal
+}
+
+/**
+ * Stream the capture at `path` into `sink` in bounded memory (one read buffer, grown only for a
+ * record larger than it). Throws CaptureFormatError for a file that is not a capture at all;
+ * damage after the header is counted in `errors` and reading stops or skips, never throws.
+ */
+export async function readCaptureFile(path: string, sink: PacketSink, errors: ParseErrors, options: ReadCaptureOptions = {}): Promise<CaptureInfo> {
+  if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('path: expected a non-empty string')
+  const chunk = options.chunkBytes ?? 4 * 1024 * 1024
+  if (!Number.isInteger(chunk) || chunk < 64) throw new InvalidArgumentError(`chunkBytes: expected an integer >= 64, got ${chunk}`)
+  const parser = new CaptureParser(sink, errors)
+  const fh = await open(path, 'r')
+  let buf = Buffer.allocUnsafe(chunk)
+  let start = 0
+  let end = 0
+  let eof = false
+  let bytesRead = 0
+  try {
+    for (;;) {
+      if (options.signal?.aborted === true) break
+      if (!eof) {
+        const { bytesRead: n } = await fh.read(buf, end, buf.length - end, null)
+        if (n === 0) eof = true
+        end += n
+        bytesRead += n
+      }
+      start = parser.parse(buf, start, end, eof)
+      if (parser.stopped || (eof && start >= end)) break
+      if (eof) break
+      // Keep the unparsed tail and make room for the next record.
+      if (start > 0) {
+        buf.copy(buf, 0, start, end)
+        end -= start
+        start = 0
+      }
+      if (parser.need > buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(MAX_RECORD_BYTES + 64, Math.max(parser.need, buf.length * 2)))
+        buf.copy(bigger, 0, 0, end)
+        buf = bigger
+      }
+    }
+  } finally {
+    await fh.close()
+  }
+  if (parser.format === undefined) throw new CaptureFormatError('not a capture file: empty or too short')
+  return { format: parser.format, linktypes: parser.linktypes, packets: parser.packets, bytesRead, truncated: parser.truncated }
+}

@@ -1,0 +1,133 @@
+import type { AuditContext } from './context.js'
+import { BittorrentApp, BittorrentUdpApp, isBittorrentHandshake, isDht, isLsd, isUtp, LsdApp } from './detectors/bittorrent.js'
+import { DiscoveryApp, discoveryProtocol } from './detectors/discovery.js'
+import { EncryptedApp, isSsh, isTls } from './detectors/encrypted.js'
+import { FtpApp, isFtpStart } from './detectors/ftp.js'
+import { HttpApp, isHttpStart } from './detectors/http.js'
+import { NtlmTracker } from './detectors/ntlm.js'
+import { isPeerguardChannelInit, isPeerguardPlain, PeerguardChannelApp, PeerguardPlainApp } from './detectors/peerguard.js'
+import { isRpcCall, isRpcTcpStart, RpcApp } from './detectors/rpc.js'
+import { isSmbStart, SmbApp } from './detectors/smb.js'
+import { entropy } from './detectors/text.js'
+import type { Flow, FlowApp } from './flow.js'
+
+/**
+ * Recognise a TCP application protocol from the first bytes of one direction: by content, never
+ * by port alone (an FTP server on port 2121 is still FTP).
+ */
+export function classifyTcp(ctx: AuditContext, flow: Flow, fromClient: boolean, buf: Buffer, off: number, len: number): FlowApp | undefined {
+  if (isSmbStart(buf, off, len)) return new SmbApp(ctx, flow)
+  if (isBittorrentHandshake(buf, off, len)) return new BittorrentApp(ctx, flow)
+  if (isHttpStart(buf, off, len, fromClient)) return new HttpApp(ctx, flow)
+  if (isFtpStart(buf, off, len, fromClient)) return new FtpApp(ctx, flow)
+  if (fromClient && isRpcTcpStart(buf, off, len)) return new RpcApp(ctx, flow, true)
+  if (isPeerguardPlain(buf, off, len)) return new PeerguardPlainApp(ctx, flow)
+  if (fromClient && isPeerguardChannelInit(buf, off, len)) return new PeerguardChannelApp(ctx, flow)
+  if (isTls(buf, off, len)) return new EncryptedApp(ctx, flow, 'tls')
+  if (isSsh(buf, off, len)) return new EncryptedApp(ctx, flow, 'ssh')
+  return undefined
+}
+
+/** Recognise a UDP protocol from one datagram (discovery protocols by their well-known ports). */
+export function classifyUdp(ctx: AuditContext, flow: Flow, _fromClient: boolean, buf: Buffer, off: number, len: number, srcPort: number, dstPort: number): FlowApp | undefined {
+  const disc = discoveryProtocol(buf, off, len, srcPort, dstPort)
+  if (disc !== undefined) return new DiscoveryApp(ctx, flow, disc)
+  if (isLsd(buf, off, len)) return new LsdApp(ctx, flow)
+  if (isRpcCall(buf, off, len)) return new RpcApp(ctx, flow, false)
+  if (isDht(buf, off, len) || isUtp(buf, off, len)) return new BittorrentUdpApp(ctx, flow)
+  return undefined
+}
+
+/** Bytes per direction an unrecognised stream is scanned for NTLMSSP. */
+const UNKNOWN_SCAN_BYTES = 32 * 1024
+/** BitTorrent's usual listening ports (BEP 3 6881-6889; Transmission 51413). */
+const BT_PORTS = (p: number): boolean => (p >= 6881 && p <= 6999) || p === 51413
+
+/** Name the carrier of an NTLM exchange in an unrecognised stream, from its first bytes. */
+function carrierName(first: Buffer | undefined, port: number): string {
+  if (first === undefined || first.length < 2) return `tcp/${port}`
+  if (first[0] === 0x05 && (first[1] === 0 || first[1] === 1)) return 'dcerpc'
+  if (first[0] === 0x30) return 'ldap'
+  if (first[0] === 0x12 || first[0] === 0x10) return 'tds'
+  if (first.toString('latin1', 0, 4) === 'EHLO' || first.toString('latin1', 0, 4) === 'HELO') return 'smtp'
+  return `tcp/${port}`
+}
+
+/**
+ * A stream no parser claimed: scanned for NTLMSSP AUTHENTICATE messages (LDAP, DCE/RPC, TDS, SMTP
+ * carry them too) and fingerprinted for MSE/PE-obfuscated BitTorrent (high-entropy first payloads
+ * of 96..608 bytes in both directions, no known magic), reported with a confidence.
+ */
+export class UnknownStreamApp implements FlowApp {
+  name = 'unknown'
+  done = false
+  readonly #ctx: AuditContext
+  readonly #flow: Flow
+  readonly #scan: [Buffer[], Buffer[]] = [[], []]
+  readonly #have: [number, number] = [0, 0]
+  readonly #first: [Buffer | undefined, Buffer | undefined] = [undefined, undefined]
+  readonly #firstFrame: [number, number] = [0, 0]
+
+  constructor(ctx: AuditContext, flow: Flow) {
+    this.#ctx = ctx
+    this.#flow = flow
+  }
+
+  data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
+    const d = fromClient ? 0 : 1
+    if (this.#first[d] === undefined) {
+      this.#first[d] = Buffer.from(buf.subarray(off, off + Math.min(len, 2048)))
+      this.#firstFrame[d] = frame
+    }
+    const take = Math.min(len, UNKNOWN_SCAN_BYTES - this.#have[d])
+    if (take > 0) {
+      this.#scan[d].push(Buffer.from(buf.subarray(off, off + take)))
+      this.#have[d] += take
+    }
+    if (this.#have[0] >= UNKNOWN_SCAN_BYTES && this.#have[1] >= UNKNOWN_SCAN_BYTES) this.done = true
+  }
+
+  gap(): void {}
+
+  finish(): void {
+    const flow = this.#flow.key()
+    const server = this.#flow.server
+    const ntlm = new NtlmTracker(carrierName(this.#first[0], server.port), this.#ctx, () => this.#flow.client.addr)
+    for (const d of [0, 1] as const) {
+      if (this.#have[d] === 0) continue
+      const all = Buffer.concat(this.#scan[d])
+      ntlm.scan(all, 0, all.length, this.#firstFrame[d])
+    }
+    if (ntlm.count > 0) {
+      this.name = ntlm.carrier
+      ntlm.finish(flow)
+      this.#ctx.classify(this.#flow, ntlm.carrier, { encrypted: false })
+      return
+    }
+    const [c, s] = this.#first
+    if (c === undefined || s === undefined) return
+    const ec = entropy(c, 0, c.length)
+    const es = entropy(s, 0, s.length)
+    const sizeOk = (b: Buffer): boolean => b.length >= 96 && b.length <= 608 + 512
+    // Random data of n bytes shows at most log2(n) bits/byte; require most of that.
+    const high = (b: Buffer, e: number): boolean => e >= Math.min(7.0, Math.log2(b.length) - 1.2)
+    if (sizeOk(c) && sizeOk(s) && high(c, ec) && high(s, es)) {
+      let confidence = 0.5
+      if (BT_PORTS(server.port)) confidence += 0.3
+      if (c.length > 96 && s.length > 96) confidence += 0.1
+      this.name = 'bittorrent-mse'
+      this.#ctx.findings.add({
+        code: 'bittorrent-encrypted',
+        title: `likely MSE/PE-encrypted BitTorrent ${flow.src} → ${flow.dst}:${flow.dstPort} (confidence ${confidence.toFixed(1)})`,
+        flow,
+        evidence: {
+          confidence: Number(confidence.toFixed(2)),
+          firstPayloadBytes: { client: c.length, server: s.length },
+          entropyBitsPerByte: { client: Number(ec.toFixed(2)), server: Number(es.toFixed(2)) }
+        },
+        frames: [this.#firstFrame[0], this.#firstFrame[1]]
+      })
+      this.#ctx.classify(this.#flow, 'bittorrent-mse', { encrypted: true, share: true })
+    }
+  }
+}

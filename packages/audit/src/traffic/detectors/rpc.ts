@@ -1,0 +1,139 @@
+import type { AuditContext } from '../context.js'
+import { noteFrame } from '../findings.js'
+import type { Flow, FlowApp } from '../flow.js'
+import { MessageFramer } from '../message-framer.js'
+import { addDistinct, latin1 } from './text.js'
+
+/** ONC-RPC program numbers (RFC 5531, IANA). */
+const PROGRAMS: Record<number, string> = { 100000: 'portmap', 100003: 'nfs', 100005: 'mount', 100021: 'nlm', 100024: 'status', 100227: 'nfs_acl' }
+/** Programs whose calls carry file-share credentials. */
+const FILE_PROGRAMS = new Set([100003, 100005, 100021, 100227])
+const AUTH_SYS = 1
+const RPCSEC_GSS = 6
+
+/** True when `buf[o]` starts an ONC-RPC call (xid, CALL=0, rpcvers=2, a known program). */
+export function isRpcCall(buf: Buffer, o: number, len: number): boolean {
+  if (len < 24) return false
+  return buf.readUInt32BE(o + 4) === 0 && buf.readUInt32BE(o + 8) === 2 && PROGRAMS[buf.readUInt32BE(o + 12)] !== undefined
+}
+
+/** Record marking (RFC 5531 section 11) followed by an RPC call. */
+export function isRpcTcpStart(buf: Buffer, off: number, len: number): boolean {
+  if (len < 28) return false
+  const mark = buf.readUInt32BE(off)
+  const fragLen = mark & 0x7fffffff
+  return fragLen >= 24 && fragLen <= 1 << 24 && isRpcCall(buf, off + 4, len - 4)
+}
+
+/**
+ * ONC-RPC (NFS, MOUNT, NLM, NFS_ACL, portmap) over TCP record marking or UDP: the credential
+ * flavour of each call (AUTH_SYS uid/gid and machine name vs RPCSEC_GSS) and exported paths.
+ */
+export class RpcApp implements FlowApp {
+  readonly name = 'nfs'
+  done = false
+  readonly #ctx: AuditContext
+  readonly #flow: Flow
+  readonly #framer: MessageFramer | undefined
+  readonly #programs: string[] = []
+  readonly #machines: string[] = []
+  readonly #uids: number[] = []
+  readonly #gids: number[] = []
+  readonly #paths: string[] = []
+  #sysCalls = 0
+  #gssCalls = 0
+  #rootCalls = 0
+  #sysFrames: number[] = []
+  #rootFrames: number[] = []
+  #calls = 0
+
+  constructor(ctx: AuditContext, flow: Flow, tcp: boolean) {
+    this.#ctx = ctx
+    this.#flow = flow
+    if (tcp) {
+      this.#framer = new MessageFramer(
+        4,
+        4096,
+        (h) => {
+          const n = h.readUInt32BE(0) & 0x7fffffff
+          return n > 1 << 24 ? -1 : n
+        },
+        (_h, body, _len, frame) => this.#call(body, 0, body.length, frame)
+      )
+    }
+  }
+
+  data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
+    if (!fromClient) return
+    if (this.#framer !== undefined) this.#framer.push(buf, off, len, frame)
+    else this.#call(buf, off, len, frame)
+  }
+
+  gap(fromClient: boolean, bytes: number): void {
+    if (fromClient) this.#framer?.gap(bytes)
+  }
+
+  #call(b: Buffer, o: number, len: number, frame: number): void {
+    if (len < 32 || b.readUInt32BE(o + 4) !== 0) return
+    if (b.readUInt32BE(o + 8) !== 2) return this.#ctx.errors.add('rpc-bad-version', frame)
+    this.#calls++
+    const prog = b.readUInt32BE(o + 12)
+    const proc = b.readUInt32BE(o + 20)
+    const flavor = b.readUInt32BE(o + 24)
+    const credLen = b.readUInt32BE(o + 28)
+    const end = o + len
+    const cred = o + 32
+    if (credLen > 400 || cred + credLen > end) return this.#ctx.errors.add('rpc-bad-credential', frame)
+    const program = PROGRAMS[prog] ?? String(prog)
+    addDistinct(this.#programs, `${program}v${b.readUInt32BE(o + 16)}`)
+    const file = FILE_PROGRAMS.has(prog)
+    if (flavor === AUTH_SYS && file) {
+      // AUTH_SYS body (RFC 5531 appendix A): stamp, machinename<255>, uid, gid, gids<16>.
+      if (credLen < 20) return this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+      const nameLen = b.readUInt32BE(cred + 4)
+      if (nameLen > 255 || cred + 8 + nameLen + 8 > cred + credLen) return this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+      addDistinct(this.#machines, latin1(b, cred + 8, nameLen, 255))
+      const p = cred + 8 + ((nameLen + 3) & ~3)
+      const uid = b.readUInt32BE(p)
+      const gid = b.readUInt32BE(p + 4)
+      addDistinct(this.#uids, uid)
+      addDistinct(this.#gids, gid)
+      this.#sysCalls++
+      noteFrame(this.#sysFrames, frame)
+      if (uid === 0) {
+        this.#rootCalls++
+        noteFrame(this.#rootFrames, frame)
+      }
+    } else if (flavor === RPCSEC_GSS && file) this.#gssCalls++
+    // MOUNT MNT (RFC 1813 appendix I): the argument is the exported directory path.
+    if (prog === 100005 && proc === 1) {
+      const verf = cred + credLen
+      if (verf + 8 > end) return
+      const args = verf + 8 + b.readUInt32BE(verf + 4)
+      if (args + 4 > end) return
+      const n = b.readUInt32BE(args)
+      if (n <= 1024 && args + 4 + n <= end) addDistinct(this.#paths, latin1(b, args + 4, n, 1024))
+    }
+  }
+
+  finish(): void {
+    const flow = this.#flow.key()
+    const add = this.#ctx.findings.add.bind(this.#ctx.findings)
+    for (const m of this.#machines) this.#ctx.hostName(this.#flow.client.addr, m, 'rpc-auth-sys')
+    if (this.#sysCalls > 0) {
+      add({
+        code: 'nfs-auth-sys',
+        title: `NFS/RPC with AUTH_SYS from ${this.#machines.join(', ') || flow.src} (uid ${this.#uids.join(', ')})`,
+        flow,
+        evidence: { programs: this.#programs, machineNames: this.#machines, uids: this.#uids, gids: this.#gids, calls: this.#sysCalls, rpcsecGssCalls: this.#gssCalls, exports: this.#paths },
+        frames: this.#sysFrames
+      })
+    }
+    if (this.#rootCalls > 0) {
+      add({ code: 'nfs-root-credential', title: `${this.#rootCalls} NFS/RPC calls as uid 0 from ${flow.src}`, flow, evidence: { calls: this.#rootCalls, machineNames: this.#machines }, frames: this.#rootFrames })
+    }
+    const nfs = this.#programs.some((p) => !p.startsWith('portmap'))
+    this.#ctx.classify(this.#flow, nfs ? 'nfs' : 'rpc', { encrypted: false, share: nfs })
+    for (const p of this.#paths) this.#ctx.classify(this.#flow, 'nfs', { encrypted: false, share: true, resource: `share:${p.replace(/^\/+/, '')}` })
+  }
+}

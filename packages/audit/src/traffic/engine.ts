@@ -1,0 +1,514 @@
+import type { FlowKey } from '@peerguard/interface'
+import { classifyTcp, classifyUdp, UnknownStreamApp } from './classify.js'
+import type { AuditContext, ExpectedFtpData } from './context.js'
+import { FindingCollector } from './findings.js'
+import { Flow, type FlowApp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './flow.js'
+import { type DecodedPacketHandler, IPPROTO_TCP, IPPROTO_UDP, macString, PacketDecoder } from './packet-decoder.js'
+import { ParseErrors } from './parse-errors.js'
+import { type StreamReceiver, TcpStream } from './tcp-stream.js'
+
+/** One finished flow as it appears in the report. Side `src` sent the first packet seen. */
+export interface FlowSummary {
+  id: number
+  proto: string
+  src: string
+  srcPort: number
+  dst: string
+  dstPort: number
+  /** Which side opened the connection (SYN), or is taken for the client. */
+  client: 'src' | 'dst'
+  start: number
+  end: number
+  firstFrame: number
+  lastFrame: number
+  packets: { fwd: number; rev: number }
+  /** Frame bytes on the wire, as tshark's conversation tables count them. */
+  bytes: { fwd: number; rev: number }
+  /** Transport payload bytes. */
+  payloadBytes: { fwd: number; rev: number }
+  tcpState?: string
+  /** Application protocol recognised by content ('' when none). */
+  protocol: string
+  encrypted?: boolean
+}
+
+export interface HostSummary {
+  addr: string
+  macs: string[]
+  names: { name: string; via: string }[]
+  frames: number
+  bytes: number
+  flows: number
+  protocols: string[]
+  firstFrame: number
+}
+
+export interface EngineOptions {
+  /** Bytes of each flow direction handed to the application parsers. @default 8 MiB */
+  flowByteBudget?: number
+  /** Live flows held before idle ones are evicted (bounded memory). @default 200000 */
+  maxLiveFlows?: number
+  /** Flows listed individually in the report; the rest are only counted. @default 100000 */
+  maxReportFlows?: number
+  findings?: FindingCollector
+}
+
+interface HostStats {
+  addr: string
+  macs: Set<string>
+  names: Map<string, string>
+  frames: number
+  bytes: number
+  flows: number
+  protocols: Set<string>
+  firstFrame: number
+}
+
+interface FtpLoginStats {
+  client: string
+  server: string
+  users: Set<string>
+  failed: number
+  ok: number
+  frames: number[]
+}
+
+class FlowReceiver implements StreamReceiver {
+  constructor(
+    readonly engine: TrafficEngine,
+    readonly flow: Flow,
+    readonly dir: 0 | 1
+  ) {}
+  bytes(buf: Buffer, off: number, len: number, frame: number): void {
+    this.engine.appData(this.flow, this.dir, buf, off, len, frame)
+  }
+  gap(n: number): void {
+    const app = this.flow.app
+    if (app !== undefined) app.gap((this.dir === 0) === this.flow.clientIsA, n)
+  }
+}
+
+function mix(addr: number, port: number): number {
+  let h = Math.imul(addr ^ (port * 0x9e3779b1), 0x85ebca6b)
+  h ^= h >>> 13
+  return Math.imul(h, 0xc2b2ae35)
+}
+
+function strHash(s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+  return h >>> 0
+}
+
+/**
+ * The flow table and dispatcher: accounts every IP packet to its 5-tuple flow (both directions,
+ * tshark-compatible frame and byte counts, TCP state, port reuse), reassembles TCP for the
+ * application parsers while a flow is being inspected, and finishes flows into summaries.
+ */
+export class TrafficEngine implements DecodedPacketHandler, AuditContext {
+  readonly errors = new ParseErrors()
+  readonly decoder: PacketDecoder
+  readonly findings: FindingCollector
+  readonly flowByteBudget: number
+  readonly flows: FlowSummary[] = []
+  flowCount = 0
+  flowsOmitted = 0
+  evicted = 0
+  readonly #buckets = new Map<number, Flow>()
+  #live = 0
+  #nextId = 1
+  readonly #maxLive: number
+  readonly #maxReport: number
+  readonly #hosts = new Map<string, HostStats>()
+  readonly #arp = new Map<string, string>()
+  readonly #ftpData = new Map<string, ExpectedFtpData>()
+  readonly #ftpLogins = new Map<string, FtpLoginStats>()
+  readonly #pendingNames: { addr: string; name: string; via: string }[] = []
+  /** Finished flows with their application facts (for policy/inventory findings). */
+  readonly classified: { key: FlowKey; protocol: string; encrypted: boolean; share: boolean; resources: string[]; frames: number[] }[] = []
+  #sinceSweep = 0
+
+  constructor(options: EngineOptions = {}) {
+    this.decoder = new PacketDecoder(this, this.errors)
+    this.findings = options.findings ?? new FindingCollector()
+    this.flowByteBudget = options.flowByteBudget ?? 8 * 1024 * 1024
+    this.#maxLive = options.maxLiveFlows ?? 200_000
+    this.#maxReport = options.maxReportFlows ?? 100_000
+  }
+
+  get liveFlows(): number {
+    return this.#live
+  }
+
+  arp(ip: string, mac: string): void {
+    if (this.#arp.size < 100_000) this.#arp.set(ip, mac)
+  }
+
+  ip(d: PacketDecoder): void {
+    const proto = d.proto
+    const v4 = d.ipVersion === 4
+    const sNum = v4 ? d.src4 : strHash(d.src6)
+    const dNum = v4 ? d.dst4 : strHash(d.dst6)
+    const sp = d.srcPort
+    const dp = d.dstPort
+    const h = (mix(sNum, sp) + mix(dNum, dp) + proto) | 0
+    let f = this.#buckets.get(h)
+    let dir = 0
+    while (f !== undefined) {
+      if (f.proto === proto) {
+        if (f.aNum === sNum && f.aPort === sp && f.bNum === dNum && f.bPort === dp && f.aStr === d.src6 && f.bStr === d.dst6) break
+        if (f.bNum === sNum && f.bPort === sp && f.aNum === dNum && f.aPort === dp && f.bStr === d.src6 && f.aStr === d.dst6) {
+          dir = 1
+          break
+        }
+      }
+      f = f.chain
+    }
+    const flags = d.tcpFlags
+    if (f !== undefined && proto === IPPROTO_TCP && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      // Port reuse: a fresh SYN (new initial sequence number) on a finished or different connection.
+      const isn = dir === 0 ? f.isnA : f.isnB
+      const closed = ((f.flagsAB | f.flagsBA) & TCP_RST) !== 0 || (f.flagsAB & f.flagsBA & TCP_FIN) !== 0
+      if ((isn !== -1 && isn !== d.seq) || (isn === -1 && closed)) {
+        this.#finalize(f)
+        f = undefined
+        dir = 0
+      }
+    }
+    if (f === undefined) {
+      f = this.#create(d, h, sNum, dNum)
+      dir = 0
+    }
+    f.lastFrame = d.frame
+    f.end = d.ts
+    if (dir === 0) {
+      f.pktsAB++
+      f.bytesAB += d.wireLen
+      f.payloadAB += d.payWireLen
+      f.flagsAB |= flags
+    } else {
+      f.pktsBA++
+      f.bytesBA += d.wireLen
+      f.payloadBA += d.payWireLen
+      f.flagsBA |= flags
+      if (f.pktsBA === 1 && d.macOff >= 0) f.macB = macString(d.macBuf, d.macOff)
+    }
+    if (proto === IPPROTO_TCP) {
+      if (flags & TCP_SYN) {
+        if (dir === 0) {
+          if (f.isnA === -1) f.isnA = d.seq
+        } else if (f.isnB === -1) f.isnB = d.seq
+        if (!(flags & TCP_ACK)) f.clientIsA = dir === 0
+        else if (f.isnA === -1 || f.isnB === -1) f.clientIsA = dir !== 0
+      }
+      if (f.inspect && (d.payWireLen > 0 || flags & TCP_SYN)) this.#tcp(f, dir as 0 | 1, d)
+    } else if (proto === IPPROTO_UDP) {
+      if (f.inspect && d.payLen > 0) this.#udp(f, dir, d)
+    }
+    if (++this.#sinceSweep >= 65536) {
+      this.#sinceSweep = 0
+      if (this.#live > this.#maxLive) this.#evict(d.ts)
+    }
+  }
+
+  #create(d: PacketDecoder, h: number, sNum: number, dNum: number): Flow {
+    const f = new Flow(this.#nextId++, d.proto, h, sNum, d.src6, d.srcPort, dNum, d.dst6, d.dstPort, d.frame, d.ts)
+    if (d.macOff >= 0) f.macA = macString(d.macBuf, d.macOff)
+    // Without a SYN, take the side on the lower (service) port for the server.
+    if (d.proto === IPPROTO_TCP && !(d.tcpFlags & TCP_SYN) && d.srcPort < d.dstPort && d.srcPort < 49152) f.clientIsA = false
+    if (d.proto !== IPPROTO_TCP && d.proto !== IPPROTO_UDP) f.inspect = false
+    f.chain = this.#buckets.get(h)
+    this.#buckets.set(h, f)
+    this.#live++
+    // A data connection an FTP control channel announced.
+    if (this.#ftpData.size > 0 && (d.proto === IPPROTO_TCP || d.proto === IPPROTO_UDP)) {
+      const dst = d.ipVersion === 4 ? `${d.dst4 >>> 24}.${(d.dst4 >>> 16) & 255}.${(d.dst4 >>> 8) & 255}.${d.dst4 & 255}` : d.dst6
+      const exp = this.#ftpData.get(`${dst}|${d.dstPort}`)
+      if (exp !== undefined) {
+        this.#ftpData.delete(`${dst}|${d.dstPort}`)
+        f.app = new FtpDataApp(this, f, exp)
+      }
+    }
+    return f
+  }
+
+  #tcp(f: Flow, dir: 0 | 1, d: PacketDecoder): void {
+    let s = f.streams[dir]
+    if (s === undefined) {
+      s = new TcpStream()
+      f.streams[dir] = s
+      if (f.receivers === undefined) f.receivers = [new FlowReceiver(this, f, 0), new FlowReceiver(this, f, 1)]
+    }
+    if (d.tcpFlags & TCP_SYN) s.syn(d.seq)
+    if (d.payWireLen > 0) {
+      s.segment(d.seq, d.buf, d.payOff, d.payLen, d.payWireLen, d.frame, f.receivers![dir])
+      if (s.delivered > this.flowByteBudget) {
+        this.errors.add('flow-byte-budget-reached', d.frame)
+        this.#stopInspecting(f)
+      }
+    }
+  }
+
+  /** Reassembled bytes for the flow's application parser (classifying it first). */
+  appData(f: Flow, dir: 0 | 1, buf: Buffer, off: number, len: number, frame: number): void {
+    if (!f.inspect) return
+    const fromClient = (dir === 0) === f.clientIsA
+    let app = f.app
+    if (app === undefined) {
+      app = classifyTcp(this, f, fromClient, buf, off, len)
+      if (app === undefined) {
+        if (f.firstChunk === undefined) {
+          // Keep the first bytes and give the other direction its chance to be recognised.
+          f.firstChunk = Buffer.from(buf.subarray(off, off + Math.min(len, 2048)))
+          f.firstChunkFromClient = fromClient
+          f.firstChunkFrame = frame
+          return
+        }
+        app = new UnknownStreamApp(this, f)
+      }
+      f.app = app
+      const first = f.firstChunk
+      if (first !== undefined) {
+        f.firstChunk = undefined
+        app.data(f.firstChunkFromClient, first, 0, first.length, f.firstChunkFrame)
+      }
+    }
+    app.data(fromClient, buf, off, len, frame)
+    if (app.done) this.#stopInspecting(f)
+  }
+
+  #udp(f: Flow, dir: number, d: PacketDecoder): void {
+    const fromClient = (dir === 0) === f.clientIsA
+    let app = f.app
+    if (app === undefined) {
+      app = classifyUdp(this, f, fromClient, d.buf, d.payOff, d.payLen, d.srcPort, d.dstPort)
+      if (app === undefined) {
+        f.inspect = false
+        return
+      }
+      f.app = app
+    }
+    app.data(fromClient, d.buf, d.payOff, d.payLen, d.frame)
+    if (app.done) f.inspect = false
+  }
+
+  #stopInspecting(f: Flow): void {
+    f.inspect = false
+    f.streams[0]?.release()
+    f.streams[1]?.release()
+    f.streams = [undefined, undefined]
+    f.firstChunk = undefined
+  }
+
+  #evict(ts: number): void {
+    const victims: Flow[] = []
+    for (const head of this.#buckets.values()) {
+      for (let f: Flow | undefined = head; f !== undefined; f = f.chain) {
+        const closed = ((f.flagsAB | f.flagsBA) & TCP_RST) !== 0 || (f.flagsAB & f.flagsBA & TCP_FIN) !== 0
+        if (closed || ts - f.end > 60) victims.push(f)
+      }
+    }
+    if (this.#live - victims.length > this.#maxLive * 0.9) {
+      // Still too many: the least recently active go too.
+      const rest: Flow[] = []
+      for (const head of this.#buckets.values()) for (let f: Flow | undefined = head; f !== undefined; f = f.chain) rest.push(f)
+      rest.sort((x, y) => x.end - y.end)
+      victims.push(...rest.slice(0, Math.ceil(this.#live - this.#maxLive * 0.8)))
+    }
+    for (const f of victims) {
+      if (!f.finished) {
+        this.evicted++
+        this.#finalize(f)
+      }
+    }
+  }
+
+  #unlink(f: Flow): void {
+    let head = this.#buckets.get(f.hash)
+    if (head === f) {
+      if (f.chain === undefined) this.#buckets.delete(f.hash)
+      else this.#buckets.set(f.hash, f.chain)
+    } else {
+      while (head !== undefined && head.chain !== f) head = head.chain
+      if (head !== undefined) head.chain = f.chain
+    }
+    f.chain = undefined
+    this.#live--
+  }
+
+  #finalize(f: Flow): void {
+    if (f.finished) return
+    f.finished = true
+    this.#unlink(f)
+    if (f.inspect && f.receivers !== undefined) {
+      f.streams[0]?.flush(f.receivers[0])
+      f.streams[1]?.flush(f.receivers[1])
+    }
+    if (f.app === undefined && f.firstChunk !== undefined && f.proto === IPPROTO_TCP) {
+      // A one-sided stream that never classified: let the generic scanner look at what we kept.
+      const app = new UnknownStreamApp(this, f)
+      app.data(f.firstChunkFromClient, f.firstChunk, 0, f.firstChunk.length, f.firstChunkFrame)
+      f.app = app
+    }
+    f.firstChunk = undefined
+    this.#stopInspecting(f)
+    if (f.app !== undefined) {
+      try {
+        f.app.finish()
+      } catch {
+        this.errors.add(`${f.app.name}-finish-failed`, f.lastFrame)
+      }
+      if (f.protocol === '' && f.app.name !== 'unknown') f.protocol = f.app.name
+    }
+    this.flowCount++
+    const summary: FlowSummary = {
+      id: f.id,
+      proto: f.protoName,
+      src: f.aAddr,
+      srcPort: f.aPort,
+      dst: f.bAddr,
+      dstPort: f.bPort,
+      client: f.clientIsA ? 'src' : 'dst',
+      start: f.start,
+      end: f.end,
+      firstFrame: f.firstFrame,
+      lastFrame: f.lastFrame,
+      packets: { fwd: f.pktsAB, rev: f.pktsBA },
+      bytes: { fwd: f.bytesAB, rev: f.bytesBA },
+      payloadBytes: { fwd: f.payloadAB, rev: f.payloadBA },
+      ...(f.proto === IPPROTO_TCP ? { tcpState: f.tcpState } : {}),
+      protocol: f.protocol,
+      ...(f.encrypted === undefined ? {} : { encrypted: f.encrypted })
+    }
+    if (this.flows.length < this.#maxReport) this.flows.push(summary)
+    else this.flowsOmitted++
+    if ((f.proto === IPPROTO_TCP || f.proto === IPPROTO_UDP) && (f.payloadAB > 0 || f.payloadBA > 0) && this.classified.length < this.#maxReport) {
+      this.classified.push({
+        key: f.key(),
+        protocol: f.protocol,
+        encrypted: f.encrypted === true,
+        share: f.shareTraffic,
+        resources: f.resources,
+        frames: [f.firstFrame]
+      })
+    }
+    this.#hostAdd(f.aAddr, f.macA, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
+    if (f.bAddr !== f.aAddr) this.#hostAdd(f.bAddr, f.macB, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
+  }
+
+  #hostAdd(addr: string, mac: string, f: Flow, frames: number, bytes: number): void {
+    let h = this.#hosts.get(addr)
+    if (h === undefined) {
+      if (this.#hosts.size >= 100_000) return
+      h = { addr, macs: new Set(), names: new Map(), frames: 0, bytes: 0, flows: 0, protocols: new Set(), firstFrame: f.firstFrame }
+      this.#hosts.set(addr, h)
+    }
+    if (mac !== '' && mac !== '00:00:00:00:00:00' && h.macs.size < 8) h.macs.add(mac)
+    h.frames += frames
+    h.bytes += bytes
+    h.flows++
+    if (f.protocol !== '' && h.protocols.size < 32) h.protocols.add(f.protocol)
+    if (f.firstFrame < h.firstFrame) h.firstFrame = f.firstFrame
+  }
+
+  hostName(addr: string, name: string, via: string): void {
+    if (this.#pendingNames.length < 100_000) this.#pendingNames.push({ addr, name, via })
+  }
+
+  expectFtpData(addr: string, port: number, expected: ExpectedFtpData): void {
+    if (this.#ftpData.size < 10_000) this.#ftpData.set(`${addr}|${port}`, expected)
+  }
+
+  ftpLogin(client: string, server: string, user: string, ok: boolean, frame: number): void {
+    const key = `${client}|${server}`
+    let s = this.#ftpLogins.get(key)
+    if (s === undefined) {
+      if (this.#ftpLogins.size >= 100_000) return
+      s = { client, server, users: new Set(), failed: 0, ok: 0, frames: [] }
+      this.#ftpLogins.set(key, s)
+    }
+    if (s.users.size < 32) s.users.add(user)
+    if (ok) s.ok++
+    else {
+      s.failed++
+      if (s.frames.length < 32) s.frames.push(frame)
+    }
+  }
+
+  classify(flow: Flow, protocol: string, info: { encrypted: boolean; share?: boolean; resource?: string }): void {
+    flow.protocol = protocol
+    flow.encrypted = info.encrypted
+    if (info.share === true) flow.shareTraffic = true
+    if (info.resource !== undefined && flow.resources.length < 16 && !flow.resources.includes(info.resource)) flow.resources.push(info.resource)
+  }
+
+  /** Finish every live flow and the cross-flow detectors. */
+  finish(): void {
+    const live: Flow[] = []
+    for (const head of this.#buckets.values()) for (let f: Flow | undefined = head; f !== undefined; f = f.chain) live.push(f)
+    live.sort((x, y) => x.firstFrame - y.firstFrame)
+    for (const f of live) this.#finalize(f)
+    this.flows.sort((x, y) => x.firstFrame - y.firstFrame)
+    for (const s of this.#ftpLogins.values()) {
+      if (s.failed >= 5) {
+        this.findings.add({
+          code: 'ftp-bruteforce',
+          title: `${s.failed} failed FTP logins from ${s.client} to ${s.server}`,
+          flow: { proto: 'tcp', src: s.client, srcPort: 0, dst: s.server, dstPort: 21 },
+          evidence: { client: s.client, server: s.server, failedLogins: s.failed, successfulLogins: s.ok, users: [...s.users] },
+          frames: s.frames
+        })
+      }
+    }
+    for (const { addr, name, via } of this.#pendingNames) {
+      const h = this.#hosts.get(addr)
+      if (h !== undefined && h.names.size < 32 && !h.names.has(name)) h.names.set(name, via)
+    }
+    for (const [ip, mac] of this.#arp) {
+      const h = this.#hosts.get(ip)
+      if (h !== undefined && h.macs.size < 8) h.macs.add(mac)
+    }
+  }
+
+  hosts(): HostSummary[] {
+    return [...this.#hosts.values()]
+      .sort((a, b) => a.firstFrame - b.firstFrame)
+      .map((h) => ({
+        addr: h.addr,
+        macs: [...h.macs],
+        names: [...h.names].map(([name, via]) => ({ name, via })),
+        frames: h.frames,
+        bytes: h.bytes,
+        flows: h.flows,
+        protocols: [...h.protocols].sort(),
+        firstFrame: h.firstFrame
+      }))
+  }
+}
+
+/** An FTP data connection announced on a control channel: a cleartext file transfer. */
+class FtpDataApp implements FlowApp {
+  readonly name = 'ftp-data'
+  done = false
+  #bytes = 0
+  #frames: number[] = []
+  constructor(
+    readonly ctx: AuditContext,
+    readonly flow: Flow,
+    readonly expected: ExpectedFtpData
+  ) {
+    ctx.classify(flow, 'ftp-data', { encrypted: false, share: true })
+  }
+  data(_fromClient: boolean, _buf: Buffer, _off: number, len: number, frame: number): void {
+    this.#bytes += len
+    if (this.#frames.length < 8) this.#frames.push(frame)
+    if (this.#bytes > 65536) this.done = true
+  }
+  gap(): void {}
+  finish(): void {
+    // The finding is reported on the control channel (with the file name); this flow is the data.
+    const cmd = this.expected.command()
+    const resource = cmd !== undefined && cmd.file !== '' && /^(RETR|STOR|STOU|APPE)$/.test(cmd.verb) ? `file:${cmd.file}` : undefined
+    this.ctx.classify(this.flow, 'ftp-data', { encrypted: false, share: true, ...(resource === undefined ? {} : { resource }) })
+  }
+}

@@ -1,0 +1,136 @@
+import type { FlowKey } from '@peerguard/interface'
+import { ipv4String } from './packet-decoder.js'
+import type { StreamReceiver, TcpStream } from './tcp-stream.js'
+
+/**
+ * An application parser attached to a flow once its protocol is recognised. For TCP it receives
+ * each direction's reassembled bytes; for UDP, one call per datagram.
+ */
+export interface FlowApp {
+  /** Classification label shown in the report (`smb`, `ftp`, `http`, …). */
+  readonly name: string
+  /** Set when the app needs no more bytes from this flow. */
+  readonly done: boolean
+  data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void
+  /** TCP only: bytes missing from one direction. */
+  gap(fromClient: boolean, bytes: number): void
+  /** The flow ended (or the capture did): emit findings. Called once. */
+  finish(): void
+}
+
+/** TCP flag bits (RFC 9293). */
+export const TCP_FIN = 0x01
+export const TCP_SYN = 0x02
+export const TCP_RST = 0x04
+export const TCP_ACK = 0x10
+
+/** A conversation keyed by its 5-tuple. Side A is the sender of the first packet seen. */
+export class Flow {
+  readonly id: number
+  readonly proto: number
+  readonly hash: number
+  /** IPv4 address as a number, or a hash of the IPv6 address. */
+  readonly aNum: number
+  /** IPv6 text ('' for IPv4). */
+  readonly aStr: string
+  readonly aPort: number
+  readonly bNum: number
+  readonly bStr: string
+  readonly bPort: number
+  /** Next flow in the same hash bucket. */
+  chain: Flow | undefined
+  readonly firstFrame: number
+  lastFrame: number
+  readonly start: number
+  end: number
+  pktsAB = 0
+  bytesAB = 0
+  pktsBA = 0
+  bytesBA = 0
+  payloadAB = 0
+  payloadBA = 0
+  /** OR of the TCP flags seen in each direction. */
+  flagsAB = 0
+  flagsBA = 0
+  /** Initial sequence numbers from SYNs, -1 before. */
+  isnA = -1
+  isnB = -1
+  /** True when A opened the connection (SYN) or is taken for the client. */
+  clientIsA = true
+  macA = ''
+  macB = ''
+  app: FlowApp | undefined
+  /** Still handing payload to parsers. */
+  inspect = true
+  /** The first payload seen, kept (≤ 2 KiB) so a late classifier can replay it. */
+  firstChunk: Buffer | undefined
+  firstChunkFromClient = true
+  firstChunkFrame = 0
+  streams: [TcpStream | undefined, TcpStream | undefined] = [undefined, undefined]
+  /** Per-direction receivers of reassembled bytes, created with the first stream. */
+  receivers: [StreamReceiver, StreamReceiver] | undefined
+  finished = false
+  /** Application protocol recognised (`smb`, `ftp`, …), '' until classified. */
+  protocol = ''
+  /** Whether the application protocol protects the data (TLS, SMB3 encryption, Noise…). */
+  encrypted: boolean | undefined
+  /** Share-traffic resource touched, when known (`share:docs`), for policy findings. */
+  resources: string[] = []
+  /** The flow carries file-share traffic (policy findings consider it). */
+  shareTraffic = false
+
+  constructor(id: number, proto: number, hash: number, aNum: number, aStr: string, aPort: number, bNum: number, bStr: string, bPort: number, frame: number, ts: number) {
+    this.id = id
+    this.proto = proto
+    this.hash = hash
+    this.aNum = aNum
+    this.aStr = aStr
+    this.aPort = aPort
+    this.bNum = bNum
+    this.bStr = bStr
+    this.bPort = bPort
+    this.firstFrame = frame
+    this.lastFrame = frame
+    this.start = ts
+    this.end = ts
+  }
+
+  get aAddr(): string {
+    return this.aStr === '' ? ipv4String(this.aNum) : this.aStr
+  }
+
+  get bAddr(): string {
+    return this.bStr === '' ? ipv4String(this.bNum) : this.bStr
+  }
+
+  get protoName(): string {
+    return this.proto === 6 ? 'tcp' : this.proto === 17 ? 'udp' : this.proto === 1 ? 'icmp' : this.proto === 58 ? 'icmpv6' : `ip-${this.proto}`
+  }
+
+  /** Client and server addresses. */
+  get client(): { addr: string; port: number; mac: string } {
+    return this.clientIsA ? { addr: this.aAddr, port: this.aPort, mac: this.macA } : { addr: this.bAddr, port: this.bPort, mac: this.macB }
+  }
+
+  get server(): { addr: string; port: number; mac: string } {
+    return this.clientIsA ? { addr: this.bAddr, port: this.bPort, mac: this.macB } : { addr: this.aAddr, port: this.aPort, mac: this.macA }
+  }
+
+  /** The 5-tuple, oriented client → server (TCP/UDP only). */
+  key(): FlowKey {
+    const c = this.client
+    const s = this.server
+    return { proto: this.proto === 6 ? 'tcp' : 'udp', src: c.addr, srcPort: c.port, dst: s.addr, dstPort: s.port }
+  }
+
+  /** TCP state in words: `syn-sent`, `established`, `closed`, `reset`, `mid-stream`. */
+  get tcpState(): string {
+    const all = this.flagsAB | this.flagsBA
+    if (all & TCP_RST) return 'reset'
+    if (this.flagsAB & TCP_FIN && this.flagsBA & TCP_FIN) return 'closed'
+    if (all & TCP_FIN) return 'half-closed'
+    if (this.isnA !== -1 && this.isnB !== -1) return 'established'
+    if (this.isnA !== -1 || this.isnB !== -1) return 'syn-sent'
+    return 'mid-stream'
+  }
+}
