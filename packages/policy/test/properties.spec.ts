@@ -1,0 +1,216 @@
+import { describe, expect, it } from '@jest/globals'
+import { subject } from '@casl/ability'
+import fc from 'fast-check'
+import { stringify } from 'yaml'
+import { isPeerguardError } from '@peerguard/interface'
+import { loadPolicy, type PolicyPeer, VERBS } from '@peerguard/policy'
+
+/** The loader may refuse anything, but only with our own errors. */
+function onlyOurErrors(text: string): void {
+  try {
+    loadPolicy({ text, file: 'fuzz.yaml' })
+  } catch (err) {
+    if (!isPeerguardError(err)) throw err
+    expect(err.code.startsWith('policy-') || err.code === 'invalid-argument').toBe(true)
+    expect(err.message).toMatch(/^fuzz\.yaml:\d+:\d+: /)
+  }
+}
+
+const GROUPS = ['g0', 'g1', 'g2', 'g3']
+const SHARES = ['docs', 'public', 'media']
+const segment = fc.constantFrom('a', 'b', 'x.txt', '.hidden', 'deep')
+const glob = fc.oneof(
+  fc
+    .tuple(fc.constantFrom(...SHARES), fc.constantFrom('', '/**', '/*', '/a/**', '/*.txt', '/{a,b}/**', '/.hidden/**', '/a'))
+    .map(([s, g]) => `share:${s}${g}`),
+  fc.constantFrom('share:*/a/**', 'share:**', 'swarm:*', 'swarm:team-*', 'service:printer', 'device:*')
+)
+const action = fc.constantFrom('read', 'write', ...VERBS)
+const peerToken = fc.constantFrom('*', ...GROUPS, 'ou:staff', 'ou:guest', 'name:n1', 'id:p1', 'p-alias')
+const when = fc.option(
+  fc.record(
+    {
+      'max-size': fc.integer({ min: 10, max: 2000 }),
+      'min-size': fc.integer({ min: 0, max: 10 }),
+      time: fc.constantFrom('08:00-18:00', '22:00-06:00'),
+      days: fc.subarray(['mon', 'tue', 'sat', 'sun'], { minLength: 1 }),
+      networks: fc.subarray(['10.0.0.0/8', '192.168.1.0/24', 'fd00::/8'], { minLength: 1 })
+    },
+    { requiredKeys: [] }
+  ),
+  { nil: undefined }
+)
+const rule = fc.record({
+  deny: fc.boolean(),
+  actions: fc.uniqueArray(action, { minLength: 1, maxLength: 3 }),
+  peers: fc.uniqueArray(peerToken, { minLength: 1, maxLength: 2 }),
+  resources: fc.uniqueArray(glob, { minLength: 1, maxLength: 2 }),
+  when
+})
+const policyDoc = fc.record({
+  rules: fc.array(rule, { minLength: 0, maxLength: 12 }),
+  members: fc.array(fc.uniqueArray(fc.constantFrom('p-alias', 'ou:staff', 'ou:guest', 'name:n1'), { maxLength: 2 }), {
+    minLength: 4,
+    maxLength: 4
+  }),
+  encryptedShares: fc.subarray(SHARES)
+})
+const peer: fc.Arbitrary<PolicyPeer> = fc.record({
+  peerId: fc.constantFrom('p1', 'p2', 'p3'),
+  name: fc.option(fc.constantFrom('n1', 'n2'), { nil: undefined }),
+  groups: fc.subarray(['staff', 'guest', 'other'])
+})
+const resource = fc.oneof(
+  fc
+    .tuple(fc.constantFrom(...SHARES, 'other'), fc.array(segment, { maxLength: 3 }))
+    .map(([s, p]) => `share:${[s, ...p].join('/')}`),
+  fc.constantFrom('swarm:team-a', 'swarm:x', 'service:printer', 'service:scanner', 'device:d1')
+)
+const context = fc.record(
+  {
+    size: fc.integer({ min: 0, max: 3000 }),
+    encrypted: fc.boolean(),
+    time: fc.integer({ min: Date.parse('2025-01-01'), max: Date.parse('2025-01-15') }),
+    address: fc.constantFrom('10.1.2.3', '192.168.1.9:445', '[fd00::5]:80', '172.16.0.1')
+  },
+  { requiredKeys: [] }
+)
+
+const toText = (doc: object): string => stringify(doc)
+function sampleDoc(d: { rules: Array<Record<string, unknown>>; members: string[][]; encryptedShares: string[] }) {
+  return {
+    version: 1,
+    peers: { 'p-alias': { id: 'p2' } },
+    groups: Object.fromEntries(GROUPS.map((g, i) => [g, i === 3 ? ['g0', ...(d.members[3] ?? [])] : (d.members[i] ?? [])])),
+    resources: Object.fromEntries(d.encryptedShares.map((s) => [`share:${s}`, { require: ['encrypted'] }])),
+    rules: d.rules.map((r) => ({
+      [r.deny === true ? 'deny' : 'allow']: r.actions,
+      peers: r.peers,
+      resources: r.resources,
+      ...(r.when === undefined ? {} : { when: r.when })
+    }))
+  }
+}
+
+describe('loader: only our errors escape', () => {
+  it('arbitrary text', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), onlyOurErrors), { numRuns: 400 })
+  })
+
+  it('arbitrary JSON values', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (v) => onlyOurErrors(JSON.stringify(v))),
+      { numRuns: 300 }
+    )
+  })
+
+  it('valid policies with one value replaced by garbage', () => {
+    const garbage = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }),
+      fc.object({ maxDepth: 1 })
+    )
+    fc.assert(
+      fc.property(policyDoc, fc.nat(), garbage, (d, pick, value) => {
+        const doc = sampleDoc(d) as Record<string, unknown>
+        // Walk to a pseudo-random node and replace it.
+        let node: unknown = doc
+        let parent: Record<string, unknown> | unknown[] = doc
+        let key: string | number = 'rules'
+        for (let depth = 0; depth < 4 && node !== null && typeof node === 'object'; depth++) {
+          const keys = Object.keys(node as object)
+          if (keys.length === 0) break
+          parent = node as Record<string, unknown>
+          key = keys[(pick >> (depth * 3)) % keys.length] as string
+          node = (parent as Record<string, unknown>)[key]
+        }
+        ;(parent as Record<string, unknown>)[key] = value
+        onlyOurErrors(stringify(doc))
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it('truncated valid policies', () => {
+    fc.assert(
+      fc.property(policyDoc, fc.nat(), (d, cut) => {
+        const text = stringify(sampleDoc(d))
+        onlyOurErrors(text.slice(0, cut % (text.length + 1)))
+      }),
+      { numRuns: 200 }
+    )
+  })
+})
+
+describe('differential: the fast path agrees with plain CASL', () => {
+  it('decide() equals ability.can() and relevantRuleFor() on random policies and requests', () => {
+    fc.assert(
+      fc.property(
+        policyDoc,
+        fc.array(fc.tuple(peer, action, resource, context), { minLength: 1, maxLength: 25 }),
+        (d, requests) => {
+          const policy = loadPolicy(toText(sampleDoc(d)))
+          for (const [p, a, r, ctx] of requests) {
+            const request = { peer: p, action: a, resource: r, context: ctx }
+            const fast = policy.decide(request)
+            const slow = policy.decideWithCasl(request)
+            expect(fast).toEqual(slow)
+            // And straight through the CASL ability, for requests whose facts need no derivation.
+            if (ctx.time === undefined && ctx.address === undefined && a !== 'read' && a !== 'write') {
+              const [kind, name] = [r.slice(0, r.indexOf(':')), r.slice(r.indexOf(':') + 1)]
+              const facts = {
+                name,
+                ...(ctx.size === undefined ? {} : { size: ctx.size }),
+                ...(ctx.encrypted === undefined ? {} : { encrypted: ctx.encrypted })
+              }
+              const ability = policy.abilityFor(p)
+              const hasTimeRules = d.rules.some((x) => x.when?.time !== undefined || x.when?.days !== undefined)
+              if (!hasTimeRules) expect(ability.can(a as never, subject(kind, facts) as never)).toBe(fast.allowed)
+            }
+          }
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it('an independent reading of the precedence rules agrees (deny > allow > default deny)', () => {
+    fc.assert(
+      fc.property(policyDoc, peer, fc.constantFrom(...VERBS), resource, (d, p, verb, r) => {
+        const policy = loadPolicy(
+          toText(sampleDoc({ ...d, rules: d.rules.map((x) => ({ ...x, when: undefined })), encryptedShares: [] }))
+        )
+        const groups = policy.groupsOf(p)
+        const aliases = p.peerId === 'p2' ? ['p-alias'] : []
+        const tokens = new Set([
+          '*',
+          `id:${p.peerId}`,
+          ...(p.name === undefined ? [] : [`name:${p.name}`]),
+          ...groups,
+          ...aliases
+        ])
+        const kind = r.slice(0, r.indexOf(':'))
+        const name = r.slice(r.indexOf(':') + 1)
+        const matching = d.rules.filter((x) => {
+          const verbs = x.actions.flatMap((a) =>
+            a === 'read' ? ['list', 'get'] : a === 'write' ? ['put', 'delete', 'rename', 'print'] : [a]
+          )
+          return (
+            verbs.includes(verb) &&
+            x.peers.some((t) => tokens.has(t)) &&
+            x.resources.some((g) =>
+              policy.model.rules.some((m) =>
+                m.patterns.some((pt) => `${pt.kind}:${pt.glob}` === g && pt.kind === kind && pt.regex.test(name))
+              )
+            )
+          )
+        })
+        const expected = matching.some((x) => x.deny) ? false : matching.length > 0
+        expect(policy.decide({ peer: p, action: verb, resource: r }).allowed).toBe(expected)
+      }),
+      { numRuns: 300 }
+    )
+  })
+})
