@@ -1,8 +1,10 @@
 import type { Command } from 'commander'
 import type { CliIO } from '../io.js'
+import { registerIdCommands } from './id.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
+  registerIdCommands(program, io)
   void program
   void io
 }

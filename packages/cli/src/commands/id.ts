@@ -1,0 +1,171 @@
+import { open, readFile } from 'node:fs/promises'
+import type { Command } from 'commander'
+import {
+  generateKeyPair,
+  isKeystoreEncrypted,
+  keyPairFromSeed,
+  loadKeystore,
+  type PeerId,
+  peerIdFromPublicKey,
+  saveIdentity
+} from '@peerguard/identity'
+import { InvalidArgumentError, PeerguardError, wipe } from '@peerguard/interface'
+import type { CliIO } from '../io.js'
+
+/** A passphrase file longer than this is surely the wrong file. */
+const PASSPHRASE_FILE_MAX_BYTES = 64 * 1024
+
+/**
+ * The passphrase is the first line of the file, without its line ending (LF or CR LF).
+ * An empty first line is refused: it would encrypt with no secret at all.
+ */
+async function readPassphraseFile(path: string): Promise<string> {
+  let raw: Buffer
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const { size } = await handle.stat()
+      if (size > PASSPHRASE_FILE_MAX_BYTES) {
+        throw new InvalidArgumentError(`${path}: passphrase file is ${size} bytes; expected one short line`)
+      }
+      raw = await handle.readFile()
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    if (err instanceof PeerguardError) throw err
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such passphrase file`, { cause: err })
+    throw new PeerguardError('io-error', `${path}: cannot read the passphrase file (${e.code ?? e.message})`, { cause: err })
+  }
+  try {
+    let end = raw.indexOf(0x0a)
+    if (end === -1) end = raw.length
+    if (end > 0 && raw[end - 1] === 0x0d) end--
+    if (end === 0) {
+      throw new InvalidArgumentError(`${path}: the passphrase file is empty (its first line is the passphrase)`, {
+        details: { hint: 'write the passphrase on the first line of the file' }
+      })
+    }
+    return raw.toString('utf8', 0, end)
+  } finally {
+    wipe(raw)
+  }
+}
+
+/** Everything `id show --json` prints: public facts only, never the secret. */
+function describePeer(peerId: PeerId, encrypted: boolean, label: string | undefined) {
+  return {
+    peerId: peerId.toString(),
+    shortId: peerId.toShortString(),
+    fingerprint: peerId.fingerprint(),
+    libp2pPeerId: peerId.toLibp2p(),
+    publicKey: Buffer.from(peerId.publicKey).toString('base64'),
+    encrypted,
+    ...(label === undefined ? {} : { label })
+  }
+}
+
+function printPeer(io: CliIO, info: ReturnType<typeof describePeer>): void {
+  io.out(`peer ID:      ${info.peerId}`)
+  io.out(`short ID:     ${info.shortId}`)
+  io.out(`fingerprint:  ${info.fingerprint}`)
+  io.out(`libp2p:       ${info.libp2pPeerId}`)
+  io.out(`public key:   ${info.publicKey}`)
+  if (info.label !== undefined) io.out(`label:        ${info.label}`)
+  io.out(`encrypted:    ${info.encrypted ? 'yes' : 'no'}`)
+}
+
+function wantsJson(cmd: Command): boolean {
+  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
+}
+
+/** `peerguard id new` and `peerguard id show`: create and inspect identity key files. */
+export function registerIdCommands(program: Command, io: CliIO): void {
+  const id = program
+    .command('id')
+    .description('create and inspect peer identities (Ed25519 key files)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard id new --out alice.key --passphrase-file alice.pass
+  $ peerguard id show alice.key --passphrase-file alice.pass --json`
+    )
+
+  id.command('new')
+    .description('create a new Ed25519 identity, write it to a key file (mode 0600) and print its peer ID')
+    .requiredOption('--out <file>', 'the key file to write')
+    .option('--passphrase-file <file>', 'encrypt the key with the first line of this file (recommended)')
+    .option('--label <text>', 'a name stored with the key, e.g. the peer name')
+    .option('--force', 'replace an existing key file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Prints the new peer ID on stdout; the secret key goes only into the key file.
+
+Example:
+  $ peerguard id new --out alice.key --passphrase-file alice.pass --label alice`
+    )
+    .action(async (opts: { out: string; passphraseFile?: string; label?: string; force?: boolean }, cmd: Command) => {
+      const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
+      const keyPair = generateKeyPair()
+      try {
+        await saveIdentity(opts.out, keyPair, {
+          overwrite: opts.force === true,
+          ...(passphrase === undefined ? {} : { passphrase }),
+          ...(opts.label === undefined ? {} : { label: opts.label })
+        })
+        const info = describePeer(peerIdFromPublicKey(keyPair.publicKey), passphrase !== undefined, opts.label)
+        if (wantsJson(cmd)) io.json({ file: opts.out, ...info })
+        else io.out(info.peerId)
+        if (passphrase === undefined) {
+          io.err(`peerguard: warning: ${opts.out} is not encrypted; anyone who can read it can act as this peer`)
+          io.err('peerguard: hint: use --passphrase-file FILE to encrypt the key at rest')
+        }
+      } finally {
+        wipe(keyPair.secretKey)
+      }
+    })
+
+  id.command('show')
+    .description("print a key file's peer ID, short ID, fingerprint and libp2p PeerId (never the secret)")
+    .argument('<file>', 'the key file')
+    .option('--passphrase-file <file>', 'the passphrase of an encrypted key file (first line)')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+The key is decrypted and checked (the secret must derive the stored public key) before anything is shown.
+
+Example:
+  $ peerguard id show alice.key --passphrase-file alice.pass --json`
+    )
+    .action(async (file: string, opts: { passphraseFile?: string }, cmd: Command) => {
+      const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
+      const entry = await loadKeystore(file, passphrase === undefined ? {} : { passphrase })
+      let peerId: PeerId
+      try {
+        if (entry.type !== 'ed25519') {
+          throw new PeerguardError('invalid-key', `${file}: holds a ${entry.type} key, not a peer identity`, {
+            details: { hint: 'CA keys are inspected with `peerguard ca` commands' }
+          })
+        }
+        const kp = keyPairFromSeed(entry.secret)
+        wipe(kp.secretKey)
+        peerId = peerIdFromPublicKey(kp.publicKey)
+      } finally {
+        wipe(entry.secret)
+      }
+      const header = await readFile(file).catch(() => undefined)
+      const encrypted = header !== undefined && isKeystoreEncrypted(header)
+      if (header !== undefined) wipe(header)
+      const info = describePeer(peerId, encrypted, entry.label)
+      if (wantsJson(cmd)) io.json(info)
+      else printPeer(io, info)
+      if (!encrypted && passphrase !== undefined) {
+        io.err(`peerguard: warning: ${file} is not encrypted; the passphrase was not needed`)
+      }
+    })
+}
