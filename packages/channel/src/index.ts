@@ -1,7 +1,55 @@
+/**
+ * @packageDocumentation
+ * Encrypted, mutually authenticated peer channels: Noise_XX_25519_ChaChaPoly_SHA256 over any Node
+ * Duplex, each side's Noise static key bound to its Ed25519 identity and peerguard certificate,
+ * framed ChaCha20-Poly1305 transport with rekey, alerts and half-close. Wire format: SPEC.md.
+ * Also a general Noise core (any pattern, deferred and psk modifiers) that passes the published
+ * cacophony and snow vectors.
+ *
+ * @example
+ * ```ts
+ * import { secureOutbound } from '@peerguard/channel'
+ * const channel = await secureOutbound(socket, { identity, chain, trust, expectedPeerId })
+ * channel.remotePeer.name // 'laptop'
+ * channel.end('hello')
+ * ```
+ */
+export { secureInbound, secureOutbound, PROLOGUE, PROTOCOL_NAME } from './handshake.js'
+export { NoiseChannel, DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
+export { createListener, ChannelListener } from './listener.js'
+export type { ListenerOptions } from './listener.js'
+export { KnownPeers } from './known-peers.js'
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_HANDSHAKE_MESSAGE } from './options.js'
+export type { Authorize, AuthorizeResult, ChannelOptions, KnownPeersOption } from './options.js'
+export { FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
+export { TransportCipher } from './transport-cipher.js'
+export { decodeHandshakePayload, encodeHandshakePayload, decodeAlert, encodeAlert, FrameType } from './payload.js'
+export type { HandshakePayload } from './payload.js'
 export { CipherState, HandshakeState, SymmetricState, MAX_NOISE_MESSAGE } from './noise/noise.js'
 export type { HandshakeResult, HandshakeStateOptions, NoiseRole } from './noise/noise.js'
 export { parsePattern, parseProtocolName, PATTERN_NAMES } from './noise/patterns.js'
 export type { HandshakePattern, ProtocolName, Token } from './noise/patterns.js'
 export { nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './noise/primitives.js'
 export type { NoiseCipher, NoiseCryptoProvider, NoiseDH, NoiseHash, NoiseKeyPair } from './noise/primitives.js'
-export * from './errors.js'
+export {
+  BindingInvalidError,
+  CertificateRequiredError,
+  ChannelClosedError,
+  ChannelDecryptError,
+  ChannelRefusedError,
+  ChannelTruncatedError,
+  FrameInvalidError,
+  HandshakeInvalidError,
+  HandshakeTimeoutError,
+  KnownPeerChangedError,
+  KnownPeersInvalidError,
+  NoiseDecryptError,
+  NoiseMessageError,
+  NoiseNonceExhaustedError,
+  NoiseStateError,
+  NoiseUnsupportedProtocolError,
+  PeerMismatchError,
+  ProtocolMismatchError,
+  TooManyHandshakesError,
+  UnauthorizedError
+} from './errors.js'

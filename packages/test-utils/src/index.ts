@@ -1,1 +1,20 @@
-export {}
+/**
+ * @packageDocumentation
+ * Test helpers for peerguard packages (dev only): connected in-memory and loopback TCP stream
+ * pairs, a frame-tampering man-in-the-middle proxy, a test PKI built with @peerguard/pki, and the
+ * SecureChannel compliance suite every channel implementation runs.
+ *
+ * @example
+ * ```ts
+ * import { makeTestPki, tcpPair, runSecureChannelCompliance } from '@peerguard/test-utils'
+ * const pki = await makeTestPki()
+ * const [client, server] = await tcpPair()
+ * ```
+ */
+export { duplexPair } from './duplex-pair.js'
+export { connectTcp, frameProxy, tcpPair } from './tcp.js'
+export type { FrameProxyOptions, FrameTamper } from './tcp.js'
+export { makeTestPki } from './fixtures.js'
+export type { MakeTestPkiOptions, TestPeer, TestPki } from './fixtures.js'
+export { runSecureChannelCompliance } from './compliance.js'
+export type { ConnectedChannels, ExpectedPeer, SecureChannelFactory } from './compliance.js'

@@ -193,6 +193,8 @@ export interface HandshakeStateOptions {
   prologue?: Uint8Array
   /** Local static private key (its public key is derived). Required when the pattern sends or pre-shares `s`. */
   staticPrivateKey?: Uint8Array
+  /** Local static key pair (instead of `staticPrivateKey`, saves deriving the public key). */
+  staticKeyPair?: NoiseKeyPair
   /** Fixed local ephemeral private key, for test vectors only. Default: a fresh key per `e` token. */
   ephemeralPrivateKey?: Uint8Array
   /** The remote static public key, when the pattern pre-shares it (`K`, `IK`, `NK`…). */
@@ -260,7 +262,13 @@ export class HandshakeState {
     this.pattern = name.pattern
     this.#dh = dh
     this.#ss = new SymmetricState(name.name, hash, cipher)
-    this.#s = options.staticPrivateKey === undefined ? undefined : dh.keyPairFromPrivate(options.staticPrivateKey)
+    if (options.staticKeyPair !== undefined) {
+      assertBytes('staticKeyPair.publicKey', options.staticKeyPair.publicKey, dh.dhLen)
+      assertBytes('staticKeyPair.privateKey', options.staticKeyPair.privateKey, dh.dhLen)
+    }
+    this.#s =
+      options.staticKeyPair ??
+      (options.staticPrivateKey === undefined ? undefined : dh.keyPairFromPrivate(options.staticPrivateKey))
     this.#fixedE = options.ephemeralPrivateKey
     this.#rs = options.remoteStaticPublicKey === undefined ? undefined : Uint8Array.from(options.remoteStaticPublicKey)
     this.#re = options.remoteEphemeralPublicKey === undefined ? undefined : Uint8Array.from(options.remoteEphemeralPublicKey)

@@ -1,0 +1,307 @@
+import type { Duplex } from 'node:stream'
+import { type KeyPair, peerIdFromPublicKey, sign, verify } from '@peerguard/identity'
+import { equalBytes, InvalidArgumentError, type PeerInfo, PeerguardError } from '@peerguard/interface'
+import { verifyPeerChain } from '@peerguard/pki'
+import { NoiseChannel } from './channel.js'
+import {
+  BindingInvalidError,
+  CertificateRequiredError,
+  HandshakeInvalidError,
+  KnownPeerChangedError,
+  PeerMismatchError,
+  ProtocolMismatchError,
+  UnauthorizedError
+} from './errors.js'
+import { HandshakeIO } from './handshake-io.js'
+import { HandshakeState } from './noise/noise.js'
+import { nodeX25519, type NoiseKeyPair, TAG_LENGTH } from './noise/primitives.js'
+import { type ChannelOptions, type ResolvedOptions, resolveOptions } from './options.js'
+import {
+  bindingMessage,
+  decodeHandshakePayload,
+  encodeAlert,
+  encodeHandshakePayload,
+  FrameType,
+  type HandshakePayload
+} from './payload.js'
+import { TransportCipher } from './transport-cipher.js'
+
+/** The Noise protocol of a peerguard channel (SPEC.md §1). */
+export const PROTOCOL_NAME = 'Noise_XX_25519_ChaChaPoly_SHA256'
+/** The prologue: protocol and version (SPEC.md §1). */
+export const PROLOGUE = new TextEncoder().encode('peerguard-channel/1')
+/** Message 1 of XX is the 32-byte ephemeral key and an empty payload (SPEC.md §2.1). */
+const MESSAGE_1_LENGTH = 32
+/** Message 2 is at least e (32) + encrypted s (32 + 16) + the payload tag (16). */
+const MIN_MESSAGE_2 = 32 + 32 + TAG_LENGTH + TAG_LENGTH
+/** Message 3 is at least encrypted s (48) + the payload tag. */
+const MIN_MESSAGE_3 = 32 + TAG_LENGTH + TAG_LENGTH
+
+/** The Noise static key of an identity and the identity's signature over it, made once per process. */
+interface LocalStatic {
+  keyPair: NoiseKeyPair
+  signature: Uint8Array
+}
+const statics = new WeakMap<Uint8Array, LocalStatic>()
+
+function localStatic(identity: KeyPair): LocalStatic {
+  let s = statics.get(identity.secretKey)
+  if (s === undefined) {
+    const keyPair = nodeX25519.generateKeyPair()
+    s = { keyPair, signature: sign(bindingMessage(keyPair.publicKey), identity.secretKey) }
+    statics.set(identity.secretKey, s)
+  }
+  return s
+}
+
+function localPayload(o: ResolvedOptions, protocols: string[]): Uint8Array {
+  const s = localStatic(o.identity)
+  return encodeHandshakePayload({ identityKey: o.identity.publicKey, identitySig: s.signature, certificates: o.chain, protocols })
+}
+
+function addressOf(socket: Duplex): string | undefined {
+  const s = socket as { remoteAddress?: string; remotePort?: number }
+  if (typeof s.remoteAddress !== 'string') return undefined
+  return s.remoteAddress.includes(':') ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`
+}
+
+/** SPEC.md §2.4: binding, certificate chain or pin, expected peer. */
+async function authenticate(
+  payload: HandshakePayload,
+  remoteStatic: Uint8Array,
+  o: ResolvedOptions,
+  purpose: 'clientAuth' | 'serverAuth',
+  socket: Duplex
+): Promise<PeerInfo> {
+  let bound = false
+  try {
+    bound = verify(payload.identitySig, bindingMessage(remoteStatic), payload.identityKey)
+  } catch (err) {
+    throw new BindingInvalidError('peer identity key is not a valid Ed25519 key', { cause: err })
+  }
+  if (!bound) throw new BindingInvalidError()
+  const peerId = peerIdFromPublicKey(payload.identityKey).toString()
+  const address = addressOf(socket)
+  let info: PeerInfo
+  if (payload.certificates.length > 0 && o.trust !== undefined) {
+    const v = await verifyPeerChain(payload.certificates, {
+      trust: o.trust,
+      purpose,
+      ...(o.clock === undefined ? {} : { clock: o.clock })
+    })
+    if (!equalBytes(v.publicKey, payload.identityKey)) {
+      throw new BindingInvalidError('the certificate was issued for another key than the one that signed the Noise static key', {
+        details: { certificatePeerId: v.peerId, peerId }
+      })
+    }
+    info = {
+      peerId,
+      publicKey: payload.identityKey,
+      name: v.name,
+      groups: [...v.groups],
+      certificate: v.certificate,
+      ...(address === undefined ? {} : { address })
+    }
+  } else if (o.pinnedPeers.has(peerId)) {
+    info = { peerId, publicKey: payload.identityKey, groups: [], ...(address === undefined ? {} : { address }) }
+  } else if (o.knownPeers !== undefined) {
+    const known = o.knownPeers.store.get(o.knownPeers.name)
+    if (known === undefined) {
+      if (o.knownPeers.trustOnFirstUse === false)
+        throw new CertificateRequiredError(`peer ${peerId} is not in the known-peers file under ${o.knownPeers.name}`)
+      await o.knownPeers.store.remember(o.knownPeers.name, peerId)
+    } else if (known !== peerId) {
+      throw new KnownPeerChangedError(`the key of known peer ${o.knownPeers.name} changed: expected ${known}, got ${peerId}`, {
+        details: { name: o.knownPeers.name, expected: known, actual: peerId }
+      })
+    }
+    info = { peerId, publicKey: payload.identityKey, groups: [], ...(address === undefined ? {} : { address }) }
+  } else {
+    throw new CertificateRequiredError(
+      payload.certificates.length > 0
+        ? `peer ${peerId} presented a certificate but no trust store was given to verify it`
+        : `peer ${peerId} presented no certificate and is neither pinned nor a known peer`
+    )
+  }
+  if (o.expectedPeerId !== undefined && o.expectedPeerId !== peerId) {
+    throw new PeerMismatchError(`expected peer ${o.expectedPeerId}, but the channel authenticated ${peerId}`, {
+      details: { expected: o.expectedPeerId, actual: peerId }
+    })
+  }
+  return info
+}
+
+async function gate(o: ResolvedOptions, peer: PeerInfo): Promise<void> {
+  if (o.authorize === undefined) return
+  let result: Awaited<ReturnType<NonNullable<ResolvedOptions['authorize']>>>
+  try {
+    result = await o.authorize(peer)
+  } catch (err) {
+    throw new UnauthorizedError('the authorization gate failed', { cause: err })
+  }
+  const allowed = typeof result === 'boolean' ? result : result?.allowed === true
+  if (allowed) return
+  const code = typeof result === 'object' && result !== null && typeof result.code === 'string' ? result.code : undefined
+  const reason = typeof result === 'object' && result !== null && typeof result.reason === 'string' ? result.reason : 'refused'
+  throw new UnauthorizedError(`peer ${peer.peerId} refused: ${code === undefined ? '' : `${code}: `}${reason}`, {
+    details: { peerId: peer.peerId, ...(code === undefined ? {} : { decision: code }), reason }
+  })
+}
+
+function toPeerguardError(err: unknown): PeerguardError {
+  if (err instanceof PeerguardError) return err
+  return new HandshakeInvalidError(`channel handshake failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+function checkSocket(socket: unknown): asserts socket is Duplex {
+  const s = socket as Duplex
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.write !== 'function' ||
+    typeof s.on !== 'function' ||
+    typeof s.pause !== 'function'
+  ) {
+    throw new InvalidArgumentError('socket: expected a Node Duplex stream')
+  }
+  if (s.destroyed) throw new InvalidArgumentError('socket: the stream is already destroyed')
+}
+
+/**
+ * Run the initiator side of a peerguard channel over `socket` (a TCP socket or any Duplex) and
+ * resolve to the SecureChannel once the responder accepted (READY). Rejects with a PeerguardError
+ * and destroys the socket on any failure.
+ */
+export async function secureOutbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {
+  checkSocket(socket)
+  const o = resolveOptions(options)
+  const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
+  try {
+    const hs = new HandshakeState({
+      protocolName: PROTOCOL_NAME,
+      role: 'initiator',
+      prologue: PROLOGUE,
+      staticKeyPair: localStatic(o.identity).keyPair
+    })
+    io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
+    io.write(hs.writeMessage())
+    const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
+    const peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'serverAuth', socket))
+    let protocol: string | undefined
+    if (o.protocols.length > 0 && remote.protocols.length > 0) {
+      protocol = o.protocols.find((p) => remote.protocols.includes(p))
+      if (protocol === undefined)
+        throw new ProtocolMismatchError(
+          `no common protocol: offered ${o.protocols.join(', ')}; the peer serves ${remote.protocols.join(', ')}`
+        )
+    }
+    await io.guard(gate(o, peer))
+    io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
+    const { send, receive, handshakeHash } = hs.result
+    const channel = new NoiseChannel({
+      socket,
+      decoder: io.decoder,
+      send: new TransportCipher(send),
+      receive: new TransportCipher(receive),
+      remotePeer: peer,
+      protocol,
+      handshakeHash,
+      awaitReady: true,
+      rekeyAfterBytes: o.rekeyAfterBytes,
+      rekeyAfterFrames: o.rekeyAfterFrames
+    })
+    const ready = channel.ready()
+    ready.catch(() => {})
+    io.detach()
+    const swallow = (): void => {} // errors before READY surface through the promise below
+    channel.on('error', swallow)
+    channel.start()
+    try {
+      await Promise.race([ready, io.guard(new Promise<never>(() => {}))])
+    } catch (err) {
+      channel.destroy()
+      throw err
+    }
+    channel.off('error', swallow)
+    return channel
+  } catch (err) {
+    io.fail(toPeerguardError(err))
+    io.detach()
+    socket.destroy()
+    throw toPeerguardError(err)
+  }
+}
+
+/**
+ * Run the responder side of a peerguard channel over `socket`. Resolves to the SecureChannel once
+ * the initiator is authenticated and `authorize` allowed it (READY sent). A peer refused after
+ * message 3 gets an ALERT with the reason code before the socket closes.
+ */
+export async function secureInbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {
+  checkSocket(socket)
+  const o = resolveOptions(options)
+  const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
+  let alertWith: TransportCipher | undefined
+  try {
+    const hs = new HandshakeState({
+      protocolName: PROTOCOL_NAME,
+      role: 'responder',
+      prologue: PROLOGUE,
+      staticKeyPair: localStatic(o.identity).keyPair
+    })
+    io.expect(MESSAGE_1_LENGTH, MESSAGE_1_LENGTH)
+    const m1 = await io.read()
+    hs.readMessage(m1)
+    io.expect(MIN_MESSAGE_3, o.maxHandshakeMessageBytes)
+    io.write(hs.writeMessage(localPayload(o, o.protocols)))
+    const m3 = await io.read()
+    const remotePayload = hs.readMessage(m3)
+    const { send, receive, handshakeHash } = hs.result
+    alertWith = new TransportCipher(send)
+    io.expect(17, 65535)
+    const remote = decodeHandshakePayload(remotePayload)
+    const peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'clientAuth', socket))
+    if (remote.protocols.length > 1) throw new HandshakeInvalidError('message 3 must name at most one protocol')
+    const protocol = remote.protocols[0]
+    if (protocol !== undefined && !o.protocols.includes(protocol))
+      throw new ProtocolMismatchError(`the peer chose protocol ${protocol}, which is not offered`)
+    await io.guard(gate(o, peer))
+    io.detach()
+    const channel = new NoiseChannel({
+      socket,
+      decoder: io.decoder,
+      send: alertWith,
+      receive: new TransportCipher(receive),
+      remotePeer: peer,
+      protocol,
+      handshakeHash,
+      awaitReady: false,
+      rekeyAfterBytes: o.rekeyAfterBytes,
+      rekeyAfterFrames: o.rekeyAfterFrames
+    })
+    channel.sendReady()
+    channel.start()
+    return channel
+  } catch (err) {
+    const e = toPeerguardError(err)
+    io.fail(e)
+    io.detach()
+    if (alertWith !== undefined && !socket.destroyed && e.code !== 'channel-handshake-timeout') {
+      // SPEC.md §3.3: tell the initiator why, then close.
+      const reason = e.code === 'channel-unauthorized' ? String((e.details?.reason as string | undefined) ?? '') : e.message
+      const decision = e.details?.decision
+      const body = encodeAlert(e.code, typeof decision === 'string' ? `${decision}: ${reason}` : reason)
+      socket.on('error', () => {}) // the peer may reset while the alert lingers
+      try {
+        socket.end(Buffer.concat(alertWith.seal(FrameType.ALERT, [body], body.length)))
+        setTimeout(() => socket.destroy(), 1000).unref()
+      } catch {
+        socket.destroy()
+      }
+    } else {
+      socket.destroy()
+    }
+    alertWith?.clear()
+    throw e
+  }
+}

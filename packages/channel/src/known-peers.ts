@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises'
+import { assertString, PeerguardError, writeFileAtomic } from '@peerguard/interface'
+import { peerIdFromString } from '@peerguard/identity'
+import { KnownPeersInvalidError } from './errors.js'
+
+const NAME = /^[^\s#]{1,255}$/
+
+/**
+ * A known-peers file for peers without a certificate, like OpenSSH's known_hosts (SPEC.md §5):
+ * one `<name> <peer-id>` per line, `#` comments. Used for trust on first use: the first key seen
+ * under a name is remembered, and a later different key is refused.
+ */
+export class KnownPeers {
+  readonly path: string | undefined
+  readonly #entries = new Map<string, string>()
+
+  private constructor(path: string | undefined) {
+    this.path = path
+  }
+
+  /** An empty store kept in memory only. */
+  static inMemory(): KnownPeers {
+    return new KnownPeers(undefined)
+  }
+
+  /** Load `path`; a missing file is an empty store (it is created on the first `remember`). */
+  static async load(path: string): Promise<KnownPeers> {
+    assertString('path', path, { nonEmpty: true })
+    const store = new KnownPeers(path)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return store
+      throw new PeerguardError('io-error', `${path}: ${(err as NodeJS.ErrnoException).code ?? 'read failed'}`, { cause: err })
+    }
+    store.#parse(text)
+    return store
+  }
+
+  /** Parse known-peers text (exported for tests and tools). */
+  static parse(text: string): KnownPeers {
+    assertString('text', text)
+    const store = new KnownPeers(undefined)
+    store.#parse(text)
+    return store
+  }
+
+  #parse(text: string): void {
+    const lines = text.split(/\r?\n/)
+    lines.forEach((raw, i) => {
+      const line = raw.replace(/#.*$/, '').trim()
+      if (line === '') return
+      const fields = line.split(/\s+/)
+      const where = `${this.path ?? 'known-peers'}:${i + 1}`
+      if (fields.length !== 2 || !NAME.test(fields[0] as string)) {
+        throw new KnownPeersInvalidError(`${where}: expected "<name> <peer-id>"`, { details: { line: i + 1 } })
+      }
+      let id: string
+      try {
+        id = peerIdFromString(fields[1] as string).toString()
+      } catch (err) {
+        throw new KnownPeersInvalidError(`${where}: ${(err as Error).message}`, { cause: err, details: { line: i + 1 } })
+      }
+      this.#entries.set(fields[0] as string, id)
+    })
+  }
+
+  /** The peer ID remembered under `name`. */
+  get(name: string): string | undefined {
+    return this.#entries.get(name)
+  }
+
+  entries(): Array<[name: string, peerId: string]> {
+    return [...this.#entries]
+  }
+
+  /** Remember `peerId` under `name` and save the file atomically (mode 0600). */
+  async remember(name: string, peerId: string): Promise<void> {
+    assertString('name', name)
+    if (!NAME.test(name))
+      throw new KnownPeersInvalidError(`name ${JSON.stringify(name)}: expected 1..255 characters without spaces or #`)
+    const id = peerIdFromString(peerId).toString()
+    this.#entries.set(name, id)
+    if (this.path !== undefined) await writeFileAtomic(this.path, this.toString())
+  }
+
+  toString(): string {
+    let out = '# peerguard known peers: <name> <peer-id>\n'
+    for (const [name, id] of this.#entries) out += `${name} ${id}\n`
+    return out
+  }
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from '@jest/globals'
+import { KnownPeers, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
+import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
+import { duplexPair, makeTestPki, tcpPair } from '@peerguard/test-utils'
+
+const idOf = (kp: { publicKey: Uint8Array }) => peerIdFromPublicKey(kp.publicKey).toString()
+
+function readAll(s: NoiseChannel): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    s.on('data', (c: Buffer) => parts.push(c))
+    s.once('end', () => resolve(Buffer.concat(parts)))
+    s.once('error', reject)
+  })
+}
+
+describe('peerguard channel over an in-memory pair, pinned keys', () => {
+  it('completes XX, both sides see each other and exchange data', async () => {
+    const a = generateKeyPair()
+    const b = generateKeyPair()
+    const [x, y] = duplexPair()
+    const [client, server] = await Promise.all([
+      secureOutbound(x, { identity: a, pinnedPeers: [idOf(b)], expectedPeerId: idOf(b) }),
+      secureInbound(y, { identity: b, pinnedPeers: [idOf(a)] })
+    ])
+    expect(client.remotePeer.peerId).toBe(idOf(b))
+    expect(server.remotePeer.peerId).toBe(idOf(a))
+    expect(Buffer.from(client.handshakeHash)).toEqual(Buffer.from(server.handshakeHash))
+    const big = Buffer.alloc(300_000, 9)
+    const got = readAll(server)
+    client.end(big)
+    expect((await got).equals(big)).toBe(true)
+  })
+
+  it('refuses a peer without a certificate by default', async () => {
+    const [x, y] = duplexPair()
+    const out = secureOutbound(x, { identity: generateKeyPair(), pinnedPeers: [] })
+    const inn = secureInbound(y, { identity: generateKeyPair() })
+    await expect(out).rejects.toMatchObject({ code: 'channel-certificate-required' })
+    await expect(inn).rejects.toBeDefined()
+  })
+
+  it('trusts on first use with a known-peers store, then refuses a changed key', async () => {
+    const server1 = generateKeyPair()
+    const server2 = generateKeyPair()
+    const client = generateKeyPair()
+    const store = KnownPeers.inMemory()
+    const connect = async (server: typeof server1) => {
+      const [x, y] = duplexPair()
+      const inn = secureInbound(y, { identity: server, pinnedPeers: [idOf(client)] })
+      inn.then((ch) => ch.on('error', () => {})).catch(() => {})
+      return secureOutbound(x, { identity: client, knownPeers: { store, name: 'nas:7000' } })
+    }
+    const ch = await connect(server1)
+    expect(store.get('nas:7000')).toBe(idOf(server1))
+    ch.destroy()
+    await expect(connect(server2)).rejects.toMatchObject({ code: 'channel-known-peer-changed' })
+  })
+})
+
+describe('peerguard channel over TCP with certificates', () => {
+  it('authenticates both sides with pki and reports name and groups', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const [c, s] = await tcpPair()
+    const [client, server] = await Promise.all([
+      secureOutbound(c, {
+        identity: alice.identity,
+        chain: alice.chain,
+        trust: pki.trust,
+        expectedPeerId: bob.peerId,
+        protocols: ['share/1']
+      }),
+      secureInbound(s, { identity: bob.identity, chain: bob.chain, trust: pki.trust, protocols: ['share/2', 'share/1'] })
+    ])
+    expect(client.remotePeer).toMatchObject({ peerId: bob.peerId, name: 'bob', groups: ['friends'] })
+    expect(server.remotePeer).toMatchObject({ peerId: alice.peerId, name: 'alice', groups: ['family'] })
+    expect(server.remotePeer.address).toMatch(/^127\.0\.0\.1:\d+$/)
+    expect(client.protocol).toBe('share/1')
+    expect(server.protocol).toBe('share/1')
+    const got = readAll(client)
+    server.end('hello')
+    expect((await got).toString()).toBe('hello')
+    client.end()
+  })
+})
