@@ -67,6 +67,8 @@ export class UnknownStreamApp implements FlowApp {
   readonly #have: [number, number] = [0, 0]
   readonly #first: [Buffer | undefined, Buffer | undefined] = [undefined, undefined]
   readonly #firstFrame: [number, number] = [0, 0]
+  /** Where each copied chunk starts in the scan buffer, and its frame. */
+  readonly #chunks: [{ start: number; frame: number }[], { start: number; frame: number }[]] = [[], []]
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -81,6 +83,7 @@ export class UnknownStreamApp implements FlowApp {
     }
     const take = Math.min(len, UNKNOWN_SCAN_BYTES - this.#have[d])
     if (take > 0) {
+      this.#chunks[d].push({ start: this.#have[d], frame })
       this.#scan[d].push(Buffer.from(buf.subarray(off, off + take)))
       this.#have[d] += take
     }
@@ -96,7 +99,12 @@ export class UnknownStreamApp implements FlowApp {
     for (const d of [0, 1] as const) {
       if (this.#have[d] === 0) continue
       const all = Buffer.concat(this.#scan[d])
-      ntlm.scan(all, 0, all.length, this.#firstFrame[d])
+      const chunks = this.#chunks[d]
+      ntlm.scan(all, 0, all.length, this.#firstFrame[d], (at) => {
+        let frame = this.#firstFrame[d]
+        for (const c of chunks) if (c.start <= at) frame = c.frame
+        return frame
+      })
     }
     if (ntlm.count > 0) {
       this.name = ntlm.carrier

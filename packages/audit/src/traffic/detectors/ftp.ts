@@ -143,7 +143,7 @@ export class FtpApp implements FlowApp {
         flow,
         evidence: {
           users,
-          password: '********',
+          passwordMasked: true,
           anonymous,
           attempts: this.#attempts.length,
           succeeded: this.#attempts.filter((a) => a.outcome === 'success').length,

@@ -183,7 +183,7 @@ export class HttpApp implements FlowApp {
     const flow = this.#flow.key()
     const add = this.#ctx.findings.add.bind(this.#ctx.findings)
     if (this.#basicUsers.length > 0) {
-      add({ code: 'http-basic-auth', title: `HTTP Basic login ${this.#basicUsers.join(', ')} in clear to ${flow.dst}:${flow.dstPort}`, flow, evidence: { users: this.#basicUsers, password: '********' }, frames: this.#basicFrames })
+      add({ code: 'http-basic-auth', title: `HTTP Basic login ${this.#basicUsers.join(', ')} in clear to ${flow.dst}:${flow.dstPort}`, flow, evidence: { users: this.#basicUsers, passwordMasked: true }, frames: this.#basicFrames })
     }
     if (this.#digestUsers.length > 0) {
       add({ code: 'http-digest-auth', title: `HTTP Digest login ${this.#digestUsers.join(', ')} over plain HTTP`, flow, evidence: { users: this.#digestUsers }, frames: this.#digestFrames })

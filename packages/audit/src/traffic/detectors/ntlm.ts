@@ -52,13 +52,13 @@ export function parseNtlmAuthenticate(buf: Buffer, off: number, end: number): Nt
 }
 
 /** Every NTLM AUTHENTICATE message found anywhere in `buf[off, end)`. */
-export function scanNtlmAuthenticate(buf: Buffer, off: number, end: number): NtlmAuthenticate[] {
-  const out: NtlmAuthenticate[] = []
+export function scanNtlmAuthenticate(buf: Buffer, off: number, end: number): (NtlmAuthenticate & { at: number })[] {
+  const out: (NtlmAuthenticate & { at: number })[] = []
   const view = buf.subarray(0, end)
   let at = view.indexOf(NTLMSSP_SIGNATURE, off)
   while (at >= 0 && out.length < 16) {
     const auth = parseNtlmAuthenticate(buf, at, end)
-    if (auth !== undefined) out.push(auth)
+    if (auth !== undefined) out.push({ ...auth, at })
     at = view.indexOf(NTLMSSP_SIGNATURE, at + 8)
   }
   return out
@@ -91,9 +91,9 @@ export class NtlmTracker {
     return false
   }
 
-  /** Scan `buf[off, end)` for AUTHENTICATE messages seen at `frame`. */
-  scan(buf: Buffer, off: number, end: number, frame: number): void {
-    for (const auth of scanNtlmAuthenticate(buf, off, end)) this.add(auth, frame)
+  /** Scan `buf[off, end)` for AUTHENTICATE messages seen at `frame` (or at `frameAt(offset)`). */
+  scan(buf: Buffer, off: number, end: number, frame: number, frameAt?: (at: number) => number): void {
+    for (const { at, ...auth } of scanNtlmAuthenticate(buf, off, end)) this.add(auth, frameAt === undefined ? frame : frameAt(at))
   }
 
   add(auth: NtlmAuthenticate, frame: number): void {
