@@ -16,7 +16,7 @@ export type RevocationReason = (typeof REVOCATION_REASONS)[number]
 
 /** One certificate the CA issued. Times are ISO 8601 strings. */
 export interface CaRecord {
-  /** Lowercase hex, no leading zero bytes (as `ParsedCertificate.serial`). */
+  /** Lowercase hex of the minimal bytes, even length (as `ParsedCertificate.serial`). */
   serial: string
   kind: 'peer' | 'intermediate'
   name: string
@@ -51,7 +51,7 @@ export function emptyDatabase(): CaDatabase {
   return { version: 1, crlNumber: 0, certificates: [] }
 }
 
-const SERIAL = /^[0-9a-f]{1,40}$/
+const SERIAL = /^(?:[0-9a-f]{2}){1,20}$/
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/
 
 /** Parse and check database JSON; throws CaDatabaseCorruptError. */

@@ -156,13 +156,19 @@ function serialContentHex(serial: string): string {
   return Number.parseInt(hex.slice(0, 2), 16) & 0x80 ? `00${hex}` : hex
 }
 
-/** Normalise a serial given by a user: hex with optional colons, any case, leading zeros. */
+/** Normalise a serial given by a user: hex with optional colons, any case, leading zeros (OpenSSL prints `0E34…`). */
 export function normalizeSerial(serial: unknown): string {
   if (typeof serial !== 'string') throw new InvalidArgumentError(`serial: expected hex string, got ${typeof serial}`)
   const hex = serial.replace(/:/g, '').toLowerCase().replace(/^0x/, '')
   if (!/^[0-9a-f]{1,42}$/.test(hex)) throw new InvalidArgumentError(`serial: expected hex digits, got ${JSON.stringify(serial)}`)
-  const stripped = hex.replace(/^0+/, '')
-  return stripped === '' ? '0' : stripped
+  return canonicalSerialHex(hex)
+}
+
+/** Serial text form: lowercase hex of the minimal big-endian bytes (even length, no leading 00 byte). */
+export function canonicalSerialHex(hex: string): string {
+  let h = hex.length % 2 ? `0${hex}` : hex
+  while (h.length > 2 && h.startsWith('00')) h = h.slice(2)
+  return h
 }
 
 /**
@@ -243,8 +249,8 @@ export class CertificateAuthority {
   static #newSerial(db: CaDatabase): string {
     const taken = new Set(db.certificates.map((c) => c.serial))
     for (;;) {
-      const serial = randomBytes(SERIAL_BYTES).toString('hex').replace(/^0+/, '')
-      if (serial !== '' && !taken.has(serial)) return serial
+      const serial = canonicalSerialHex(randomBytes(SERIAL_BYTES).toString('hex'))
+      if (serial !== '00' && !taken.has(serial)) return serial
     }
   }
 
@@ -567,7 +573,7 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
   const now = floorSeconds(clock.now())
   const signingKey = await webSigningKey(keyEntry)
   const created = await x509.X509CertificateGenerator.create({
-    serialNumber: serialContentHex(randomBytes(SERIAL_BYTES).toString('hex').replace(/^0+/, '') || '1'),
+    serialNumber: serialContentHex(canonicalSerialHex(`01${randomBytes(SERIAL_BYTES).toString('hex')}`)),
     subject: [{ CN: [options.name] }],
     issuer: [{ CN: [options.name] }],
     notBefore: new Date(now - BACKDATE_MS),

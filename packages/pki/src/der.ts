@@ -164,7 +164,7 @@ export function oidToString(content: Uint8Array): string {
   return [...head, ...parts.slice(1)].join('.')
 }
 
-/** A non-negative DER INTEGER as lowercase hex without leading zero bytes ('0' for zero). */
+/** A non-negative DER INTEGER as lowercase hex of its minimal bytes: even length, no leading 00 byte ('00' for zero). */
 export function unsignedIntegerHex(bytes: Uint8Array, tlv: Tlv): string {
   if (tlv.tag !== TAG.INTEGER || tlv.end === tlv.contentStart) throw new DerError('bad INTEGER')
   const c = contents(bytes, tlv)
@@ -174,8 +174,7 @@ export function unsignedIntegerHex(bytes: Uint8Array, tlv: Tlv): string {
   if (((c[0] as number) & 0x80) !== 0) throw new DerError('negative INTEGER')
   let i = 0
   while (i < c.length - 1 && c[i] === 0) i++
-  const hex = toHex(c.subarray(i))
-  return hex === '00' ? '0' : hex
+  return toHex(c.subarray(i))
 }
 
 /** A small non-negative INTEGER as a number. */

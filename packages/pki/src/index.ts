@@ -33,6 +33,8 @@ export type {
   SignCsrOptions,
   SignedCrl
 } from './certificate-authority.js'
+export { CA_FILES, initCaDirectory, initIntermediateDirectory, openCaDirectory, readCaDirectory } from './ca-directory.js'
+export type { CaDirectoryKeyOptions, InitCaDirectoryOptions, OpenCaDirectoryOptions } from './ca-directory.js'
 export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'
 export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReason } from './ca-store.js'
 export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, loadTrustStore, TrustStore } from './trust-store.js'

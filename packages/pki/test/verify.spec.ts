@@ -57,7 +57,7 @@ describe('verifyPeerChain: a valid chain', () => {
   it('issues 128-bit random serials, 30-day default lifetime and the documented extensions', async () => {
     const { cert, ca } = await setup()
     const p = parseCertificate(cert.der)
-    expect(p.serial).toMatch(/^[0-9a-f]{1,32}$/)
+    expect(p.serial).toMatch(/^([0-9a-f]{2}){1,16}$/)
     expect(p.notAfter - p.notBefore).toBe(30 * DAY + 60_000)
     expect(p.ca).toBe(false)
     expect(p.keyUsage).toBe(1) // digitalSignature only
@@ -76,7 +76,7 @@ describe('verifyPeerChain: a valid chain', () => {
     expect(leaf.verify(root.publicKey)).toBe(true)
     expect(leaf.checkIssued(root)).toBe(true)
     const ours = parseCertificate(cert.der)
-    expect(ours.serial).toBe(leaf.serialNumber.toLowerCase().replace(/^0+/, ''))
+    expect(ours.serial).toBe(leaf.serialNumber.toLowerCase().replace(/^(00)+(?=..)/, ''))
     expect(ours.notAfter).toBe(new Date(leaf.validTo).getTime())
     expect(leaf.subjectAltName).toBe(`URI:peerguard://peer/${cert.peerId}`)
     const peculiar = new x509.X509Certificate(cert.der)
