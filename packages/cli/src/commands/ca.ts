@@ -1,0 +1,422 @@
+import { open, stat } from 'node:fs/promises'
+import { type Command, Option } from 'commander'
+import { loadIdentity, peerIdFromString } from '@peerguard/identity'
+import { InvalidArgumentError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import {
+  type CaRecord,
+  type CertificateAuthority,
+  type IssuedCertificate,
+  initCaDirectory,
+  initIntermediateDirectory,
+  openCaDirectory,
+  REVOCATION_REASONS,
+  type RevocationReason,
+  readCaDirectory
+} from '@peerguard/pki'
+import type { CliIO } from '../io.js'
+
+/** A passphrase file longer than this is surely the wrong file. */
+const PASSPHRASE_FILE_MAX_BYTES = 64 * 1024
+/** Certificates, CSRs and CRLs read from the command line are small; refuse huge files early. */
+const PKI_FILE_MAX_BYTES = 1024 * 1024
+
+/** Read a file with a size limit, mapping errors to stable codes. */
+export async function readLimited(path: string, what: string, max = PKI_FILE_MAX_BYTES): Promise<Buffer> {
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const { size } = await handle.stat()
+      if (size > max) throw new InvalidArgumentError(`${path}: ${what} is ${size} bytes; larger than ${max}`)
+      return await handle.readFile()
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    if (err instanceof PeerguardError) throw err
+    const e = err as NodeJS.ErrnoException
+    if (e.code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such ${what}`, { cause: err })
+    if (e.code === 'EISDIR') throw new InvalidArgumentError(`${path}: is a directory, expected a ${what}`, { cause: err })
+    throw new PeerguardError('io-error', `${path}: cannot read the ${what} (${e.code ?? e.message})`, { cause: err })
+  }
+}
+
+/** The passphrase is the first line of the file (LF or CR LF stripped); an empty first line is refused. */
+export async function readPassphraseFile(path: string): Promise<string> {
+  const raw = await readLimited(path, 'passphrase file', PASSPHRASE_FILE_MAX_BYTES)
+  try {
+    let end = raw.indexOf(0x0a)
+    if (end === -1) end = raw.length
+    if (end > 0 && raw[end - 1] === 0x0d) end--
+    if (end === 0) {
+      throw new InvalidArgumentError(`${path}: the passphrase file is empty (its first line is the passphrase)`, {
+        details: { hint: 'write the passphrase on the first line of the file' }
+      })
+    }
+    return raw.toString('utf8', 0, end)
+  } finally {
+    wipe(raw)
+  }
+}
+
+async function passphraseOf(file: string | undefined): Promise<{ passphrase?: string }> {
+  return file === undefined ? {} : { passphrase: await readPassphraseFile(file) }
+}
+
+/** Refuse early when an output file exists, so a failed write never follows a CA database change. */
+export async function assertWritable(path: string, force: boolean | undefined): Promise<void> {
+  if (force === true) return
+  const exists = await stat(path).then(
+    () => true,
+    () => false
+  )
+  if (exists) {
+    throw new PeerguardError('already-exists', `${path}: already exists; refusing to overwrite it`, {
+      details: { hint: 'choose another --out file, or pass --force to replace it' }
+    })
+  }
+}
+
+export function wantsJson(cmd: Command): boolean {
+  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
+}
+
+function positiveInt(name: string): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name}: expected a whole number, got ${JSON.stringify(value)}`)
+    return Number.parseInt(value, 10)
+  }
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
+
+function issuedJson(c: IssuedCertificate, out: string) {
+  return {
+    file: out,
+    serial: c.serial,
+    peerId: c.peerId,
+    name: c.name,
+    groups: c.groups,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString()
+  }
+}
+
+function printIssued(io: CliIO, cmd: Command, c: IssuedCertificate, out: string): void {
+  if (wantsJson(cmd)) {
+    io.json(issuedJson(c, out))
+    return
+  }
+  io.out(`issued ${out}`)
+  io.out(`  name:      ${c.name}${c.groups.length > 0 ? ` (groups: ${c.groups.join(', ')})` : ''}`)
+  io.out(`  peer ID:   ${c.peerId}`)
+  io.out(`  serial:    ${c.serial}`)
+  io.out(`  expires:   ${c.notAfter.toISOString()}`)
+}
+
+async function openCa(opts: { ca: string; passphraseFile?: string }): Promise<CertificateAuthority> {
+  return openCaDirectory(opts.ca, await passphraseOf(opts.passphraseFile))
+}
+
+async function writeCert(path: string, pem: string, force: boolean | undefined): Promise<void> {
+  await writeFileAtomic(path, pem, { mode: 0o644, exclusive: force !== true })
+}
+
+function recordJson(r: CaRecord) {
+  const { certificate: _der, ...rest } = r
+  return { ...rest, status: r.revokedAt !== undefined ? 'revoked' : Date.parse(r.notAfter) < Date.now() ? 'expired' : 'valid' }
+}
+
+/** `peerguard ca …`: run a small LAN certificate authority kept in a directory. */
+export function registerCaCommands(program: Command, io: CliIO): void {
+  const ca = program
+    .command('ca')
+    .description('run a LAN certificate authority: init, issue, renew, revoke, crl, list')
+    .addHelpText(
+      'after',
+      `
+The CA directory holds ca.pem (certificate), ca.key (key, encrypted with the passphrase) and
+ca.db.json (issued and revoked certificates). Commands that use the key take --passphrase-file.
+
+Example:
+  $ peerguard ca init --dir lan-ca --name "Home LAN CA" --passphrase-file ca.pass
+  $ peerguard ca issue --ca lan-ca --key alice.key --name alice --group family --out alice.pem --passphrase-file ca.pass`
+    )
+
+  ca.command('init')
+    .description('create a root CA (or, with --parent, an intermediate CA) in a new directory')
+    .requiredOption('--dir <dir>', 'the CA directory to create')
+    .requiredOption('--name <name>', 'the CA name (certificate CN)')
+    .addOption(
+      new Option('--key-type <type>', 'CA key type; p256 for tools without Ed25519')
+        .choices(['ed25519', 'p256'])
+        .default('ed25519')
+    )
+    .option('--days <n>', 'lifetime in days (default 3650 root, 1825 intermediate)', positiveInt('--days'))
+    .option('--path-len <n>', 'how many intermediate CAs may follow (default 1 root, 0 intermediate)', positiveInt('--path-len'))
+    .option('--passphrase-file <file>', 'encrypt the CA key with the first line of this file (recommended)')
+    .option('--parent <dir>', 'make an intermediate CA issued by the CA in this directory')
+    .option('--parent-passphrase-file <file>', 'passphrase of the parent CA key')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard ca init --dir lan-ca --name "Home LAN CA" --passphrase-file ca.pass
+  $ peerguard ca init --dir issuing --name "Issuing CA" --parent lan-ca --parent-passphrase-file ca.pass --passphrase-file issuing.pass`
+    )
+    .action(
+      async (
+        opts: {
+          dir: string
+          name: string
+          keyType: 'ed25519' | 'p256'
+          days?: number
+          pathLen?: number
+          passphraseFile?: string
+          parent?: string
+          parentPassphraseFile?: string
+        },
+        cmd: Command
+      ) => {
+        const key = await passphraseOf(opts.passphraseFile)
+        let made: CertificateAuthority
+        if (opts.parent !== undefined) {
+          const parent = await openCaDirectory(opts.parent, await passphraseOf(opts.parentPassphraseFile))
+          made = await initIntermediateDirectory(opts.dir, parent, {
+            name: opts.name,
+            keyType: opts.keyType,
+            ...(opts.days === undefined ? {} : { days: opts.days }),
+            ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+            ...key
+          })
+        } else {
+          made = await initCaDirectory(opts.dir, {
+            name: opts.name,
+            keyType: opts.keyType,
+            ...(opts.days === undefined ? {} : { days: opts.days }),
+            ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+            ...key
+          })
+        }
+        const info = {
+          dir: opts.dir,
+          name: made.name,
+          keyType: made.keyType,
+          certificate: `${opts.dir}/ca.pem`,
+          serial: made.parsed.serial,
+          notAfter: new Date(made.parsed.notAfter).toISOString(),
+          intermediate: opts.parent !== undefined,
+          encrypted: key.passphrase !== undefined
+        }
+        if (wantsJson(cmd)) io.json(info)
+        else {
+          io.out(`created ${info.intermediate ? 'intermediate' : 'root'} CA "${made.name}" (${made.keyType}) in ${opts.dir}`)
+          io.out(`  certificate: ${info.certificate} (give this to every peer as its trust root)`)
+          io.out(`  expires:     ${info.notAfter}`)
+        }
+        if (key.passphrase === undefined) {
+          io.err(`peerguard: warning: ${opts.dir}/ca.key is not encrypted; anyone who can read it can issue certificates`)
+          io.err('peerguard: hint: use --passphrase-file FILE to encrypt the CA key at rest')
+        }
+      }
+    )
+
+  ca.command('issue')
+    .description("issue a peer certificate for a key file, a peer ID or a peer's CSR")
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .option('--key <keystore>', "the peer's identity key file (only its public key is used)")
+    .option('--key-passphrase-file <file>', "passphrase of the peer's key file, when it is encrypted")
+    .option('--csr <file>', "the peer's certificate request (from `peerguard cert request` or openssl req)")
+    .option('--peer-id <id>', 'issue for this peer ID (the ID is the public key)')
+    .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
+    .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
+    .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
+    .requiredOption('--out <file>', 'the certificate file to write (PEM; with an intermediate CA, leaf then chain)')
+    .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option('--force', 'replace an existing --out file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard ca issue --ca lan-ca --key alice.key --name alice --group family --out alice.pem --passphrase-file ca.pass
+  $ peerguard ca issue --ca lan-ca --csr bob.csr --name bob --days 7 --out bob.pem --passphrase-file ca.pass`
+    )
+    .action(
+      async (
+        opts: {
+          ca: string
+          key?: string
+          keyPassphraseFile?: string
+          csr?: string
+          peerId?: string
+          name?: string
+          group: string[]
+          days?: number
+          out: string
+          passphraseFile?: string
+          force?: boolean
+        },
+        cmd: Command
+      ) => {
+        const sources = [opts.key, opts.csr, opts.peerId].filter((s) => s !== undefined)
+        if (sources.length !== 1) throw new PeerguardError('usage', 'give exactly one of --key, --csr or --peer-id')
+        await assertWritable(opts.out, opts.force)
+        const days = opts.days === undefined ? {} : { days: opts.days }
+        let issued: IssuedCertificate
+        if (opts.csr !== undefined) {
+          const csr = await readLimited(opts.csr, 'certificate request')
+          const authority = await openCa(opts)
+          issued = await authority.signCsr(new Uint8Array(csr), {
+            ...(opts.name === undefined ? {} : { name: opts.name }),
+            groups: opts.group,
+            ...days
+          })
+        } else {
+          if (opts.name === undefined) throw new PeerguardError('usage', '--name is required with --key or --peer-id')
+          let publicKey: Uint8Array
+          if (opts.key !== undefined) {
+            const identity = await loadIdentity(opts.key, await passphraseOf(opts.keyPassphraseFile))
+            publicKey = identity.keyPair.publicKey
+            wipe(identity.keyPair.secretKey)
+          } else {
+            publicKey = peerIdFromString(opts.peerId as string).publicKey
+          }
+          const authority = await openCa(opts)
+          issued = await authority.issuePeer({ publicKey, name: opts.name, groups: opts.group, ...days })
+        }
+        await writeCert(opts.out, issued.chainPem, opts.force)
+        printIssued(io, cmd, issued, opts.out)
+      }
+    )
+
+  ca.command('renew')
+    .description('issue a fresh certificate (new serial and dates) for the same peer, name and groups')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .argument('<cert>', 'the certificate to renew (PEM or DER)')
+    .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
+    .requiredOption('--out <file>', 'the new certificate file')
+    .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option('--force', 'replace an existing --out file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard ca renew --ca lan-ca alice.pem --out alice-new.pem --passphrase-file ca.pass`
+    )
+    .action(
+      async (
+        certFile: string,
+        opts: { ca: string; days?: number; out: string; passphraseFile?: string; force?: boolean },
+        cmd: Command
+      ) => {
+        await assertWritable(opts.out, opts.force)
+        const cert = await readLimited(certFile, 'certificate')
+        const authority = await openCa(opts)
+        const issued = await authority.renew(new Uint8Array(cert), opts.days === undefined ? {} : { days: opts.days })
+        await writeCert(opts.out, issued.chainPem, opts.force)
+        printIssued(io, cmd, issued, opts.out)
+      }
+    )
+
+  ca.command('revoke')
+    .description('revoke a certificate this CA issued (recorded in the CA database; publish with `ca crl`)')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .argument('[cert]', 'the certificate to revoke (PEM or DER)')
+    .option('--serial <hex>', 'the serial number to revoke (as `ca list` prints it)')
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 revocation reason').choices([...REVOCATION_REASONS]).default('unspecified')
+    )
+    .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard ca revoke --ca lan-ca alice.pem --reason keyCompromise --passphrase-file ca.pass
+  $ peerguard ca crl --ca lan-ca --out crl.pem --passphrase-file ca.pass`
+    )
+    .action(
+      async (
+        certFile: string | undefined,
+        opts: { ca: string; serial?: string; reason: RevocationReason; passphraseFile?: string },
+        cmd: Command
+      ) => {
+        if ((certFile === undefined) === (opts.serial === undefined))
+          throw new PeerguardError('usage', 'give either a certificate file or --serial, not both')
+        const target =
+          certFile !== undefined ? new Uint8Array(await readLimited(certFile, 'certificate')) : (opts.serial as string)
+        const authority = await openCa(opts)
+        const rec = await authority.revoke(target, opts.reason)
+        if (wantsJson(cmd)) io.json(recordJson(rec))
+        else {
+          io.out(`revoked ${rec.serial} (${rec.name}) at ${rec.revokedAt} (${rec.reason})`)
+          io.err('peerguard: hint: sign and publish a new CRL with `peerguard ca crl`')
+        }
+      }
+    )
+
+  ca.command('crl')
+    .description('sign a CRL of every revoked certificate, with the next CRL number')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .requiredOption('--out <file>', 'the CRL file to write (PEM)')
+    .option('--days <n>', 'nextUpdate: days until peers must fetch a newer CRL (default 7)', positiveInt('--days'))
+    .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Peers refuse every certificate of this CA once the CRL is past nextUpdate (crl-stale), so sign a new one before then.
+
+Example:
+  $ peerguard ca crl --ca lan-ca --out crl.pem --days 7 --passphrase-file ca.pass`
+    )
+    .action(async (opts: { ca: string; out: string; days?: number; passphraseFile?: string }, cmd: Command) => {
+      const authority = await openCa(opts)
+      const crl = await authority.crl(opts.days === undefined ? {} : { days: opts.days })
+      await writeFileAtomic(opts.out, crl.pem, { mode: 0o644 })
+      const info = {
+        file: opts.out,
+        number: crl.number,
+        thisUpdate: crl.thisUpdate.toISOString(),
+        nextUpdate: crl.nextUpdate.toISOString(),
+        revoked: crl.revoked
+      }
+      if (wantsJson(cmd)) io.json(info)
+      else io.out(`wrote CRL #${crl.number} to ${opts.out}: ${crl.revoked.length} revoked, next update ${info.nextUpdate}`)
+    })
+
+  ca.command('list')
+    .description('list the certificates this CA issued, with their state (no passphrase needed)')
+    .requiredOption('--ca <dir>', 'the CA directory')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard ca list --ca lan-ca --json`
+    )
+    .action(async (opts: { ca: string }, cmd: Command) => {
+      const { certificate, database } = await readCaDirectory(opts.ca)
+      const records = database.certificates.map(recordJson)
+      if (wantsJson(cmd)) {
+        io.json({
+          ca: certificate.subject.commonName ?? certificate.subject.text,
+          crlNumber: database.crlNumber,
+          certificates: records
+        })
+        return
+      }
+      io.out(
+        `CA "${certificate.subject.commonName ?? certificate.subject.text}": ${records.length} issued, last CRL #${database.crlNumber}`
+      )
+      for (const r of records) {
+        io.out(
+          `${r.serial.padEnd(34)} ${r.status.padEnd(8)} ${r.kind.padEnd(12)} ${r.name}${r.peerId === undefined ? '' : ` ${r.peerId}`}`
+        )
+      }
+    })
+}

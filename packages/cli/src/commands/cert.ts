@@ -1,0 +1,226 @@
+import { stat } from 'node:fs/promises'
+import { type Command, Option } from 'commander'
+import { loadIdentity } from '@peerguard/identity'
+import { InvalidArgumentError, isPeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import {
+  CertificateMalformedError,
+  CertificateVerificationError,
+  createCsr,
+  createTrustStore,
+  loadTrustStore,
+  type ParsedCertificate,
+  parseCertificate,
+  pemDecodeAll,
+  type TrustStore,
+  verifyPeerChain
+} from '@peerguard/pki'
+import type { CliIO } from '../io.js'
+import { assertWritable, readLimited, readPassphraseFile, wantsJson } from './ca.js'
+
+/** Every certificate in a file: DER (one) or PEM (one or more, leaf first). */
+async function readCertificates(path: string): Promise<Uint8Array[]> {
+  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
+  if (bytes[0] === 0x30) return [bytes]
+  try {
+    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
+  } catch (err) {
+    throw new CertificateMalformedError(`${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+async function trustFrom(
+  path: string,
+  crlFiles: string[],
+  clockSkewMs: number | undefined,
+  at: number | undefined
+): Promise<TrustStore> {
+  const clock = at === undefined ? undefined : { now: () => at }
+  const options = { ...(clock === undefined ? {} : { clock }), ...(clockSkewMs === undefined ? {} : { clockSkewMs }) }
+  const crls = await Promise.all(crlFiles.map(async (f) => new Uint8Array(await readLimited(f, 'CRL'))))
+  const info = await stat(path).catch(() => undefined)
+  if (info?.isDirectory() === true) {
+    const store = await loadTrustStore(path, options)
+    if (crls.length > 0) store.replace({ crls: [...store.crls.map((c) => c.der), ...crls] })
+    return store
+  }
+  const roots = await readCertificates(path)
+  return createTrustStore({ roots, crls, ...options })
+}
+
+function describe(c: ParsedCertificate) {
+  return {
+    subject: c.subject.text,
+    issuer: c.issuer.text,
+    serial: c.serial,
+    notBefore: new Date(c.notBefore).toISOString(),
+    notAfter: new Date(c.notAfter).toISOString(),
+    keyType: c.publicKey.keyType ?? 'unsupported',
+    ca: c.ca,
+    ...(c.pathLen === undefined ? {} : { pathLen: c.pathLen }),
+    uris: c.uris,
+    extKeyUsage: c.extKeyUsage ?? []
+  }
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value]
+}
+
+/** `peerguard cert …`: requests, verification and inspection of peer certificates. */
+export function registerCertCommands(program: Command, io: CliIO): void {
+  const cert = program
+    .command('cert')
+    .description('peer certificates: make a request, verify a chain, show one')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard cert request --key alice.key --name alice --out alice.csr
+  $ peerguard cert verify alice.pem --trust ca.pem --crl crl.pem --peer D6MKF66-PE4OQGK-SAMARVW-GYYMRZT-N62BQQU-ZSFYQRR-35CJPJ6-FIE5UQS`
+    )
+
+  cert
+    .command('request')
+    .description('make a certificate request (CSR) signed with your identity key; the key never leaves this machine')
+    .requiredOption('--key <keystore>', 'your identity key file')
+    .requiredOption('--name <name>', 'the name to ask for (certificate CN)')
+    .requiredOption('--out <file>', 'the CSR file to write (PEM)')
+    .option('--passphrase-file <file>', 'passphrase of the key file')
+    .option('--force', 'replace an existing --out file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Send the CSR to the CA administrator, who runs \`peerguard ca issue --csr FILE\`.
+
+Example:
+  $ peerguard cert request --key alice.key --passphrase-file alice.pass --name alice --out alice.csr`
+    )
+    .action(async (opts: { key: string; name: string; out: string; passphraseFile?: string; force?: boolean }, cmd: Command) => {
+      await assertWritable(opts.out, opts.force)
+      const passphrase = opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
+      const identity = await loadIdentity(opts.key, passphrase)
+      try {
+        const csr = await createCsr({ keyPair: identity.keyPair, name: opts.name })
+        await writeFileAtomic(opts.out, csr.pem, { mode: 0o644, exclusive: opts.force !== true })
+        const peerId = identity.peerId.toString()
+        if (wantsJson(cmd)) io.json({ file: opts.out, name: opts.name, peerId })
+        else io.out(`wrote ${opts.out} for "${opts.name}" (peer ${peerId})`)
+      } finally {
+        wipe(identity.keyPair.secretKey)
+      }
+    })
+
+  cert
+    .command('verify')
+    .description('verify a certificate chain against trusted roots: exit 0 valid, 1 invalid (with the reason code)')
+    .argument('<cert>', 'the certificate file (PEM, leaf first, may include intermediates; or DER)')
+    .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file, or a directory of roots and CRLs')
+    .option('--crl <file>', 'a CRL to check revocation against; repeat for more', collect, [])
+    .option('--chain <file>', 'intermediate CA certificates (PEM)')
+    .option('--peer <peer-id>', 'require the certificate to name this peer ID')
+    .addOption(
+      new Option('--purpose <purpose>', 'required extended key usage (default: either)').choices(['clientAuth', 'serverAuth'])
+    )
+    .option('--at <time>', 'verify at this time (ISO 8601) instead of now')
+    .option('--clock-skew <seconds>', 'tolerated clock difference in seconds (default 300)')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Reason codes: cert-expired, cert-not-yet-valid, cert-bad-signature, cert-unknown-issuer, cert-not-a-ca,
+cert-path-too-long, cert-wrong-usage, cert-revoked, cert-peer-mismatch, crl-stale, crl-bad-signature,
+cert-unknown-critical-extension.
+
+Example:
+  $ peerguard cert verify alice.pem --trust ca.pem --crl crl.pem --json`
+    )
+    .action(
+      async (
+        file: string,
+        opts: {
+          trust: string
+          crl: string[]
+          chain?: string
+          peer?: string
+          purpose?: 'clientAuth' | 'serverAuth'
+          at?: string
+          clockSkew?: string
+          json?: boolean
+        },
+        cmd: Command
+      ) => {
+        let at: number | undefined
+        if (opts.at !== undefined) {
+          at = Date.parse(opts.at)
+          if (Number.isNaN(at)) throw new InvalidArgumentError(`--at: expected an ISO 8601 time, got ${JSON.stringify(opts.at)}`)
+        }
+        let skew: number | undefined
+        if (opts.clockSkew !== undefined) {
+          if (!/^\d+$/.test(opts.clockSkew))
+            throw new InvalidArgumentError(`--clock-skew: expected whole seconds, got ${JSON.stringify(opts.clockSkew)}`)
+          skew = Number.parseInt(opts.clockSkew, 10) * 1000
+        }
+        const chain = await readCertificates(file)
+        if (opts.chain !== undefined) chain.push(...(await readCertificates(opts.chain)))
+        const trust = await trustFrom(opts.trust, opts.crl, skew, at)
+        try {
+          const peer = await verifyPeerChain(chain, {
+            trust,
+            ...(opts.purpose === undefined ? {} : { purpose: opts.purpose }),
+            ...(opts.peer === undefined ? {} : { expectedPeerId: opts.peer })
+          })
+          const info = {
+            valid: true,
+            peerId: peer.peerId,
+            name: peer.name,
+            groups: peer.groups,
+            serial: peer.serial,
+            notAfter: peer.notAfter.toISOString(),
+            chainLength: peer.chain.length
+          }
+          if (wantsJson(cmd)) io.json(info)
+          else io.out(`ok: ${file}: "${peer.name}" peer ${peer.peerId} serial ${peer.serial}, valid until ${info.notAfter}`)
+        } catch (err) {
+          if (!(err instanceof CertificateVerificationError) && !(isPeerguardError(err) && err.exitCode === 1)) throw err
+          const e = err as CertificateVerificationError
+          if (wantsJson(cmd)) io.json({ valid: false, error: e.toJSON() })
+          else {
+            io.out(`invalid: ${file}: ${e.code}`)
+            io.err(`peerguard: error: ${e.message}`)
+            const hint = (e.details as { hint?: unknown } | undefined)?.hint
+            if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
+          }
+          io.setExitCode(1)
+        }
+      }
+    )
+
+  cert
+    .command('show')
+    .description('print the fields of a certificate: subject, issuer, serial, dates, key, peer ID, usages')
+    .argument('<cert>', 'the certificate file (PEM or DER)')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard cert show alice.pem --json`
+    )
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      const certs = (await readCertificates(file)).map((d) => describe(parseCertificate(d)))
+      if (wantsJson(cmd)) {
+        io.json(certs.length === 1 ? certs[0] : certs)
+        return
+      }
+      for (const c of certs) {
+        io.out(`subject:   ${c.subject}`)
+        io.out(`issuer:    ${c.issuer}`)
+        io.out(`serial:    ${c.serial}`)
+        io.out(`valid:     ${c.notBefore} .. ${c.notAfter}`)
+        io.out(`key:       ${c.keyType}${c.ca ? ` (CA${c.pathLen === undefined ? '' : `, pathLen ${c.pathLen}`})` : ''}`)
+        for (const u of c.uris) io.out(`san:       ${u}`)
+        if (c.extKeyUsage.length > 0) io.out(`eku:       ${c.extKeyUsage.join(', ')}`)
+      }
+    })
+}
