@@ -9,14 +9,12 @@
  *   in our evidence, and no cleartext password ever appears in a report.
  */
 import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
 import { auditCaptureFile, type TrafficAuditReport } from '@peerguard/audit'
 import type { Finding } from '@peerguard/interface'
+import { CORPUS } from './traffic-helpers.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-export const CORPUS = join(here, 'fixtures', 'pcaps')
 
 interface GroundTruthFile {
   file: string
@@ -40,7 +38,7 @@ const code =
     f.code === c && extra(f.evidence as Record<string, any>)
 
 /** The catalog's flag vocabulary mapped onto our finding codes (and evidence, where one code covers several flags). */
-export const FLAG_TO_FINDING: Record<string, Matcher | null> = {
+const FLAG_TO_FINDING: Record<string, Matcher | null> = {
   SMB1_USED: code('smb1-in-use'),
   SMB1_OFFERED: code('smb1-offered'),
   SMB_SIGNING_NOT_REQUIRED: code('smb-signing-not-required'),
@@ -82,7 +80,7 @@ function flagsOf(entry: string): string[] {
 }
 
 /** tshark 4.0 `format_size` with SI units: plain bytes below 10 000, then truncated kB, MB. */
-export function tsharkSize(n: number): string {
+function tsharkSize(n: number): string {
   if (n >= 10_000_000_000) return `${Math.floor(n / 1e9)} GB`
   if (n >= 10_000_000) return `${Math.floor(n / 1e6)} MB`
   if (n >= 10_000) return `${Math.floor(n / 1e3)} kB`

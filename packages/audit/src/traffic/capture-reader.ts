@@ -214,8 +214,15 @@ export class CaptureParser {
         case 2:
           this.#oldPacketBlock(buf, body, bodyEnd)
           break
+        case 4: // name resolution
+        case 5: // interface statistics
+        case 9: // systemd journal export
+        case 10: // decryption secrets
+        case 0xbad:
+        case 0x40000bad: // custom blocks
+          break
         default:
-          break // name resolution, statistics, custom blocks: not needed
+          this.#errors.add('pcapng-unknown-block', this.packets + 1)
       }
       pos += len
     }

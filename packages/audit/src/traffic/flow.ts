@@ -104,7 +104,7 @@ export class Flow {
   }
 
   get protoName(): string {
-    return this.proto === 6 ? 'tcp' : this.proto === 17 ? 'udp' : this.proto === 1 ? 'icmp' : this.proto === 58 ? 'icmpv6' : `ip-${this.proto}`
+    return this.proto === 6 ? 'tcp' : this.proto === 17 ? 'udp' : this.proto === 1 ? 'icmp' : this.proto === 58 ? 'icmpv6' : this.proto === 300 ? 'ip-fragment' : this.proto === 301 ? 'ip-malformed' : `ip-${this.proto}`
   }
 
   /** Client and server addresses. */

@@ -18,6 +18,9 @@ export const LINKTYPE = {
 
 export const IPPROTO_TCP = 6
 export const IPPROTO_UDP = 17
+/** Pseudo protocol numbers for packets without a usable transport header. */
+export const PSEUDO_FRAGMENT = 300
+export const PSEUDO_MALFORMED = 301
 
 /** Receives each decoded packet; the decoder's fields describe it and are valid during the call. */
 export interface DecodedPacketHandler {
@@ -190,8 +193,8 @@ export class PacketDecoder implements PacketSink {
       const key = `4|${this.src4}|${this.dst4}|${(buf[o + 4]! << 8) | buf[o + 5]!}|${proto}`
       const whole = this.#frag.add(key, proto, fragOff, more, buf, o + ihl, total - ihl, this.ts, this.frame)
       if (whole === undefined) {
-        // Not complete yet: counted as a plain IP packet of this protocol (no ports).
-        this.#transportless(proto)
+        // Not complete yet: accounted to a per-host-pair fragment pseudo-flow.
+        this.#transportless(PSEUDO_FRAGMENT)
         return
       }
       this.buf = whole
@@ -243,7 +246,7 @@ export class PacketDecoder implements PacketSink {
         const key = `6|${this.src6}|${this.dst6}|${buf.readUInt32BE(fragHeader + 4)}`
         const whole = this.#frag.add(key, next, fragOff, more, buf, p, ipEnd - p, this.ts, this.frame)
         if (whole === undefined) {
-          this.#transportless(next)
+          this.#transportless(PSEUDO_FRAGMENT)
           return
         }
         this.buf = whole
@@ -270,16 +273,16 @@ export class PacketDecoder implements PacketSink {
     if (proto === IPPROTO_TCP) {
       if (end - o < 20) {
         this.#err('tcp-truncated')
-        return this.#transportless(proto)
+        return this.#transportless(PSEUDO_MALFORMED)
       }
       const doff = (buf[o + 12]! >> 4) * 4
       if (doff < 20) {
         this.#err('tcp-bad-header-length')
-        return this.#transportless(proto)
+        return this.#transportless(PSEUDO_MALFORMED)
       }
       if (end - o < doff) {
         this.#err('tcp-options-truncated')
-        return this.#transportless(proto)
+        return this.#transportless(PSEUDO_MALFORMED)
       }
       if (doff > 20 && !tcpOptionsValid(buf, o + 20, o + doff)) this.#err('tcp-options-malformed')
       this.srcPort = (buf[o]! << 8) | buf[o + 1]!
@@ -292,7 +295,7 @@ export class PacketDecoder implements PacketSink {
     } else if (proto === IPPROTO_UDP) {
       if (end - o < 8) {
         this.#err('udp-truncated')
-        return this.#transportless(proto)
+        return this.#transportless(PSEUDO_MALFORMED)
       }
       this.srcPort = (buf[o]! << 8) | buf[o + 1]!
       this.dstPort = (buf[o + 2]! << 8) | buf[o + 3]!
