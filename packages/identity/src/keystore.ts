@@ -148,6 +148,12 @@ function passphraseBytes(value: unknown): { bytes: Uint8Array; owned: boolean } 
   return { bytes, owned }
 }
 
+/** Check a passphrase option without copying it (also when the file turns out to be unencrypted). */
+function checkPassphraseOption(value: unknown): void {
+  const pass = passphraseBytes(value)
+  if (pass?.owned === true) wipe(pass.bytes)
+}
+
 function checkScrypt(params: unknown, name: string, make: (msg: string) => Error): ScryptParams {
   if (params === null || typeof params !== 'object') throw make(`${name}: expected { N, r, p }`)
   const { N, r, p } = params as Record<string, unknown>
@@ -485,6 +491,7 @@ export async function decodeKeystore(
 ): Promise<KeystoreEntry> {
   assertBytes('bytes', bytes)
   checkOptionsObject('options', options)
+  checkPassphraseOption(options.passphrase)
   return decode(bytes, options.passphrase, '')
 }
 
@@ -534,6 +541,7 @@ export async function saveKeystore(
 export async function loadKeystore(path: string, options: { passphrase?: string | Uint8Array } = {}): Promise<KeystoreEntry> {
   assertString('path', path, { nonEmpty: true })
   checkOptionsObject('options', options)
+  checkPassphraseOption(options.passphrase)
   let bytes: Uint8Array
   try {
     const handle = await open(path, 'r')

@@ -325,7 +325,22 @@ describe('argument checks', () => {
     [
       'decode passphrase empty',
       () => decodeKeystore(new Uint8Array(0), { passphrase: new Uint8Array(0) }),
-      'keystore is truncated (the file is empty)'
+      'passphrase: must not be empty'
+    ],
+    [
+      'decode passphrase type',
+      () => decodeKeystore(new Uint8Array(0), { passphrase: 5 as never }),
+      'passphrase: expected string or Uint8Array, got number'
+    ],
+    [
+      'decode options type',
+      () => decodeKeystore(new Uint8Array(0), null as never),
+      'options: expected an options object, got null'
+    ],
+    [
+      'loadKeystore passphrase type',
+      () => loadKeystore(join(dir, 'x.key'), { passphrase: {} as never }),
+      'passphrase: expected string or Uint8Array, got object'
     ],
     ['isKeystoreEncrypted type', () => isKeystoreEncrypted([1] as never), 'bytes: expected Uint8Array, got array'],
     ['saveKeystore path', () => saveKeystore('', entry), 'path: expected a non-empty string'],
