@@ -179,13 +179,18 @@ function deriveKey(passphrase: Uint8Array, salt: Uint8Array, params: ScryptParam
   })
 }
 
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 /** Check a p256 key pair (PKCS#8 and SPKI DER) and return whether they match. */
 function p256Matches(secret: Uint8Array, publicKey: Uint8Array): boolean {
   let priv: KeyObject
   let pub: KeyObject
   try {
-    priv = createPrivateKey({ key: Buffer.from(secret), format: 'der', type: 'pkcs8' })
-    pub = createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' })
+    // Buffer views, not copies: no extra copy of the private key is left behind.
+    priv = createPrivateKey({ key: asBuffer(secret), format: 'der', type: 'pkcs8' })
+    pub = createPublicKey({ key: asBuffer(publicKey), format: 'der', type: 'spki' })
   } catch {
     return false
   }

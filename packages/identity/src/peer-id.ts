@@ -127,6 +127,13 @@ export function peerIdFromPublicKey(publicKey: Uint8Array): PeerId {
  */
 export function peerIdFromString(text: string): PeerId {
   assertString('peerId', text, { maxLength: 256 })
+  // Before upper-casing: 'ı'.toUpperCase() is 'I' and 'ß' becomes 'SS'; only ASCII is a peer ID.
+  const foreign = /[^\x20-\x7e\s]/.exec(text)
+  if (foreign !== null) {
+    throw new InvalidPeerIdError(
+      `peer ID: character '${foreign[0]}' at position ${foreign.index + 1} is not in the base32 alphabet`
+    )
+  }
   const clean = normalise(text)
   if (clean.length !== PEER_ID_CHARS) {
     throw new InvalidPeerIdError(`peer ID: expected ${PEER_ID_CHARS} characters (8 groups of 7), got ${clean.length}`)

@@ -116,6 +116,12 @@ describe('peer ID text form', () => {
     )
     expect(() => peerIdFromString('x'.repeat(257))).toThrow('peerId: expected at most 256 characters, got 257')
     expect(() => peerIdFromString('')).toThrow(InvalidPeerIdError)
+    // Non-ASCII is refused before upper-casing ('ı'.toUpperCase() === 'I').
+    expect(() => peerIdFromString(`${text.slice(0, 9)}\u0131${text.slice(10)}`)).toThrow(
+      "peer ID: character 'ı' at position 10 is not in the base32 alphabet"
+    )
+    expect(() => peerIdFromString(dotless)).toThrow(/^peer ID: character 'ı' at position \d+ is not in the base32 alphabet$/)
+    expect(() => peerIdFromString(`é${text}`)).toThrow("peer ID: character 'é' at position 1 is not in the base32 alphabet")
   })
 
   it('refuses a non-canonical encoding even with a correct check character', () => {
