@@ -120,7 +120,6 @@ describe('peer ID text form', () => {
     expect(() => peerIdFromString(`${text.slice(0, 9)}\u0131${text.slice(10)}`)).toThrow(
       "peer ID: character 'ı' at position 10 is not in the base32 alphabet"
     )
-    expect(() => peerIdFromString(dotless)).toThrow(/^peer ID: character 'ı' at position \d+ is not in the base32 alphabet$/)
     expect(() => peerIdFromString(`é${text}`)).toThrow("peer ID: character 'é' at position 1 is not in the base32 alphabet")
   })
 
