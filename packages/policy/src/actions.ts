@@ -29,8 +29,10 @@ export function verbClass(verb: Verb): ActionClass {
   return verb === 'list' || verb === 'get' ? 'read' : 'write'
 }
 
+const ACTION_SET: ReadonlySet<unknown> = new Set(ACTIONS)
+
 export function isAction(value: unknown): value is Action {
-  return typeof value === 'string' && (ACTIONS as readonly string[]).includes(value)
+  return ACTION_SET.has(value)
 }
 
 /** The verbs an action stands for. */
@@ -39,7 +41,18 @@ export function verbsOf(action: Action): readonly Verb[] {
 }
 
 /** The verbs a list of actions stands for, in VERBS order, without repeats. */
+const EXPANDED = new Map<string, Verb[]>()
+
 export function expandActions(actions: readonly Action[]): Verb[] {
+  const key = actions.join(',')
+  const cached = EXPANDED.get(key)
+  if (cached !== undefined) return cached
+  const verbs = expandUncached(actions)
+  if (EXPANDED.size < 1024) EXPANDED.set(key, verbs)
+  return verbs
+}
+
+function expandUncached(actions: readonly Action[]): Verb[] {
   const set = new Set<Verb>()
   for (const a of actions) for (const v of verbsOf(a)) set.add(v)
   return VERBS.filter((v) => set.has(v))

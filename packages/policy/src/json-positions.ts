@@ -66,7 +66,11 @@ export function jsonPositions(text: string): Map<string, number> {
     }
     // A number, true, false or null.
     valueStart(i)
-    while (i < n && !/[\s,\]}]/.test(text[i] as string)) i++
+    while (i < n) {
+      const d = text.charCodeAt(i)
+      if (d === 0x2c || d === 0x5d || d === 0x7d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break
+      i++
+    }
   }
   return out
 }

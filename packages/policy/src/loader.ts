@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { LineCounter, parseDocument } from 'yaml'
-import { InvalidArgumentError } from '@peerguard/interface'
+import { InvalidArgumentError, type SourceLocation } from '@peerguard/interface'
 import { ACTIONS, expandActions, isAction, type Action } from './actions.js'
 import {
   PolicyBadGlobError,
@@ -228,6 +228,25 @@ class ModelBuilder {
     }
   }
 
+  /**
+   * Attach a `source` location computed on first read: finding positions in a large JSON text
+   * costs more than parsing it, and most rules never need theirs.
+   */
+  private withSource<T extends object>(
+    item: T,
+    path: readonly [string, string | number]
+  ): T & { readonly source: SourceLocation } {
+    const loc = this.loc
+    let source: SourceLocation | undefined
+    return {
+      ...item,
+      get source() {
+        source ??= loc.source(path)
+        return source
+      }
+    }
+  }
+
   private utcOffset(): number {
     if (this.doc['utc-offset'] === undefined) return 0
     const r = parseUtcOffset(this.doc['utc-offset'])
@@ -260,7 +279,7 @@ class ModelBuilder {
           this.loc.details(['peers', alias], { expected: 'id: <peer ID>, name: <certificate name>, or both' })
         )
       }
-      this.peers.set(alias, { alias, id: def.id, name: def.name, source: this.loc.source(['peers', alias]) })
+      this.peers.set(alias, this.withSource({ alias, id: def.id, name: def.name }, ['peers', alias]))
     }
   }
 
@@ -274,7 +293,7 @@ class ModelBuilder {
           this.loc.details(['groups', name], { key: true, expected: 'peer and group names to differ' })
         )
       }
-      this.groups.set(name, { name, members, source: this.loc.source(['groups', name]) })
+      this.groups.set(name, this.withSource({ name, members }, ['groups', name]))
     }
     for (const [name, members] of entries) {
       members.forEach((m, i) => {
@@ -371,18 +390,25 @@ class ModelBuilder {
           )
         return p
       })
-      return {
+      const loc = this.loc
+      let source: SourceLocation | undefined
+      const rule: RuleModel = {
         index,
         id,
         effect,
         actions,
         verbs: expandActions(actions),
-        peers: [...new Set(raw.peers)],
+        peers: raw.peers.length === 1 ? raw.peers : [...new Set(raw.peers)],
         patterns,
         when: raw.when === undefined ? undefined : this.readWhen(raw.when, [...path, 'when']),
         description: raw.description,
-        source: this.loc.source(path)
+        // Located on first read: finding positions in a large JSON text costs more than parsing it.
+        get source() {
+          source ??= loc.source(path)
+          return source
+        }
       }
+      return rule
     })
   }
 

@@ -10,7 +10,7 @@ import type { ResourceKind } from './resource.js'
 
 export interface FastRule {
   readonly meta: RuleMeta
-  readonly regex: RegExp
+  readonly match: (name: string) => boolean
 }
 
 export interface Bucket {
@@ -23,7 +23,7 @@ export interface Bucket {
 /** The compiled rules of one set of applicable rules; shared by every peer that has that set. */
 export class RuleSet {
   readonly ability: PolicyAbility
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets: Record<string, Record<string, Bucket>> = Object.create(null)
 
   constructor(
     raw: CaslRawRule[],
@@ -33,11 +33,11 @@ export class RuleSet {
   }
 
   bucket(verb: Verb, kind: ResourceKind): Bucket {
-    const key = `${verb} ${kind}`
-    let b = this.buckets.get(key)
+    const byKind = (this.buckets[verb] ??= Object.create(null) as Record<string, Bucket>)
+    let b = byKind[kind]
     if (b === undefined) {
       b = this.build(verb, kind)
-      this.buckets.set(key, b)
+      byKind[kind] = b
     }
     return b
   }
@@ -46,7 +46,7 @@ export class RuleSet {
     const rules: FastRule[] = this.ability.rulesFor(verb, kind).map((r) => {
       const meta = this.metaOf.get(r.origin)
       if (meta === undefined) throw new Error('policy: CASL returned a rule this policy did not give it')
-      return { meta, regex: meta.pattern.regex }
+      return { meta, match: meta.pattern.match }
     })
     const heads = new Set<string>()
     for (const r of rules) if (r.meta.pattern.head !== undefined) heads.add(r.meta.pattern.head)

@@ -51,9 +51,14 @@ const DENY_DEFAULT: PolicyDecision = Object.freeze({
 })
 
 function assertRequest(request: DecideRequest): void {
-  if (request === null || typeof request !== 'object')
+  if (request === null || typeof request !== 'object') {
     throw new InvalidArgumentError(`request: expected object, got ${request === null ? 'null' : typeof request}`)
-  const peer = request.peer
+  }
+  assertPeer(request.peer)
+  assertContext(request.context)
+}
+
+function assertPeer(peer: PolicyPeer): void {
   if (peer === null || typeof peer !== 'object' || typeof peer.peerId !== 'string') {
     throw new InvalidArgumentError('request.peer: expected { peerId: string, name?, groups?, address? }')
   }
@@ -64,18 +69,21 @@ function assertRequest(request: DecideRequest): void {
   }
   if (peer.address !== undefined && typeof peer.address !== 'string')
     throw new InvalidArgumentError('request.peer.address: expected string')
-  const ctx = request.context
-  if (ctx !== undefined) {
-    if (ctx === null || typeof ctx !== 'object') throw new InvalidArgumentError('request.context: expected object')
-    if (ctx.size !== undefined && (typeof ctx.size !== 'number' || !(ctx.size >= 0)))
-      throw new InvalidArgumentError('request.context.size: expected a number >= 0')
-    if (ctx.encrypted !== undefined && typeof ctx.encrypted !== 'boolean')
-      throw new InvalidArgumentError('request.context.encrypted: expected boolean')
-    if (ctx.time !== undefined && typeof ctx.time !== 'number' && !(ctx.time instanceof Date))
-      throw new InvalidArgumentError('request.context.time: expected number (ms) or Date')
-    if (ctx.address !== undefined && typeof ctx.address !== 'string')
-      throw new InvalidArgumentError('request.context.address: expected string')
+}
+
+function assertContext(ctx: RequestContext | undefined): void {
+  if (ctx === undefined) return
+  if (ctx === null || typeof ctx !== 'object') throw new InvalidArgumentError('request.context: expected object')
+  if (ctx.size !== undefined && (typeof ctx.size !== 'number' || !(ctx.size >= 0))) {
+    throw new InvalidArgumentError('request.context.size: expected a number >= 0')
   }
+  if (ctx.encrypted !== undefined && typeof ctx.encrypted !== 'boolean')
+    throw new InvalidArgumentError('request.context.encrypted: expected boolean')
+  if (ctx.time !== undefined && typeof ctx.time !== 'number' && !(ctx.time instanceof Date)) {
+    throw new InvalidArgumentError('request.context.time: expected number (ms) or Date')
+  }
+  if (ctx.address !== undefined && typeof ctx.address !== 'string')
+    throw new InvalidArgumentError('request.context.address: expected string')
 }
 
 /**
@@ -114,7 +122,10 @@ export class Policy {
 
   /** Decide one request. Never throws for a denial; throws InvalidArgumentError for a malformed request. */
   decide(request: DecideRequest): PolicyDecision {
-    assertRequest(request)
+    if (request === null || typeof request !== 'object')
+      throw new InvalidArgumentError(`request: expected object, got ${request === null ? 'null' : typeof request}`)
+    // The peer is checked in full when it is first seen (record()); the context on every call.
+    assertContext(request.context)
     const { action, resource } = request
     if (!isAction(action))
       throw new InvalidArgumentError(
@@ -148,7 +159,7 @@ export class Policy {
     let facts: RequestFacts | undefined
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i] as FastRule
-      if (!r.regex.test(name)) continue
+      if (!r.match(name)) continue
       const test = r.meta.test
       if (test !== undefined) {
         facts ??= requestFacts(request.context, request.peer.address, this.now, this.model.utcOffset)
@@ -204,8 +215,10 @@ export class Policy {
   }
 
   private record(peer: PolicyPeer): PeerRecord {
+    if (peer === null || typeof peer !== 'object') assertPeer(peer)
     const cached = this.byObject.get(peer)
     if (cached !== undefined) return cached
+    assertPeer(peer)
     const key = `${peer.peerId}\u0000${peer.name ?? ''}\u0000${(peer.groups ?? []).join('\u0000')}`
     let record = this.byKey.get(key)
     if (record === undefined) {

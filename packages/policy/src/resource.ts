@@ -30,9 +30,20 @@ export function normaliseName(kind: ResourceKind, name: string): string {
   return kind === 'swarm' && HEX_HASH.test(name) ? name.toLowerCase() : name
 }
 
+const BAD_NAME = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$|\\|\0/
+
+/** A cheap pre-check on the hot path; BAD_NAME decides when it cannot rule the name out. */
+function quickBad(name: string): boolean {
+  const first = name.charCodeAt(0)
+  if (first === 0x2f || name.charCodeAt(name.length - 1) === 0x2f) return true
+  if (name.includes('//') || name.includes('\\') || name.includes('\0')) return true
+  return (first === 0x2e || name.includes('/.')) && BAD_NAME.test(name)
+}
+
 /** Why a concrete resource name is refused (`..`, empty segment, NUL), or undefined when fine. */
 export function badResourceName(name: string): string | undefined {
   if (name.length === 0) return 'empty name'
+  if (!quickBad(name)) return undefined
   if (name.includes('\0')) return 'NUL character'
   if (name.includes('\\')) return 'backslash (use /)'
   if (name.startsWith('/')) return 'leading /'
@@ -40,7 +51,7 @@ export function badResourceName(name: string): string | undefined {
     if (seg === '') return 'empty path segment'
     if (seg === '..' || seg === '.') return `"${seg}" path segment`
   }
-  return undefined
+  return 'bad name'
 }
 
 const GLOB_CHARS = /[*?[\]{}()!+@\\]/
@@ -64,16 +75,52 @@ export interface CompiledPattern {
   readonly glob: string
   /** The globs actually matched: `docs` for a share also becomes `docs/**`. */
   readonly globs: readonly string[]
-  /** One anchored RegExp for all of `globs` (also handed to CASL as `$regex`). */
+  /** One anchored RegExp for all of `globs` (handed to CASL as `$regex`); compiled on first use. */
   readonly regex: RegExp
   /** Literal first segment, for indexing. */
   readonly head: string | undefined
+  /**
+   * The same test as `regex`, faster for the common shapes (`a/b`, `a/b/**`), for names that
+   * passed `badResourceName`. The differential tests hold it equal to `regex`.
+   */
+  readonly match: (name: string) => boolean
 }
 
 export const PICOMATCH_OPTIONS = { dot: true, strictBrackets: true, nonegate: true } as const
 
+/** Characters that make picomatch parse more than `*`, `?` and `**` (and so may be invalid). */
+const COMPLEX_GLOB = /[[\](){}!+@]/
+
+function makeRegex(globs: readonly string[]): RegExp {
+  const sources = globs.map((g) => picomatch.makeRe(g, PICOMATCH_OPTIONS).source)
+  return new RegExp(sources.length === 1 ? (sources[0] as string) : sources.map((s) => `(?:${s})`).join('|'))
+}
+
+/** Names made only of these characters mean themselves to picomatch. */
+const SAFE_LITERAL = /^[A-Za-z0-9_.~%=,:\- /]+$/
+
+function fastMatcher(globs: readonly string[], regex: () => RegExp): (name: string) => boolean {
+  const literal = (g: string): boolean => SAFE_LITERAL.test(g)
+  if (globs.length === 1 && literal(globs[0] as string)) {
+    const only = globs[0] as string
+    return (name) => name === only
+  }
+  // `L/**` (alone, or with `L` for a whole share): L itself or anything under it.
+  const tree = globs.find((g) => g.endsWith('/**') && literal(g.slice(0, -3)))
+  if (tree !== undefined && globs.every((g) => g === tree || g === tree.slice(0, -3))) {
+    const base = tree.slice(0, -3)
+    const prefix = `${base}/`
+    return (name) => name === base || name.startsWith(prefix)
+  }
+  return (name) => regex().test(name)
+}
+
+const patternCache = new Map<string, CompiledPattern>()
+
 /** Compile `kind:glob`; returns what was expected instead when the pattern is bad. */
 export function compilePattern(text: string): CompiledPattern | string {
+  const cached = patternCache.get(text)
+  if (cached !== undefined) return cached
   const colon = text.indexOf(':')
   const kind = colon < 0 ? '' : text.slice(0, colon)
   if (!isResourceKind(kind)) return `a resource pattern <kind>:<glob> with kind ${RESOURCE_KINDS.join(', ')}`
@@ -84,13 +131,32 @@ export function compilePattern(text: string): CompiledPattern | string {
   if (glob.includes('\0') || glob.includes('\\')) return 'a glob without backslashes or NUL characters'
   if (glob.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'a glob without empty, . or .. segments'
   const globs = kind === 'share' && !glob.includes('/') ? [glob, `${glob}/**`] : [glob]
-  try {
-    const sources = globs.map((g) => picomatch.makeRe(g, PICOMATCH_OPTIONS).source)
-    const regex = new RegExp(sources.length === 1 ? (sources[0] as string) : sources.map((s) => `(?:${s})`).join('|'))
-    return { kind, glob, globs, regex, head: literalHead(glob) }
-  } catch (err) {
-    return `a valid glob (${err instanceof Error ? err.message : 'picomatch refused it'})`
+  let compiled: RegExp | undefined
+  if (COMPLEX_GLOB.test(glob)) {
+    // Brackets, braces and extglobs can be malformed: compile now so the error is located.
+    try {
+      compiled = makeRegex(globs)
+    } catch (err) {
+      return `a valid glob (${err instanceof Error ? err.message : 'picomatch refused it'})`
+    }
   }
+  const regex = (): RegExp => {
+    compiled ??= makeRegex(globs)
+    return compiled
+  }
+  const pattern: CompiledPattern = {
+    kind,
+    glob,
+    globs,
+    get regex() {
+      return regex()
+    },
+    head: literalHead(glob),
+    match: fastMatcher(globs, regex)
+  }
+  if (patternCache.size >= 10_000) patternCache.delete(patternCache.keys().next().value as string)
+  patternCache.set(text, pattern)
+  return pattern
 }
 
 /** Split `kind:name` into its kind and name; undefined when the kind is unknown. */

@@ -214,3 +214,20 @@ describe('differential: the fast path agrees with plain CASL', () => {
     )
   })
 })
+
+describe('resource names: traversal is refused, everything else is judged', () => {
+  it('deny-invalid-resource exactly for names with empty, . or .. segments, backslashes or NUL', () => {
+    const policy = loadPolicy('version: 1\nrules:\n  - allow: [get]\n    peers: ["*"]\n    resources: ["share:**"]\n')
+    const name = fc
+      .array(fc.constantFrom('a', '.', '/', '\\', '\0', 'b.txt', '..'), { minLength: 1, maxLength: 8 })
+      .map((p) => p.join(''))
+    fc.assert(
+      fc.property(name, (n) => {
+        const bad = n.includes('\\') || n.includes('\0') || n.split('/').some((s) => s === '' || s === '.' || s === '..')
+        const d = policy.decide({ peer: { peerId: 'p' }, action: 'get', resource: `share:${n}` })
+        expect(d.code).toBe(bad ? 'deny-invalid-resource' : 'allow')
+      }),
+      { numRuns: 2000 }
+    )
+  })
+})
