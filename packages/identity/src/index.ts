@@ -35,18 +35,10 @@ export {
   peerIdFromString,
   PEER_ID_CHARS
 } from './peer-id.js'
-export {
-  decodeKeystore,
-  encodeKeystore,
-  isKeystoreEncrypted,
-  KEYSTORE_MAX_BYTES,
-  KEYSTORE_VERSION,
-  loadIdentity,
-  loadKeystore,
-  saveIdentity,
-  saveKeystore
-} from './keystore.js'
-export type { Identity, KeystoreEntry, KeystoreOptions, ScryptParams } from './keystore.js'
+export { decodeKeystore, encodeKeystore, isKeystoreEncrypted, KEYSTORE_MAX_BYTES, KEYSTORE_VERSION } from './keystore-format.js'
+export type { KeystoreEntry, KeystoreOptions, ScryptParams } from './keystore-format.js'
+export { loadIdentity, loadKeystore, saveIdentity, saveKeystore } from './keystore.js'
+export type { Identity } from './keystore.js'
 export {
   InvalidKeyError,
   InvalidPeerIdError,
