@@ -56,6 +56,7 @@ export class PeerId {
 
   /** @internal use peerIdFromPublicKey. */
   static fromValidatedKey(publicKey: Uint8Array): PeerId {
+    assertBytes('publicKey', publicKey, PUBLIC_KEY_LENGTH)
     return new PeerId(Uint8Array.from(publicKey))
   }
 
