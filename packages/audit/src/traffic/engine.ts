@@ -32,6 +32,21 @@ export interface FlowSummary {
   encrypted?: boolean
 }
 
+/** A finished flow with payload, and what the application parsers learnt (for policy checks). */
+export interface ClassifiedFlow {
+  key: FlowKey
+  protocol: string
+  encrypted: boolean
+  /** Carries file-share traffic (SMB, NFS, FTP, HTTP file transfer, BitTorrent, peerguard share). */
+  share: boolean
+  /** Resources touched, when the protocol names them (`share:docs`, `file:a.txt`). */
+  resources: string[]
+  frames: number[]
+  /** Seconds since the epoch. */
+  start: number
+  end: number
+}
+
 export interface HostSummary {
   addr: string
   macs: string[]
@@ -125,7 +140,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   readonly #ftpLogins = new Map<string, FtpLoginStats>()
   readonly #pendingNames: { addr: string; name: string; via: string }[] = []
   /** Finished flows with their application facts (for policy/inventory findings). */
-  readonly classified: { key: FlowKey; protocol: string; encrypted: boolean; share: boolean; resources: string[]; frames: number[] }[] = []
+  readonly classified: ClassifiedFlow[] = []
   #sinceSweep = 0
 
   constructor(options: EngineOptions = {}) {
@@ -389,7 +404,9 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
         encrypted: f.encrypted === true,
         share: f.shareTraffic,
         resources: f.resources,
-        frames: [f.firstFrame]
+        frames: [f.firstFrame],
+        start: f.start,
+        end: f.end
       })
     }
     this.#hostAdd(f.aAddr, f.macA, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
