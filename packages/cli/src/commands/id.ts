@@ -109,6 +109,9 @@ Example:
   $ peerguard id new --out alice.key --passphrase-file alice.pass --label alice`
     )
     .action(async (opts: { out: string; passphraseFile?: string; label?: string; force?: boolean }, cmd: Command) => {
+      if (opts.label !== undefined && /[\u0000-\u001f\u007f-\u009f]/.test(opts.label)) {
+        throw new InvalidArgumentError('--label: must not contain control characters')
+      }
       const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
       const keyPair = generateKeyPair()
       try {
