@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises'
 import { type Command, Option } from 'commander'
-import { loadIdentity } from '@peerguard/identity'
+import { loadIdentity, loadKeystore } from '@peerguard/identity'
 import { InvalidArgumentError, isPeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
 import {
   CertificateMalformedError,
   CertificateVerificationError,
   createCsr,
   createTrustStore,
+  exportPkcs12,
   loadTrustStore,
   type ParsedCertificate,
   parseCertificate,
@@ -192,6 +193,59 @@ Example:
             if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
           }
           io.setExitCode(1)
+        }
+      }
+    )
+
+  cert
+    .command('p12')
+    .description('bundle a key and its certificate chain as a password-protected PKCS#12 file for other tools')
+    .requiredOption('--cert <file>', 'the certificate (PEM, leaf first; include the chain and root if the tool needs them)')
+    .requiredOption('--key <keystore>', 'the key file (identity key, or a p256 keystore entry)')
+    .option('--passphrase-file <file>', 'passphrase of the key file')
+    .requiredOption('--p12-passphrase-file <file>', 'passphrase that protects the bundle (first line)')
+    .addOption(
+      new Option('--target <tool>', 'the tool that will import it; Ed25519 is refused for tools that cannot take it')
+        .choices(['openssl', 'node', 'windows', 'macos', 'java', 'browser'])
+        .default('openssl')
+    )
+    .requiredOption('--out <file>', 'the .p12 file to write (mode 0600)')
+    .option('--force', 'replace an existing --out file')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard cert p12 --cert alice.pem --key alice.key --passphrase-file alice.pass --p12-passphrase-file p12.pass --out alice.p12`
+    )
+    .action(
+      async (opts: {
+        cert: string
+        key: string
+        passphraseFile?: string
+        p12PassphraseFile: string
+        target: 'openssl'
+        out: string
+        force?: boolean
+      }) => {
+        await assertWritable(opts.out, opts.force)
+        const chain = await readCertificates(opts.cert)
+        const bundlePass = await readPassphraseFile(opts.p12PassphraseFile)
+        const entry = await loadKeystore(
+          opts.key,
+          opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
+        )
+        let key: Uint8Array
+        if (entry.type === 'ed25519') {
+          key = new Uint8Array(Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), entry.secret]))
+        } else {
+          key = Uint8Array.from(entry.secret)
+        }
+        try {
+          const p12 = exportPkcs12({ key, chain, passphrase: bundlePass, target: opts.target })
+          await writeFileAtomic(opts.out, p12, { mode: 0o600, exclusive: opts.force !== true })
+          io.out(`wrote ${opts.out} (${chain.length} certificate(s) and the key, for ${opts.target})`)
+        } finally {
+          wipe(key, entry.secret)
         }
       }
     )
