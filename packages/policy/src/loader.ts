@@ -37,12 +37,21 @@ export const MAX_POLICY_BYTES = 16 * 2 ** 20
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/
 
 let validator: ReturnType<Ajv['compile']> | undefined
+/** Schema errors, most useful first: an unknown key (a typo) explains a "missing key" next to it. */
+const KEYWORD_RANK: Record<string, number> = { additionalProperties: 0, enum: 1, const: 1, oneOf: 1, type: 2, required: 4 }
+
 function validate(data: unknown): ErrorObject | undefined {
   if (validator === undefined) {
-    const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true })
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true })
     validator = ajv.compile(POLICY_SCHEMA)
   }
-  return validator(data) ? undefined : (validator.errors?.[0] ?? undefined)
+  if (validator(data)) return undefined
+  const errors = validator.errors ?? []
+  let best: ErrorObject | undefined
+  for (const e of errors) {
+    if (best === undefined || (KEYWORD_RANK[e.keyword] ?? 5) < (KEYWORD_RANK[best.keyword] ?? 5)) best = e
+  }
+  return best
 }
 
 function pointerToPath(pointer: string): Array<string | number> {

@@ -250,6 +250,14 @@ export class Policy {
     return this.record(peer).set.ability
   }
 
+  /** The peer a name under `peers:` stands for (a placeholder ID when it is defined by name only). */
+  peerNamed(alias: string): PolicyPeer | undefined {
+    if (typeof alias !== 'string') throw new InvalidArgumentError('alias: expected string')
+    const def = this.model.peers.get(alias)
+    if (def === undefined) return undefined
+    return { peerId: def.id ?? `~${def.alias}`, ...(def.name === undefined ? {} : { name: def.name }), groups: [] }
+  }
+
   /** The groups `peer` belongs to: policy groups and `ou:` certificate groups. */
   groupsOf(peer: PolicyPeer): readonly string[] {
     assertRequest({ peer, action: 'get', resource: 'share:x' })

@@ -3,12 +3,14 @@ import type { CliIO } from '../io.js'
 import { registerIdCommands } from './id.js'
 import { registerCaCommands } from './ca.js'
 import { registerCertCommands } from './cert.js'
+import { registerPolicyCommands } from './policy.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
   registerIdCommands(program, io)
   registerCaCommands(program, io)
   registerCertCommands(program, io)
+  registerPolicyCommands(program, io)
   void program
   void io
 }

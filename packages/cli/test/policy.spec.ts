@@ -1,0 +1,195 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+const OFFICE = join(ROOT, 'policies', 'office.yaml')
+
+function newest(dir: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+let dir: string
+beforeAll(async () => {
+  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'policy', 'src')))
+  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
+    try {
+      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
+    } catch (err) {
+      if (!existsSync(BIN)) throw err
+      console.warn(`policy.spec: \`tsc -b packages/cli\` failed, testing the existing ${BIN}`)
+    }
+  }
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-policy-'))
+}, 180000)
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('peerguard policy lint', () => {
+  it('a clean policy: exit 0, summary on stdout', () => {
+    const r = peerguard('policy', 'lint', OFFICE)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('0 errors, 0 warnings')
+  })
+
+  it('a shadowed rule: exit 1, located finding with its code; --json carries the same', async () => {
+    const file = join(dir, 'shadow.yaml')
+    await writeFile(
+      file,
+      'version: 1\nrules:\n  - id: a\n    allow: [read]\n    peers: ["*"]\n    resources: ["share:docs/x/**"]\n  - id: d\n    deny: [read]\n    peers: ["*"]\n    resources: ["share:docs/**"]\n'
+    )
+    const r = peerguard('policy', 'lint', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:3:5: error: allow rule "a" never applies`)
+    expect(r.stdout).toContain('[policy-lint-shadowed]')
+    const j = peerguard('policy', 'lint', file, '--json')
+    expect(j.code).toBe(1)
+    const out = JSON.parse(j.stdout) as { ok: boolean; findings: Array<{ code: string; source: { line: number } }> }
+    expect(out.ok).toBe(false)
+    expect(out.findings[0]).toMatchObject({ code: 'policy-lint-shadowed', source: { line: 3 } })
+  })
+
+  it('a file that does not load is a lint error with its location and a suggestion', async () => {
+    const file = join(dir, 'typo.yaml')
+    await writeFile(file, 'version: 1\nrules:\n  - alow: [read]\n    peers: ["*"]\n    resources: ["share:x"]\n')
+    const r = peerguard('policy', 'lint', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:3:5: error: unknown key "alow"`)
+    expect(r.stdout).toContain('did you mean "allow"?')
+  })
+})
+
+describe('peerguard policy test', () => {
+  it.each(['office', 'home', 'private-swarm'])('the %s example passes its own tests', (name) => {
+    const r = peerguard('policy', 'test', join(ROOT, 'policies', `${name}.yaml`))
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/\d+ passed, 0 failed/)
+  })
+
+  it('a failing assertion: exit 1, FAIL line naming the rule that decided', async () => {
+    const text = (await readFile(OFFICE, 'utf8')).replace('peers: [everyone]', 'peers: [staff]')
+    const file = join(dir, 'broken.yaml')
+    await writeFile(file, text)
+    const r = peerguard('policy', 'test', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/FAIL .*a guest reads the public share: can read share:public\/readme\.txt .*deny-default/)
+    const j = JSON.parse(peerguard('policy', 'test', file, '--json').stdout) as {
+      passed: boolean
+      failed: number
+      results: Array<{ code: string }>
+    }
+    expect(j.passed).toBe(false)
+    expect(j.failed).toBeGreaterThan(0)
+    expect(j.results.some((x) => x.code === 'policy-test-failed')).toBe(true)
+  })
+
+  it('an invalid file: exit 3 and a located error on stderr, JSON error with --json', async () => {
+    const file = join(dir, 'cyclic.yaml')
+    await writeFile(file, 'version: 1\ngroups:\n  a: [b]\n  b: [a]\nrules: []\n')
+    const r = peerguard('policy', 'test', file)
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(/^peerguard: error: .*cyclic\.yaml:\d+:\d+: groups form a cycle/m)
+    const j = peerguard('policy', 'test', file, '--json')
+    expect((JSON.parse(j.stdout) as { error: { code: string } }).error.code).toBe('policy-cyclic-group')
+  })
+})
+
+describe('peerguard policy explain', () => {
+  it('an allowed request: exit 0, the deciding rule and every rule considered', () => {
+    const r = peerguard('policy', 'explain', OFFICE, '--peer', 'alice', '--action', 'get', '--resource', 'share:docs/q3.pdf')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^ALLOW get share:docs\/q3\.pdf for peer "alice" \[allow\]/)
+    expect(r.stdout).toMatch(/=> allow\s+staff-docs/)
+    expect(r.stdout).toContain('no-secrets-for-guests')
+  })
+
+  it('a denied request: exit 1; --json gives the decision with its stable code', () => {
+    const args = ['policy', 'explain', OFFICE, '--peer', 'carol', '--action', 'write', '--resource', 'share:docs/plan.odt']
+    expect(peerguard(...args).code).toBe(1)
+    const j = peerguard(...args, '--json')
+    expect(j.code).toBe(1)
+    const e = JSON.parse(j.stdout) as { decision: { allowed: boolean; code: string; rule: { id: string } }; rules: unknown[] }
+    expect(e.decision).toMatchObject({ allowed: false, code: 'deny-rule', rule: { id: 'no-secrets-for-guests' } })
+    expect(e.rules.length).toBe(7)
+  })
+
+  it('context options: certificate groups, address, time, plain channel', () => {
+    const base = [
+      'policy',
+      'explain',
+      OFFICE,
+      '--peer',
+      'pg1-new',
+      '--group',
+      'staff',
+      '--action',
+      'print',
+      '--resource',
+      'service:printer'
+    ]
+    expect(peerguard(...base, '--address', '192.168.10.5', '--time', '2025-03-04T10:00:00+01:00').code).toBe(0)
+    expect(peerguard(...base, '--address', '10.0.0.5', '--time', '2025-03-04T10:00:00+01:00').code).toBe(1)
+    const plain = peerguard(
+      'policy',
+      'explain',
+      OFFICE,
+      '--peer',
+      'alice',
+      '--action',
+      'get',
+      '--resource',
+      'share:docs/a',
+      '--plain'
+    )
+    expect(plain.code).toBe(1)
+    expect(plain.stdout).toContain('[deny-requirement]')
+  })
+
+  it('usage errors exit 2', () => {
+    expect(peerguard('policy', 'explain', OFFICE, '--peer', 'alice', '--action', 'steal', '--resource', 'share:a').code).toBe(2)
+    expect(peerguard('policy', 'explain', OFFICE, '--peer', 'alice', '--action', 'get', '--resource', 'nfs:a').code).toBe(2)
+    expect(peerguard('policy', 'explain', OFFICE, '--peer', 'alice', '--action', 'get').code).toBe(2)
+    expect(
+      peerguard('policy', 'explain', OFFICE, '--peer', 'a', '--action', 'get', '--resource', 'share:a', '--size', 'big').code
+    ).toBe(2)
+  })
+
+  it('a missing file: exit 3', () => {
+    const r = peerguard('policy', 'lint', join(dir, 'nope.yaml'))
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain('no such policy file')
+  })
+})
+
+describe('peerguard policy diff', () => {
+  it('no semantic change: exit 0', () => {
+    const r = peerguard('policy', 'diff', OFFICE, OFFICE)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^0 decisions changed of \d+ checked/m)
+  })
+
+  it('lists changed decisions, exit 1, and --json', async () => {
+    const file = join(dir, 'new.yaml')
+    await writeFile(file, (await readFile(OFFICE, 'utf8')).replace('peers: [everyone]', 'peers: [staff]'))
+    const r = peerguard('policy', 'diff', OFFICE, file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/^carol get share:public.*: allow \(public-read\) -> deny-default$/m)
+    const j = JSON.parse(peerguard('policy', 'diff', OFFICE, file, '--json').stdout) as { changes: Array<{ peer: string }> }
+    expect(j.changes.every((c) => c.peer !== 'alice' && c.peer !== 'bob')).toBe(true)
+  })
+})
