@@ -207,6 +207,25 @@ export const CODES = {
   'share-connection-closed': code('the share connection closed before the operation finished'),
 
   // ---- cli ----
+
+  // ---- libp2p ----
+  'libp2p-peer-mismatch': code('the libp2p peer authenticated by the handshake is not the peer that was dialled'),
+  'libp2p-key-mismatch': code("the libp2p node's private key is not its peerguard identity key", EXIT_CODES.USAGE),
+  'libp2p-unsupported-key': code('the libp2p key is not an Ed25519 key, so it cannot be a peerguard identity', EXIT_CODES.USAGE),
+  'libp2p-stream-error': code('the libp2p connection under a peerguard channel failed'),
+  'libp2p-uncertified-peer': code('the gater refused a libp2p connection that the peerguard encrypter did not secure', EXIT_CODES.FINDING),
+  // ---- proxy ----
+  'proxy-address-invalid': code('a HOST:PORT address is malformed', EXIT_CODES.USAGE),
+  'proxy-config-invalid': code('a key, certificate, trust or policy file of the proxy cannot be used'),
+  'proxy-denied': code('the policy denies this peer the proxied service', EXIT_CODES.FINDING),
+  'proxy-target-unreachable': code('the proxy could not connect to its target service'),
+  'proxy-target-timeout': code('connecting to the target service timed out'),
+  'proxy-too-many-connections': code('the proxy is at its connection limit'),
+  'proxy-too-many-peer-connections': code('this peer is at its per-peer connection limit'),
+  'proxy-idle-timeout': code('a proxied connection was idle too long'),
+  'proxy-tls-handshake-failed': code('the TLS handshake failed, timed out or the peer sent no certificate'),
+  'proxy-reload-failed': code('reloading certificate, trust store or policy failed; the previous configuration stays'),
+  'proxy-closed': code('the proxy was closed'),
 } as const satisfies Record<string, CodeInfo>
 
 /** A stable error or result code from the table in `CODES`. */

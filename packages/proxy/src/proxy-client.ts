@@ -1,0 +1,215 @@
+import { EventEmitter } from 'node:events'
+import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net'
+import { secureOutbound } from '@peerguard/channel'
+import { peerIdFromString } from '@peerguard/identity'
+import { assertInteger, InvalidArgumentError, PeerguardError, type SecureChannel } from '@peerguard/interface'
+import { type HostPort, formatHostPort, parseHostPort } from './address.js'
+import type { ProxyConfig } from './config.js'
+import { ProxyClosedError, ProxyTooManyConnectionsError } from './errors.js'
+import { type SplicedStats, splice } from './pipe.js'
+import {
+  checkConfig,
+  connectTarget,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  type ProxyStats
+} from './proxy-server.js'
+import { secureTlsOutbound } from './tls-channel.js'
+
+export interface ProxyClientOptions {
+  /** Local address for plain TCP clients. Default `127.0.0.1:0`. */
+  listen?: string | HostPort
+  /** Allow a non-loopback listen address (anyone who reaches it uses this end's identity). Default false. */
+  allowRemoteClients?: boolean
+  /** The remote proxy server, `HOST:PORT`. Required. */
+  connect: string | HostPort
+  /** Identity, certificate chain and trust store (`policy` is not used). Required. */
+  config: ProxyConfig
+  /** Re-reads the configuration for `reload()`. Default: none. */
+  loadConfig?: () => Promise<ProxyConfig>
+  /** Refuse the server unless it has this peer ID (pinning). Default: any peer the trust store accepts. */
+  expectedPeerId?: string
+  /** Speak TLS 1.3 instead of the peerguard Noise channel. Default false. */
+  tls?: boolean
+  /** Most local connections at once. Default 1024. */
+  maxConnections?: number
+  /** Abort a connection idle for this long, ms; 0 = never. Default 600000. */
+  idleTimeoutMs?: number
+  /** Deadline to reach the server, ms. Default 5000. */
+  connectTimeoutMs?: number
+  /** Deadline for the channel handshake, ms. Default 10000. */
+  handshakeTimeoutMs?: number
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/**
+ * The client end: listens for plain TCP on a local port and carries each connection to the remote
+ * proxy server over a peerguard channel. A connection the server refuses (or cannot carry on to
+ * its target) is reset locally. Events: `connection` (channel), `refused` (PeerguardError),
+ * `closed` (stats), `reload`, `reloadError`.
+ */
+export class ProxyClient extends EventEmitter {
+  readonly server: Server
+  readonly remote: HostPort
+  readonly #listen: HostPort
+  readonly #o: ProxyClientOptions
+  #config: ProxyConfig
+  readonly #expected: string | undefined
+  readonly #max: number
+  readonly #idleMs: number
+  readonly #connectMs: number
+  readonly #handshakeMs: number
+  readonly #sockets = new Set<Socket>()
+  readonly #work = new Set<Promise<unknown>>()
+  #closed = false
+  #accepted = 0
+  #refused = 0
+  #bytesIn = 0
+  #bytesOut = 0
+
+  constructor(options: ProxyClientOptions) {
+    super()
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+    this.remote = parseHostPort(options.connect, 'options.connect')
+    if (this.remote.port === 0) throw new InvalidArgumentError('options.connect: port 0 is not a server port')
+    this.#listen = parseHostPort(options.listen ?? '127.0.0.1:0', 'options.listen')
+    if (!isLoopback(this.#listen.host) && options.allowRemoteClients !== true)
+      throw new InvalidArgumentError(
+        `options.listen: ${this.#listen.host} is not a loopback address; anyone who reaches it would use this identity (set allowRemoteClients to mean it)`
+      )
+    checkConfig(options.config, false)
+    if (options.expectedPeerId !== undefined) {
+      try {
+        this.#expected = peerIdFromString(options.expectedPeerId).toString()
+      } catch (err) {
+        throw new InvalidArgumentError(`options.expectedPeerId: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    this.#max = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+    this.#idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    this.#connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+    this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000
+    assertInteger('options.maxConnections', this.#max, 1, 1_000_000)
+    assertInteger('options.idleTimeoutMs', this.#idleMs, 0, 86_400_000)
+    assertInteger('options.connectTimeoutMs', this.#connectMs, 1, 600_000)
+    assertInteger('options.handshakeTimeoutMs', this.#handshakeMs, 1, 600_000)
+    if (options.loadConfig !== undefined && typeof options.loadConfig !== 'function')
+      throw new InvalidArgumentError('options.loadConfig: expected a function')
+    this.#o = options
+    this.#config = options.config
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.#onSocket(s))
+  }
+
+  get stats(): ProxyStats {
+    return {
+      active: this.#sockets.size,
+      accepted: this.#accepted,
+      refused: this.#refused,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut
+    }
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void =>
+        reject(
+          new PeerguardError('io-error', `listen ${formatHostPort(this.#listen)}: ${err.code ?? err.message}`, { cause: err })
+        )
+      this.server.once('error', onError)
+      this.server.listen(this.#listen.port, this.#listen.host, () => {
+        this.server.off('error', onError)
+        resolve(this.server.address() as AddressInfo)
+      })
+    })
+  }
+
+  /** Re-read identity, certificate and trust for new connections (see ProxyServer.reload). */
+  async reload(): Promise<void> {
+    try {
+      if (this.#o.loadConfig !== undefined) {
+        const next = await this.#o.loadConfig()
+        checkConfig(next, false)
+        this.#config = next
+      } else await this.#config.trust.reload()
+    } catch (err) {
+      const e = new PeerguardError(
+        'proxy-reload-failed',
+        `reload failed, keeping the previous configuration: ${(err as Error).message}`,
+        { cause: err }
+      )
+      this.emit('reloadError', e)
+      throw e
+    }
+    this.emit('reload')
+  }
+
+  async close(options: { drain?: boolean } = {}): Promise<void> {
+    this.#closed = true
+    const closing = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()))
+    if (options.drain !== true) for (const s of this.#sockets) s.destroy(new ProxyClosedError())
+    await Promise.allSettled([...this.#work])
+    await closing
+  }
+
+  #onSocket(local: Socket): void {
+    local.on('error', () => {})
+    if (this.#closed || this.#sockets.size >= this.#max) {
+      this.#refused++
+      this.emit(
+        'refused',
+        this.#closed ? new ProxyClosedError() : new ProxyTooManyConnectionsError(`at the limit of ${this.#max} connections`)
+      )
+      local.resetAndDestroy()
+      return
+    }
+    this.#sockets.add(local)
+    local.once('close', () => this.#sockets.delete(local))
+    const w = this.#carry(local)
+    this.#work.add(w)
+    void w.finally(() => this.#work.delete(w))
+  }
+
+  async #carry(local: Socket): Promise<void> {
+    const config = this.#config
+    let channel: SecureChannel
+    try {
+      const socket = await connectTarget(this.remote, this.#connectMs)
+      const opts = {
+        identity: config.identity,
+        chain: config.chain,
+        trust: config.trust,
+        handshakeTimeoutMs: this.#handshakeMs,
+        ...(this.#expected === undefined ? {} : { expectedPeerId: this.#expected })
+      }
+      channel = this.#o.tls === true ? await secureTlsOutbound(socket, opts) : await secureOutbound(socket, opts)
+    } catch (err) {
+      this.#refused++
+      this.emit('refused', err instanceof PeerguardError ? err : new PeerguardError('internal', String(err), { cause: err }))
+      if (!local.destroyed) local.resetAndDestroy()
+      return
+    }
+    if (local.destroyed) {
+      channel.destroy()
+      return
+    }
+    this.#accepted++
+    channel.on('error', () => {})
+    this.emit('connection', channel)
+    local.resume()
+    const stats: SplicedStats = await splice(local, channel, { idleTimeoutMs: this.#idleMs })
+    if (stats.error !== undefined && !local.destroyed) local.resetAndDestroy()
+    this.#bytesOut += stats.aToB
+    this.#bytesIn += stats.bToA
+    this.emit('closed', stats)
+  }
+}
+
+/** A proxy client (see ProxyClient); call `listen()` to start. */
+export function createProxyClient(options: ProxyClientOptions): ProxyClient {
+  return new ProxyClient(options)
+}

@@ -1,0 +1,406 @@
+import { EventEmitter } from 'node:events'
+import { type AddressInfo, connect as netConnect, createServer, type Server, type Socket } from 'node:net'
+import { type AuthorizeResult, secureInbound } from '@peerguard/channel'
+import {
+  assertInteger,
+  assertString,
+  InvalidArgumentError,
+  type Logger,
+  type PeerInfo,
+  PeerguardError,
+  type SecureChannel,
+  silentLogger
+} from '@peerguard/interface'
+import { type HostPort, formatHostPort, parseHostPort } from './address.js'
+import type { ProxyConfig } from './config.js'
+import {
+  ProxyClosedError,
+  ProxyReloadError,
+  ProxyTargetTimeoutError,
+  ProxyTargetUnreachableError,
+  ProxyTooManyConnectionsError
+} from './errors.js'
+import { type SplicedStats, splice } from './pipe.js'
+import { secureTlsInbound } from './tls-channel.js'
+
+/** Where decisions go: `DecisionLog` from @peerguard/audit fits (only `append` is used). */
+export interface DecisionSink {
+  append(record: ConnectionDecision): Promise<unknown>
+}
+
+/** One accept/refuse decision as the proxy writes it to the decision log. */
+export interface ConnectionDecision {
+  readonly kind: 'connection'
+  readonly event: 'accepted' | 'refused'
+  /** `allow`, a policy code (`deny-rule`, `deny-default`…) or an error code (`cert-revoked`, `proxy-target-unreachable`…). */
+  readonly code: string
+  readonly reason: string
+  readonly peer?: {
+    readonly peerId?: string
+    readonly name?: string
+    readonly groups?: readonly string[]
+    readonly address?: string
+  }
+  /** `noise` or `tls`. */
+  readonly mode: string
+  /** `service:<name>`. */
+  readonly resource: string
+  /** The policy action asked about. */
+  readonly action: string
+}
+
+export interface ProxyServerOptions {
+  /** Address to listen on. Default `127.0.0.1:0` (an ephemeral loopback port). */
+  listen?: string | HostPort
+  /** The TCP service to forward to, `HOST:PORT`. Required. */
+  target: string | HostPort
+  /** Service name: the policy resource is `service:<name>`. Required. */
+  service: string
+  /** Policy action asked for each connection. Default `get`. */
+  action?: string
+  /** Identity, certificate chain, trust store and policy. Required (policy included: no policy, no access). */
+  config: ProxyConfig
+  /** Re-reads the configuration for `reload()`. Default: none (`reload()` re-reads trust-store directories only). */
+  loadConfig?: () => Promise<ProxyConfig>
+  /** Speak TLS 1.3 instead of the peerguard Noise channel. Default false. */
+  tls?: boolean
+  /** Decision log: every accept and refusal is appended. Default: none. */
+  decisionLog?: DecisionSink
+  /** Most connections at once (handshaking or established). Default 1024. */
+  maxConnections?: number
+  /** Most established connections per peer ID. Default 64. */
+  maxConnectionsPerPeer?: number
+  /** Close a connection after this long without data either way, ms; 0 = never. Default 600000 (10 min). */
+  idleTimeoutMs?: number
+  /** Deadline to connect to the target, ms. Default 5000. */
+  connectTimeoutMs?: number
+  /** Deadline for the channel handshake, ms. Default 10000. */
+  handshakeTimeoutMs?: number
+  logger?: Logger
+}
+
+export const DEFAULT_MAX_CONNECTIONS = 1024
+export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 64
+export const DEFAULT_IDLE_TIMEOUT_MS = 600_000
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
+
+/** Connect to `target` within `timeoutMs`; a PeerguardError with a proxy code otherwise. */
+export function connectTarget(target: HostPort, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true })
+    const timer = setTimeout(() => {
+      s.destroy()
+      reject(new ProxyTargetTimeoutError(`connecting to ${formatHostPort(target)} did not finish within ${timeoutMs} ms`))
+    }, timeoutMs)
+    s.once('connect', () => {
+      clearTimeout(timer)
+      s.removeAllListeners('error')
+      resolve(s)
+    })
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      s.destroy()
+      reject(
+        new ProxyTargetUnreachableError(`cannot connect to ${formatHostPort(target)}: ${err.code ?? err.message}`, { cause: err })
+      )
+    })
+  })
+}
+
+/** Live figures of a proxy end. */
+export interface ProxyStats {
+  /** Connections open now (handshaking or established). */
+  readonly active: number
+  readonly accepted: number
+  readonly refused: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+}
+
+/**
+ * The server end: accepts peerguard channels (Noise, or TLS 1.3 with `tls`), authenticates the
+ * peer's certificate, asks the policy about `service:<name>`, connects to the target and splices
+ * both ways. Refused peers get an ALERT whose reason starts with the refusal code (`deny-rule`,
+ * `proxy-target-unreachable`, `proxy-too-many-peer-connections`…) — with TLS the connection is
+ * only closed. Events: `connection` (peer, channel), `refused` (PeerguardError, peer?),
+ * `closed` (peer, stats), `reload` (), `reloadError` (PeerguardError).
+ */
+export class ProxyServer extends EventEmitter {
+  readonly server: Server
+  readonly target: HostPort
+  readonly resource: string
+  readonly action: string
+  readonly #listen: HostPort
+  readonly #o: ProxyServerOptions
+  #config: ProxyConfig
+  readonly #maxConnections: number
+  readonly #maxPerPeer: number
+  readonly #idleMs: number
+  readonly #connectMs: number
+  readonly #handshakeMs: number
+  readonly #log: Logger
+  readonly #sockets = new Set<Socket>()
+  readonly #perPeer = new Map<string, number>()
+  readonly #splices = new Set<Promise<unknown>>()
+  #closed = false
+  #accepted = 0
+  #refused = 0
+  #bytesIn = 0
+  #bytesOut = 0
+
+  constructor(options: ProxyServerOptions) {
+    super()
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+    this.target = parseHostPort(options.target, 'options.target')
+    if (this.target.port === 0) throw new InvalidArgumentError('options.target: port 0 is not a service port')
+    this.#listen = parseHostPort(options.listen ?? '127.0.0.1:0', 'options.listen')
+    assertString('options.service', options.service, { nonEmpty: true, maxLength: 200 })
+    if (!/^[A-Za-z0-9._-]+$/.test(options.service))
+      throw new InvalidArgumentError(
+        `options.service: expected a name of letters, digits, '.', '_' and '-', got ${JSON.stringify(options.service)}`
+      )
+    this.resource = `service:${options.service}`
+    this.action = options.action ?? 'get'
+    assertString('options.action', this.action, { nonEmpty: true, maxLength: 32 })
+    checkConfig(options.config, true)
+    if (options.loadConfig !== undefined && typeof options.loadConfig !== 'function')
+      throw new InvalidArgumentError('options.loadConfig: expected a function')
+    if (options.decisionLog !== undefined && typeof options.decisionLog?.append !== 'function')
+      throw new InvalidArgumentError('options.decisionLog: expected { append(record) }')
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+    this.#maxPerPeer = options.maxConnectionsPerPeer ?? DEFAULT_MAX_CONNECTIONS_PER_PEER
+    this.#idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    this.#connectMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+    this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000
+    assertInteger('options.maxConnections', this.#maxConnections, 1, 1_000_000)
+    assertInteger('options.maxConnectionsPerPeer', this.#maxPerPeer, 1, 1_000_000)
+    assertInteger('options.idleTimeoutMs', this.#idleMs, 0, 86_400_000)
+    assertInteger('options.connectTimeoutMs', this.#connectMs, 1, 600_000)
+    assertInteger('options.handshakeTimeoutMs', this.#handshakeMs, 1, 600_000)
+    this.#o = options
+    this.#config = options.config
+    this.#log = options.logger ?? silentLogger
+    this.server = createServer({ allowHalfOpen: true }, (socket) => this.#onSocket(socket))
+  }
+
+  /** The configuration new connections use. */
+  get config(): ProxyConfig {
+    return this.#config
+  }
+
+  get stats(): ProxyStats {
+    return {
+      active: this.#sockets.size,
+      accepted: this.#accepted,
+      refused: this.#refused,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut
+    }
+  }
+
+  /** Start listening; resolves to the bound address. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void =>
+        reject(
+          new PeerguardError('io-error', `listen ${formatHostPort(this.#listen)}: ${err.code ?? err.message}`, { cause: err })
+        )
+      this.server.once('error', onError)
+      this.server.listen(this.#listen.port, this.#listen.host, () => {
+        this.server.off('error', onError)
+        resolve(this.server.address() as AddressInfo)
+      })
+    })
+  }
+
+  /**
+   * Re-read certificate, key, trust store/CRLs and policy for NEW connections; established ones
+   * keep running. A bad new file throws ProxyReloadError and the old configuration stays.
+   */
+  async reload(): Promise<void> {
+    try {
+      if (this.#o.loadConfig !== undefined) {
+        const next = await this.#o.loadConfig()
+        checkConfig(next, true)
+        this.#config = next
+      } else {
+        await this.#config.trust.reload()
+      }
+    } catch (err) {
+      const e = new ProxyReloadError(`reload failed, keeping the previous configuration: ${(err as Error).message}`, {
+        cause: err
+      })
+      this.emit('reloadError', e)
+      throw e
+    }
+    this.emit('reload')
+  }
+
+  /** Stop accepting; with `{ drain: false }` (default) also abort established connections. */
+  async close(options: { drain?: boolean } = {}): Promise<void> {
+    this.#closed = true
+    const closing = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()))
+    if (options.drain !== true) for (const s of this.#sockets) s.destroy(new ProxyClosedError())
+    await Promise.allSettled([...this.#splices])
+    await closing
+  }
+
+  #record(d: Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>): void {
+    const entry: ConnectionDecision = {
+      kind: 'connection',
+      mode: this.#o.tls === true ? 'tls' : 'noise',
+      resource: this.resource,
+      action: this.action,
+      ...d
+    }
+    if (d.event === 'accepted') this.#accepted++
+    else this.#refused++
+    this.#log.info(`proxy ${d.event}`, { code: d.code, peer: d.peer?.peerId, address: d.peer?.address })
+    this.#o.decisionLog?.append(entry).catch((err: unknown) => {
+      this.#log.error('decision log append failed', { error: (err as Error).message })
+    })
+  }
+
+  #onSocket(socket: Socket): void {
+    socket.on('error', () => {})
+    const address = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+    if (this.#closed || this.#sockets.size >= this.#maxConnections) {
+      const err = this.#closed
+        ? new ProxyClosedError()
+        : new ProxyTooManyConnectionsError(`at the limit of ${this.#maxConnections} connections`)
+      this.#record({
+        event: 'refused',
+        code: err.code,
+        reason: err.message,
+        ...(address === undefined ? {} : { peer: { address } })
+      })
+      this.emit('refused', err, undefined)
+      socket.destroy()
+      return
+    }
+    this.#sockets.add(socket)
+    socket.once('close', () => this.#sockets.delete(socket))
+    const work = this.#serve(socket)
+    this.#splices.add(work)
+    void work.finally(() => this.#splices.delete(work))
+  }
+
+  async #serve(socket: Socket): Promise<void> {
+    const config = this.#config // a reload mid-handshake does not mix two configurations
+    let target: Socket | undefined
+    let gatePeer: PeerInfo | undefined
+    let allowReason = ''
+    let counted: string | undefined
+    const authorize = async (peer: PeerInfo): Promise<AuthorizeResult> => {
+      gatePeer = peer
+      const n = this.#perPeer.get(peer.peerId) ?? 0
+      if (n >= this.#maxPerPeer)
+        return {
+          allowed: false,
+          code: 'proxy-too-many-peer-connections',
+          reason: `peer has ${n} connections (limit ${this.#maxPerPeer})`
+        }
+      if (config.policy === undefined) return { allowed: false, code: 'deny-default', reason: 'no policy configured' }
+      const d = config.policy.decide({
+        peer: {
+          peerId: peer.peerId,
+          ...(peer.name === undefined ? {} : { name: peer.name }),
+          groups: peer.groups,
+          ...(peer.address === undefined ? {} : { address: peer.address })
+        },
+        action: this.action,
+        resource: this.resource,
+        context: { encrypted: true }
+      })
+      if (!d.allowed) return { allowed: false, code: d.code, reason: d.reason }
+      allowReason = d.reason
+      // Count before connecting so a burst from one peer cannot exceed the limit.
+      this.#perPeer.set(peer.peerId, n + 1)
+      counted = peer.peerId
+      try {
+        target = await connectTarget(this.target, this.#connectMs)
+      } catch (err) {
+        const e = err as PeerguardError
+        return { allowed: false, code: e.code, reason: e.message }
+      }
+      return { allowed: true }
+    }
+    const release = (): void => {
+      if (counted === undefined) return
+      const n = (this.#perPeer.get(counted) ?? 1) - 1
+      if (n <= 0) this.#perPeer.delete(counted)
+      else this.#perPeer.set(counted, n)
+      counted = undefined
+    }
+    let channel: SecureChannel
+    try {
+      const opts = {
+        identity: config.identity,
+        chain: config.chain,
+        trust: config.trust,
+        authorize,
+        handshakeTimeoutMs: this.#handshakeMs
+      }
+      channel = this.#o.tls === true ? await secureTlsInbound(socket, opts) : await secureInbound(socket, opts)
+    } catch (err) {
+      release()
+      target?.destroy()
+      const e = err instanceof PeerguardError ? err : new PeerguardError('internal', String(err), { cause: err })
+      const decision = typeof e.details?.decision === 'string' ? e.details.decision : e.code
+      const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.message
+      this.#record({ event: 'refused', code: decision, reason, ...(gatePeer === undefined ? {} : { peer: logPeer(gatePeer) }) })
+      this.emit('refused', e, gatePeer)
+      return
+    }
+    if (target === undefined) {
+      // cannot happen: the gate either connected or refused
+      channel.destroy()
+      release()
+      return
+    }
+    const peer = channel.remotePeer
+    this.#record({ event: 'accepted', code: 'allow', reason: allowReason, peer: logPeer(peer) })
+    this.emit('connection', peer, channel)
+    channel.on('error', () => {})
+    target.on('error', () => {})
+    if (this.#closed) channel.destroy(new ProxyClosedError())
+    let stats: SplicedStats
+    try {
+      stats = await splice(channel, target, { idleTimeoutMs: this.#idleMs })
+    } finally {
+      release()
+    }
+    this.#bytesIn += stats.aToB
+    this.#bytesOut += stats.bToA
+    this.emit('closed', peer, stats)
+  }
+}
+
+function logPeer(p: PeerInfo): NonNullable<ConnectionDecision['peer']> {
+  return {
+    peerId: p.peerId,
+    ...(p.name === undefined ? {} : { name: p.name }),
+    groups: [...p.groups],
+    ...(p.address === undefined ? {} : { address: p.address })
+  }
+}
+
+/** @internal check a ProxyConfig's shape (the channel checks key and chain bytes in depth). */
+export function checkConfig(c: ProxyConfig, needPolicy: boolean): void {
+  if (typeof c !== 'object' || c === null) throw new InvalidArgumentError('config: expected { identity, chain, trust, policy }')
+  if (typeof c.identity !== 'object' || c.identity === null || !(c.identity.secretKey instanceof Uint8Array))
+    throw new InvalidArgumentError('config.identity: expected a key pair')
+  if (!Array.isArray(c.chain) || c.chain.length === 0 || c.chain.some((x) => !(x instanceof Uint8Array)))
+    throw new InvalidArgumentError('config.chain: expected a non-empty array of DER certificates')
+  if (typeof c.trust !== 'object' || c.trust === null || typeof c.trust.reload !== 'function')
+    throw new InvalidArgumentError('config.trust: expected a TrustStore from @peerguard/pki')
+  if (needPolicy && (typeof c.policy !== 'object' || c.policy === null || typeof c.policy.decide !== 'function'))
+    throw new InvalidArgumentError(
+      'config.policy: expected a Policy (or PolicyWatcher) from @peerguard/policy; a proxy server without a policy would admit nobody'
+    )
+}
+
+/** A proxy server (see ProxyServer); call `listen()` to start. */
+export function createProxyServer(options: ProxyServerOptions): ProxyServer {
+  return new ProxyServer(options)
+}

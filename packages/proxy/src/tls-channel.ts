@@ -1,0 +1,374 @@
+import { createPrivateKey } from 'node:crypto'
+import type { Socket } from 'node:net'
+import { Duplex } from 'node:stream'
+import { type ConnectionOptions, connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls'
+import { CertificateRequiredError, PeerMismatchError, UnauthorizedError } from '@peerguard/channel'
+import type { Authorize } from '@peerguard/channel'
+import { type KeyPair, peerIdFromString } from '@peerguard/identity'
+import {
+  assertBytes,
+  assertInteger,
+  type Clock,
+  InvalidArgumentError,
+  type PeerInfo,
+  PeerguardError,
+  type SecureChannel
+} from '@peerguard/interface'
+import { pemEncode, type TrustStore, verifyPeerChain } from '@peerguard/pki'
+import { TlsHandshakeError } from './errors.js'
+
+/** Options of a TLS 1.3 channel with peerguard certificates (a subset of the Noise channel's). */
+export interface TlsChannelOptions {
+  /** This peer's Ed25519 identity; its key signs the TLS CertificateVerify. Required. */
+  identity: KeyPair
+  /** This peer's certificate chain, leaf first, DER (the leaf's key is the identity key). Required. */
+  chain: readonly Uint8Array[]
+  /** Trust store for the remote chain, checked with pki's `verifyPeerChain`. Required. */
+  trust: TrustStore
+  /** Refuse unless the remote has this peer ID. Default: any peer the trust store accepts. */
+  expectedPeerId?: string
+  /** The gate, called with the authenticated peer before any application byte. Default: allow. */
+  authorize?: Authorize
+  /** ALPN protocols in order of preference. Default: none. */
+  protocols?: readonly string[]
+  /** Handshake deadline (TLS handshake, verification and the gate), ms. Default 10000. */
+  handshakeTimeoutMs?: number
+  /** Time source for certificate checks. Default: the trust store's clock. */
+  clock?: Clock
+}
+
+interface Resolved {
+  key: string
+  cert: string
+  trust: TrustStore
+  expectedPeerId: string | undefined
+  authorize: Authorize | undefined
+  protocols: string[]
+  timeoutMs: number
+  clock: Clock | undefined
+}
+
+/** PKCS#8 PEM of an Ed25519 identity (node:tls takes keys as PEM). Cached per secret key. */
+const keyCache = new WeakMap<Uint8Array, string>()
+function identityPem(identity: KeyPair): string {
+  let pem = keyCache.get(identity.secretKey)
+  if (pem === undefined) {
+    pem = createPrivateKey({
+      key: {
+        kty: 'OKP',
+        crv: 'Ed25519',
+        d: Buffer.from(identity.secretKey.subarray(0, 32)).toString('base64url'),
+        x: Buffer.from(identity.publicKey).toString('base64url')
+      },
+      format: 'jwk'
+    }).export({ type: 'pkcs8', format: 'pem' }) as string
+    keyCache.set(identity.secretKey, pem)
+  }
+  return pem
+}
+
+function resolve(options: TlsChannelOptions): Resolved {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+  const id = options.identity
+  if (typeof id !== 'object' || id === null)
+    throw new InvalidArgumentError('options.identity: expected a key pair { publicKey, secretKey }')
+  assertBytes('options.identity.publicKey', id.publicKey, 32)
+  assertBytes('options.identity.secretKey', id.secretKey, 64)
+  if (!Array.isArray(options.chain) || options.chain.length === 0)
+    throw new InvalidArgumentError('options.chain: expected a non-empty array of DER certificates (TLS needs a certificate)')
+  options.chain.forEach((c, i) => {
+    assertBytes(`options.chain[${i}]`, c)
+  })
+  if (typeof options.trust !== 'object' || options.trust === null || typeof (options.trust as TrustStore).roots !== 'object')
+    throw new InvalidArgumentError('options.trust: expected a TrustStore from @peerguard/pki')
+  if (options.authorize !== undefined && typeof options.authorize !== 'function')
+    throw new InvalidArgumentError('options.authorize: expected a function')
+  const protocols = options.protocols ?? []
+  if (!Array.isArray(protocols) || protocols.some((p) => typeof p !== 'string' || p.length < 1 || Buffer.byteLength(p) > 255))
+    throw new InvalidArgumentError('options.protocols: expected an array of names of 1..255 bytes')
+  const timeoutMs = options.handshakeTimeoutMs ?? 10_000
+  assertInteger('options.handshakeTimeoutMs', timeoutMs, 1, 600_000)
+  let expectedPeerId: string | undefined
+  if (options.expectedPeerId !== undefined) {
+    if (typeof options.expectedPeerId !== 'string')
+      throw new InvalidArgumentError('options.expectedPeerId: expected a peer ID string')
+    try {
+      expectedPeerId = peerIdFromString(options.expectedPeerId).toString()
+    } catch (err) {
+      throw new InvalidArgumentError(`options.expectedPeerId: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return {
+    key: identityPem(id),
+    cert: options.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''),
+    trust: options.trust,
+    expectedPeerId,
+    authorize: options.authorize,
+    protocols: [...protocols],
+    timeoutMs,
+    clock: options.clock
+  }
+}
+
+/** The chain the peer sent, leaf first, DER, as node:tls reports it (self-signed roots dropped). */
+function peerChain(tls: TLSSocket): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let c: PeerCertificate | undefined = tls.getPeerCertificate(true) as PeerCertificate
+  const seen = new Set<string>()
+  while (c?.raw !== undefined && out.length < 8) {
+    const fp = c.fingerprint256
+    if (seen.has(fp)) break
+    seen.add(fp)
+    const issuer: PeerCertificate | undefined = (c as { issuerCertificate?: PeerCertificate }).issuerCertificate
+    if (out.length > 0 && issuer?.fingerprint256 === fp) break // a self-signed root: the trust store has it
+    out.push(new Uint8Array(c.raw))
+    c = issuer
+  }
+  return out
+}
+
+async function authenticate(tls: TLSSocket, o: Resolved, purpose: 'clientAuth' | 'serverAuth'): Promise<PeerInfo> {
+  const chain = peerChain(tls)
+  if (chain.length === 0) throw new CertificateRequiredError('the TLS peer presented no certificate')
+  const v = await verifyPeerChain(chain, { trust: o.trust, purpose, ...(o.clock === undefined ? {} : { clock: o.clock }) })
+  if (o.expectedPeerId !== undefined && o.expectedPeerId !== v.peerId) {
+    throw new PeerMismatchError(`expected peer ${o.expectedPeerId}, but the TLS peer is ${v.peerId}`, {
+      details: { expected: o.expectedPeerId, actual: v.peerId }
+    })
+  }
+  const address =
+    typeof tls.remoteAddress === 'string'
+      ? tls.remoteAddress.includes(':')
+        ? `[${tls.remoteAddress}]:${tls.remotePort}`
+        : `${tls.remoteAddress}:${tls.remotePort}`
+      : undefined
+  return {
+    peerId: v.peerId,
+    publicKey: v.publicKey,
+    name: v.name,
+    groups: [...v.groups],
+    certificate: v.certificate,
+    ...(address === undefined ? {} : { address })
+  }
+}
+
+async function gate(o: Resolved, peer: PeerInfo): Promise<void> {
+  if (o.authorize === undefined) return
+  let result: Awaited<ReturnType<Authorize>>
+  try {
+    result = await o.authorize(peer)
+  } catch (err) {
+    throw new UnauthorizedError('the authorization gate failed', { cause: err })
+  }
+  if (result === true || (typeof result === 'object' && result !== null && result.allowed === true)) return
+  const code = typeof result === 'object' && result !== null && typeof result.code === 'string' ? result.code : undefined
+  const reason = typeof result === 'object' && result !== null && typeof result.reason === 'string' ? result.reason : 'refused'
+  throw new UnauthorizedError(`peer ${peer.peerId} refused: ${code === undefined ? '' : `${code}: `}${reason}`, {
+    details: { peerId: peer.peerId, ...(code === undefined ? {} : { decision: code }), reason }
+  })
+}
+
+function toError(err: unknown): PeerguardError {
+  if (err instanceof PeerguardError) return err
+  return new TlsHandshakeError(`TLS handshake failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/**
+ * A SecureChannel over TLS 1.3: wraps the TLSSocket so that the remote peer is verified (and
+ * gated) before any byte is released, `end()` is a TLS half-close (close_notify), and `destroy()`
+ * resets the TCP connection so the other side sees an error, not a clean end of data.
+ */
+export class TlsChannel extends Duplex implements SecureChannel {
+  readonly remotePeer: PeerInfo
+  readonly protocol: string | undefined
+  readonly #tls: TLSSocket
+  readonly #raw: Socket | undefined
+  #pendingWrite: ((err?: Error | null) => void) | undefined
+  #ended = false
+
+  /** @internal use secureTlsInbound / secureTlsOutbound. */
+  constructor(tls: TLSSocket, raw: Socket | undefined, remotePeer: PeerInfo) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 })
+    this.#tls = tls
+    this.#raw = raw
+    this.remotePeer = remotePeer
+    this.protocol = typeof tls.alpnProtocol === 'string' ? tls.alpnProtocol : undefined
+    tls.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) tls.pause()
+    })
+    tls.on('end', () => {
+      this.#ended = true
+      this.push(null)
+    })
+    tls.on('drain', () => {
+      const cb = this.#pendingWrite
+      this.#pendingWrite = undefined
+      cb?.()
+    })
+    tls.on('error', (err: Error) => this.destroy(toError(err)))
+    tls.on('close', () => {
+      if (!this.#ended && !this.destroyed)
+        this.destroy(new TlsHandshakeError('the TLS connection closed before its end of data', { details: {} }))
+      else if (!this.writableFinished && !this.destroyed) this.destroy()
+    })
+  }
+
+  /** The TLS version and cipher suite negotiated, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384`. */
+  get cipher(): string {
+    return `${this.#tls.getProtocol() ?? '?'} ${this.#tls.getCipher()?.name ?? '?'}`
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.#tls.write(chunk)) callback()
+    else this.#pendingWrite = callback
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.#tls.end(() => callback())
+  }
+
+  override _read(): void {
+    this.#tls.resume()
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    const cleanlyClosed = this.#ended && this.writableFinished
+    if (!cleanlyClosed && this.#raw !== undefined && !this.#raw.destroyed && typeof this.#raw.resetAndDestroy === 'function') {
+      this.#raw.resetAndDestroy() // RST: the peer must not mistake an abort for a clean end of data
+    }
+    this.#tls.destroy()
+    const pending = this.#pendingWrite
+    this.#pendingWrite = undefined
+    pending?.(err ?? new Error('channel destroyed'))
+    callback(err)
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onTimeout()
+      reject(new TlsHandshakeError(`TLS handshake did not finish within ${ms} ms`))
+    }, ms)
+    work.then(
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (e) => {
+        clearTimeout(timer)
+        reject(e)
+      }
+    )
+  })
+}
+
+const ignore = (): void => {}
+
+/** Resolves on the TLS handshake's `event`; afterwards errors are ignored until the channel takes over. */
+function handshakeDone(tls: TLSSocket, event: 'secure' | 'secureConnect'): Promise<void> {
+  return new Promise<void>((res, rej) => {
+    const onClose = (): void => done(new TlsHandshakeError('the connection closed during the TLS handshake'))
+    const done = (err?: Error): void => {
+      tls.off(event, onOk)
+      tls.off('error', done)
+      tls.off('close', onClose)
+      tls.on('error', ignore)
+      if (err === undefined) res()
+      else rej(err)
+    }
+    const onOk = (): void => done()
+    tls.once(event, onOk)
+    tls.once('error', done)
+    tls.once('close', onClose)
+  })
+}
+
+function checkSocket(socket: unknown): asserts socket is Socket {
+  const s = socket as Socket
+  if (typeof s !== 'object' || s === null || typeof s.write !== 'function' || typeof s.on !== 'function')
+    throw new InvalidArgumentError('socket: expected a net.Socket or Duplex stream')
+  if (s.destroyed) throw new InvalidArgumentError('socket: the stream is already destroyed')
+}
+
+/**
+ * TLS 1.3 client side over `socket`: present `chain`, verify the server's chain with pki's
+ * `verifyPeerChain` (purpose serverAuth; node's CA logic is not used), check `expectedPeerId`, call
+ * `authorize`, and resolve to a TlsChannel. Rejects with a PeerguardError and destroys the socket.
+ */
+export async function secureTlsOutbound(socket: Socket | Duplex, options: TlsChannelOptions): Promise<TlsChannel> {
+  checkSocket(socket)
+  const o = resolve(options)
+  const tlsOptions: ConnectionOptions = {
+    socket: socket as Socket,
+    key: o.key,
+    cert: o.cert,
+    minVersion: 'TLSv1.3',
+    rejectUnauthorized: false, // verification is pki's verifyPeerChain below, not node's CA store
+    checkServerIdentity: () => undefined,
+    allowHalfOpen: true,
+    ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
+  } as ConnectionOptions
+  const tls = tlsConnect(tlsOptions)
+  const raw = 'resetAndDestroy' in socket ? (socket as Socket) : undefined
+  try {
+    const peer = await withDeadline(
+      (async () => {
+        await handshakeDone(tls, 'secureConnect')
+        tls.pause()
+        const p = await authenticate(tls, o, 'serverAuth')
+        await gate(o, p)
+        return p
+      })(),
+      o.timeoutMs,
+      () => tls.destroy()
+    )
+    tls.off('error', ignore)
+    return new TlsChannel(tls, raw, peer)
+  } catch (err) {
+    tls.on('error', () => {})
+    tls.destroy()
+    socket.destroy()
+    throw toError(err)
+  }
+}
+
+/**
+ * TLS 1.3 server side over an accepted `socket`: require a client certificate, verify it with
+ * pki's `verifyPeerChain` (purpose clientAuth), call `authorize`, and only then release bytes.
+ * A refused peer's connection is closed (TLS has no room for peerguard's reason codes).
+ */
+export async function secureTlsInbound(socket: Socket | Duplex, options: TlsChannelOptions): Promise<TlsChannel> {
+  checkSocket(socket)
+  const o = resolve(options)
+  const tls = new TLSSocket(socket as Socket, {
+    isServer: true,
+    key: o.key,
+    cert: o.cert,
+    minVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: false, // verified below with pki; a missing certificate is refused there
+    ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
+  })
+  const raw = 'resetAndDestroy' in socket ? (socket as Socket) : undefined
+  try {
+    const peer = await withDeadline(
+      (async () => {
+        await handshakeDone(tls, 'secure')
+        tls.pause()
+        const p = await authenticate(tls, o, 'clientAuth')
+        await gate(o, p)
+        return p
+      })(),
+      o.timeoutMs,
+      () => tls.destroy()
+    )
+    tls.off('error', ignore)
+    return new TlsChannel(tls, raw, peer)
+  } catch (err) {
+    tls.on('error', () => {})
+    tls.destroy()
+    socket.destroy()
+    throw toError(err)
+  }
+}
