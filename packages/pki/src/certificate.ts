@@ -126,8 +126,13 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
   validity.end()
   const subject = readName(der, tbs.read(TAG.SEQUENCE))
   const publicKey = readPublicKeyInfo(der, tbs.read(TAG.SEQUENCE))
-  tbs.optional(0x81) // issuerUniqueID
-  tbs.optional(0x82) // subjectUniqueID
+  // issuerUniqueID [1], subjectUniqueID [2]: IMPLICIT BIT STRING, v2 or v3 only (RFC 5280 §4.1.2.8).
+  for (const tag of [0x81, 0x82]) {
+    const uid = tbs.optional(tag)
+    if (uid === undefined) continue
+    if (version === 0 || uid.end === uid.contentStart || (der[uid.contentStart] as number) > 7)
+      throw new DerError('bad unique identifier')
+  }
   const extsTlv = tbs.optional(0xa3)
   tbs.end()
 

@@ -139,6 +139,14 @@ export function toHex(bytes: Uint8Array): string {
 /** OID contents as a key string (hex of the content bytes), e.g. Ed25519 → '2b6570'. */
 export function oidKey(bytes: Uint8Array, tlv: Tlv): string {
   if (tlv.tag !== TAG.OID || tlv.end === tlv.contentStart) throw new DerError('bad OBJECT IDENTIFIER')
+  // X.690 §8.19.2: each subidentifier is minimal (never starts with 0x80) and the last byte ends one.
+  let start = true
+  for (let i = tlv.contentStart; i < tlv.end; i++) {
+    const b = bytes[i] as number
+    if (start && b === 0x80) throw new DerError('non-minimal OID component')
+    start = (b & 0x80) === 0
+  }
+  if (!start) throw new DerError('truncated OID')
   return toHex(contents(bytes, tlv))
 }
 
