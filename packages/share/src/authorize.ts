@@ -1,0 +1,54 @@
+import type { Decision, PeerInfo } from '@peerguard/interface'
+import { InvalidArgumentError, assertString } from '@peerguard/interface'
+
+/** Policy verbs the share asks about (see `@peerguard/policy` actions and SPEC.md §8). */
+export type ShareVerb = 'list' | 'get' | 'put' | 'delete' | 'rename'
+
+/** What the share asks before an operation. */
+export interface AccessRequest {
+  readonly verb: ShareVerb
+  /** The verb's class: `read` for list/get, `write` for the rest. */
+  readonly action: 'read' | 'write'
+  /** `share:<share>/<path>`, or `share:<share>` for the root. */
+  readonly resource: string
+  /** The share-relative path (`""` for the root). */
+  readonly path: string
+}
+
+/** Decides one access. May be async; a throw is treated as a denial (fail closed). */
+export type Authorizer = (peer: PeerInfo, request: AccessRequest) => Decision | Promise<Decision>
+
+/** The shape of a `@peerguard/policy` Policy the share needs (structural, so tests can pass any). */
+export interface PolicyLike {
+  decide(request: {
+    peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
+    action: string
+    resource: string
+    context?: Record<string, unknown>
+  }): Decision
+}
+
+/** An Authorizer backed by a policy: asks `policy.decide` about (peer, verb, resource). */
+export function policyAuthorizer(policy: PolicyLike): Authorizer {
+  if (typeof policy !== 'object' || policy === null || typeof policy.decide !== 'function') {
+    throw new InvalidArgumentError('policy: expected an object with a decide() method')
+  }
+  return (peer, request) =>
+    policy.decide({
+      peer: {
+        peerId: peer.peerId,
+        ...(peer.name === undefined ? {} : { name: peer.name }),
+        groups: peer.groups,
+        ...(peer.address === undefined ? {} : { address: peer.address })
+      },
+      action: request.verb,
+      resource: request.resource,
+      context: { encrypted: true }
+    })
+}
+
+/** The resource string of a share path (SPEC.md §8). */
+export function shareResource(shareName: string, path: string): string {
+  assertString('shareName', shareName, { nonEmpty: true, maxLength: 255 })
+  return path === '' ? `share:${shareName}` : `share:${shareName}/${path}`
+}

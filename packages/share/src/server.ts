@@ -1,0 +1,691 @@
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { constants, realpathSync, statSync } from 'node:fs'
+import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { basename, join } from 'node:path'
+import type { Duplex } from 'node:stream'
+import type { Decision, PeerInfo } from '@peerguard/interface'
+import {
+  assertInteger,
+  assertString,
+  InvalidArgumentError,
+  isPeerguardError,
+  type Logger,
+  PeerguardError,
+  silentLogger
+} from '@peerguard/interface'
+import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
+import { FrameConnection } from './connection.js'
+import { PathRefusedError, ShareDeniedError, ShareError, ShareProtocolError } from './errors.js'
+import { CHUNK_BYTES, type Frame, FrameType, parseJson, PREFACE, readExactly } from './frame.js'
+import { fsError } from './fs-errors.js'
+import { plainTransport, type ShareTransport } from './transport.js'
+import { formatSharePath, parseSharePath, resolveExisting, resolveForWrite, TEMP_PREFIX } from './paths.js'
+import { AtomicUpload, type WriteMode } from './upload.js'
+
+/** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
+export interface DecisionSink {
+  append(record: Record<string, unknown> & { kind: 'connection' | 'operation'; code: string; reason: string }): Promise<unknown>
+}
+
+export interface ShareServerOptions {
+  /** The directory to share. */
+  root: string
+  /** Name of the share in policy resources (`share:<name>/…`). Default: the root's base name. */
+  shareName?: string
+  /** Socket → stream + peer. Default: plainTransport(). A hardened transport requires `authorize`. */
+  transport?: ShareTransport
+  /** Checks every operation before it touches the disk. Default in plain mode: allow everything. */
+  authorize?: Authorizer
+  /** Decision log; every connection and operation decision is appended before acting. Default none. */
+  log?: DecisionSink
+  /** Concurrent operations per peer, across its connections. Default 8. */
+  maxConcurrentPerPeer?: number
+  /** Largest REQUEST payload in bytes. Default 65536. */
+  maxRequestBytes?: number
+  /** Close a connection with no frame in either direction for this long (ms). Default 60000. */
+  idleTimeoutMs?: number
+  /** Time allowed for the handshake and preface (ms). Default 10000. */
+  handshakeTimeoutMs?: number
+  logger?: Logger
+}
+
+/** Emitted as `operation` for each finished request (for progress displays and the demo). */
+export interface OperationEvent {
+  readonly peer: PeerInfo
+  readonly op: string
+  readonly path: string
+  readonly ok: boolean
+  readonly code: string
+}
+
+const MAX_LIST_ENTRIES = 10_000
+const OPS = new Set(['list', 'stat', 'read', 'write', 'delete', 'rename', 'mkdir'])
+
+interface Conn {
+  peer: PeerInfo
+  frames: FrameConnection
+  uploads: Map<number, UploadState>
+  reads: Map<number, { cancelled: boolean }>
+  open: Set<number>
+}
+
+interface UploadState {
+  upload: AtomicUpload
+  declaredSha?: string
+  failed?: unknown
+  finish: (result: Record<string, unknown>) => void
+}
+
+/** A folder share server. Create with `createShareServer`; call `listen()`. */
+export class ShareServer extends EventEmitter {
+  readonly root: string
+  readonly shareName: string
+  readonly mode: 'plain' | 'hardened'
+  #transport: ShareTransport
+  #authorize: Authorizer | undefined
+  #log: DecisionSink | undefined
+  #maxPerPeer: number
+  #maxRequest: number
+  #idleMs: number
+  #handshakeMs: number
+  #logger: Logger
+  #server: Server | undefined
+  #sockets = new Set<Socket>()
+  #conns = new Set<Conn>()
+  #active = new Map<string, number>()
+  #locks = new Map<string, Promise<void>>()
+  #idleTimer: NodeJS.Timeout | undefined
+
+  constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
+    super()
+    this.root = options.root
+    this.shareName = options.shareName
+    this.#transport = transport
+    this.mode = transport.mode
+    this.#authorize = options.authorize
+    this.#log = options.log
+    this.#maxPerPeer = options.maxConcurrentPerPeer ?? 8
+    this.#maxRequest = options.maxRequestBytes ?? 65536
+    this.#idleMs = options.idleTimeoutMs ?? 60_000
+    this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000
+    this.#logger = options.logger ?? silentLogger
+  }
+
+  /** Listen on TCP. Default host 127.0.0.1, port 0 (any free port). Resolves to the bound address. */
+  async listen(options: { host?: string; port?: number } = {}): Promise<{ host: string; port: number }> {
+    const host = options.host ?? '127.0.0.1'
+    const port = options.port ?? 0
+    assertString('host', host, { nonEmpty: true })
+    assertInteger('port', port, 0, 65535)
+    if (this.#server !== undefined) throw new PeerguardError('invalid-argument', 'the server is already listening')
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.handle(socket))
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new PeerguardError(
+            'io-error',
+            `cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? err.message}`,
+            { cause: err }
+          )
+        )
+      )
+      server.listen(port, host, () => resolve())
+    })
+    const tick = Math.max(50, Math.min(1000, Math.floor(this.#idleMs / 4)))
+    this.#idleTimer = setInterval(() => this.#checkIdle(), tick)
+    this.#idleTimer.unref()
+    const addr = server.address() as AddressInfo
+    return { host: addr.address, port: addr.port }
+  }
+
+  /** The bound address, once listening. */
+  get address(): { host: string; port: number } | undefined {
+    const addr = this.#server?.address()
+    return addr === null || addr === undefined || typeof addr === 'string' ? undefined : { host: addr.address, port: addr.port }
+  }
+
+  /** Stop listening, close every connection, discard unfinished uploads. */
+  async close(): Promise<void> {
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer)
+    const server = this.#server
+    this.#server = undefined
+    for (const c of this.#conns) c.frames.close(new ShareError('aborted', 'server closing'))
+    for (const s of this.#sockets) s.destroy()
+    await Promise.all([...this.#conns].flatMap((c) => [...c.uploads.values()].map((u) => u.upload.abort())))
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  /** Serve one accepted socket (used by listen(); exposed for custom listeners). */
+  handle(socket: Socket): void {
+    this.#sockets.add(socket)
+    socket.on('close', () => this.#sockets.delete(socket))
+    socket.on('error', () => {})
+    socket.setNoDelay(true)
+    void this.#accept(socket)
+  }
+
+  async #accept(socket: Socket): Promise<void> {
+    let stream: Duplex
+    let peer: PeerInfo
+    const address = `${socket.remoteAddress}:${socket.remotePort}`
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        const t = setTimeout(() => reject(new ShareError('timeout', 'handshake timed out')), this.#handshakeMs)
+        t.unref()
+      })
+      ;({ stream, peer } = await Promise.race([this.#transport.accept(socket), timeout]))
+      const { bytes, rest } = await Promise.race([readExactly(stream, PREFACE.length, this.#handshakeMs), timeout])
+      if (!bytes.equals(PREFACE)) throw new ShareProtocolError('bad preface: not a peerguard share client')
+      stream.write(PREFACE)
+      await this.#record({
+        kind: 'connection',
+        event: 'accepted',
+        code: 'allow',
+        reason: this.mode === 'plain' ? 'plain mode: no authentication' : 'certificate chain verified',
+        peer: logPeer(peer),
+        mode: this.mode
+      })
+      this.emit('connection', peer)
+      this.#serve(stream, peer, rest)
+    } catch (err) {
+      const code = isPeerguardError(err) ? err.code : 'share-connection-refused'
+      const reason = err instanceof Error ? err.message : String(err)
+      this.#logger.info('share connection refused', { address, code })
+      socket.destroy()
+      await this.#record({ kind: 'connection', event: 'refused', code, reason, peer: { address }, mode: this.mode }).catch(
+        () => {}
+      )
+      this.emit('refused', { address, code, reason })
+    }
+  }
+
+  #serve(stream: Duplex, peer: PeerInfo, initial: Buffer): void {
+    const conn: Conn = {
+      peer,
+      uploads: new Map(),
+      reads: new Map(),
+      open: new Set(),
+      frames: new FrameConnection(
+        stream,
+        (f) => this.#onFrame(conn, f),
+        () => this.#onClose(conn)
+      )
+    }
+    this.#conns.add(conn)
+    conn.frames.start(initial)
+  }
+
+  #onClose(conn: Conn): void {
+    this.#conns.delete(conn)
+    for (const r of conn.reads.values()) r.cancelled = true
+    for (const u of conn.uploads.values()) {
+      u.failed ??= new ShareError('share-connection-closed', 'connection closed during upload')
+      void u.upload.abort()
+      u.finish({ ok: false, code: 'share-connection-closed' })
+    }
+    conn.uploads.clear()
+  }
+
+  #checkIdle(): void {
+    const now = Date.now()
+    for (const c of this.#conns) {
+      if (now - c.frames.lastActivity > this.#idleMs) c.frames.close(new ShareError('share-idle-timeout', 'idle timeout'))
+    }
+  }
+
+  async #onFrame(conn: Conn, frame: Frame): Promise<void> {
+    switch (frame.type) {
+      case FrameType.REQUEST:
+        return this.#onRequest(conn, frame)
+      case FrameType.DATA: {
+        const u = conn.uploads.get(frame.id)
+        if (u === undefined || u.failed !== undefined) return // a write that already ended: drop late data
+        try {
+          await u.upload.write(frame.payload)
+        } catch (err) {
+          u.failed = err
+          conn.uploads.delete(frame.id)
+          await u.upload.abort()
+          u.finish(errorReply(err))
+        }
+        return
+      }
+      case FrameType.END: {
+        const u = conn.uploads.get(frame.id)
+        if (u === undefined) return
+        conn.uploads.delete(frame.id)
+        const trailer = parseJson(frame.payload)
+        const sha = typeof trailer.sha256 === 'string' ? trailer.sha256 : u.declaredSha
+        try {
+          if (sha === undefined || !/^[0-9a-fA-F]{64}$/.test(sha))
+            throw new ShareError('invalid-argument', 'write: sha256 missing or not 64 hex digits')
+          const result = await u.upload.commit(sha)
+          u.finish({ ok: true, ...result })
+        } catch (err) {
+          await u.upload.abort()
+          u.finish(errorReply(err))
+        }
+        return
+      }
+      case FrameType.CANCEL: {
+        const r = conn.reads.get(frame.id)
+        if (r !== undefined) r.cancelled = true
+        const u = conn.uploads.get(frame.id)
+        if (u !== undefined) {
+          conn.uploads.delete(frame.id)
+          u.failed = new ShareError('aborted')
+          await u.upload.abort()
+          u.finish({ ok: false, code: 'aborted', message: 'cancelled by the client' })
+        }
+        return
+      }
+      default:
+        throw new ShareProtocolError(`unexpected frame type ${frame.type} from a client`)
+    }
+  }
+
+  async #onRequest(conn: Conn, frame: Frame): Promise<void> {
+    if (frame.payload.length > this.#maxRequest) {
+      await conn.frames
+        .sendJson(FrameType.REPLY, frame.id, {
+          ok: false,
+          code: 'share-request-too-large',
+          message: `request larger than ${this.#maxRequest} bytes`
+        })
+        .catch(() => {})
+      conn.frames.close(new ShareError('share-request-too-large'))
+      return
+    }
+    const req = parseJson(frame.payload)
+    if (frame.id === 0 || conn.open.has(frame.id)) throw new ShareProtocolError(`request id ${frame.id} is zero or already open`)
+    // Hardened: the authenticated peer ID. Plain: the source host (the only identity there is).
+    const key = this.mode === 'plain' ? (conn.peer.address ?? conn.peer.peerId).replace(/:\d+$/, '') : conn.peer.peerId
+    const active = this.#active.get(key) ?? 0
+    if (active >= this.#maxPerPeer) {
+      await conn.frames.sendJson(FrameType.REPLY, frame.id, {
+        ok: false,
+        code: 'share-too-many-operations',
+        message: `at most ${this.#maxPerPeer} concurrent operations per peer`
+      })
+      return
+    }
+    this.#active.set(key, active + 1)
+    conn.open.add(frame.id)
+    void this.#run(conn, frame.id, req).finally(() => {
+      conn.open.delete(frame.id)
+      const n = (this.#active.get(key) ?? 1) - 1
+      if (n <= 0) this.#active.delete(key)
+      else this.#active.set(key, n)
+    })
+  }
+
+  async #run(conn: Conn, id: number, req: Record<string, unknown>): Promise<void> {
+    const op = typeof req.op === 'string' && OPS.has(req.op) ? req.op : undefined
+    const path = typeof req.path === 'string' ? req.path : typeof req.from === 'string' ? req.from : ''
+    let reply: Record<string, unknown>
+    try {
+      if (op === undefined) throw new ShareError('invalid-argument', `unknown op ${JSON.stringify(req.op)}`)
+      reply = await this.#dispatch(conn, id, op, req)
+    } catch (err) {
+      if (!isPeerguardError(err)) this.#logger.error('share operation failed', { op, error: String(err) })
+      reply = errorReply(err)
+    }
+    if (reply.streamed !== true) await conn.frames.sendJson(FrameType.REPLY, id, reply).catch(() => {})
+    this.emit('operation', {
+      peer: conn.peer,
+      op: op ?? String(req.op),
+      path,
+      ok: reply.ok === true,
+      code: typeof reply.code === 'string' ? reply.code : 'ok'
+    } satisfies OperationEvent)
+  }
+
+  async #dispatch(conn: Conn, id: number, op: string, req: Record<string, unknown>): Promise<Record<string, unknown>> {
+    switch (op) {
+      case 'list': {
+        const names = await this.#check(conn, 'list', req.path)
+        return this.#list(names)
+      }
+      case 'stat': {
+        const names = await this.#check(conn, 'list', req.path)
+        const real = await resolveExisting(this.root, names)
+        const st = await stat(real).catch((err) => Promise.reject(fsError(err, formatSharePath(names))))
+        return { ok: true, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs }
+      }
+      case 'read': {
+        const names = await this.#check(conn, 'get', req.path)
+        await this.#read(conn, id, names, req)
+        return { ok: true, streamed: true }
+      }
+      case 'write': {
+        const mode = req.mode ?? 'overwrite'
+        if (mode !== 'create' && mode !== 'overwrite' && mode !== 'append')
+          throw new ShareError('invalid-argument', 'write: mode must be create, overwrite or append')
+        if (typeof req.size !== 'number' || !Number.isSafeInteger(req.size) || req.size < 0)
+          throw new ShareError('invalid-argument', 'write: size must be a non-negative integer')
+        if (req.sha256 !== undefined && (typeof req.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(req.sha256)))
+          throw new ShareError('invalid-argument', 'write: sha256 must be 64 hex digits')
+        const names = await this.#check(conn, 'put', req.path)
+        return this.#write(conn, id, names, mode, req.size, req.sha256 as string | undefined)
+      }
+      case 'delete': {
+        const names = await this.#check(conn, 'delete', req.path)
+        if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root cannot be deleted')
+        const { target, existing } = await resolveForWrite(this.root, names)
+        const label = formatSharePath(names)
+        if (existing === undefined) throw new ShareError('share-not-found', `${label}: no such file`)
+        return this.#locked(target, async () => {
+          try {
+            if (existing.isDirectory()) await rmdir(target)
+            else await unlink(target)
+          } catch (err) {
+            throw fsError(err, label)
+          }
+          return { ok: true }
+        })
+      }
+      case 'rename': {
+        const from = await this.#check(conn, 'rename', req.from, 'from')
+        const to = await this.#check(conn, 'put', req.to, 'to')
+        if (from.length === 0 || to.length === 0)
+          throw new PathRefusedError('share-is-directory', 'the share root cannot be renamed')
+        const src = await resolveForWrite(this.root, from)
+        const dst = await resolveForWrite(this.root, to)
+        if (src.existing === undefined) throw new ShareError('share-not-found', `${formatSharePath(from)}: no such file`)
+        if (dst.existing !== undefined && req.overwrite !== true)
+          throw new ShareError('share-already-exists', `${formatSharePath(to)}: already exists`)
+        return this.#locked(dst.target, async () => {
+          try {
+            if (req.overwrite !== true && (await lstat(dst.target).catch(() => undefined)) !== undefined)
+              throw new ShareError('share-already-exists', `${formatSharePath(to)}: already exists`)
+            await rename(src.target, dst.target)
+          } catch (err) {
+            throw fsError(err, formatSharePath(to))
+          }
+          return { ok: true }
+        })
+      }
+      case 'mkdir': {
+        const names = await this.#check(conn, 'put', req.path)
+        if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
+        // find the deepest existing ancestor inside the root, then create the rest
+        let i = names.length - 1
+        while (i > 0 && (await lstat(join(this.root, ...names.slice(0, i))).catch(() => undefined)) === undefined) i--
+        if (i < names.length - 1 && req.parents !== true)
+          throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
+        const base = await resolveExisting(this.root, names.slice(0, i))
+        try {
+          await mkdir(join(base, ...names.slice(i)), { recursive: req.parents === true })
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST' && req.parents === true) return { ok: true }
+          throw fsError(err, formatSharePath(names))
+        }
+        return { ok: true }
+      }
+    }
+    throw new ShareError('invalid-argument', `unknown op ${op}`)
+  }
+
+  /** Parse the path, ask the policy, log the decision; throws on refusal. */
+  async #check(conn: Conn, verb: ShareVerb, rawPath: unknown, field = 'path'): Promise<string[]> {
+    const action = verb === 'list' || verb === 'get' ? 'read' : 'write'
+    let names: string[]
+    try {
+      names = parseSharePath(rawPath, field)
+    } catch (err) {
+      const shown = typeof rawPath === 'string' ? rawPath.slice(0, 256) : String(rawPath)
+      await this.#record({
+        kind: 'operation',
+        allowed: false,
+        code: (err as PeerguardError).code,
+        reason: (err as Error).message,
+        peer: logPeer(conn.peer),
+        action,
+        verb,
+        resource: `share:${this.shareName}/${JSON.stringify(shown).slice(1, -1)}`
+      })
+      throw err
+    }
+    const path = formatSharePath(names)
+    const request: AccessRequest = { verb, action, resource: shareResource(this.shareName, path), path }
+    let decision: Decision
+    if (this.#authorize === undefined) {
+      decision = { allowed: true, code: 'allow', reason: 'plain mode: every operation is allowed', matchedGroups: [] }
+    } else {
+      try {
+        decision = await this.#authorize(conn.peer, request)
+        if (typeof decision !== 'object' || decision === null || typeof decision.allowed !== 'boolean')
+          throw new TypeError('authorizer returned no decision')
+      } catch (err) {
+        decision = {
+          allowed: false,
+          code: 'deny-error',
+          reason: `the authorizer failed: ${err instanceof Error ? err.message : String(err)}`,
+          matchedGroups: []
+        }
+      }
+    }
+    await this.#record({
+      kind: 'operation',
+      allowed: decision.allowed,
+      code: decision.code,
+      reason: decision.reason,
+      peer: logPeer(conn.peer),
+      action,
+      verb,
+      resource: request.resource,
+      ...(decision.rule === undefined
+        ? {}
+        : { rule: { id: decision.rule.id, ...(decision.rule.source === undefined ? {} : { source: decision.rule.source }) } })
+    })
+    if (!decision.allowed)
+      throw new ShareDeniedError(`${verb} ${request.resource}: ${decision.reason}`, {
+        details: { rule: decision.rule?.id, decision: decision.code }
+      })
+    return names
+  }
+
+  async #record(record: Parameters<DecisionSink['append']>[0]): Promise<void> {
+    if (this.#log === undefined) return
+    try {
+      await this.#log.append(record)
+    } catch (err) {
+      // Fail closed: an operation whose decision cannot be recorded does not run.
+      throw new ShareError('io-error', 'the decision log cannot be written; operation refused', { cause: err })
+    }
+  }
+
+  async #list(names: string[]): Promise<Record<string, unknown>> {
+    const label = formatSharePath(names)
+    const real = await resolveExisting(this.root, names)
+    let dirents: import('node:fs').Dirent[]
+    try {
+      dirents = await readdir(real, { withFileTypes: true })
+    } catch (err) {
+      throw fsError(err, label)
+    }
+    const entries: Array<Record<string, unknown>> = []
+    for (const d of dirents) {
+      if (d.name.startsWith(TEMP_PREFIX)) continue
+      if (entries.length >= MAX_LIST_ENTRIES) return { ok: true, entries, truncated: true }
+      const st = await lstat(join(real, d.name)).catch(() => undefined)
+      if (st === undefined) continue
+      entries.push({ name: d.name, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
+    }
+    entries.sort((a, b) => String(a.name).localeCompare(String(b.name)))
+    return { ok: true, entries, truncated: false }
+  }
+
+  async #read(conn: Conn, id: number, names: string[], req: Record<string, unknown>): Promise<void> {
+    const label = formatSharePath(names)
+    const real = await resolveExisting(this.root, names)
+    const before = await stat(real).catch((err) => Promise.reject(fsError(err, label)))
+    if (before.isDirectory()) throw new ShareError('share-is-directory', `${label}: is a directory`)
+    if (!before.isFile()) throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
+    const fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err) =>
+      Promise.reject(fsError(err, label))
+    )
+    try {
+      const st = await fh.stat()
+      if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev)
+        throw new ShareError('share-file-changed', `${label}: changed while opening`)
+      const offset = req.offset ?? 0
+      if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > st.size)
+        throw new ShareError('share-range-invalid', `${label}: offset outside the file (size ${st.size})`)
+      const length = req.length ?? st.size - offset
+      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || offset + length > st.size)
+        throw new ShareError('share-range-invalid', `${label}: range outside the file (size ${st.size})`)
+      const ifMatch = req.ifMatch as { size?: unknown; mtimeMs?: unknown } | undefined
+      if (
+        ifMatch !== undefined &&
+        (typeof ifMatch !== 'object' || ifMatch === null || ifMatch.size !== st.size || ifMatch.mtimeMs !== st.mtimeMs)
+      ) {
+        throw new ShareError('share-file-changed', `${label}: the file changed since the download began`)
+      }
+      const state = { cancelled: false }
+      conn.reads.set(id, state)
+      await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: st.size, mtimeMs: st.mtimeMs, offset, length })
+      const hash = createHash('sha256')
+      let pos = offset
+      const end = offset + length
+      const readChunk = (p: number): Promise<Buffer> => {
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - p))
+        return fh.read(buf, 0, buf.length, p).then(({ bytesRead }) => buf.subarray(0, bytesRead))
+      }
+      let next = pos < end ? readChunk(pos) : undefined
+      try {
+        while (next !== undefined) {
+          const chunk = await next
+          if (chunk.length === 0) throw new ShareError('share-io-error', `${label}: file shrank while reading`)
+          pos += chunk.length
+          next = pos < end && !state.cancelled ? readChunk(pos) : undefined
+          if (state.cancelled) break
+          hash.update(chunk)
+          await conn.frames.send(FrameType.DATA, id, chunk)
+        }
+        if (state.cancelled) {
+          await next?.catch(() => {})
+          await conn.frames
+            .sendJson(FrameType.END, id, { ok: false, code: 'aborted', message: 'cancelled by the client' })
+            .catch(() => {})
+        } else {
+          await conn.frames.sendJson(FrameType.END, id, { ok: true, sha256: hash.digest('hex') })
+        }
+      } catch (err) {
+        await next?.catch(() => {})
+        await conn.frames.sendJson(FrameType.END, id, errorReply(fsError(err, label))).catch(() => {})
+      } finally {
+        conn.reads.delete(id)
+      }
+    } finally {
+      await fh.close().catch(() => {})
+    }
+  }
+
+  async #write(
+    conn: Conn,
+    id: number,
+    names: string[],
+    mode: WriteMode,
+    size: number,
+    declaredSha: string | undefined
+  ): Promise<Record<string, unknown>> {
+    const label = formatSharePath(names)
+    const { parent, target, existing } = await resolveForWrite(this.root, names)
+    if (existing?.isDirectory() === true) throw new ShareError('share-is-directory', `${label}: is a directory`)
+    if (existing !== undefined && !existing.isFile() && !existing.isSymbolicLink())
+      throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
+    if (mode === 'create' && existing !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
+    return this.#locked(target, async () => {
+      const current = await lstat(target).catch(() => undefined)
+      if (mode === 'create' && current !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
+      const upload = await AtomicUpload.begin(parent, target, current?.isFile() === true ? current : undefined, mode, size, label)
+      const done = new Promise<Record<string, unknown>>((finish) => {
+        conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
+      })
+      if (conn.frames.closed) {
+        conn.uploads.delete(id)
+        await upload.abort()
+        throw new ShareError('share-connection-closed')
+      }
+      await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, ready: true })
+      return done
+    })
+  }
+
+  /** Run `fn` holding the lock of one target path, so writers to a path never interleave. */
+  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>((r) => {
+      release = r
+    })
+    const chained = prev.then(() => mine)
+    this.#locks.set(key, chained)
+    await prev
+    try {
+      return await fn()
+    } finally {
+      release()
+      if (this.#locks.get(key) === chained) this.#locks.delete(key)
+    }
+  }
+}
+
+function typeOf(st: import('node:fs').Stats): string {
+  if (st.isFile()) return 'file'
+  if (st.isDirectory()) return 'dir'
+  if (st.isSymbolicLink()) return 'symlink'
+  return 'other'
+}
+
+function logPeer(peer: PeerInfo): Record<string, unknown> {
+  return {
+    peerId: peer.peerId,
+    ...(peer.name === undefined ? {} : { name: peer.name }),
+    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
+    ...(peer.address === undefined ? {} : { address: peer.address })
+  }
+}
+
+function errorReply(err: unknown): Record<string, unknown> {
+  if (isPeerguardError(err)) {
+    const rule = (err.details as { rule?: unknown } | undefined)?.rule
+    return { ok: false, code: err.code, message: err.message, ...(typeof rule === 'string' ? { rule } : {}) }
+  }
+  return { ok: false, code: 'share-io-error', message: 'internal error' }
+}
+
+/**
+ * Create a share server for `root`. In hardened mode (a transport from `hardenedTransport`) an
+ * `authorize` function is required: the server refuses to start without one (fail closed).
+ */
+export function createShareServer(options: ShareServerOptions): ShareServer {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+  assertString('root', options.root, { nonEmpty: true })
+  let rootReal: string
+  try {
+    rootReal = realpathSync(options.root)
+    if (!statSync(rootReal).isDirectory()) throw new Error('not a directory')
+  } catch (err) {
+    throw new InvalidArgumentError(`root: ${options.root} is not an existing directory`, { cause: err })
+  }
+  const shareName = options.shareName ?? (basename(rootReal) || 'share')
+  assertString('shareName', shareName, { nonEmpty: true, maxLength: 255 })
+  if (/[/\\\0*?[\]{}]/.test(shareName)) throw new InvalidArgumentError('shareName: must not contain / \\ NUL or glob characters')
+  for (const k of ['maxConcurrentPerPeer', 'maxRequestBytes', 'idleTimeoutMs', 'handshakeTimeoutMs'] as const) {
+    if (options[k] !== undefined) assertInteger(k, options[k], 1)
+  }
+  if (options.authorize !== undefined && typeof options.authorize !== 'function')
+    throw new InvalidArgumentError('authorize: expected a function')
+  if (options.log !== undefined && (typeof options.log !== 'object' || typeof options.log.append !== 'function'))
+    throw new InvalidArgumentError('log: expected a DecisionLog')
+  const transport = options.transport ?? plainTransport()
+  if (transport.mode === 'hardened' && options.authorize === undefined) {
+    throw new InvalidArgumentError('authorize: a hardened share needs a policy (refusing to start without one)')
+  }
+  return new ShareServer({ ...options, root: rootReal, shareName }, transport)
+}
