@@ -83,9 +83,9 @@ const requests = Array.from({ length: N_REQ }, (_, i) => {
 })
 
 // Compile every peer once (the cache a long-running share keeps), then measure.
-const compile = time(() => {
-  for (const r of requests) policy.decide(r)
-}, 1)
+const compileStart = performance.now()
+for (const r of requests) policy.decide(r)
+const compile = { ms: performance.now() - compileStart }
 const heapAfter = process.memoryUsage().heapUsed
 let allowed = 0
 for (const r of requests) if (policy.decide(r).allowed) allowed++

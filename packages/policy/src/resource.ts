@@ -20,7 +20,7 @@ export type ResourceKind = (typeof RESOURCE_KINDS)[number]
 export const MAX_RESOURCE_LENGTH = 4096
 
 export function isResourceKind(value: string): value is ResourceKind {
-  return (RESOURCE_KINDS as readonly string[]).includes(value)
+  return value === 'share' || value === 'swarm' || value === 'service' || value === 'device'
 }
 
 const HEX_HASH = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/
