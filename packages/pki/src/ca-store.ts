@@ -39,7 +39,10 @@ export interface CaDatabase {
   certificates: CaRecord[]
 }
 
-/** Where a CA keeps its database; `transaction` runs one change at a time, all or nothing. */
+/**
+ * Where a CA keeps its database; `transaction` runs one change at a time, all or nothing.
+ * A transaction may push or replace records in `certificates` but must not mutate a record.
+ */
 export interface CaStore {
   /** Run `fn` on a private copy; persist the copy when it resolves, discard it when it throws. */
   transaction<T>(fn: (db: CaDatabase) => Promise<T> | T): Promise<T>
@@ -106,7 +109,8 @@ export function memoryCaStore(initial: CaDatabase = emptyDatabase()): CaStore {
   return {
     transaction<T>(fn: (db: CaDatabase) => Promise<T> | T): Promise<T> {
       const run = queue.then(async () => {
-        const copy = clone(db)
+        // A shallow working copy: transactions replace records, never mutate them in place.
+        const copy: CaDatabase = { ...db, certificates: [...db.certificates] }
         const result = await fn(copy)
         db = copy
         return result

@@ -443,13 +443,13 @@ export class CertificateAuthority {
       throw new InvalidArgumentError(`reason: expected one of ${REVOCATION_REASONS.join(', ')}, got ${JSON.stringify(reason)}`)
     }
     return this.store.transaction((db) => {
-      const rec = db.certificates.find((c) => c.serial === serial)
+      const index = db.certificates.findIndex((c) => c.serial === serial)
+      const rec = db.certificates[index]
       if (rec === undefined) throw new CaUnknownSerialError(`${this.name} has issued no certificate with serial ${serial}`)
-      if (rec.revokedAt === undefined) {
-        rec.revokedAt = new Date(floorSeconds(this.#clock.now())).toISOString()
-        rec.reason = reason
-      }
-      return { ...rec }
+      if (rec.revokedAt !== undefined) return { ...rec }
+      const revoked: CaRecord = { ...rec, revokedAt: new Date(floorSeconds(this.#clock.now())).toISOString(), reason }
+      db.certificates[index] = revoked
+      return { ...revoked }
     })
   }
 

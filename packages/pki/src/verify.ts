@@ -53,6 +53,8 @@ export interface VerifyPeerChainOptions {
   expectedPeerId?: string
   /** Time source. Default: the trust store's clock. */
   clock?: Clock
+  /** Use and fill the trust store's cache of verified chains. Default true. */
+  cache?: boolean
 }
 
 /** Longest chain accepted (leaf + intermediates), a guard against path-building loops. */
@@ -101,6 +103,7 @@ function checkArgs(chain: unknown, options: unknown): asserts options is VerifyP
   }
   if (o.expectedPeerId !== undefined && typeof o.expectedPeerId !== 'string')
     throw new InvalidArgumentError('options.expectedPeerId: expected string')
+  if (o.cache !== undefined && typeof o.cache !== 'boolean') throw new InvalidArgumentError('options.cache: expected boolean')
   if (o.clock !== undefined && (o.clock === null || typeof (o.clock as Clock).now !== 'function')) {
     throw new InvalidArgumentError('options.clock: expected { now(): number }')
   }
@@ -125,8 +128,9 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
   let expected: string | undefined
   if (options.expectedPeerId !== undefined) expected = peerIdFromString(options.expectedPeerId).toString()
 
-  const key = chainKey(chain, options.purpose)
-  const hit = trust._cache.get(key)
+  const useCache = options.cache !== false
+  const key = useCache ? chainKey(chain, options.purpose) : ''
+  const hit = useCache ? trust._cache.get(key) : undefined
   if (hit !== undefined && now >= hit.validFrom && now <= hit.validUntil) {
     const peer = hit.value as VerifiedPeer
     if (expected !== undefined && peer.peerId !== expected) {
@@ -346,8 +350,10 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
     notAfter: new Date(leaf.notAfter),
     serial: leaf.serial
   }
-  if (trust._cache.size >= VERIFY_CACHE_SIZE) trust._cache.delete(trust._cache.keys().next().value as string)
-  trust._cache.set(key, { value: clonePeer(peer), validFrom, validUntil })
+  if (useCache) {
+    if (trust._cache.size >= VERIFY_CACHE_SIZE) trust._cache.delete(trust._cache.keys().next().value as string)
+    trust._cache.set(key, { value: clonePeer(peer), validFrom, validUntil })
+  }
   if (expected !== undefined && peerId !== expected) {
     throw new CertificatePeerMismatchError(`certificate is for peer ${peerId}, expected ${expected}`, {
       details: describe(leaf, 0)
