@@ -199,7 +199,12 @@ export function parsePolicyModel(text: string, file?: string): PolicyModel {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new PolicyInvalidError(
       `the document is ${describeValue(data)}`,
-      loc.details([], { expected: 'a mapping with version: 1 and rules:' })
+      loc.details([], {
+        expected: 'a mapping with version: 1 and rules:',
+        ...(typeof data === 'string' && /\.(ya?ml|json)$/i.test(data)
+          ? { hint: `to load a file, call loadPolicy({ path: ${JSON.stringify(data)} })` }
+          : {})
+      })
     )
   }
   const schemaProblem = validate(data)

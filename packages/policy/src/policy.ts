@@ -129,7 +129,7 @@ export class Policy {
     const { action, resource } = request
     if (!isAction(action))
       throw new InvalidArgumentError(
-        `request.action: expected one of read, write, list, get, put, delete, rename, print, admin, got ${JSON.stringify(String(action)).slice(0, 40)}`
+        `request.action: expected one of read, write, list, get, put, delete, rename, print, admin, got ${typeof action === 'string' ? JSON.stringify(action.slice(0, 40)) : typeof action}`
       )
     if (typeof resource !== 'string' || resource.length > MAX_RESOURCE_LENGTH)
       throw new InvalidArgumentError(`request.resource: expected string of at most ${MAX_RESOURCE_LENGTH} characters`)

@@ -258,6 +258,8 @@ describe('decide: argument checks', () => {
     [{ peer: { peerId: 1 }, action: 'get', resource: 'share:a' }],
     [{ peer: { peerId: 'a', groups: 'staff' }, action: 'get', resource: 'share:a' }],
     [{ peer: alice, action: 'steal', resource: 'share:a' }],
+    [{ peer: alice, action: { toString: 1 }, resource: 'share:a' }],
+    [{ peer: alice, action: Object.create(null), resource: 'share:a' }],
     [{ peer: alice, action: 'get', resource: 42 }],
     [{ peer: alice, action: 'get', resource: 'nfs:a' }],
     [{ peer: alice, action: 'get', resource: `share:${'a'.repeat(5000)}` }],

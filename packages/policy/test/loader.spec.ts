@@ -197,6 +197,12 @@ describe('loadPolicy: bad input gives located errors', () => {
     expect(loadError(`${BASE}tests:\n  - peer: alice\n    context: { time: yesterday }\n`)).toBeInstanceOf(PolicyBadValueError)
   })
 
+  it('a path passed as text gets a hint to use { path }', () => {
+    expect(loadError('policies/office.yaml').details?.hint).toBe(
+      'to load a file, call loadPolicy({ path: "policies/office.yaml" })'
+    )
+  })
+
   it('texts over the size limit are refused before parsing', () => {
     const err = loadError(`#${' '.repeat(MAX_POLICY_BYTES)}`)
     expect(err).toBeInstanceOf(PolicyTooLargeError)

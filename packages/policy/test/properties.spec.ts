@@ -231,3 +231,39 @@ describe('resource names: traversal is refused, everything else is judged', () =
     )
   })
 })
+
+describe('decide: garbage requests', () => {
+  it('give a decision or an InvalidArgumentError, nothing else', () => {
+    const policy = loadPolicy(
+      'version: 1\nrules:\n  - allow: [read]\n    peers: ["*"]\n    resources: ["share:**"]\n    when: { max-size: 10 }\n'
+    )
+    const anything = fc.oneof(fc.anything(), fc.string(), fc.constantFrom('get', 'read', 'share:a/b', 'swarm:x'))
+    const req = fc.record(
+      {
+        peer: fc.oneof(
+          anything,
+          fc.record({ peerId: anything, name: anything, groups: anything, address: anything }, { requiredKeys: [] })
+        ),
+        action: anything,
+        resource: anything,
+        context: fc.oneof(
+          anything,
+          fc.record({ size: anything, encrypted: anything, time: anything, address: anything }, { requiredKeys: [] })
+        )
+      },
+      { requiredKeys: [] }
+    )
+    fc.assert(
+      fc.property(fc.oneof(req, anything), (r) => {
+        try {
+          const d = policy.decide(r as never)
+          expect(typeof d.allowed).toBe('boolean')
+          expect(['allow', 'deny-rule', 'deny-default', 'deny-requirement', 'deny-invalid-resource']).toContain(d.code)
+        } catch (err) {
+          expect(isPeerguardError(err) && err.code === 'invalid-argument').toBe(true)
+        }
+      }),
+      { numRuns: 1000 }
+    )
+  })
+})
