@@ -29,4 +29,17 @@ export type { AuditProfile } from './traffic/profile.js'
 export { createPolicyChecks, loadDecisionLog } from './traffic/policy-checks.js'
 export type { DecisionLogEntry, PolicyCheckOptions } from './traffic/policy-checks.js'
 export type { ClassifiedFlow } from './traffic/engine.js'
+export { captureLive, loadPcap } from './traffic/live-capture.js'
+export type { LiveCaptureOptions, LiveCaptureResult } from './traffic/live-capture.js'
+export { RotatingPcapWriter } from './traffic/pcap-writer.js'
+export type { RotatingPcapWriterOptions } from './traffic/pcap-writer.js'
 // end traffic auditor
+
+// decision log
+export { DecisionLog, openDecisionLog } from './log/decision-log.js'
+export type { AppendResult, ConnectionRecord, DecisionLogOptions, DecisionRecord, LogPeer, LogSyncPolicy, OperationRecord } from './log/decision-log.js'
+export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
+export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'
+export { CHECKPOINT_DOMAIN, GENESIS_HASH, LOG_FORMAT_VERSION } from './log/entry.js'
+export { LogCorruptError, LogWriteError } from './log/errors.js'
+// end decision log
