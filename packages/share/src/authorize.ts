@@ -13,6 +13,10 @@ export interface AccessRequest {
   readonly resource: string
   /** The share-relative path (`""` for the root). */
   readonly path: string
+  /** True when the operation runs over an encrypted, authenticated channel (hardened mode). */
+  readonly encrypted: boolean
+  /** Bytes a `put` will write (policies may cap upload sizes). */
+  readonly size?: number
 }
 
 /** Decides one access. May be async; a throw is treated as a denial (fail closed). */
@@ -24,7 +28,7 @@ export interface PolicyLike {
     peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
     action: string
     resource: string
-    context?: Record<string, unknown>
+    context?: { encrypted?: boolean; size?: number }
   }): Decision
 }
 
@@ -43,7 +47,7 @@ export function policyAuthorizer(policy: PolicyLike): Authorizer {
       },
       action: request.verb,
       resource: request.resource,
-      context: { encrypted: true }
+      context: { encrypted: request.encrypted, ...(request.size === undefined ? {} : { size: request.size }) }
     })
 }
 

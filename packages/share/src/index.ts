@@ -21,6 +21,8 @@ export type { DecisionSink, OperationEvent, ShareServerOptions } from './server.
 export { connectShare, parseShareAddress, ShareClient } from './client.js'
 export type { ConnectShareOptions, Progress, ReadResult, ShareEntry, TransferOptions } from './client.js'
 export { hardenedTransport, plainTransport } from './transport.js'
+export { channelTransport, SHARE_PROTOCOL } from './channel-transport.js'
+export type { ChannelTransportOptions } from './channel-transport.js'
 export type { HardenedTransportOptions, ShareTransport } from './transport.js'
 export { policyAuthorizer, shareResource } from './authorize.js'
 export type { AccessRequest, Authorizer, PolicyLike, ShareVerb } from './authorize.js'

@@ -368,7 +368,7 @@ export class ShareServer extends EventEmitter {
           throw new ShareError('invalid-argument', 'write: size must be a non-negative integer')
         if (req.sha256 !== undefined && (typeof req.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(req.sha256)))
           throw new ShareError('invalid-argument', 'write: sha256 must be 64 hex digits')
-        const names = await this.#check(conn, 'put', req.path)
+        const names = await this.#check(conn, 'put', req.path, 'path', req.size)
         return this.#write(conn, id, names, mode, req.size, req.sha256 as string | undefined)
       }
       case 'delete': {
@@ -389,7 +389,7 @@ export class ShareServer extends EventEmitter {
       }
       case 'rename': {
         const from = await this.#check(conn, 'rename', req.from, 'from')
-        const to = await this.#check(conn, 'put', req.to, 'to')
+        const to = await this.#check(conn, 'put', req.to, 'to', 0)
         if (from.length === 0 || to.length === 0)
           throw new PathRefusedError('share-is-directory', 'the share root cannot be renamed')
         const src = await resolveForWrite(this.root, from)
@@ -409,7 +409,7 @@ export class ShareServer extends EventEmitter {
         })
       }
       case 'mkdir': {
-        const names = await this.#check(conn, 'put', req.path)
+        const names = await this.#check(conn, 'put', req.path, 'path', 0)
         if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
         // find the deepest existing ancestor inside the root, then create the rest
         let i = names.length - 1
@@ -430,7 +430,7 @@ export class ShareServer extends EventEmitter {
   }
 
   /** Parse the path, ask the policy, log the decision; throws on refusal. */
-  async #check(conn: Conn, verb: ShareVerb, rawPath: unknown, field = 'path'): Promise<string[]> {
+  async #check(conn: Conn, verb: ShareVerb, rawPath: unknown, field = 'path', size?: number): Promise<string[]> {
     const action = verb === 'list' || verb === 'get' ? 'read' : 'write'
     let names: string[]
     try {
@@ -450,7 +450,14 @@ export class ShareServer extends EventEmitter {
       throw err
     }
     const path = formatSharePath(names)
-    const request: AccessRequest = { verb, action, resource: shareResource(this.shareName, path), path }
+    const request: AccessRequest = {
+      verb,
+      action,
+      resource: shareResource(this.shareName, path),
+      path,
+      encrypted: this.mode === 'hardened',
+      ...(size === undefined ? {} : { size })
+    }
     let decision: Decision
     if (this.#authorize === undefined) {
       decision = { allowed: true, code: 'allow', reason: 'plain mode: every operation is allowed', matchedGroups: [] }
