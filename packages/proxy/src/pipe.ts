@@ -1,4 +1,6 @@
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import { ProxyIdleTimeoutError } from './errors.js'
 
 export interface SplicedStats {
@@ -36,8 +38,12 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
     }
     const abort = (err: Error | undefined): void => {
       if (failure === undefined && err !== undefined) failure = err
-      if (!a.destroyed) a.destroy(err === undefined ? undefined : failure)
-      if (!b.destroyed) b.destroy(err === undefined ? undefined : failure)
+      for (const s of [a, b]) {
+        if (s.destroyed) continue
+        // a plain TCP socket gets a RST, so the application there sees an abort, not a clean end
+        if (s instanceof Socket && !(s instanceof TLSSocket) && s.readyState !== 'closed') s.resetAndDestroy()
+        else s.destroy(err === undefined ? undefined : failure)
+      }
     }
     for (const [from, to] of [
       [a, b],

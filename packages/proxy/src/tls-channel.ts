@@ -233,9 +233,8 @@ export class TlsChannel extends Duplex implements SecureChannel {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const cleanlyClosed = this.#ended && this.writableFinished
-    if (!cleanlyClosed && this.#raw !== undefined && !this.#raw.destroyed && typeof this.#raw.resetAndDestroy === 'function') {
-      this.#raw.resetAndDestroy() // RST: the peer must not mistake an abort for a clean end of data
-    }
+    // RST: the peer must not mistake an abort for a clean end of data
+    if (!cleanlyClosed && this.#raw !== undefined) resetConnection(this.#raw)
     this.#tls.destroy()
     const pending = this.#pendingWrite
     this.#pendingWrite = undefined
@@ -264,6 +263,22 @@ function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void): P
 }
 
 const ignore = (): void => {}
+
+/**
+ * Abort the TCP connection under a TLSSocket with a RST. `socket.resetAndDestroy()` crashes Node 20
+ * (segfault) when a TLSWrap sits on the handle, so stop reading and reset the TCP handle itself,
+ * which is what resetAndDestroy does underneath; the TLSSocket is destroyed right after.
+ */
+function resetConnection(raw: Socket): void {
+  const h = (raw as unknown as { _handle?: { readStop?: () => void; reset?: (cb: () => void) => number } })._handle
+  if (h === undefined || h === null || typeof h.reset !== 'function') return
+  try {
+    h.readStop?.()
+    h.reset(ignore)
+  } catch {
+    // already closing: nothing to reset
+  }
+}
 
 /** Resolves on the TLS handshake's `event`; afterwards errors are ignored until the channel takes over. */
 function handshakeDone(tls: TLSSocket, event: 'secure' | 'secureConnect'): Promise<void> {
@@ -310,7 +325,7 @@ export async function secureTlsOutbound(socket: Socket | Duplex, options: TlsCha
     ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
   } as ConnectionOptions
   const tls = tlsConnect(tlsOptions)
-  const raw = 'resetAndDestroy' in socket ? (socket as Socket) : undefined
+  const raw = '_handle' in socket ? (socket as Socket) : undefined
   try {
     const peer = await withDeadline(
       (async () => {
@@ -326,7 +341,9 @@ export async function secureTlsOutbound(socket: Socket | Duplex, options: TlsCha
     tls.off('error', ignore)
     return new TlsChannel(tls, raw, peer)
   } catch (err) {
-    tls.on('error', () => {})
+    tls.on('error', ignore)
+    // RST rather than FIN: the peer must see a refusal as an error, never as an empty clean answer
+    if (raw !== undefined) resetConnection(raw)
     tls.destroy()
     socket.destroy()
     throw toError(err)
@@ -350,7 +367,7 @@ export async function secureTlsInbound(socket: Socket | Duplex, options: TlsChan
     rejectUnauthorized: false, // verified below with pki; a missing certificate is refused there
     ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
   })
-  const raw = 'resetAndDestroy' in socket ? (socket as Socket) : undefined
+  const raw = '_handle' in socket ? (socket as Socket) : undefined
   try {
     const peer = await withDeadline(
       (async () => {
@@ -366,7 +383,9 @@ export async function secureTlsInbound(socket: Socket | Duplex, options: TlsChan
     tls.off('error', ignore)
     return new TlsChannel(tls, raw, peer)
   } catch (err) {
-    tls.on('error', () => {})
+    tls.on('error', ignore)
+    // RST rather than FIN: the peer must see a refusal as an error, never as an empty clean answer
+    if (raw !== undefined) resetConnection(raw)
     tls.destroy()
     socket.destroy()
     throw toError(err)

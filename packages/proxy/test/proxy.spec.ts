@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from '@jest/globals'
+import { pemEncode } from '@peerguard/pki'
+import { createProxyClient, createProxyServer, loadProxyConfig, type ProxyClient, type ProxyServer } from '@peerguard/proxy'
+import { configOf, deadPort, echoServer, memoryLog, peerFiles, roundTrip, sha, testPki } from './helpers.js'
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
+})
+
+interface Rig {
+  server: ProxyServer
+  client: ProxyClient
+  localPort: number
+  serverPort: number
+  log: ReturnType<typeof memoryLog>
+}
+
+async function rig(
+  opts: {
+    tls?: boolean
+    clientPeer?: string
+    targetPort?: number
+    server?: Record<string, unknown>
+    client?: Record<string, unknown>
+  } = {}
+): Promise<Rig> {
+  const pki = await testPki()
+  let targetPort = opts.targetPort
+  if (targetPort === undefined) {
+    const echo = await echoServer()
+    cleanups.push(echo.close)
+    targetPort = echo.port
+  }
+  const log = memoryLog()
+  const server = createProxyServer({
+    target: `127.0.0.1:${targetPort}`,
+    service: 'echo',
+    config: configOf(pki.peers.nas!, pki),
+    decisionLog: log,
+    tls: opts.tls === true,
+    ...opts.server
+  })
+  const { port: serverPort } = await server.listen()
+  cleanups.push(() => server.close())
+  const client = createProxyClient({
+    connect: `127.0.0.1:${serverPort}`,
+    config: configOf(pki.peers[opts.clientPeer ?? 'alice']!, pki),
+    expectedPeerId: pki.peers.nas!.peerId,
+    tls: opts.tls === true,
+    ...opts.client
+  })
+  const { port: localPort } = await client.listen()
+  cleanups.push(() => client.close())
+  return { server, client, localPort, serverPort, log }
+}
+
+for (const mode of ['noise', 'tls'] as const) {
+  describe(`proxy end to end over ${mode}`, () => {
+    it('carries 4 MiB through client → server → echo target, byte for byte, and logs the acceptance', async () => {
+      const r = await rig({ tls: mode === 'tls' })
+      const data = randomBytes(4 * 1024 * 1024)
+      const got = await roundTrip(r.localPort, data)
+      expect(got.outcome).toBe('end')
+      expect(got.bytes.length).toBe(data.length)
+      expect(sha(got.bytes)).toBe(sha(data))
+      const pki = await testPki()
+      expect(r.log.entries).toHaveLength(1)
+      expect(r.log.entries[0]).toMatchObject({
+        kind: 'connection',
+        event: 'accepted',
+        code: 'allow',
+        mode,
+        resource: 'service:echo',
+        action: 'get',
+        peer: { peerId: pki.peers.alice!.peerId, name: 'alice', groups: ['family'] }
+      })
+    }, 60_000)
+
+    it('refuses a peer the policy denies: no byte reaches the target, the decision is logged with its code', async () => {
+      let targetConnections = 0
+      const target = createServer((s) => {
+        targetConnections++
+        s.destroy()
+      })
+      await new Promise<void>((res) => target.listen(0, '127.0.0.1', res))
+      cleanups.push(() => new Promise((res) => target.close(res)))
+      const r = await rig({ tls: mode === 'tls', clientPeer: 'bob', targetPort: (target.address() as AddressInfo).port })
+      const refusedAtClient = new Promise<Error>((res) => r.client.once('refused', res))
+      refusedAtClient.catch(() => {})
+      const got = await roundTrip(r.localPort, Buffer.from('hello'))
+      expect(got.bytes.length).toBe(0)
+      expect(got.outcome).not.toBe('end')
+      expect(targetConnections).toBe(0)
+      if (mode === 'noise') {
+        const err = (await refusedAtClient) as Error & { code: string; details?: Record<string, unknown> }
+        // the ALERT carries the policy's code to the client
+        expect(err.code).toBe('channel-refused')
+        expect(String(err.details?.reason)).toMatch(/^deny-default: /)
+      }
+      await new Promise((res) => setTimeout(res, 50))
+      expect(r.log.entries).toEqual([
+        expect.objectContaining({ event: 'refused', code: 'deny-default', peer: expect.objectContaining({ name: 'bob' }) })
+      ])
+    }, 30_000)
+
+    it('answers "target unreachable" with an alert code instead of hanging', async () => {
+      const r = await rig({ tls: mode === 'tls', targetPort: await deadPort() })
+      const refused = new Promise<Error>((res) => r.client.once('refused', res))
+      const t0 = Date.now()
+      const got = await roundTrip(r.localPort, Buffer.from('x'))
+      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(got.bytes.length).toBe(0)
+      expect(got.outcome).not.toBe('end')
+      if (mode === 'noise') {
+        const err = (await refused) as Error & { details?: Record<string, unknown> }
+        expect(String(err.details?.reason)).toMatch(/^proxy-target-unreachable: /)
+      }
+      await new Promise((res) => setTimeout(res, 50))
+      expect(r.log.entries[0]).toMatchObject({ event: 'refused', code: 'proxy-target-unreachable' })
+    })
+
+    it('keeps half-close: the app ends its request, the target answers after that, the answer arrives', async () => {
+      // A target that reads until end of stream, then answers with the byte count and closes.
+      const target = createServer({ allowHalfOpen: true }, (s) => {
+        let n = 0
+        s.on('data', (c: Buffer) => {
+          n += c.length
+        })
+        s.on('end', () => s.end(`got ${n} bytes`))
+      })
+      await new Promise<void>((res) => target.listen(0, '127.0.0.1', res))
+      cleanups.push(() => new Promise((res) => target.close(res)))
+      const r = await rig({ tls: mode === 'tls', targetPort: (target.address() as AddressInfo).port })
+      const got = await roundTrip(r.localPort, Buffer.alloc(300_000, 1))
+      expect(got.outcome).toBe('end')
+      expect(got.bytes.toString()).toBe('got 300000 bytes')
+    })
+
+    it('carries 40 parallel connections, each with its own data', async () => {
+      const r = await rig({ tls: mode === 'tls' })
+      const inputs = Array.from({ length: 40 }, (_, i) => randomBytes(10_000 + i * 997))
+      const outs = await Promise.all(inputs.map((d) => roundTrip(r.localPort, d)))
+      outs.forEach((o, i) => {
+        expect(o.outcome).toBe('end')
+        expect(sha(o.bytes)).toBe(sha(inputs[i]!))
+      })
+      expect(r.server.stats.accepted).toBe(40)
+      expect(r.log.entries.filter((e) => e.event === 'accepted')).toHaveLength(40)
+    }, 60_000)
+  })
+}
+
+describe('proxy limits', () => {
+  it('closes a connection idle for idleTimeoutMs', async () => {
+    const r = await rig({ server: { idleTimeoutMs: 300 } })
+    const s = connect({ port: r.localPort, host: '127.0.0.1' })
+    s.on('error', () => {})
+    s.write('ping')
+    const echoed = await new Promise<string>((res) => s.once('data', (c: Buffer) => res(c.toString())))
+    expect(echoed).toBe('ping')
+    const t0 = Date.now()
+    await new Promise((res) => s.once('close', res))
+    const waited = Date.now() - t0
+    expect(waited).toBeGreaterThanOrEqual(200)
+    expect(waited).toBeLessThan(3000)
+  })
+
+  it('refuses connections over maxConnectionsPerPeer with proxy-too-many-peer-connections', async () => {
+    const r = await rig({ server: { maxConnectionsPerPeer: 2 } })
+    const open: Socket[] = []
+    for (let i = 0; i < 2; i++) {
+      const s = connect({ port: r.localPort, host: '127.0.0.1' })
+      s.on('error', () => {})
+      s.write('hi')
+      await new Promise((res) => s.once('data', res))
+      open.push(s)
+    }
+    const refused = new Promise<Error>((res) => r.client.once('refused', res))
+    const got = await roundTrip(r.localPort, Buffer.from('third'))
+    expect(got.bytes.length).toBe(0)
+    expect(String(((await refused) as Error & { details?: Record<string, unknown> }).details?.reason)).toMatch(
+      /^proxy-too-many-peer-connections: /
+    )
+    for (const s of open) s.destroy()
+    // once the first two are gone, a new one is admitted again
+    await new Promise((res) => setTimeout(res, 100))
+    expect((await roundTrip(r.localPort, Buffer.from('again'))).bytes.toString()).toBe('again')
+  })
+
+  it('refuses over maxConnections without a handshake', async () => {
+    const r = await rig({ server: { maxConnections: 1 } })
+    const first = connect({ port: r.localPort, host: '127.0.0.1' })
+    first.on('error', () => {})
+    first.write('a')
+    await new Promise((res) => first.once('data', res))
+    const got = await roundTrip(r.localPort, Buffer.from('b'))
+    expect(got.bytes.length).toBe(0)
+    first.destroy()
+    expect(r.log.entries.some((e) => e.code === 'proxy-too-many-connections')).toBe(true)
+  })
+
+  it('the client refuses a server that is not the pinned peer ID', async () => {
+    const pki = await testPki()
+    const r = await rig({ client: { expectedPeerId: pki.peers.mallory!.peerId } })
+    const refused = new Promise<Error & { code: string }>((res) => r.client.once('refused', res))
+    const got = await roundTrip(r.localPort, Buffer.from('secret'))
+    expect(got.bytes.length).toBe(0)
+    expect((await refused).code).toBe('channel-peer-mismatch')
+  })
+})
+
+describe('proxy hot reload', () => {
+  it('a revoked peer is refused after reload() while its established connection keeps running; a bad file keeps the old config', async () => {
+    const pki = await testPki()
+    const carol = await pki.issue('carol', { groups: ['family'] })
+    const files = await peerFiles(pki, pki.peers.nas!)
+    cleanups.push(files.cleanup)
+    const policyPath = join(files.dir, 'policy.yaml')
+    const { POLICY } = await import('./helpers.js')
+    await writeFile(policyPath, POLICY)
+    const crlPath = join(files.dir, 'ca.crl')
+    await writeFile(crlPath, pemEncode((await pki.ca.crl()).der, 'X509 CRL'))
+    const load = () =>
+      loadProxyConfig({ identity: files.key, cert: files.cert, trust: files.root, crls: [crlPath], policy: policyPath })
+    const echo = await echoServer()
+    cleanups.push(echo.close)
+    const log = memoryLog()
+    const server = createProxyServer({
+      target: `127.0.0.1:${echo.port}`,
+      service: 'echo',
+      config: await load(),
+      loadConfig: load,
+      decisionLog: log
+    })
+    const { port } = await server.listen()
+    cleanups.push(() => server.close())
+    const client = createProxyClient({ connect: `127.0.0.1:${port}`, config: configOf(carol, pki) })
+    const { port: local } = await client.listen()
+    cleanups.push(() => client.close())
+
+    // an established connection
+    const live = connect({ port: local, host: '127.0.0.1' })
+    live.on('error', () => {})
+    live.write('one')
+    expect(String(await new Promise((res) => live.once('data', res)))).toBe('one')
+
+    // a bad CRL file: reload fails, old config stays, carol still gets in
+    await writeFile(crlPath, '-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n')
+    await expect(server.reload()).rejects.toMatchObject({ code: 'proxy-reload-failed' })
+    expect((await roundTrip(local, Buffer.from('still'))).bytes.toString()).toBe('still')
+
+    // revoke carol, publish the CRL, reload
+    await pki.ca.revoke(carol.certificate.serial, 'keyCompromise')
+    await writeFile(crlPath, pemEncode((await pki.ca.crl()).der, 'X509 CRL'))
+    await server.reload()
+    const refused = new Promise<Error & { details?: Record<string, unknown> }>((res) => client.once('refused', res))
+    expect((await roundTrip(local, Buffer.from('after'))).bytes.length).toBe(0)
+    expect((await refused).details?.alert).toBe('cert-revoked')
+    expect(log.entries.at(-1)).toMatchObject({ event: 'refused', code: 'cert-revoked' })
+
+    // the connection made before the revocation still works
+    live.write('two')
+    expect(String(await new Promise((res) => live.once('data', res)))).toBe('two')
+    live.destroy()
+
+    // a policy edit that does not parse keeps the old policy too
+    await writeFile(policyPath, 'version: 1\nrules: [ {')
+    await expect(server.reload()).rejects.toMatchObject({ code: 'proxy-reload-failed' })
+  }, 30_000)
+})
