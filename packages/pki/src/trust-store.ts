@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { assertInteger, type Clock, InvalidArgumentError, PeerguardError, systemClock } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import { type ParsedCrl, parseCrl } from './crl.js'
-import { CertificateMalformedError, TrustStoreEmptyError, UnsupportedAlgorithmError } from './errors.js'
+import { CertificateMalformedError, CrlMalformedError, TrustStoreEmptyError, UnsupportedAlgorithmError } from './errors.js'
 import { looksLikePem, pemDecodeAll } from './pem.js'
 import { publicKeyObject } from './signature.js'
 
@@ -245,8 +245,16 @@ async function readDirectory(dir: string): Promise<Contents> {
       continue
     }
     const text = Buffer.from(bytes).toString('latin1')
-    if (text.includes('-----BEGIN CERTIFICATE-----')) roots.push(...pemDecodeAll(text, 'CERTIFICATE'))
-    if (text.includes('-----BEGIN X509 CRL-----')) crls.push(...pemDecodeAll(text, 'X509 CRL'))
+    try {
+      if (text.includes('-----BEGIN CERTIFICATE-----')) roots.push(...pemDecodeAll(text, 'CERTIFICATE'))
+    } catch (err) {
+      throw new CertificateMalformedError(`${join(dir, name)}: ${(err as Error).message}`, { cause: err })
+    }
+    try {
+      if (text.includes('-----BEGIN X509 CRL-----')) crls.push(...pemDecodeAll(text, 'X509 CRL'))
+    } catch (err) {
+      throw new CrlMalformedError(`${join(dir, name)}: ${(err as Error).message}`, { cause: err })
+    }
   }
   return build(roots, crls)
 }

@@ -1,0 +1,164 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from '@jest/globals'
+import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
+import {
+  CaWrongIssuerError,
+  CertificateAuthority,
+  CertificateRevokedError,
+  createCertificateAuthority,
+  createCsr,
+  createTrustStore,
+  CsrBadSignatureError,
+  CsrInvalidError,
+  loadTrustStore,
+  parseCertificate,
+  parseCsr,
+  pemDecode,
+  pemEncode,
+  verifyPeerChain
+} from '@peerguard/pki'
+import { DAY, manualClock } from './helpers.js'
+
+describe('createCertificateAuthority and issuePeer: arguments', () => {
+  it('refuses wrong types, sizes and names with invalid-argument', async () => {
+    const bad: unknown[] = [
+      null,
+      {},
+      { name: '' },
+      { name: 'x'.repeat(65) },
+      { name: 'evil\nname' },
+      { name: 'ok', keyType: 'rsa' },
+      { name: 'ok', days: 0 },
+      { name: 'ok', days: 1.5 },
+      { name: 'ok', pathLen: -1 }
+    ]
+    for (const options of bad) {
+      await expect(createCertificateAuthority(options as never)).rejects.toMatchObject({ code: 'invalid-argument' })
+    }
+    const ca = await createCertificateAuthority({ name: 'Args CA' })
+    const pk = generateKeyPair().publicKey
+    const badIssue: unknown[] = [
+      null,
+      { publicKey: new Uint8Array(31), name: 'a' },
+      { publicKey: 'key', name: 'a' },
+      { publicKey: pk, name: '' },
+      { publicKey: pk, name: 'a', groups: 'admins' },
+      { publicKey: pk, name: 'a', groups: ['x', 'x'] },
+      { publicKey: pk, name: 'a', groups: Array.from({ length: 33 }, (_, i) => `g${i}`) },
+      { publicKey: pk, name: 'a', days: 3651 },
+      { publicKey: pk, name: 'a', subjectPublicKey: new Uint8Array(10) }
+    ]
+    for (const options of badIssue) {
+      await expect(ca.issuePeer(options as never)).rejects.toMatchObject({ code: 'invalid-argument' })
+    }
+    await expect(ca.revoke('zz')).rejects.toMatchObject({ code: 'invalid-argument' })
+    await expect(ca.revoke('01', 'because' as never)).rejects.toMatchObject({ code: 'invalid-argument' })
+    await expect(ca.crl({ days: 0 })).rejects.toMatchObject({ code: 'invalid-argument' })
+    expect(await ca.list()).toEqual([])
+  })
+
+  it('fromKey reopens a CA and refuses a key that is not its own', async () => {
+    const ca = await createCertificateAuthority({ name: 'Reopen CA', keyType: 'p256' })
+    const again = CertificateAuthority.fromKey({ certificate: ca.certificatePem, keyEntry: ca.keyEntry })
+    const cert = await again.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'x' })
+    await expect(verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [ca.certificate] }) })).resolves.toBeDefined()
+    const other = await createCertificateAuthority({ name: 'Other', keyType: 'p256' })
+    expect(() => CertificateAuthority.fromKey({ certificate: ca.certificate, keyEntry: other.keyEntry })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' })
+    )
+    expect(() => CertificateAuthority.fromKey({ certificate: cert.der, keyEntry: ca.keyEntry })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument' })
+    )
+  })
+
+  it('caps a peer certificate at the CA expiry', async () => {
+    const ca = await createCertificateAuthority({ name: 'Short CA', days: 10 })
+    const cert = await ca.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'x', days: 30 })
+    expect(cert.notAfter.getTime()).toBe(ca.parsed.notAfter)
+  })
+})
+
+describe('renew', () => {
+  it('gives a new serial and window for the same peer, name and groups', async () => {
+    const clock = manualClock()
+    const ca = await createCertificateAuthority({ name: 'Renew CA', clock })
+    const id = generateKeyPair()
+    const old = await ca.issuePeer({ publicKey: id.publicKey, name: 'alice', groups: ['family'], days: 5 })
+    clock.advance(4 * DAY)
+    const fresh = await ca.renew(old.pem, { days: 30 })
+    expect(fresh.serial).not.toBe(old.serial)
+    expect(fresh.peerId).toBe(old.peerId)
+    expect(fresh.groups).toEqual(['family'])
+    expect(fresh.notAfter.getTime() - old.notAfter.getTime()).toBe(29 * DAY)
+    const other = await createCertificateAuthority({ name: 'Renew CA' })
+    await expect(other.renew(old.der)).rejects.toThrow(CaWrongIssuerError)
+    await expect(ca.renew(ca.certificate)).rejects.toMatchObject({ code: 'invalid-argument' })
+    await expect(
+      ca.revoke(parseCertificate(await other.issuePeer({ publicKey: id.publicKey, name: 'b' }).then((c) => c.der)).der)
+    ).rejects.toThrow(CaWrongIssuerError)
+  })
+})
+
+describe('CSR', () => {
+  it('a peer CSR carries its name and peer ID; the CA signs it and groups come from the operator only', async () => {
+    const ca = await createCertificateAuthority({ name: 'CSR CA' })
+    const id = generateKeyPair()
+    const csr = await createCsr({ keyPair: id, name: 'alice' })
+    expect(csr.pem).toContain('BEGIN CERTIFICATE REQUEST')
+    const parsed = parseCsr(csr.pem)
+    expect(parsed.uris).toEqual([`peerguard://peer/${peerIdFromPublicKey(id.publicKey).toString()}`])
+    const cert = await ca.signCsr(csr.pem, { groups: ['family'], peerId: peerIdFromPublicKey(id.publicKey).toString() })
+    expect(cert.name).toBe('alice')
+    expect(cert.groups).toEqual(['family'])
+    const peer = await verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [ca.certificate] }) })
+    expect(Buffer.from(peer.publicKey)).toEqual(Buffer.from(id.publicKey))
+  })
+
+  it('refuses a tampered CSR, another expected peer and a P-256 CSR key', async () => {
+    const ca = await createCertificateAuthority({ name: 'CSR CA' })
+    const id = generateKeyPair()
+    const csr = await createCsr({ keyPair: id, name: 'alice' })
+    const tampered = Uint8Array.from(csr.der)
+    // change one letter of the CN inside the signed part: 'alice' → 'alicf'
+    const at = Buffer.from(tampered).indexOf(Buffer.from('alice'))
+    tampered[at + 4] = 0x66
+    await expect(ca.signCsr(pemEncode(tampered, 'CERTIFICATE REQUEST'))).rejects.toThrow(CsrBadSignatureError)
+    await expect(ca.signCsr(csr.der, { peerId: peerIdFromPublicKey(generateKeyPair().publicKey).toString() })).rejects.toThrow(
+      CsrInvalidError
+    )
+    await expect(ca.signCsr('garbage')).rejects.toMatchObject({ code: 'csr-malformed' })
+    await expect(
+      createCsr({ keyPair: { publicKey: id.publicKey, secretKey: new Uint8Array(64) }, name: 'alice' })
+    ).rejects.toBeDefined()
+    expect(pemDecode(csr.pem, 'CERTIFICATE REQUEST')).toEqual(csr.der)
+  })
+})
+
+describe('loadTrustStore', () => {
+  it('loads roots and CRLs from a directory and reloads them while running', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pki-trust-'))
+    try {
+      const ca = await createCertificateAuthority({ name: 'Dir CA' })
+      const cert = await ca.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'alice' })
+      await writeFile(join(dir, 'root.pem'), ca.certificatePem)
+      await writeFile(join(dir, 'README.txt'), 'not a certificate')
+      const trust = await loadTrustStore(dir)
+      await expect(verifyPeerChain(cert.chain, { trust })).resolves.toBeDefined()
+      await ca.revoke(cert.serial)
+      await writeFile(join(dir, 'lan.crl'), (await ca.crl()).der)
+      // still cached and the CRL not loaded: valid until reload
+      await expect(verifyPeerChain(cert.chain, { trust })).resolves.toBeDefined()
+      await trust.reload()
+      await expect(verifyPeerChain(cert.chain, { trust })).rejects.toThrow(CertificateRevokedError)
+      // a damaged file: reload fails and keeps the old contents
+      await writeFile(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n')
+      await expect(trust.reload()).rejects.toMatchObject({ code: 'cert-malformed' })
+      await expect(verifyPeerChain(cert.chain, { trust })).rejects.toThrow(CertificateRevokedError)
+      await expect(loadTrustStore(join(dir, 'missing'))).rejects.toMatchObject({ code: 'not-found' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
