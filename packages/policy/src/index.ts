@@ -38,7 +38,17 @@ export type { LintCode, LintFinding } from './lint.js'
 export { loadPolicy } from './load-policy.js'
 export type { PolicySource } from './load-policy.js'
 export { MAX_POLICY_BYTES } from './loader.js'
-export type { PolicyPeer } from './model.js'
+export type {
+  Assertion,
+  Conditions,
+  GroupDef,
+  PeerDef,
+  PolicyModel,
+  PolicyPeer,
+  RequirementModel,
+  RuleModel,
+  TestModel
+} from './model.js'
 export { Policy } from './policy.js'
 export type { DecideRequest, DecisionCode, PolicyDecision, PolicyOptions } from './policy.js'
 export type { AssertionResult, TestReport } from './policy-tests.js'
