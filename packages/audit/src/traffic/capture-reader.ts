@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises'
-import { InvalidArgumentError } from '@peerguard/interface'
+import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import { CaptureFormatError } from './errors.js'
 import type { ParseErrors } from './parse-errors.js'
 
@@ -326,7 +326,14 @@ export async function readCaptureFile(path: string, sink: PacketSink, errors: Pa
   const chunk = options.chunkBytes ?? 4 * 1024 * 1024
   if (!Number.isInteger(chunk) || chunk < 64) throw new InvalidArgumentError(`chunkBytes: expected an integer >= 64, got ${chunk}`)
   const parser = new CaptureParser(sink, errors)
-  const fh = await open(path, 'r')
+  let fh: Awaited<ReturnType<typeof open>>
+  try {
+    fh = await open(path, 'r')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such capture file`, { cause: err })
+    throw new PeerguardError('io-error', `${path}: cannot open the capture file (${code ?? 'error'})`, { cause: err })
+  }
   let buf = Buffer.allocUnsafe(chunk)
   let start = 0
   let end = 0
