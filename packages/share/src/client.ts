@@ -430,6 +430,7 @@ export async function connectShare(
   })
   try {
     const { stream, peer } = await transport.connect(socket)
+    stream.on('error', () => {}) // errors surface as failed operations, never as a crash
     stream.write(PREFACE)
     const { bytes, rest } = await readExactly(stream, PREFACE.length, timeoutMs).catch((err) => {
       throw new ShareConnectionRefusedError(`${host}:${port} closed the connection during the handshake`, { cause: err })

@@ -5,6 +5,7 @@ import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:f
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { basename, join } from 'node:path'
 import type { Duplex } from 'node:stream'
+import type { DecisionRecord, LogPeer } from '@peerguard/audit'
 import type { Decision, PeerInfo } from '@peerguard/interface'
 import {
   assertInteger,
@@ -26,7 +27,7 @@ import { AtomicUpload, type WriteMode } from './upload.js'
 
 /** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
 export interface DecisionSink {
-  append(record: Record<string, unknown> & { kind: 'connection' | 'operation'; code: string; reason: string }): Promise<unknown>
+  append(record: DecisionRecord): Promise<unknown>
 }
 
 export interface ShareServerOptions {
@@ -177,6 +178,7 @@ export class ShareServer extends EventEmitter {
         t.unref()
       })
       ;({ stream, peer } = await Promise.race([this.#transport.accept(socket), timeout]))
+      stream.on('error', () => {}) // errors are handled where the stream is read; never crash the process
       const { bytes, rest } = await Promise.race([readExactly(stream, PREFACE.length, this.#handshakeMs), timeout])
       if (!bytes.equals(PREFACE)) throw new ShareProtocolError('bad preface: not a peerguard share client')
       stream.write(PREFACE)
@@ -649,7 +651,7 @@ function typeOf(st: import('node:fs').Stats): string {
   return 'other'
 }
 
-function logPeer(peer: PeerInfo): Record<string, unknown> {
+function logPeer(peer: PeerInfo): LogPeer {
   return {
     peerId: peer.peerId,
     ...(peer.name === undefined ? {} : { name: peer.name }),

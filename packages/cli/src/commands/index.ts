@@ -4,6 +4,7 @@ import { registerIdCommands } from './id.js'
 import { registerCaCommands } from './ca.js'
 import { registerCertCommands } from './cert.js'
 import { registerPolicyCommands } from './policy.js'
+import { registerDemoCommands } from './demo.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -11,6 +12,7 @@ export function registerAll(program: Command, io: CliIO): void {
   registerCaCommands(program, io)
   registerCertCommands(program, io)
   registerPolicyCommands(program, io)
+  registerDemoCommands(program, io)
   void program
   void io
 }
