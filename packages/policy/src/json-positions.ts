@@ -92,3 +92,52 @@ export function lineStartsOf(text: string): number[] {
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1)
   return starts
 }
+
+/**
+ * The first key that appears twice in one object of a (well-formed) JSON text, with its offset.
+ * JSON.parse silently keeps the last one; a policy must not have two meanings.
+ */
+export function jsonDuplicateKey(text: string): { key: string; offset: number } | undefined {
+  const stack: Array<Set<string> | undefined> = []
+  const n = text.length
+  let i = 0
+  while (i < n) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      const start = i
+      let escaped = false
+      i++
+      while (i < n && text.charCodeAt(i) !== 0x22) {
+        if (text.charCodeAt(i) === 0x5c) {
+          escaped = true
+          i++
+        }
+        i++
+      }
+      i++
+      const keys = stack[stack.length - 1]
+      if (keys !== undefined) {
+        let j = i
+        while (
+          j < n &&
+          (text.charCodeAt(j) === 0x20 ||
+            text.charCodeAt(j) === 0x0a ||
+            text.charCodeAt(j) === 0x0d ||
+            text.charCodeAt(j) === 0x09)
+        )
+          j++
+        if (text.charCodeAt(j) === 0x3a /* : */) {
+          const key = escaped ? (JSON.parse(text.slice(start, i)) as string) : text.slice(start + 1, i - 1)
+          if (keys.has(key)) return { key, offset: start }
+          keys.add(key)
+        }
+      }
+      continue
+    }
+    if (c === 0x7b /* { */) stack.push(new Set())
+    else if (c === 0x5b /* [ */) stack.push(undefined)
+    else if (c === 0x7d || c === 0x5d) stack.pop()
+    i++
+  }
+  return undefined
+}

@@ -14,6 +14,7 @@ import {
   PolicyUnknownGroupError,
   PolicyUnknownKeyError
 } from './errors.js'
+import { jsonDuplicateKey, lineColumn, lineStartsOf } from './json-positions.js'
 import { type DocPath, Locator } from './locator.js'
 import type {
   Assertion,
@@ -144,10 +145,27 @@ function describeValue(value: unknown): string {
 /** Parse the text into plain data and a locator. Only PolicyParseError escapes. */
 function parseText(text: string, file: string | undefined): { data: unknown; loc: Locator } {
   if (/^\s*[{[]/.test(text)) {
+    let data: unknown
+    let parsed = false
     try {
-      return { data: JSON.parse(text), loc: new Locator(text, file) }
+      data = JSON.parse(text)
+      parsed = true
     } catch {
       // Not strict JSON: let the YAML parser (a JSON superset) locate the problem or accept it.
+    }
+    if (parsed) {
+      const dup = jsonDuplicateKey(text)
+      if (dup !== undefined) {
+        const { line, column } = lineColumn(lineStartsOf(text), dup.offset)
+        throw new PolicyParseError(`duplicate key ${JSON.stringify(dup.key)}`, {
+          ...(file === undefined ? {} : { file }),
+          line,
+          column,
+          path: '(document)',
+          expected: 'each key once per mapping'
+        })
+      }
+      return { data, loc: new Locator(text, file) }
     }
   }
   const lines = new LineCounter()

@@ -95,8 +95,21 @@ describe('loadPolicy: bad input gives located errors', () => {
     expect(err.message).toMatch(/^test\.yaml:\d+:\d+: /)
   })
 
-  it('duplicate keys are refused rather than silently merged', () => {
+  it('duplicate keys are refused rather than silently merged, in YAML and in JSON', () => {
     expect(loadError('version: 1\nrules: []\nrules: []\n')).toBeInstanceOf(PolicyParseError)
+    const err = loadError(
+      '{\n  "version": 1,\n  "rules": [{"peers": ["*"], "allow": ["read"], "resources": ["share:x"], "allow": ["write"]}]\n}'
+    )
+    expect(err).toBeInstanceOf(PolicyParseError)
+    expect(err.message).toContain('duplicate key "allow"')
+    expect(err.location).toEqual({ file: 'test.yaml', line: 3, column: 75 })
+    // Equal keys in different objects are fine; escapes are decoded before comparing.
+    expect(() =>
+      loadPolicy(
+        '{"version": 1, "rules": [{"peers": ["*"], "allow": ["read"], "resources": ["share:x"]}, {"peers": ["*"], "allow": ["read"], "resources": ["share:y"]}]}'
+      )
+    ).not.toThrow()
+    expect(loadError('{"version": 1, "rules": [], "rul\\u0065s": []}').message).toContain('duplicate key "rules"')
   })
 
   it('unknown key: names the key, where it is, what was expected, and the nearest key', () => {
