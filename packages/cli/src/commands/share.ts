@@ -1,0 +1,396 @@
+import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import cliProgress from 'cli-progress'
+import { type Command, Option } from 'commander'
+import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
+import { type KeyPair, loadIdentity } from '@peerguard/identity'
+import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
+import { createTrustStore, loadTrustStore, pemDecodeAll, type TrustStore } from '@peerguard/pki'
+import { loadPolicy } from '@peerguard/policy'
+import {
+  channelTransport,
+  connectShare,
+  createShareServer,
+  parseShareAddress,
+  plainTransport,
+  policyAuthorizer,
+  type Progress,
+  type ShareClient,
+  type ShareTransport
+} from '@peerguard/share'
+import type { CliIO } from '../io.js'
+import { readLimited, readPassphraseFile, wantsJson } from './ca.js'
+
+interface CredentialOptions {
+  identity?: string
+  cert?: string
+  trust?: string
+  passphraseFile?: string
+  expectPeer?: string
+}
+
+/** Certificates in a file: DER (one) or PEM (one or more, leaf first). */
+async function readCertificates(path: string): Promise<Uint8Array[]> {
+  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
+  if (bytes[0] === 0x30) return [bytes]
+  try {
+    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
+  } catch (err) {
+    throw new InvalidArgumentError(`${path}: not a PEM or DER certificate (${(err as Error).message})`, { cause: err })
+  }
+}
+
+async function readTrust(path: string): Promise<TrustStore> {
+  const info = await stat(path).catch(() => undefined)
+  if (info?.isDirectory() === true) return loadTrustStore(path)
+  return createTrustStore({ roots: await readCertificates(path) })
+}
+
+async function readKey(path: string, passphraseFile: string | undefined): Promise<KeyPair> {
+  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile)
+  return (await loadIdentity(path, passphrase === undefined ? {} : { passphrase })).keyPair
+}
+
+/** Hardened when --identity, --cert and --trust are all given; plain when none is. */
+async function transportFrom(opts: CredentialOptions, io: CliIO, side: 'server' | 'client'): Promise<ShareTransport> {
+  const given = [opts.identity, opts.cert, opts.trust].filter((v) => v !== undefined).length
+  if (given === 0) {
+    if (side === 'client')
+      io.err('peerguard: warning: plain mode: no authentication and no encryption (pass --identity, --cert and --trust)')
+    return plainTransport()
+  }
+  if (given !== 3) {
+    throw new PeerguardError('usage', 'hardened mode needs all of --identity, --cert and --trust', {
+      details: { hint: 'give all three, or none of them for the plain (unprotected) mode' }
+    })
+  }
+  const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  return channelTransport({
+    identity,
+    chain: await readCertificates(opts.cert as string),
+    trust: await readTrust(opts.trust as string),
+    ...(opts.expectPeer === undefined ? {} : { expectedPeerId: opts.expectPeer })
+  })
+}
+
+function credentialOptions(cmd: Command): Command {
+  return cmd
+    .option('--identity <key>', 'your identity key file (hardened mode)')
+    .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
+    .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
+    .option('--expect-peer <peerId>', 'refuse a server with another peer ID')
+    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+}
+
+async function withClient<T>(
+  address: string,
+  opts: CredentialOptions,
+  io: CliIO,
+  fn: (c: ShareClient) => Promise<T>
+): Promise<T> {
+  const transport = await transportFrom(opts, io, 'client')
+  const client = await connectShare(parseShareAddress(address), { transport })
+  try {
+    return await fn(client)
+  } finally {
+    client.close()
+  }
+}
+
+function progressBar(io: CliIO, json: boolean, label: string): { update(p: Progress): void; stop(): void } {
+  if (!io.isTTY || json) return { update() {}, stop() {} }
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {percentage}% {value}/{total} bytes {speed}`, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic
+  )
+  const started = Date.now()
+  let begun = false
+  return {
+    update(p) {
+      if (!begun) {
+        bar.start(p.total, 0, { speed: '' })
+        begun = true
+      }
+      const secs = (Date.now() - started) / 1000
+      bar.update(p.transferred, { speed: secs > 0 ? `${(p.transferred / secs / 1e6).toFixed(1)} MB/s` : '' })
+    },
+    stop() {
+      if (begun) bar.stop()
+    }
+  }
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  try {
+    return parseShareAddress(value)
+  } catch {
+    const port = Number(value)
+    if (/^\d+$/.test(value) && port >= 0 && port <= 65535) return { host: '127.0.0.1', port }
+    throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
+  }
+}
+
+export function registerShareCommands(program: Command, io: CliIO): void {
+  const share = program
+    .command('share')
+    .description('serve a folder to LAN peers, or use one: hardened (certificates + policy) or plain')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --policy office.yaml --listen 0.0.0.0:4455 --log decisions.jsonl
+  $ peerguard share get 192.168.1.10:4455 public/notice.txt --identity bob.key --cert bob.pem --trust ca.pem`
+    )
+
+  share
+    .command('serve')
+    .description('serve DIR until interrupted (Ctrl-C); every decision goes to the decision log')
+    .argument('<dir>', 'the folder to share')
+    .option('--identity <key>', "this node's identity key file")
+    .option('--cert <cert>', "this node's certificate chain, PEM")
+    .option('--trust <root>', 'the LAN CA root certificate (file or directory) that peers must chain to')
+    .option('--policy <file>', 'the access policy (YAML or JSON)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:4455')
+    .option('--log <file>', 'decision log (JSON Lines, hash-chained, checkpoints signed with --identity)')
+    .option('--name <share>', 'share name in policy resources (share:<name>/…); default: the folder name')
+    .option('--plain', 'serve without authentication or encryption (the unprotected baseline)')
+    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .addOption(new Option('--max-ops <n>', 'concurrent operations per peer').default('8'))
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --policy office.yaml --log decisions.jsonl
+  $ peerguard share serve ./scratch --plain --listen 127.0.0.1:4456`
+    )
+    .action(
+      async (
+        dir: string,
+        opts: CredentialOptions & {
+          policy?: string
+          listen: string
+          log?: string
+          name?: string
+          plain?: boolean
+          maxOps: string
+        },
+        cmd: Command
+      ) => {
+        const listen = parseListen(opts.listen)
+        const maxOps = Number(opts.maxOps)
+        if (!Number.isSafeInteger(maxOps) || maxOps < 1)
+          throw new InvalidArgumentError('--max-ops: expected a positive whole number')
+        if (
+          opts.plain !== true &&
+          (opts.identity === undefined || opts.cert === undefined || opts.trust === undefined || opts.policy === undefined)
+        ) {
+          throw new PeerguardError('usage', 'a hardened share needs --identity, --cert, --trust and --policy', {
+            details: { hint: 'or pass --plain to serve without authentication (not recommended)' }
+          })
+        }
+        if (opts.plain === true && opts.policy !== undefined)
+          throw new PeerguardError('usage', '--policy needs hardened mode: a plain share cannot tell peers apart')
+        const transport = opts.plain === true ? plainTransport() : await transportFrom(opts, io, 'server')
+        const authorize = opts.policy === undefined ? undefined : policyAuthorizer(loadPolicy({ path: opts.policy }))
+        let log: DecisionLog | undefined
+        if (opts.log !== undefined) {
+          if (opts.identity === undefined)
+            throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
+          log = await openDecisionLog({ path: opts.log, identity: await readKey(opts.identity, opts.passphraseFile) })
+        }
+        const server = createShareServer({
+          root: dir,
+          ...(opts.name === undefined ? {} : { shareName: opts.name }),
+          transport,
+          ...(authorize === undefined ? {} : { authorize }),
+          ...(log === undefined ? {} : { log }),
+          maxConcurrentPerPeer: maxOps
+        })
+        try {
+          const addr = await server.listen(listen)
+          if (wantsJson(cmd))
+            io.json({
+              listening: addr,
+              mode: server.mode,
+              share: server.shareName,
+              root: server.root,
+              ...(opts.log === undefined ? {} : { log: opts.log })
+            })
+          else {
+            io.out(
+              `serving ${dir} as share "${server.shareName}" on ${addr.host}:${addr.port} (${server.mode})${opts.log === undefined ? '' : `, decision log ${opts.log}`}`
+            )
+            if (server.mode === 'plain')
+              io.err('peerguard: warning: plain mode: anyone who can reach this port can read and write the folder')
+          }
+          await new Promise<void>((resolve) => {
+            const stop = (): void => {
+              process.off('SIGINT', stop)
+              process.off('SIGTERM', stop)
+              resolve()
+            }
+            process.on('SIGINT', stop)
+            process.on('SIGTERM', stop)
+          })
+        } finally {
+          await server.close()
+          await log?.close()
+        }
+        if (!wantsJson(cmd)) io.out('share closed')
+      }
+    )
+
+  credentialOptions(
+    share
+      .command('ls')
+      .description('list a folder of a share')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('[path]', 'folder in the share', '')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share ls 127.0.0.1:4455 public --identity bob.key --cert bob.pem --trust ca.pem'
+    )
+    .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
+      const { entries, truncated } = await withClient(addr, opts, io, (c) => c.list(path))
+      if (wantsJson(cmd)) return io.json({ path, entries, truncated })
+      for (const e of entries)
+        io.out(
+          `${e.type === 'dir' ? 'd' : e.type === 'file' ? '-' : 'l'} ${String(e.size).padStart(12)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19)}  ${e.name}${e.type === 'dir' ? '/' : ''}`
+        )
+      if (truncated) io.err('peerguard: warning: listing truncated at 10000 entries')
+    })
+
+  credentialOptions(
+    share
+      .command('get')
+      .description('download a file (resumable)')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('<path>', 'file in the share')
+      .argument('[local]', 'local file (default: the remote name in the current folder)')
+      .option('--resume', 'continue an interrupted download (<local>.pgpart)')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share get 127.0.0.1:4455 public/notice.txt notice.txt --identity bob.key --cert bob.pem --trust ca.pem'
+    )
+    .action(
+      async (
+        addr: string,
+        path: string,
+        local: string | undefined,
+        opts: CredentialOptions & { resume?: boolean },
+        cmd: Command
+      ) => {
+        const target = local ?? basename(path)
+        const json = wantsJson(cmd)
+        const bar = progressBar(io, json, basename(path))
+        try {
+          const r = await withClient(addr, opts, io, (c) =>
+            c.download(path, target, { resume: opts.resume === true, onProgress: (p) => bar.update(p) })
+          )
+          bar.stop()
+          if (json) io.json({ path, local: target, size: r.size, sha256: r.sha256, resumedFrom: r.resumedFrom })
+          else
+            io.out(`${target}: ${r.size} bytes, sha256 ${r.sha256}${r.resumedFrom > 0 ? ` (resumed at ${r.resumedFrom})` : ''}`)
+        } finally {
+          bar.stop()
+        }
+      }
+    )
+
+  credentialOptions(
+    share
+      .command('put')
+      .description('upload a file (atomic: the server keeps the old content unless the whole upload verifies)')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('<local>', 'local file')
+      .argument('[path]', 'destination in the share (default: the local name)')
+      .addOption(
+        new Option('--mode <mode>', 'create (fail if it exists), overwrite or append')
+          .choices(['create', 'overwrite', 'append'])
+          .default('overwrite')
+      )
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share put 127.0.0.1:4455 plan.txt docs/plan.txt --identity alice.key --cert alice.pem --trust ca.pem'
+    )
+    .action(
+      async (
+        addr: string,
+        local: string,
+        path: string | undefined,
+        opts: CredentialOptions & { mode: 'create' | 'overwrite' | 'append' },
+        cmd: Command
+      ) => {
+        const dest = path ?? basename(local)
+        const json = wantsJson(cmd)
+        const bar = progressBar(io, json, basename(local))
+        try {
+          const r = await withClient(addr, opts, io, (c) =>
+            c.upload(local, dest, { mode: opts.mode, onProgress: (p) => bar.update(p) })
+          )
+          bar.stop()
+          if (json) io.json({ path: dest, size: r.size, sha256: r.sha256 })
+          else io.out(`${dest}: ${r.size} bytes, sha256 ${r.sha256}`)
+        } finally {
+          bar.stop()
+        }
+      }
+    )
+
+  credentialOptions(
+    share
+      .command('rm')
+      .description('delete a file or an empty folder')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('<path>', 'path in the share')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share rm 127.0.0.1:4455 docs/old.txt --identity alice.key --cert alice.pem --trust ca.pem'
+    )
+    .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
+      await withClient(addr, opts, io, (c) => c.delete(path))
+      if (wantsJson(cmd)) io.json({ deleted: path })
+      else io.out(`deleted ${path}`)
+    })
+
+  credentialOptions(
+    share
+      .command('mv')
+      .description('rename or move inside the share')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('<from>', 'path in the share')
+      .argument('<to>', 'new path in the share')
+      .option('--overwrite', 'replace an existing destination')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share mv 127.0.0.1:4455 docs/draft.txt docs/final.txt --identity alice.key --cert alice.pem --trust ca.pem'
+    )
+    .action(async (addr: string, from: string, to: string, opts: CredentialOptions & { overwrite?: boolean }, cmd: Command) => {
+      await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
+      if (wantsJson(cmd)) io.json({ renamed: { from, to } })
+      else io.out(`renamed ${from} -> ${to}`)
+    })
+
+  credentialOptions(
+    share
+      .command('mkdir')
+      .description('create a folder')
+      .argument('<addr>', 'HOST:PORT')
+      .argument('<path>', 'path in the share')
+      .option('-p, --parents', 'create missing parents')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard share mkdir 127.0.0.1:4455 docs/2026 --identity alice.key --cert alice.pem --trust ca.pem'
+    )
+    .action(async (addr: string, path: string, opts: CredentialOptions & { parents?: boolean }, cmd: Command) => {
+      await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))
+      if (wantsJson(cmd)) io.json({ created: path })
+      else io.out(`created ${path}`)
+    })
+}
