@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { subject } from '@casl/ability'
 import fc from 'fast-check'
-import { stringify } from 'yaml'
+import { LineCounter, parseDocument, stringify } from 'yaml'
 import { isPeerguardError } from '@peerguard/interface'
 import { loadPolicy, type PolicyPeer, VERBS } from '@peerguard/policy'
 
@@ -264,6 +264,31 @@ describe('decide: garbage requests', () => {
         }
       }),
       { numRuns: 1000 }
+    )
+  })
+})
+
+describe('JSON policies: the duplicate-key scan', () => {
+  it('never flags a JSON text without duplicates, whatever its strings contain', () => {
+    const text = fc.string({ maxLength: 40, unit: 'binary' })
+    fc.assert(
+      fc.property(text, text, fc.integer({ min: 0, max: 4 }), (description, ruleDescription, indent) => {
+        const doc = {
+          version: 1,
+          description,
+          resources: { [`share:${description.replace(/[^a-z]/g, '') || 'x'}`]: { description: ruleDescription } },
+          rules: [{ description: ruleDescription, peers: ['*'], allow: ['read'], resources: ['share:x'] }]
+        }
+        const json = JSON.stringify(doc, null, indent)
+        const policy = loadPolicy(json)
+        expect(policy.model.description).toBe(description)
+        // The linear scan locates rules where the YAML parser (which keeps positions) does.
+        const lines = new LineCounter()
+        const node = parseDocument(json, { lineCounter: lines }).getIn(['rules', 0], true) as { range: [number] }
+        const pos = lines.linePos(node.range[0])
+        expect(policy.rules()[0]?.source).toEqual({ line: pos.line, column: pos.col })
+      }),
+      { numRuns: 500 }
     )
   })
 })
