@@ -10,6 +10,7 @@ import type {
   StreamMuxerFactory
 } from '@libp2p/interface'
 import { serviceCapabilities } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { type Authorize, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
 import { assertBytes, equalBytes, InvalidArgumentError, type PeerInfo, PeerguardError } from '@peerguard/interface'
@@ -137,6 +138,16 @@ function resolve(options: PeerguardEncrypterOptions, components: PeerguardEncryp
   }
 }
 
+/** The PeerId in the `/p2p/` component of an outbound connection's address, if any. */
+function dialledPeerOf(connection: unknown): Libp2pPeerId | undefined {
+  try {
+    const id = (connection as { remoteAddr?: { getPeerId?: () => string | null } }).remoteAddr?.getPeerId?.()
+    return typeof id === 'string' ? peerIdFromString(id) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** The peerguard channel as a libp2p ConnectionEncrypter. Create with `peerguardEncrypter`. */
 export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensions> {
   readonly protocol = PEERGUARD_PROTOCOL
@@ -197,7 +208,8 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
     const conn = connection as unknown as IterableConnection & Record<PropertyKey, unknown>
     const o = this.#o
     let expected: string | undefined
-    const remotePeer = options?.remotePeer
+    // libp2p 2 does not pass the dialled peer to encrypters; it is the /p2p/ part of the address.
+    const remotePeer = options?.remotePeer ?? (direction === 'outbound' ? dialledPeerOf(conn) : undefined)
     if (remotePeer !== undefined) {
       try {
         expected = peerguardPeerIdFromLibp2p(remotePeer).toString()

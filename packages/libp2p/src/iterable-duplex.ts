@@ -50,6 +50,9 @@ export class IterableDuplex extends Duplex {
     const hp = hostPortOf(connection)
     this.remoteAddress = hp?.host
     this.remotePort = hp?.port
+    // The channel above listens for errors while it owns the socket; after it let go (a refused
+    // handshake, a gater denial) a late transport error must not become an uncaught exception.
+    this.on('error', () => {})
     this.#readLoop().catch(() => {})
     connection.sink(this.#outgoing()).catch((err: Error) => {
       this.destroy(new Libp2pStreamError(`writing to the libp2p connection failed: ${err?.message}`, { cause: err }))

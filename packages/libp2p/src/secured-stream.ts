@@ -32,6 +32,9 @@ function waitWritable(channel: NoiseChannel): Promise<void> {
  * encrypts what the muxer writes and sends the channel's CLOSE when the muxer's source ends.
  */
 export function securedStream(channel: NoiseChannel): SecuredStream {
+  // Until libp2p reads `source` (and after it stopped), nobody listens for channel errors; they
+  // still reach libp2p through `source` and `sink`, so an error event alone must not crash the process.
+  channel.on('error', () => {})
   async function* source(): AsyncGenerator<Uint8Array> {
     for await (const chunk of channel) yield chunk as Buffer
   }

@@ -1,0 +1,96 @@
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { ConnectionGater, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { openDecisionLog } from '@peerguard/audit'
+import type { KeyPair } from '@peerguard/identity'
+import { createLibp2p } from 'libp2p'
+import {
+  type Libp2pConnectionRecord,
+  libp2pPrivateKeyFromIdentity,
+  type PeerguardEncrypterOptions,
+  peerguardEncrypter
+} from '@peerguard/libp2p'
+
+export const ECHO = '/pg-test/echo/1.0.0'
+
+export interface NodeOptions {
+  identity: KeyPair
+  /** Default: the identity's own key. */
+  privateKey?: PrivateKey
+  /** Peerguard encrypter options; undefined = no peerguard encrypter. */
+  peerguard?: PeerguardEncrypterOptions
+  /** Also (or only) offer stock @chainsafe/libp2p-noise, after peerguard. */
+  noise?: boolean
+  gater?: ConnectionGater
+}
+
+/** A libp2p node on loopback TCP with an echo protocol. */
+export async function startNode(o: NodeOptions, nodes: Libp2p[]): Promise<Libp2p> {
+  const encrypters = []
+  if (o.peerguard !== undefined) encrypters.push(peerguardEncrypter(o.peerguard))
+  if (o.noise === true) encrypters.push(noise())
+  const node = await createLibp2p({
+    privateKey: o.privateKey ?? libp2pPrivateKeyFromIdentity(o.identity),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: encrypters,
+    streamMuxers: [yamux()],
+    // the default gater refuses private addresses for dialling in some versions; loopback is what we test
+    connectionGater: { denyDialMultiaddr: () => false, ...(o.gater ?? {}) }
+  })
+  nodes.push(node)
+  await node.handle(ECHO, ({ stream }) => {
+    stream.sink(stream.source).catch(() => {})
+  })
+  return node
+}
+
+/** Send `data` over a new echo stream and return what came back. */
+export async function echo(stream: Stream, data: Uint8Array): Promise<Buffer> {
+  const sent = stream.sink(
+    (async function* () {
+      for (let i = 0; i < data.length; i += 65536) yield data.subarray(i, i + 65536)
+    })()
+  )
+  const parts: Buffer[] = []
+  for await (const c of stream.source) parts.push(Buffer.from(c.subarray()))
+  await sent
+  return Buffer.concat(parts)
+}
+
+/** A decision sink that keeps records in memory. */
+export function memoryLog(): { records: Libp2pConnectionRecord[]; append(r: Libp2pConnectionRecord): Promise<void> } {
+  const records: Libp2pConnectionRecord[] = []
+  return {
+    records,
+    append: async (r) => {
+      records.push(r)
+    }
+  }
+}
+
+/** A real hash-chained DecisionLog of @peerguard/audit in a fresh directory. */
+export async function fileLog(identity: KeyPair) {
+  const dir = await mkdtemp(join(tmpdir(), 'pg-libp2p-'))
+  const path = join(dir, 'decisions.jsonl')
+  const log = await openDecisionLog({ path, identity, checkpointIntervalMs: 0 })
+  const lines = async (): Promise<Array<Record<string, unknown>>> =>
+    (await readFile(path, 'utf8'))
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+  return { log, path, lines }
+}
+
+/** Wait until `predicate` holds (polling), or fail after `ms`. */
+export async function eventually(predicate: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

@@ -1,0 +1,246 @@
+import './node20-shim.js'
+import { randomBytes } from 'node:crypto'
+import { afterEach, describe, expect, it } from '@jest/globals'
+import type { Libp2p } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { verifyDecisionLogFile } from '@peerguard/audit'
+import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
+import { createPeerDirectory, libp2pPrivateKeyFromIdentity, PEERGUARD_PROTOCOL, peerguardGater } from '@peerguard/libp2p'
+import { loadPolicy } from '@peerguard/policy'
+import { makeTestPki } from '@peerguard/test-utils'
+import { ECHO, echo, eventually, fileLog, memoryLog, startNode } from './helpers.js'
+
+const POLICY = `
+version: 1
+peers:
+  alice: { name: alice }
+  bob: { name: bob }
+rules:
+  - id: libp2p-members
+    allow: [get]
+    peers: [alice, bob]
+    resources: ["service:libp2p"]
+`
+
+let nodes: Libp2p[] = []
+afterEach(async () => {
+  await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
+  nodes = []
+})
+
+describe('peerguardEncrypter between real libp2p nodes on loopback TCP', () => {
+  it('connects two certified nodes; PeerIds are the identity keys; data round-trips on a custom protocol', async () => {
+    const pki = await makeTestPki()
+    const { alice, bob } = pki.peers as Record<'alice' | 'bob', (typeof pki.peers)[string]>
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust } }, nodes)
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    expect(a.peerId.toString()).toBe(peerIdFromPublicKey(alice.identity.publicKey).toLibp2p())
+    expect(b.peerId.toString()).toBe(peerIdFromPublicKey(bob.identity.publicKey).toLibp2p())
+
+    const stream = await a.dialProtocol(b.getMultiaddrs()[0] as never, ECHO)
+    const data = randomBytes(1_000_000)
+    const back = await echo(stream, data)
+    expect(back.equals(data)).toBe(true)
+
+    const [conn] = a.getConnections(b.peerId)
+    expect(conn?.encryption).toBe(PEERGUARD_PROTOCOL)
+    expect(conn?.multiplexer).toBe('/yamux/1.0.0') // agreed inside the handshake
+    expect(conn?.remotePeer.equals(b.peerId)).toBe(true)
+    await eventually(() => b.getConnections(a.peerId).length === 1)
+    expect(b.getConnections(a.peerId)[0]?.remotePeer.equals(a.peerId)).toBe(true)
+
+    // a clean close: the remote's connection closes too, without an error on either side
+    await conn?.close()
+    await eventually(() => b.getConnections(a.peerId).length === 0)
+  })
+
+  it('refuses a node whose certificate comes from another CA (both directions)', async () => {
+    const pki = await makeTestPki()
+    const other = await makeTestPki({ caName: 'Other CA', peers: ['mallory'] })
+    const alice = pki.peers.alice!
+    const mallory = other.peers.mallory!
+    const aliceLog = memoryLog()
+    const malloryLog = memoryLog()
+    const a = await startNode(
+      { identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust, log: aliceLog } },
+      nodes
+    )
+    // mallory trusts alice's CA, so only alice's check can refuse mallory
+    const m = await startNode(
+      { identity: mallory.identity, peerguard: { chain: mallory.chain, trust: pki.trust, log: malloryLog } },
+      nodes
+    )
+    await expect(m.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => aliceLog.records.length > 0)
+    expect(aliceLog.records[0]).toMatchObject({ kind: 'connection', event: 'refused', code: 'cert-unknown-issuer' })
+    expect(malloryLog.records[0]).toMatchObject({ event: 'refused', code: 'channel-refused' })
+    // alice dialling mallory refuses mallory's certificate before revealing her own
+    await expect(a.dialProtocol(m.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    expect(aliceLog.records[1]).toMatchObject({ event: 'refused', code: 'cert-unknown-issuer' })
+    expect(a.getConnections()).toHaveLength(0)
+    expect(m.getConnections()).toHaveLength(0)
+  })
+
+  it('refuses a revoked peer once the CRL is in the trust store', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    await pki.ca.revoke(bob.certificate.der, 'keyCompromise')
+    const trust = await pki.trustWithCrl()
+    const log = memoryLog()
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust, log } }, nodes)
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust } }, nodes)
+    await expect(b.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'cert-revoked' })
+    expect(a.getConnections()).toHaveLength(0)
+  })
+
+  it('refuses a node whose certificate names another key than its libp2p/identity key', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const log = memoryLog()
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust, log } }, nodes)
+    // eve has her own key but presents bob's certificate
+    const eve = generateKeyPair()
+    const e = await startNode({ identity: eve, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    await expect(e.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'channel-binding-invalid' })
+  })
+
+  it('refuses to start a node whose libp2p private key is not its peerguard identity', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    await expect(
+      startNode(
+        {
+          identity: alice.identity,
+          privateKey: libp2pPrivateKeyFromIdentity(generateKeyPair()),
+          peerguard: { identity: alice.identity, chain: alice.chain, trust: pki.trust }
+        },
+        nodes
+      )
+    ).rejects.toMatchObject({ code: 'libp2p-key-mismatch' })
+  })
+
+  it('fails the upgrade with libp2p-peer-mismatch when the dialled /p2p/ PeerId is not the key that answered', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const log = memoryLog()
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust, log } }, nodes)
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    // bob's address, but claiming to be a third peer
+    const claimed = peerIdFromPublicKey(generateKeyPair().publicKey).toLibp2p()
+    const addr = multiaddr(`${b.getMultiaddrs()[0]?.decapsulateCode(421).toString()}/p2p/${claimed}`)
+    await expect(a.dialProtocol(addr as never, ECHO)).rejects.toThrow(/libp2p-peer-mismatch|another key/)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'libp2p-peer-mismatch' })
+    expect(a.getConnections()).toHaveLength(0)
+  })
+})
+
+describe('peerguardGater', () => {
+  it('lets policy members in, refuses a certified peer the policy does not know, and logs both to a verifiable decision log', async () => {
+    const pki = await makeTestPki({ peers: ['alice', 'bob', 'carol'] })
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const carol = pki.peers.carol!
+    const peers = createPeerDirectory()
+    const { log, path, lines } = await fileLog(alice.identity)
+    const a = await startNode(
+      {
+        identity: alice.identity,
+        peerguard: { chain: alice.chain, trust: pki.trust, peers },
+        gater: peerguardGater(loadPolicy(POLICY), { peers, log })
+      },
+      nodes
+    )
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    const c = await startNode({ identity: carol.identity, peerguard: { chain: carol.chain, trust: pki.trust } }, nodes)
+
+    const ok = await b.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)
+    expect((await echo(ok, Buffer.from('member'))).toString()).toBe('member')
+
+    await expect(c.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => a.getConnections(c.peerId).length === 0)
+
+    await log.close()
+    const entries = (await lines()).filter((e) => e.kind === 'connection')
+    expect(entries).toHaveLength(2)
+    expect(entries[0]).toMatchObject({
+      event: 'accepted',
+      code: 'allow',
+      mode: 'hardened',
+      peer: { name: 'bob', peerId: bob.peerId }
+    })
+    expect(entries[1]).toMatchObject({ event: 'refused', code: 'deny-default', mode: 'hardened', peer: { name: 'carol' } })
+    const report = await verifyDecisionLogFile(path, { signer: alice.peerId } as never)
+    expect(report.ok).toBe(true)
+  })
+
+  it('also gates outbound connections', async () => {
+    const pki = await makeTestPki({ peers: ['alice', 'carol'] })
+    const alice = pki.peers.alice!
+    const carol = pki.peers.carol!
+    const peers = createPeerDirectory()
+    const log = memoryLog()
+    const a = await startNode(
+      {
+        identity: alice.identity,
+        peerguard: { chain: alice.chain, trust: pki.trust, peers },
+        gater: peerguardGater(loadPolicy(POLICY), { peers, log })
+      },
+      nodes
+    )
+    const c = await startNode({ identity: carol.identity, peerguard: { chain: carol.chain, trust: pki.trust } }, nodes)
+    await expect(a.dialProtocol(c.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    expect(log.records).toEqual([
+      expect.objectContaining({ event: 'refused', code: 'deny-default', peer: expect.objectContaining({ name: 'carol' }) })
+    ])
+  })
+})
+
+describe('interop with stock @chainsafe/libp2p-noise', () => {
+  it('talks to a Noise-only node only when configured with both encrypters, and the gater refuses that uncertified connection by default', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const stock = await startNode({ identity: generateKeyPair(), noise: true }, nodes)
+    // peerguard only: no common encrypter
+    const strict = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust } }, nodes)
+    await expect(strict.dialProtocol(stock.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    expect(strict.getConnections()).toHaveLength(0)
+
+    // peerguard first, Noise as an explicit fallback
+    const bob = pki.peers.bob!
+    const both = await startNode(
+      { identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust }, noise: true },
+      nodes
+    )
+    const s = await both.dialProtocol(stock.getMultiaddrs()[0] as never, ECHO)
+    expect((await echo(s, Buffer.from('plain noise'))).toString()).toBe('plain noise')
+    expect(both.getConnections(stock.peerId)[0]?.encryption).toBe('/noise')
+    // between the two peerguard-capable nodes peerguard wins
+    const s2 = await both.dialProtocol(strict.getMultiaddrs()[0] as never, ECHO)
+    expect((await echo(s2, Buffer.from('x'))).toString()).toBe('x')
+    expect(both.getConnections(strict.peerId)[0]?.encryption).toBe(PEERGUARD_PROTOCOL)
+
+    // a gated node with both encrypters refuses the Noise-only peer (no certificate was verified)
+    const peers = createPeerDirectory()
+    const log = memoryLog()
+    const carolPki = await pki.issue('carol')
+    const gated = await startNode(
+      {
+        identity: carolPki.identity,
+        peerguard: { chain: carolPki.chain, trust: pki.trust, peers },
+        noise: true,
+        gater: peerguardGater(loadPolicy(POLICY), { peers, log })
+      },
+      nodes
+    )
+    await expect(stock.dialProtocol(gated.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'libp2p-uncertified-peer', mode: 'plain' })
+  })
+})
