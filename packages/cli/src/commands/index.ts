@@ -5,6 +5,7 @@ import { registerCaCommands } from './ca.js'
 import { registerCertCommands } from './cert.js'
 import { registerPolicyCommands } from './policy.js'
 import { registerDemoCommands } from './demo.js'
+import { registerProxyCommands } from './proxy.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -13,6 +14,7 @@ export function registerAll(program: Command, io: CliIO): void {
   registerCertCommands(program, io)
   registerPolicyCommands(program, io)
   registerDemoCommands(program, io)
+  registerProxyCommands(program, io)
   void program
   void io
 }

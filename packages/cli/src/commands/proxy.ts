@@ -1,0 +1,257 @@
+import type { Command } from 'commander'
+import { openDecisionLog } from '@peerguard/audit'
+import { InvalidArgumentError, isPeerguardError, type PeerInfo } from '@peerguard/interface'
+import {
+  createProxyClient,
+  createProxyServer,
+  formatHostPort,
+  loadProxyConfig,
+  parseHostPort,
+  type ProxyClient,
+  type ProxyFiles,
+  type ProxyServer
+} from '@peerguard/proxy'
+import type { CliIO } from '../io.js'
+import { readPassphraseFile, wantsJson } from './ca.js'
+
+function intOption(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+      throw new InvalidArgumentError(`${name}: expected a whole number ${min}..${max}, got ${JSON.stringify(value)}`)
+    return Number(value)
+  }
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
+
+interface CommonOptions {
+  listen: string
+  identity: string
+  cert: string
+  trust: string
+  crl?: string[]
+  passphraseFile?: string
+  tls?: boolean
+  idleTimeout?: number
+  connectTimeout?: number
+}
+
+async function filesOf(o: CommonOptions, policy?: string): Promise<ProxyFiles> {
+  const passphrase = o.passphraseFile === undefined ? undefined : await readPassphraseFile(o.passphraseFile)
+  return {
+    identity: o.identity,
+    cert: o.cert,
+    trust: o.trust,
+    ...(o.crl === undefined ? {} : { crls: o.crl }),
+    ...(policy === undefined ? {} : { policy }),
+    ...(passphrase === undefined ? {} : { passphrase })
+  }
+}
+
+/** Run until SIGINT/SIGTERM; SIGHUP reloads. Resolves after a clean shutdown. */
+function runUntilSignal(io: CliIO, end: { reload(): Promise<void>; close(): Promise<void> }): Promise<void> {
+  return new Promise((resolve) => {
+    const onHup = (): void => {
+      end.reload().then(
+        () => io.err('peerguard: reloaded certificate, trust store and policy'),
+        (err: Error) => io.err(`peerguard: warning: ${err.message}`)
+      )
+    }
+    const onStop = (): void => {
+      process.off('SIGHUP', onHup)
+      process.off('SIGINT', onStop)
+      process.off('SIGTERM', onStop)
+      end.close().then(resolve, resolve)
+    }
+    process.on('SIGHUP', onHup)
+    process.on('SIGINT', onStop)
+    process.on('SIGTERM', onStop)
+  })
+}
+
+function who(p: PeerInfo | undefined): string {
+  if (p === undefined) return 'unknown peer'
+  return `${p.name ?? '?'} (${p.peerId})${p.address === undefined ? '' : ` from ${p.address}`}`
+}
+
+/** `peerguard proxy server` and `peerguard proxy client`: put any TCP service behind peerguard. */
+export function registerProxyCommands(program: Command, io: CliIO): void {
+  const proxy = program
+    .command('proxy')
+    .description('put any TCP service behind peerguard: authenticated, encrypted, policy-checked tunnels')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard proxy server --listen 0.0.0.0:7631 --target 127.0.0.1:631 --service printer --action print \\
+      --identity nas.key --cert nas.pem --trust ca.pem --policy office.yaml --log decisions.log
+  $ peerguard proxy client --listen 127.0.0.1:631 --connect nas.lan:7631 \\
+      --identity alice.key --cert alice.pem --trust ca.pem --peer <NAS-PEER-ID>`
+    )
+
+  proxy
+    .command('server')
+    .description('accept peerguard channels, check the policy for service:<name>, forward to a TCP target')
+    .requiredOption('--listen <host:port>', 'address to accept peers on')
+    .requiredOption('--target <host:port>', 'the TCP service to forward to')
+    .requiredOption('--service <name>', 'service name; the policy resource is service:<name>')
+    .requiredOption('--identity <file>', "this node's identity key file")
+    .requiredOption('--cert <file>', "this node's certificate (PEM, leaf first)")
+    .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
+    .requiredOption('--policy <file>', 'policy file deciding who may reach the service')
+    .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
+    .option('--log <file>', 'append every accept/refuse decision to this decision log')
+    .option('--action <verb>', 'policy action asked for each connection', 'get')
+    .option('--tls', 'speak TLS 1.3 (for TLS-only clients such as openssl s_client) instead of the Noise channel')
+    .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
+    .option('--max-connections <n>', 'most connections at once', intOption('--max-connections', 1, 1_000_000))
+    .option('--max-per-peer <n>', 'most connections per peer', intOption('--max-per-peer', 1, 1_000_000))
+    .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
+    .option('--connect-timeout <seconds>', 'deadline to reach the target', intOption('--connect-timeout', 1, 600))
+    .option('--json', 'machine-readable output (JSON lines on stdout)')
+    .addHelpText(
+      'after',
+      `
+Runs until SIGINT or SIGTERM; SIGHUP re-reads certificate, trust store, CRLs and policy without
+dropping established connections (a bad file keeps the previous configuration).
+
+Example:
+  $ peerguard proxy server --listen 0.0.0.0:7631 --target 127.0.0.1:631 --service printer --action print \\
+      --identity nas.key --cert nas.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.log`
+    )
+    .action(
+      async (
+        o: CommonOptions & {
+          target: string
+          service: string
+          policy: string
+          log?: string
+          action: string
+          maxConnections?: number
+          maxPerPeer?: number
+        },
+        cmd: Command
+      ) => {
+        const json = wantsJson(cmd)
+        const listen = parseHostPort(o.listen, '--listen')
+        const target = parseHostPort(o.target, '--target')
+        const files = await filesOf(o, o.policy)
+        const config = await loadProxyConfig(files)
+        const log = o.log === undefined ? undefined : await openDecisionLog({ path: o.log, identity: config.identity })
+        let server: ProxyServer
+        try {
+          server = createProxyServer({
+            listen,
+            target,
+            service: o.service,
+            action: o.action,
+            config,
+            loadConfig: () => loadProxyConfig(files),
+            tls: o.tls === true,
+            ...(log === undefined ? {} : { decisionLog: log }),
+            ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
+            ...(o.maxPerPeer === undefined ? {} : { maxConnectionsPerPeer: o.maxPerPeer }),
+            ...(o.idleTimeout === undefined ? {} : { idleTimeoutMs: o.idleTimeout * 1000 }),
+            ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
+          })
+          const bound = await server.listen()
+          const address = formatHostPort({ host: bound.address, port: bound.port })
+          if (json)
+            io.out(
+              JSON.stringify({
+                event: 'listening',
+                address,
+                target: formatHostPort(target),
+                resource: server.resource,
+                mode: o.tls === true ? 'tls' : 'noise'
+              })
+            )
+          else
+            io.out(
+              `listening on ${address}, forwarding service:${o.service} to ${formatHostPort(target)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
+            )
+        } catch (err) {
+          await log?.close()
+          throw err
+        }
+        server.on('connection', (peer: PeerInfo) => {
+          if (json) io.out(JSON.stringify({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }))
+          else io.err(`peerguard: accepted ${who(peer)}`)
+        })
+        server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
+          const code = isPeerguardError(err) ? String(err.details?.decision ?? err.code) : 'internal'
+          if (json)
+            io.out(JSON.stringify({ event: 'refused', code, peerId: peer?.peerId, address: peer?.address, reason: err.message }))
+          else io.err(`peerguard: refused ${who(peer)}: ${code}: ${err.message}`)
+        })
+        await runUntilSignal(io, {
+          reload: () => server.reload(),
+          close: async () => {
+            await server.close()
+            await log?.close()
+          }
+        })
+      }
+    )
+
+  proxy
+    .command('client')
+    .description('listen for plain local TCP and carry each connection to a peerguard proxy server')
+    .requiredOption('--listen <host:port>', 'local address for applications (loopback unless --allow-remote)')
+    .requiredOption('--connect <host:port>', 'the peerguard proxy server')
+    .requiredOption('--identity <file>', "this peer's identity key file")
+    .requiredOption('--cert <file>', "this peer's certificate (PEM, leaf first)")
+    .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
+    .option('--peer <peer-id>', 'refuse the server unless it has this peer ID (pinning)')
+    .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
+    .option('--tls', 'speak TLS 1.3 to the server instead of the Noise channel')
+    .option('--allow-remote', 'allow a non-loopback --listen address (anyone reaching it uses this identity)')
+    .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
+    .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
+    .option('--connect-timeout <seconds>', 'deadline to reach the server', intOption('--connect-timeout', 1, 600))
+    .option('--json', 'machine-readable output (JSON lines on stdout)')
+    .addHelpText(
+      'after',
+      `
+Runs until SIGINT or SIGTERM; SIGHUP re-reads certificate and trust store.
+
+Example:
+  $ peerguard proxy client --listen 127.0.0.1:631 --connect nas.lan:7631 \\
+      --identity alice.key --cert alice.pem --trust ca.pem --peer <NAS-PEER-ID>`
+    )
+    .action(async (o: CommonOptions & { connect: string; peer?: string; allowRemote?: boolean }, cmd: Command) => {
+      const json = wantsJson(cmd)
+      const listen = parseHostPort(o.listen, '--listen')
+      const remote = parseHostPort(o.connect, '--connect')
+      const files = await filesOf(o)
+      const config = await loadProxyConfig(files)
+      const client: ProxyClient = createProxyClient({
+        listen,
+        connect: remote,
+        config,
+        loadConfig: () => loadProxyConfig(files),
+        tls: o.tls === true,
+        allowRemoteClients: o.allowRemote === true,
+        ...(o.peer === undefined ? {} : { expectedPeerId: o.peer }),
+        ...(o.idleTimeout === undefined ? {} : { idleTimeoutMs: o.idleTimeout * 1000 }),
+        ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
+      })
+      const bound = await client.listen()
+      const address = formatHostPort({ host: bound.address, port: bound.port })
+      if (json)
+        io.out(
+          JSON.stringify({ event: 'listening', address, server: formatHostPort(remote), mode: o.tls === true ? 'tls' : 'noise' })
+        )
+      else
+        io.out(
+          `listening on ${address}, carrying connections to ${formatHostPort(remote)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
+        )
+      client.on('refused', (err: Error) => {
+        const code = isPeerguardError(err) ? err.code : 'internal'
+        const reason = isPeerguardError(err) && typeof err.details?.reason === 'string' ? err.details.reason : err.message
+        if (json) io.out(JSON.stringify({ event: 'refused', code, reason }))
+        else io.err(`peerguard: the server refused the connection: ${code}: ${reason}`)
+      })
+      await runUntilSignal(io, { reload: () => client.reload(), close: () => client.close() })
+    })
+}

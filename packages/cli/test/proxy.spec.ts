@@ -1,0 +1,372 @@
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { type AddressInfo, connect, createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { verifyDecisionLog } from '@peerguard/audit'
+import { saveIdentity } from '@peerguard/identity'
+import { pemEncode } from '@peerguard/pki'
+import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+
+function newest(dir: string): number {
+  let t = 0
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, name.name)
+    t = Math.max(t, name.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+const POLICY = `version: 1
+groups:
+  fam: ["ou:family"]
+rules:
+  - id: family-echo
+    allow: [get]
+    peers: [fam]
+    resources: ["service:echo"]
+`
+
+let dir: string
+let pki: TestPki
+let echo: Server
+let echoPort: number
+const children: ChildProcessWithoutNullStreams[] = []
+
+async function writePeer(peer: TestPeer): Promise<void> {
+  await saveIdentity(join(dir, `${peer.name}.key`), peer.identity)
+  await writeFile(join(dir, `${peer.name}.pem`), peer.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+}
+
+beforeAll(async () => {
+  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'proxy', 'src')))
+  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
+    execFileSync('npx', ['tsc', '-b', 'packages/proxy', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
+  }
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-proxy-'))
+  pki = await makeTestPki({
+    peers: [
+      { name: 'alice', groups: ['family'] },
+      { name: 'bob', groups: ['friends'] },
+      { name: 'nas', groups: ['servers'] }
+    ]
+  })
+  for (const p of Object.values(pki.peers)) await writePeer(p)
+  await writeFile(join(dir, 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
+  await writeFile(join(dir, 'policy.yaml'), POLICY)
+  echo = createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {})
+    s.pipe(s)
+  })
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r))
+  echoPort = (echo.address() as AddressInfo).port
+}, 180_000)
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL')
+  await new Promise((r) => echo.close(r))
+  await rm(dir, { recursive: true, force: true })
+})
+
+interface Running {
+  child: ChildProcessWithoutNullStreams
+  port: number
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** Start `peerguard proxy …`, wait for its "listening on HOST:PORT" line. */
+function start(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, 'proxy', ...args], { cwd: dir, stdio: 'pipe' })
+  children.push(child)
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 20_000)
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
+      if (m !== null) {
+        clearTimeout(timer)
+        resolve({ child, port: Number(m[1]), stderr: () => err, exited })
+      }
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`exited with ${code}: ${err}`))
+    })
+  })
+}
+
+function roundTrip(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    s.on('data', (c: Buffer) => chunks.push(c))
+    const done = (): void => {
+      resolve(Buffer.concat(chunks))
+      s.destroy()
+    }
+    s.on('end', done)
+    s.on('error', done)
+    s.on('close', done)
+    s.on('connect', () => s.end(data))
+  })
+}
+
+const serverArgs = (extra: string[] = []): string[] => [
+  'server',
+  '--listen',
+  '127.0.0.1:0',
+  '--target',
+  `127.0.0.1:${echoPort}`,
+  '--service',
+  'echo',
+  '--identity',
+  'nas.key',
+  '--cert',
+  'nas.pem',
+  '--trust',
+  'root.pem',
+  '--policy',
+  'policy.yaml',
+  ...extra
+]
+const clientArgs = (peer: string, serverPort: number, extra: string[] = []): string[] => [
+  'client',
+  '--listen',
+  '127.0.0.1:0',
+  '--connect',
+  `127.0.0.1:${serverPort}`,
+  '--identity',
+  `${peer}.key`,
+  '--cert',
+  `${peer}.pem`,
+  '--trust',
+  'root.pem',
+  '--peer',
+  pki.peers.nas!.peerId,
+  ...extra
+]
+
+describe('peerguard proxy server / client (built binary)', () => {
+  for (const tls of [false, true]) {
+    it(`carries data for an allowed peer, refuses a denied one, logs both, and stops cleanly on SIGTERM${tls ? ' (--tls)' : ''}`, async () => {
+      const logPath = join(dir, `decisions-${tls ? 'tls' : 'noise'}.log`)
+      const mode = tls ? ['--tls'] : []
+      const server = await start(serverArgs(['--log', logPath, ...mode]))
+      const alice = await start(clientArgs('alice', server.port, mode))
+      const bob = await start(clientArgs('bob', server.port, mode))
+
+      const data = randomBytes(1024 * 1024)
+      expect((await roundTrip(alice.port, data)).equals(data)).toBe(true)
+      expect((await roundTrip(bob.port, Buffer.from('let me in'))).length).toBe(0)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(server.stderr()).toMatch(/accepted alice/)
+      expect(server.stderr()).toMatch(/refused bob .*deny-default/)
+      if (!tls) expect(bob.stderr()).toMatch(/refused the connection: channel-refused: deny-default/)
+
+      for (const r of [alice, bob, server]) r.child.kill('SIGTERM')
+      for (const r of [alice, bob, server]) expect(await r.exited).toBe(0)
+
+      const report = verifyDecisionLog(await readFile(logPath), { key: pki.peers.nas!.identity.publicKey })
+      expect(report.firstBad).toBeUndefined()
+      const lines = (await readFile(logPath, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      const decisions = lines.filter((l) => l.kind === 'connection')
+      expect(decisions.map((d) => [d.event, d.code])).toEqual([
+        ['accepted', 'allow'],
+        ['refused', 'deny-default']
+      ])
+    }, 60_000)
+  }
+
+  it('reloads on SIGHUP: a bad policy keeps the old one and says so', async () => {
+    const policyPath = join(dir, 'hup.yaml')
+    await writeFile(policyPath, POLICY)
+    const server = await start(serverArgs(['--policy', 'hup.yaml']))
+    const alice = await start(clientArgs('alice', server.port))
+    await writeFile(policyPath, 'version: 1\nrules: [ {')
+    server.child.kill('SIGHUP')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(server.stderr()).toMatch(/peerguard: warning: reload failed/)
+    expect((await roundTrip(alice.port, Buffer.from('still served'))).toString()).toBe('still served')
+    // a valid policy that denies everyone takes effect for new connections
+    await writeFile(policyPath, 'version: 1\nrules: []\n')
+    server.child.kill('SIGHUP')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(server.stderr()).toMatch(/reloaded/)
+    expect((await roundTrip(alice.port, Buffer.from('now denied'))).length).toBe(0)
+    for (const r of [alice, server]) r.child.kill('SIGINT')
+    for (const r of [alice, server]) expect(await r.exited).toBe(0)
+  }, 60_000)
+
+  it.each([
+    [
+      [
+        'server',
+        '--listen',
+        'nope',
+        '--target',
+        '127.0.0.1:1',
+        '--service',
+        'x',
+        '--identity',
+        'nas.key',
+        '--cert',
+        'nas.pem',
+        '--trust',
+        'root.pem',
+        '--policy',
+        'policy.yaml'
+      ],
+      2,
+      /--listen: expected HOST:PORT/
+    ],
+    [
+      [
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        '127.0.0.1:1',
+        '--service',
+        'x',
+        '--identity',
+        'nas.key',
+        '--cert',
+        'nas.pem',
+        '--trust',
+        'root.pem'
+      ],
+      2,
+      /required option '--policy/
+    ],
+    [
+      [
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        '127.0.0.1:1',
+        '--service',
+        'x',
+        '--identity',
+        'missing.key',
+        '--cert',
+        'nas.pem',
+        '--trust',
+        'root.pem',
+        '--policy',
+        'policy.yaml'
+      ],
+      3,
+      /missing\.key/
+    ],
+    [
+      [
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        '127.0.0.1:1',
+        '--service',
+        'x',
+        '--identity',
+        'nas.key',
+        '--cert',
+        'alice.pem',
+        '--trust',
+        'root.pem',
+        '--policy',
+        'policy.yaml'
+      ],
+      3,
+      /not issued for the key/
+    ],
+    [
+      [
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        '127.0.0.1:1',
+        '--service',
+        'x',
+        '--identity',
+        'nas.key',
+        '--cert',
+        'nas.pem',
+        '--trust',
+        'root.pem',
+        '--policy',
+        'policy.yaml',
+        '--idle-timeout',
+        'soon'
+      ],
+      2,
+      /--idle-timeout: expected a whole number/
+    ],
+    [
+      [
+        'client',
+        '--listen',
+        '0.0.0.0:0',
+        '--connect',
+        '127.0.0.1:1',
+        '--identity',
+        'alice.key',
+        '--cert',
+        'alice.pem',
+        '--trust',
+        'root.pem'
+      ],
+      2,
+      /not a loopback address/
+    ],
+    [
+      [
+        'client',
+        '--listen',
+        '127.0.0.1:0',
+        '--connect',
+        '127.0.0.1:1',
+        '--identity',
+        'alice.key',
+        '--cert',
+        'alice.pem',
+        '--trust',
+        'root.pem',
+        '--peer',
+        'XYZ'
+      ],
+      2,
+      /expectedPeerId/
+    ]
+  ])('bad input case %# exits with its code and a one-line error, no stack trace', (args, code, message) => {
+    const r = spawnSync(process.execPath, [BIN, 'proxy', ...(args as string[])], { cwd: dir, encoding: 'utf8', timeout: 20_000 })
+    expect(r.status).toBe(code)
+    expect(r.stderr).toMatch(/^peerguard: error: /)
+    expect(r.stderr).toMatch(message as RegExp)
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+    expect(r.stdout).toBe('')
+  })
+
+  it('has --help with an example', () => {
+    const r = spawnSync(process.execPath, [BIN, 'proxy', 'server', '--help'], { cwd: dir, encoding: 'utf8' })
+    expect(r.status).toBe(0)
+    expect(r.stdout).toMatch(/Example:\n\s+\$ peerguard proxy server/)
+  })
+})
