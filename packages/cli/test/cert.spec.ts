@@ -1,0 +1,229 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+
+function newest(dir: string): number {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function peerguard(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+let dir: string
+let peerId: string
+beforeAll(async () => {
+  const sources = Math.max(...['cli', 'pki', 'identity', 'interface'].map((p) => newest(join(ROOT, 'packages', p, 'src'))))
+  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
+    // tsc -b emits even when another package has type errors; judge by the binary, not the exit code.
+    try {
+      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
+    } catch (err) {
+      if (!existsSync(BIN)) throw err
+    }
+  }
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-cert-'))
+  await writeFile(join(dir, 'ca.pass'), 'ca passphrase\n')
+  await writeFile(join(dir, 'p12.pass'), 'bundle\n')
+  expect(peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
+  expect(peerguard(['ca', 'init', '--dir', 'other', '--name', 'Other CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
+  peerId = peerguard(['id', 'new', '--out', 'bob.key']).stdout.trim()
+}, 180_000)
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('peerguard cert request → ca issue --csr → cert verify', () => {
+  it('a CSR made with the peer key is signed and verifies (exit 0, --json)', async () => {
+    const req = peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'bob', '--out', 'bob.csr', '--json'])
+    expect(req.code).toBe(0)
+    expect(JSON.parse(req.stdout)).toMatchObject({ name: 'bob', peerId })
+    expect(await readFile(join(dir, 'bob.csr'), 'utf8')).toContain('BEGIN CERTIFICATE REQUEST')
+    expect(
+      peerguard([
+        'ca',
+        'issue',
+        '--ca',
+        'lan',
+        '--csr',
+        'bob.csr',
+        '--group',
+        'guests',
+        '--out',
+        'bob.pem',
+        '--passphrase-file',
+        'ca.pass'
+      ]).code
+    ).toBe(0)
+    const v = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--peer', peerId, '--json'])
+    expect(v.code).toBe(0)
+    expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, peerId, name: 'bob', groups: ['guests'] })
+    const plain = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan'])
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toContain(`ok: bob.pem: "bob" peer ${peerId}`)
+    const show = peerguard(['cert', 'show', 'bob.pem', '--json'])
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      subject: 'CN=bob, OU=guests',
+      keyType: 'ed25519',
+      uris: [`peerguard://peer/${peerId}`]
+    })
+  })
+
+  it('invalid certificates exit 1 with the reason code', async () => {
+    const cases: Array<[string[], string]> = [
+      [['bob.pem', '--trust', 'other/ca.pem'], 'cert-unknown-issuer'],
+      [['bob.pem', '--trust', 'lan/ca.pem', '--at', new Date(Date.now() + 40 * 86_400_000).toISOString()], 'cert-expired'],
+      [['bob.pem', '--trust', 'lan/ca.pem', '--at', new Date(Date.now() - 86_400_000).toISOString()], 'cert-not-yet-valid'],
+      [['bob.pem', '--trust', 'lan/ca.pem', '--peer', 'AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA'], ''],
+      [['lan/ca.pem', '--trust', 'lan/ca.pem'], 'cert-wrong-usage']
+    ]
+    for (const [args, code] of cases) {
+      const r = peerguard(['cert', 'verify', ...args])
+      if (code === '') {
+        expect(r.code).not.toBe(0)
+        continue
+      }
+      expect(r.code).toBe(1)
+      expect(r.stdout).toContain(`invalid: ${args[0]}: ${code}`)
+      expect(r.stderr).toMatch(/^peerguard: error: /)
+    }
+    // another peer's ID: cert-peer-mismatch
+    const carol = peerguard(['id', 'new', '--out', 'carol.key']).stdout.trim()
+    const mismatch = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--peer', carol, '--json'])
+    expect(mismatch.code).toBe(1)
+    expect(JSON.parse(mismatch.stdout)).toMatchObject({ valid: false, error: { code: 'cert-peer-mismatch' } })
+    // a stale CRL
+    expect(
+      peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'short.crl.pem', '--days', '1', '--passphrase-file', 'ca.pass']).code
+    ).toBe(0)
+    const stale = peerguard([
+      'cert',
+      'verify',
+      'bob.pem',
+      '--trust',
+      'lan/ca.pem',
+      '--crl',
+      'short.crl.pem',
+      '--at',
+      new Date(Date.now() + 3 * 86_400_000).toISOString(),
+      '--json'
+    ])
+    expect(stale.code).toBe(1)
+    expect(JSON.parse(stale.stdout)).toMatchObject({ error: { code: 'crl-stale' } })
+    // a CRL from the wrong key (another CA renamed would be ignored; same name needed): damage the signature
+    const crlPem = await readFile(join(dir, 'short.crl.pem'), 'utf8')
+    const lines = crlPem.trim().split('\n')
+    const body = Buffer.from(lines.slice(1, -1).join(''), 'base64')
+    body[body.length - 2] = (body[body.length - 2] as number) ^ 0xff
+    await writeFile(join(dir, 'bad.crl'), body)
+    const badSig = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'bad.crl', '--json'])
+    expect(badSig.code).toBe(1)
+    expect(JSON.parse(badSig.stdout)).toMatchObject({ error: { code: 'crl-bad-signature' } })
+  })
+
+  it('garbage in: cert-malformed, crl-malformed, csr-malformed, exit 3', async () => {
+    await writeFile(join(dir, 'garbage.pem'), 'hello\n')
+    await writeFile(join(dir, 'garbage.der'), Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2]))
+    for (const f of ['garbage.pem', 'garbage.der']) {
+      const r = peerguard(['cert', 'verify', f, '--trust', 'lan/ca.pem', '--json'])
+      expect(r.code).toBe(3)
+      expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'cert-malformed' } })
+    }
+    const crl = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'garbage.der', '--json'])
+    expect(crl.code).toBe(3)
+    expect(JSON.parse(crl.stdout)).toMatchObject({ error: { code: 'crl-malformed' } })
+    const csr = peerguard([
+      'ca',
+      'issue',
+      '--ca',
+      'lan',
+      '--csr',
+      'garbage.pem',
+      '--out',
+      'g.pem',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
+    expect(csr.code).toBe(3)
+    expect(JSON.parse(csr.stdout)).toMatchObject({ error: { code: 'csr-malformed' } })
+    expect(peerguard(['cert', 'verify', 'missing.pem', '--trust', 'lan/ca.pem']).code).toBe(3)
+  })
+
+  it('cert p12 writes a bundle openssl opens, and refuses Ed25519 for windows', () => {
+    expect(
+      peerguard([
+        'ca',
+        'issue',
+        '--ca',
+        'lan',
+        '--key',
+        'bob.key',
+        '--name',
+        'bob',
+        '--out',
+        'bob2.pem',
+        '--passphrase-file',
+        'ca.pass'
+      ]).code
+    ).toBe(0)
+    const ok = peerguard([
+      'cert',
+      'p12',
+      '--cert',
+      'bob2.pem',
+      '--key',
+      'bob.key',
+      '--p12-passphrase-file',
+      'p12.pass',
+      '--out',
+      'bob.p12'
+    ])
+    expect(ok.code).toBe(0)
+    const info = spawnSync('/usr/bin/openssl', ['pkcs12', '-in', 'bob.p12', '-passin', 'pass:bundle', '-nokeys'], {
+      cwd: dir,
+      encoding: 'utf8'
+    })
+    expect(info.status).toBe(0)
+    expect(info.stdout).toContain('subject=CN = bob')
+    const win = peerguard([
+      'cert',
+      'p12',
+      '--cert',
+      'bob2.pem',
+      '--key',
+      'bob.key',
+      '--p12-passphrase-file',
+      'p12.pass',
+      '--out',
+      'bob-win.p12',
+      '--target',
+      'windows',
+      '--json'
+    ])
+    expect(win.code).toBe(3)
+    expect(JSON.parse(win.stdout)).toMatchObject({ error: { code: 'pkcs12-unsupported-key' } })
+    expect(win.stderr).toContain('hint:')
+    expect(win.stderr).toContain('p256')
+  })
+
+  it('every command has help with an example', () => {
+    for (const sub of ['request', 'verify', 'show', 'p12']) {
+      const r = peerguard(['cert', sub, '--help'])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain('Example:')
+    }
+  })
+})
