@@ -121,13 +121,10 @@ function progressBar(io: CliIO, json: boolean, label: string): { update(p: Progr
 }
 
 function parseListen(value: string): { host: string; port: number } {
-  try {
-    return parseShareAddress(value)
-  } catch {
-    const port = Number(value)
-    if (/^\d+$/.test(value) && port >= 0 && port <= 65535) return { host: '127.0.0.1', port }
-    throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
-  }
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
+  const port = m === null ? Number.NaN : Number(m[3])
+  if (m === null || port > 65535) throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
+  return { host: (m[1] ?? m[2]) as string, port }
 }
 
 export function registerShareCommands(program: Command, io: CliIO): void {
