@@ -116,9 +116,9 @@ describe('peerguard share (black box)', () => {
       expect(peerguard('share', 'mv', s.addr, 'public/up.txt', 'public/moved.txt', ...creds('alice')).code).toBe(0)
       expect(peerguard('share', 'rm', s.addr, 'public/moved.txt', ...creds('alice')).code).toBe(0)
       expect(existsSync(join(root, 'public', 'moved.txt'))).toBe(false)
-      const escape = peerguard('share', 'get', s.addr, '../office.yaml', join(dir, 'x'), ...creds('alice'))
-      expect(escape.code).toBe(3)
-      expect(escape.stderr).toMatch(/absolute paths are refused|".." is refused/)
+      const outside = peerguard('share', 'get', s.addr, '../office.yaml', join(dir, 'x'), ...creds('alice'))
+      expect(outside.code).toBe(3)
+      expect(outside.stderr).toMatch(/absolute paths are refused|".." is refused/)
       // no certificate: refused in the handshake
       const plainClient = peerguard('share', 'ls', s.addr, 'public')
       expect(plainClient.code).not.toBe(0)
