@@ -20,7 +20,7 @@ import { type DecisionSink, isDecisionSink } from './decision-sink.js'
 import { Libp2pKeyMismatchError, Libp2pPeerMismatchError, Libp2pStreamError } from './errors.js'
 import { identityFromLibp2pPrivateKey, libp2pPeerIdFromPeerguard, peerguardPeerIdFromLibp2p } from './identity-bridge.js'
 import { type IterableConnection, IterableDuplex } from './iterable-duplex.js'
-import { type PeerDirectory, PEERGUARD_SESSION } from './peer-directory.js'
+import { PEERGUARD_SESSION, PeerDirectory } from './peer-directory.js'
 import { endChannel, securedStream } from './secured-stream.js'
 
 /** The multistream-select protocol id of the peerguard channel inside libp2p. */
@@ -100,7 +100,7 @@ function checkOptions(options: PeerguardEncrypterOptions): void {
     throw new InvalidArgumentError('options.pinnedPeers: expected an array of peer IDs')
   if (options.authorize !== undefined && typeof options.authorize !== 'function')
     throw new InvalidArgumentError('options.authorize: expected a function')
-  if (options.peers !== undefined && (typeof options.peers?.set !== 'function' || typeof options.peers?.get !== 'function'))
+  if (options.peers !== undefined && !(options.peers instanceof PeerDirectory))
     throw new InvalidArgumentError('options.peers: expected a PeerDirectory (createPeerDirectory())')
   if (options.log !== undefined && !isDecisionSink(options.log))
     throw new InvalidArgumentError('options.log: expected a decision log (an object with append(record))')

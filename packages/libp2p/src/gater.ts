@@ -4,7 +4,7 @@ import type { DecideRequest } from '@peerguard/policy'
 import { addressOf } from './address.js'
 import { type DecisionSink, isDecisionSink, type Libp2pConnectionRecord } from './decision-sink.js'
 import { peerguardPeerIdFromLibp2p } from './identity-bridge.js'
-import { type PeerDirectory, sessionOf } from './peer-directory.js'
+import { PeerDirectory, sessionOf } from './peer-directory.js'
 
 /** The policy side the gater needs: a `Policy` or a `PolicyWatcher` of `@peerguard/policy`. */
 export interface PolicyDecider {
@@ -53,7 +53,7 @@ export function peerguardGater(policy: PolicyDecider, options: PeerguardGaterOpt
     throw new InvalidArgumentError('policy: expected a Policy or PolicyWatcher from @peerguard/policy')
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
   const { peers, log } = options
-  if (peers !== undefined && (typeof peers?.get !== 'function' || typeof peers?.set !== 'function'))
+  if (peers !== undefined && !(peers instanceof PeerDirectory))
     throw new InvalidArgumentError('options.peers: expected a PeerDirectory (createPeerDirectory())')
   if (log !== undefined && !isDecisionSink(log))
     throw new InvalidArgumentError('options.log: expected a decision log (an object with append(record))')

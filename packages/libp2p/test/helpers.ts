@@ -94,3 +94,47 @@ export async function eventually(predicate: () => boolean, ms = 5000): Promise<v
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** An in-memory pair of libp2p 2 it-stream duplexes (what a transport hands the encrypter). */
+export function itDuplexPair(): [ItDuplex, ItDuplex] {
+  const a = new Channel()
+  const b = new Channel()
+  return [
+    { source: a.iterate(), sink: (src) => b.fill(src) },
+    { source: b.iterate(), sink: (src) => a.fill(src) }
+  ]
+}
+
+export interface ItDuplex {
+  source: AsyncGenerator<Uint8Array>
+  sink(source: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): Promise<void>
+}
+
+class Channel {
+  #items: Uint8Array[] = []
+  #ended = false
+  #wake: (() => void) | undefined
+
+  async fill(src: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): Promise<void> {
+    for await (const c of src) {
+      this.#items.push(c instanceof Uint8Array ? Uint8Array.from(c) : Uint8Array.from(c.subarray()))
+      this.#wake?.()
+    }
+    this.#ended = true
+    this.#wake?.()
+  }
+
+  async *iterate(): AsyncGenerator<Uint8Array> {
+    while (true) {
+      const item = this.#items.shift()
+      if (item !== undefined) {
+        yield item
+        continue
+      }
+      if (this.#ended) return
+      await new Promise<void>((r) => {
+        this.#wake = r
+      })
+    }
+  }
+}
