@@ -105,16 +105,16 @@ export function jsonDuplicateKey(text: string): { key: string; offset: number } 
     const c = text.charCodeAt(i)
     if (c === 0x22 /* " */) {
       const start = i
-      let escaped = false
-      i++
-      while (i < n && text.charCodeAt(i) !== 0x22) {
-        if (text.charCodeAt(i) === 0x5c) {
-          escaped = true
-          i++
-        }
-        i++
+      // Jump from quote to quote; a quote preceded by an odd number of backslashes is escaped.
+      let end = text.indexOf('"', i + 1)
+      while (end > 0 && text.charCodeAt(end - 1) === 0x5c) {
+        let k = end - 1
+        while (text.charCodeAt(k - 1) === 0x5c) k--
+        if ((end - k) % 2 === 0) break
+        end = text.indexOf('"', end + 1)
       }
-      i++
+      if (end < 0) return undefined
+      i = end + 1
       const keys = stack[stack.length - 1]
       if (keys !== undefined) {
         let j = i
@@ -127,7 +127,8 @@ export function jsonDuplicateKey(text: string): { key: string; offset: number } 
         )
           j++
         if (text.charCodeAt(j) === 0x3a /* : */) {
-          const key = escaped ? (JSON.parse(text.slice(start, i)) as string) : text.slice(start + 1, i - 1)
+          const raw = text.slice(start + 1, i - 1)
+          const key = raw.includes('\\') ? (JSON.parse(text.slice(start, i)) as string) : raw
           if (keys.has(key)) return { key, offset: start }
           keys.add(key)
         }

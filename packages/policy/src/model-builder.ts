@@ -135,13 +135,13 @@ export class ModelBuilder {
             '"*" inside a group',
             this.loc.details(['groups', name, i], { expected: 'peer or group names; write * in the rule instead' })
           )
-        this.checkToken(m, ['groups', name, i])
+        this.checkToken(m, () => ['groups', name, i])
       })
     }
   }
 
   /** A peer token must be `*`, `id:`/`name:`/`ou:` with a value, or a defined peer or group. */
-  private checkToken(token: string, path: DocPath): void {
+  private checkToken(token: string, where: () => DocPath): void {
     if (token === '*') return
     const colon = token.indexOf(':')
     if (colon > 0) {
@@ -149,14 +149,14 @@ export class ModelBuilder {
       if ((prefix === 'id' || prefix === 'name' || prefix === 'ou') && token.length > colon + 1) return
       throw new PolicyInvalidError(
         `bad peer reference "${token}"`,
-        this.loc.details(path, { expected: 'id:<peer ID>, name:<certificate name> or ou:<certificate group>' })
+        this.loc.details(where(), { expected: 'id:<peer ID>, name:<certificate name> or ou:<certificate group>' })
       )
     }
     if (this.peers.has(token) || this.groups.has(token)) return
     const guess = nearest(token, [...this.peers.keys(), ...this.groups.keys()])
     throw new PolicyUnknownGroupError(
       `unknown peer or group "${token}"`,
-      this.loc.details(path, {
+      this.loc.details(where(), {
         expected: 'a name defined under peers: or groups:, *, id:<peer ID>, name:<certificate name> or ou:<certificate group>',
         ...(guess === undefined ? {} : { hint: `did you mean "${guess}"?` })
       })
@@ -212,7 +212,7 @@ export class ModelBuilder {
       const effect = raw.allow === undefined ? 'deny' : 'allow'
       const actions = (raw.allow ?? raw.deny ?? []) as Action[]
       raw.peers.forEach((t, i) => {
-        this.checkToken(t, [...path, 'peers', i])
+        this.checkToken(t, () => [...path, 'peers', i])
       })
       const patterns = raw.resources.map((text, i) => {
         const p = compilePattern(text)
