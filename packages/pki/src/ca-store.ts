@@ -59,6 +59,8 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/
 
 /** Parse and check database JSON; throws CaDatabaseCorruptError. */
 export function parseDatabase(text: string, where = 'CA database'): CaDatabase {
+  if (typeof text !== 'string')
+    throw new InvalidArgumentError(`text: expected string, got ${text === null ? 'null' : typeof text}`)
   let value: unknown
   try {
     value = JSON.parse(text)

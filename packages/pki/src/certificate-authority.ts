@@ -141,6 +141,9 @@ function keyIdentifier(spki: Uint8Array): string {
   return createHash('sha1').update(raw).digest('hex')
 }
 
+/** CRLReason ::= ENUMERATED { unspecified (0) } (RFC 5280 §5.3.1), DER. */
+const REASON_UNSPECIFIED = Uint8Array.from([0x0a, 0x01, 0x00])
+
 /** DER INTEGER for a non-negative safe integer (X.690 §8.3). */
 function derInteger(n: number): Uint8Array {
   let hex = n.toString(16)
@@ -395,6 +398,9 @@ export class CertificateAuthority {
 
   /** Check that a certificate was issued by this CA (name, key identifier and signature). */
   assertIssued(cert: ParsedCertificate): void {
+    if (cert === null || typeof cert !== 'object' || !(cert.der instanceof Uint8Array)) {
+      throw new InvalidArgumentError('cert: expected a parsed certificate (parseCertificate)')
+    }
     const sameName = Buffer.from(cert.issuer.raw).equals(this.parsed.subject.raw)
     const ok =
       sameName &&
@@ -411,6 +417,7 @@ export class CertificateAuthority {
 
   /** Issue a fresh certificate (new serial, new validity) for the same peer, name and groups. */
   async renew(certificate: Uint8Array | string, options: { days?: number } = {}): Promise<IssuedCertificate> {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
     const old = parseCertificate(certificate)
     this.assertIssued(old)
     if (old.ca) throw new InvalidArgumentError('certificate: is a CA certificate; renew peers only')
@@ -469,11 +476,16 @@ export class CertificateAuthority {
         nextUpdate: new Date(nextUpdate),
         signingAlgorithm: webSigningAlgorithm(this.keyType),
         signingKey,
-        entries: revoked.map((c) => ({
-          serialNumber: serialContentHex(c.serial),
-          revocationDate: new Date(c.revokedAt as string),
-          reason: x509.X509CrlReason[(c.reason ?? 'unspecified') as keyof typeof x509.X509CrlReason]
-        })),
+        entries: revoked.map((c) => {
+          const reason = x509.X509CrlReason[(c.reason ?? 'unspecified') as keyof typeof x509.X509CrlReason]
+          return {
+            serialNumber: serialContentHex(c.serial),
+            revocationDate: new Date(c.revokedAt as string),
+            // x509 writes a reason only when non-zero and otherwise an empty crlEntryExtensions,
+            // which Extensions ::= SEQUENCE SIZE (1..MAX) forbids: spell out unspecified (0) instead.
+            ...(reason === 0 ? { extensions: [new x509.Extension('2.5.29.21', false, REASON_UNSPECIFIED)] } : { reason })
+          }
+        }),
         extensions: [
           // cRLNumber 2.5.29.20 (RFC 5280 §5.2.3), authorityKeyIdentifier (§5.2.1): both required.
           new x509.Extension('2.5.29.20', false, derInteger(db.crlNumber)),

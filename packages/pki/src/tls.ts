@@ -30,9 +30,16 @@ export function identityKeyPem(keyPair: KeyPair): string {
 /** PKCS#8 PEM of a P-256 private key given as PKCS#8 DER (the `subjectPublicKey` option's key). */
 export function p256KeyPem(pkcs8: Uint8Array): string {
   assertBytes('pkcs8', pkcs8)
-  return createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })
-    .export({ format: 'pem', type: 'pkcs8' })
-    .toString()
+  let key: ReturnType<typeof createPrivateKey>
+  try {
+    key = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })
+  } catch (err) {
+    throw new InvalidArgumentError('pkcs8: not a PKCS#8 DER private key', { cause: err })
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new InvalidArgumentError('pkcs8: not a P-256 private key')
+  }
+  return key.export({ format: 'pem', type: 'pkcs8' }).toString()
 }
 
 export interface TlsCredentialsOptions {
@@ -69,6 +76,13 @@ export function tlsCredentials(options: TlsCredentialsOptions): {
 
 /** The chain a TLS peer presented, leaf first, as DER. Empty when it presented none. */
 export function peerChainOf(socket: TLSSocket): Uint8Array[] {
+  if (
+    socket === null ||
+    typeof socket !== 'object' ||
+    typeof (socket as { getPeerCertificate?: unknown }).getPeerCertificate !== 'function'
+  ) {
+    throw new InvalidArgumentError('socket: expected a tls.TLSSocket')
+  }
   const first = socket.getPeerCertificate(true) as DetailedPeerCertificate | Record<string, never>
   const chain: Uint8Array[] = []
   let c = first as DetailedPeerCertificate | undefined
