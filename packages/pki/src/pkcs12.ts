@@ -101,7 +101,7 @@ export function exportPkcs12(options: ExportPkcs12Options): Uint8Array {
     throw new InvalidArgumentError(`target: expected one of ${[...TARGETS].join(', ')}, got ${JSON.stringify(target)}`)
   if (!Array.isArray(options.chain) || options.chain.length === 0)
     throw new InvalidArgumentError('chain: expected at least the leaf certificate (DER)')
-  options.chain.forEach((c, i) => assertBytes(`chain[${i}]`, c))
+  for (const [i, c] of options.chain.entries()) assertBytes(`chain[${i}]`, c)
   const leaf = parseCertificate(options.chain[0] as Uint8Array)
   const pkcs8 = pkcs8Of(options.key)
   let spki: Buffer
