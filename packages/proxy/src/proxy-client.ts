@@ -101,7 +101,7 @@ export class ProxyClient extends EventEmitter {
       throw new InvalidArgumentError('options.loadConfig: expected a function')
     this.#o = options
     this.#config = options.config
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => this.#onSocket(s))
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s) => this.#onSocket(s))
   }
 
   get stats(): ProxyStats {

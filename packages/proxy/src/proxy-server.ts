@@ -180,7 +180,7 @@ export class ProxyServer extends EventEmitter {
     this.#o = options
     this.#config = options.config
     this.#log = options.logger ?? silentLogger
-    this.server = createServer({ allowHalfOpen: true }, (socket) => this.#onSocket(socket))
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onSocket(socket))
   }
 
   /** The configuration new connections use. */

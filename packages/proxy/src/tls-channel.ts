@@ -1,7 +1,14 @@
 import { createPrivateKey } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import { type ConnectionOptions, connect as tlsConnect, type PeerCertificate, TLSSocket } from 'node:tls'
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  type PeerCertificate,
+  type SecureContext,
+  connect as tlsConnect,
+  TLSSocket
+} from 'node:tls'
 import { CertificateRequiredError, PeerMismatchError, UnauthorizedError } from '@peerguard/channel'
 import type { Authorize } from '@peerguard/channel'
 import { type KeyPair, peerIdFromString } from '@peerguard/identity'
@@ -38,8 +45,7 @@ export interface TlsChannelOptions {
 }
 
 interface Resolved {
-  key: string
-  cert: string
+  context: SecureContext
   trust: TrustStore
   expectedPeerId: string | undefined
   authorize: Authorize | undefined
@@ -65,6 +71,27 @@ function identityPem(identity: KeyPair): string {
     keyCache.set(identity.secretKey, pem)
   }
   return pem
+}
+
+/**
+ * One TLS context per identity and chain: building it parses key and certificates, which would
+ * otherwise cost every connection a millisecond or more. Cached per secret key, then per chain.
+ */
+const contextCache = new WeakMap<Uint8Array, Map<string, SecureContext>>()
+function secureContextOf(identity: KeyPair, chain: readonly Uint8Array[]): SecureContext {
+  const cert = chain.map((c) => pemEncode(c, 'CERTIFICATE')).join('')
+  let byChain = contextCache.get(identity.secretKey)
+  if (byChain === undefined) {
+    byChain = new Map()
+    contextCache.set(identity.secretKey, byChain)
+  }
+  let ctx = byChain.get(cert)
+  if (ctx === undefined) {
+    if (byChain.size >= 16) byChain.clear() // reloads replace chains; keep the cache small
+    ctx = createSecureContext({ key: identityPem(identity), cert, minVersion: 'TLSv1.3' })
+    byChain.set(cert, ctx)
+  }
+  return ctx
 }
 
 function resolve(options: TlsChannelOptions): Resolved {
@@ -99,8 +126,7 @@ function resolve(options: TlsChannelOptions): Resolved {
     }
   }
   return {
-    key: identityPem(id),
-    cert: options.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''),
+    context: secureContextOf(id, options.chain),
     trust: options.trust,
     expectedPeerId,
     authorize: options.authorize,
@@ -316,8 +342,7 @@ export async function secureTlsOutbound(socket: Socket | Duplex, options: TlsCha
   const o = resolve(options)
   const tlsOptions: ConnectionOptions = {
     socket: socket as Socket,
-    key: o.key,
-    cert: o.cert,
+    secureContext: o.context,
     minVersion: 'TLSv1.3',
     rejectUnauthorized: false, // verification is pki's verifyPeerChain below, not node's CA store
     checkServerIdentity: () => undefined,
@@ -360,9 +385,7 @@ export async function secureTlsInbound(socket: Socket | Duplex, options: TlsChan
   const o = resolve(options)
   const tls = new TLSSocket(socket as Socket, {
     isServer: true,
-    key: o.key,
-    cert: o.cert,
-    minVersion: 'TLSv1.3',
+    secureContext: o.context,
     requestCert: true,
     rejectUnauthorized: false, // verified below with pki; a missing certificate is refused there
     ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})

@@ -1,0 +1,279 @@
+// Throughput (MB/s) and connections per second through a TCP proxy pair (client → server →
+// target) on loopback: a direct TCP connection (the ceiling), the peerguard proxy over its Noise
+// channel and over TLS 1.3, and stunnel4 (TLS 1.3, mutual certificate verification, the same
+// client+server shape) when it is installed. The proxies run as separate processes (the built
+// `peerguard` binary, stunnel4); the load generator and the target share this process.
+// Run: node bench/proxy.bench.js [--quick]   (or: npm run bench -- proxy). Needs a build.
+//
+// Goal (proxy task): peerguard proxy throughput >= 1.0x stunnel's.
+import { spawn, spawnSync } from 'node:child_process'
+import { createPrivateKey } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair, saveIdentity } from '@peerguard/identity'
+import { createCertificateAuthority, pemEncode } from '@peerguard/pki'
+
+const QUICK = process.argv.includes('--quick')
+const BYTES = (QUICK ? 32 : 128) * 1024 * 1024
+const CONN_MS = QUICK ? 700 : 2000
+/** Rounds, alternating the paths, best of each kept: a shared, loaded machine skews any single run. */
+const ROUNDS = QUICK ? 1 : 3
+const CONCURRENCY = 16
+const here = dirname(fileURLToPath(import.meta.url))
+const BIN = join(here, '..', 'packages', 'cli', 'dist', 'bin.js')
+const dir = mkdtempSync(join(tmpdir(), 'peerguard-proxy-bench-'))
+const children = []
+const cleanup = () => {
+  for (const c of children) c.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+}
+process.on('exit', cleanup)
+
+// ---- fixtures: one CA, a server and a client peer, files for peerguard and stunnel ----
+const ca = await createCertificateAuthority({ name: 'Bench LAN CA' })
+writeFileSync(join(dir, 'root.pem'), pemEncode(ca.certificate, 'CERTIFICATE'))
+writeFileSync(
+  join(dir, 'policy.yaml'),
+  'version: 1\nrules:\n  - id: all\n    allow: [get]\n    peers: ["ou:bench"]\n    resources: ["service:*"]\ngroups: {}\n'
+)
+const peers = {}
+for (const name of ['server', 'client']) {
+  const identity = generateKeyPair()
+  const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups: ['bench'] })
+  await saveIdentity(join(dir, `${name}.key`), identity)
+  writeFileSync(join(dir, `${name}.pem`), cert.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+  const pkcs8 = createPrivateKey({
+    key: {
+      kty: 'OKP',
+      crv: 'Ed25519',
+      d: Buffer.from(identity.secretKey.subarray(0, 32)).toString('base64url'),
+      x: Buffer.from(identity.publicKey).toString('base64url')
+    },
+    format: 'jwk'
+  }).export({ type: 'pkcs8', format: 'pem' })
+  writeFileSync(join(dir, `${name}.key.pem`), pkcs8, { mode: 0o600 })
+  peers[name] = { peerId: cert.peerId }
+}
+
+// ---- the target: counts bytes and answers on end (throughput), or echoes (connections) ----
+const target = createServer({ allowHalfOpen: true }, (s) => {
+  let n = 0
+  s.on('data', (c) => {
+    if (n === 0 && c.length === 1 && c[0] === 0x2a) {
+      s.end(c) // a one-byte ping: echo and close
+      return
+    }
+    n += c.length
+  })
+  s.on('end', () => s.end(`${n}`))
+  s.on('error', () => {})
+})
+await new Promise((r) => target.listen(0, '127.0.0.1', r))
+const targetPort = target.address().port
+
+async function freePort() {
+  const s = createServer()
+  await new Promise((r) => s.listen(0, '127.0.0.1', r))
+  const p = s.address().port
+  await new Promise((r) => s.close(r))
+  return p
+}
+
+function waitPort(port, ms = 15000) {
+  const end = Date.now() + ms
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = connect({ port, host: '127.0.0.1' })
+      s.once('connect', () => {
+        s.destroy()
+        resolve()
+      })
+      s.once('error', () => {
+        if (Date.now() > end) reject(new Error(`nothing listens on ${port}`))
+        else setTimeout(attempt, 50)
+      })
+    }
+    attempt()
+  })
+}
+
+function startPeerguard(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'proxy', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(child)
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (c) => {
+      err += c
+    })
+    child.stdout.on('data', (c) => {
+      out += c
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    child.on('exit', (code) => reject(new Error(`peerguard proxy exited ${code}: ${err}`)))
+  })
+}
+
+async function peerguardPair(tls) {
+  const mode = tls ? ['--tls'] : []
+  const common = ['--trust', 'root.pem', '--idle-timeout', '0']
+  const serverPort = await startPeerguard([
+    'server',
+    '--listen',
+    '127.0.0.1:0',
+    '--target',
+    `127.0.0.1:${targetPort}`,
+    '--service',
+    'bench',
+    '--identity',
+    'server.key',
+    '--cert',
+    'server.pem',
+    '--policy',
+    'policy.yaml',
+    '--max-per-peer',
+    '100000',
+    ...common,
+    ...mode
+  ])
+  return startPeerguard([
+    'client',
+    '--listen',
+    '127.0.0.1:0',
+    '--connect',
+    `127.0.0.1:${serverPort}`,
+    '--identity',
+    'client.key',
+    '--cert',
+    'client.pem',
+    '--peer',
+    peers.server.peerId,
+    ...common,
+    ...mode
+  ])
+}
+
+function haveStunnel() {
+  return spawnSync('stunnel4', ['-version'], { stdio: 'ignore' }).error === undefined
+}
+
+async function stunnelPair() {
+  const serverPort = await freePort()
+  const clientPort = await freePort()
+  const conf = (name, body) => {
+    const path = join(dir, `stunnel-${name}.conf`)
+    writeFileSync(path, `foreground = yes\npid =\ndebug = 3\noutput = ${join(dir, `stunnel-${name}.log`)}\n${body}\n`)
+    return path
+  }
+  const common = `sslVersionMin = TLSv1.3\nverifyChain = yes\nCAfile = ${join(dir, 'root.pem')}\n`
+  const s = conf(
+    'server',
+    `[srv]\naccept = 127.0.0.1:${serverPort}\nconnect = 127.0.0.1:${targetPort}\ncert = ${join(dir, 'server.pem')}\nkey = ${join(dir, 'server.key.pem')}\n${common}`
+  )
+  const c = conf(
+    'client',
+    `[cli]\nclient = yes\naccept = 127.0.0.1:${clientPort}\nconnect = 127.0.0.1:${serverPort}\ncert = ${join(dir, 'client.pem')}\nkey = ${join(dir, 'client.key.pem')}\n${common}`
+  )
+  for (const path of [s, c]) children.push(spawn('stunnel4', [path], { stdio: 'ignore' }))
+  await waitPort(serverPort)
+  await waitPort(clientPort)
+  return clientPort
+}
+
+/** Send BYTES through `port`, half-close, wait for the target's byte count. MB/s. */
+function throughput(port) {
+  return new Promise((resolve, reject) => {
+    const chunk = Buffer.alloc(64 * 1024, 7)
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    let answer = ''
+    let sent = 0
+    let t0
+    const pump = () => {
+      while (sent < BYTES) {
+        sent += chunk.length
+        if (!s.write(chunk)) return s.once('drain', pump)
+      }
+      s.end()
+    }
+    s.on('connect', () => {
+      t0 = performance.now()
+      pump()
+    })
+    s.on('data', (c) => {
+      answer += c
+    })
+    s.on('end', () => {
+      const ms = performance.now() - t0
+      if (Number(answer) !== BYTES) reject(new Error(`target saw ${answer} bytes, expected ${BYTES}`))
+      else resolve(BYTES / 1024 / 1024 / (ms / 1000))
+      s.destroy()
+    })
+    s.on('error', reject)
+  })
+}
+
+/** Open, ping one byte, read the echo, close; CONCURRENCY at a time for CONN_MS. Connections/s. */
+async function connectionsPerSecond(port) {
+  const once = () =>
+    new Promise((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1' })
+      s.on('connect', () => s.write(Buffer.from([0x2a])))
+      s.once('data', () => {
+        s.destroy()
+        resolve()
+      })
+      s.on('error', reject)
+      s.on('close', () => resolve())
+    })
+  await once() // warm
+  let done = 0
+  const start = performance.now()
+  const worker = async () => {
+    while (performance.now() - start < CONN_MS) {
+      await once()
+      done++
+    }
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+  return (done * 1000) / (performance.now() - start)
+}
+
+const paths = [['direct TCP (no proxy)', targetPort]]
+paths.push(['peerguard proxy, Noise', await peerguardPair(false)])
+paths.push(['peerguard proxy, TLS 1.3', await peerguardPair(true)])
+const stunnel = haveStunnel()
+if (stunnel) paths.push(['stunnel4, TLS 1.3', await stunnelPair()])
+for (const [, port] of paths) await throughput(port).catch(() => 0) // warm every path up
+
+const rows = paths.map(([name]) => ({ name, mbs: 0, cps: 0 }))
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, [, port]] of paths.entries()) {
+    rows[i].mbs = Math.max(rows[i].mbs, await throughput(port))
+    rows[i].cps = Math.max(rows[i].cps, await connectionsPerSecond(port))
+  }
+}
+
+const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1))
+console.log(
+  `proxy pair on loopback: ${BYTES / 1024 / 1024} MiB upload per run, connections with ${CONCURRENCY} in parallel for ${CONN_MS} ms; best of ${ROUNDS} alternating rounds`
+)
+console.log(`${'path'.padEnd(28)} ${'MB/s'.padStart(9)} ${'conn/s'.padStart(9)}`)
+for (const r of rows) console.log(`${r.name.padEnd(28)} ${fmt(r.mbs).padStart(9)} ${fmt(r.cps).padStart(9)}`)
+const st = rows.find((r) => r.name.startsWith('stunnel'))
+for (const r of rows.filter((x) => x.name.startsWith('peerguard'))) {
+  if (st) {
+    const ratio = r.mbs / st.mbs
+    console.log(
+      `${r.name}: throughput ${ratio.toFixed(2)}x stunnel (goal >= 1.0x: ${ratio >= 1 ? 'met' : 'NOT met'}), connections ${(r.cps / st.cps).toFixed(2)}x stunnel`
+    )
+  }
+  console.log(`${r.name}: ${((r.mbs / rows[0].mbs) * 100).toFixed(0)}% of direct TCP throughput`)
+}
+if (!st) console.log('stunnel4 not installed (apt-get install stunnel4): no anchor, goal not checked')
+target.close()
+cleanup()
+process.exit(0)
