@@ -331,6 +331,7 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
       continue
     }
     if (crl.nextUpdate !== undefined) validUntil = Math.min(validUntil, crl.nextUpdate + skew)
+    validFrom = Math.max(validFrom, crl.thisUpdate - skew)
     const entry = crl.revoked.get(c.serial)
     if (entry !== undefined) {
       throw new CertificateRevokedError(
