@@ -99,15 +99,21 @@ export async function eventually(predicate: () => boolean, ms = 5000): Promise<v
 export function itDuplexPair(): [ItDuplex, ItDuplex] {
   const a = new Channel()
   const b = new Channel()
+  // close() is what a transport does on close: both directions end at once (like a TCP FIN both ways)
+  const close = async (): Promise<void> => {
+    a.end()
+    b.end()
+  }
   return [
-    { source: a.iterate(), sink: (src) => b.fill(src) },
-    { source: b.iterate(), sink: (src) => a.fill(src) }
+    { source: a.iterate(), sink: (src) => b.fill(src), close },
+    { source: b.iterate(), sink: (src) => a.fill(src), close }
   ]
 }
 
 export interface ItDuplex {
   source: AsyncGenerator<Uint8Array>
   sink(source: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): Promise<void>
+  close(): Promise<void>
 }
 
 class Channel {
@@ -115,8 +121,14 @@ class Channel {
   #ended = false
   #wake: (() => void) | undefined
 
+  end(): void {
+    this.#ended = true
+    this.#wake?.()
+  }
+
   async fill(src: AsyncIterable<Uint8Array | { subarray(): Uint8Array }>): Promise<void> {
     for await (const c of src) {
+      if (this.#ended) return
       this.#items.push(c instanceof Uint8Array ? Uint8Array.from(c) : Uint8Array.from(c.subarray()))
       this.#wake?.()
     }

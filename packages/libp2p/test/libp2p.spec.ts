@@ -1,5 +1,6 @@
 import './node20-shim.js'
 import { randomBytes } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import type { Libp2p } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -242,5 +243,67 @@ describe('interop with stock @chainsafe/libp2p-noise', () => {
     await expect(stock.dialProtocol(gated.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
     await eventually(() => log.records.length > 0)
     expect(log.records[0]).toMatchObject({ event: 'refused', code: 'libp2p-uncertified-peer', mode: 'plain' })
+  })
+})
+
+/** multistream-select 1.0 messages: uvarint length, then the text with its newline. */
+function mss(...lines: string[]): Buffer {
+  return Buffer.concat(
+    lines.map((l) => {
+      const body = Buffer.from(`${l}\n`)
+      return Buffer.concat([Buffer.of(body.length), body]) // all our lines are < 128 bytes
+    })
+  )
+}
+
+function rawClient(node: Libp2p): Promise<Socket> {
+  const addr = node.getMultiaddrs()[0]?.toString() ?? ''
+  const [, , host, , port] = addr.split('/')
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), host, () => resolve(s))
+    s.on('error', reject)
+  })
+}
+
+function closed(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed) resolve()
+    s.on('close', () => resolve())
+    s.on('error', () => {})
+    s.resume()
+  })
+}
+
+describe('hostile raw TCP clients that pick /peerguard/1.0.0', () => {
+  it('cuts off a client that stalls after protocol selection at the handshake deadline', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const log = memoryLog()
+    const a = await startNode(
+      { identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust, log, handshakeTimeoutMs: 300 } },
+      nodes
+    )
+    const s = await rawClient(a)
+    s.write(mss('/multistream/1.0.0', PEERGUARD_PROTOCOL))
+    const started = Date.now()
+    await closed(s)
+    expect(Date.now() - started).toBeLessThan(5000)
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'channel-handshake-timeout' })
+    expect(a.getConnections()).toHaveLength(0)
+  })
+
+  it('refuses a malformed first handshake message at once', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const log = memoryLog()
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust, log } }, nodes)
+    const s = await rawClient(a)
+    // message 1 of XX must be exactly 32 bytes; this one declares 5
+    s.write(Buffer.concat([mss('/multistream/1.0.0', PEERGUARD_PROTOCOL), Buffer.of(0, 5, 1, 2, 3, 4, 5)]))
+    await closed(s)
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'channel-handshake-invalid' })
+    expect(log.records[0]?.peer?.address).toMatch(/^127\.0\.0\.1:\d+$/)
   })
 })

@@ -245,6 +245,34 @@ describe('PeerguardEncrypter on an in-memory libp2p duplex', () => {
     expect((await source.next()).done).toBe(true)
   })
 
+  it("libp2p closing the raw connection sends the channel's CLOSE first: the remote sees a clean end, not truncation", async () => {
+    const { out, inn } = await pair()
+    const [o, i] = await Promise.all([out, inn])
+    const remote = (i.conn.source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+    await (o.conn as unknown as { close(): Promise<void> }).close()
+    await expect(remote.next()).resolves.toMatchObject({ done: true })
+  })
+
+  it('a connection cut without CLOSE surfaces as channel-truncated on the reading side (fail closed)', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const a = new PeerguardEncrypter(
+      { privateKey: libp2pPrivateKeyFromIdentity(alice.identity), upgrader: noMuxers },
+      { chain: alice.chain, trust: pki.trust }
+    )
+    const b = new PeerguardEncrypter(
+      { privateKey: libp2pPrivateKeyFromIdentity(bob.identity), upgrader: noMuxers },
+      { chain: bob.chain, trust: pki.trust }
+    )
+    const [x, y] = itDuplexPair()
+    const rawClose = x.close
+    const [, i] = await Promise.all([a.secureOutbound(x as never), b.secureInbound(y as never)])
+    const remote = (i.conn.source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+    await rawClose() // the transport goes away under the channel, no CLOSE frame
+    await expect(remote.next()).rejects.toMatchObject({ code: 'channel-truncated' })
+  })
+
   it('fails with a typed Libp2pPeerMismatchError when the expected remote PeerId is not the key that answered', async () => {
     const { out, inn } = await pair({ wrongRemote: true })
     inn.catch(() => {})
