@@ -557,7 +557,7 @@ export class ShareServer extends EventEmitter {
       const state = { cancelled: false }
       conn.reads.set(id, state)
       await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: st.size, mtimeMs: st.mtimeMs, offset, length })
-      const hash = createHash('sha256')
+      const hash = req.sha256 === true ? createHash('sha256') : undefined
       let pos = offset
       const end = offset + length
       const readChunk = (p: number): Promise<Buffer> => {
@@ -572,7 +572,7 @@ export class ShareServer extends EventEmitter {
           pos += chunk.length
           next = pos < end && !state.cancelled ? readChunk(pos) : undefined
           if (state.cancelled) break
-          hash.update(chunk)
+          hash?.update(chunk)
           await conn.frames.send(FrameType.DATA, id, chunk)
         }
         if (state.cancelled) {
@@ -581,7 +581,11 @@ export class ShareServer extends EventEmitter {
             .sendJson(FrameType.END, id, { ok: false, code: 'aborted', message: 'cancelled by the client' })
             .catch(() => {})
         } else {
-          await conn.frames.sendJson(FrameType.END, id, { ok: true, sha256: hash.digest('hex') })
+          await conn.frames.sendJson(
+            FrameType.END,
+            id,
+            hash === undefined ? { ok: true } : { ok: true, sha256: hash.digest('hex') }
+          )
         }
       } catch (err) {
         await next?.catch(() => {})

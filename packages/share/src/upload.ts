@@ -8,6 +8,9 @@ import { TEMP_PREFIX } from './paths.js'
 
 export type WriteMode = 'create' | 'overwrite' | 'append'
 
+/** Bytes of an upload that may be queued for the disk before the network is paused. */
+const PIPELINE_BYTES = 8 * 1024 * 1024
+
 /**
  * One upload into a temporary file beside its target. `commit()` checks the declared size and
  * SHA-256, fsyncs, and renames the file into place; `abort()` removes it. The target is never
@@ -20,6 +23,9 @@ export class AtomicUpload {
   #received = 0
   #position: number
   #done = false
+  #chain: Promise<void> = Promise.resolve()
+  #inflight = 0
+  #failure: ShareError | undefined
 
   private constructor(
     temp: string,
@@ -69,23 +75,37 @@ export class AtomicUpload {
     return this.#received
   }
 
-  /** Append a chunk; refuses bytes beyond the declared size at once. */
+  /**
+   * Append a chunk; refuses bytes beyond the declared size at once. Disk writes are pipelined:
+   * up to PIPELINE_BYTES may be in flight, so the network and the disk work at the same time.
+   */
   async write(chunk: Buffer): Promise<void> {
     if (this.#done || this.#handle === undefined) throw new ShareError('aborted', `${this.label}: upload already finished`)
+    if (this.#failure !== undefined) throw this.#failure
     if (this.#received + chunk.length > this.size)
       throw new UploadVerifyError(`${this.label}: more bytes than the declared size ${this.size}`)
     this.#hash.update(chunk)
-    let off = 0
-    try {
-      while (off < chunk.length) {
-        const { bytesWritten } = await this.#handle.write(chunk, off, chunk.length - off, this.#position)
-        off += bytesWritten
-        this.#position += bytesWritten
-      }
-    } catch (err) {
-      throw fsError(err, this.label)
-    }
     this.#received += chunk.length
+    const handle = this.#handle
+    const position = this.#position
+    this.#position += chunk.length
+    this.#inflight += chunk.length
+    this.#chain = this.#chain.then(async () => {
+      if (this.#failure !== undefined) return
+      try {
+        let off = 0
+        while (off < chunk.length) {
+          const { bytesWritten } = await handle.write(chunk, off, chunk.length - off, position + off)
+          off += bytesWritten
+        }
+      } catch (err) {
+        this.#failure = fsError(err, this.label)
+      } finally {
+        this.#inflight -= chunk.length
+      }
+    })
+    if (this.#inflight > PIPELINE_BYTES) await this.#chain
+    if (this.#failure !== undefined) throw this.#failure
   }
 
   /** Verify and move into place. On any failure the temporary file is removed and the target untouched. */
@@ -94,6 +114,8 @@ export class AtomicUpload {
     if (this.#done || handle === undefined) throw new ShareError('aborted', `${this.label}: upload already finished`)
     this.#done = true
     try {
+      await this.#chain
+      if (this.#failure !== undefined) throw this.#failure
       const digest = this.#hash.digest('hex')
       if (this.#received !== this.size)
         throw new UploadVerifyError(`${this.label}: received ${this.#received} bytes, declared ${this.size}`)
@@ -126,6 +148,7 @@ export class AtomicUpload {
   }
 
   async #cleanup(): Promise<void> {
+    await this.#chain
     const handle = this.#handle
     this.#handle = undefined
     await handle?.close().catch(() => {})

@@ -287,9 +287,18 @@ Example:
             c.download(path, target, { resume: opts.resume === true, onProgress: (p) => bar.update(p) })
           )
           bar.stop()
-          if (json) io.json({ path, local: target, size: r.size, sha256: r.sha256, resumedFrom: r.resumedFrom })
+          if (json)
+            io.json({
+              path,
+              local: target,
+              size: r.size,
+              ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
+              resumedFrom: r.resumedFrom
+            })
           else
-            io.out(`${target}: ${r.size} bytes, sha256 ${r.sha256}${r.resumedFrom > 0 ? ` (resumed at ${r.resumedFrom})` : ''}`)
+            io.out(
+              `${target}: ${r.size} bytes${r.sha256 === undefined ? ' (authenticated channel)' : `, sha256 ${r.sha256}`}${r.resumedFrom > 0 ? ` (resumed at ${r.resumedFrom})` : ''}`
+            )
         } finally {
           bar.stop()
         }

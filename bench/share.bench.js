@@ -1,0 +1,366 @@
+#!/usr/bin/env node
+// Folder share throughput: download and upload of one large file over loopback, in one run —
+// peerguard share hardened (Noise channel + policy + decision log) and plain, against the tools a
+// user would pick instead: sftp (OpenSSH) and smbclient against Samba with SMB3 encryption.
+//
+//   node bench/share.bench.js            1 GiB file (the issue's figure)
+//   node bench/share.bench.js --quick    256 MiB
+//   node bench/share.bench.js --size-mb 512
+//
+// The peerguard server runs in a child process (like sshd and smbd), the client in this one.
+// sftp and smbclient need Debian packages openssh-server openssh-client samba smbclient; a tool
+// that is missing is reported as skipped, never silently.
+// Goals (issue 6): hardened >= 0.8x plain; hardened >= 1.0x sftp and >= 1.0x encrypted SMB3; memory bounded.
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openDecisionLog } from '@peerguard/audit'
+import { generateKeyPair, keyPairFromSeed } from '@peerguard/identity'
+import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
+import { loadPolicy } from '@peerguard/policy'
+import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
+
+const POLICY = `version: 1
+groups:
+  staff: ["ou:staff"]
+rules:
+  - id: staff-all
+    allow: [read, write]
+    peers: [staff]
+    resources: ["share:bench/**"]
+`
+
+// ---- child: the peerguard share server ----
+if (process.argv[2] === '--serve-child') {
+  const [, , , mode, root, credsFile] = process.argv
+  const creds = JSON.parse(await readFile(credsFile, 'utf8'))
+  const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
+  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')] })
+  const log = mode === 'hardened' ? await openDecisionLog({ path: join(root, '..', 'decisions.jsonl'), identity }) : undefined
+  const server = createShareServer({
+    root,
+    shareName: 'bench',
+    ...(mode === 'hardened'
+      ? {
+          transport: channelTransport({ identity, chain: creds.chain.map((c) => Buffer.from(c, 'base64')), trust }),
+          authorize: policyAuthorizer(loadPolicy(POLICY)),
+          log
+        }
+      : {})
+  })
+  const addr = await server.listen({ host: '127.0.0.1', port: 0 })
+  process.stdout.write(`${JSON.stringify(addr)}\n`)
+  process.stdin.resume()
+  process.stdin.on('end', async () => {
+    await server.close()
+    await log?.close()
+    process.stdout.write(`${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`)
+    process.exit(0)
+  })
+} else {
+  await main()
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0
+}
+
+async function waitPort(port, ms = 5000) {
+  const { connect } = await import('node:net')
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    const ok = await new Promise((r) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy()
+        r(true)
+      })
+      s.on('error', () => r(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`nothing listens on ${port}`)
+}
+
+function timed(fn) {
+  return async () => {
+    const t = performance.now()
+    await fn()
+    return (performance.now() - t) / 1000
+  }
+}
+
+async function peerguardRun(mode, dir, root, size, creds) {
+  const credsFile = join(dir, 'creds.json')
+  await writeFile(credsFile, JSON.stringify(creds.server), { mode: 0o600 })
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve-child', mode, root, credsFile], {
+    stdio: ['pipe', 'pipe', 'inherit']
+  })
+  const lines = []
+  let buf = ''
+  const waiters = []
+  child.stdout.on('data', (d) => {
+    buf += d
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buf.slice(0, i))
+      buf = buf.slice(i + 1)
+      const w = waiters.shift()
+      if (w) w(line)
+      else lines.push(line)
+    }
+  })
+  const next = () => (lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r)))
+  const addr = await next()
+  const transport =
+    mode === 'hardened'
+      ? channelTransport({ identity: creds.client.identity, chain: creds.client.chain, trust: creds.trust })
+      : undefined
+  const client = await connectShare(addr, transport === undefined ? {} : { transport })
+  const local = join(dir, `${mode}-dl.bin`)
+  const get = await timed(() => client.download('big.bin', local))()
+  const put = await timed(() => client.upload(local, `${mode}-up.bin`))()
+  client.close()
+  await unlink(local)
+  child.stdin.end()
+  const { maxRssMB } = await next()
+  await unlink(join(root, `${mode}-up.bin`)).catch(() => {})
+  return { get: size / 1e6 / get, put: size / 1e6 / put, serverRssMB: maxRssMB }
+}
+
+async function sftpRun(dir, root, size) {
+  if (!existsSync('/usr/sbin/sshd') || !which('sftp') || !which('ssh-keygen'))
+    return { skipped: 'apt-get install openssh-server openssh-client' }
+  const d = join(dir, 'ssh')
+  await mkdir(d)
+  await mkdir('/run/sshd', { recursive: true })
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, 'host')])
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, 'user')])
+  await writeFile(join(d, 'authorized_keys'), await readFile(join(d, 'user.pub')))
+  await chmod(join(d, 'authorized_keys'), 0o600)
+  const port = await freePort()
+  const user = process.env.USER ?? 'root'
+  await writeFile(
+    join(d, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(d, 'host')}`,
+      'PermitRootLogin yes',
+      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'Subsystem sftp internal-sftp',
+      `PidFile ${join(d, 'sshd.pid')}`
+    ].join('\n')
+  )
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')], { stdio: 'ignore' })
+  try {
+    await waitPort(port)
+    const sftp = (batch) =>
+      new Promise((resolve, reject) => {
+        const p = spawn(
+          'sftp',
+          [
+            '-q',
+            '-b',
+            '-',
+            '-P',
+            String(port),
+            '-i',
+            join(d, 'user'),
+            '-o',
+            'StrictHostKeyChecking=no',
+            '-o',
+            'UserKnownHostsFile=/dev/null',
+            '-o',
+            'LogLevel=ERROR',
+            `${user}@127.0.0.1`
+          ],
+          { stdio: ['pipe', 'ignore', 'inherit'] }
+        )
+        p.stdin.end(`${batch}\n`)
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}`))))
+      })
+    const local = join(dir, 'sftp-dl.bin')
+    const get = await timed(() => sftp(`get ${join(root, 'big.bin')} ${local}`))()
+    const put = await timed(() => sftp(`put ${local} ${join(root, 'sftp-up.bin')}`))()
+    await unlink(local)
+    await unlink(join(root, 'sftp-up.bin')).catch(() => {})
+    return { get: size / 1e6 / get, put: size / 1e6 / put }
+  } finally {
+    sshd.kill('SIGTERM')
+  }
+}
+
+async function smbRun(dir, root, size) {
+  if (!existsSync('/usr/sbin/smbd') || !which('smbclient') || !which('smbpasswd'))
+    return { skipped: 'apt-get install samba smbclient' }
+  const d = join(dir, 'smb')
+  for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'log']) await mkdir(join(d, sub), { recursive: true })
+  const port = await freePort()
+  const conf = join(d, 'smb.conf')
+  await writeFile(
+    conf,
+    `[global]
+  server role = standalone server
+  smb ports = ${port}
+  interfaces = lo
+  bind interfaces only = yes
+  disable netbios = yes
+  private dir = ${join(d, 'private')}
+  lock directory = ${join(d, 'lock')}
+  state directory = ${join(d, 'state')}
+  cache directory = ${join(d, 'cache')}
+  pid directory = ${join(d, 'pid')}
+  log file = ${join(d, 'log', 'log.%m')}
+  passdb backend = tdbsam:${join(d, 'private', 'passdb.tdb')}
+  server min protocol = SMB3
+  server smb encrypt = required
+  load printers = no
+  printing = bsd
+  printcap name = /dev/null
+  map to guest = never
+[bench]
+  path = ${root}
+  read only = no
+  force user = root
+`
+  )
+  const user = 'root'
+  const pass = randomBytes(9).toString('base64url')
+  execFileSync('smbpasswd', ['-c', conf, '-s', '-a', user], { input: `${pass}\n${pass}\n`, stdio: ['pipe', 'ignore', 'ignore'] })
+  const smbd = spawn('/usr/sbin/smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore' })
+  try {
+    await waitPort(port)
+    const smb = (cmd) =>
+      new Promise((resolve, reject) => {
+        const p = spawn(
+          'smbclient',
+          [
+            `//127.0.0.1/bench`,
+            '-p',
+            String(port),
+            '-U',
+            `${user}%${pass}`,
+            '-m',
+            'SMB3',
+            '--client-protection=encrypt',
+            '-c',
+            cmd
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] }
+        )
+        let err = ''
+        p.stderr.on('data', (x) => (err += x))
+        p.stdout.on('data', (x) => (err += x))
+        p.on('exit', (code) =>
+          code === 0 && !/NT_STATUS_/.test(err) ? resolve() : reject(new Error(`smbclient exited ${code}: ${err.trim()}`))
+        )
+      })
+    const local = join(dir, 'smb-dl.bin')
+    const get = await timed(() => smb(`get big.bin ${local}`))()
+    const put = await timed(() => smb(`put ${local} smb-up.bin`))()
+    await unlink(local)
+    await unlink(join(root, 'smb-up.bin')).catch(() => {})
+    return { get: size / 1e6 / get, put: size / 1e6 / put }
+  } finally {
+    smbd.kill('SIGTERM')
+  }
+}
+
+async function main() {
+  const argv = process.argv.slice(2)
+  const i = argv.indexOf('--size-mb')
+  const verbose = argv.includes('--verbose')
+  const sizeMB = i >= 0 ? Number(argv[i + 1]) : argv.includes('--quick') ? 256 : 1024
+  const size = sizeMB * 1024 * 1024
+  const dir = await mkdtemp(join(tmpdir(), 'pg-share-bench-'))
+  const root = join(dir, 'root')
+  await mkdir(root)
+  try {
+    // The file: incompressible bytes (a 16 MiB random block repeated; no tool here compresses).
+    const block = randomBytes(16 << 20)
+    const fh = await open(join(root, 'big.bin'), 'w')
+    for (let o = 0; o < size; o += block.length) await fh.write(block, 0, Math.min(block.length, size - o))
+    await fh.close()
+    console.log(`file: ${sizeMB} MiB over 127.0.0.1; peerguard server in a child process`)
+
+    const ca = await createCertificateAuthority({ name: 'Bench CA' })
+    const trust = createTrustStore({ roots: [ca.certificate] })
+    const issue = async (name) => {
+      const seed = randomBytes(32)
+      const identity = keyPairFromSeed(seed)
+      const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups: ['staff'] })
+      return { seed, identity, chain: cert.chain }
+    }
+    const s = await issue('server')
+    const c = await issue('client')
+    void generateKeyPair
+    const creds = {
+      server: {
+        seed: s.seed.toString('base64'),
+        chain: s.chain.map((x) => Buffer.from(x).toString('base64')),
+        root: Buffer.from(ca.certificate).toString('base64')
+      },
+      client: c,
+      trust
+    }
+
+    const results = {}
+    const stage = async (name, fn) => {
+      if (verbose) console.error(`bench: ${name}…`)
+      results[name] = await fn().catch((e) => ({ skipped: `failed: ${e.message}` }))
+    }
+    await stage('peerguard hardened', () => peerguardRun('hardened', dir, root, size, creds))
+    await stage('peerguard plain', () => peerguardRun('plain', dir, root, size, creds))
+    await stage('sftp (OpenSSH)', () => sftpRun(dir, root, size))
+    await stage('smbclient SMB3 encrypted', () => smbRun(dir, root, size))
+    const clientRss = process.resourceUsage().maxRSS / 1024
+
+    console.log('')
+    console.log(`  ${'tool'.padEnd(26)} ${'get MB/s'.padStart(9)} ${'put MB/s'.padStart(9)}`)
+    for (const [name, r] of Object.entries(results)) {
+      if (r.skipped !== undefined) console.log(`  ${name.padEnd(26)} skipped: ${r.skipped}`)
+      else console.log(`  ${name.padEnd(26)} ${r.get.toFixed(0).padStart(9)} ${r.put.toFixed(0).padStart(9)}`)
+    }
+    const h = results['peerguard hardened']
+    const ratio = (name, goal) => {
+      const o = results[name]
+      if (o.skipped !== undefined) return console.log(`  hardened / ${name}: skipped`)
+      const g = h.get / o.get
+      const p = h.put / o.put
+      console.log(
+        `  hardened / ${name.padEnd(24)} get ${g.toFixed(2)}x  put ${p.toFixed(2)}x  (goal >= ${goal}x: ${g >= goal && p >= goal ? 'met' : 'NOT met'})`
+      )
+    }
+    console.log('')
+    ratio('peerguard plain', 0.8)
+    ratio('sftp (OpenSSH)', 1.0)
+    ratio('smbclient SMB3 encrypted', 1.0)
+    console.log(
+      `  memory: peak RSS client ${clientRss.toFixed(0)} MB, hardened server ${h.serverRssMB.toFixed(0)} MB, plain server ${results['peerguard plain'].serverRssMB.toFixed(0)} MB for a ${sizeMB} MiB file (bounded: ${Math.max(h.serverRssMB, clientRss) < 400 ? 'yes' : 'NO'})`
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  // Some library handles (trust store, sockets in TIME_WAIT bookkeeping) keep the loop alive.
+  process.exit(0)
+}
