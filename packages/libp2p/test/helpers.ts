@@ -44,7 +44,7 @@ export async function startNode(o: NodeOptions, nodes: Libp2p[]): Promise<Libp2p
   })
   nodes.push(node)
   await node.handle(ECHO, ({ stream }) => {
-    stream.sink(stream.source).catch(() => {})
+    Promise.resolve(stream.sink(stream.source)).catch(() => {})
   })
   return node
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
 import { generateKeyPair as libp2pGenerateKeyPair } from '@libp2p/crypto/keys'
+import type { SecurableStream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateKeyPair, keyPairFromSeed, peerIdFromPublicKey } from '@peerguard/identity'
 import {
@@ -191,8 +192,8 @@ describe('PeerguardEncrypter on an in-memory libp2p duplex', () => {
       : options.expectRemote
         ? libp2pPeerIdFromPeerguard(bob.identity.publicKey)
         : undefined
-    const out = a.secureOutbound(x as never, remotePeer === undefined ? {} : { remotePeer })
-    const inn = b.secureInbound(y as never)
+    const out = a.secureOutbound(x as unknown as SecurableStream, remotePeer === undefined ? {} : { remotePeer })
+    const inn = b.secureInbound(y as unknown as SecurableStream)
     return { out, inn, alice, bob }
   }
 
@@ -267,7 +268,10 @@ describe('PeerguardEncrypter on an in-memory libp2p duplex', () => {
     )
     const [x, y] = itDuplexPair()
     const rawClose = x.close
-    const [, i] = await Promise.all([a.secureOutbound(x as never), b.secureInbound(y as never)])
+    const [, i] = await Promise.all([
+      a.secureOutbound(x as unknown as SecurableStream),
+      b.secureInbound(y as unknown as SecurableStream)
+    ])
     const remote = (i.conn.source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
     await rawClose() // the transport goes away under the channel, no CLOSE frame
     await expect(remote.next()).rejects.toMatchObject({ code: 'channel-truncated' })
