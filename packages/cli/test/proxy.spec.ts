@@ -174,7 +174,7 @@ describe('peerguard proxy server / client (built binary)', () => {
       await new Promise((r) => setTimeout(r, 200))
       expect(server.stderr()).toMatch(/accepted alice/)
       expect(server.stderr()).toMatch(/refused bob .*deny-default/)
-      if (!tls) expect(bob.stderr()).toMatch(/refused the connection: channel-refused: deny-default/)
+      if (!tls) expect(bob.stderr()).toMatch(/warning: connection refused \(proxy-denied\): the server refused: deny-default: /)
 
       for (const r of [alice, bob, server]) r.child.kill('SIGTERM')
       for (const r of [alice, bob, server]) expect(await r.exited).toBe(0)

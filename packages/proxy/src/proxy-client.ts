@@ -5,7 +5,14 @@ import { peerIdFromString } from '@peerguard/identity'
 import { assertInteger, InvalidArgumentError, PeerguardError, type SecureChannel } from '@peerguard/interface'
 import { type HostPort, formatHostPort, parseHostPort } from './address.js'
 import type { ProxyConfig } from './config.js'
-import { ProxyClosedError, ProxyTooManyConnectionsError } from './errors.js'
+import {
+  ProxyClosedError,
+  ProxyDeniedError,
+  ProxyTargetTimeoutError,
+  ProxyTargetUnreachableError,
+  ProxyTooManyConnectionsError,
+  ProxyTooManyPeerConnectionsError
+} from './errors.js'
 import { type SplicedStats, splice } from './pipe.js'
 import {
   checkConfig,
@@ -189,7 +196,7 @@ export class ProxyClient extends EventEmitter {
       channel = this.#o.tls === true ? await secureTlsOutbound(socket, opts) : await secureOutbound(socket, opts)
     } catch (err) {
       this.#refused++
-      this.emit('refused', err instanceof PeerguardError ? err : new PeerguardError('internal', String(err), { cause: err }))
+      this.emit('refused', refusalOf(err))
       if (!local.destroyed) local.resetAndDestroy()
       return
     }
@@ -207,6 +214,36 @@ export class ProxyClient extends EventEmitter {
     this.#bytesIn += stats.bToA
     this.emit('closed', stats)
   }
+}
+
+const REFUSALS: Record<
+  string,
+  new (
+    message: string,
+    options: { cause: unknown; details: Record<string, unknown> }
+  ) => PeerguardError
+> = {
+  'proxy-target-unreachable': ProxyTargetUnreachableError,
+  'proxy-target-timeout': ProxyTargetTimeoutError,
+  'proxy-too-many-peer-connections': ProxyTooManyPeerConnectionsError
+}
+
+/**
+ * Turn the server's refusal into the proxy error it stands for. The server's gate refuses with an
+ * ALERT `channel-unauthorized` whose reason starts with the code (`deny-rule: …`,
+ * `proxy-target-unreachable: …`); other failures keep their own code.
+ */
+function refusalOf(err: unknown): PeerguardError {
+  if (!(err instanceof PeerguardError)) return new PeerguardError('internal', String(err), { cause: err })
+  if (err.code !== 'channel-refused' || err.details?.alert !== 'channel-unauthorized') return err
+  const reason = String(err.details?.reason ?? '')
+  const m = /^([a-z0-9-]+): (.*)$/s.exec(reason)
+  if (m === null) return err
+  const [, code, text] = m as unknown as [string, string, string]
+  const details = { alert: err.details.alert, decision: code, reason: text }
+  if (code.startsWith('deny-')) return new ProxyDeniedError(`the server refused: ${code}: ${text}`, { cause: err, details })
+  const Refusal = REFUSALS[code]
+  return Refusal === undefined ? err : new Refusal(`the server refused: ${code}: ${text}`, { cause: err, details })
 }
 
 /** A proxy client (see ProxyClient); call `listen()` to start. */

@@ -248,9 +248,10 @@ Example:
         )
       client.on('refused', (err: Error) => {
         const code = isPeerguardError(err) ? err.code : 'internal'
-        const reason = isPeerguardError(err) && typeof err.details?.reason === 'string' ? err.details.reason : err.message
-        if (json) io.out(JSON.stringify({ event: 'refused', code, reason }))
-        else io.err(`peerguard: the server refused the connection: ${code}: ${reason}`)
+        const decision = isPeerguardError(err) ? err.details?.decision : undefined
+        if (json)
+          io.out(JSON.stringify({ event: 'refused', code, ...(decision === undefined ? {} : { decision }), reason: err.message }))
+        else io.err(`peerguard: warning: connection refused (${code}): ${err.message}`)
       })
       await runUntilSignal(io, { reload: () => client.reload(), close: () => client.close() })
     })
