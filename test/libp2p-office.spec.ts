@@ -6,13 +6,13 @@
  * verifies afterwards.
  */
 import '../packages/libp2p/test/node20-shim.js'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { openDecisionLog, verifyDecisionLogFile } from '@peerguard/audit'
 import { generateKeyPair, loadIdentity, saveIdentity } from '@peerguard/identity'
-import { createPeerDirectory, libp2pPrivateKeyFromIdentity, peerguardGater } from '@peerguard/libp2p'
+import { createPeerDirectory, peerguardGater } from '@peerguard/libp2p'
 import { loadPolicy } from '@peerguard/policy'
 import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
 import { ECHO, echo, eventually, startNode } from '../packages/libp2p/test/helpers.js'
@@ -63,7 +63,6 @@ describe('a libp2p app on the office LAN', () => {
     await log.close()
     const report = await verifyDecisionLogFile(logPath)
     expect(report.ok).toBe(true)
-    const { readFile } = await import('node:fs/promises')
     const entries = (await readFile(logPath, 'utf8'))
       .split('\n')
       .filter((l) => l.includes('"kind":"connection"'))
