@@ -1,12 +1,16 @@
 import './node20-shim.js'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import type { Libp2p } from '@libp2p/interface'
 import { verifyDecisionLogFile } from '@peerguard/audit'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { createPeerDirectory, libp2pPrivateKeyFromIdentity, PEERGUARD_PROTOCOL, peerguardGater } from '@peerguard/libp2p'
 import { loadPolicy } from '@peerguard/policy'
+import { loadTrustStore } from '@peerguard/pki'
 import { makeTestPki } from '@peerguard/test-utils'
 import { ECHO, echo, eventually, fileLog, memoryLog, startNode } from './helpers.js'
 
@@ -94,6 +98,28 @@ describe('peerguardEncrypter between real libp2p nodes on loopback TCP', () => {
     await eventually(() => log.records.length > 0)
     expect(log.records[0]).toMatchObject({ event: 'refused', code: 'cert-revoked' })
     expect(a.getConnections()).toHaveLength(0)
+  })
+
+  it('picks up a CRL when the trust-store directory is reloaded: the revoked peer cannot reconnect', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const dir = await mkdtemp(join(tmpdir(), 'pg-libp2p-trust-'))
+    await writeFile(join(dir, 'root.crt'), pki.ca.certificate)
+    const trust = await loadTrustStore(dir)
+    const log = memoryLog()
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust, log } }, nodes)
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    const first = await b.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)
+    expect((await echo(first, Buffer.from('before'))).toString()).toBe('before')
+    await b.hangUp(a.peerId)
+
+    await pki.ca.revoke(bob.certificate.der, 'keyCompromise')
+    await writeFile(join(dir, 'ca.crl'), (await pki.ca.crl()).der)
+    await trust.reload()
+    await expect(b.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)).rejects.toThrow()
+    await eventually(() => log.records.length > 0)
+    expect(log.records[0]).toMatchObject({ event: 'refused', code: 'cert-revoked' })
   })
 
   it('refuses a node whose certificate names another key than its libp2p/identity key', async () => {
