@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import { afterEach, describe, expect, it } from '@jest/globals'
+import type { afterEach as AfterEach, describe as Describe, expect as Expect, it as It } from '@jest/globals'
 import type { SecureChannel } from '@peerguard/interface'
 
 /** The peer a side expects to see at the other end. */
@@ -31,6 +31,29 @@ export interface SecureChannelFactory {
    * number of application bytes the MITM received, which must be 0).
    */
   connectToImpostor(): Promise<{ error: unknown; bytesSeenByImpostor: number }>
+}
+
+/**
+ * Jest's functions, taken from the globals Jest injects when the suite is registered, so that
+ * importing @peerguard/test-utils outside Jest (benchmarks, scripts) does not load Jest.
+ */
+interface JestGlobals {
+  afterEach: typeof AfterEach
+  describe: typeof Describe
+  expect: typeof Expect
+  it: typeof It
+}
+function jest(): JestGlobals {
+  const g = globalThis as unknown as Partial<JestGlobals>
+  if (
+    typeof g.describe !== 'function' ||
+    typeof g.it !== 'function' ||
+    typeof g.expect !== 'function' ||
+    typeof g.afterEach !== 'function'
+  ) {
+    throw new Error('runSecureChannelCompliance must be called inside a Jest test file')
+  }
+  return g as JestGlobals
 }
 
 /** A small seeded PRNG (mulberry32) so a failing run can be repeated. */
@@ -78,6 +101,7 @@ function drain(stream: Duplex): Promise<{ sha256: string; bytes: number }> {
 }
 
 function checkPeer(seen: SecureChannel['remotePeer'], expected: ExpectedPeer): void {
+  const { expect } = jest()
   expect(seen.peerId).toBe(expected.peerId)
   expect(seen.publicKey).toBeInstanceOf(Uint8Array)
   expect(seen.publicKey.length).toBe(32)
@@ -94,6 +118,7 @@ function checkPeer(seen: SecureChannel['remotePeer'], expected: ExpectedPeer): v
  */
 export function runSecureChannelCompliance(name: string, factory: SecureChannelFactory, options: { chunks?: number } = {}): void {
   const chunks = options.chunks ?? 10_000
+  const { afterEach, describe, expect, it } = jest()
   describe(`SecureChannel compliance: ${name}`, () => {
     let open: ConnectedChannels | undefined
     afterEach(async () => {

@@ -28,8 +28,11 @@ export function connectTcp(port: number, host = '127.0.0.1', localAddress?: stri
   })
 }
 
-/** What a frame-tampering proxy does with each length-prefixed frame: the frames to forward instead. */
-export type FrameTamper = (frame: Buffer, index: number) => Buffer[]
+/**
+ * What a frame-tampering proxy does with each length-prefixed frame: the buffers to forward
+ * instead, in order; a `null` ends the destination stream there (a TCP FIN), cutting it short.
+ */
+export type FrameTamper = (frame: Buffer, index: number) => Array<Buffer | null>
 
 export interface FrameProxyOptions {
   /** Port of the real server on 127.0.0.1. */
@@ -85,7 +88,14 @@ function relay(from: Socket, to: Socket, tamper: FrameTamper | undefined): void 
       if (buf.length < 2 + len) break
       const frame = buf.subarray(0, 2 + len)
       buf = buf.subarray(2 + len)
-      for (const out of tamper(Buffer.from(frame), index)) to.write(out)
+      for (const out of tamper(Buffer.from(frame), index)) {
+        if (out === null) {
+          to.end()
+          from.removeAllListeners('data')
+          return
+        }
+        to.write(out)
+      }
       index++
     }
   })

@@ -256,7 +256,7 @@ export class HandshakeState {
       assertBytes('remoteEphemeralPublicKey', options.remoteEphemeralPublicKey, dh.dhLen)
     const psks = options.psks ?? []
     if (!Array.isArray(psks)) throw new InvalidArgumentError('psks: expected an array')
-    psks.forEach((p, i) => assertBytes(`psks[${i}]`, p, KEY_LENGTH))
+    for (const [i, p] of psks.entries()) assertBytes(`psks[${i}]`, p, KEY_LENGTH)
 
     this.role = options.role
     this.pattern = name.pattern
