@@ -20,7 +20,8 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
-  type ProxyStats
+  type ProxyStats,
+  SOCKET_HIGH_WATER_MARK
 } from './proxy-server.js'
 import { secureTlsOutbound } from './tls-channel.js'
 
@@ -108,7 +109,10 @@ export class ProxyClient extends EventEmitter {
       throw new InvalidArgumentError('options.loadConfig: expected a function')
     this.#o = options
     this.#config = options.config
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s) => this.#onSocket(s))
+    this.server = createServer(
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK },
+      (s) => this.#onSocket(s)
+    )
   }
 
   get stats(): ProxyStats {
