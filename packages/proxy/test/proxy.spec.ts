@@ -204,6 +204,37 @@ describe('proxy limits', () => {
     expect(r.log.entries.some((e) => e.code === 'proxy-too-many-connections')).toBe(true)
   })
 
+  it('cuts off a silent or garbage-speaking client at the handshake; the target is never contacted', async () => {
+    let targetConnections = 0
+    const target = createServer((s) => {
+      targetConnections++
+      s.destroy()
+    })
+    await new Promise<void>((res) => target.listen(0, '127.0.0.1', res))
+    cleanups.push(() => new Promise((res) => target.close(res)))
+    const r = await rig({ targetPort: (target.address() as AddressInfo).port, server: { handshakeTimeoutMs: 300 } })
+    const silent = connect({ port: r.serverPort, host: '127.0.0.1' })
+    silent.on('error', () => {})
+    const t0 = Date.now()
+    await new Promise((res) => silent.once('close', res))
+    expect(Date.now() - t0).toBeLessThan(3000)
+    const garbage = await new Promise<Buffer>((res) => {
+      const chunks: Buffer[] = []
+      const g = connect({ port: r.serverPort, host: '127.0.0.1' })
+      g.on('data', (c: Buffer) => chunks.push(c))
+      g.on('error', () => {})
+      g.on('close', () => res(Buffer.concat(chunks)))
+      g.on('connect', () => g.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
+    })
+    expect(garbage.toString()).not.toMatch(/HTTP/)
+    await new Promise((res) => setTimeout(res, 50))
+    expect(targetConnections).toBe(0)
+    expect(r.log.entries.map((e) => [e.event, e.code])).toEqual([
+      ['refused', 'channel-handshake-timeout'],
+      ['refused', 'channel-handshake-invalid']
+    ])
+  })
+
   it('the client refuses a server that is not the pinned peer ID', async () => {
     const pki = await testPki()
     const r = await rig({ client: { expectedPeerId: pki.peers.mallory!.peerId } })
