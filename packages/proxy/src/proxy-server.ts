@@ -306,6 +306,7 @@ export class ProxyServer extends EventEmitter {
     let gatePeer: PeerInfo | undefined
     let allowReason = ''
     let counted: string | undefined
+    let abandoned = false
     const authorize = async (peer: PeerInfo): Promise<AuthorizeResult> => {
       gatePeer = peer
       const n = this.#perPeer.get(peer.peerId) ?? 0
@@ -332,12 +333,19 @@ export class ProxyServer extends EventEmitter {
       // Count before connecting so a burst from one peer cannot exceed the limit.
       this.#perPeer.set(peer.peerId, n + 1)
       counted = peer.peerId
+      let connected: Socket
       try {
-        target = await connectTarget(this.target, this.#connectMs)
+        connected = await connectTarget(this.target, this.#connectMs)
       } catch (err) {
         const e = err as PeerguardError
         return { allowed: false, code: e.code, reason: e.message }
       }
+      if (abandoned) {
+        // the handshake deadline passed while the target was connecting: do not leak the socket
+        connected.destroy()
+        return { allowed: false, code: 'channel-handshake-timeout', reason: 'the handshake timed out' }
+      }
+      target = connected
       return { allowed: true }
     }
     const release = (): void => {
@@ -358,6 +366,7 @@ export class ProxyServer extends EventEmitter {
       }
       channel = this.#o.tls === true ? await secureTlsInbound(socket, opts) : await secureInbound(socket, opts)
     } catch (err) {
+      abandoned = true
       release()
       target?.destroy()
       const e = err instanceof PeerguardError ? err : new PeerguardError('internal', String(err), { cause: err })

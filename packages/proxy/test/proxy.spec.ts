@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
@@ -233,6 +234,39 @@ describe('proxy limits', () => {
       ['refused', 'channel-handshake-timeout'],
       ['refused', 'channel-handshake-invalid']
     ])
+  })
+
+  it('a target that never completes the TCP handshake ends in proxy-target-timeout, not a hang', async () => {
+    // A listener that never accepts, with a full backlog: the kernel drops further SYNs, so a
+    // connect hangs the way it does to a powered-off host.
+    const hole = spawn('python3', [
+      '-c',
+      'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'
+    ])
+    cleanups.push(async () => hole.kill('SIGKILL'))
+    const port = Number(await new Promise<string>((res) => hole.stdout.once('data', (c: Buffer) => res(c.toString().trim()))))
+    const fillers: Socket[] = []
+    cleanups.push(async () => {
+      for (const f of fillers) f.destroy()
+    })
+    for (let i = 0; i < 8; i++) {
+      const f = connect({ port, host: '127.0.0.1' })
+      f.on('error', () => {})
+      fillers.push(f)
+      const ok = await Promise.race([
+        new Promise<boolean>((res) => f.once('connect', () => res(true))),
+        new Promise<boolean>((res) => setTimeout(() => res(false), 300))
+      ])
+      if (!ok) break
+    }
+    const r = await rig({ targetPort: port, server: { connectTimeoutMs: 400 } })
+    const refused = new Promise<Error & { code: string }>((res) => r.client.once('refused', res))
+    const t0 = Date.now()
+    const got = await roundTrip(r.localPort, Buffer.from('x'))
+    expect(got.bytes.length).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect((await refused).code).toBe('proxy-target-timeout')
+    expect(r.log.entries[0]).toMatchObject({ event: 'refused', code: 'proxy-target-timeout' })
   })
 
   it('the client refuses a server that is not the pinned peer ID', async () => {
