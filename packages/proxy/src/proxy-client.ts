@@ -213,6 +213,18 @@ export class ProxyClient extends EventEmitter {
     this.emit('connection', channel)
     local.resume()
     const stats: SplicedStats = await splice(local, channel, { idleTimeoutMs: this.#idleMs })
+    if (this.#o.tls === true && stats.error !== undefined && stats.bToA === 0 && stats.error.name !== 'ProxyIdleTimeoutError') {
+      // TLS has no room for the gate's reason: a reset before any answer is how a refusal looks
+      this.#refused++
+      this.emit(
+        'refused',
+        new PeerguardError(
+          'channel-refused',
+          'the TLS server reset the connection before answering (refused by its policy, or its target is down: see its decision log)',
+          { cause: stats.error, details: { alert: 'tls-reset', reason: stats.error.message } }
+        )
+      )
+    }
     if (stats.error !== undefined && !local.destroyed) local.resetAndDestroy()
     this.#bytesOut += stats.aToB
     this.#bytesIn += stats.bToA
