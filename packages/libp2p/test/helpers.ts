@@ -26,6 +26,8 @@ export interface NodeOptions {
   /** Also (or only) offer stock @chainsafe/libp2p-noise, after peerguard. */
   noise?: boolean
   gater?: ConnectionGater
+  /** libp2p accepts 5 connections a second per host by default; raise it for hostile-client loops. */
+  inboundConnectionThreshold?: number
 }
 
 /** A libp2p node on loopback TCP with an echo protocol. */
@@ -39,6 +41,9 @@ export async function startNode(o: NodeOptions, nodes: Libp2p[]): Promise<Libp2p
     transports: [tcp()],
     connectionEncrypters: encrypters,
     streamMuxers: [yamux()],
+    ...(o.inboundConnectionThreshold === undefined
+      ? {}
+      : { connectionManager: { inboundConnectionThreshold: o.inboundConnectionThreshold } }),
     // the default gater refuses private addresses for dialling in some versions; loopback is what we test
     connectionGater: { denyDialMultiaddr: () => false, ...(o.gater ?? {}) }
   })

@@ -7,11 +7,13 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import type { Libp2p } from '@libp2p/interface'
 import { verifyDecisionLogFile } from '@peerguard/audit'
+import { isPeerguardCode } from '@peerguard/interface'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { createPeerDirectory, libp2pPrivateKeyFromIdentity, PEERGUARD_PROTOCOL, peerguardGater } from '@peerguard/libp2p'
 import { loadPolicy } from '@peerguard/policy'
 import { loadTrustStore } from '@peerguard/pki'
 import { makeTestPki } from '@peerguard/test-utils'
+import fc from 'fast-check'
 import { ECHO, echo, eventually, fileLog, memoryLog, startNode } from './helpers.js'
 
 const POLICY = `
@@ -330,5 +332,36 @@ describe('hostile raw TCP clients that pick /peerguard/1.0.0', () => {
     await eventually(() => log.records.length > 0)
     expect(log.records[0]).toMatchObject({ event: 'refused', code: 'channel-handshake-invalid' })
     expect(log.records[0]?.peer?.address).toMatch(/^127\.0\.0\.1:\d+$/)
+  })
+
+  it('refuses random garbage after protocol selection with stable codes, and keeps serving real peers', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const log = memoryLog()
+    const a = await startNode(
+      {
+        identity: alice.identity,
+        peerguard: { chain: alice.chain, trust: pki.trust, log, handshakeTimeoutMs: 500 },
+        inboundConnectionThreshold: 1000
+      },
+      nodes
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), async (garbage) => {
+        const before = log.records.length
+        const s = await rawClient(a)
+        s.write(Buffer.concat([mss('/multistream/1.0.0', PEERGUARD_PROTOCOL), garbage]))
+        await closed(s)
+        await eventually(() => log.records.length > before)
+        const rec = log.records[before]
+        expect(rec?.event).toBe('refused')
+        expect(isPeerguardCode(rec?.code)).toBe(true)
+      }),
+      { numRuns: 12 }
+    )
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    const stream = await b.dialProtocol(a.getMultiaddrs()[0] as never, ECHO)
+    expect((await echo(stream, Buffer.from('still here'))).toString()).toBe('still here')
   })
 })
