@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { type KeyPair, peerIdFromPublicKey, sign, verify } from '@peerguard/identity'
 import { equalBytes, InvalidArgumentError, type PeerInfo, PeerguardError } from '@peerguard/interface'
@@ -65,6 +66,28 @@ function addressOf(socket: Duplex): string | undefined {
   return s.remoteAddress.includes(':') ? `[${s.remoteAddress}]:${s.remotePort}` : `${s.remoteAddress}:${s.remotePort}`
 }
 
+/**
+ * Bindings (identity key, Noise static key, signature) that verified before: a peer keeps its
+ * static key for the life of its process, so reconnections skip the Ed25519 verification. Only
+ * successes are kept, keyed by the SHA-256 of all three; bounded, oldest dropped first.
+ */
+const verifiedBindings = new Set<string>()
+const VERIFIED_BINDINGS_MAX = 4096
+
+function verifyBinding(payload: HandshakePayload, remoteStatic: Uint8Array): void {
+  const key = createHash('sha256').update(payload.identityKey).update(remoteStatic).update(payload.identitySig).digest('base64')
+  if (verifiedBindings.has(key)) return
+  let bound = false
+  try {
+    bound = verify(payload.identitySig, bindingMessage(remoteStatic), payload.identityKey)
+  } catch (err) {
+    throw new BindingInvalidError('peer identity key is not a valid Ed25519 key', { cause: err })
+  }
+  if (!bound) throw new BindingInvalidError()
+  if (verifiedBindings.size >= VERIFIED_BINDINGS_MAX) verifiedBindings.delete(verifiedBindings.values().next().value as string)
+  verifiedBindings.add(key)
+}
+
 /** SPEC.md §2.4: binding, certificate chain or pin, expected peer. */
 async function authenticate(
   payload: HandshakePayload,
@@ -73,13 +96,7 @@ async function authenticate(
   purpose: 'clientAuth' | 'serverAuth',
   socket: Duplex
 ): Promise<PeerInfo> {
-  let bound = false
-  try {
-    bound = verify(payload.identitySig, bindingMessage(remoteStatic), payload.identityKey)
-  } catch (err) {
-    throw new BindingInvalidError('peer identity key is not a valid Ed25519 key', { cause: err })
-  }
-  if (!bound) throw new BindingInvalidError()
+  verifyBinding(payload, remoteStatic)
   const peerId = peerIdFromPublicKey(payload.identityKey).toString()
   const address = addressOf(socket)
   let info: PeerInfo
@@ -165,6 +182,9 @@ function checkSocket(socket: unknown): asserts socket is Duplex {
     throw new InvalidArgumentError('socket: expected a Node Duplex stream')
   }
   if (s.destroyed) throw new InvalidArgumentError('socket: the stream is already destroyed')
+  // The channel coalesces its own writes into frames; Nagle's algorithm would only add latency.
+  const tcp = s as { setNoDelay?: (on: boolean) => void }
+  if (typeof tcp.setNoDelay === 'function') tcp.setNoDelay(true)
 }
 
 /**
