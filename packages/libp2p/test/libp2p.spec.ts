@@ -44,7 +44,7 @@ describe('peerguardEncrypter between real libp2p nodes on loopback TCP', () => {
     expect(b.peerId.toString()).toBe(peerIdFromPublicKey(bob.identity.publicKey).toLibp2p())
 
     const stream = await a.dialProtocol(b.getMultiaddrs()[0] as never, ECHO)
-    const data = randomBytes(1_000_000)
+    const data = randomBytes(8 * 1024 * 1024 + 17) // well past yamux windows and the adapters' buffers: backpressure both ways
     const back = await echo(stream, data)
     expect(back.equals(data)).toBe(true)
 
@@ -58,6 +58,22 @@ describe('peerguardEncrypter between real libp2p nodes on loopback TCP', () => {
     // a clean close: the remote's connection closes too, without an error on either side
     await conn?.close()
     await eventually(() => b.getConnections(a.peerId).length === 0)
+  })
+
+  it('multiplexes 32 concurrent streams over one peerguard connection', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust: pki.trust } }, nodes)
+    const b = await startNode({ identity: bob.identity, peerguard: { chain: bob.chain, trust: pki.trust } }, nodes)
+    const payloads = Array.from({ length: 32 }, (_, i) => randomBytes(100_000 + i * 997))
+    const results = await Promise.all(
+      payloads.map(async (p) => echo(await a.dialProtocol(b.getMultiaddrs()[0] as never, ECHO), p))
+    )
+    results.forEach((r, i) => {
+      expect(r.equals(payloads[i] as Buffer)).toBe(true)
+    })
+    expect(a.getConnections(b.peerId)).toHaveLength(1)
   })
 
   it('refuses a node whose certificate comes from another CA (both directions)', async () => {
