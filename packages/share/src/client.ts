@@ -352,7 +352,7 @@ export class ShareClient {
       )
     )
     if (!st.isFile()) throw new InvalidArgumentError(`${localPath}: not a regular file`)
-    const stream = createReadStream(localPath, { highWaterMark: CHUNK_BYTES })
+    const stream = createReadStream(localPath, { highWaterMark: 4 * CHUNK_BYTES })
     try {
       return await this.write(remotePath, stream as AsyncIterable<Buffer>, { ...options, size: st.size })
     } finally {

@@ -99,12 +99,18 @@ export class FrameDecoder {
   }
 }
 
+/**
+ * Bytes a sender may queue in a stream's writable buffer before it waits for `drain`. Node's
+ * default high-water mark (16 KiB) would stall a sender after every chunk; 4 MiB keeps the pipe
+ * full and memory bounded.
+ */
+export const SEND_BUFFER_BYTES = 4 * 1024 * 1024
+
 /** Write buffers to a stream, resolving when it can take more (back-pressure). */
 export function writeAll(stream: Duplex, buffers: Buffer[]): Promise<void> {
   if (stream.destroyed || stream.writableEnded) return Promise.reject(new ShareProtocolError('stream is closed'))
-  let ok = true
-  for (const b of buffers) if (b.length > 0) ok = stream.write(b) && ok
-  if (ok) return Promise.resolve()
+  for (const b of buffers) if (b.length > 0) stream.write(b)
+  if (stream.writableLength < SEND_BUFFER_BYTES) return Promise.resolve()
   return new Promise<void>((resolve, reject) => {
     const done = (err?: Error): void => {
       stream.off('drain', onDrain)
