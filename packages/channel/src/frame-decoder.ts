@@ -1,3 +1,4 @@
+import { assertBytes, assertInteger } from '@peerguard/interface'
 import { FrameInvalidError } from './errors.js'
 
 /** Bytes of the length prefix of every frame (SPEC.md §2.1, §3.2): u16 big-endian. */
@@ -18,6 +19,8 @@ export class FrameDecoder {
   #max: number
 
   constructor(minLength: number, maxLength: number) {
+    assertInteger('minLength', minLength, 0, MAX_FRAME_LENGTH)
+    assertInteger('maxLength', maxLength, minLength, MAX_FRAME_LENGTH)
     this.#min = minLength
     this.#max = maxLength
   }
@@ -33,8 +36,10 @@ export class FrameDecoder {
     return this.#buffered
   }
 
-  push(chunk: Buffer): void {
-    if (chunk.length === 0) return
+  push(bytes: Uint8Array): void {
+    assertBytes('chunk', bytes)
+    if (bytes.length === 0) return
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     this.#chunks.push(chunk)
     this.#buffered += chunk.length
   }

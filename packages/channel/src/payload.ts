@@ -1,3 +1,4 @@
+import { assertBytes, InvalidArgumentError } from '@peerguard/interface'
 import { FrameInvalidError, HandshakeInvalidError } from './errors.js'
 
 /**
@@ -42,6 +43,14 @@ function field(type: number, value: Uint8Array): Buffer {
 }
 
 export function encodeHandshakePayload(p: HandshakePayload): Uint8Array {
+  if (typeof p !== 'object' || p === null) throw new InvalidArgumentError('payload: expected an object')
+  assertBytes('payload.identityKey', p.identityKey, 32)
+  assertBytes('payload.identitySig', p.identitySig, 64)
+  if (!Array.isArray(p.certificates) || p.certificates.length > MAX_CERTIFICATES)
+    throw new InvalidArgumentError(`payload.certificates: expected at most ${MAX_CERTIFICATES} certificates`)
+  for (const c of p.certificates) assertBytes('payload.certificates[]', c)
+  if (!Array.isArray(p.protocols) || p.protocols.length > MAX_PROTOCOLS)
+    throw new InvalidArgumentError(`payload.protocols: expected at most ${MAX_PROTOCOLS} names`)
   const parts = [field(FIELD_IDENTITY_KEY, p.identityKey), field(FIELD_IDENTITY_SIG, p.identitySig)]
   for (const c of p.certificates) parts.push(field(FIELD_CERTIFICATE, c))
   for (const name of p.protocols) parts.push(field(FIELD_PROTOCOL, Buffer.from(name, 'utf8')))
@@ -52,6 +61,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Parse a handshake payload; throws HandshakeInvalidError (and nothing else) on any defect. */
 export function decodeHandshakePayload(bytes: Uint8Array): HandshakePayload {
+  assertBytes('bytes', bytes)
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let identityKey: Uint8Array | undefined
   let identitySig: Uint8Array | undefined
@@ -117,6 +127,8 @@ export const MAX_ALERT_REASON = 256
 
 /** ALERT body: `code_len: u8 | code | reason` (SPEC.md §3.2). Invalid codes become `internal`. */
 export function encodeAlert(code: string, reason = ''): Buffer {
+  if (typeof code !== 'string' || typeof reason !== 'string')
+    throw new InvalidArgumentError('encodeAlert: expected a code and a reason string')
   const c = ALERT_CODE.test(code) ? code : 'internal'
   let r = Buffer.from(reason, 'utf8')
   if (r.length > MAX_ALERT_REASON)
@@ -131,6 +143,7 @@ export function encodeAlert(code: string, reason = ''): Buffer {
 }
 
 export function decodeAlert(body: Uint8Array): { code: string; reason: string } {
+  assertBytes('body', body)
   const len = body[0]
   if (len === undefined || body.length < 1 + len) throw new FrameInvalidError('alert: truncated')
   const code = Buffer.from(body.subarray(1, 1 + len)).toString('latin1')
