@@ -19,7 +19,13 @@ export type { CaptureInfo, PacketSink, ReadCaptureOptions } from './traffic/capt
 export type { FlowSummary, HostSummary } from './traffic/engine.js'
 export { DEFAULT_SEVERITY, FINDING_CODES } from './traffic/findings.js'
 export { ParseErrors } from './traffic/parse-errors.js'
-export { AuditInventoryError, AuditProfileError, CaptureFormatError, CapturePermissionError, CaptureUnavailableError } from './traffic/errors.js'
+export {
+  AuditInventoryError,
+  AuditProfileError,
+  CaptureFormatError,
+  CapturePermissionError,
+  CaptureUnavailableError
+} from './traffic/errors.js'
 export { renderMarkdown, writeReport } from './traffic/report.js'
 export type { WrittenReport } from './traffic/report.js'
 export { inventoryFromObject, loadInventory } from './traffic/inventory.js'
@@ -37,7 +43,15 @@ export type { RotatingPcapWriterOptions } from './traffic/pcap-writer.js'
 
 // decision log
 export { DecisionLog, openDecisionLog } from './log/decision-log.js'
-export type { AppendResult, ConnectionRecord, DecisionLogOptions, DecisionRecord, LogPeer, LogSyncPolicy, OperationRecord } from './log/decision-log.js'
+export type {
+  AppendResult,
+  ConnectionRecord,
+  DecisionLogOptions,
+  DecisionRecord,
+  LogPeer,
+  LogSyncPolicy,
+  OperationRecord
+} from './log/decision-log.js'
 export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
 export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'
 export { CHECKPOINT_DOMAIN, GENESIS_HASH, LOG_FORMAT_VERSION } from './log/entry.js'

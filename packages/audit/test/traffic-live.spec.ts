@@ -31,7 +31,8 @@ function ftpServer(blob: Buffer): Promise<{ server: Server; port: number }> {
         const line = d.toString('latin1')
         if (line.startsWith('USER')) s.write('331 password please\r\n')
         else if (line.startsWith('PASS')) s.write('230 logged in\r\n')
-        else if (line.startsWith('RETR')) s.write(Buffer.concat([Buffer.from('150 here it comes\r\n'), blob, Buffer.from('\r\n226 done\r\n')]))
+        else if (line.startsWith('RETR'))
+          s.write(Buffer.concat([Buffer.from('150 here it comes\r\n'), blob, Buffer.from('\r\n226 done\r\n')]))
         else if (line.startsWith('QUIT')) s.end('221 bye\r\n')
       })
     })
@@ -61,7 +62,13 @@ describe('live capture on loopback', () => {
     const save = join(dir, 'live.pcap')
     const auditor = createTrafficAuditor()
     const ac = new AbortController()
-    const capture = captureLive(auditor, { iface: 'lo', filter: `tcp port ${port}`, signal: ac.signal, save, rotateBytes: 1024 * 1024 })
+    const capture = captureLive(auditor, {
+      iface: 'lo',
+      filter: `tcp port ${port}`,
+      signal: ac.signal,
+      save,
+      rotateBytes: 1024 * 1024
+    })
     await new Promise((r) => setTimeout(r, 300))
     await client(port)
     await new Promise((r) => setTimeout(r, 300))
@@ -74,7 +81,9 @@ describe('live capture on loopback', () => {
     expect(report.summary.source).toMatchObject({ interface: 'lo', format: 'live' })
     const creds = report.findings.find((f) => f.code === 'ftp-cleartext-credentials')
     expect(creds?.evidence).toMatchObject({ users: ['alice'], passwordMasked: true })
-    expect(report.findings.find((f) => f.code === 'cleartext-file-transfer')?.evidence).toMatchObject({ files: [{ command: 'RETR', file: 'report.pdf' }] })
+    expect(report.findings.find((f) => f.code === 'cleartext-file-transfer')?.evidence).toMatchObject({
+      files: [{ command: 'RETR', file: 'report.pdf' }]
+    })
     expect(JSON.stringify(report)).not.toContain('live-secret-9')
     // The saved capture rotated at 1 MiB and reads back to the same findings.
     expect(result.savedFiles.length).toBeGreaterThan(1)
@@ -84,11 +93,15 @@ describe('live capture on loopback', () => {
   })
 
   maybe('an interface that does not exist is a clear not-found error', async () => {
-    await expect(captureLive(createTrafficAuditor(), { iface: 'nosuchif0', durationSeconds: 1 })).rejects.toMatchObject({ code: expect.stringMatching(/not-found|io-error/) })
+    await expect(captureLive(createTrafficAuditor(), { iface: 'nosuchif0', durationSeconds: 1 })).rejects.toMatchObject({
+      code: expect.stringMatching(/not-found|io-error/)
+    })
   })
 
   it('checks its arguments', async () => {
     await expect(captureLive(createTrafficAuditor(), { iface: '' })).rejects.toMatchObject({ code: 'invalid-argument' })
-    await expect(captureLive(createTrafficAuditor(), { iface: 'lo', durationSeconds: -1 })).rejects.toMatchObject({ code: 'invalid-argument' })
+    await expect(captureLive(createTrafficAuditor(), { iface: 'lo', durationSeconds: -1 })).rejects.toMatchObject({
+      code: 'invalid-argument'
+    })
   })
 })

@@ -22,10 +22,21 @@ import { CORPUS } from './traffic-helpers.js'
 
 const repoRoot = join(CORPUS, '..', '..', '..', '..', '..')
 
-async function auditWith(file: string, inventory: unknown, policyText?: string, decisions?: { time: number; address?: string }[]): Promise<TrafficAuditReport> {
+async function auditWith(
+  file: string,
+  inventory: unknown,
+  policyText?: string,
+  decisions?: { time: number; address?: string }[]
+): Promise<TrafficAuditReport> {
   const inv = inventoryFromObject(inventory)
   const policy = policyText === undefined ? undefined : loadPolicy(policyText)
-  return auditCaptureFile(join(CORPUS, file), { postChecks: createPolicyChecks({ inventory: inv, ...(policy === undefined ? {} : { policy }), ...(decisions === undefined ? {} : { decisions }) }) })
+  return auditCaptureFile(join(CORPUS, file), {
+    postChecks: createPolicyChecks({
+      inventory: inv,
+      ...(policy === undefined ? {} : { policy }),
+      ...(decisions === undefined ? {} : { decisions })
+    })
+  })
 }
 
 const LAN_POLICY = `
@@ -55,7 +66,10 @@ describe('inventory and policy findings', () => {
       LAN_POLICY
     )
     const violations = r.findings.filter((f) => f.code === 'policy-violation')
-    expect(violations.map((f) => `${f.flow?.src} -> ${f.flow?.dst}:${f.flow?.dstPort}`).sort()).toEqual(['192.168.199.133 -> 192.168.199.1:139', '192.168.199.133 -> 192.168.199.1:139'])
+    expect(violations.map((f) => `${f.flow?.src} -> ${f.flow?.dst}:${f.flow?.dstPort}`).sort()).toEqual([
+      '192.168.199.133 -> 192.168.199.1:139',
+      '192.168.199.133 -> 192.168.199.1:139'
+    ])
     // The six 445 sessions are allowed and still carry their own NTLM and signing findings.
     expect(r.findings.filter((f) => f.code === 'ntlm-auth' && f.flow?.dstPort === 445).length).toBeGreaterThanOrEqual(4)
     expect(r.findings.filter((f) => f.code === 'smb-signing-not-required' && f.flow?.dst === '192.168.199.133').length).toBe(6)
@@ -68,7 +82,11 @@ describe('inventory and policy findings', () => {
   })
 
   it('a LAN-only policy flags all 24 BitTorrent streams with public peers', async () => {
-    const r = await auditWith('ndpi-bittorrent.pcap', { peers: [{ name: 'desktop.lan', addresses: ['192.168.1.3'] }] }, LAN_POLICY)
+    const r = await auditWith(
+      'ndpi-bittorrent.pcap',
+      { peers: [{ name: 'desktop.lan', addresses: ['192.168.1.3'] }] },
+      LAN_POLICY
+    )
     expect(r.findings.filter((f) => f.code === 'policy-violation' && f.flow?.proto === 'tcp')).toHaveLength(24)
     expect(r.findings.filter((f) => f.code === 'unknown-peer').length).toBe(r.hosts.length - 1)
   })
@@ -93,7 +111,11 @@ rules:
     expect(req).toHaveLength(1)
     expect(req[0]!.evidence).toMatchObject({ resource: 'share:plain', protocol: 'smb' })
     expect(plain.findings.filter((f) => f.code === 'policy-violation')).toEqual([])
-    const enc = await auditWith('gen-smb3-encrypted.pcap', { peers: [{ name: 'vm.lan', addresses: ['127.0.0.1'], share: 'secret' }] }, policy('secret'))
+    const enc = await auditWith(
+      'gen-smb3-encrypted.pcap',
+      { peers: [{ name: 'vm.lan', addresses: ['127.0.0.1'], share: 'secret' }] },
+      policy('secret')
+    )
     expect(enc.findings.filter((f) => f.code === 'policy-requires-encryption' || f.code === 'policy-violation')).toEqual([])
   })
 
@@ -106,14 +128,22 @@ rules:
   })
 
   it('unlogged-access: flows to a hardened node need a decision-log entry', async () => {
-    const inv = { peers: [{ name: 'desktop.lan', addresses: ['192.168.199.132'] }, { name: 'server.lan', addresses: ['192.168.199.133'], share: 'data', hardened: true }] }
+    const inv = {
+      peers: [
+        { name: 'desktop.lan', addresses: ['192.168.199.132'] },
+        { name: 'server.lan', addresses: ['192.168.199.133'], share: 'data', hardened: true }
+      ]
+    }
     const none = await auditWith('sv-smb2-ntlmssp-negotiateflags.pcap', inv, undefined, [])
     const unlogged = none.findings.filter((f) => f.code === 'unlogged-access')
     expect(unlogged.length).toBe(6)
     const dir = mkdtempSync(join(tmpdir(), 'pg-log-'))
     const file = join(dir, 'decisions.jsonl')
     const starts = none.flows.filter((f) => f.dst === '192.168.199.133' && f.dstPort === 445).map((f) => f.start)
-    writeFileSync(file, `${starts.map((s) => JSON.stringify({ time: Math.round(s * 1000), peer: { address: '192.168.199.132:50000' }, allowed: true })).join('\n')}\nnot json\n`)
+    writeFileSync(
+      file,
+      `${starts.map((s) => JSON.stringify({ time: Math.round(s * 1000), peer: { address: '192.168.199.132:50000' }, allowed: true })).join('\n')}\nnot json\n`
+    )
     const decisions = loadDecisionLog(file)
     expect(decisions).toHaveLength(6)
     const all = await auditWith('sv-smb2-ntlmssp-negotiateflags.pcap', inv, undefined, decisions)
@@ -136,7 +166,10 @@ describe('profiles and inventories in audits/', () => {
 
   it('a profile chooses detectors and severities', async () => {
     const p = loadAuditProfile(join(repoRoot, 'audits', 'credentials.yaml'))
-    const r = await auditCaptureFile(join(CORPUS, 'arkime-http-digestauth.pcap'), { detectors: p.detectors!, severities: p.severities })
+    const r = await auditCaptureFile(join(CORPUS, 'arkime-http-digestauth.pcap'), {
+      detectors: p.detectors!,
+      severities: p.severities
+    })
     expect(r.findings.map((f) => [f.code, f.severity])).toEqual([['http-digest-auth', 'low']])
     const smb = await auditCaptureFile(join(CORPUS, 'gen-smb2-unsigned.pcap'), { detectors: p.detectors! })
     expect(smb.findings.map((f) => f.code)).toEqual(['ntlm-auth'])
@@ -148,9 +181,18 @@ describe('profiles and inventories in audits/', () => {
     expect(() => profileFromObject({ name: 'x', bogus: 1 })).toThrow(expect.objectContaining({ code: 'audit-profile-invalid' }))
     expect(() => profileFromObject([])).toThrow(expect.objectContaining({ code: 'audit-profile-invalid' }))
     expect(() => inventoryFromObject({ peers: [{ name: 'a', addresses: ['not-an-ip'] }] })).toThrow(/addresses\[0\]/)
-    expect(() => inventoryFromObject({ peers: [{ name: 'a', addresses: ['10.0.0.1'] }, { name: 'b', addresses: ['10.0.0.1'] }] })).toThrow(/belongs to both/)
+    expect(() =>
+      inventoryFromObject({
+        peers: [
+          { name: 'a', addresses: ['10.0.0.1'] },
+          { name: 'b', addresses: ['10.0.0.1'] }
+        ]
+      })
+    ).toThrow(/belongs to both/)
     expect(() => inventoryFromObject({ peers: 'x' })).toThrow(expect.objectContaining({ code: 'audit-inventory-invalid' }))
-    expect(() => loadInventory(join(tmpdir(), 'does-not-exist.yaml'))).toThrow(expect.objectContaining({ code: 'audit-inventory-invalid' }))
+    expect(() => loadInventory(join(tmpdir(), 'does-not-exist.yaml'))).toThrow(
+      expect.objectContaining({ code: 'audit-inventory-invalid' })
+    )
     expect(() => createPolicyChecks({ policy: {} as never })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
   })
 })

@@ -14,7 +14,14 @@ async function audit(bytes: Buffer, options = {}): Promise<TrafficAuditReport> {
   return auditCaptureFile(file, options)
 }
 
-const FTP = tcpConversation('10.0.0.1', '10.0.0.2', 40000, 2121, [Buffer.from('USER alice\r\n'), Buffer.from('PASS s3cret-pw\r\n')], [Buffer.from('220 ftp ready\r\n'), Buffer.from('230 ok\r\n')])
+const FTP = tcpConversation(
+  '10.0.0.1',
+  '10.0.0.2',
+  40000,
+  2121,
+  [Buffer.from('USER alice\r\n'), Buffer.from('PASS s3cret-pw\r\n')],
+  [Buffer.from('220 ftp ready\r\n'), Buffer.from('230 ok\r\n')]
+)
 
 function ftpUsers(r: TrafficAuditReport): unknown {
   return r.findings.filter((f) => f.code === 'ftp-cleartext-credentials').map((f) => (f.evidence as { users: string[] }).users)
@@ -27,10 +34,23 @@ describe('capture formats and link types', () => {
     ['pcap little-endian ns', { bigEndian: false, nano: true }],
     ['pcap big-endian ns', { bigEndian: true, nano: true }]
   ])('%s: FTP on port 2121 is found by content', async (_name, o) => {
-    const r = await audit(pcap(FTP.map((data, i) => ({ data, ts: 1700000000 + i * 0.5 })), o))
+    const r = await audit(
+      pcap(
+        FTP.map((data, i) => ({ data, ts: 1700000000 + i * 0.5 })),
+        o
+      )
+    )
     expect(r.summary.packets).toBe(FTP.length)
     expect(r.flows).toHaveLength(1)
-    expect(r.flows[0]).toMatchObject({ proto: 'tcp', src: '10.0.0.1', srcPort: 40000, dst: '10.0.0.2', dstPort: 2121, protocol: 'ftp', tcpState: 'closed' })
+    expect(r.flows[0]).toMatchObject({
+      proto: 'tcp',
+      src: '10.0.0.1',
+      srcPort: 40000,
+      dst: '10.0.0.2',
+      dstPort: 2121,
+      protocol: 'ftp',
+      tcpState: 'closed'
+    })
     expect(ftpUsers(r)).toEqual([['alice']])
     expect(r.summary.firstTimestamp).toBeCloseTo(1700000000, 5)
     expect(JSON.stringify(r)).not.toContain('s3cret-pw')
@@ -44,11 +64,28 @@ describe('capture formats and link types', () => {
     ['BSD null (0)', 0, (ip) => Buffer.concat([Buffer.from([2, 0, 0, 0]), ip])],
     ['OpenBSD loop (108)', 108, (ip) => Buffer.concat([Buffer.from([0, 0, 0, 2]), ip])],
     ['Linux SLL (113)', 113, (ip) => Buffer.concat([Buffer.from([0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00]), ip])],
-    ['Linux SLL2 (276)', 276, (ip) => Buffer.concat([Buffer.from([0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]), ip])]
+    [
+      'Linux SLL2 (276)',
+      276,
+      (ip) => Buffer.concat([Buffer.from([0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]), ip])
+    ]
   ]
   it.each(wraps)('%s', async (_name, linktype, wrap) => {
-    const frames = tcpConversation('10.0.0.1', '10.0.0.2', 40000, 2121, [Buffer.from('USER bob\r\n'), Buffer.from('PASS x\r\n')], [Buffer.from('220 hi\r\n')], wrap)
-    const r = await audit(pcap(frames.map((data) => ({ data })), { linktype }))
+    const frames = tcpConversation(
+      '10.0.0.1',
+      '10.0.0.2',
+      40000,
+      2121,
+      [Buffer.from('USER bob\r\n'), Buffer.from('PASS x\r\n')],
+      [Buffer.from('220 hi\r\n')],
+      wrap
+    )
+    const r = await audit(
+      pcap(
+        frames.map((data) => ({ data })),
+        { linktype }
+      )
+    )
     expect(r.summary.parseErrors.total).toBe(0)
     expect(r.flows).toHaveLength(1)
     expect(ftpUsers(r)).toEqual([['bob']])
@@ -56,10 +93,21 @@ describe('capture formats and link types', () => {
 
   it('pcapng with two interfaces of different link types and timestamp resolutions', async () => {
     const a = tcpConversation('10.0.0.1', '10.0.0.2', 40000, 2121, [Buffer.from('USER carol\r\n'), Buffer.from('PASS y\r\n')])
-    const b = tcpConversation('10.0.0.3', '10.0.0.4', 40001, 21, [Buffer.from('USER dave\r\n'), Buffer.from('PASS z\r\n')], [], (ip) => ip)
+    const b = tcpConversation(
+      '10.0.0.3',
+      '10.0.0.4',
+      40001,
+      21,
+      [Buffer.from('USER dave\r\n'), Buffer.from('PASS z\r\n')],
+      [],
+      (ip) => ip
+    )
     const file = pcapng(
       [{ linktype: 1 }, { linktype: 101, tsresol: 9 }],
-      [...a.map((data, i) => ({ data, iface: 0, ts: 1700000000 + i })), ...b.map((data, i) => ({ data, iface: 1, ts: 1700000100 + i }))]
+      [
+        ...a.map((data, i) => ({ data, iface: 0, ts: 1700000000 + i })),
+        ...b.map((data, i) => ({ data, iface: 1, ts: 1700000100 + i }))
+      ]
     )
     const r = await audit(file)
     expect(r.summary.source?.format).toBe('pcapng')
@@ -91,7 +139,11 @@ describe('network decoding', () => {
   it('reassembles IPv4 fragments that arrive out of order (UDP mDNS inside)', async () => {
     // An mDNS response naming "fragged-host.local", split into two fragments sent in reverse order.
     const name = Buffer.from('\x0cfragged-host\x05local\x00', 'latin1')
-    const dns = Buffer.concat([Buffer.from([0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0]), name, Buffer.from([0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 10, 0, 0, 9])])
+    const dns = Buffer.concat([
+      Buffer.from([0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0]),
+      name,
+      Buffer.from([0, 1, 0, 1, 0, 0, 0, 120, 0, 4, 10, 0, 0, 9])
+    ])
     const datagram = udp(5353, 5353, dns)
     const first = datagram.subarray(0, 16)
     const second = datagram.subarray(16)
@@ -104,12 +156,19 @@ describe('network decoding', () => {
     expect(udpFlows).toHaveLength(1)
     // tshark counts the reassembled datagram once, in the frame that completed it.
     expect(udpFlows[0]!.packets.fwd).toBe(1)
-    expect(r.findings.find((f) => f.code === 'discovery-leak')?.evidence).toMatchObject({ protocol: 'mdns', names: ['fragged-host.local'] })
+    expect(r.findings.find((f) => f.code === 'discovery-leak')?.evidence).toMatchObject({
+      protocol: 'mdns',
+      names: ['fragged-host.local']
+    })
     expect(r.hosts.find((h) => h.addr === '10.0.0.9')?.names).toEqual([{ name: 'fragged-host.local', via: 'mdns' }])
   })
 
   it('walks IPv6 extension headers and reassembles IPv6 fragments', async () => {
-    const payload = udp(5355, 5355, Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('\x06llmnrq\x00\x00\x01\x00\x01', 'latin1')]))
+    const payload = udp(
+      5355,
+      5355,
+      Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from('\x06llmnrq\x00\x00\x01\x00\x01', 'latin1')])
+    )
     const hbh = { type: 0, body: Buffer.alloc(6) }
     const frag = (off: number, more: boolean): { type: number; body: Buffer } => {
       const body = Buffer.alloc(6)
@@ -124,7 +183,10 @@ describe('network decoding', () => {
     const r = await audit(pcap(frames.map((data) => ({ data }))))
     expect(r.summary.parseErrors.total).toBe(0)
     expect(r.flows.filter((f) => f.proto === 'udp')).toMatchObject([{ src: 'fe80::1', dst: 'ff02::1:3', srcPort: 5355 }])
-    expect(r.findings.find((f) => f.code === 'discovery-leak')?.evidence).toMatchObject({ protocol: 'llmnr', queries: ['llmnrq'] })
+    expect(r.findings.find((f) => f.code === 'discovery-leak')?.evidence).toMatchObject({
+      protocol: 'llmnr',
+      queries: ['llmnrq']
+    })
   })
 
   it('counts ARP and keeps going', async () => {
@@ -139,7 +201,9 @@ describe('network decoding', () => {
 describe('bad input: counted, reported, never fatal', () => {
   it('rejects a file with a wrong magic number with a typed error', async () => {
     await expect(audit(Buffer.from('this is not a capture file at all'))).rejects.toBeInstanceOf(CaptureFormatError)
-    await expect(audit(Buffer.from('this is not a capture file at all'))).rejects.toMatchObject({ code: 'capture-format-invalid' })
+    await expect(audit(Buffer.from('this is not a capture file at all'))).rejects.toMatchObject({
+      code: 'capture-format-invalid'
+    })
     await expect(audit(Buffer.alloc(0))).rejects.toMatchObject({ code: 'capture-format-invalid' })
     await expect(audit(pcap([]).subarray(0, 10))).rejects.toMatchObject({ code: 'capture-format-invalid' })
   })
@@ -165,7 +229,14 @@ describe('bad input: counted, reported, never fatal', () => {
   })
 
   it('handles snaplen-cut packets: wire length counted, missing bytes a gap', async () => {
-    const frames = tcpConversation('10.0.0.1', '10.0.0.2', 40000, 80, [Buffer.from(`GET /f.bin HTTP/1.1\r\nAuthorization: Basic ${Buffer.from('eve:pw').toString('base64')}\r\nHost: x\r\n\r\n`)], [Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n${'x'.repeat(2000)}`)])
+    const frames = tcpConversation(
+      '10.0.0.1',
+      '10.0.0.2',
+      40000,
+      80,
+      [Buffer.from(`GET /f.bin HTTP/1.1\r\nAuthorization: Basic ${Buffer.from('eve:pw').toString('base64')}\r\nHost: x\r\n\r\n`)],
+      [Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n${'x'.repeat(2000)}`)]
+    )
     const records = frames.map((data) => (data.length > 200 ? { data: data.subarray(0, 96), origLen: data.length } : { data }))
     const r = await audit(pcap(records, { snaplen: 96 }))
     expect(r.flows[0]!.bytes.fwd + r.flows[0]!.bytes.rev).toBe(frames.reduce((s, f) => s + f.length, 0))

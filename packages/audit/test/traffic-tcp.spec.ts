@@ -3,7 +3,11 @@ import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 import { TcpStream } from '../src/traffic/tcp-stream.js'
 
-function collector(): { rx: { bytes(b: Buffer, o: number, l: number): void; gap(n: number): void }; out: Buffer[]; gaps: number[] } {
+function collector(): {
+  rx: { bytes(b: Buffer, o: number, l: number): void; gap(n: number): void }
+  out: Buffer[]
+  gaps: number[]
+} {
   const out: Buffer[] = []
   const gaps: number[] = []
   return { out, gaps, rx: { bytes: (b, o, l) => out.push(Buffer.from(b.subarray(o, o + l))), gap: (n) => gaps.push(n) } }

@@ -125,7 +125,15 @@ export class TrafficAuditor implements PacketSink {
         firstTimestamp: first,
         lastTimestamp: last,
         durationSeconds: first === null || last === null ? 0 : Number((last - first).toFixed(6)),
-        flows: { total: e.flowCount, tcp, udp, other: e.flows.length - tcp - udp, listed: e.flows.length, omitted: e.flowsOmitted, evicted: e.evicted },
+        flows: {
+          total: e.flowCount,
+          tcp,
+          udp,
+          other: e.flows.length - tcp - udp,
+          listed: e.flows.length,
+          omitted: e.flowsOmitted,
+          evicted: e.evicted
+        },
         protocols,
         hosts: hosts.length,
         findings: { total: findings.length, bySeverity, byCode },
@@ -144,18 +152,24 @@ function checkOptions(o: TrafficAuditOptions): void {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('options: expected an object')
   for (const k of ['flowByteBudget', 'maxLiveFlows', 'maxReportFlows'] as const) {
     const v = o[k]
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new InvalidArgumentError(`${k}: expected a positive integer, got ${String(v)}`)
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      throw new InvalidArgumentError(`${k}: expected a positive integer, got ${String(v)}`)
   }
   if (o.detectors !== undefined) {
     if (!Array.isArray(o.detectors)) throw new InvalidArgumentError('detectors: expected an array of finding codes')
     for (const d of o.detectors) {
-      if (typeof d !== 'string' || DEFAULT_SEVERITY[d] === undefined) throw new InvalidArgumentError(`detectors: unknown finding code ${JSON.stringify(d)}`)
+      if (typeof d !== 'string' || DEFAULT_SEVERITY[d] === undefined)
+        throw new InvalidArgumentError(`detectors: unknown finding code ${JSON.stringify(d)}`)
     }
   }
   if (o.severities !== undefined) {
     for (const [code, sev] of Object.entries(o.severities)) {
-      if (DEFAULT_SEVERITY[code] === undefined) throw new InvalidArgumentError(`severities: unknown finding code ${JSON.stringify(code)}`)
-      if (!SEVERITY_ORDER.includes(sev)) throw new InvalidArgumentError(`severities.${code}: expected one of ${SEVERITY_ORDER.join(', ')}, got ${JSON.stringify(sev)}`)
+      if (DEFAULT_SEVERITY[code] === undefined)
+        throw new InvalidArgumentError(`severities: unknown finding code ${JSON.stringify(code)}`)
+      if (!SEVERITY_ORDER.includes(sev))
+        throw new InvalidArgumentError(
+          `severities.${code}: expected one of ${SEVERITY_ORDER.join(', ')}, got ${JSON.stringify(sev)}`
+        )
     }
   }
 }

@@ -108,7 +108,9 @@ export class CaptureParser {
         nano = true
         break
       default:
-        throw new CaptureFormatError(`not a pcap or pcapng file: magic number 0x${buf.readUInt32BE(pos).toString(16).padStart(8, '0')}`)
+        throw new CaptureFormatError(
+          `not a pcap or pcapng file: magic number 0x${buf.readUInt32BE(pos).toString(16).padStart(8, '0')}`
+        )
     }
     if (end - pos < 24) {
       if (eof) throw new CaptureFormatError('truncated pcap global header')
@@ -151,7 +153,8 @@ export class CaptureParser {
         this.#errors.add('capture-caplen-exceeds-length', this.packets + 1)
         orig = incl
       }
-      if (this.#snaplen > 0 && incl > this.#snaplen && incl > 65535) this.#errors.add('capture-caplen-exceeds-snaplen', this.packets + 1)
+      if (this.#snaplen > 0 && incl > this.#snaplen && incl > 65535)
+        this.#errors.add('capture-caplen-exceeds-snaplen', this.packets + 1)
       this.packets++
       sink.packet(linktype, buf, pos + 16, incl, orig, sec + frac / div)
       pos += 16 + incl
@@ -321,10 +324,16 @@ export interface ReadCaptureOptions {
  * record larger than it). Throws CaptureFormatError for a file that is not a capture at all;
  * damage after the header is counted in `errors` and reading stops or skips, never throws.
  */
-export async function readCaptureFile(path: string, sink: PacketSink, errors: ParseErrors, options: ReadCaptureOptions = {}): Promise<CaptureInfo> {
+export async function readCaptureFile(
+  path: string,
+  sink: PacketSink,
+  errors: ParseErrors,
+  options: ReadCaptureOptions = {}
+): Promise<CaptureInfo> {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('path: expected a non-empty string')
   const chunk = options.chunkBytes ?? 4 * 1024 * 1024
-  if (!Number.isInteger(chunk) || chunk < 64) throw new InvalidArgumentError(`chunkBytes: expected an integer >= 64, got ${chunk}`)
+  if (!Number.isInteger(chunk) || chunk < 64)
+    throw new InvalidArgumentError(`chunkBytes: expected an integer >= 64, got ${chunk}`)
   const parser = new CaptureParser(sink, errors)
   let fh: Awaited<ReturnType<typeof open>>
   try {

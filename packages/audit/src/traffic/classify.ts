@@ -15,7 +15,14 @@ import type { Flow, FlowApp } from './flow.js'
  * Recognise a TCP application protocol from the first bytes of one direction: by content, never
  * by port alone (an FTP server on port 2121 is still FTP).
  */
-export function classifyTcp(ctx: AuditContext, flow: Flow, fromClient: boolean, buf: Buffer, off: number, len: number): FlowApp | undefined {
+export function classifyTcp(
+  ctx: AuditContext,
+  flow: Flow,
+  fromClient: boolean,
+  buf: Buffer,
+  off: number,
+  len: number
+): FlowApp | undefined {
   if (isSmbStart(buf, off, len)) return new SmbApp(ctx, flow)
   if (isBittorrentHandshake(buf, off, len)) return new BittorrentApp(ctx, flow)
   if (isHttpStart(buf, off, len, fromClient)) return new HttpApp(ctx, flow)
@@ -29,7 +36,16 @@ export function classifyTcp(ctx: AuditContext, flow: Flow, fromClient: boolean, 
 }
 
 /** Recognise a UDP protocol from one datagram (discovery protocols by their well-known ports). */
-export function classifyUdp(ctx: AuditContext, flow: Flow, _fromClient: boolean, buf: Buffer, off: number, len: number, srcPort: number, dstPort: number): FlowApp | undefined {
+export function classifyUdp(
+  ctx: AuditContext,
+  flow: Flow,
+  _fromClient: boolean,
+  buf: Buffer,
+  off: number,
+  len: number,
+  srcPort: number,
+  dstPort: number
+): FlowApp | undefined {
   const disc = discoveryProtocol(buf, off, len, srcPort, dstPort)
   if (disc !== undefined) return new DiscoveryApp(ctx, flow, disc)
   if (isLsd(buf, off, len)) return new LsdApp(ctx, flow)

@@ -171,7 +171,8 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     let dir = 0
     while (f !== undefined) {
       if (f.proto === proto) {
-        if (f.aNum === sNum && f.aPort === sp && f.bNum === dNum && f.bPort === dp && f.aStr === d.src6 && f.bStr === d.dst6) break
+        if (f.aNum === sNum && f.aPort === sp && f.bNum === dNum && f.bPort === dp && f.aStr === d.src6 && f.bStr === d.dst6)
+          break
         if (f.bNum === sNum && f.bPort === sp && f.aNum === dNum && f.aPort === dp && f.bStr === d.src6 && f.aStr === d.dst6) {
           dir = 1
           break
@@ -397,7 +398,11 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     }
     if (this.flows.length < this.#maxReport) this.flows.push(summary)
     else this.flowsOmitted++
-    if ((f.proto === IPPROTO_TCP || f.proto === IPPROTO_UDP) && (f.payloadAB > 0 || f.payloadBA > 0) && this.classified.length < this.#maxReport) {
+    if (
+      (f.proto === IPPROTO_TCP || f.proto === IPPROTO_UDP) &&
+      (f.payloadAB > 0 || f.payloadBA > 0) &&
+      this.classified.length < this.#maxReport
+    ) {
       this.classified.push({
         key: f.key(),
         protocol: f.protocol,
@@ -417,7 +422,16 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     let h = this.#hosts.get(addr)
     if (h === undefined) {
       if (this.#hosts.size >= 100_000) return
-      h = { addr, macs: new Set(), names: new Map(), frames: 0, bytes: 0, flows: 0, protocols: new Set(), firstFrame: f.firstFrame }
+      h = {
+        addr,
+        macs: new Set(),
+        names: new Map(),
+        frames: 0,
+        bytes: 0,
+        flows: 0,
+        protocols: new Set(),
+        firstFrame: f.firstFrame
+      }
       this.#hosts.set(addr, h)
     }
     if (mac !== '' && mac !== '00:00:00:00:00:00' && h.macs.size < 8) h.macs.add(mac)
@@ -456,7 +470,8 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     flow.protocol = protocol
     flow.encrypted = info.encrypted
     if (info.share === true) flow.shareTraffic = true
-    if (info.resource !== undefined && flow.resources.length < 16 && !flow.resources.includes(info.resource)) flow.resources.push(info.resource)
+    if (info.resource !== undefined && flow.resources.length < 16 && !flow.resources.includes(info.resource))
+      flow.resources.push(info.resource)
   }
 
   /** Finish every live flow and the cross-flow detectors. */
@@ -525,7 +540,8 @@ class FtpDataApp implements FlowApp {
   finish(): void {
     // The finding is reported on the control channel (with the file name); this flow is the data.
     const cmd = this.expected.command()
-    const resource = cmd !== undefined && cmd.file !== '' && /^(RETR|STOR|STOU|APPE)$/.test(cmd.verb) ? `file:${cmd.file}` : undefined
+    const resource =
+      cmd !== undefined && cmd.file !== '' && /^(RETR|STOR|STOU|APPE)$/.test(cmd.verb) ? `file:${cmd.file}` : undefined
     this.ctx.classify(this.flow, 'ftp-data', { encrypted: false, share: true, ...(resource === undefined ? {} : { resource }) })
   }
 }

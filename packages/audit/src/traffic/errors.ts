@@ -9,7 +9,10 @@ export class CaptureFormatError extends PeerguardError {
 
 /** Live capture cannot run here: the optional `pcap` package or libpcap is missing. */
 export class CaptureUnavailableError extends PeerguardError {
-  constructor(message = 'live capture is unavailable: install libpcap-dev and the optional `pcap` package', options?: PeerguardErrorOptions) {
+  constructor(
+    message = 'live capture is unavailable: install libpcap-dev and the optional `pcap` package',
+    options?: PeerguardErrorOptions
+  ) {
     super('capture-unavailable', message, options)
   }
 }

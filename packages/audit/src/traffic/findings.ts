@@ -67,7 +67,10 @@ export class FindingCollector {
   add(input: FindingInput): void {
     if (!this.#enabled(input.code)) return
     const severity = this.#severity[input.code] ?? input.severity ?? DEFAULT_SEVERITY[input.code] ?? 'medium'
-    const frames = [...new Set(input.frames)].filter((f) => f > 0).sort((a, b) => a - b).slice(0, MAX_FRAMES_PER_FINDING)
+    const frames = [...new Set(input.frames)]
+      .filter((f) => f > 0)
+      .sort((a, b) => a - b)
+      .slice(0, MAX_FRAMES_PER_FINDING)
     this.findings.push({
       code: input.code,
       severity,

@@ -79,7 +79,19 @@ export class Flow {
   /** The flow carries file-share traffic (policy findings consider it). */
   shareTraffic = false
 
-  constructor(id: number, proto: number, hash: number, aNum: number, aStr: string, aPort: number, bNum: number, bStr: string, bPort: number, frame: number, ts: number) {
+  constructor(
+    id: number,
+    proto: number,
+    hash: number,
+    aNum: number,
+    aStr: string,
+    aPort: number,
+    bNum: number,
+    bStr: string,
+    bPort: number,
+    frame: number,
+    ts: number
+  ) {
     this.id = id
     this.proto = proto
     this.hash = hash
@@ -104,16 +116,32 @@ export class Flow {
   }
 
   get protoName(): string {
-    return this.proto === 6 ? 'tcp' : this.proto === 17 ? 'udp' : this.proto === 1 ? 'icmp' : this.proto === 58 ? 'icmpv6' : this.proto === 300 ? 'ip-fragment' : this.proto === 301 ? 'ip-malformed' : `ip-${this.proto}`
+    return this.proto === 6
+      ? 'tcp'
+      : this.proto === 17
+        ? 'udp'
+        : this.proto === 1
+          ? 'icmp'
+          : this.proto === 58
+            ? 'icmpv6'
+            : this.proto === 300
+              ? 'ip-fragment'
+              : this.proto === 301
+                ? 'ip-malformed'
+                : `ip-${this.proto}`
   }
 
   /** Client and server addresses. */
   get client(): { addr: string; port: number; mac: string } {
-    return this.clientIsA ? { addr: this.aAddr, port: this.aPort, mac: this.macA } : { addr: this.bAddr, port: this.bPort, mac: this.macB }
+    return this.clientIsA
+      ? { addr: this.aAddr, port: this.aPort, mac: this.macA }
+      : { addr: this.bAddr, port: this.bPort, mac: this.macB }
   }
 
   get server(): { addr: string; port: number; mac: string } {
-    return this.clientIsA ? { addr: this.bAddr, port: this.bPort, mac: this.macB } : { addr: this.aAddr, port: this.aPort, mac: this.macA }
+    return this.clientIsA
+      ? { addr: this.bAddr, port: this.bPort, mac: this.macB }
+      : { addr: this.aAddr, port: this.aPort, mac: this.macA }
   }
 
   /** The 5-tuple, oriented client → server (TCP/UDP only). */

@@ -41,9 +41,11 @@ export function inventoryFromObject(value: unknown, file = 'inventory'): Invento
     for (const k of Object.keys(o)) if (!PEER_KEYS.has(k)) fail(`${at}: unknown key \`${k}\``)
     if (typeof o.name !== 'string' || o.name === '') fail(`${at}.name: expected a non-empty string`)
     if (o.peerId !== undefined && typeof o.peerId !== 'string') fail(`${at}.peerId: expected a string`)
-    if (!Array.isArray(o.addresses) || o.addresses.length === 0) fail(`${at}.addresses: expected a non-empty list of IP addresses`)
+    if (!Array.isArray(o.addresses) || o.addresses.length === 0)
+      fail(`${at}.addresses: expected a non-empty list of IP addresses`)
     const addresses = (o.addresses as unknown[]).map((a, j) => {
-      if (typeof a !== 'string' || isIP(a) === 0) return fail(`${at}.addresses[${j}]: expected an IP address, got ${JSON.stringify(a)}`)
+      if (typeof a !== 'string' || isIP(a) === 0)
+        return fail(`${at}.addresses[${j}]: expected an IP address, got ${JSON.stringify(a)}`)
       return a.toLowerCase()
     })
     const groups = o.groups === undefined ? [] : o.groups
@@ -60,7 +62,8 @@ export function inventoryFromObject(value: unknown, file = 'inventory'): Invento
     }
   })
   const ignore = v.ignore === undefined ? [] : v.ignore
-  if (!Array.isArray(ignore) || ignore.some((a) => typeof a !== 'string' || isIP(a) === 0)) fail('`ignore` must be a list of IP addresses')
+  if (!Array.isArray(ignore) || ignore.some((a) => typeof a !== 'string' || isIP(a) === 0))
+    fail('`ignore` must be a list of IP addresses')
   const seen = new Map<string, string>()
   for (const p of peers) {
     for (const a of p.addresses) {
@@ -79,13 +82,19 @@ export function loadInventory(path: string): Inventory {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new AuditInventoryError(`${path}: cannot read the inventory (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, details: { file: path } })
+    throw new AuditInventoryError(`${path}: cannot read the inventory (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: err,
+      details: { file: path }
+    })
   }
   let value: unknown
   try {
     value = parseYaml(text)
   } catch (err) {
-    throw new AuditInventoryError(`${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, { cause: err, details: { file: path } })
+    throw new AuditInventoryError(`${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, {
+      cause: err,
+      details: { file: path }
+    })
   }
   return inventoryFromObject(value, path)
 }

@@ -52,7 +52,17 @@ export class IpReassembler {
    * Add one fragment: payload bytes `buf[off, off+len)` at byte offset `fragOff` of the datagram.
    * Returns the whole datagram payload when this fragment completes it, else undefined.
    */
-  add(key: string, proto: number, fragOff: number, more: boolean, buf: Buffer, off: number, len: number, ts: number, frame: number): Buffer | undefined {
+  add(
+    key: string,
+    proto: number,
+    fragOff: number,
+    more: boolean,
+    buf: Buffer,
+    off: number,
+    len: number,
+    ts: number,
+    frame: number
+  ): Buffer | undefined {
     if (ts > this.#sweepAt) this.#sweep(ts)
     if (fragOff + len > MAX_DATAGRAM_BYTES || (more && len % 8 !== 0) || len < 0) {
       this.#errors.add('ip-fragment-invalid', frame)

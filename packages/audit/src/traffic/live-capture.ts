@@ -37,12 +37,21 @@ interface PcapModule {
 }
 interface PcapSessionLike {
   link_type: string
+  buf?: Buffer
+  header?: Buffer
+  session?: { dispatch(buf: Buffer, header: Buffer): number }
   on(event: 'packet', fn: (p: { buf: Buffer; header: Buffer }) => void): void
   stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number }
   close(): void
 }
 
-const LINKTYPES: Record<string, number> = { LINKTYPE_NULL: 0, LINKTYPE_ETHERNET: 1, LINKTYPE_RAW: 101, LINKTYPE_LINUX_SLL: 113, LINKTYPE_IEEE802_11_RADIO: 127 }
+const LINKTYPES: Record<string, number> = {
+  LINKTYPE_NULL: 0,
+  LINKTYPE_ETHERNET: 1,
+  LINKTYPE_RAW: 101,
+  LINKTYPE_LINUX_SLL: 113,
+  LINKTYPE_IEEE802_11_RADIO: 127
+}
 
 /** Load the optional `pcap` package (libpcap binding); a clear error when it is missing. */
 export async function loadPcap(): Promise<PcapModule> {
@@ -53,7 +62,9 @@ export async function loadPcap(): Promise<PcapModule> {
   } catch (err) {
     throw new CaptureUnavailableError('live capture needs the optional `pcap` package, which is not installed or did not build', {
       cause: err,
-      details: { hint: 'apt-get install libpcap-dev && npm install pcap (or capture with `tcpdump -w FILE` and run `peerguard audit read FILE`)' }
+      details: {
+        hint: 'apt-get install libpcap-dev && npm install pcap (or capture with `tcpdump -w FILE` and run `peerguard audit read FILE`)'
+      }
     })
   }
 }
@@ -65,9 +76,12 @@ export async function loadPcap(): Promise<PcapModule> {
  */
 export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureOptions): Promise<LiveCaptureResult> {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-  if (typeof options.iface !== 'string' || options.iface === '') throw new InvalidArgumentError('iface: expected an interface name')
-  if (options.durationSeconds !== undefined && !(options.durationSeconds > 0)) throw new InvalidArgumentError(`durationSeconds: expected a positive number, got ${options.durationSeconds}`)
-  if (options.filter !== undefined && typeof options.filter !== 'string') throw new InvalidArgumentError('filter: expected a BPF expression')
+  if (typeof options.iface !== 'string' || options.iface === '')
+    throw new InvalidArgumentError('iface: expected an interface name')
+  if (options.durationSeconds !== undefined && !(options.durationSeconds > 0))
+    throw new InvalidArgumentError(`durationSeconds: expected a positive number, got ${options.durationSeconds}`)
+  if (options.filter !== undefined && typeof options.filter !== 'string')
+    throw new InvalidArgumentError('filter: expected a BPF expression')
   const pcap = await loadPcap()
   let session: PcapSessionLike
   try {
@@ -86,12 +100,19 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
         details: { hint: 'run as root, or: setcap cap_net_raw,cap_net_admin=eip "$(command -v node)"' }
       })
     }
-    if (/no such device|doesn't exist|not found|No such/i.test(msg)) throw new PeerguardError('not-found', `interface ${options.iface} does not exist (${msg})`, { cause: err })
+    if (/no such device|doesn't exist|not found|No such/i.test(msg))
+      throw new PeerguardError('not-found', `interface ${options.iface} does not exist (${msg})`, { cause: err })
     if (/syntax|filter/i.test(msg)) throw new InvalidArgumentError(`filter: ${msg}`, { cause: err })
     throw new PeerguardError('io-error', `cannot capture on ${options.iface}: ${msg}`, { cause: err })
   }
   const linktype = LINKTYPES[session.link_type] ?? 1
-  const writer = options.save === undefined ? undefined : new RotatingPcapWriter(options.save, { linktype, ...(options.rotateBytes === undefined ? {} : { rotateBytes: options.rotateBytes }) })
+  const writer =
+    options.save === undefined
+      ? undefined
+      : new RotatingPcapWriter(options.save, {
+          linktype,
+          ...(options.rotateBytes === undefined ? {} : { rotateBytes: options.rotateBytes })
+        })
   auditor.setSource({ interface: options.iface, format: 'live', linktypes: [linktype] })
   let packets = 0
   session.on('packet', (p) => {
@@ -127,6 +148,20 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
   await new Promise((r) => setTimeout(r, 150))
   const s = session.stats()
   session.close()
+  // node_pcap's close() only calls pcap_breakloop(); its poll handle stays referenced until a later
+  // dispatch returns -2, which may never happen on an idle interface. A command-line caller that
+  // is done should exit explicitly (the `peerguard audit capture` command does).
+  try {
+    if (session.session !== undefined && session.buf !== undefined && session.header !== undefined)
+      session.session.dispatch(session.buf, session.header)
+  } catch {
+    // already closed
+  }
   writer?.close()
-  return { packets, stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop }, savedFiles: writer?.files ?? [], linktype }
+  return {
+    packets,
+    stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop },
+    savedFiles: writer?.files ?? [],
+    linktype
+  }
 }

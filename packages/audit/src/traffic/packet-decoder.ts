@@ -101,7 +101,10 @@ export class PacketDecoder implements PacketSink {
         return
       case LINKTYPE.NULL:
       case LINKTYPE.LOOP: {
-        if (end - off < 4) return this.#err('null-header-truncated')
+        if (end - off < 4) {
+          this.#err('null-header-truncated')
+          return
+        }
         // NULL: address family in the capturing host's byte order; LOOP: network order.
         const le = buf.readUInt32LE(off)
         const be = buf.readUInt32BE(off)
@@ -112,11 +115,17 @@ export class PacketDecoder implements PacketSink {
         return
       }
       case LINKTYPE.LINUX_SLL:
-        if (end - off < 16) return this.#err('sll-header-truncated')
+        if (end - off < 16) {
+          this.#err('sll-header-truncated')
+          return
+        }
         this.#etherType(buf, (buf[off + 14]! << 8) | buf[off + 15]!, off + 16, end)
         return
       case LINKTYPE.LINUX_SLL2:
-        if (end - off < 20) return this.#err('sll2-header-truncated')
+        if (end - off < 20) {
+          this.#err('sll2-header-truncated')
+          return
+        }
         this.#etherType(buf, (buf[off]! << 8) | buf[off + 1]!, off + 20, end)
         return
       default:
@@ -129,14 +138,20 @@ export class PacketDecoder implements PacketSink {
   }
 
   #ethernet(buf: Buffer, off: number, end: number): void {
-    if (end - off < 14) return this.#err('ethernet-truncated')
+    if (end - off < 14) {
+      this.#err('ethernet-truncated')
+      return
+    }
     this.macOff = off + 6
     let o = off + 12
     let type = (buf[o]! << 8) | buf[o + 1]!
     o += 2
     // 802.1Q / 802.1ad / QinQ tags, stacked (bounded).
     for (let tags = 0; (type === 0x8100 || type === 0x88a8 || type === 0x9100) && tags < 8; tags++) {
-      if (end - o < 4) return this.#err('vlan-truncated')
+      if (end - o < 4) {
+        this.#err('vlan-truncated')
+        return
+      }
       type = (buf[o + 2]! << 8) | buf[o + 3]!
       o += 4
     }
@@ -151,7 +166,10 @@ export class PacketDecoder implements PacketSink {
   }
 
   #rawIp(buf: Buffer, o: number, end: number): void {
-    if (end - o < 1) return this.#err('ip-truncated')
+    if (end - o < 1) {
+      this.#err('ip-truncated')
+      return
+    }
     const v = buf[o]! >> 4
     if (v === 4) this.#ipv4(buf, o, end)
     else if (v === 6) this.#ipv6(buf, o, end)
@@ -161,7 +179,10 @@ export class PacketDecoder implements PacketSink {
   #arp(buf: Buffer, o: number, end: number): void {
     this.nonIp++
     // Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4 (RFC 826).
-    if (end - o < 28) return this.#err('arp-truncated')
+    if (end - o < 28) {
+      this.#err('arp-truncated')
+      return
+    }
     if (buf[o + 4] !== 6 || buf[o + 5] !== 4 || buf[o + 2] !== 0x08 || buf[o + 3] !== 0x00) return
     const ip = `${buf[o + 14]}.${buf[o + 15]}.${buf[o + 16]}.${buf[o + 17]}`
     if (ip === '0.0.0.0') return
@@ -169,16 +190,31 @@ export class PacketDecoder implements PacketSink {
   }
 
   #ipv4(buf: Buffer, o: number, end: number): void {
-    if (end - o < 20) return this.#err('ipv4-truncated')
+    if (end - o < 20) {
+      this.#err('ipv4-truncated')
+      return
+    }
     const vihl = buf[o]!
-    if (vihl >> 4 !== 4) return this.#err('ipv4-bad-version')
+    if (vihl >> 4 !== 4) {
+      this.#err('ipv4-bad-version')
+      return
+    }
     const ihl = (vihl & 0x0f) * 4
-    if (ihl < 20) return this.#err('ipv4-header-length-under-20')
-    if (end - o < ihl) return this.#err('ipv4-truncated')
+    if (ihl < 20) {
+      this.#err('ipv4-header-length-under-20')
+      return
+    }
+    if (end - o < ihl) {
+      this.#err('ipv4-truncated')
+      return
+    }
     const total = (buf[o + 2]! << 8) | buf[o + 3]!
-    if (total < ihl) return this.#err('ipv4-bad-total-length')
+    if (total < ihl) {
+      this.#err('ipv4-bad-total-length')
+      return
+    }
     // Ethernet padding follows a short datagram; a snaplen-cut frame ends before `total`.
-    const ipEnd = o + total < end ? o + total : end
+    const ipEnd = Math.min(o + total, end)
     this.ipVersion = 4
     this.src4 = buf.readUInt32BE(o + 12)
     this.dst4 = buf.readUInt32BE(o + 16)
@@ -189,7 +225,10 @@ export class PacketDecoder implements PacketSink {
     const more = (flagsFrag & 0x2000) !== 0
     const fragOff = (flagsFrag & 0x1fff) * 8
     if (more || fragOff !== 0) {
-      if (o + total > end) return this.#err('ipv4-fragment-truncated')
+      if (o + total > end) {
+        this.#err('ipv4-fragment-truncated')
+        return
+      }
       const key = `4|${this.src4}|${this.dst4}|${(buf[o + 4]! << 8) | buf[o + 5]!}|${proto}`
       const whole = this.#frag.add(key, proto, fragOff, more, buf, o + ihl, total - ihl, this.ts, this.frame)
       if (whole === undefined) {
@@ -205,44 +244,65 @@ export class PacketDecoder implements PacketSink {
   }
 
   #ipv6(buf: Buffer, o: number, end: number): void {
-    if (end - o < 40) return this.#err('ipv6-truncated')
-    if (buf[o]! >> 4 !== 6) return this.#err('ipv6-bad-version')
+    if (end - o < 40) {
+      this.#err('ipv6-truncated')
+      return
+    }
+    if (buf[o]! >> 4 !== 6) {
+      this.#err('ipv6-bad-version')
+      return
+    }
     const plen = (buf[o + 4]! << 8) | buf[o + 5]!
     this.ipVersion = 6
     this.src4 = 0
     this.dst4 = 0
     this.src6 = ipv6String(buf, o + 8)
     this.dst6 = ipv6String(buf, o + 24)
-    const ipEnd = o + 40 + plen < end ? o + 40 + plen : end
+    const ipEnd = Math.min(o + 40 + plen, end)
     let next = buf[o + 6]!
     let p = o + 40
     let fragHeader = -1
     // Extension headers (RFC 8200 section 4), bounded so a crafted chain cannot loop.
     for (let n = 0; n < 16; n++) {
       if (next === 0 || next === 43 || next === 60 || next === 135 || next === 139 || next === 140) {
-        if (ipEnd - p < 8) return this.#err('ipv6-extension-truncated')
+        if (ipEnd - p < 8) {
+          this.#err('ipv6-extension-truncated')
+          return
+        }
         const len = (buf[p + 1]! + 1) * 8
         next = buf[p]!
         p += len
       } else if (next === 51) {
-        if (ipEnd - p < 8) return this.#err('ipv6-extension-truncated')
+        if (ipEnd - p < 8) {
+          this.#err('ipv6-extension-truncated')
+          return
+        }
         const len = (buf[p + 1]! + 2) * 4
         next = buf[p]!
         p += len
       } else if (next === 44) {
-        if (ipEnd - p < 8) return this.#err('ipv6-extension-truncated')
+        if (ipEnd - p < 8) {
+          this.#err('ipv6-extension-truncated')
+          return
+        }
         fragHeader = p
         next = buf[p]!
         p += 8
       } else break
-      if (p > ipEnd) return this.#err('ipv6-extension-truncated')
+      if (p > ipEnd) {
+        this.#err('ipv6-extension-truncated')
+        return
+      }
     }
     if (fragHeader >= 0) {
       const fo = (buf[fragHeader + 2]! << 8) | buf[fragHeader + 3]!
       const fragOff = fo & 0xfff8
       const more = (fo & 1) !== 0
       if (fragOff !== 0 || more) {
-        if (o + 40 + plen > end) return this.#err('ipv6-fragment-truncated')
+        if (o + 40 + plen > end) {
+          this.#err('ipv6-fragment-truncated')
+          return
+        }
         const key = `6|${this.src6}|${this.dst6}|${buf.readUInt32BE(fragHeader + 4)}`
         const whole = this.#frag.add(key, next, fragOff, more, buf, p, ipEnd - p, this.ts, this.frame)
         if (whole === undefined) {
@@ -273,16 +333,19 @@ export class PacketDecoder implements PacketSink {
     if (proto === IPPROTO_TCP) {
       if (end - o < 20) {
         this.#err('tcp-truncated')
-        return this.#transportless(PSEUDO_MALFORMED)
+        this.#transportless(PSEUDO_MALFORMED)
+        return
       }
       const doff = (buf[o + 12]! >> 4) * 4
       if (doff < 20) {
         this.#err('tcp-bad-header-length')
-        return this.#transportless(PSEUDO_MALFORMED)
+        this.#transportless(PSEUDO_MALFORMED)
+        return
       }
       if (end - o < doff) {
         this.#err('tcp-options-truncated')
-        return this.#transportless(PSEUDO_MALFORMED)
+        this.#transportless(PSEUDO_MALFORMED)
+        return
       }
       if (doff > 20 && !tcpOptionsValid(buf, o + 20, o + doff)) this.#err('tcp-options-malformed')
       this.srcPort = (buf[o]! << 8) | buf[o + 1]!
@@ -291,11 +354,12 @@ export class PacketDecoder implements PacketSink {
       this.tcpFlags = buf[o + 13]!
       this.payOff = o + doff
       this.payLen = end - o - doff
-      this.payWireLen = wireLen - doff > this.payLen ? wireLen - doff : this.payLen
+      this.payWireLen = Math.max(wireLen - doff, this.payLen)
     } else if (proto === IPPROTO_UDP) {
       if (end - o < 8) {
         this.#err('udp-truncated')
-        return this.#transportless(PSEUDO_MALFORMED)
+        this.#transportless(PSEUDO_MALFORMED)
+        return
       }
       this.srcPort = (buf[o]! << 8) | buf[o + 1]!
       this.dstPort = (buf[o + 2]! << 8) | buf[o + 3]!

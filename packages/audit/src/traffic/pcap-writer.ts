@@ -46,7 +46,11 @@ export class RotatingPcapWriter {
       this.#fd = openSync(name, 'wx', 0o600)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      throw new PeerguardError(code === 'EEXIST' ? 'already-exists' : 'io-error', `${name}: cannot create the capture file (${code})`, { cause: err })
+      throw new PeerguardError(
+        code === 'EEXIST' ? 'already-exists' : 'io-error',
+        `${name}: cannot create the capture file (${code})`,
+        { cause: err }
+      )
     }
     this.files.push(name)
     const h = Buffer.alloc(24)
@@ -61,7 +65,12 @@ export class RotatingPcapWriter {
 
   write(buf: Buffer, off: number, caplen: number, origLen: number, ts: number): void {
     const need = 16 + caplen
-    if (this.#o.rotateBytes !== undefined && this.#size + need > this.#o.rotateBytes && this.#size > 24 && this.files.length < (this.#o.maxFiles ?? 1000)) {
+    if (
+      this.#o.rotateBytes !== undefined &&
+      this.#size + need > this.#o.rotateBytes &&
+      this.#size > 24 &&
+      this.files.length < (this.#o.maxFiles ?? 1000)
+    ) {
       this.#flush()
       closeSync(this.#fd)
       this.#open()

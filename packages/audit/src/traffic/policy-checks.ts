@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: untyped JSON (ground truth, decision-log lines)
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError } from '@peerguard/interface'
 import type { Policy } from '@peerguard/policy'
@@ -53,7 +54,8 @@ function resourcesOf(flow: ClassifiedFlow, server: InventoryPeer | undefined): s
 export function createPolicyChecks(options: PolicyCheckOptions): PostCheck[] {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
   const { inventory, policy, decisions } = options
-  if (policy !== undefined && (typeof policy !== 'object' || typeof (policy as Policy).decide !== 'function')) throw new InvalidArgumentError('policy: expected a loaded Policy')
+  if (policy !== undefined && (typeof policy !== 'object' || typeof (policy as Policy).decide !== 'function'))
+    throw new InvalidArgumentError('policy: expected a loaded Policy')
   const slack = options.logSlackSeconds ?? 5
   const byAddr = new Map<string, InventoryPeer>()
   for (const p of inventory?.peers ?? []) for (const a of p.addresses) byAddr.set(a, p)
@@ -88,21 +90,43 @@ export function createPolicyChecks(options: PolicyCheckOptions): PostCheck[] {
               code: 'policy-violation',
               title: `${flow.protocol || 'share'} traffic ${flow.key.src} → ${flow.key.dst}:${flow.key.dstPort}: ${who} is not an enrolled peer`,
               flow: flow.key,
-              evidence: { protocol: flow.protocol, client: client?.name ?? null, server: server?.name ?? null, reason: `${who} is not an enrolled peer: no policy gives it access`, decision: 'deny-default' },
+              evidence: {
+                protocol: flow.protocol,
+                client: client?.name ?? null,
+                server: server?.name ?? null,
+                reason: `${who} is not an enrolled peer: no policy gives it access`,
+                decision: 'deny-default'
+              },
               frames: flow.frames
             })
           } else {
             const peer = { peerId: client.peerId, name: client.name, groups: client.groups, address: flow.key.src }
             for (const resource of resources) {
-              const d = policy.decide({ peer, action: 'read', resource, context: { encrypted: flow.encrypted, time: Math.round(flow.start * 1000) } })
-              if (d.code === 'deny-requirement' || (!d.allowed && !flow.encrypted && policyRequiresEncryption(policy, resource))) {
+              const d = policy.decide({
+                peer,
+                action: 'read',
+                resource,
+                context: { encrypted: flow.encrypted, time: Math.round(flow.start * 1000) }
+              })
+              if (
+                d.code === 'deny-requirement' ||
+                (!d.allowed && !flow.encrypted && policyRequiresEncryption(policy, resource))
+              ) {
                 // Reported below as policy-requires-encryption.
               } else if (!d.allowed) {
                 e.findings.add({
                   code: 'policy-violation',
                   title: `${client.name} reached ${resource} on ${server.name} over ${flow.protocol || 'share traffic'}; the policy gives no access`,
                   flow: flow.key,
-                  evidence: { protocol: flow.protocol, client: client.name, server: server.name, resource, decision: d.code, reason: d.reason, ...(d.rule === undefined ? {} : { rule: d.rule.id }) },
+                  evidence: {
+                    protocol: flow.protocol,
+                    client: client.name,
+                    server: server.name,
+                    resource,
+                    decision: d.code,
+                    reason: d.reason,
+                    ...(d.rule === undefined ? {} : { rule: d.rule.id })
+                  },
                   frames: flow.frames
                 })
               }
@@ -115,7 +139,13 @@ export function createPolicyChecks(options: PolicyCheckOptions): PostCheck[] {
                 code: 'policy-requires-encryption',
                 title: `${resource} requires encryption but was reached over ${flow.protocol || 'cleartext'} (${flow.key.src} → ${flow.key.dst})`,
                 flow: flow.key,
-                evidence: { protocol: flow.protocol, resource, rules: policy.requirements(resource).rules, client: client?.name ?? null, server: server?.name ?? null },
+                evidence: {
+                  protocol: flow.protocol,
+                  resource,
+                  rules: policy.requirements(resource).rules,
+                  client: client?.name ?? null,
+                  server: server?.name ?? null
+                },
                 frames: flow.frames
               })
             }
@@ -126,14 +156,21 @@ export function createPolicyChecks(options: PolicyCheckOptions): PostCheck[] {
             (d) =>
               d.time >= (flow.start - slack) * 1000 &&
               d.time <= (flow.end + slack) * 1000 &&
-              ((d.peerId !== undefined && client !== undefined && d.peerId === client.peerId) || (d.address !== undefined && hostOf(d.address) === flow.key.src.toLowerCase()))
+              ((d.peerId !== undefined && client !== undefined && d.peerId === client.peerId) ||
+                (d.address !== undefined && hostOf(d.address) === flow.key.src.toLowerCase()))
           )
           if (!logged) {
             e.findings.add({
               code: 'unlogged-access',
               title: `${flow.key.src} → hardened node ${server.name} (${flow.key.dst}:${flow.key.dstPort}) with no matching decision-log entry`,
               flow: flow.key,
-              evidence: { protocol: flow.protocol, client: client?.name ?? null, server: server.name, start: flow.start, end: flow.end },
+              evidence: {
+                protocol: flow.protocol,
+                client: client?.name ?? null,
+                server: server.name,
+                start: flow.start,
+                end: flow.end
+              },
               frames: flow.frames
             })
           }
@@ -180,7 +217,12 @@ export function loadDecisionLog(path: string): DecisionLogEntry[] {
     if (!Number.isFinite(time)) continue
     const peerId = o.peerId ?? o.peer?.peerId
     const address = o.address ?? o.peer?.address
-    out.push({ time, ...(typeof peerId === 'string' ? { peerId } : {}), ...(typeof address === 'string' ? { address } : {}), ...(typeof o.resource === 'string' ? { resource: o.resource } : {}) })
+    out.push({
+      time,
+      ...(typeof peerId === 'string' ? { peerId } : {}),
+      ...(typeof address === 'string' ? { address } : {}),
+      ...(typeof o.resource === 'string' ? { resource: o.resource } : {})
+    })
   }
   return out
 }

@@ -32,7 +32,9 @@ export function profileFromObject(value: unknown, file = 'profile', base = '.'):
   if (typeof v.name !== 'string' || v.name === '') fail('`name` must be a non-empty string')
   const codes = (list: unknown, key: string): string[] => {
     if (!Array.isArray(list)) return fail(`\`${key}\` must be a list of finding codes or "all"`)
-    for (const c of list) if (typeof c !== 'string' || DEFAULT_SEVERITY[c] === undefined) fail(`\`${key}\`: unknown finding code ${JSON.stringify(c)}`)
+    for (const c of list)
+      if (typeof c !== 'string' || DEFAULT_SEVERITY[c] === undefined)
+        fail(`\`${key}\`: unknown finding code ${JSON.stringify(c)}`)
     return list as string[]
   }
   let detectors: string[] | undefined
@@ -43,10 +45,12 @@ export function profileFromObject(value: unknown, file = 'profile', base = '.'):
   }
   const severities: Record<string, Severity> = {}
   if (v.severities !== undefined) {
-    if (v.severities === null || typeof v.severities !== 'object' || Array.isArray(v.severities)) fail('`severities` must map finding codes to severities')
+    if (v.severities === null || typeof v.severities !== 'object' || Array.isArray(v.severities))
+      fail('`severities` must map finding codes to severities')
     for (const [c, s] of Object.entries(v.severities as Record<string, unknown>)) {
       if (DEFAULT_SEVERITY[c] === undefined) fail(`\`severities\`: unknown finding code ${JSON.stringify(c)}`)
-      if (typeof s !== 'string' || !SEVERITY_ORDER.includes(s as Severity)) fail(`\`severities.${c}\`: expected one of ${SEVERITY_ORDER.join(', ')}`)
+      if (typeof s !== 'string' || !SEVERITY_ORDER.includes(s as Severity))
+        fail(`\`severities.${c}\`: expected one of ${SEVERITY_ORDER.join(', ')}`)
       severities[c] = s as Severity
     }
   }
@@ -56,7 +60,8 @@ export function profileFromObject(value: unknown, file = 'profile', base = '.'):
     if (typeof p !== 'string' || p === '') return fail(`\`${key}\` must be a file name`)
     return isAbsolute(p) ? p : join(base, p)
   }
-  if (v.flowByteBudget !== undefined && (!Number.isInteger(v.flowByteBudget) || (v.flowByteBudget as number) < 1)) fail('`flowByteBudget` must be a positive integer')
+  if (v.flowByteBudget !== undefined && (!Number.isInteger(v.flowByteBudget) || (v.flowByteBudget as number) < 1))
+    fail('`flowByteBudget` must be a positive integer')
   if (v.description !== undefined && typeof v.description !== 'string') fail('`description` must be a string')
   const inventory = path('inventory')
   const policy = path('policy')
@@ -78,13 +83,19 @@ export function loadAuditProfile(path: string): AuditProfile {
   try {
     text = readFileSync(path, 'utf8')
   } catch (err) {
-    throw new AuditProfileError(`${path}: cannot read the profile (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err, details: { file: path } })
+    throw new AuditProfileError(`${path}: cannot read the profile (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: err,
+      details: { file: path }
+    })
   }
   let value: unknown
   try {
     value = parseYaml(text)
   } catch (err) {
-    throw new AuditProfileError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err, details: { file: path } })
+    throw new AuditProfileError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, {
+      cause: err,
+      details: { file: path }
+    })
   }
   return profileFromObject(value, path, dirname(path))
 }

@@ -5,7 +5,9 @@ import type { TrafficAuditReport } from './auditor.js'
 import { SEVERITY_ORDER } from './findings.js'
 
 function esc(s: unknown): string {
-  return String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ')
+  return String(s ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ')
 }
 
 function flowText(f: TrafficAuditReport['findings'][number]['flow']): string {
@@ -18,7 +20,12 @@ function flowText(f: TrafficAuditReport['findings'][number]['flow']): string {
 export function renderMarkdown(report: TrafficAuditReport, title = 'peerguard traffic audit'): string {
   const s = report.summary
   const lines: string[] = [`# ${title}`, '']
-  const src = s.source?.file !== undefined ? `\`${basename(s.source.file)}\` (${s.source.format})` : s.source?.interface !== undefined ? `interface \`${s.source.interface}\`` : 'unknown'
+  const src =
+    s.source?.file !== undefined
+      ? `\`${basename(s.source.file)}\` (${s.source.format})`
+      : s.source?.interface !== undefined
+        ? `interface \`${s.source.interface}\``
+        : 'unknown'
   lines.push(`Source: ${src}  `)
   lines.push(`Packets: ${s.packets} (${s.bytes} bytes, ${s.durationSeconds} s)  `)
   lines.push(`Flows: ${s.flows.total} (TCP ${s.flows.tcp}, UDP ${s.flows.udp}, other ${s.flows.other})  `)
@@ -30,7 +37,8 @@ export function renderMarkdown(report: TrafficAuditReport, title = 'peerguard tr
   lines.push(`Findings: ${s.findings.total} (${sev})`, '')
   if (s.parseErrors.total > 0 || s.truncated) {
     lines.push('> **Not everything could be parsed.** The auditor counted and skipped:', '>')
-    for (const [kind, v] of Object.entries(s.parseErrors.kinds)) lines.push(`> - \`${kind}\`: ${v.count} (first at frame ${v.firstFrame})`)
+    for (const [kind, v] of Object.entries(s.parseErrors.kinds))
+      lines.push(`> - \`${kind}\`: ${v.count} (first at frame ${v.firstFrame})`)
     if (s.truncated) lines.push('> - the capture file is truncated or damaged; records after the damage were not read')
     lines.push('')
   }
@@ -39,7 +47,9 @@ export function renderMarkdown(report: TrafficAuditReport, title = 'peerguard tr
   else {
     lines.push('| severity | code | finding | flow | frames |', '|---|---|---|---|---|')
     for (const f of report.findings) {
-      lines.push(`| ${f.severity} | \`${f.code}\` | ${esc(f.title)} | ${esc(flowText(f.flow))} | ${f.frames.slice(0, 6).join(', ')}${f.frames.length > 6 ? ', …' : ''} |`)
+      lines.push(
+        `| ${f.severity} | \`${f.code}\` | ${esc(f.title)} | ${esc(flowText(f.flow))} | ${f.frames.slice(0, 6).join(', ')}${f.frames.length > 6 ? ', …' : ''} |`
+      )
     }
     lines.push('')
   }
@@ -51,7 +61,14 @@ export function renderMarkdown(report: TrafficAuditReport, title = 'peerguard tr
   }
   lines.push('## Hosts', '', '| address | MAC | names | flows | frames | protocols |', '|---|---|---|---|---|---|')
   for (const h of report.hosts.slice(0, 200)) {
-    lines.push(`| ${h.addr} | ${h.macs.join(' ')} | ${esc(h.names.map((n) => n.name).slice(0, 5).join(', '))} | ${h.flows} | ${h.frames} | ${h.protocols.join(', ')} |`)
+    lines.push(
+      `| ${h.addr} | ${h.macs.join(' ')} | ${esc(
+        h.names
+          .map((n) => n.name)
+          .slice(0, 5)
+          .join(', ')
+      )} | ${h.flows} | ${h.frames} | ${h.protocols.join(', ')} |`
+    )
   }
   if (report.hosts.length > 200) lines.push(`| … | | ${report.hosts.length - 200} more hosts | | | |`)
   lines.push('')
@@ -70,7 +87,8 @@ export interface WrittenReport {
  */
 export async function writeReport(report: TrafficAuditReport, dir: string, name: string): Promise<WrittenReport> {
   if (typeof dir !== 'string' || dir === '') throw new InvalidArgumentError('dir: expected a non-empty string')
-  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(name)) throw new InvalidArgumentError(`name: expected a file name of letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`)
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(name))
+    throw new InvalidArgumentError(`name: expected a file name of letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`)
   await mkdir(dir, { recursive: true })
   const json = join(dir, `${name}.json`)
   const markdown = join(dir, `${name}.md`)

@@ -4,7 +4,9 @@ import { registerIdCommands } from './id.js'
 import { registerCaCommands } from './ca.js'
 import { registerCertCommands } from './cert.js'
 import { registerPolicyCommands } from './policy.js'
+import { registerAuditCommands } from './audit.js'
 import { registerDemoCommands } from './demo.js'
+import { registerShareCommands } from './share.js'
 import { registerProxyCommands } from './proxy.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
@@ -13,7 +15,9 @@ export function registerAll(program: Command, io: CliIO): void {
   registerCaCommands(program, io)
   registerCertCommands(program, io)
   registerPolicyCommands(program, io)
+  registerAuditCommands(program, io)
   registerDemoCommands(program, io)
+  registerShareCommands(program, io)
   registerProxyCommands(program, io)
   void program
   void io

@@ -73,7 +73,10 @@ export class BittorrentApp implements FlowApp {
     this.#ctx = ctx
     this.#flow = flow
     const hs = (h: Buffer, frame: number): void => {
-      if (h.compare(BT_PROTOCOL, 0, 20, 0, 20) !== 0) return this.#ctx.errors.add('bittorrent-bad-handshake', frame)
+      if (h.compare(BT_PROTOCOL, 0, 20, 0, 20) !== 0) {
+        this.#ctx.errors.add('bittorrent-bad-handshake', frame)
+        return
+      }
       addDistinct(this.#infoHashes, h.toString('hex', 28, 48))
       addDistinct(this.#peerIds, peerIdText(h.subarray(48, 68)))
       noteFrame(this.#frames, frame)
@@ -150,7 +153,10 @@ export class BittorrentUdpApp implements FlowApp {
   data(_fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
     if (buf[off] === 0x64) {
       const v = decodeBencode(buf, off, off + len)
-      if (!(v instanceof Map)) return this.#ctx.errors.add('dht-bad-bencode', frame)
+      if (!(v instanceof Map)) {
+        this.#ctx.errors.add('dht-bad-bencode', frame)
+        return
+      }
       this.#dht++
       noteFrame(this.#dhtFrames, frame)
       const q = v.get('q')
@@ -204,7 +210,10 @@ export class BittorrentUdpApp implements FlowApp {
         frames: this.#dhtFrames
       })
     }
-    this.#ctx.classify(this.#flow, this.#infoHashes.length > 0 || this.#utp > 0 ? 'bittorrent-utp' : 'bittorrent-dht', { encrypted: false, share: this.#infoHashes.length > 0 })
+    this.#ctx.classify(this.#flow, this.#infoHashes.length > 0 || this.#utp > 0 ? 'bittorrent-utp' : 'bittorrent-dht', {
+      encrypted: false,
+      share: this.#infoHashes.length > 0
+    })
   }
 }
 

@@ -7,7 +7,13 @@ import { addDistinct, clean } from './text.js'
 export type DiscoveryProtocol = 'mdns' | 'llmnr' | 'nbns' | 'netbios-browser' | 'ssdp'
 
 /** Which discovery protocol a UDP datagram speaks, from its ports and a content check. */
-export function discoveryProtocol(buf: Buffer, off: number, len: number, srcPort: number, dstPort: number): DiscoveryProtocol | undefined {
+export function discoveryProtocol(
+  buf: Buffer,
+  off: number,
+  len: number,
+  srcPort: number,
+  dstPort: number
+): DiscoveryProtocol | undefined {
   const either = (p: number): boolean => srcPort === p || dstPort === p
   if (either(5353) && len >= 12) return 'mdns'
   if (either(5355) && len >= 12) return 'llmnr'
@@ -15,12 +21,22 @@ export function discoveryProtocol(buf: Buffer, off: number, len: number, srcPort
   if (either(138) && len >= 14 && buf[off]! >= 0x10 && buf[off]! <= 0x16) return 'netbios-browser'
   if (len >= 8) {
     const head = buf.toString('latin1', off, off + 12)
-    if ((either(1900) || head.startsWith('M-SEARCH * ') || head.startsWith('NOTIFY * HT')) && /^(M-SEARCH|NOTIFY|HTTP\/1\.1)/.test(head)) return 'ssdp'
+    if (
+      (either(1900) || head.startsWith('M-SEARCH * ') || head.startsWith('NOTIFY * HT')) &&
+      /^(M-SEARCH|NOTIFY|HTTP\/1\.1)/.test(head)
+    )
+      return 'ssdp'
   }
   return undefined
 }
 
-const LABEL: Record<DiscoveryProtocol, string> = { mdns: 'mDNS', llmnr: 'LLMNR', nbns: 'NBNS', 'netbios-browser': 'NetBIOS browser', ssdp: 'SSDP' }
+const LABEL: Record<DiscoveryProtocol, string> = {
+  mdns: 'mDNS',
+  llmnr: 'LLMNR',
+  nbns: 'NBNS',
+  'netbios-browser': 'NetBIOS browser',
+  ssdp: 'SSDP'
+}
 
 /**
  * Discovery chatter (mDNS, LLMNR, NBNS, NetBIOS browser, SSDP): the names, services and device
@@ -53,7 +69,10 @@ export class DiscoveryApp implements FlowApp {
       case 'mdns':
       case 'llmnr': {
         const f = parseDnsMessage(buf, off, off + len)
-        if (f === undefined) return this.#ctx.errors.add(`${this.#proto}-malformed`, frame)
+        if (f === undefined) {
+          this.#ctx.errors.add(`${this.#proto}-malformed`, frame)
+          return
+        }
         for (const q of f.questions) addDistinct(this.#queries, q, 64)
         for (const a of f.answers) addDistinct(this.#names, a, 64)
         for (const t of f.targets) addDistinct(this.#names, t, 64)
@@ -62,7 +81,10 @@ export class DiscoveryApp implements FlowApp {
       }
       case 'nbns': {
         const f = parseDnsMessage(buf, off, off + len)
-        if (f === undefined) return this.#ctx.errors.add('nbns-malformed', frame)
+        if (f === undefined) {
+          this.#ctx.errors.add('nbns-malformed', frame)
+          return
+        }
         for (const n of [...f.questions, ...f.answers]) {
           const name = decodeNetbiosName(n)
           if (name !== undefined) {
@@ -75,7 +97,10 @@ export class DiscoveryApp implements FlowApp {
       case 'netbios-browser': {
         // NetBIOS datagram (RFC 1002 4.4.1): 14-byte header, then source and destination names.
         const src = readName(buf, off + 14, off + len)
-        if (src === undefined) return this.#ctx.errors.add('nbdgm-malformed', frame)
+        if (src === undefined) {
+          this.#ctx.errors.add('nbdgm-malformed', frame)
+          return
+        }
         const dst = readName(buf, src.next, off + len)
         const s = decodeNetbiosName(src.name)
         if (s !== undefined) {
@@ -85,7 +110,8 @@ export class DiscoveryApp implements FlowApp {
         const d = dst === undefined ? undefined : decodeNetbiosName(dst.name)
         if (d !== undefined) addDistinct(this.#names, d, 64)
         const text = buf.toString('latin1', off, off + len)
-        if (text.includes('\\MAILSLOT\\BROWSE') || text.includes('\\MAILSLOT\\LANMAN')) addDistinct(this.#details, 'browser announcement')
+        if (text.includes('\\MAILSLOT\\BROWSE') || text.includes('\\MAILSLOT\\LANMAN'))
+          addDistinct(this.#details, 'browser announcement')
         break
       }
       case 'ssdp': {
@@ -111,7 +137,13 @@ export class DiscoveryApp implements FlowApp {
       code: 'discovery-leak',
       title: `${LABEL[this.#proto]} from ${flow.src}: ${what || `${this.#messages} messages`}`,
       flow,
-      evidence: { protocol: this.#proto, names: this.#names, queries: this.#queries, details: this.#details, messages: this.#messages },
+      evidence: {
+        protocol: this.#proto,
+        names: this.#names,
+        queries: this.#queries,
+        details: this.#details,
+        messages: this.#messages
+      },
       frames: this.#frames
     })
     this.#ctx.classify(this.#flow, this.#proto, { encrypted: false })

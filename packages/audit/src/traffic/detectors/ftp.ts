@@ -4,7 +4,8 @@ import type { Flow, FlowApp } from '../flow.js'
 import { LineReader } from './line-reader.js'
 import { addDistinct, clean } from './text.js'
 
-const FTP_COMMAND = /^(USER|PASS|AUTH|ACCT|CWD|PWD|SYST|FEAT|TYPE|PASV|EPSV|PORT|EPRT|LIST|NLST|RETR|STOR|STOU|APPE|QUIT|OPTS|MLSD|HELP|NOOP) ?/i
+const FTP_COMMAND =
+  /^(USER|PASS|AUTH|ACCT|CWD|PWD|SYST|FEAT|TYPE|PASV|EPSV|PORT|EPRT|LIST|NLST|RETR|STOR|STOU|APPE|QUIT|OPTS|MLSD|HELP|NOOP) ?/i
 
 /** Server greeting `220` (not SMTP), or a client opening with an FTP command (RFC 959). */
 export function isFtpStart(buf: Buffer, off: number, len: number, fromClient: boolean): boolean {
@@ -85,7 +86,8 @@ export class FtpApp implements FlowApp {
         break
       case 'PORT': {
         const n = arg.split(',').map(Number)
-        if (n.length === 6 && n.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)) this.#expect(`${n[0]}.${n[1]}.${n[2]}.${n[3]}`, n[4]! * 256 + n[5]!)
+        if (n.length === 6 && n.every((x) => Number.isInteger(x) && x >= 0 && x <= 255))
+          this.#expect(`${n[0]}.${n[1]}.${n[2]}.${n[3]}`, n[4]! * 256 + n[5]!)
         break
       }
       case 'EPRT': {
@@ -156,7 +158,10 @@ export class FtpApp implements FlowApp {
     if (this.#files.length > 0) {
       add({
         code: 'cleartext-file-transfer',
-        title: `FTP ${this.#files.map((f) => `${f.verb} ${f.file}`).slice(0, 3).join(', ')} in clear`,
+        title: `FTP ${this.#files
+          .map((f) => `${f.verb} ${f.file}`)
+          .slice(0, 3)
+          .join(', ')} in clear`,
         flow,
         evidence: { protocol: 'ftp', files: this.#files.map((f) => ({ command: f.verb, file: f.file })) },
         frames: this.#files.map((f) => f.frame)
@@ -164,7 +169,13 @@ export class FtpApp implements FlowApp {
     }
     if (this.#authTls) {
       this.name = 'ftps'
-      add({ code: 'ftp-auth-tls', title: `FTP upgraded with AUTH TLS to ${flow.dst}`, flow, evidence: { protocol: 'ftp', tls: true }, frames: this.#authFrames })
+      add({
+        code: 'ftp-auth-tls',
+        title: `FTP upgraded with AUTH TLS to ${flow.dst}`,
+        flow,
+        evidence: { protocol: 'ftp', tls: true },
+        frames: this.#authFrames
+      })
     }
     const resources = this.#files.map((f) => `file:${f.file}`)
     this.#ctx.classify(this.#flow, this.name, { encrypted: this.#authTls && this.#attempts.length === 0, share: true })

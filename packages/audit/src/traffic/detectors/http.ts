@@ -4,7 +4,24 @@ import type { Flow, FlowApp } from '../flow.js'
 import { NtlmTracker } from './ntlm.js'
 import { addDistinct, clean } from './text.js'
 
-const METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'PATCH', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'TRACE']
+const METHODS = [
+  'GET',
+  'POST',
+  'PUT',
+  'HEAD',
+  'DELETE',
+  'OPTIONS',
+  'PATCH',
+  'PROPFIND',
+  'PROPPATCH',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'SEARCH',
+  'TRACE'
+]
 const REQUEST_LINE = new RegExp(`^(${METHODS.join('|')}) (\\S+) HTTP/1\\.[01]$`)
 /** WebDAV (RFC 4918) methods and PUT: file-share operations. */
 const FILE_METHODS = new Set(['PUT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'DELETE'])
@@ -126,7 +143,10 @@ export class HttpApp implements FlowApp {
 
   #request(m: Message): void {
     const rl = REQUEST_LINE.exec(m.start)
-    if (rl === null) return this.#ctx.errors.add('http-bad-request-line', m.frame)
+    if (rl === null) {
+      this.#ctx.errors.add('http-bad-request-line', m.frame)
+      return
+    }
     const method = rl[1]!
     const path = clean(rl[2]!, 300)
     if (this.#queue.length < 256) this.#queue.push({ method, path, frame: m.frame })
@@ -135,7 +155,10 @@ export class HttpApp implements FlowApp {
     const ctype = m.headers.get('content-type') ?? ''
     const upload = method === 'POST' && /multipart\/form-data|application\/octet-stream/i.test(ctype)
     if (FILE_METHODS.has(method) || upload) {
-      this.#transfer({ method, path, contentType: ctype || undefined, contentLength: numberOrUndefined(m.headers.get('content-length')) }, m.frame)
+      this.#transfer(
+        { method, path, contentType: ctype || undefined, contentLength: numberOrUndefined(m.headers.get('content-length')) },
+        m.frame
+      )
     }
   }
 
@@ -160,7 +183,10 @@ export class HttpApp implements FlowApp {
 
   #response(m: Message): void {
     const st = /^HTTP\/1\.[01] (\d{3})/.exec(m.start)
-    if (st === null) return this.#ctx.errors.add('http-bad-status-line', m.frame)
+    if (st === null) {
+      this.#ctx.errors.add('http-bad-status-line', m.frame)
+      return
+    }
     const status = st[1]!
     if (status.startsWith('1')) return
     const req = this.#queue.shift()
@@ -168,14 +194,32 @@ export class HttpApp implements FlowApp {
     const ctype = m.headers.get('content-type') ?? ''
     const disposition = m.headers.get('content-disposition') ?? ''
     const file = req.path.split('?')[0]!.split('/').pop() ?? ''
-    const looksLikeFile = /attachment/i.test(disposition) || /octet-stream|zip|pdf|x-tar|gzip/i.test(ctype) || (/\.[A-Za-z0-9]{1,8}$/.test(file) && !PAGE_EXT.test(file))
+    const looksLikeFile =
+      /attachment/i.test(disposition) ||
+      /octet-stream|zip|pdf|x-tar|gzip/i.test(ctype) ||
+      (/\.[A-Za-z0-9]{1,8}$/.test(file) && !PAGE_EXT.test(file))
     if (looksLikeFile) {
-      this.#transfer({ method: 'GET', path: req.path, status, contentType: ctype || undefined, contentLength: numberOrUndefined(m.headers.get('content-length')) }, m.frame)
+      this.#transfer(
+        {
+          method: 'GET',
+          path: req.path,
+          status,
+          contentType: ctype || undefined,
+          contentLength: numberOrUndefined(m.headers.get('content-length'))
+        },
+        m.frame
+      )
     }
   }
 
-  #transfer(t: { method: string; path: string; status?: string; contentType?: string | undefined; contentLength?: number | undefined }, frame: number): void {
-    if (this.#transfers.length < 64) this.#transfers.push(Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as typeof t & { method: string; path: string })
+  #transfer(
+    t: { method: string; path: string; status?: string; contentType?: string | undefined; contentLength?: number | undefined },
+    frame: number
+  ): void {
+    if (this.#transfers.length < 64)
+      this.#transfers.push(
+        Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as typeof t & { method: string; path: string }
+      )
     noteFrame(this.#transferFrames, frame)
   }
 
@@ -183,16 +227,31 @@ export class HttpApp implements FlowApp {
     const flow = this.#flow.key()
     const add = this.#ctx.findings.add.bind(this.#ctx.findings)
     if (this.#basicUsers.length > 0) {
-      add({ code: 'http-basic-auth', title: `HTTP Basic login ${this.#basicUsers.join(', ')} in clear to ${flow.dst}:${flow.dstPort}`, flow, evidence: { users: this.#basicUsers, passwordMasked: true }, frames: this.#basicFrames })
+      add({
+        code: 'http-basic-auth',
+        title: `HTTP Basic login ${this.#basicUsers.join(', ')} in clear to ${flow.dst}:${flow.dstPort}`,
+        flow,
+        evidence: { users: this.#basicUsers, passwordMasked: true },
+        frames: this.#basicFrames
+      })
     }
     if (this.#digestUsers.length > 0) {
-      add({ code: 'http-digest-auth', title: `HTTP Digest login ${this.#digestUsers.join(', ')} over plain HTTP`, flow, evidence: { users: this.#digestUsers }, frames: this.#digestFrames })
+      add({
+        code: 'http-digest-auth',
+        title: `HTTP Digest login ${this.#digestUsers.join(', ')} over plain HTTP`,
+        flow,
+        evidence: { users: this.#digestUsers },
+        frames: this.#digestFrames
+      })
     }
     if (this.#transfers.length > 0) {
       const webdav = this.#transfers.some((t) => FILE_METHODS.has(t.method) && t.method !== 'PUT')
       add({
         code: 'cleartext-file-transfer',
-        title: `${webdav ? 'WebDAV' : 'HTTP'} ${this.#transfers.map((t) => `${t.method} ${t.path}`).slice(0, 3).join(', ')} in clear`,
+        title: `${webdav ? 'WebDAV' : 'HTTP'} ${this.#transfers
+          .map((t) => `${t.method} ${t.path}`)
+          .slice(0, 3)
+          .join(', ')} in clear`,
         flow,
         evidence: { protocol: webdav ? 'webdav' : 'http', transfers: this.#transfers },
         frames: this.#transferFrames

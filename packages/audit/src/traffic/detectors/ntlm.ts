@@ -111,14 +111,32 @@ export class NtlmTracker {
   finish(flow: FlowKey): void {
     for (const { auth, frames } of this.#seen.values()) {
       const who = auth.domain === '' ? auth.user : `${auth.domain}\\${auth.user}`
-      const evidence = { user: auth.user, domain: auth.domain, workstation: auth.workstation, ntlmVersion: auth.version, carrier: this.carrier }
+      const evidence = {
+        user: auth.user,
+        domain: auth.domain,
+        workstation: auth.workstation,
+        ntlmVersion: auth.version,
+        carrier: this.carrier
+      }
       if (auth.version === 'anonymous') {
         if (this.carrier === 'smb') {
-          this.ctx.findings.add({ code: 'smb-guest-session', title: `anonymous NTLM session from ${auth.workstation || flow.src}`, flow, evidence: { ...evidence, kind: 'anonymous' }, frames })
+          this.ctx.findings.add({
+            code: 'smb-guest-session',
+            title: `anonymous NTLM session from ${auth.workstation || flow.src}`,
+            flow,
+            evidence: { ...evidence, kind: 'anonymous' },
+            frames
+          })
         }
         continue
       }
-      this.ctx.findings.add({ code: 'ntlm-auth', title: `NTLM${auth.version} login ${who} from ${auth.workstation || flow.src} over ${this.carrier}`, flow, evidence, frames })
+      this.ctx.findings.add({
+        code: 'ntlm-auth',
+        title: `NTLM${auth.version} login ${who} from ${auth.workstation || flow.src} over ${this.carrier}`,
+        flow,
+        evidence,
+        frames
+      })
       if (auth.version === 'v1') {
         this.ctx.findings.add({ code: 'ntlmv1-auth', title: `NTLMv1 login ${who} over ${this.carrier}`, flow, evidence, frames })
       }

@@ -133,6 +133,7 @@ export class PeerguardPlainApp implements FlowApp {
       frames: this.#frames
     })
     this.#ctx.classify(this.#flow, 'peerguard-plain', { encrypted: false, share: true })
-    for (const p of this.#paths) this.#ctx.classify(this.#flow, 'peerguard-plain', { encrypted: false, share: true, resource: `share:${p}` })
+    for (const p of this.#paths)
+      this.#ctx.classify(this.#flow, 'peerguard-plain', { encrypted: false, share: true, resource: `share:${p}` })
   }
 }

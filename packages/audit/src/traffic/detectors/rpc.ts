@@ -5,7 +5,14 @@ import { MessageFramer } from '../message-framer.js'
 import { addDistinct, latin1 } from './text.js'
 
 /** ONC-RPC program numbers (RFC 5531, IANA). */
-const PROGRAMS: Record<number, string> = { 100000: 'portmap', 100003: 'nfs', 100005: 'mount', 100021: 'nlm', 100024: 'status', 100227: 'nfs_acl' }
+const PROGRAMS: Record<number, string> = {
+  100000: 'portmap',
+  100003: 'nfs',
+  100005: 'mount',
+  100021: 'nlm',
+  100024: 'status',
+  100227: 'nfs_acl'
+}
 /** Programs whose calls carry file-share credentials. */
 const FILE_PROGRAMS = new Set([100003, 100005, 100021, 100227])
 const AUTH_SYS = 1
@@ -45,7 +52,6 @@ export class RpcApp implements FlowApp {
   #rootCalls = 0
   #sysFrames: number[] = []
   #rootFrames: number[] = []
-  #calls = 0
 
   constructor(ctx: AuditContext, flow: Flow, tcp: boolean) {
     this.#ctx = ctx
@@ -75,23 +81,34 @@ export class RpcApp implements FlowApp {
 
   #call(b: Buffer, o: number, len: number, frame: number): void {
     if (len < 32 || b.readUInt32BE(o + 4) !== 0) return
-    if (b.readUInt32BE(o + 8) !== 2) return this.#ctx.errors.add('rpc-bad-version', frame)
-    this.#calls++
+    if (b.readUInt32BE(o + 8) !== 2) {
+      this.#ctx.errors.add('rpc-bad-version', frame)
+      return
+    }
     const prog = b.readUInt32BE(o + 12)
     const proc = b.readUInt32BE(o + 20)
     const flavor = b.readUInt32BE(o + 24)
     const credLen = b.readUInt32BE(o + 28)
     const end = o + len
     const cred = o + 32
-    if (credLen > 400 || cred + credLen > end) return this.#ctx.errors.add('rpc-bad-credential', frame)
+    if (credLen > 400 || cred + credLen > end) {
+      this.#ctx.errors.add('rpc-bad-credential', frame)
+      return
+    }
     const program = PROGRAMS[prog] ?? String(prog)
     addDistinct(this.#programs, `${program}v${b.readUInt32BE(o + 16)}`)
     const file = FILE_PROGRAMS.has(prog)
     if (flavor === AUTH_SYS && file) {
       // AUTH_SYS body (RFC 5531 appendix A): stamp, machinename<255>, uid, gid, gids<16>.
-      if (credLen < 20) return this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+      if (credLen < 20) {
+        this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+        return
+      }
       const nameLen = b.readUInt32BE(cred + 4)
-      if (nameLen > 255 || cred + 8 + nameLen + 8 > cred + credLen) return this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+      if (nameLen > 255 || cred + 8 + nameLen + 8 > cred + credLen) {
+        this.#ctx.errors.add('rpc-bad-auth-sys', frame)
+        return
+      }
       addDistinct(this.#machines, latin1(b, cred + 8, nameLen, 255))
       const p = cred + 8 + ((nameLen + 3) & ~3)
       const uid = b.readUInt32BE(p)
@@ -125,15 +142,30 @@ export class RpcApp implements FlowApp {
         code: 'nfs-auth-sys',
         title: `NFS/RPC with AUTH_SYS from ${this.#machines.join(', ') || flow.src} (uid ${this.#uids.join(', ')})`,
         flow,
-        evidence: { programs: this.#programs, machineNames: this.#machines, uids: this.#uids, gids: this.#gids, calls: this.#sysCalls, rpcsecGssCalls: this.#gssCalls, exports: this.#paths },
+        evidence: {
+          programs: this.#programs,
+          machineNames: this.#machines,
+          uids: this.#uids,
+          gids: this.#gids,
+          calls: this.#sysCalls,
+          rpcsecGssCalls: this.#gssCalls,
+          exports: this.#paths
+        },
         frames: this.#sysFrames
       })
     }
     if (this.#rootCalls > 0) {
-      add({ code: 'nfs-root-credential', title: `${this.#rootCalls} NFS/RPC calls as uid 0 from ${flow.src}`, flow, evidence: { calls: this.#rootCalls, machineNames: this.#machines }, frames: this.#rootFrames })
+      add({
+        code: 'nfs-root-credential',
+        title: `${this.#rootCalls} NFS/RPC calls as uid 0 from ${flow.src}`,
+        flow,
+        evidence: { calls: this.#rootCalls, machineNames: this.#machines },
+        frames: this.#rootFrames
+      })
     }
     const nfs = this.#programs.some((p) => !p.startsWith('portmap'))
     this.#ctx.classify(this.#flow, nfs ? 'nfs' : 'rpc', { encrypted: false, share: nfs })
-    for (const p of this.#paths) this.#ctx.classify(this.#flow, 'nfs', { encrypted: false, share: true, resource: `share:${p.replace(/^\/+/, '')}` })
+    for (const p of this.#paths)
+      this.#ctx.classify(this.#flow, 'nfs', { encrypted: false, share: true, resource: `share:${p.replace(/^\/+/, '')}` })
   }
 }

@@ -17,7 +17,9 @@ export function isSmbStart(buf: Buffer, off: number, len: number): boolean {
 
 function isSmbMagic(buf: Buffer, o: number): boolean {
   const m = buf[o]
-  return (m === 0xff || m === 0xfe || m === 0xfd || m === 0xfc) && buf[o + 1] === 0x53 && buf[o + 2] === 0x4d && buf[o + 3] === 0x42
+  return (
+    (m === 0xff || m === 0xfe || m === 0xfd || m === 0xfc) && buf[o + 1] === 0x53 && buf[o + 2] === 0x4d && buf[o + 3] === 0x42
+  )
 }
 
 /** SMB2 commands that touch file data or metadata ([MS-SMB2] 2.2.1). */
@@ -48,8 +50,8 @@ export class SmbApp implements FlowApp {
   #smb1Offered: string[] = []
   #smb1Chosen: string | undefined
   #smb1SecurityMode = -1
-  #smb2Offered: number[] = []
   #clientRequiresSigning = false
+  #smb2Offered: string[] = []
   #smb2Dialect = -1
   #smb2SecurityMode = -1
   #smb2Caps = 0
@@ -70,7 +72,6 @@ export class SmbApp implements FlowApp {
   #guest = false
   #guestFrames: number[] = []
   #nativeOs = ''
-  #messages = 0
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -102,7 +103,6 @@ export class SmbApp implements FlowApp {
 
   #message(fromClient: boolean, header: Buffer, body: Buffer, frame: number, damaged: boolean): void {
     if (header[0] !== 0x00 || body.length < 4) return
-    this.#messages++
     try {
       const m = body[0]
       if (m === 0xff) this.#smb1(fromClient, body, frame)
@@ -117,7 +117,10 @@ export class SmbApp implements FlowApp {
   }
 
   #smb1(fromClient: boolean, b: Buffer, frame: number): void {
-    if (b.length < 35) return this.#ctx.errors.add('smb1-truncated', frame)
+    if (b.length < 35) {
+      this.#ctx.errors.add('smb1-truncated', frame)
+      return
+    }
     let cmd = b[4]!
     const flags2 = b.readUInt16LE(10)
     const unicode = (flags2 & 0x8000) !== 0
@@ -166,7 +169,13 @@ export class SmbApp implements FlowApp {
           const path = this.#pendingTrees.get(`1:${mid}`)
           if (path !== undefined && status === 0) {
             const service = latin1z(b, bytes, bytesEnd)
-            const type = service.startsWith('A:') ? 'disk' : service.startsWith('IPC') ? 'pipe' : service.startsWith('LPT') ? 'print' : 'unknown'
+            const type = service.startsWith('A:')
+              ? 'disk'
+              : service.startsWith('IPC')
+                ? 'pipe'
+                : service.startsWith('LPT')
+                  ? 'print'
+                  : 'unknown'
             this.#addTree(`1:${tid}`, path, type, false)
           }
         }
@@ -187,7 +196,15 @@ export class SmbApp implements FlowApp {
     }
   }
 
-  #smb1Negotiate(fromClient: boolean, b: Buffer, wc: number, words: number, bytes: number, bytesEnd: number, frame: number): void {
+  #smb1Negotiate(
+    fromClient: boolean,
+    b: Buffer,
+    wc: number,
+    words: number,
+    bytes: number,
+    bytesEnd: number,
+    frame: number
+  ): void {
     noteFrame(this.#negotiateFrames, frame)
     if (fromClient) {
       const dialects: string[] = []
@@ -213,7 +230,10 @@ export class SmbApp implements FlowApp {
   #smb2(fromClient: boolean, b: Buffer, frame: number): void {
     let base = 0
     for (let hops = 0; hops < 32; hops++) {
-      if (b.length - base < 64 || b[base] !== 0xfe || b.readUInt16LE(base + 4) !== 64) return this.#ctx.errors.add('smb2-bad-header', frame)
+      if (b.length - base < 64 || b[base] !== 0xfe || b.readUInt16LE(base + 4) !== 64) {
+        this.#ctx.errors.add('smb2-bad-header', frame)
+        return
+      }
       const status = b.readUInt32LE(base + 8)
       const cmd = b.readUInt16LE(base + 12)
       const flags = b.readUInt32LE(base + 16)
@@ -273,7 +293,7 @@ export class SmbApp implements FlowApp {
       if (b.readUInt16LE(body + 4) & 2) this.#clientRequiresSigning = true
       const list: number[] = []
       for (let i = 0; i < count && i < 64 && body + 36 + 2 * i + 2 <= end; i++) list.push(b.readUInt16LE(body + 36 + 2 * i))
-      this.#smb2Offered = list
+      this.#smb2Offered = list.map(dialectName)
       return
     }
     if (end - body < 28) return
@@ -332,7 +352,7 @@ export class SmbApp implements FlowApp {
         code: 'smb-signing-not-required',
         title: `${server} does not require SMB signing (${dialect})`,
         flow,
-        evidence: { dialect, signingEnabled: enabled, signingRequired: false },
+        evidence: { dialect, offeredDialects: this.#smb2Offered, signingEnabled: enabled, signingRequired: false },
         frames: this.#negotiateFrames
       })
     }
@@ -367,17 +387,46 @@ export class SmbApp implements FlowApp {
       })
     }
     if (this.#guest) {
-      add({ code: 'smb-guest-session', title: `guest/null SMB session with ${server}`, flow, evidence: { kind: 'guest' }, frames: this.#guestFrames })
+      add({
+        code: 'smb-guest-session',
+        title: `guest/null SMB session with ${server}`,
+        flow,
+        evidence: { kind: 'guest' },
+        frames: this.#guestFrames
+      })
     }
     if (this.#shares.length > 0) {
-      add({ code: 'smb-share-access', title: `tree connects to ${this.#shares.join(', ')}`, flow, evidence: { shares: this.#shares, files: this.#files }, frames: this.#negotiateFrames.slice(0, 1) })
+      add({
+        code: 'smb-share-access',
+        title: `tree connects to ${this.#shares.join(', ')}`,
+        flow,
+        evidence: { shares: this.#shares, files: this.#files },
+        frames: this.#negotiateFrames.slice(0, 1)
+      })
       const admin = this.#shares.filter((s) => /\\(ADMIN\$|[A-Za-z]\$)$/i.test(s))
-      if (admin.length > 0) add({ code: 'smb-admin-share-access', title: `administrative share access: ${admin.join(', ')}`, flow, evidence: { shares: admin }, frames: [] })
+      if (admin.length > 0)
+        add({
+          code: 'smb-admin-share-access',
+          title: `administrative share access: ${admin.join(', ')}`,
+          flow,
+          evidence: { shares: admin },
+          frames: []
+        })
     }
     this.#ntlm.finish(flow)
-    const resources = this.#shares.filter((s) => !/\\IPC\$$/i.test(s)).map((s) => `share:${s.split('\\').filter(Boolean).slice(1).join('/')}`)
-    this.#ctx.classify(this.#flow, smb1Session ? 'smb1' : 'smb', { encrypted: encryptedSession && this.#plainData === 0, share: true })
-    for (const r of resources) this.#ctx.classify(this.#flow, smb1Session ? 'smb1' : 'smb', { encrypted: encryptedSession && this.#plainData === 0, share: true, resource: r })
+    const resources = this.#shares
+      .filter((s) => !/\\IPC\$$/i.test(s))
+      .map((s) => `share:${s.split('\\').filter(Boolean).slice(1).join('/')}`)
+    this.#ctx.classify(this.#flow, smb1Session ? 'smb1' : 'smb', {
+      encrypted: encryptedSession && this.#plainData === 0,
+      share: true
+    })
+    for (const r of resources)
+      this.#ctx.classify(this.#flow, smb1Session ? 'smb1' : 'smb', {
+        encrypted: encryptedSession && this.#plainData === 0,
+        share: true,
+        resource: r
+      })
   }
 }
 

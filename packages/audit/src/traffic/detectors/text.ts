@@ -2,7 +2,6 @@
 
 /** Printable text: control characters replaced, length capped. */
 export function clean(s: string, max = 256): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   const t = s.replace(/[\u0000-\u001f\u007f]/g, '?')
   return t.length > max ? `${t.slice(0, max)}…` : t
 }
