@@ -1,5 +1,6 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { createPrivateKey } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -7,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { loadPolicy } from '@peerguard/policy'
-import { pemEncode } from '@peerguard/pki'
+import { createTrustStore, pemEncode } from '@peerguard/pki'
 import { createProxyClient, createProxyServer, type ProxyClient, type ProxyServer } from '@peerguard/proxy'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
@@ -89,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => {})
   web?.kill('SIGTERM')
-  await rm(dir, { recursive: true, force: true })
+  if (process.env.KEEP_PROXY_DIR === undefined) await rm(dir, { recursive: true, force: true })
 })
 
 async function pair(
@@ -225,4 +226,155 @@ describe('openssl s_client → TLS-mode proxy server → echo target (ghostunnel
     const bob = await sClient(['-cert', join(dir, 'bob.crt.pem'), '-key', join(dir, 'bob.key.pem')], 'denied\n')
     expect(bob.stdout).not.toContain('denied')
   }, 20_000)
+})
+
+describe('stunnel4 ↔ peerguard TLS mode, both directions (same CA, mutual verification)', () => {
+  const hasStunnel = spawnSync('stunnel4', ['-version'], { stdio: 'ignore' }).error === undefined
+  const maybe = hasStunnel ? it : it.skip
+
+  function startStunnel(name: string, body: string): ChildProcess {
+    const conf = join(dir, `stunnel-${name}.conf`)
+    const common = `sslVersionMin = TLSv1.3\nverifyChain = yes\nCAfile = ${join(dir, 'root.pem')}\n`
+    writeFileSync(
+      conf,
+      `foreground = yes\npid =\ndebug = 4\noutput = ${join(dir, `stunnel-${name}.log`)}\n[${name}]\n${body}\n${common}`
+    )
+    const child = spawn('stunnel4', [conf], { stdio: 'ignore' })
+    closers.push(async () => child.kill('SIGTERM'))
+    return child
+  }
+
+  async function echoPort(): Promise<number> {
+    const echo = createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => {})
+      s.pipe(s)
+    })
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r))
+    closers.push(() => new Promise((r) => echo.close(r)))
+    return (echo.address() as AddressInfo).port
+  }
+
+  function roundTrip(port: number, data: string): Promise<string> {
+    return new Promise((resolve) => {
+      let got = ''
+      const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+      s.on('data', (c: Buffer) => {
+        got += c.toString()
+      })
+      const done = (): void => {
+        resolve(got)
+        s.destroy()
+      }
+      s.on('end', done)
+      s.on('error', done)
+      s.on('close', done)
+      s.on('connect', () => s.end(data))
+    })
+  }
+
+  beforeAll(async () => {
+    const nas = pki.peers.nas!
+    await writeFile(join(dir, 'nas.key.pem'), keyPem(nas), { mode: 0o600 })
+    await writeFile(join(dir, 'nas.crt.pem'), nas.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+    for (const name of ['alice', 'bob'] as const) {
+      const p = pki.peers[name]!
+      await writeFile(join(dir, `${name}.key.pem`), keyPem(p), { mode: 0o600 })
+      await writeFile(join(dir, `${name}.crt.pem`), p.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+    }
+    await writeFile(join(dir, 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
+  })
+
+  maybe(
+    "a stunnel4 client with alice's certificate reaches the service through a --tls proxy server",
+    async () => {
+      const nas = pki.peers.nas!
+      const server = createProxyServer({
+        target: `127.0.0.1:${await echoPort()}`,
+        service: 'echo',
+        tls: true,
+        config: { identity: nas.identity, chain: nas.chain, trust: pki.trust, policy: loadPolicy(POLICY) }
+      })
+      const { port } = await server.listen()
+      closers.push(() => server.close())
+      const local = await freePort()
+      startStunnel(
+        'cli',
+        `client = yes\naccept = 127.0.0.1:${local}\nconnect = 127.0.0.1:${port}\ncert = ${join(dir, 'alice.crt.pem')}\nkey = ${join(dir, 'alice.key.pem')}`
+      )
+      await waitForPort(local)
+      expect(await roundTrip(local, 'from stunnel\n')).toBe('from stunnel\n')
+      const accepted = new Promise((r) => server.once('connection', r))
+      await roundTrip(local, 'again\n')
+      expect(((await accepted) as { name: string }).name).toBe('alice')
+    },
+    30_000
+  )
+
+  maybe(
+    'a stunnel4 client that resumes its TLS session is still checked against the CRL: revoked means refused',
+    async () => {
+      const nas = pki.peers.nas!
+      const carol = await pki.issue('carol', { groups: ['family'] })
+      await writeFile(join(dir, 'carol.key.pem'), keyPem(carol), { mode: 0o600 })
+      await writeFile(join(dir, 'carol.crt.pem'), carol.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+      const trust = createTrustStore({ roots: [pki.ca.certificate] })
+      const server = createProxyServer({
+        target: `127.0.0.1:${await echoPort()}`,
+        service: 'echo',
+        tls: true,
+        config: { identity: nas.identity, chain: nas.chain, trust, policy: loadPolicy(POLICY) }
+      })
+      const { port } = await server.listen()
+      closers.push(() => server.close())
+      const local = await freePort()
+      startStunnel(
+        'carol',
+        `client = yes\naccept = 127.0.0.1:${local}\nconnect = 127.0.0.1:${port}\ncert = ${join(dir, 'carol.crt.pem')}\nkey = ${join(dir, 'carol.key.pem')}`
+      )
+      await waitForPort(local)
+      for (const n of [1, 2, 3]) expect(await roundTrip(local, `hello ${n}\n`)).toBe(`hello ${n}\n`)
+      await pki.ca.revoke(carol.certificate.serial, 'keyCompromise')
+      trust.replace({ crls: [(await pki.ca.crl()).der] })
+      const refused = new Promise<Error & { code: string }>((r) => server.once('refused', r))
+      expect(await roundTrip(local, 'after revocation\n')).toBe('')
+      expect((await refused).code).toBe('cert-revoked')
+    },
+    30_000
+  )
+
+  maybe(
+    'a peerguard --tls proxy client reaches a stunnel4 server that verifies its certificate',
+    async () => {
+      const nas = pki.peers.nas!
+      const alice = pki.peers.alice!
+      const stunnelPort = await freePort()
+      startStunnel(
+        'srv',
+        `accept = 127.0.0.1:${stunnelPort}\nconnect = 127.0.0.1:${await echoPort()}\ncert = ${join(dir, 'nas.crt.pem')}\nkey = ${join(dir, 'nas.key.pem')}`
+      )
+      await waitForPort(stunnelPort)
+      const client = createProxyClient({
+        connect: `127.0.0.1:${stunnelPort}`,
+        tls: true,
+        expectedPeerId: nas.peerId,
+        config: { identity: alice.identity, chain: alice.chain, trust: pki.trust }
+      })
+      const { port } = await client.listen()
+      closers.push(() => client.close())
+      expect(await roundTrip(port, 'to stunnel\n')).toBe('to stunnel\n')
+      // pinning still applies: expecting another peer ID refuses the stunnel server
+      const wrong = createProxyClient({
+        connect: `127.0.0.1:${stunnelPort}`,
+        tls: true,
+        expectedPeerId: alice.peerId,
+        config: { identity: alice.identity, chain: alice.chain, trust: pki.trust }
+      })
+      const { port: wrongPort } = await wrong.listen()
+      closers.push(() => wrong.close())
+      const refused = new Promise<Error & { code: string }>((r) => wrong.once('refused', r))
+      expect(await roundTrip(wrongPort, 'nope\n')).toBe('')
+      expect((await refused).code).toBe('channel-peer-mismatch')
+    },
+    30_000
+  )
 })

@@ -88,7 +88,10 @@ function secureContextOf(identity: KeyPair, chain: readonly Uint8Array[]): Secur
   let ctx = byChain.get(cert)
   if (ctx === undefined) {
     if (byChain.size >= 16) byChain.clear() // reloads replace chains; keep the cache small
-    ctx = createSecureContext({ key: identityPem(identity), cert, minVersion: 'TLSv1.3' })
+    // sessionIdContext: TLS clients that resume sessions (stunnel, curl) are otherwise answered with
+    // an internal-error alert, since the server requests certificates. A resumed session still
+    // goes through verifyPeerChain (CRLs, expiry) with the certificate stored in the session.
+    ctx = createSecureContext({ key: identityPem(identity), cert, minVersion: 'TLSv1.3', sessionIdContext: 'peerguard-proxy/1' })
     byChain.set(cert, ctx)
   }
   return ctx
