@@ -221,7 +221,8 @@ async function idleMemory() {
   return { tcp, channel, overhead: channel - tcp }
 }
 
-const only = process.env.CHANNEL_BENCH_ONLY // e.g. 'peerguard' to run the contenders whose name contains it
+/** `--only=<text>`: run plain TCP and the contenders whose name contains <text> (e.g. --only=peerguard). */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const names = Object.keys(contenders).filter((n) => only === undefined || n.includes(only) || n === 'plain TCP')
 const best = { mbps: {}, hps: {} }
 /** Let the previous contender's sockets close and its garbage go before the next measurement. */

@@ -48,8 +48,8 @@ export class TransportCipher {
    * the encrypted parts, then the tag. Returns the buffers to write, in order.
    */
   seal(type: number, parts: readonly Uint8Array[], bodyLength: number): Buffer[] {
+    // The associated data is empty (SPEC.md §3.1), so no setAAD call.
     const c = createCipheriv('chacha20-poly1305', this.#key, this.#nextNonce(), { authTagLength: TAG_LENGTH })
-    c.setAAD(EMPTY, { plaintextLength: 1 + bodyLength })
     const head = Buffer.allocUnsafe(3)
     head.writeUInt16BE(1 + bodyLength + TAG_LENGTH, 0)
     head[2] = (c.update(Uint8Array.of(type)) as Buffer)[0] as number
@@ -68,7 +68,6 @@ export class TransportCipher {
     const nonce = this.#nextNonce()
     const d = createDecipheriv('chacha20-poly1305', this.#key, nonce, { authTagLength: TAG_LENGTH })
     const bodyLength = length - TAG_LENGTH
-    d.setAAD(EMPTY, { plaintextLength: bodyLength })
     const out: Buffer[] = []
     let offset = 0
     const tagParts: Buffer[] = []
