@@ -8,7 +8,7 @@
 // Goal (proxy task): peerguard proxy throughput >= 1.0x stunnel's.
 import { spawn, spawnSync } from 'node:child_process'
 import { createPrivateKey } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -112,7 +112,7 @@ function startPeerguard(args) {
     child.stdout.on('data', (c) => {
       out += c
       const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
-      if (m) resolve(Number(m[1]))
+      if (m) resolve({ port: Number(m[1]), pid: child.pid })
     })
     child.on('exit', (code) => reject(new Error(`peerguard proxy exited ${code}: ${err}`)))
   })
@@ -121,7 +121,7 @@ function startPeerguard(args) {
 async function peerguardPair(tls) {
   const mode = tls ? ['--tls'] : []
   const common = ['--trust', 'root.pem', '--idle-timeout', '0']
-  const serverPort = await startPeerguard([
+  const server = await startPeerguard([
     'server',
     '--listen',
     '127.0.0.1:0',
@@ -140,12 +140,12 @@ async function peerguardPair(tls) {
     ...common,
     ...mode
   ])
-  return startPeerguard([
+  const client = await startPeerguard([
     'client',
     '--listen',
     '127.0.0.1:0',
     '--connect',
-    `127.0.0.1:${serverPort}`,
+    `127.0.0.1:${server.port}`,
     '--identity',
     'client.key',
     '--cert',
@@ -155,6 +155,7 @@ async function peerguardPair(tls) {
     ...common,
     ...mode
   ])
+  return { port: client.port, pids: [server.pid, client.pid] }
 }
 
 function haveStunnel() {
@@ -178,10 +179,15 @@ async function stunnelPair() {
     'client',
     `[cli]\nclient = yes\naccept = 127.0.0.1:${clientPort}\nconnect = 127.0.0.1:${serverPort}\ncert = ${join(dir, 'client.pem')}\nkey = ${join(dir, 'client.key.pem')}\n${common}`
   )
-  for (const path of [s, c]) children.push(spawn('stunnel4', [path], { stdio: 'ignore' }))
+  const pids = []
+  for (const path of [s, c]) {
+    const child = spawn('stunnel4', [path], { stdio: 'ignore' })
+    children.push(child)
+    pids.push(child.pid)
+  }
   await waitPort(serverPort)
   await waitPort(clientPort)
-  return clientPort
+  return { port: clientPort, pids }
 }
 
 /** Send BYTES through `port`, half-close, wait for the target's byte count. MB/s. */
@@ -242,17 +248,34 @@ async function connectionsPerSecond(port) {
   return (done * 1000) / (performance.now() - start)
 }
 
-const paths = [['direct TCP (no proxy)', targetPort]]
-paths.push(['peerguard proxy, Noise', await peerguardPair(false)])
-paths.push(['peerguard proxy, TLS 1.3', await peerguardPair(true)])
-const stunnel = haveStunnel()
-if (stunnel) paths.push(['stunnel4, TLS 1.3', await stunnelPair()])
-for (const [, port] of paths) await throughput(port).catch(() => 0) // warm every path up
+/** CPU time (user + system) of processes so far, in ms, from /proc (Linux); 0 elsewhere. */
+function cpuMs(pids) {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15 of stat)
+    } catch {
+      return 0
+    }
+  }
+  return ticks * 10 // USER_HZ is 100 on Linux
+}
 
-const rows = paths.map(([name]) => ({ name, mbs: 0, cps: 0 }))
+const paths = [{ name: 'direct TCP (no proxy)', port: targetPort, pids: [] }]
+paths.push({ name: 'peerguard proxy, Noise', ...(await peerguardPair(false)) })
+paths.push({ name: 'peerguard proxy, TLS 1.3', ...(await peerguardPair(true)) })
+const stunnel = haveStunnel()
+if (stunnel) paths.push({ name: 'stunnel4, TLS 1.3', ...(await stunnelPair()) })
+for (const { port } of paths) await throughput(port).catch(() => 0) // warm every path up
+
+// CPU per MiB of the two proxy processes: what the proxy costs, whatever else runs on the machine
+const rows = paths.map(({ name }) => ({ name, mbs: 0, cps: 0, cpuPerMiB: Number.POSITIVE_INFINITY }))
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, [, port]] of paths.entries()) {
+  for (const [i, { port, pids }] of paths.entries()) {
+    const before = cpuMs(pids)
     rows[i].mbs = Math.max(rows[i].mbs, await throughput(port))
+    rows[i].cpuPerMiB = Math.min(rows[i].cpuPerMiB, (cpuMs(pids) - before) / (BYTES / 1024 / 1024))
     rows[i].cps = Math.max(rows[i].cps, await connectionsPerSecond(port))
   }
 }
@@ -261,14 +284,17 @@ const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed
 console.log(
   `proxy pair on loopback: ${BYTES / 1024 / 1024} MiB upload per run, connections with ${CONCURRENCY} in parallel for ${CONN_MS} ms; best of ${ROUNDS} alternating rounds`
 )
-console.log(`${'path'.padEnd(28)} ${'MB/s'.padStart(9)} ${'conn/s'.padStart(9)}`)
-for (const r of rows) console.log(`${r.name.padEnd(28)} ${fmt(r.mbs).padStart(9)} ${fmt(r.cps).padStart(9)}`)
+console.log(`${'path'.padEnd(28)} ${'MB/s'.padStart(9)} ${'conn/s'.padStart(9)} ${'proxy CPU ms/MiB'.padStart(17)}`)
+for (const r of rows)
+  console.log(
+    `${r.name.padEnd(28)} ${fmt(r.mbs).padStart(9)} ${fmt(r.cps).padStart(9)} ${(r.name.startsWith('direct') ? '-' : r.cpuPerMiB.toFixed(2)).padStart(17)}`
+  )
 const st = rows.find((r) => r.name.startsWith('stunnel'))
 for (const r of rows.filter((x) => x.name.startsWith('peerguard'))) {
   if (st) {
     const ratio = r.mbs / st.mbs
     console.log(
-      `${r.name}: throughput ${ratio.toFixed(2)}x stunnel (goal >= 1.0x: ${ratio >= 1 ? 'met' : 'NOT met'}), connections ${(r.cps / st.cps).toFixed(2)}x stunnel`
+      `${r.name}: throughput ${ratio.toFixed(2)}x stunnel (goal >= 1.0x: ${ratio >= 1 ? 'met' : 'NOT met'}), connections ${(r.cps / st.cps).toFixed(2)}x, CPU per MiB ${(r.cpuPerMiB / st.cpuPerMiB).toFixed(2)}x stunnel's`
     )
   }
   console.log(`${r.name}: ${((r.mbs / rows[0].mbs) * 100).toFixed(0)}% of direct TCP throughput`)
