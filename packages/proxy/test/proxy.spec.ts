@@ -340,3 +340,62 @@ describe('proxy hot reload', () => {
     await expect(server.reload()).rejects.toMatchObject({ code: 'proxy-reload-failed' })
   }, 30_000)
 })
+
+describe('proxy policy context and addresses', () => {
+  const networkPolicy = (cidr: string): string => `version: 1
+groups:
+  fam: ["ou:family"]
+rules:
+  - id: family-from-${cidr.startsWith('127') ? 'loopback' : 'office'}
+    allow: [print]
+    peers: [fam]
+    resources: ["service:echo"]
+    when:
+      networks: ["${cidr}"]
+`
+
+  it('passes the peer address and the action to the policy: a networks rule decides', async () => {
+    const pki = await testPki()
+    for (const [cidr, allowed] of [
+      ['127.0.0.0/8', true],
+      ['192.168.10.0/24', false]
+    ] as const) {
+      const r = await rig({ server: { action: 'print', config: configOf(pki.peers.nas!, pki, networkPolicy(cidr)) } })
+      const got = await roundTrip(r.localPort, Buffer.from('page'))
+      expect(got.bytes.toString()).toBe(allowed ? 'page' : '')
+      await new Promise((res) => setTimeout(res, 50))
+      expect(r.log.entries[0]).toMatchObject({ event: allowed ? 'accepted' : 'refused', action: 'print' })
+      if (!allowed) expect(r.log.entries[0]?.code).toBe('deny-default')
+    }
+  })
+
+  it('works over IPv6 loopback, both hops', async () => {
+    const pki = await testPki()
+    const echo = await echoServer()
+    cleanups.push(echo.close)
+    const server = createProxyServer({
+      listen: '[::1]:0',
+      target: `127.0.0.1:${echo.port}`,
+      service: 'echo',
+      config: configOf(pki.peers.nas!, pki)
+    })
+    const seen = new Promise<{ address?: string }>((res) => server.once('connection', res))
+    const { port } = await server.listen()
+    cleanups.push(() => server.close())
+    const client = createProxyClient({ listen: '[::1]:0', connect: `[::1]:${port}`, config: configOf(pki.peers.alice!, pki) })
+    const { port: local } = await client.listen()
+    cleanups.push(() => client.close())
+    const got = await new Promise<string>((resolve) => {
+      let text = ''
+      const s = connect({ port: local, host: '::1', allowHalfOpen: true })
+      s.on('data', (c: Buffer) => {
+        text += c.toString()
+      })
+      s.on('end', () => resolve(text))
+      s.on('error', () => resolve(text))
+      s.on('connect', () => s.end('over v6'))
+    })
+    expect(got).toBe('over v6')
+    expect((await seen).address).toMatch(/^\[::1\]:\d+$/)
+  })
+})
