@@ -219,6 +219,40 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(win.stderr).toContain('p256')
   })
 
+  it('DER in and out: a .der certificate and CRL verify like PEM', () => {
+    expect(
+      peerguard([
+        'ca',
+        'issue',
+        '--ca',
+        'lan',
+        '--key',
+        'bob.key',
+        '--name',
+        'bob',
+        '--out',
+        'bob.der',
+        '--passphrase-file',
+        'ca.pass'
+      ]).code
+    ).toBe(0)
+    expect(peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'lan-crl.der', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    const der = spawnSync('/usr/bin/openssl', ['x509', '-inform', 'DER', '-in', 'bob.der', '-noout', '-subject'], {
+      cwd: dir,
+      encoding: 'utf8'
+    })
+    expect(der.stdout).toContain('CN = bob')
+    const crl = spawnSync(
+      '/usr/bin/openssl',
+      ['crl', '-inform', 'DER', '-in', 'lan-crl.der', '-noout', '-CAfile', 'lan/ca.pem'],
+      { cwd: dir, encoding: 'utf8' }
+    )
+    expect(`${crl.stdout}${crl.stderr}`).toContain('verify OK')
+    const v = peerguard(['cert', 'verify', 'bob.der', '--trust', 'lan/ca.pem', '--crl', 'lan-crl.der', '--json'])
+    expect(v.code).toBe(0)
+    expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, name: 'bob' })
+  })
+
   it('every command has help with an example', () => {
     for (const sub of ['request', 'verify', 'show', 'p12']) {
       const r = peerguard(['cert', sub, '--help'])

@@ -119,8 +119,13 @@ async function openCa(opts: { ca: string; passphraseFile?: string }): Promise<Ce
   return openCaDirectory(opts.ca, await passphraseOf(opts.passphraseFile))
 }
 
-async function writeCert(path: string, pem: string, force: boolean | undefined): Promise<void> {
-  await writeFileAtomic(path, pem, { mode: 0o644, exclusive: force !== true })
+/** A `.der` or `.cer` output gets DER (the leaf only: DER holds one certificate); anything else PEM. */
+function wantsDer(path: string): boolean {
+  return /\.(der|cer)$/i.test(path)
+}
+
+async function writeCert(path: string, issued: IssuedCertificate, force: boolean | undefined): Promise<void> {
+  await writeFileAtomic(path, wantsDer(path) ? issued.der : issued.chainPem, { mode: 0o644, exclusive: force !== true })
 }
 
 function recordJson(r: CaRecord) {
@@ -233,7 +238,10 @@ Example:
     .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
     .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
     .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
-    .requiredOption('--out <file>', 'the certificate file to write (PEM; with an intermediate CA, leaf then chain)')
+    .requiredOption(
+      '--out <file>',
+      'the certificate file to write: PEM (with an intermediate CA, leaf then chain), or DER when it ends in .der/.cer'
+    )
     .option('--passphrase-file <file>', 'passphrase of the CA key')
     .option('--force', 'replace an existing --out file')
     .option('--json', 'machine-readable output (JSON on stdout)')
@@ -287,7 +295,7 @@ Example:
           const authority = await openCa(opts)
           issued = await authority.issuePeer({ publicKey, name: opts.name, groups: opts.group, ...days })
         }
-        await writeCert(opts.out, issued.chainPem, opts.force)
+        await writeCert(opts.out, issued, opts.force)
         printIssued(io, cmd, issued, opts.out)
       }
     )
@@ -317,7 +325,7 @@ Example:
         const cert = await readLimited(certFile, 'certificate')
         const authority = await openCa(opts)
         const issued = await authority.renew(new Uint8Array(cert), opts.days === undefined ? {} : { days: opts.days })
-        await writeCert(opts.out, issued.chainPem, opts.force)
+        await writeCert(opts.out, issued, opts.force)
         printIssued(io, cmd, issued, opts.out)
       }
     )
@@ -362,7 +370,7 @@ Example:
   ca.command('crl')
     .description('sign a CRL of every revoked certificate, with the next CRL number')
     .requiredOption('--ca <dir>', 'the CA directory')
-    .requiredOption('--out <file>', 'the CRL file to write (PEM)')
+    .requiredOption('--out <file>', 'the CRL file to write: PEM, or DER when it ends in .der/.cer')
     .option('--days <n>', 'nextUpdate: days until peers must fetch a newer CRL (default 7)', positiveInt('--days'))
     .option('--passphrase-file <file>', 'passphrase of the CA key')
     .option('--json', 'machine-readable output (JSON on stdout)')
@@ -377,7 +385,7 @@ Example:
     .action(async (opts: { ca: string; out: string; days?: number; passphraseFile?: string }, cmd: Command) => {
       const authority = await openCa(opts)
       const crl = await authority.crl(opts.days === undefined ? {} : { days: opts.days })
-      await writeFileAtomic(opts.out, crl.pem, { mode: 0o644 })
+      await writeFileAtomic(opts.out, wantsDer(opts.out) ? crl.der : crl.pem, { mode: 0o644 })
       const info = {
         file: opts.out,
         number: crl.number,
