@@ -230,7 +230,7 @@ describe('share over loopback, plain mode', () => {
   })
 
   it('limits concurrent operations per peer (plain mode: per source host)', async () => {
-    await writeFile(join(root, 'slow.bin'), randomBytes(8 * 1024 * 1024))
+    await writeFile(join(root, 'slow.bin'), Buffer.alloc(48 * 1024 * 1024, 1)) // more than socket + send buffers hold
     const s = createShareServer({ root, maxConcurrentPerPeer: 4 })
     const { port: p } = await s.listen()
     const clients = await Promise.all([0, 1, 2, 3, 4].map(() => connectShare({ host: '127.0.0.1', port: p })))
