@@ -39,7 +39,7 @@ export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_RE
 export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReason } from './ca-store.js'
 export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, loadTrustStore, TrustStore } from './trust-store.js'
 export type { LoadTrustStoreOptions, TrustStoreOptions } from './trust-store.js'
-export { MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
+export { MAX_CERTIFICATE_BYTES, MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
 export type { Purpose, VerifiedPeer, VerifyPeerChainOptions } from './verify.js'
 export { parseCertificate } from './certificate.js'
 export type { ParsedCertificate } from './certificate.js'

@@ -59,6 +59,8 @@ export interface VerifyPeerChainOptions {
 
 /** Longest chain accepted (leaf + intermediates), a guard against path-building loops. */
 export const MAX_CHAIN_LENGTH = 8
+/** Largest certificate accepted, bytes: peerguard certificates are under 1 KiB; this bounds the work per chain. */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024
 
 function describe(cert: ParsedCertificate, index: number): PeerguardErrorOptions['details'] {
   return { index, serial: cert.serial, subject: cert.subject.text }
@@ -93,6 +95,9 @@ function checkArgs(chain: unknown, options: unknown): asserts options is VerifyP
   for (const [i, c] of chain.entries()) {
     if (!(c instanceof Uint8Array))
       throw new InvalidArgumentError(`chain[${i}]: expected Uint8Array (DER), got ${c === null ? 'null' : typeof c}`)
+    if (c.length > MAX_CERTIFICATE_BYTES) {
+      throw new CertificateMalformedError(`chain[${i}]: ${c.length} bytes is larger than ${MAX_CERTIFICATE_BYTES}`)
+    }
   }
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected { trust }')
   const o = options as Record<string, unknown>

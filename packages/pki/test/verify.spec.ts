@@ -353,6 +353,7 @@ describe('verifyPeerChain: each failed check has its own error', () => {
     const { trust } = await setup()
     await expect(verifyPeerChain([new Uint8Array([0x30, 0x03, 1, 2, 3])], { trust })).rejects.toThrow(CertificateMalformedError)
     await expect(verifyPeerChain([new Uint8Array(0)], { trust })).rejects.toThrow(CertificateMalformedError)
+    await expect(verifyPeerChain([new Uint8Array(64 * 1024 + 1)], { trust })).rejects.toThrow(CertificateMalformedError)
   })
 })
 
