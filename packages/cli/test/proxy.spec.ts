@@ -364,6 +364,45 @@ describe('peerguard proxy server / client (built binary)', () => {
     expect(r.stdout).toBe('')
   })
 
+  it('--json prints machine-readable lines: listening, then each refusal with its code', async () => {
+    const child = spawn(process.execPath, [BIN, 'proxy', ...serverArgs(['--json'])], { cwd: dir, stdio: 'pipe' })
+    children.push(child)
+    const lines: Array<Record<string, unknown>> = []
+    let buffered = ''
+    const next = (): Promise<Record<string, unknown>> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const line = lines.shift()
+          if (line !== undefined) resolve(line)
+          else setTimeout(check, 20)
+        }
+        check()
+      })
+    child.stdout.on('data', (c: Buffer) => {
+      buffered += c.toString()
+      let nl = buffered.indexOf('\n')
+      while (nl >= 0) {
+        lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>)
+        buffered = buffered.slice(nl + 1)
+        nl = buffered.indexOf('\n')
+      }
+    })
+    const listening = await next()
+    expect(listening).toMatchObject({
+      event: 'listening',
+      resource: 'service:echo',
+      mode: 'noise',
+      target: `127.0.0.1:${echoPort}`
+    })
+    const port = Number(String(listening.address).split(':')[1])
+    const bob = await start(clientArgs('bob', port))
+    await roundTrip(bob.port, Buffer.from('x'))
+    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: pki.peers.bob!.peerId })
+    bob.child.kill('SIGTERM')
+    child.kill('SIGTERM')
+    expect(await new Promise((r) => child.on('exit', r))).toBe(0)
+  }, 30_000)
+
   it('has --help with an example', () => {
     const r = spawnSync(process.execPath, [BIN, 'proxy', 'server', '--help'], { cwd: dir, encoding: 'utf8' })
     expect(r.status).toBe(0)
