@@ -1,4 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto'
+import { watch } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { assertInteger, type Clock, InvalidArgumentError, PeerguardError, systemClock } from '@peerguard/interface'
@@ -120,17 +121,20 @@ export class TrustStore {
   /** @internal CRL signature results: `${crlSha}:${issuerSpkiSha}` → ok. */
   readonly _crlChecks = new Map<string, boolean>()
   readonly #loader: (() => Promise<Contents>) | undefined
+  readonly #dir: string | undefined
 
   /** @internal use createTrustStore or loadTrustStore. */
   constructor(
     contents: Contents,
     options: { clock?: Clock; clockSkewMs?: number; requireCrl?: boolean },
-    loader?: () => Promise<Contents>
+    loader?: () => Promise<Contents>,
+    dir?: string
   ) {
     this.clock = options.clock ?? systemClock
     this.clockSkewMs = options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS
     this.requireCrl = options.requireCrl ?? false
     this.#loader = loader
+    this.#dir = dir
     this.#install(contents)
   }
 
@@ -190,6 +194,36 @@ export class TrustStore {
   async reload(): Promise<void> {
     if (this.#loader === undefined) return
     this.#install(await this.#loader())
+  }
+
+  /**
+   * Reload whenever a file in the store's directory changes (fs.watch, debounced). A reload that
+   * fails keeps the old contents and reports the error to `onError`. Returns a function that stops
+   * watching. Only for stores from `loadTrustStore`.
+   */
+  watch(options: { debounceMs?: number; onError?: (err: unknown) => void; onReload?: () => void } = {}): () => void {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    if (this.#dir === undefined)
+      throw new InvalidArgumentError('watch: only a trust store from loadTrustStore(dir) can watch its directory')
+    const debounceMs = options.debounceMs ?? 200
+    assertInteger('debounceMs', debounceMs, 0, 60_000)
+    let timer: NodeJS.Timeout | undefined
+    const watcher = watch(this.#dir, { persistent: false }, () => {
+      if (timer !== undefined) clearTimeout(timer)
+      timer = setTimeout(() => {
+        timer = undefined
+        this.reload().then(
+          () => options.onReload?.(),
+          (err: unknown) => options.onError?.(err)
+        )
+      }, debounceMs)
+      timer.unref()
+    })
+    watcher.on('error', (err) => options.onError?.(err))
+    return () => {
+      if (timer !== undefined) clearTimeout(timer)
+      watcher.close()
+    }
   }
 
   /** @internal anchors whose subject is `issuerRaw`. */
@@ -268,5 +302,5 @@ export async function loadTrustStore(dir: string, options: LoadTrustStoreOptions
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
   checkOptions(options)
   const loader = () => readDirectory(dir)
-  return new TrustStore(await loader(), options, loader)
+  return new TrustStore(await loader(), options, loader, dir)
 }

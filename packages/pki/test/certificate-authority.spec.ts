@@ -157,6 +157,28 @@ describe('loadTrustStore', () => {
       await expect(trust.reload()).rejects.toMatchObject({ code: 'cert-malformed' })
       await expect(verifyPeerChain(cert.chain, { trust })).rejects.toThrow(CertificateRevokedError)
       await expect(loadTrustStore(join(dir, 'missing'))).rejects.toMatchObject({ code: 'not-found' })
+      // watch: a new root file is picked up without a call to reload()
+      await rm(join(dir, 'broken.pem'))
+      await trust.reload()
+      const other = await createCertificateAuthority({ name: 'Second CA' })
+      const otherCert = await other.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'dave' })
+      await expect(verifyPeerChain(otherCert.chain, { trust })).rejects.toMatchObject({ code: 'cert-unknown-issuer' })
+      const reloaded = new Promise<void>((resolve, reject) => {
+        const stop = trust.watch({
+          debounceMs: 50,
+          onReload: () => {
+            stop()
+            resolve()
+          },
+          onError: reject
+        })
+      })
+      await writeFile(join(dir, 'second.pem'), other.certificatePem)
+      await reloaded
+      await expect(verifyPeerChain(otherCert.chain, { trust })).resolves.toMatchObject({ name: 'dave' })
+      expect(() => createTrustStore({ roots: [ca.certificate] }).watch()).toThrow(
+        expect.objectContaining({ code: 'invalid-argument' })
+      )
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
