@@ -22,6 +22,8 @@ export const DEFAULT_REKEY_AFTER_BYTES = 2 ** 28
 export const DEFAULT_REKEY_AFTER_FRAMES = 2 ** 16
 /** How long a socket may linger to flush a final ALERT before it is destroyed, in milliseconds. */
 const ALERT_LINGER_MS = 1000
+/** How long a cleanly closed channel's socket may take to flush its last bytes, in milliseconds. */
+const CLOSE_GRACE_MS = 30_000
 /** Bytes the channel lets queue in the socket before it waits for `drain` (the socket default is 16 KiB, less than one frame). */
 const SOCKET_BUFFER_BYTES = 1024 * 1024
 
@@ -33,6 +35,10 @@ export interface NoiseChannelInit {
   remotePeer: PeerInfo
   protocol: string | undefined
   handshakeHash: Uint8Array
+  /** The remote's Noise static public key. */
+  remoteStaticKey: Uint8Array
+  /** The Noise pattern that ran (`XX`, or `IK` for a 1-RTT reconnection). */
+  pattern: 'XX' | 'IK'
   /** True for the initiator: the first frame it receives must be READY or ALERT. */
   awaitReady: boolean
   rekeyAfterBytes: number
@@ -54,6 +60,13 @@ export class NoiseChannel extends Duplex implements SecureChannel {
   readonly protocol: string | undefined
   /** The Noise handshake hash: a channel-binding value both sides share (Noise §11.2). */
   readonly handshakeHash: Uint8Array
+  /**
+   * The remote's Noise static public key. An initiator may keep it and pass it as
+   * `remoteStaticKey` next time to reconnect with IK in one round trip (SPEC.md §2.5).
+   */
+  readonly remoteStaticKey: Uint8Array
+  /** The Noise pattern that ran: `XX`, or `IK` for a 1-RTT reconnection. */
+  readonly pattern: 'XX' | 'IK'
   readonly #socket: Duplex
   readonly #decoder: FrameDecoder
   readonly #send: TransportCipher
@@ -79,6 +92,8 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     this.remotePeer = init.remotePeer
     this.protocol = init.protocol
     this.handshakeHash = init.handshakeHash
+    this.remoteStaticKey = init.remoteStaticKey
+    this.pattern = init.pattern
     this.#awaitReady = init.awaitReady
     this.#rekeyAfterBytes = init.rekeyAfterBytes
     this.#rekeyAfterFrames = init.rekeyAfterFrames
@@ -343,8 +358,18 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     const s = this.#socket
     s.off('data', this.#onData)
     s.off('drain', this.#onDrain)
-    if (this.#linger) setTimeout(() => s.destroy(), ALERT_LINGER_MS).unref()
-    else s.destroy()
+    if (this.#linger) {
+      setTimeout(() => s.destroy(), ALERT_LINGER_MS).unref()
+    } else if (err === null && this.#sentClose && !s.destroyed) {
+      // A clean close: the CLOSE frame and the data before it may still sit in the socket's
+      // buffer. End the socket and let it flush; destroy it only if the peer never lets it close.
+      s.end()
+      const timer = setTimeout(() => s.destroy(), CLOSE_GRACE_MS)
+      timer.unref()
+      s.once('close', () => clearTimeout(timer))
+    } else {
+      s.destroy()
+    }
     this.#send.clear()
     this.#receive.clear()
     this.#readyWaiter?.reject(err ?? new ChannelClosedError())

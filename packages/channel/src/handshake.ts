@@ -29,12 +29,16 @@ import { TransportCipher } from './transport-cipher.js'
 
 /** The Noise protocol of a peerguard channel (SPEC.md §1). */
 export const PROTOCOL_NAME = 'Noise_XX_25519_ChaChaPoly_SHA256'
+/** The 1-RTT reconnection protocol, when the initiator knows the responder's static key (SPEC.md §2.5). */
+export const IK_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_SHA256'
 /** The prologue: protocol and version (SPEC.md §1). */
 export const PROLOGUE = new TextEncoder().encode('peerguard-channel/1')
 /** Message 1 of XX is the 32-byte ephemeral key and an empty payload (SPEC.md §2.1). */
 const MESSAGE_1_LENGTH = 32
 /** Message 2 is at least e (32) + encrypted s (32 + 16) + the payload tag (16). */
 const MIN_MESSAGE_2 = 32 + 32 + TAG_LENGTH + TAG_LENGTH
+/** IK message 2 is at least e (32) + the payload tag (16). */
+const MIN_IK_MESSAGE_2 = 32 + TAG_LENGTH
 /** Message 3 is at least encrypted s (48) + the payload tag. */
 const MIN_MESSAGE_3 = 32 + TAG_LENGTH + TAG_LENGTH
 
@@ -187,36 +191,58 @@ function checkSocket(socket: unknown): asserts socket is Duplex {
   if (typeof tcp.setNoDelay === 'function') tcp.setNoDelay(true)
 }
 
+/** Pick the protocol (SPEC.md §2.2): the first of `preferred` that `offered` contains. */
+function choose(preferred: readonly string[], offered: readonly string[]): string | undefined {
+  if (preferred.length === 0 || offered.length === 0) return undefined
+  const protocol = preferred.find((p) => offered.includes(p))
+  if (protocol === undefined) {
+    throw new ProtocolMismatchError(`no common protocol: ${preferred.join(', ')} against ${offered.join(', ')}`)
+  }
+  return protocol
+}
+
 /**
  * Run the initiator side of a peerguard channel over `socket` (a TCP socket or any Duplex) and
- * resolve to the SecureChannel once the responder accepted (READY). Rejects with a PeerguardError
- * and destroys the socket on any failure.
+ * resolve to the SecureChannel once the responder accepted (READY). With `remoteStaticKey` the
+ * handshake is IK (one round trip), otherwise XX. Rejects with a PeerguardError and destroys the
+ * socket on any failure.
  */
 export async function secureOutbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {
   checkSocket(socket)
   const o = resolveOptions(options)
   const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
+  const ik = o.remoteStaticKey !== undefined
   try {
     const hs = new HandshakeState({
-      protocolName: PROTOCOL_NAME,
+      protocolName: ik ? IK_PROTOCOL_NAME : PROTOCOL_NAME,
       role: 'initiator',
       prologue: PROLOGUE,
-      staticKeyPair: localStatic(o.identity).keyPair
+      staticKeyPair: localStatic(o.identity).keyPair,
+      ...(ik ? { remoteStaticPublicKey: o.remoteStaticKey } : {})
     })
-    io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
-    io.write(hs.writeMessage())
-    const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
-    const peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'serverAuth', socket))
     let protocol: string | undefined
-    if (o.protocols.length > 0 && remote.protocols.length > 0) {
-      protocol = o.protocols.find((p) => remote.protocols.includes(p))
-      if (protocol === undefined)
-        throw new ProtocolMismatchError(
-          `no common protocol: offered ${o.protocols.join(', ')}; the peer serves ${remote.protocols.join(', ')}`
-        )
+    let peer: PeerInfo
+    if (ik) {
+      // SPEC.md §2.5: -> e, es, s, ss + our payload (offering our protocols); <- e, ee, se + theirs.
+      io.expect(MIN_IK_MESSAGE_2, o.maxHandshakeMessageBytes)
+      io.write(hs.writeMessage(localPayload(o, o.protocols)))
+      const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
+      peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'serverAuth', socket))
+      if (remote.protocols.length > 1) throw new HandshakeInvalidError('IK message 2 must name at most one protocol')
+      protocol = remote.protocols[0]
+      if (protocol !== undefined && !o.protocols.includes(protocol)) {
+        throw new ProtocolMismatchError(`the peer chose protocol ${protocol}, which was not offered`)
+      }
+      await io.guard(gate(o, peer))
+    } else {
+      io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
+      io.write(hs.writeMessage())
+      const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
+      peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'serverAuth', socket))
+      protocol = choose(o.protocols, remote.protocols)
+      await io.guard(gate(o, peer))
+      io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
     }
-    await io.guard(gate(o, peer))
-    io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
     const { send, receive, handshakeHash } = hs.result
     const channel = new NoiseChannel({
       socket,
@@ -226,6 +252,8 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
       remotePeer: peer,
       protocol,
       handshakeHash,
+      remoteStaticKey: hs.remoteStaticPublicKey as Uint8Array,
+      pattern: ik ? 'IK' : 'XX',
       awaitReady: true,
       rekeyAfterBytes: o.rekeyAfterBytes,
       rekeyAfterFrames: o.rekeyAfterFrames
@@ -254,47 +282,73 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
 
 /**
  * Run the responder side of a peerguard channel over `socket`. Resolves to the SecureChannel once
- * the initiator is authenticated and `authorize` allowed it (READY sent). A peer refused after
- * message 3 gets an ALERT with the reason code before the socket closes.
+ * the initiator is authenticated and `authorize` allowed it (READY sent). A 32-byte message 1 is
+ * XX; a longer one is IK (SPEC.md §2.5). A peer refused once transport keys exist gets an ALERT
+ * with the reason code before the socket closes.
  */
 export async function secureInbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {
   checkSocket(socket)
   const o = resolveOptions(options)
   const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
   let alertWith: TransportCipher | undefined
+  /** IK: once message 1 is read, a refusal still completes the handshake so that the ALERT can be encrypted. */
+  let finishIk: (() => void) | undefined
   try {
+    const staticKeyPair = localStatic(o.identity).keyPair
+    io.expect(MESSAGE_1_LENGTH, Math.max(MESSAGE_1_LENGTH, o.maxHandshakeMessageBytes))
+    const m1 = await io.read()
+    const ik = m1.length > MESSAGE_1_LENGTH
     const hs = new HandshakeState({
-      protocolName: PROTOCOL_NAME,
+      protocolName: ik ? IK_PROTOCOL_NAME : PROTOCOL_NAME,
       role: 'responder',
       prologue: PROLOGUE,
-      staticKeyPair: localStatic(o.identity).keyPair
+      staticKeyPair
     })
-    io.expect(MESSAGE_1_LENGTH, MESSAGE_1_LENGTH)
-    const m1 = await io.read()
-    hs.readMessage(m1)
-    io.expect(MIN_MESSAGE_3, o.maxHandshakeMessageBytes)
-    io.write(hs.writeMessage(localPayload(o, o.protocols)))
-    const m3 = await io.read()
-    const remotePayload = hs.readMessage(m3)
-    const { send, receive, handshakeHash } = hs.result
-    alertWith = new TransportCipher(send)
-    io.expect(17, 65535)
-    const remote = decodeHandshakePayload(remotePayload)
+    let remote: HandshakePayload
+    let protocol: string | undefined
+    if (ik) {
+      remote = decodeHandshakePayload(hs.readMessage(m1))
+      io.expect(17, 65535)
+      finishIk = () => {
+        io.write(hs.writeMessage(localPayload(o, [])))
+        alertWith = new TransportCipher(hs.result.send)
+      }
+    } else {
+      hs.readMessage(m1)
+      io.expect(MIN_MESSAGE_3, o.maxHandshakeMessageBytes)
+      io.write(hs.writeMessage(localPayload(o, o.protocols)))
+      remote = decodeHandshakePayload(hs.readMessage(await io.read()))
+      alertWith = new TransportCipher(hs.result.send)
+      io.expect(17, 65535)
+    }
     const peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'clientAuth', socket))
-    if (remote.protocols.length > 1) throw new HandshakeInvalidError('message 3 must name at most one protocol')
-    const protocol = remote.protocols[0]
-    if (protocol !== undefined && !o.protocols.includes(protocol))
-      throw new ProtocolMismatchError(`the peer chose protocol ${protocol}, which is not offered`)
+    if (ik) {
+      protocol = choose(remote.protocols, o.protocols)
+    } else {
+      if (remote.protocols.length > 1) throw new HandshakeInvalidError('message 3 must name at most one protocol')
+      protocol = remote.protocols[0]
+      if (protocol !== undefined && !o.protocols.includes(protocol)) {
+        throw new ProtocolMismatchError(`the peer chose protocol ${protocol}, which is not offered`)
+      }
+    }
     await io.guard(gate(o, peer))
+    if (ik) {
+      finishIk = undefined
+      io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
+      alertWith = new TransportCipher(hs.result.send)
+    }
     io.detach()
+    const { receive, handshakeHash } = hs.result
     const channel = new NoiseChannel({
       socket,
       decoder: io.decoder,
-      send: alertWith,
+      send: alertWith as TransportCipher,
       receive: new TransportCipher(receive),
       remotePeer: peer,
       protocol,
       handshakeHash,
+      remoteStaticKey: hs.remoteStaticPublicKey as Uint8Array,
+      pattern: ik ? 'IK' : 'XX',
       awaitReady: false,
       rekeyAfterBytes: o.rekeyAfterBytes,
       rekeyAfterFrames: o.rekeyAfterFrames
@@ -306,6 +360,13 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
     const e = toPeerguardError(err)
     io.fail(e)
     io.detach()
+    if (finishIk !== undefined && !socket.destroyed && e.code !== 'channel-handshake-timeout') {
+      try {
+        finishIk()
+      } catch {
+        alertWith = undefined
+      }
+    }
     if (alertWith !== undefined && !socket.destroyed && e.code !== 'channel-handshake-timeout') {
       // SPEC.md §3.3: tell the initiator why, then close.
       const reason = e.code === 'channel-unauthorized' ? String((e.details?.reason as string | undefined) ?? '') : e.message

@@ -14,7 +14,7 @@
  * channel.end('hello')
  * ```
  */
-export { secureInbound, secureOutbound, PROLOGUE, PROTOCOL_NAME } from './handshake.js'
+export { secureInbound, secureOutbound, IK_PROTOCOL_NAME, PROLOGUE, PROTOCOL_NAME } from './handshake.js'
 export { NoiseChannel, DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
 export { createListener, ChannelListener } from './listener.js'
 export type { ListenerOptions } from './listener.js'

@@ -55,6 +55,13 @@ export interface ChannelOptions {
   rekeyAfterFrames?: number
   /** Time source for certificate checks. Default: the trust store's clock. */
   clock?: Clock
+  /**
+   * Initiator only: the responder's Noise static key from an earlier channel
+   * (`channel.remoteStaticKey`). The handshake then runs IK, one round trip instead of 1.5
+   * (SPEC.md §2.5). If the responder has a new static key the handshake fails; retry without it.
+   * Default: none (XX).
+   */
+  remoteStaticKey?: Uint8Array
 }
 
 export interface ResolvedOptions {
@@ -71,6 +78,7 @@ export interface ResolvedOptions {
   rekeyAfterBytes: number
   rekeyAfterFrames: number
   clock: Clock | undefined
+  remoteStaticKey: Uint8Array | undefined
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
@@ -122,6 +130,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
       throw new InvalidArgumentError(`options.protocols: each name must be a string of 1..${MAX_PROTOCOL_LENGTH} UTF-8 bytes`)
     }
   }
+  if (options.remoteStaticKey !== undefined) assertBytes('options.remoteStaticKey', options.remoteStaticKey, 32)
   const timeout = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
   assertInteger('options.handshakeTimeoutMs', timeout, 1, 600_000)
   const maxMsg = options.maxHandshakeMessageBytes ?? DEFAULT_MAX_HANDSHAKE_MESSAGE
@@ -144,6 +153,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     maxHandshakeMessageBytes: maxMsg,
     rekeyAfterBytes: rekeyBytes,
     rekeyAfterFrames: rekeyFrames,
-    clock: options.clock
+    clock: options.clock,
+    remoteStaticKey: options.remoteStaticKey === undefined ? undefined : Uint8Array.from(options.remoteStaticKey)
   }
 }

@@ -59,6 +59,25 @@ describe('peerguard channel over an in-memory pair, pinned keys', () => {
 })
 
 describe('peerguard channel over TCP with certificates', () => {
+  it('flushes everything written before end() even when the other side closed first', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const [c, s] = await tcpPair()
+    const [client, server] = await Promise.all([
+      secureOutbound(c, { identity: alice.identity, chain: alice.chain, trust: pki.trust }),
+      secureInbound(s, { identity: bob.identity, chain: bob.chain, trust: pki.trust })
+    ])
+    server.end('bye')
+    const got = readAll(server)
+    expect((await readAll(client)).toString()).toBe('bye')
+    const big = Buffer.alloc(16 * 1024 * 1024, 3)
+    client.end(big)
+    const received = await got
+    expect(received.length).toBe(big.length)
+    expect(received.equals(big)).toBe(true)
+  })
+
   it('authenticates both sides with pki and reports name and groups', async () => {
     const pki = await makeTestPki()
     const alice = pki.peers.alice!
@@ -83,5 +102,90 @@ describe('peerguard channel over TCP with certificates', () => {
     server.end('hello')
     expect((await got).toString()).toBe('hello')
     client.end()
+  })
+})
+
+describe('IK: 1-RTT reconnection to a responder whose static key is known', () => {
+  it('reconnects with IK after an XX channel, with certificates, protocols and the gate', async () => {
+    const pki = await makeTestPki()
+    const alice = pki.peers.alice!
+    const bob = pki.peers.bob!
+    const gateSaw: string[] = []
+    const serverOptions = {
+      identity: bob.identity,
+      chain: bob.chain,
+      trust: pki.trust,
+      protocols: ['share/1', 'share/2'],
+      authorize: (peer: { name?: string }) => {
+        gateSaw.push(peer.name ?? '')
+        return true
+      }
+    }
+    const clientOptions = {
+      identity: alice.identity,
+      chain: alice.chain,
+      trust: pki.trust,
+      expectedPeerId: bob.peerId,
+      protocols: ['share/2', 'share/1']
+    }
+    const [c1, s1] = await tcpPair()
+    const [first, firstServer] = await Promise.all([secureOutbound(c1, clientOptions), secureInbound(s1, serverOptions)])
+    expect(first.pattern).toBe('XX')
+    const staticKey = first.remoteStaticKey
+    first.destroy()
+    firstServer.on('error', () => {})
+
+    const [c2, s2] = await tcpPair()
+    const [client, server] = await Promise.all([
+      secureOutbound(c2, { ...clientOptions, remoteStaticKey: staticKey }),
+      secureInbound(s2, serverOptions)
+    ])
+    expect(client.pattern).toBe('IK')
+    expect(server.pattern).toBe('IK')
+    expect(client.remotePeer).toMatchObject({ peerId: bob.peerId, name: 'bob' })
+    expect(server.remotePeer).toMatchObject({ peerId: alice.peerId, name: 'alice', groups: ['family'] })
+    expect(client.protocol).toBe('share/2')
+    expect(server.protocol).toBe('share/2')
+    expect(gateSaw).toEqual(['alice', 'alice'])
+    const got = readAll(server)
+    client.end('over IK')
+    expect((await got).toString()).toBe('over IK')
+    server.end()
+  })
+
+  it('a stale static key fails (the responder restarted); XX still works', async () => {
+    const a = generateKeyPair()
+    const b = generateKeyPair()
+    const stale = generateKeyPair().publicKey // not b's Noise static key
+    const [x, y] = duplexPair()
+    const inn = secureInbound(y, { identity: b, pinnedPeers: [idOf(a)] })
+    await expect(secureOutbound(x, { identity: a, pinnedPeers: [idOf(b)], remoteStaticKey: stale })).rejects.toMatchObject({
+      code: 'channel-handshake-invalid'
+    })
+    await expect(inn).rejects.toMatchObject({ code: 'noise-decrypt-failed' })
+  })
+
+  it('an IK peer refused by the gate gets an alert with the reason', async () => {
+    const a = generateKeyPair()
+    const b = generateKeyPair()
+    const [x0, y0] = duplexPair()
+    const [c0, s0] = await Promise.all([
+      secureOutbound(x0, { identity: a, pinnedPeers: [idOf(b)] }),
+      secureInbound(y0, { identity: b, pinnedPeers: [idOf(a)] })
+    ])
+    s0.on('error', () => {})
+    c0.destroy()
+    const [x, y] = duplexPair()
+    const inn = secureInbound(y, {
+      identity: b,
+      pinnedPeers: [idOf(a)],
+      authorize: () => ({ allowed: false, code: 'deny-rule', reason: 'read-only' })
+    })
+    const err = await secureOutbound(x, { identity: a, pinnedPeers: [idOf(b)], remoteStaticKey: c0.remoteStaticKey }).catch(
+      (e: unknown) => e
+    )
+    expect(err).toMatchObject({ code: 'channel-refused', alert: 'channel-unauthorized' })
+    expect((err as Error).message).toContain('deny-rule: read-only')
+    await expect(inn).rejects.toMatchObject({ code: 'channel-unauthorized' })
   })
 })
