@@ -3,7 +3,8 @@
 // certificates) and the peerguard channel (Noise XX on node:crypto, certificate chains verified
 // with @peerguard/pki on every handshake). Bulk MB/s (one connection, 64 KiB writes, sender and
 // receiver in this process), sequential full handshakes per second (TCP connect + handshake +
-// close), and memory per idle channel.
+// close), and memory per idle channel. The IK row reconnects with the server's static key learnt
+// from an earlier XX channel (one round trip).
 // Run: node bench/channel.bench.js [--quick]   (or: npm run bench -- channel). Needs a build.
 //
 // Goals (issue 4): bulk throughput >= 1.0x Node TLS 1.3 and >= 0.5x plain TCP; full XX handshakes
@@ -127,8 +128,22 @@ const contenders = {
         trust,
         expectedPeerId: peers.server.peerId
       })
+  },
+  'peerguard channel, IK reconnection': {
+    server: (onStream) => contenders['peerguard channel (XX + certificates)'].server(onStream),
+    connect: async (port) => {
+      const options = { identity: peers.client.identity, chain: peers.client.chain, trust, expectedPeerId: peers.server.peerId }
+      // The first connection (XX) learns the server's static key; later ones reuse it (IK).
+      if (ikStaticKey === undefined) {
+        const first = await secureOutbound(await tcpConnect(port), options)
+        ikStaticKey = first.remoteStaticKey
+        first.destroy()
+      }
+      return secureOutbound(await tcpConnect(port), { ...options, remoteStaticKey: ikStaticKey })
+    }
   }
 }
+let ikStaticKey
 
 /** MB/s of BYTES written by the client in 64 KiB chunks, counted when the server has read them all. */
 async function throughput(c) {
