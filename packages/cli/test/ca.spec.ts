@@ -254,6 +254,25 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
       'ca.pass'
     ])
     expect(badName.code).toBe(2)
+    const noDir = peerguard([
+      'ca',
+      'issue',
+      '--ca',
+      'lan',
+      '--key',
+      'alice.key',
+      '--key-passphrase-file',
+      'alice.pass',
+      '--name',
+      'a',
+      '--out',
+      'no/such/dir/a.pem',
+      '--passphrase-file',
+      'ca.pass'
+    ])
+    expect(noDir.code).toBe(3)
+    const crlNoDir = peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'no/such/dir/crl.pem', '--passphrase-file', 'ca.pass'])
+    expect(crlNoDir.code).toBe(3)
     const notCa = peerguard(['ca', 'issue', '--ca', 'nowhere', '--peer-id', 'x', '--name', 'a', '--out', 'n.pem'])
     expect(notCa.code).toBe(3)
     expect(await snapshot('lan')).toEqual(before)

@@ -48,6 +48,12 @@ export interface CreateCertificateAuthorityOptions {
   store?: CaStore
 }
 
+/**
+ * Runs inside the CA database transaction, after signing and before the record is committed:
+ * when it throws (say, the output file cannot be written), nothing is recorded.
+ */
+export type BeforeCommit<T> = (result: T) => Promise<void> | void
+
 export interface IssuePeerOptions {
   /** The peer's Ed25519 identity public key (raw 32 bytes); the certificate names its peer ID. */
   publicKey: Uint8Array
@@ -63,6 +69,8 @@ export interface IssuePeerOptions {
    * Default: certify `publicKey` itself.
    */
   subjectPublicKey?: Uint8Array
+  /** See BeforeCommit. Default none. */
+  beforeCommit?: BeforeCommit<IssuedCertificate>
 }
 
 export interface IssuedCertificate {
@@ -98,6 +106,8 @@ export interface IssueIntermediateOptions {
 export interface CrlOptions {
   /** nextUpdate = thisUpdate + days. Default 7. */
   days?: number
+  /** See BeforeCommit. Default none. */
+  beforeCommit?: BeforeCommit<SignedCrl>
 }
 
 export interface SignedCrl {
@@ -118,6 +128,8 @@ export interface SignCsrOptions {
   days?: number
   /** The peer ID the operator expects; refuse a CSR for any other key. */
   peerId?: string
+  /** See BeforeCommit. Default none. */
+  beforeCommit?: BeforeCommit<IssuedCertificate>
 }
 
 export interface CertificateAuthorityFromKeyOptions {
@@ -326,6 +338,7 @@ export class CertificateAuthority {
     groups: string[]
     days: number
     spki: Uint8Array
+    beforeCommit?: BeforeCommit<IssuedCertificate> | undefined
   }): Promise<IssuedCertificate> {
     const peerId = peerIdFromPublicKey(params.identityKey).toString()
     const subject: x509.JsonName = [{ CN: [params.name] }, ...params.groups.map((g) => ({ OU: [g] }))]
@@ -335,12 +348,13 @@ export class CertificateAuthority {
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerUri(peerId) }], false)
     ]
-    const cert = await this.store.transaction(async (db) => {
+    return this.store.transaction(async (db) => {
       const { cert } = await this.#sign({ db, subject, spki: params.spki, days: params.days, extensions })
       db.certificates.push(this.#record(cert, 'peer', params.name, params.groups, peerId))
-      return cert
+      const issued = this.#issued(cert, peerId, params.name, params.groups)
+      await params.beforeCommit?.(issued)
+      return issued
     })
-    return this.#issued(cert, peerId, params.name, params.groups)
   }
 
   /** Issue a peer certificate for an Ed25519 identity key. */
@@ -362,7 +376,16 @@ export class CertificateAuthority {
       if (keyType !== 'p256') throw new InvalidArgumentError('subjectPublicKey: expected a P-256 SPKI')
       spki = options.subjectPublicKey
     }
-    return this.#issueLeaf({ identityKey: options.publicKey, name: options.name, groups, days, spki })
+    if (options.beforeCommit !== undefined && typeof options.beforeCommit !== 'function')
+      throw new InvalidArgumentError('beforeCommit: expected a function')
+    return this.#issueLeaf({
+      identityKey: options.publicKey,
+      name: options.name,
+      groups,
+      days,
+      spki,
+      beforeCommit: options.beforeCommit
+    })
   }
 
   /** Issue an intermediate CA below this one (its key is generated here). */
@@ -416,7 +439,10 @@ export class CertificateAuthority {
   }
 
   /** Issue a fresh certificate (new serial, new validity) for the same peer, name and groups. */
-  async renew(certificate: Uint8Array | string, options: { days?: number } = {}): Promise<IssuedCertificate> {
+  async renew(
+    certificate: Uint8Array | string,
+    options: { days?: number; beforeCommit?: BeforeCommit<IssuedCertificate> } = {}
+  ): Promise<IssuedCertificate> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
     const old = parseCertificate(certificate)
     this.assertIssued(old)
@@ -427,7 +453,14 @@ export class CertificateAuthority {
     const identityKey = peerIdFromString(ids[0] as string).publicKey
     const name = old.subject.commonName
     if (name === undefined) throw new InvalidArgumentError('certificate: has no CN')
-    return this.#issueLeaf({ identityKey, name, groups: [...old.subject.organizationalUnits], days, spki: old.publicKey.spki })
+    return this.#issueLeaf({
+      identityKey,
+      name,
+      groups: [...old.subject.organizationalUnits],
+      days,
+      spki: old.publicKey.spki,
+      beforeCommit: options.beforeCommit
+    })
   }
 
   /**
@@ -493,7 +526,7 @@ export class CertificateAuthority {
         ]
       })
       const der = new Uint8Array(crl.rawData)
-      return {
+      const signed: SignedCrl = {
         der,
         pem: pemEncode(der, 'X509 CRL'),
         number: db.crlNumber,
@@ -501,6 +534,8 @@ export class CertificateAuthority {
         nextUpdate: new Date(nextUpdate),
         revoked: revoked.map((c) => c.serial)
       }
+      await options.beforeCommit?.(signed)
+      return signed
     })
   }
 
@@ -559,7 +594,8 @@ export class CertificateAuthority {
       name,
       groups,
       days,
-      spki: ed25519Spki(parsedCsr.publicKey.raw)
+      spki: ed25519Spki(parsedCsr.publicKey.raw),
+      beforeCommit: options.beforeCommit
     })
   }
 

@@ -24,6 +24,7 @@ export {
   DEFAULT_ROOT_DAYS
 } from './certificate-authority.js'
 export type {
+  BeforeCommit,
   CertificateAuthorityFromKeyOptions,
   CreateCertificateAuthorityOptions,
   CrlOptions,

@@ -62,6 +62,14 @@ describe('CA directory', () => {
     const ca = await openCaDirectory(dir, { passphrase: 'pw' })
     await expect(ca.revoke('abcdef')).rejects.toMatchObject({ code: 'ca-unknown-serial' })
     await expect(ca.issuePeer({ publicKey: new Uint8Array(31), name: 'x' })).rejects.toMatchObject({ code: 'invalid-argument' })
+    // a beforeCommit hook that fails (an output file that cannot be written) records nothing
+    const failing = () => {
+      throw new Error('disk full')
+    }
+    await expect(ca.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'x', beforeCommit: failing })).rejects.toThrow(
+      'disk full'
+    )
+    await expect(ca.crl({ beforeCommit: failing })).rejects.toThrow('disk full')
     expect(await snapshot(dir)).toEqual(before)
   })
 

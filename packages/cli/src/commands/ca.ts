@@ -278,6 +278,7 @@ Example:
           const csr = await readLimited(opts.csr, 'certificate request')
           const authority = await openCa(opts)
           issued = await authority.signCsr(new Uint8Array(csr), {
+            beforeCommit: (c) => writeCert(opts.out, c, opts.force),
             ...(opts.name === undefined ? {} : { name: opts.name }),
             groups: opts.group,
             ...days
@@ -293,9 +294,14 @@ Example:
             publicKey = peerIdFromString(opts.peerId as string).publicKey
           }
           const authority = await openCa(opts)
-          issued = await authority.issuePeer({ publicKey, name: opts.name, groups: opts.group, ...days })
+          issued = await authority.issuePeer({
+            publicKey,
+            name: opts.name,
+            groups: opts.group,
+            ...days,
+            beforeCommit: (c) => writeCert(opts.out, c, opts.force)
+          })
         }
-        await writeCert(opts.out, issued, opts.force)
         printIssued(io, cmd, issued, opts.out)
       }
     )
@@ -324,8 +330,10 @@ Example:
         await assertWritable(opts.out, opts.force)
         const cert = await readLimited(certFile, 'certificate')
         const authority = await openCa(opts)
-        const issued = await authority.renew(new Uint8Array(cert), opts.days === undefined ? {} : { days: opts.days })
-        await writeCert(opts.out, issued, opts.force)
+        const issued = await authority.renew(new Uint8Array(cert), {
+          ...(opts.days === undefined ? {} : { days: opts.days }),
+          beforeCommit: (c) => writeCert(opts.out, c, opts.force)
+        })
         printIssued(io, cmd, issued, opts.out)
       }
     )
@@ -384,8 +392,11 @@ Example:
     )
     .action(async (opts: { ca: string; out: string; days?: number; passphraseFile?: string }, cmd: Command) => {
       const authority = await openCa(opts)
-      const crl = await authority.crl(opts.days === undefined ? {} : { days: opts.days })
-      await writeFileAtomic(opts.out, wantsDer(opts.out) ? crl.der : crl.pem, { mode: 0o644 })
+      const crl = await authority.crl({
+        ...(opts.days === undefined ? {} : { days: opts.days }),
+        // Written inside the database transaction: a CRL that cannot be written is not counted.
+        beforeCommit: (c) => writeFileAtomic(opts.out, wantsDer(opts.out) ? c.der : c.pem, { mode: 0o644 })
+      })
       const info = {
         file: opts.out,
         number: crl.number,
