@@ -253,6 +253,67 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, name: 'bob' })
   })
 
+  it('a P-256 request (key kept on the peer) is issued and bundles for windows', () => {
+    const req = peerguard([
+      'cert',
+      'request',
+      '--key',
+      'bob.key',
+      '--name',
+      'bob-printer',
+      '--key-type',
+      'p256',
+      '--p256-key-out',
+      'bob-p256.key',
+      '--out',
+      'bob-p256.csr',
+      '--json'
+    ])
+    expect(req.code).toBe(0)
+    expect(JSON.parse(req.stdout)).toMatchObject({ keyType: 'p256', peerId })
+    expect(statSync(join(dir, 'bob-p256.key')).mode & 0o777).toBe(0o600)
+    const issued = peerguard([
+      'ca',
+      'issue',
+      '--ca',
+      'lan',
+      '--csr',
+      'bob-p256.csr',
+      '--out',
+      'bob-p256.pem',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
+    expect(issued.code).toBe(0)
+    expect(JSON.parse(issued.stdout)).toMatchObject({ peerId, name: 'bob-printer' })
+    expect(JSON.parse(peerguard(['cert', 'show', 'bob-p256.pem', '--json']).stdout)).toMatchObject({ keyType: 'p256' })
+    const v = peerguard(['cert', 'verify', 'bob-p256.pem', '--trust', 'lan/ca.pem', '--peer', peerId])
+    expect(v.code).toBe(0)
+    const p12 = peerguard([
+      'cert',
+      'p12',
+      '--cert',
+      'bob-p256.pem',
+      '--key',
+      'bob-p256.key',
+      '--p12-passphrase-file',
+      'p12.pass',
+      '--target',
+      'windows',
+      '--out',
+      'bob-win.p12'
+    ])
+    expect(p12.code).toBe(0)
+    const info = spawnSync('/usr/bin/openssl', ['pkcs12', '-in', 'bob-win.p12', '-passin', 'pass:bundle', '-nodes'], {
+      cwd: dir,
+      encoding: 'utf8'
+    })
+    expect(info.status).toBe(0)
+    expect(info.stdout).toContain('-----BEGIN PRIVATE KEY-----')
+    expect(peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'x', '--key-type', 'p256', '--out', 'x.csr']).code).toBe(2)
+  })
+
   it('every command has help with an example', () => {
     for (const sub of ['request', 'verify', 'show', 'p12']) {
       const r = peerguard(['cert', sub, '--help'])

@@ -4,7 +4,7 @@ import { assertBytes, assertInteger, type Clock, InvalidArgumentError, systemClo
 import type { CaDatabase, CaRecord, CaStore, RevocationReason } from './ca-store.js'
 import { memoryCaStore, REVOCATION_REASONS } from './ca-store.js'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
-import { type ParsedCsr, parseCsr } from './csr.js'
+import { type ParsedCsr, parseCsr, verifyBinding } from './csr.js'
 import { CaUnknownSerialError, CaWrongIssuerError, CsrInvalidError } from './errors.js'
 import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
 import { DerReader } from './der.js'
@@ -540,7 +540,8 @@ export class CertificateAuthority {
   }
 
   /**
-   * Sign a peer's CSR after checking its self-signature, that its key is an Ed25519 identity,
+   * Sign a peer's CSR after checking its self-signature, that its key is an Ed25519 identity (or
+   * a P-256 key with a binding proof from the identity key of the peer it names),
    * that a peer ID it asks for is its own key's, and that the name matches what the operator
    * approved. Groups come from the operator only, never from the CSR.
    */
@@ -550,11 +551,27 @@ export class CertificateAuthority {
     const groups = checkGroups(options.groups)
     const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
     if (options.name !== undefined) assertName('name', options.name)
-    if (parsedCsr.publicKey.keyType !== 'ed25519') {
-      throw new CsrInvalidError('certificate request: the key is not Ed25519; peer certificates certify the peer identity key')
-    }
-    const derived: PeerId = peerIdFromPublicKey(parsedCsr.publicKey.raw)
     const asked = peerUrisOf(parsedCsr.uris)
+    let derived: PeerId
+    if (parsedCsr.publicKey.keyType === 'ed25519') {
+      derived = peerIdFromPublicKey(parsedCsr.publicKey.raw)
+    } else {
+      // A P-256 request names its peer and proves the identity key signed this P-256 key.
+      if (asked.length !== 1) throw new CsrInvalidError('certificate request: a P-256 request must name exactly one peer ID')
+      try {
+        derived = peerIdFromString(asked[0] as string)
+      } catch (err) {
+        throw new CsrInvalidError(`certificate request: the peer ID ${JSON.stringify(asked[0])} is not valid`, { cause: err })
+      }
+      if (!verifyBinding(parsedCsr, derived.publicKey)) {
+        throw new CsrInvalidError(
+          'certificate request: the P-256 key has no valid binding proof from the identity key of the peer it names',
+          {
+            details: { hint: 'make the request with `peerguard cert request --key-type p256`' }
+          }
+        )
+      }
+    }
     if (asked.length > 1) throw new CsrInvalidError('certificate request: names more than one peer ID')
     if (asked.length === 1) {
       let askedId: PeerId
@@ -590,11 +607,11 @@ export class CertificateAuthority {
       throw new CsrInvalidError(`certificate request: name ${JSON.stringify(name)} is not acceptable`, { cause: err })
     }
     return this.#issueLeaf({
-      identityKey: parsedCsr.publicKey.raw,
+      identityKey: derived.publicKey,
       name,
       groups,
       days,
-      spki: ed25519Spki(parsedCsr.publicKey.raw),
+      spki: parsedCsr.publicKey.keyType === 'ed25519' ? ed25519Spki(parsedCsr.publicKey.raw) : parsedCsr.publicKey.spki,
       beforeCommit: options.beforeCommit
     })
   }

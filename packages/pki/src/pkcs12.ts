@@ -117,7 +117,7 @@ export function exportPkcs12(options: ExportPkcs12Options): Uint8Array {
   if (leaf.publicKey.keyType === 'ed25519' && NO_ED25519.has(target)) {
     throw new Pkcs12UnsupportedKeyError(`${target} cannot import an Ed25519 key from a PKCS#12 bundle`, {
       details: {
-        hint: 'issue this peer a P-256 certificate for such tools (a P-256 CA: `peerguard ca init --key-type p256`; a P-256 certificate key: issuePeer({ subjectPublicKey })), or use --target openssl'
+        hint: 'give such tools a P-256 certificate: `peerguard cert request --key-type p256 --p256-key-out KEY` then `peerguard ca issue --csr` (API: issuePeer({ subjectPublicKey })); a CA for them: `peerguard ca init --key-type p256`'
       }
     })
   }

@@ -8,6 +8,7 @@ import {
   CertificateAuthority,
   CertificateRevokedError,
   createCertificateAuthority,
+  BINDING_URI_PREFIX,
   createCsr,
   createTrustStore,
   CsrBadSignatureError,
@@ -17,9 +18,10 @@ import {
   parseCsr,
   pemDecode,
   pemEncode,
+  verifyBinding,
   verifyPeerChain
 } from '@peerguard/pki'
-import { DAY, manualClock } from './helpers.js'
+import { DAY, manualClock, wc, x509 } from './helpers.js'
 
 describe('createCertificateAuthority and issuePeer: arguments', () => {
   it('refuses wrong types, sizes and names with invalid-argument', async () => {
@@ -133,6 +135,58 @@ describe('CSR', () => {
       createCsr({ keyPair: { publicKey: id.publicKey, secretKey: new Uint8Array(64) }, name: 'alice' })
     ).rejects.toBeDefined()
     expect(pemDecode(csr.pem, 'CERTIFICATE REQUEST')).toEqual(csr.der)
+  })
+})
+
+describe('P-256 requests for tools without Ed25519', () => {
+  it('are signed when the identity key vouches for the P-256 key, and the certificate names the peer', async () => {
+    const ca = await createCertificateAuthority({ name: 'P256 CSR CA' })
+    const id = generateKeyPair()
+    const csr = await createCsr({ keyPair: id, name: 'printer', keyType: 'p256' })
+    expect(csr.p256Key).toBeInstanceOf(Uint8Array)
+    const parsed = parseCsr(csr.pem)
+    expect(parsed.publicKey.keyType).toBe('p256')
+    expect(parsed.uris.filter((u) => u.startsWith(BINDING_URI_PREFIX))).toHaveLength(1)
+    const cert = await ca.signCsr(csr.pem, { groups: ['printers'] })
+    expect(cert.peerId).toBe(peerIdFromPublicKey(id.publicKey).toString())
+    const leaf = parseCertificate(cert.der)
+    expect(leaf.publicKey.keyType).toBe('p256')
+    expect(leaf.uris).toEqual([`peerguard://peer/${cert.peerId}`]) // the proof stays out of the certificate
+    const peer = await verifyPeerChain(cert.chain, {
+      trust: createTrustStore({ roots: [ca.certificate] }),
+      expectedPeerId: cert.peerId
+    })
+    expect(Buffer.from(peer.publicKey)).toEqual(Buffer.from(id.publicKey))
+  })
+
+  it('are refused without a valid proof from the named identity', async () => {
+    const ca = await createCertificateAuthority({ name: 'P256 CSR CA' })
+    const id = generateKeyPair()
+    const mallory = generateKeyPair()
+    // mallory makes a P-256 request, then swaps in alice's peer ID: the proof is mallory's
+    const csr = await createCsr({ keyPair: mallory, name: 'printer', keyType: 'p256' })
+    const parsed = parseCsr(csr.der)
+    expect(verifyBinding(parsed, mallory.publicKey)).toBe(true)
+    expect(verifyBinding(parsed, id.publicKey)).toBe(false)
+    // a P-256 CSR without any proof: made directly with @peculiar/x509
+    const keys = await wc.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
+    const bare = await x509.Pkcs10CertificateRequestGenerator.create(
+      {
+        name: 'CN=printer',
+        keys,
+        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+        extensions: [
+          new x509.SubjectAlternativeNameExtension([
+            { type: 'url', value: `peerguard://peer/${peerIdFromPublicKey(id.publicKey).toString()}` }
+          ])
+        ]
+      },
+      wc
+    )
+    await expect(ca.signCsr(new Uint8Array(bare.rawData))).rejects.toThrow(CsrInvalidError)
+    await expect(createCsr({ keyPair: id, name: 'x', keyType: 'rsa' as never })).rejects.toMatchObject({
+      code: 'invalid-argument'
+    })
   })
 })
 

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises'
 import { type Command, Option } from 'commander'
-import { loadIdentity, loadKeystore } from '@peerguard/identity'
-import { InvalidArgumentError, isPeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { loadIdentity, loadKeystore, saveKeystore } from '@peerguard/identity'
+import { InvalidArgumentError, isPeerguardError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
 import {
   CertificateMalformedError,
   CertificateVerificationError,
@@ -86,31 +87,84 @@ Example:
     .requiredOption('--key <keystore>', 'your identity key file')
     .requiredOption('--name <name>', 'the name to ask for (certificate CN)')
     .requiredOption('--out <file>', 'the CSR file to write (PEM)')
-    .option('--passphrase-file <file>', 'passphrase of the key file')
-    .option('--force', 'replace an existing --out file')
+    .option('--passphrase-file <file>', 'passphrase of the key file (also encrypts a new --p256-key-out)')
+    .addOption(
+      new Option('--key-type <type>', 'ed25519: certify the identity key; p256: a new P-256 key for tools without Ed25519')
+        .choices(['ed25519', 'p256'])
+        .default('ed25519')
+    )
+    .option('--p256-key-out <file>', 'with --key-type p256: where to keep the new P-256 key (keystore, mode 0600)')
+    .option('--force', 'replace existing output files')
     .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `
-Send the CSR to the CA administrator, who runs \`peerguard ca issue --csr FILE\`.
+Send the CSR to the CA administrator, who runs \`peerguard ca issue --csr FILE\`. A p256 request
+carries a proof, signed with your identity key, that the P-256 key is yours.
 
 Example:
-  $ peerguard cert request --key alice.key --passphrase-file alice.pass --name alice --out alice.csr`
+  $ peerguard cert request --key alice.key --passphrase-file alice.pass --name alice --out alice.csr
+  $ peerguard cert request --key alice.key --name alice --key-type p256 --p256-key-out alice-p256.key --out alice-p256.csr`
     )
-    .action(async (opts: { key: string; name: string; out: string; passphraseFile?: string; force?: boolean }, cmd: Command) => {
-      await assertWritable(opts.out, opts.force)
-      const passphrase = opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
-      const identity = await loadIdentity(opts.key, passphrase)
-      try {
-        const csr = await createCsr({ keyPair: identity.keyPair, name: opts.name })
-        await writeFileAtomic(opts.out, csr.pem, { mode: 0o644, exclusive: opts.force !== true })
-        const peerId = identity.peerId.toString()
-        if (wantsJson(cmd)) io.json({ file: opts.out, name: opts.name, peerId })
-        else io.out(`wrote ${opts.out} for "${opts.name}" (peer ${peerId})`)
-      } finally {
-        wipe(identity.keyPair.secretKey)
+    .action(
+      async (
+        opts: {
+          key: string
+          name: string
+          out: string
+          passphraseFile?: string
+          keyType: 'ed25519' | 'p256'
+          p256KeyOut?: string
+          force?: boolean
+        },
+        cmd: Command
+      ) => {
+        if ((opts.keyType === 'p256') !== (opts.p256KeyOut !== undefined)) {
+          throw new PeerguardError('usage', '--p256-key-out goes with --key-type p256 (and is required by it)')
+        }
+        await assertWritable(opts.out, opts.force)
+        if (opts.p256KeyOut !== undefined) await assertWritable(opts.p256KeyOut, opts.force)
+        const passphrase = opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
+        const identity = await loadIdentity(opts.key, passphrase)
+        let p256Key: Uint8Array | undefined
+        try {
+          const csr = await createCsr({ keyPair: identity.keyPair, name: opts.name, keyType: opts.keyType })
+          p256Key = csr.p256Key
+          if (p256Key !== undefined && opts.p256KeyOut !== undefined) {
+            const spki = new Uint8Array(
+              createPublicKey(createPrivateKey({ key: Buffer.from(p256Key), format: 'der', type: 'pkcs8' })).export({
+                format: 'der',
+                type: 'spki'
+              })
+            )
+            await saveKeystore(
+              opts.p256KeyOut,
+              { type: 'p256', secret: p256Key, publicKey: spki, label: `${opts.name} (P-256)` },
+              { ...passphrase, overwrite: opts.force === true }
+            )
+          }
+          await writeFileAtomic(opts.out, csr.pem, { mode: 0o644, exclusive: opts.force !== true })
+          const peerId = identity.peerId.toString()
+          if (wantsJson(cmd))
+            io.json({
+              file: opts.out,
+              name: opts.name,
+              peerId,
+              keyType: opts.keyType,
+              ...(opts.p256KeyOut === undefined ? {} : { p256Key: opts.p256KeyOut })
+            })
+          else
+            io.out(
+              `wrote ${opts.out} for "${opts.name}" (peer ${peerId}${opts.keyType === 'p256' ? `, P-256 key in ${opts.p256KeyOut}` : ''})`
+            )
+          if (opts.p256KeyOut !== undefined && opts.passphraseFile === undefined) {
+            io.err(`peerguard: warning: ${opts.p256KeyOut} is not encrypted; pass --passphrase-file to encrypt it`)
+          }
+        } finally {
+          wipe(identity.keyPair.secretKey, p256Key)
+        }
       }
-    })
+    )
 
   cert
     .command('verify')
