@@ -14,13 +14,13 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, open, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, open, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openDecisionLog } from '@peerguard/audit'
-import { generateKeyPair, keyPairFromSeed } from '@peerguard/identity'
+import { keyPairFromSeed } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
 import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
@@ -115,13 +115,19 @@ function timed(fn) {
   }
 }
 
+// --child-node-args "--cpu-prof ..." passes node options to the peerguard server (profiling).
+const childNodeArgs = (() => {
+  const k = process.argv.indexOf('--child-node-args')
+  return k >= 0 ? (process.argv[k + 1] ?? '').split(' ').filter(Boolean) : []
+})()
+
 async function peerguardRun(mode, dir, root, size, creds) {
   const credsFile = join(dir, 'creds.json')
   await writeFile(credsFile, JSON.stringify(creds.server), { mode: 0o600 })
   const child = spawn(
     process.execPath,
     [
-      ...(process.env.PG_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      ...childNodeArgs,
       fileURLToPath(import.meta.url),
       '--serve-child',
       mode,
@@ -339,7 +345,6 @@ async function main() {
     }
     const s = await issue('server')
     const c = await issue('client')
-    void generateKeyPair
     const creds = {
       server: {
         seed: s.seed.toString('base64'),
