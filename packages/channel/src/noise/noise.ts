@@ -117,6 +117,7 @@ export class SymmetricState {
 
   /** HKDF(chaining_key, input_key_material, num_outputs) as defined in §4.3 (HMAC-based). */
   #hkdf(ikm: Uint8Array, outputs: 2 | 3): Uint8Array[] {
+    if (this.#hash.hkdf !== undefined) return this.#hash.hkdf(this.#ck, ikm, outputs)
     const temp = this.#hash.hmac(this.#ck, ikm)
     const o1 = this.#hash.hmac(temp, Uint8Array.of(1))
     const o2 = this.#hash.hmac(temp, o1, Uint8Array.of(2))

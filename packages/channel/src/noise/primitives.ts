@@ -7,6 +7,7 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
+  hkdfSync,
   type KeyObject
 } from 'node:crypto'
 import { NoiseDecryptError, NoiseMessageError } from '../errors.js'
@@ -47,6 +48,12 @@ export interface NoiseHash {
   readonly hashLen: number
   hash(...parts: Uint8Array[]): Uint8Array
   hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array
+  /**
+   * Optional native HKDF(chaining_key, ikm, n) of Noise §4.3: `n` outputs of HASHLEN bytes. Noise's
+   * HKDF is RFC 5869 with salt = chaining key and empty info, so a native RFC 5869 HKDF computes
+   * it. When absent, the HMAC construction of §4.3 is used.
+   */
+  hkdf?(chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): Uint8Array[]
 }
 
 export interface NoiseCryptoProvider {
@@ -180,8 +187,15 @@ export const nodeSha256: NoiseHash = {
     const h = createHmac('sha256', key)
     for (const p of parts) h.update(p)
     return h.digest()
+  },
+  hkdf(chainingKey, ikm, outputs) {
+    const out = new Uint8Array(hkdfSync('sha256', ikm, chainingKey, EMPTY_INFO, 32 * outputs))
+    const parts = [out.subarray(0, 32), out.subarray(32, 64)]
+    if (outputs === 3) parts.push(out.subarray(64, 96))
+    return parts
   }
 }
+const EMPTY_INFO = new Uint8Array(0)
 
 /** The provider peerguard uses: node:crypto only. */
 export const nodeCryptoProvider: NoiseCryptoProvider = {
