@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { constants, realpathSync, statSync } from 'node:fs'
-import { lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { realpathSync, statSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { basename, join } from 'node:path'
+import { basename } from 'node:path'
 import type { Duplex } from 'node:stream'
-import type { DecisionRecord, LogPeer } from '@peerguard/audit'
-import type { Decision, PeerInfo } from '@peerguard/interface'
+import type { PeerInfo } from '@peerguard/interface'
 import {
   assertInteger,
   assertString,
@@ -16,20 +14,19 @@ import {
   PeerguardError,
   silentLogger
 } from '@peerguard/interface'
-import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
+import type { Authorizer } from './authorize.js'
+import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
+
+export type { DecisionSink } from './enforcer.js'
 import { FrameConnection } from './connection.js'
-import { PathRefusedError, ShareDeniedError, ShareError, ShareProtocolError } from './errors.js'
+import { ShareError, ShareProtocolError } from './errors.js'
 import { CHUNK_BYTES, type Frame, FrameType, parseJson, PREFACE, readExactly } from './frame.js'
 import { fsError } from './fs-errors.js'
 import { plainTransport, type ShareTransport } from './transport.js'
-import { formatSharePath, parseSharePath, resolveExisting, resolveForWrite, TEMP_PREFIX } from './paths.js'
-import { AtomicUpload, type WriteMode } from './upload.js'
+import { type OpenedRead, ShareRoot } from './share-root.js'
+import type { AtomicUpload } from './upload.js'
 
 /** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
-export interface DecisionSink {
-  append(record: DecisionRecord): Promise<unknown>
-}
-
 export interface ShareServerOptions {
   /** The directory to share. */
   root: string
@@ -61,7 +58,6 @@ export interface OperationEvent {
   readonly code: string
 }
 
-const MAX_LIST_ENTRIES = 10_000
 const OPS = new Set(['list', 'stat', 'read', 'write', 'delete', 'rename', 'mkdir'])
 
 interface Conn {
@@ -85,8 +81,7 @@ export class ShareServer extends EventEmitter {
   readonly shareName: string
   readonly mode: 'plain' | 'hardened'
   #transport: ShareTransport
-  #authorize: Authorizer | undefined
-  #log: DecisionSink | undefined
+  #enforcer: Enforcer
   #maxPerPeer: number
   #maxRequest: number
   #idleMs: number
@@ -96,17 +91,22 @@ export class ShareServer extends EventEmitter {
   #sockets = new Set<Socket>()
   #conns = new Set<Conn>()
   #active = new Map<string, number>()
-  #locks = new Map<string, Promise<void>>()
   #idleTimer: NodeJS.Timeout | undefined
+  #fs: ShareRoot
 
   constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
     super()
     this.root = options.root
+    this.#fs = new ShareRoot(options.root)
     this.shareName = options.shareName
     this.#transport = transport
     this.mode = transport.mode
-    this.#authorize = options.authorize
-    this.#log = options.log
+    this.#enforcer = new Enforcer({
+      shareName: options.shareName,
+      mode: transport.mode,
+      authorize: options.authorize,
+      log: options.log
+    })
     this.#maxPerPeer = options.maxConcurrentPerPeer ?? 8
     this.#maxRequest = options.maxRequestBytes ?? 65536
     this.#idleMs = options.idleTimeoutMs ?? 60_000
@@ -182,7 +182,7 @@ export class ShareServer extends EventEmitter {
       const { bytes, rest } = await Promise.race([readExactly(stream, PREFACE.length, this.#handshakeMs), timeout])
       if (!bytes.equals(PREFACE)) throw new ShareProtocolError('bad preface: not a peerguard share client')
       stream.write(PREFACE)
-      await this.#record({
+      await this.#enforcer.record({
         kind: 'connection',
         event: 'accepted',
         code: 'allow',
@@ -197,9 +197,9 @@ export class ShareServer extends EventEmitter {
       const reason = err instanceof Error ? err.message : String(err)
       this.#logger.info('share connection refused', { address, code })
       socket.destroy()
-      await this.#record({ kind: 'connection', event: 'refused', code, reason, peer: { address }, mode: this.mode }).catch(
-        () => {}
-      )
+      await this.#enforcer
+        .record({ kind: 'connection', event: 'refused', code, reason, peer: { address }, mode: this.mode })
+        .catch(() => {})
       this.emit('refused', { address, code, reason })
     }
   }
@@ -347,19 +347,13 @@ export class ShareServer extends EventEmitter {
 
   async #dispatch(conn: Conn, id: number, op: string, req: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (op) {
-      case 'list': {
-        const names = await this.#check(conn, 'list', req.path)
-        return this.#list(names)
-      }
-      case 'stat': {
-        const names = await this.#check(conn, 'list', req.path)
-        const real = await resolveExisting(this.root, names)
-        const st = await stat(real).catch((err) => Promise.reject(fsError(err, formatSharePath(names))))
-        return { ok: true, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs }
-      }
+      case 'list':
+        return { ok: true, ...(await this.#fs.list(await this.#enforcer.check(conn.peer, 'list', req.path))) }
+      case 'stat':
+        return { ok: true, ...(await this.#fs.stat(await this.#enforcer.check(conn.peer, 'list', req.path))) }
       case 'read': {
-        const names = await this.#check(conn, 'get', req.path)
-        await this.#read(conn, id, names, req)
+        const opened = await this.#fs.openRead(await this.#enforcer.check(conn.peer, 'get', req.path), req)
+        await this.#stream(conn, id, opened, req.sha256 === true)
         return { ok: true, streamed: true }
       }
       case 'write': {
@@ -370,199 +364,49 @@ export class ShareServer extends EventEmitter {
           throw new ShareError('invalid-argument', 'write: size must be a non-negative integer')
         if (req.sha256 !== undefined && (typeof req.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(req.sha256)))
           throw new ShareError('invalid-argument', 'write: sha256 must be 64 hex digits')
-        const names = await this.#check(conn, 'put', req.path, 'path', req.size)
-        return this.#write(conn, id, names, mode, req.size, req.sha256 as string | undefined)
-      }
-      case 'delete': {
-        const names = await this.#check(conn, 'delete', req.path)
-        if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root cannot be deleted')
-        const { target, existing } = await resolveForWrite(this.root, names)
-        const label = formatSharePath(names)
-        if (existing === undefined) throw new ShareError('share-not-found', `${label}: no such file`)
-        return this.#locked(target, async () => {
-          try {
-            if (existing.isDirectory()) await rmdir(target)
-            else await unlink(target)
-          } catch (err) {
-            throw fsError(err, label)
+        const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', req.size)
+        const declaredSha = req.sha256 as string | undefined
+        return this.#fs.write(names, mode, req.size, async (upload) => {
+          const done = new Promise<Record<string, unknown>>((finish) => {
+            conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
+          })
+          if (conn.frames.closed) {
+            conn.uploads.delete(id)
+            throw new ShareError('share-connection-closed')
           }
-          return { ok: true }
+          await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, ready: true })
+          return done
         })
       }
+      case 'delete':
+        await this.#fs.remove(await this.#enforcer.check(conn.peer, 'delete', req.path))
+        return { ok: true }
       case 'rename': {
-        const from = await this.#check(conn, 'rename', req.from, 'from')
-        const to = await this.#check(conn, 'put', req.to, 'to', 0)
-        if (from.length === 0 || to.length === 0)
-          throw new PathRefusedError('share-is-directory', 'the share root cannot be renamed')
-        const src = await resolveForWrite(this.root, from)
-        const dst = await resolveForWrite(this.root, to)
-        if (src.existing === undefined) throw new ShareError('share-not-found', `${formatSharePath(from)}: no such file`)
-        if (dst.existing !== undefined && req.overwrite !== true)
-          throw new ShareError('share-already-exists', `${formatSharePath(to)}: already exists`)
-        return this.#locked(dst.target, async () => {
-          try {
-            if (req.overwrite !== true && (await lstat(dst.target).catch(() => undefined)) !== undefined)
-              throw new ShareError('share-already-exists', `${formatSharePath(to)}: already exists`)
-            await rename(src.target, dst.target)
-          } catch (err) {
-            throw fsError(err, formatSharePath(to))
-          }
-          return { ok: true }
-        })
-      }
-      case 'mkdir': {
-        const names = await this.#check(conn, 'put', req.path, 'path', 0)
-        if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
-        // find the deepest existing ancestor inside the root, then create the rest
-        let i = names.length - 1
-        while (i > 0 && (await lstat(join(this.root, ...names.slice(0, i))).catch(() => undefined)) === undefined) i--
-        if (i < names.length - 1 && req.parents !== true)
-          throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
-        const base = await resolveExisting(this.root, names.slice(0, i))
-        try {
-          await mkdir(join(base, ...names.slice(i)), { recursive: req.parents === true })
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST' && req.parents === true) return { ok: true }
-          throw fsError(err, formatSharePath(names))
-        }
+        const from = await this.#enforcer.check(conn.peer, 'rename', req.from, 'from')
+        const to = await this.#enforcer.check(conn.peer, 'put', req.to, 'to', 0)
+        await this.#fs.rename(from, to, req.overwrite === true)
         return { ok: true }
       }
+      case 'mkdir':
+        await this.#fs.mkdir(await this.#enforcer.check(conn.peer, 'put', req.path, 'path', 0), req.parents === true)
+        return { ok: true }
     }
     throw new ShareError('invalid-argument', `unknown op ${op}`)
   }
 
-  /** Parse the path, ask the policy, log the decision; throws on refusal. */
-  async #check(conn: Conn, verb: ShareVerb, rawPath: unknown, field = 'path', size?: number): Promise<string[]> {
-    const action = verb === 'list' || verb === 'get' ? 'read' : 'write'
-    let names: string[]
+  /** Send an opened range as DATA frames (one chunk read ahead), then END. */
+  async #stream(conn: Conn, id: number, opened: OpenedRead, withHash: boolean): Promise<void> {
+    const { handle, offset, length, label } = opened
     try {
-      names = parseSharePath(rawPath, field)
-    } catch (err) {
-      const shown = typeof rawPath === 'string' ? rawPath.slice(0, 256) : String(rawPath)
-      await this.#record({
-        kind: 'operation',
-        allowed: false,
-        code: (err as PeerguardError).code,
-        reason: (err as Error).message,
-        peer: logPeer(conn.peer),
-        action,
-        verb,
-        resource: `share:${this.shareName}/${JSON.stringify(shown).slice(1, -1)}`
-      })
-      throw err
-    }
-    const path = formatSharePath(names)
-    const request: AccessRequest = {
-      verb,
-      action,
-      resource: shareResource(this.shareName, path),
-      path,
-      encrypted: this.mode === 'hardened',
-      ...(size === undefined ? {} : { size })
-    }
-    let decision: Decision
-    if (this.#authorize === undefined) {
-      decision = { allowed: true, code: 'allow', reason: 'plain mode: every operation is allowed', matchedGroups: [] }
-    } else {
-      try {
-        decision = await this.#authorize(conn.peer, request)
-        if (typeof decision !== 'object' || decision === null || typeof decision.allowed !== 'boolean')
-          throw new TypeError('authorizer returned no decision')
-      } catch (err) {
-        decision = {
-          allowed: false,
-          code: 'deny-error',
-          reason: `the authorizer failed: ${err instanceof Error ? err.message : String(err)}`,
-          matchedGroups: []
-        }
-      }
-    }
-    await this.#record({
-      kind: 'operation',
-      allowed: decision.allowed,
-      code: decision.code,
-      reason: decision.reason,
-      peer: logPeer(conn.peer),
-      action,
-      verb,
-      resource: request.resource,
-      ...(decision.rule === undefined
-        ? {}
-        : { rule: { id: decision.rule.id, ...(decision.rule.source === undefined ? {} : { source: decision.rule.source }) } })
-    })
-    if (!decision.allowed)
-      throw new ShareDeniedError(`${verb} ${request.resource}: ${decision.reason}`, {
-        details: { rule: decision.rule?.id, decision: decision.code }
-      })
-    return names
-  }
-
-  async #record(record: Parameters<DecisionSink['append']>[0]): Promise<void> {
-    if (this.#log === undefined) return
-    try {
-      await this.#log.append(record)
-    } catch (err) {
-      // Fail closed: an operation whose decision cannot be recorded does not run.
-      throw new ShareError('io-error', 'the decision log cannot be written; operation refused', { cause: err })
-    }
-  }
-
-  async #list(names: string[]): Promise<Record<string, unknown>> {
-    const label = formatSharePath(names)
-    const real = await resolveExisting(this.root, names)
-    let dirents: import('node:fs').Dirent[]
-    try {
-      dirents = await readdir(real, { withFileTypes: true })
-    } catch (err) {
-      throw fsError(err, label)
-    }
-    const entries: Array<Record<string, unknown>> = []
-    for (const d of dirents) {
-      if (d.name.startsWith(TEMP_PREFIX)) continue
-      if (entries.length >= MAX_LIST_ENTRIES) return { ok: true, entries, truncated: true }
-      const st = await lstat(join(real, d.name)).catch(() => undefined)
-      if (st === undefined) continue
-      entries.push({ name: d.name, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
-    }
-    entries.sort((a, b) => String(a.name).localeCompare(String(b.name)))
-    return { ok: true, entries, truncated: false }
-  }
-
-  async #read(conn: Conn, id: number, names: string[], req: Record<string, unknown>): Promise<void> {
-    const label = formatSharePath(names)
-    const real = await resolveExisting(this.root, names)
-    const before = await stat(real).catch((err) => Promise.reject(fsError(err, label)))
-    if (before.isDirectory()) throw new ShareError('share-is-directory', `${label}: is a directory`)
-    if (!before.isFile()) throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
-    const fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err) =>
-      Promise.reject(fsError(err, label))
-    )
-    try {
-      const st = await fh.stat()
-      if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev)
-        throw new ShareError('share-file-changed', `${label}: changed while opening`)
-      const offset = req.offset ?? 0
-      if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > st.size)
-        throw new ShareError('share-range-invalid', `${label}: offset outside the file (size ${st.size})`)
-      const length = req.length ?? st.size - offset
-      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || offset + length > st.size)
-        throw new ShareError('share-range-invalid', `${label}: range outside the file (size ${st.size})`)
-      const ifMatch = req.ifMatch as { size?: unknown; mtimeMs?: unknown } | undefined
-      if (
-        ifMatch !== undefined &&
-        (typeof ifMatch !== 'object' || ifMatch === null || ifMatch.size !== st.size || ifMatch.mtimeMs !== st.mtimeMs)
-      ) {
-        throw new ShareError('share-file-changed', `${label}: the file changed since the download began`)
-      }
       const state = { cancelled: false }
       conn.reads.set(id, state)
-      await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: st.size, mtimeMs: st.mtimeMs, offset, length })
-      const hash = req.sha256 === true ? createHash('sha256') : undefined
+      await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: opened.size, mtimeMs: opened.mtimeMs, offset, length })
+      const hash = withHash ? createHash('sha256') : undefined
       let pos = offset
       const end = offset + length
       const readChunk = (p: number): Promise<Buffer> => {
         const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - p))
-        return fh.read(buf, 0, buf.length, p).then(({ bytesRead }) => buf.subarray(0, bytesRead))
+        return handle.read(buf, 0, buf.length, p).then(({ bytesRead }) => buf.subarray(0, bytesRead))
       }
       let next = pos < end ? readChunk(pos) : undefined
       try {
@@ -575,18 +419,13 @@ export class ShareServer extends EventEmitter {
           hash?.update(chunk)
           await conn.frames.send(FrameType.DATA, id, chunk)
         }
-        if (state.cancelled) {
-          await next?.catch(() => {})
-          await conn.frames
-            .sendJson(FrameType.END, id, { ok: false, code: 'aborted', message: 'cancelled by the client' })
-            .catch(() => {})
-        } else {
-          await conn.frames.sendJson(
-            FrameType.END,
-            id,
-            hash === undefined ? { ok: true } : { ok: true, sha256: hash.digest('hex') }
-          )
-        }
+        const trailer = state.cancelled
+          ? { ok: false, code: 'aborted', message: 'cancelled by the client' }
+          : hash === undefined
+            ? { ok: true }
+            : { ok: true, sha256: hash.digest('hex') }
+        await next?.catch(() => {})
+        await conn.frames.sendJson(FrameType.END, id, trailer)
       } catch (err) {
         await next?.catch(() => {})
         await conn.frames.sendJson(FrameType.END, id, errorReply(fsError(err, label))).catch(() => {})
@@ -594,73 +433,8 @@ export class ShareServer extends EventEmitter {
         conn.reads.delete(id)
       }
     } finally {
-      await fh.close().catch(() => {})
+      await handle.close().catch(() => {})
     }
-  }
-
-  async #write(
-    conn: Conn,
-    id: number,
-    names: string[],
-    mode: WriteMode,
-    size: number,
-    declaredSha: string | undefined
-  ): Promise<Record<string, unknown>> {
-    const label = formatSharePath(names)
-    const { parent, target, existing } = await resolveForWrite(this.root, names)
-    if (existing?.isDirectory() === true) throw new ShareError('share-is-directory', `${label}: is a directory`)
-    if (existing !== undefined && !existing.isFile() && !existing.isSymbolicLink())
-      throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
-    if (mode === 'create' && existing !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
-    return this.#locked(target, async () => {
-      const current = await lstat(target).catch(() => undefined)
-      if (mode === 'create' && current !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
-      const upload = await AtomicUpload.begin(parent, target, current?.isFile() === true ? current : undefined, mode, size, label)
-      const done = new Promise<Record<string, unknown>>((finish) => {
-        conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
-      })
-      if (conn.frames.closed) {
-        conn.uploads.delete(id)
-        await upload.abort()
-        throw new ShareError('share-connection-closed')
-      }
-      await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, ready: true })
-      return done
-    })
-  }
-
-  /** Run `fn` holding the lock of one target path, so writers to a path never interleave. */
-  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(key) ?? Promise.resolve()
-    let release!: () => void
-    const mine = new Promise<void>((r) => {
-      release = r
-    })
-    const chained = prev.then(() => mine)
-    this.#locks.set(key, chained)
-    await prev
-    try {
-      return await fn()
-    } finally {
-      release()
-      if (this.#locks.get(key) === chained) this.#locks.delete(key)
-    }
-  }
-}
-
-function typeOf(st: import('node:fs').Stats): string {
-  if (st.isFile()) return 'file'
-  if (st.isDirectory()) return 'dir'
-  if (st.isSymbolicLink()) return 'symlink'
-  return 'other'
-}
-
-function logPeer(peer: PeerInfo): LogPeer {
-  return {
-    peerId: peer.peerId,
-    ...(peer.name === undefined ? {} : { name: peer.name }),
-    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
-    ...(peer.address === undefined ? {} : { address: peer.address })
   }
 }
 
