@@ -226,6 +226,18 @@ export const CODES = {
   'proxy-tls-handshake-failed': code('the TLS handshake failed, timed out or the peer sent no certificate'),
   'proxy-reload-failed': code('reloading certificate, trust store or policy failed; the previous configuration stays'),
   'proxy-closed': code('the proxy was closed'),
+  // ---- swarm ----
+  'swarm-manifest-invalid': code('a swarm manifest is malformed, too large or not canonical'),
+  'swarm-manifest-signature': code('a swarm manifest signature or publisher certificate does not verify', EXIT_CODES.FINDING),
+  'swarm-publisher-denied': code('the policy does not allow the manifest publisher to publish this swarm', EXIT_CODES.FINDING),
+  'swarm-denied': code('the policy denies this peer the swarm', EXIT_CODES.FINDING),
+  'swarm-unknown': code('the peer does not serve the requested swarm'),
+  'swarm-protocol-error': code('a swarm peer broke the wire protocol'),
+  'swarm-piece-corrupt': code('a peer sent a piece whose SHA-256 does not match the manifest', EXIT_CODES.FINDING),
+  'swarm-file-mismatch': code('the file does not match the manifest (size, piece or whole-file SHA-256)'),
+  'swarm-stalled': code('no peer could supply the missing pieces before the stall timeout'),
+  'swarm-too-many-peers': code('the swarm peer is at its connection limit'),
+  'swarm-closed': code('the swarm peer was closed'),
 } as const satisfies Record<string, CodeInfo>
 
 /** A stable error or result code from the table in `CODES`. */

@@ -38,3 +38,30 @@ export {
   ShareProtocolError,
   UploadVerifyError
 } from './errors.js'
+// swarm
+export {
+  createManifest,
+  createSwarmPeer,
+  decodeMessage,
+  encodeManifest,
+  encodeMessage,
+  MessageDecoder,
+  parseManifest,
+  SwarmPeer,
+  SWARM_PROTOCOL,
+  verifyManifest,
+  MAX_MESSAGE_BYTES,
+  MAX_REQUEST_BYTES,
+  MAX_PIECES,
+  SwarmClosedError,
+  SwarmDeniedError,
+  SwarmFileMismatchError,
+  SwarmManifestInvalidError,
+  SwarmManifestSignatureError,
+  SwarmPieceCorruptError,
+  SwarmProtocolError,
+  SwarmPublisherDeniedError,
+  SwarmStalledError
+} from './swarm/index.js'
+export type { FetchOptions, FetchProgress, FetchResult, SwarmManifest, SwarmMessage, SwarmPeerOptions } from './swarm/index.js'
+// end swarm

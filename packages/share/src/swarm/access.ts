@@ -1,0 +1,106 @@
+import type { DecisionRecord, OperationRecord } from '@peerguard/audit'
+import type { Decision, PeerInfo } from '@peerguard/interface'
+import { PeerguardError } from '@peerguard/interface'
+
+/** The part of a `@peerguard/policy` Policy the swarm needs (structural). */
+export interface SwarmPolicy {
+  decide(request: {
+    peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
+    action: string
+    resource: string
+    context?: { encrypted?: boolean; address?: string }
+  }): Decision
+}
+
+/** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
+export interface SwarmDecisionSink {
+  append(record: DecisionRecord): Promise<unknown>
+}
+
+/** Policy verbs (policies/README.md): `get` (a read) to fetch, `put` (a write) to seed or publish. */
+export type SwarmVerb = 'get' | 'put'
+
+const NO_POLICY: Decision = Object.freeze({
+  allowed: true,
+  code: 'allow',
+  reason: 'no policy: every peer certified by the LAN CA may take part',
+  matchedGroups: Object.freeze([]) as readonly string[]
+})
+
+const FINAL_DENY = new Set(['deny-rule', 'deny-requirement', 'deny-invalid-resource'])
+
+/**
+ * Decide `verb` on a swarm for a peer (SWARM.md §5). The swarm is named two ways, `swarm:<name>`
+ * and `swarm:<swarm id>`; a deny rule on either refuses, otherwise an allow on either allows,
+ * otherwise the default deny. Without a policy every certified peer is allowed.
+ */
+export function decideSwarm(
+  policy: SwarmPolicy | undefined,
+  peer: PeerInfo,
+  verb: SwarmVerb,
+  swarm: { name: string; swarmId: string }
+): Decision {
+  if (policy === undefined) return NO_POLICY
+  const ask = (resource: string): Decision => {
+    try {
+      return policy.decide({
+        peer: {
+          peerId: peer.peerId,
+          ...(peer.name === undefined ? {} : { name: peer.name }),
+          groups: peer.groups,
+          ...(peer.address === undefined ? {} : { address: peer.address })
+        },
+        action: verb,
+        resource,
+        context: { encrypted: true }
+      })
+    } catch (err) {
+      // A policy that cannot decide refuses (fail closed).
+      return { allowed: false, code: 'deny-default', reason: `policy error: ${(err as Error).message}`, matchedGroups: [] }
+    }
+  }
+  const byName = ask(`swarm:${swarm.name}`)
+  const byId = ask(`swarm:${swarm.swarmId}`)
+  if (FINAL_DENY.has(byName.code)) return byName
+  if (FINAL_DENY.has(byId.code)) return byId
+  if (byName.allowed) return byName
+  if (byId.allowed) return byId
+  return byName
+}
+
+/** The peer as written in the decision log. */
+export function logPeer(peer: PeerInfo): { peerId: string; name?: string; groups?: string[]; address?: string } {
+  return {
+    peerId: peer.peerId,
+    ...(peer.name === undefined ? {} : { name: peer.name }),
+    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
+    ...(peer.address === undefined ? {} : { address: peer.address })
+  }
+}
+
+/** An operation record for a swarm decision. */
+export function decisionRecord(peer: PeerInfo, verb: SwarmVerb | 'piece', resource: string, decision: Decision): OperationRecord {
+  return {
+    kind: 'operation',
+    allowed: decision.allowed,
+    code: decision.code,
+    reason: decision.reason,
+    peer: logPeer(peer),
+    action: verb === 'get' ? 'read' : 'write',
+    verb,
+    resource,
+    ...(decision.rule === undefined
+      ? {}
+      : { rule: { id: decision.rule.id, ...(decision.rule.source === undefined ? {} : { source: decision.rule.source }) } })
+  }
+}
+
+/** Append to the log; a log that cannot be written refuses the operation (fail closed). */
+export async function appendDecision(log: SwarmDecisionSink | undefined, record: DecisionRecord): Promise<void> {
+  if (log === undefined) return
+  try {
+    await log.append(record)
+  } catch (err) {
+    throw new PeerguardError('io-error', 'the decision log cannot be written; operation refused', { cause: err })
+  }
+}
