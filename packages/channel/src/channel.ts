@@ -1,10 +1,10 @@
 import { Duplex } from 'node:stream'
-import { type PeerInfo, PeerguardError, type SecureChannel } from '@peerguard/interface'
+import { InvalidArgumentError, type PeerInfo, PeerguardError, type SecureChannel } from '@peerguard/interface'
 import { ChannelClosedError, ChannelRefusedError, ChannelTruncatedError, FrameInvalidError } from './errors.js'
-import { type FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
+import { FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
 import { TAG_LENGTH } from './noise/primitives.js'
 import { decodeAlert, encodeAlert, FrameType } from './payload.js'
-import type { TransportCipher } from './transport-cipher.js'
+import { TransportCipher } from './transport-cipher.js'
 
 /** Smallest transport frame: type byte + tag (SPEC.md §3.2). */
 export const MIN_TRANSPORT_FRAME = 1 + TAG_LENGTH
@@ -83,7 +83,18 @@ export class NoiseChannel extends Duplex implements SecureChannel {
   #failed = false
   #pendingWrite: ((err?: Error | null) => void) | undefined
 
+  /** Made by `secureOutbound` / `secureInbound`; not meant to be constructed directly. */
   constructor(init: NoiseChannelInit) {
+    if (
+      typeof init !== 'object' ||
+      init === null ||
+      !(init.send instanceof TransportCipher) ||
+      !(init.receive instanceof TransportCipher) ||
+      !(init.decoder instanceof FrameDecoder) ||
+      typeof init.socket?.write !== 'function'
+    ) {
+      throw new InvalidArgumentError('NoiseChannel: use secureOutbound or secureInbound to make a channel')
+    }
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 })
     this.#socket = init.socket
     this.#decoder = init.decoder

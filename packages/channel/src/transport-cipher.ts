@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { InvalidArgumentError } from '@peerguard/interface'
 import { ChannelDecryptError, NoiseNonceExhaustedError } from './errors.js'
-import type { CipherState } from './noise/noise.js'
+import { CipherState } from './noise/noise.js'
 import { chachaNonce, nodeChaChaPoly, TAG_LENGTH } from './noise/primitives.js'
 
 /** Nonces stop at 2^53 - 1 (SPEC.md §3.1; the Noise limit is 2^64 - 1). */
@@ -22,8 +23,8 @@ export class TransportCipher {
   readonly #nonce = Buffer.alloc(12)
 
   constructor(state: CipherState) {
-    const key = state.key
-    if (key === undefined) throw new TypeError('transport cipher state has no key')
+    const key = state instanceof CipherState ? state.key : undefined
+    if (key === undefined) throw new InvalidArgumentError('state: expected a CipherState with a key')
     this.#key = Buffer.from(key)
     state.clear()
   }

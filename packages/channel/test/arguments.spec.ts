@@ -10,9 +10,11 @@ import {
   FrameDecoder,
   HandshakeState,
   KnownPeers,
+  NoiseChannel,
   parseProtocolName,
   secureInbound,
-  secureOutbound
+  secureOutbound,
+  TransportCipher
 } from '@peerguard/channel'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { duplexPair } from '@peerguard/test-utils'
@@ -83,6 +85,8 @@ describe('argument checks', () => {
     expect(() => encodeHandshakePayload({ identityKey: new Uint8Array(3) } as never)).toThrow(invalid)
     expect(() => decodeAlert(null as never)).toThrow(invalid)
     expect(() => new FrameDecoder(10, 5)).toThrow(invalid)
+    expect(() => new NoiseChannel({} as never)).toThrow(invalid)
+    expect(() => new TransportCipher({} as never)).toThrow(invalid)
     expect(() => new FrameDecoder(0, 100).push('x' as never)).toThrow(invalid)
     expect(() => KnownPeers.parse('nas not-a-peer-id')).toThrow(expect.objectContaining({ code: 'channel-known-peers-invalid' }))
     expect(() => KnownPeers.parse('just-one-field')).toThrow(expect.objectContaining({ code: 'channel-known-peers-invalid' }))
