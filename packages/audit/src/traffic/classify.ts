@@ -4,7 +4,7 @@ import { DiscoveryApp, discoveryProtocol } from './detectors/discovery.js'
 import { EncryptedApp, isSsh, isTls } from './detectors/encrypted.js'
 import { FtpApp, isFtpStart } from './detectors/ftp.js'
 import { HttpApp, isHttpStart } from './detectors/http.js'
-import { NtlmTracker } from './detectors/ntlm.js'
+import { NTLMSSP_SIGNATURE, NtlmTracker } from './detectors/ntlm.js'
 import { isPeerguardChannelInit, isPeerguardPlain, PeerguardChannelApp, PeerguardPlainApp } from './detectors/peerguard.js'
 import { isRpcCall, isRpcTcpStart, RpcApp } from './detectors/rpc.js'
 import { isSmbStart, SmbApp } from './detectors/smb.js'
@@ -55,9 +55,71 @@ export function classifyUdp(
 }
 
 /** Bytes per direction an unrecognised stream is scanned for NTLMSSP. */
-const UNKNOWN_SCAN_BYTES = 32 * 1024
+const UNKNOWN_SCAN_BYTES = 64 * 1024
+/** Bytes kept after an NTLMSSP signature for parsing the message. */
+const NTLM_WINDOW_BYTES = 4096
 /** BitTorrent's usual listening ports (BEP 3 6881-6889; Transmission 51413). */
 const BT_PORTS = (p: number): boolean => (p >= 6881 && p <= 6999) || p === 51413
+
+/**
+ * One direction of an unrecognised stream, scanned for "NTLMSSP" without copying: only the
+ * window after a signature (and the 7 bytes a signature may straddle) is kept.
+ */
+class NtlmScanner {
+  seen = 0
+  #tail: Buffer = Buffer.alloc(0)
+  #window: Buffer[] = []
+  #windowBytes = 0
+  #windowFrames: { start: number; frame: number }[] = []
+  readonly hits: { msg: Buffer; frames: { start: number; frame: number }[] }[] = []
+
+  push(buf: Buffer, off: number, len: number, frame: number): void {
+    const end = off + len
+    this.seen += len
+    if (this.#windowBytes > 0) {
+      const take = Math.min(len, NTLM_WINDOW_BYTES - this.#windowBytes)
+      this.#windowFrames.push({ start: this.#windowBytes, frame })
+      this.#window.push(Buffer.from(buf.subarray(off, off + take)))
+      this.#windowBytes += take
+      if (this.#windowBytes >= NTLM_WINDOW_BYTES) this.#close()
+      return
+    }
+    // A signature that straddles the previous chunk and this one.
+    if (this.#tail.length > 0) {
+      const joined = Buffer.concat([this.#tail, buf.subarray(off, Math.min(end, off + 8))])
+      const at = joined.indexOf(NTLMSSP_SIGNATURE)
+      if (at >= 0) {
+        this.#open(Buffer.concat([joined.subarray(at), buf.subarray(Math.min(end, off + 8), end)]), frame)
+        return
+      }
+    }
+    const at = buf.subarray(0, end).indexOf(NTLMSSP_SIGNATURE, off)
+    if (at >= 0) {
+      this.#open(Buffer.from(buf.subarray(at, end)), frame)
+      return
+    }
+    this.#tail = Buffer.from(buf.subarray(Math.max(off, end - 7), end))
+  }
+
+  #open(first: Buffer, frame: number): void {
+    this.#window = [first]
+    this.#windowBytes = first.length
+    this.#windowFrames = [{ start: 0, frame }]
+    this.#tail = Buffer.alloc(0)
+    if (this.#windowBytes >= NTLM_WINDOW_BYTES) this.#close()
+  }
+
+  #close(): void {
+    if (this.#windowBytes === 0) return
+    if (this.hits.length < 16) this.hits.push({ msg: Buffer.concat(this.#window), frames: this.#windowFrames })
+    this.#window = []
+    this.#windowBytes = 0
+  }
+
+  finish(): void {
+    this.#close()
+  }
+}
 
 /** Name the carrier of an NTLM exchange in an unrecognised stream, from its first bytes. */
 function carrierName(first: Buffer | undefined, port: number): string {
@@ -79,12 +141,9 @@ export class UnknownStreamApp implements FlowApp {
   done = false
   readonly #ctx: AuditContext
   readonly #flow: Flow
-  readonly #scan: [Buffer[], Buffer[]] = [[], []]
-  readonly #have: [number, number] = [0, 0]
+  readonly #scan: [NtlmScanner, NtlmScanner] = [new NtlmScanner(), new NtlmScanner()]
   readonly #first: [Buffer | undefined, Buffer | undefined] = [undefined, undefined]
   readonly #firstFrame: [number, number] = [0, 0]
-  /** Where each copied chunk starts in the scan buffer, and its frame. */
-  readonly #chunks: [{ start: number; frame: number }[], { start: number; frame: number }[]] = [[], []]
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -97,13 +156,9 @@ export class UnknownStreamApp implements FlowApp {
       this.#first[d] = Buffer.from(buf.subarray(off, off + Math.min(len, 2048)))
       this.#firstFrame[d] = frame
     }
-    const take = Math.min(len, UNKNOWN_SCAN_BYTES - this.#have[d])
-    if (take > 0) {
-      this.#chunks[d].push({ start: this.#have[d], frame })
-      this.#scan[d].push(Buffer.from(buf.subarray(off, off + take)))
-      this.#have[d] += take
-    }
-    if (this.#have[0] >= UNKNOWN_SCAN_BYTES && this.#have[1] >= UNKNOWN_SCAN_BYTES) this.done = true
+    const s = this.#scan[d]
+    if (s.seen < UNKNOWN_SCAN_BYTES) s.push(buf, off, len, frame)
+    if (this.#scan[0].seen >= UNKNOWN_SCAN_BYTES && this.#scan[1].seen >= UNKNOWN_SCAN_BYTES) this.done = true
   }
 
   gap(): void {}
@@ -112,15 +167,15 @@ export class UnknownStreamApp implements FlowApp {
     const flow = this.#flow.key()
     const server = this.#flow.server
     const ntlm = new NtlmTracker(carrierName(this.#first[0], server.port), this.#ctx, () => this.#flow.client.addr)
-    for (const d of [0, 1] as const) {
-      if (this.#have[d] === 0) continue
-      const all = Buffer.concat(this.#scan[d])
-      const chunks = this.#chunks[d]
-      ntlm.scan(all, 0, all.length, this.#firstFrame[d], (at) => {
-        let frame = this.#firstFrame[d]
-        for (const c of chunks) if (c.start <= at) frame = c.frame
-        return frame
-      })
+    for (const s of this.#scan) {
+      s.finish()
+      for (const h of s.hits) {
+        ntlm.scan(h.msg, 0, h.msg.length, h.frames[0]?.frame ?? 0, (at) => {
+          let frame = 0
+          for (const c of h.frames) if (c.start <= at) frame = c.frame
+          return frame
+        })
+      }
     }
     if (ntlm.count > 0) {
       this.name = ntlm.carrier

@@ -48,6 +48,8 @@ export class FtpApp implements FlowApp {
 
   data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
     ;(fromClient ? this.#client : this.#server).push(buf, off, len, frame)
+    // A control channel is short lines; a stream of overlong lines is not FTP (or not any more).
+    if (this.#client.overlong + this.#server.overlong > 16) this.done = true
   }
 
   gap(fromClient: boolean): void {
@@ -56,7 +58,10 @@ export class FtpApp implements FlowApp {
 
   #command(line: string, frame: number): void {
     const m = /^([A-Za-z]{3,4})(?: (.*))?$/.exec(line)
-    if (m === null) return
+    if (m === null) {
+      this.#junk()
+      return
+    }
     const verb = m[1]!.toUpperCase()
     const arg = clean(m[2] ?? '', 200)
     switch (verb) {
@@ -103,7 +108,11 @@ export class FtpApp implements FlowApp {
 
   #reply(line: string, frame: number): void {
     const code = line.slice(0, 3)
-    if (!/^\d{3}$/.test(code)) return
+    if (!/^\d{3}$/.test(code)) {
+      // Continuation lines of multi-line replies start with a space or the text itself.
+      if (!/^[ \t]|^[\x20-\x7e]*$/.test(line)) this.#junk()
+      return
+    }
     if (code === '230' && this.#awaitingLogin !== undefined) this.#loginDone(true)
     else if (code === '530' && this.#awaitingLogin !== undefined) this.#loginDone(false)
     else if (code === '234') {
@@ -118,6 +127,13 @@ export class FtpApp implements FlowApp {
       const m = /\(\|\|\|(\d+)\|\)/.exec(line)
       if (m !== null) this.#expect(this.#flow.server.addr, Number(m[1]))
     }
+  }
+
+  #junkLines = 0
+
+  /** A line that is not FTP: after a few, this is not (or no longer) an FTP control channel. */
+  #junk(): void {
+    if (++this.#junkLines > 16) this.done = true
   }
 
   #loginDone(ok: boolean): void {

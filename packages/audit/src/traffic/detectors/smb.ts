@@ -28,6 +28,7 @@ const SMB2_DATA_COMMANDS = new Set([5, 6, 7, 8, 9, 0x0a, 0x0e, 0x0f, 0x10, 0x11]
 const SMB1_DATA_COMMANDS = new Set([0x0a, 0x0b, 0x2d, 0x2e, 0x2f, 0x32, 0xa2, 0x06, 0x07, 0x08, 0x09])
 const SMB1_ANDX = new Set([0x73, 0x75, 0x2d, 0x2e, 0x2f, 0xa2, 0x24])
 const STATUS_PENDING = 0x00000103
+const SMB_ASCII = Buffer.from('SMB', 'latin1')
 
 interface Tree {
   path: string
@@ -72,6 +73,7 @@ export class SmbApp implements FlowApp {
   #guest = false
   #guestFrames: number[] = []
   #nativeOs = ''
+  #resyncBytes = 0
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -84,7 +86,16 @@ export class SmbApp implements FlowApp {
       return -1
     }
     const resync = (buf: Buffer, off: number, len: number): number => {
-      for (let i = off; i + 8 <= off + len; i++) if (buf[i] === 0 && isSmbMagic(buf, i + 4)) return i
+      // Look for "SMB" (native search), then check the protocol byte and the NBSS type before it.
+      const end = off + len
+      let at = buf.indexOf(SMB_ASCII, off + 5)
+      while (at >= 0 && at + 3 <= end) {
+        if (isSmbMagic(buf, at - 1) && buf[at - 5] === 0) return at - 5
+        at = buf.indexOf(SMB_ASCII, at + 1)
+      }
+      this.#resyncBytes += len
+      // A stream that stays out of sync for 1 MiB is not worth scanning further.
+      if (this.#resyncBytes > 1024 * 1024) this.done = true
       return -1
     }
     this.#framers = [
