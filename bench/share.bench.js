@@ -35,6 +35,12 @@ rules:
     resources: ["share:bench/**"]
 `
 
+// --child-node-args "--cpu-prof ..." passes node options to the peerguard server (profiling).
+const childNodeArgs = (() => {
+  const k = process.argv.indexOf('--child-node-args')
+  return k >= 0 ? (process.argv[k + 1] ?? '').split(' ').filter(Boolean) : []
+})()
+
 // ---- child: the peerguard share server ----
 if (process.argv[2] === '--serve-child') {
   const [, , , mode, root, credsFile] = process.argv
@@ -115,25 +121,12 @@ function timed(fn) {
   }
 }
 
-// --child-node-args "--cpu-prof ..." passes node options to the peerguard server (profiling).
-const childNodeArgs = (() => {
-  const k = process.argv.indexOf('--child-node-args')
-  return k >= 0 ? (process.argv[k + 1] ?? '').split(' ').filter(Boolean) : []
-})()
-
 async function peerguardRun(mode, dir, root, size, creds) {
   const credsFile = join(dir, 'creds.json')
   await writeFile(credsFile, JSON.stringify(creds.server), { mode: 0o600 })
   const child = spawn(
     process.execPath,
-    [
-      ...childNodeArgs,
-      fileURLToPath(import.meta.url),
-      '--serve-child',
-      mode,
-      root,
-      credsFile
-    ],
+    [...childNodeArgs, fileURLToPath(import.meta.url), '--serve-child', mode, root, credsFile],
     {
       stdio: ['pipe', 'pipe', 'inherit']
     }
@@ -387,7 +380,7 @@ async function main() {
     const h = results['peerguard hardened']
     const ratio = (name, goal) => {
       const o = results[name]
-      if (o.skipped !== undefined) return console.log(`  hardened / ${name}: skipped`)
+      if (o.skipped !== undefined || h.skipped !== undefined) return console.log(`  hardened / ${name}: skipped`)
       const g = h.get / o.get
       const p = h.put / o.put
       console.log(
@@ -398,9 +391,11 @@ async function main() {
     ratio('peerguard plain', 0.8)
     ratio('sftp (OpenSSH)', 1.0)
     ratio('smbclient SMB3 encrypted', 1.0)
-    console.log(
-      `  memory: peak RSS client ${clientRss.toFixed(0)} MB, hardened server ${h.serverRssMB.toFixed(0)} MB, plain server ${results['peerguard plain'].serverRssMB.toFixed(0)} MB for a ${sizeMB} MiB file (bounded: ${Math.max(h.serverRssMB, clientRss) < 400 ? 'yes' : 'NO'})`
-    )
+    const p = results['peerguard plain']
+    if (h.skipped === undefined && p.skipped === undefined)
+      console.log(
+        `  memory: peak RSS client ${clientRss.toFixed(0)} MB, hardened server ${h.serverRssMB.toFixed(0)} MB, plain server ${results['peerguard plain'].serverRssMB.toFixed(0)} MB for a ${sizeMB} MiB file (bounded: ${Math.max(h.serverRssMB, clientRss) < 400 ? 'yes' : 'NO'})`
+      )
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
