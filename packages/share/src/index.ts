@@ -53,6 +53,7 @@ export {
   MAX_MESSAGE_BYTES,
   MAX_REQUEST_BYTES,
   MAX_PIECES,
+  MAX_MANIFEST_BYTES,
   SwarmClosedError,
   SwarmDeniedError,
   SwarmFileMismatchError,

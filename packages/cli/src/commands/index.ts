@@ -8,6 +8,7 @@ import { registerAuditCommands } from './audit.js'
 import { registerDemoCommands } from './demo.js'
 import { registerShareCommands } from './share.js'
 import { registerProxyCommands } from './proxy.js'
+import { registerSwarmCommands } from './swarm.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -19,6 +20,7 @@ export function registerAll(program: Command, io: CliIO): void {
   registerDemoCommands(program, io)
   registerShareCommands(program, io)
   registerProxyCommands(program, io)
+  registerSwarmCommands(program, io)
   void program
   void io
 }

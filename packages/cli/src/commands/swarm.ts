@@ -1,0 +1,277 @@
+import { readFile, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import cliProgress from 'cli-progress'
+import type { Command } from 'commander'
+import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
+import { type KeyPair, loadIdentity, peerIdFromPublicKey } from '@peerguard/identity'
+import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
+import { createTrustStore, loadTrustStore, pemDecodeAll, type TrustStore } from '@peerguard/pki'
+import { loadPolicy } from '@peerguard/policy'
+import {
+  createManifest,
+  createSwarmPeer,
+  encodeManifest,
+  MAX_MANIFEST_BYTES,
+  parseManifest,
+  type SwarmManifest,
+  type SwarmPeer
+} from '@peerguard/share'
+import type { CliIO } from '../io.js'
+import { readLimited, readPassphraseFile, wantsJson } from './ca.js'
+
+interface Credentials {
+  identity?: string
+  cert?: string
+  trust?: string
+  passphraseFile?: string
+  policy?: string
+  log?: string
+}
+
+async function readCertificates(path: string): Promise<Uint8Array[]> {
+  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
+  if (bytes[0] === 0x30) return [bytes]
+  try {
+    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
+  } catch (err) {
+    throw new InvalidArgumentError(`${path}: not a PEM or DER certificate (${(err as Error).message})`, { cause: err })
+  }
+}
+
+async function readTrust(path: string): Promise<TrustStore> {
+  const info = await stat(path).catch(() => undefined)
+  if (info?.isDirectory() === true) return loadTrustStore(path)
+  return createTrustStore({ roots: await readCertificates(path) })
+}
+
+async function readKey(path: string, passphraseFile: string | undefined): Promise<KeyPair> {
+  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile)
+  return (await loadIdentity(path, passphrase === undefined ? {} : { passphrase })).keyPair
+}
+
+async function readManifest(path: string): Promise<SwarmManifest> {
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    throw new PeerguardError(err.code === 'ENOENT' ? 'not-found' : 'io-error', `${path}: ${err.code ?? err.message}`, {
+      cause: err
+    })
+  })
+  if (bytes.length > MAX_MANIFEST_BYTES)
+    throw new PeerguardError('swarm-manifest-invalid', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes`)
+  return parseManifest(bytes)
+}
+
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
+  const port = m === null ? Number.NaN : Number(m[3])
+  if (m === null || port > 65535) throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
+  return { host: (m[1] ?? m[2]) as string, port }
+}
+
+function need(opts: Credentials, what: string): void {
+  if (opts.identity === undefined || opts.cert === undefined || opts.trust === undefined) {
+    throw new PeerguardError('usage', `${what} needs --identity, --cert and --trust`, {
+      details: { hint: 'enrol with the LAN CA first: peerguard cert request / ca issue' }
+    })
+  }
+}
+
+async function peerFrom(opts: Credentials): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
+  const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  const chain = await readCertificates(opts.cert as string)
+  const trust = await readTrust(opts.trust as string)
+  const policy = opts.policy === undefined ? undefined : loadPolicy({ path: opts.policy })
+  const log = opts.log === undefined ? undefined : await openDecisionLog({ path: opts.log, identity })
+  const peer = createSwarmPeer({
+    identity,
+    chain,
+    trust,
+    ...(policy === undefined ? {} : { policy }),
+    ...(log === undefined ? {} : { log })
+  })
+  return { peer, log }
+}
+
+function credentialOptions(cmd: Command): Command {
+  return cmd
+    .option('--identity <key>', 'your identity key file')
+    .option('--cert <cert>', 'your certificate chain from the LAN CA, PEM')
+    .option('--trust <root>', 'the LAN CA root certificate (file or directory)')
+    .option('--policy <file>', 'access policy: who may fetch (get) and seed (put) swarm:<name>; default: every certified peer')
+    .option('--log <file>', 'decision log (JSON Lines, checkpoints signed with --identity)')
+    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
+
+export function registerSwarmCommands(program: Command, io: CliIO): void {
+  const swarm = program
+    .command('swarm')
+    .description('torrent-like distribution among enrolled peers: signed manifests, encrypted channels, policy per swarm')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ peerguard swarm publish dataset.bin --identity alice.key --cert alice.pem --out dataset.pgswarm
+  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --listen 0.0.0.0:6881
+  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem`
+    )
+
+  swarm
+    .command('publish')
+    .description("hash FILE into a manifest signed with your identity (publishing is checked by each peer's policy)")
+    .argument('<file>', 'the file to publish')
+    .requiredOption('--out <manifest>', 'where to write the manifest')
+    .option('--identity <key>', 'your identity key file')
+    .option('--cert <cert>', 'your certificate chain from the LAN CA, PEM (goes into the manifest)')
+    .option('--name <name>', 'swarm name (swarm:<name> in policies); default: the file name')
+    .option('--piece-size <bytes>', 'piece size, a power of two (16384..16777216); default: 256 KiB or more')
+    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard swarm publish dataset.bin --identity alice.key --cert alice.pem --out dataset.pgswarm'
+    )
+    .action(async (file: string, opts: Credentials & { out: string; name?: string; pieceSize?: string }, cmd: Command) => {
+      if (opts.identity === undefined || opts.cert === undefined)
+        throw new PeerguardError('usage', 'swarm publish needs --identity and --cert')
+      const identity = await readKey(opts.identity, opts.passphraseFile)
+      const chain = await readCertificates(opts.cert)
+      let pieceSize: number | undefined
+      if (opts.pieceSize !== undefined) {
+        if (!/^\d+$/.test(opts.pieceSize))
+          throw new InvalidArgumentError(`--piece-size: expected a whole number, got ${JSON.stringify(opts.pieceSize)}`)
+        pieceSize = Number(opts.pieceSize)
+      }
+      const name =
+        opts.name ??
+        basename(file)
+          .replace(/[^A-Za-z0-9._-]/g, '_')
+          .replace(/^[._-]+/, '')
+      const manifest = await createManifest(file, {
+        name,
+        identity,
+        chain,
+        publisher: peerIdFromPublicKey(identity.publicKey).toString(),
+        ...(pieceSize === undefined ? {} : { pieceSize })
+      })
+      await writeFileAtomic(opts.out, encodeManifest(manifest), { mode: 0o644 })
+      if (wantsJson(cmd))
+        io.json({
+          manifest: opts.out,
+          name: manifest.name,
+          swarmId: manifest.swarmId,
+          size: manifest.size,
+          pieces: manifest.pieces.length,
+          pieceSize: manifest.pieceSize,
+          sha256: manifest.sha256
+        })
+      else
+        io.out(
+          `${opts.out}: swarm "${manifest.name}" ${manifest.swarmId}, ${manifest.size} bytes in ${manifest.pieces.length} pieces`
+        )
+    })
+
+  credentialOptions(
+    swarm
+      .command('seed')
+      .description('serve FILE as the swarm of MANIFEST until interrupted (Ctrl-C)')
+      .argument('<manifest>', 'the manifest file')
+      .argument('<file>', 'the complete file')
+      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:6881')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --policy swarm.yaml --listen 0.0.0.0:6881'
+    )
+    .action(async (manifestPath: string, file: string, opts: Credentials & { listen: string }, cmd: Command) => {
+      need(opts, 'swarm seed')
+      const listen = parseListen(opts.listen)
+      const manifest = await readManifest(manifestPath)
+      const { peer, log } = await peerFrom(opts)
+      try {
+        await peer.seed(manifest, file)
+        const addr = await peer.listen(listen.port, listen.host)
+        if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
+        else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
+        await waitForSignal()
+      } finally {
+        await peer.close()
+        await log?.close()
+      }
+    })
+
+  credentialOptions(
+    swarm
+      .command('fetch')
+      .description('download the file of MANIFEST from several peers at once, verifying every piece (resumable)')
+      .argument('<manifest>', 'the manifest file')
+      .requiredOption('--out <file>', 'where the verified file goes (<file>.pgswarm-part while in progress)')
+      .option('--peer <host:port...>', 'peers to fetch from (repeat or list)')
+      .option('--listen <host:port>', 'also serve verified pieces to other peers on this address')
+  )
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem'
+    )
+    .action(async (manifestPath: string, opts: Credentials & { out: string; peer?: string[]; listen?: string }, cmd: Command) => {
+      need(opts, 'swarm fetch')
+      if (opts.peer === undefined || opts.peer.length === 0)
+        throw new PeerguardError('usage', 'swarm fetch needs at least one --peer HOST:PORT')
+      const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
+      const manifest = await readManifest(manifestPath)
+      const json = wantsJson(cmd)
+      const { peer, log } = await peerFrom(opts)
+      let bar: cliProgress.SingleBar | undefined
+      const started = Date.now()
+      try {
+        if (listen !== undefined) await peer.listen(listen.port, listen.host)
+        const result = await peer.fetch(manifest, {
+          peers: opts.peer,
+          out: opts.out,
+          onProgress: (p) => {
+            if (!io.isTTY || json) return
+            if (bar === undefined) {
+              bar = new cliProgress.SingleBar(
+                { format: `${manifest.name} [{bar}] {percentage}% {value}/{total} pieces {speed}`, hideCursor: true },
+                cliProgress.Presets.shades_classic
+              )
+              bar.start(p.totalPieces, 0, { speed: '' })
+            }
+            const secs = (Date.now() - started) / 1000
+            bar.update(p.pieces, { speed: secs > 0 ? `${(p.bytes / secs / 1e6).toFixed(1)} MB/s` : '' })
+          }
+        })
+        bar?.stop()
+        const dropped = result.dropped.map((d) => ({ ...d }))
+        if (json)
+          io.json({
+            out: result.path,
+            size: result.size,
+            sha256: result.sha256,
+            swarmId: result.swarmId,
+            resumedPieces: result.resumedPieces,
+            piecesFrom: result.piecesFrom,
+            dropped
+          })
+        else {
+          io.out(
+            `${result.path}: ${result.size} bytes, sha256 ${result.sha256}${result.resumedPieces > 0 ? ` (${result.resumedPieces} pieces resumed)` : ''}`
+          )
+          for (const d of dropped) io.err(`peerguard: warning: dropped peer ${d.peerId ?? d.address}: ${d.code}: ${d.reason}`)
+        }
+      } finally {
+        bar?.stop()
+        await peer.close()
+        await log?.close()
+      }
+    })
+}

@@ -1,0 +1,182 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { generateKeyPair, saveIdentity } from '@peerguard/identity'
+import { createCertificateAuthority } from '@peerguard/pki'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+
+const POLICY = `version: 1
+groups:
+  team: ["ou:team"]
+rules:
+  - id: team-fetches
+    allow: [read]
+    peers: [team]
+    resources: ["swarm:*"]
+  - id: team-seeds
+    allow: [write]
+    peers: [team]
+    resources: ["swarm:*"]
+`
+
+let dir: string
+const files: Record<string, { key: string; cert: string }> = {}
+let ca = ''
+const procs: ChildProcess[] = []
+
+function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+function cred(name: string): string[] {
+  const f = files[name] as { key: string; cert: string }
+  return ['--identity', f.key, '--cert', f.cert, '--trust', ca]
+}
+
+async function seed(args: string[]): Promise<string> {
+  const proc = spawn(process.execPath, [BIN, 'swarm', 'seed', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  procs.push(proc)
+  let out = ''
+  return new Promise<string>((resolve, reject) => {
+    proc.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = / on (127\.0\.0\.1:\d+)/.exec(out)
+      if (m) resolve(m[1] as string)
+    })
+    proc.stderr?.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    proc.once('exit', () => reject(new Error(`seeder exited: ${out}`)))
+  })
+}
+
+beforeAll(async () => {
+  try {
+    execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
+  } catch (err) {
+    if (!existsSync(BIN)) throw err
+  }
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-swarm-'))
+  const authority = await createCertificateAuthority({ name: 'CLI Swarm CA' })
+  ca = join(dir, 'ca.pem')
+  await writeFile(ca, authority.certificatePem)
+  for (const [name, groups] of [
+    ['alice', ['team']],
+    ['bob', ['team']],
+    ['eve', ['visitors']]
+  ] as const) {
+    const kp = generateKeyPair()
+    const cert = await authority.issuePeer({ publicKey: kp.publicKey, name, groups: [...groups] })
+    files[name] = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) }
+    await saveIdentity((files[name] as { key: string }).key, kp)
+    await writeFile((files[name] as { cert: string }).cert, cert.chainPem)
+  }
+  await writeFile(join(dir, 'swarm.yaml'), POLICY)
+  await writeFile(join(dir, 'data.bin'), randomBytes(3 * 1024 * 1024 + 17))
+}, 180000)
+
+afterAll(async () => {
+  for (const p of procs) p.kill('SIGTERM')
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('peerguard swarm', () => {
+  it('publish, seed, fetch: the fetched file is identical; a policy-denied peer gets nothing', async () => {
+    const pub = peerguard(
+      '--json',
+      'swarm',
+      'publish',
+      'data.bin',
+      '--identity',
+      (files.alice as { key: string }).key,
+      '--cert',
+      (files.alice as { cert: string }).cert,
+      '--out',
+      'data.pgswarm',
+      '--name',
+      'team-data'
+    )
+    expect(pub.stderr).toBe('')
+    expect(pub.code).toBe(0)
+    const info = JSON.parse(pub.stdout) as { swarmId: string; name: string; pieces: number }
+    expect(info.name).toBe('team-data')
+    expect(info.swarmId).toMatch(/^[0-9a-f]{64}$/)
+    const addr = await seed([
+      'data.pgswarm',
+      'data.bin',
+      ...cred('alice'),
+      '--policy',
+      'swarm.yaml',
+      '--listen',
+      '127.0.0.1:0',
+      '--log',
+      'seed.log'
+    ])
+    const got = peerguard(
+      '--json',
+      'swarm',
+      'fetch',
+      'data.pgswarm',
+      '--peer',
+      addr,
+      '--out',
+      'got.bin',
+      ...cred('bob'),
+      '--policy',
+      'swarm.yaml'
+    )
+    expect(got.code).toBe(0)
+    const r = JSON.parse(got.stdout) as { sha256: string; size: number }
+    const sha = createHash('sha256')
+      .update(await readFile(join(dir, 'data.bin')))
+      .digest('hex')
+    expect(r.sha256).toBe(sha)
+    expect(
+      createHash('sha256')
+        .update(await readFile(join(dir, 'got.bin')))
+        .digest('hex')
+    ).toBe(sha)
+
+    const denied = peerguard(
+      'swarm',
+      'fetch',
+      'data.pgswarm',
+      '--peer',
+      addr,
+      '--out',
+      'eve.bin',
+      ...cred('eve'),
+      '--policy',
+      'swarm.yaml'
+    )
+    expect(denied.code).toBe(3)
+    expect(denied.stderr).toMatch(/^peerguard: error: .*swarm-denied/m)
+    expect(existsSync(join(dir, 'eve.bin'))).toBe(false)
+    expect(await readFile(join(dir, 'seed.log'), 'utf8')).toContain('"allowed":false')
+  }, 90000)
+
+  it('refuses a tampered manifest and bad usage with stable exit codes', async () => {
+    const text = await readFile(join(dir, 'data.pgswarm'), 'utf8')
+    await writeFile(
+      join(dir, 'bad.pgswarm'),
+      text.replace(/"size":(\d+)/, (_m, n: string) => `"size":${Number(n) + 1}`)
+    )
+    const bad = peerguard('--json', 'swarm', 'fetch', 'bad.pgswarm', '--peer', '127.0.0.1:9', '--out', 'x.bin', ...cred('bob'))
+    expect(bad.code).not.toBe(0)
+    expect(bad.stdout + bad.stderr).toMatch(/swarm-manifest-(invalid|signature)/)
+    const noPeer = peerguard('swarm', 'fetch', 'data.pgswarm', '--out', 'x.bin', ...cred('bob'))
+    expect(noPeer.code).toBe(2)
+    expect(noPeer.stderr).toMatch(/--peer/)
+    const noCreds = peerguard('swarm', 'seed', 'data.pgswarm', 'data.bin')
+    expect(noCreds.code).toBe(2)
+    const help = peerguard('swarm', 'fetch', '--help')
+    expect(help.stdout).toContain('Example:')
+  }, 60000)
+})
