@@ -11,12 +11,8 @@ import {
 } from '@peerguard/interface'
 import { type CaDatabase, type CaRecord, emptyDatabase, fileCaStore, parseDatabase } from './ca-store.js'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
-import {
-  CertificateAuthority,
-  type CreateCertificateAuthorityOptions,
-  createCertificateAuthority,
-  type IssueIntermediateOptions
-} from './certificate-authority.js'
+import type { CreateCertificateAuthorityOptions, IssueIntermediateOptions } from './ca-options.js'
+import { CertificateAuthority, createCertificateAuthority } from './certificate-authority.js'
 import { CaBadPassphraseError, CaExistsError, CaNotFoundError } from './errors.js'
 import { pemDecodeAll, pemEncode } from './pem.js'
 

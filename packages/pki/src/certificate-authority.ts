@@ -1,13 +1,40 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { type PeerId, peerIdFromPublicKey, peerIdFromString } from '@peerguard/identity'
+import { randomBytes } from 'node:crypto'
+import { peerIdFromPublicKey, peerIdFromString } from '@peerguard/identity'
 import { assertBytes, assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
+import {
+  canonicalSerialHex,
+  derInteger,
+  floorSeconds,
+  keyIdentifier,
+  normalizeSerial,
+  REASON_UNSPECIFIED,
+  serialContentHex
+} from './ca-encoding.js'
+import {
+  BACKDATE_MS,
+  type BeforeCommit,
+  type CertificateAuthorityFromKeyOptions,
+  type CreateCertificateAuthorityOptions,
+  type CrlOptions,
+  DEFAULT_CRL_DAYS,
+  DEFAULT_INTERMEDIATE_DAYS,
+  DEFAULT_PEER_DAYS,
+  DEFAULT_ROOT_DAYS,
+  type IssuedCertificate,
+  type IssueIntermediateOptions,
+  type IssuePeerOptions,
+  SERIAL_BYTES,
+  type SignCsrOptions,
+  type SignedCrl
+} from './ca-options.js'
 import type { CaDatabase, CaRecord, CaStore, RevocationReason } from './ca-store.js'
 import { memoryCaStore, REVOCATION_REASONS } from './ca-store.js'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
-import { type ParsedCsr, parseCsr, verifyBinding } from './csr.js'
-import { CaUnknownSerialError, CaWrongIssuerError, CsrInvalidError } from './errors.js'
-import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
+import { type ParsedCsr, parseCsr } from './csr.js'
+import { acceptCsr } from './csr-acceptance.js'
+import { CaUnknownSerialError, CaWrongIssuerError } from './errors.js'
 import { DerReader } from './der.js'
+import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
 import {
   assertKeyEntry,
   assertKeyType,
@@ -22,169 +49,6 @@ import { peerUri, peerUrisOf } from './peer-uri.js'
 import { pemEncode } from './pem.js'
 import { publicKeyObject, verifySignature } from './signature.js'
 import { x509 } from './x509.js'
-
-/** Default lifetimes in days. */
-export const DEFAULT_ROOT_DAYS = 3650
-export const DEFAULT_INTERMEDIATE_DAYS = 1825
-export const DEFAULT_PEER_DAYS = 30
-export const DEFAULT_CRL_DAYS = 7
-/** notBefore is set this far in the past so a peer whose clock is a little behind accepts a fresh certificate. */
-export const BACKDATE_MS = 60_000
-/** Random serial length: 128 bits (CA/B Forum asks ≥ 64; RFC 5280 §4.1.2.2 allows ≤ 20 octets). */
-export const SERIAL_BYTES = 16
-
-export interface CreateCertificateAuthorityOptions {
-  /** The CA's name (subject CN). */
-  name: string
-  /** Key type of the CA. Default 'ed25519'; 'p256' for tools without Ed25519. */
-  keyType?: KeyType
-  /** Lifetime in days. Default 3650. */
-  days?: number
-  /** Time source. Default the system clock. */
-  clock?: Clock
-  /** basicConstraints pathLenConstraint: how many intermediate CAs may follow. Default 1. */
-  pathLen?: number
-  /** Where issued and revoked certificates are recorded. Default: in memory. */
-  store?: CaStore
-}
-
-/**
- * Runs inside the CA database transaction, after signing and before the record is committed:
- * when it throws (say, the output file cannot be written), nothing is recorded.
- */
-export type BeforeCommit<T> = (result: T) => Promise<void> | void
-
-export interface IssuePeerOptions {
-  /** The peer's Ed25519 identity public key (raw 32 bytes); the certificate names its peer ID. */
-  publicKey: Uint8Array
-  /** Peer name (subject CN). */
-  name: string
-  /** Groups (one subject OU each) the policy can match. Default none. */
-  groups?: string[]
-  /** Lifetime in days. Default 30. */
-  days?: number
-  /**
-   * Certify this P-256 key (SPKI DER) instead of the Ed25519 key, for tools without Ed25519.
-   * The peer ID still names `publicKey`; the binding is then the CA's word, not the key's.
-   * Default: certify `publicKey` itself.
-   */
-  subjectPublicKey?: Uint8Array
-  /** See BeforeCommit. Default none. */
-  beforeCommit?: BeforeCommit<IssuedCertificate>
-}
-
-export interface IssuedCertificate {
-  /** Leaf certificate DER. */
-  der: Uint8Array
-  pem: string
-  /** Serial number: lowercase hex. */
-  serial: string
-  /** The peer ID the certificate names (text form). */
-  peerId: string
-  name: string
-  groups: string[]
-  notBefore: Date
-  notAfter: Date
-  /** What to present: the leaf and any intermediate CAs (not the root), leaf first. */
-  chain: Uint8Array[]
-  /** `chain` as concatenated PEM. */
-  chainPem: string
-}
-
-export interface IssueIntermediateOptions {
-  name: string
-  /** Default: the issuing CA's key type. */
-  keyType?: KeyType
-  /** Default 1825. */
-  days?: number
-  /** Default 0: the intermediate issues peers only. */
-  pathLen?: number
-  /** Where the intermediate records what it issues. Default: in memory. */
-  store?: CaStore
-}
-
-export interface CrlOptions {
-  /** nextUpdate = thisUpdate + days. Default 7. */
-  days?: number
-  /** See BeforeCommit. Default none. */
-  beforeCommit?: BeforeCommit<SignedCrl>
-}
-
-export interface SignedCrl {
-  der: Uint8Array
-  pem: string
-  /** The CRL number (RFC 5280 §5.2.3). */
-  number: number
-  thisUpdate: Date
-  nextUpdate: Date
-  /** Serials on the list. */
-  revoked: string[]
-}
-
-export interface SignCsrOptions {
-  /** The name the CA operator approves; the CSR's CN must match it when both are present. */
-  name?: string
-  groups?: string[]
-  days?: number
-  /** The peer ID the operator expects; refuse a CSR for any other key. */
-  peerId?: string
-  /** See BeforeCommit. Default none. */
-  beforeCommit?: BeforeCommit<IssuedCertificate>
-}
-
-export interface CertificateAuthorityFromKeyOptions {
-  /** The CA certificate (DER or PEM). */
-  certificate: Uint8Array | string
-  /** The CA key, as loaded from its keystore. */
-  keyEntry: CaKeyEntry
-  /** Issuer certificates above this CA, up to the root (DER), nearest first. Default none (a root). */
-  issuers?: Uint8Array[]
-  clock?: Clock
-  store?: CaStore
-}
-
-function floorSeconds(ms: number): number {
-  return Math.floor(ms / 1000) * 1000
-}
-
-/** Key identifier: SHA-1 of the subjectPublicKey bits (RFC 5280 §4.2.1.2, method 1). */
-function keyIdentifier(spki: Uint8Array): string {
-  const raw = readPublicKeyInfo(spki, new DerReader(spki).read()).raw
-  return createHash('sha1').update(raw).digest('hex')
-}
-
-/** CRLReason ::= ENUMERATED { unspecified (0) } (RFC 5280 §5.3.1), DER. */
-const REASON_UNSPECIFIED = Uint8Array.from([0x0a, 0x01, 0x00])
-
-/** DER INTEGER for a non-negative safe integer (X.690 §8.3). */
-function derInteger(n: number): Uint8Array {
-  let hex = n.toString(16)
-  if (hex.length % 2) hex = `0${hex}`
-  if (Number.parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`
-  const body = Buffer.from(hex, 'hex')
-  return Uint8Array.from([0x02, body.length, ...body])
-}
-
-/** DER of a serial in the form x509's generator and CRL entries take (a leading 00 when the top bit is set). */
-function serialContentHex(serial: string): string {
-  const hex = serial.length % 2 ? `0${serial}` : serial
-  return Number.parseInt(hex.slice(0, 2), 16) & 0x80 ? `00${hex}` : hex
-}
-
-/** Normalise a serial given by a user: hex with optional colons, any case, leading zeros (OpenSSL prints `0E34…`). */
-export function normalizeSerial(serial: unknown): string {
-  if (typeof serial !== 'string') throw new InvalidArgumentError(`serial: expected hex string, got ${typeof serial}`)
-  const hex = serial.replace(/:/g, '').toLowerCase().replace(/^0x/, '')
-  if (!/^[0-9a-f]{1,42}$/.test(hex)) throw new InvalidArgumentError(`serial: expected hex digits, got ${JSON.stringify(serial)}`)
-  return canonicalSerialHex(hex)
-}
-
-/** Serial text form: lowercase hex of the minimal big-endian bytes (even length, no leading 00 byte). */
-export function canonicalSerialHex(hex: string): string {
-  let h = hex.length % 2 ? `0${hex}` : hex
-  while (h.length > 2 && h.startsWith('00')) h = h.slice(2)
-  return h
-}
 
 /**
  * A certificate authority: its certificate, its key, and a store of what it issued.
@@ -551,69 +415,8 @@ export class CertificateAuthority {
     const groups = checkGroups(options.groups)
     const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
     if (options.name !== undefined) assertName('name', options.name)
-    const asked = peerUrisOf(parsedCsr.uris)
-    let derived: PeerId
-    if (parsedCsr.publicKey.keyType === 'ed25519') {
-      derived = peerIdFromPublicKey(parsedCsr.publicKey.raw)
-    } else {
-      // A P-256 request names its peer and proves the identity key signed this P-256 key.
-      if (asked.length !== 1) throw new CsrInvalidError('certificate request: a P-256 request must name exactly one peer ID')
-      try {
-        derived = peerIdFromString(asked[0] as string)
-      } catch (err) {
-        throw new CsrInvalidError(`certificate request: the peer ID ${JSON.stringify(asked[0])} is not valid`, { cause: err })
-      }
-      if (!verifyBinding(parsedCsr, derived.publicKey)) {
-        throw new CsrInvalidError(
-          'certificate request: the P-256 key has no valid binding proof from the identity key of the peer it names',
-          {
-            details: { hint: 'make the request with `peerguard cert request --key-type p256`' }
-          }
-        )
-      }
-    }
-    if (asked.length > 1) throw new CsrInvalidError('certificate request: names more than one peer ID')
-    if (asked.length === 1) {
-      let askedId: PeerId
-      try {
-        askedId = peerIdFromString(asked[0] as string)
-      } catch (err) {
-        throw new CsrInvalidError(`certificate request: the peer ID ${JSON.stringify(asked[0])} is not valid`, { cause: err })
-      }
-      if (!askedId.equals(derived)) {
-        throw new CsrInvalidError(
-          `certificate request: asks for peer ${askedId.toString()} but its key is peer ${derived.toString()}`
-        )
-      }
-    }
-    if (options.peerId !== undefined) {
-      if (!peerIdFromString(options.peerId).equals(derived)) {
-        throw new CsrInvalidError(
-          `certificate request: its key is peer ${derived.toString()}, not the expected ${options.peerId}`
-        )
-      }
-    }
-    const csrName = parsedCsr.subject.commonName
-    if (options.name !== undefined && csrName !== undefined && csrName !== options.name) {
-      throw new CsrInvalidError(
-        `certificate request: asks for name ${JSON.stringify(csrName)}, the CA was told ${JSON.stringify(options.name)}`
-      )
-    }
-    const name = options.name ?? csrName
-    if (name === undefined) throw new CsrInvalidError('certificate request: has no CN and no name was given')
-    try {
-      assertName('name', name)
-    } catch (err) {
-      throw new CsrInvalidError(`certificate request: name ${JSON.stringify(name)} is not acceptable`, { cause: err })
-    }
-    return this.#issueLeaf({
-      identityKey: derived.publicKey,
-      name,
-      groups,
-      days,
-      spki: parsedCsr.publicKey.keyType === 'ed25519' ? ed25519Spki(parsedCsr.publicKey.raw) : parsedCsr.publicKey.spki,
-      beforeCommit: options.beforeCommit
-    })
+    const { identityKey, name, spki } = acceptCsr(parsedCsr, options)
+    return this.#issueLeaf({ identityKey, name, groups, days, spki, beforeCommit: options.beforeCommit })
   }
 
   /** Everything this CA issued, with revocation state. */

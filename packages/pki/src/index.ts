@@ -14,15 +14,9 @@
  * peer.peerId // 'D6MKF66-…', peer.groups // ['family']
  * ```
  */
-export {
-  CertificateAuthority,
-  createCertificateAuthority,
-  normalizeSerial,
-  DEFAULT_CRL_DAYS,
-  DEFAULT_INTERMEDIATE_DAYS,
-  DEFAULT_PEER_DAYS,
-  DEFAULT_ROOT_DAYS
-} from './certificate-authority.js'
+export { CertificateAuthority, createCertificateAuthority } from './certificate-authority.js'
+export { normalizeSerial } from './ca-encoding.js'
+export { DEFAULT_CRL_DAYS, DEFAULT_INTERMEDIATE_DAYS, DEFAULT_PEER_DAYS, DEFAULT_ROOT_DAYS } from './ca-options.js'
 export type {
   BeforeCommit,
   CertificateAuthorityFromKeyOptions,
@@ -33,7 +27,7 @@ export type {
   IssuePeerOptions,
   SignCsrOptions,
   SignedCrl
-} from './certificate-authority.js'
+} from './ca-options.js'
 export { CA_FILES, initCaDirectory, initIntermediateDirectory, openCaDirectory, readCaDirectory } from './ca-directory.js'
 export type { CaDirectoryKeyOptions, InitCaDirectoryOptions, OpenCaDirectoryOptions } from './ca-directory.js'
 export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'

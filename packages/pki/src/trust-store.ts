@@ -118,8 +118,8 @@ export class TrustStore {
   #generation = 0
   /** @internal verified chains. */
   readonly _cache = new Map<string, CacheEntry<unknown>>()
-  /** @internal CRL signature results: `${crlSha}:${issuerSpkiSha}` → ok. */
-  readonly _crlChecks = new Map<string, boolean>()
+  /** @internal CRL signature results: CRL → issuer SPKI (base64) → ok. Replaced with the contents. */
+  _crlChecks = new WeakMap<ParsedCrl, Map<string, boolean>>()
   readonly #loader: (() => Promise<Contents>) | undefined
   readonly #dir: string | undefined
 
@@ -161,7 +161,7 @@ export class TrustStore {
     this.#crls = contents.crls
     this.#generation++
     this._cache.clear()
-    this._crlChecks.clear()
+    this._crlChecks = new WeakMap()
   }
 
   /** Increases every time the contents change. */

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@peerguard/identity'
-import { type Clock, InvalidArgumentError, type PeerguardErrorOptions } from '@peerguard/interface'
+import { type Clock, InvalidArgumentError } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
-import type { ParsedCrl } from './crl.js'
 import {
   CertificateBadSignatureError,
   CertificateExpiredError,
@@ -15,11 +14,12 @@ import {
   CertificateUnknownCriticalExtensionError,
   CertificateUnknownIssuerError,
   CertificateWrongUsageError,
-  CrlBadSignatureError,
   CrlStaleError,
   UnsupportedAlgorithmError
 } from './errors.js'
 import { EKU, KEY_USAGE } from './fields.js'
+import { currentCrl } from './revocation.js'
+import { describe, iso, label } from './verify-messages.js'
 import { peerUrisOf } from './peer-uri.js'
 import { publicKeyObject, verifySignature } from './signature.js'
 import { type TrustAnchor, TrustStore, VERIFY_CACHE_SIZE } from './trust-store.js'
@@ -61,18 +61,6 @@ export interface VerifyPeerChainOptions {
 export const MAX_CHAIN_LENGTH = 8
 /** Largest certificate accepted, bytes: peerguard certificates are under 1 KiB; this bounds the work per chain. */
 export const MAX_CERTIFICATE_BYTES = 64 * 1024
-
-function describe(cert: ParsedCertificate, index: number): PeerguardErrorOptions['details'] {
-  return { index, serial: cert.serial, subject: cert.subject.text }
-}
-
-function label(cert: ParsedCertificate): string {
-  return cert.subject.commonName !== undefined ? `"${cert.subject.commonName}"` : `(${cert.subject.text || 'empty subject'})`
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
 
 /** Cache key: SHA-256 over the chain with length prefixes, plus the purpose. */
 function chainKey(chain: readonly Uint8Array[], purpose: Purpose | undefined): string {
@@ -381,46 +369,4 @@ function allowsPurpose(ekus: readonly string[], purpose: Purpose | undefined): b
   if (ekus.includes(EKU.any)) return true
   if (purpose === undefined) return ekus.includes(EKU.clientAuth) || ekus.includes(EKU.serverAuth)
   return ekus.includes(EKU[purpose])
-}
-
-/**
- * The newest CRL the store holds for `issuer`, after checking its signature with the issuer's
- * key (once per CRL, cached) and that it is current. Undefined when the store has none.
- */
-function currentCrl(trust: TrustStore, issuer: ParsedCertificate, now: number, skew: number): ParsedCrl | undefined {
-  const crls = trust
-    ._crlsFor(issuer.subject.raw)
-    .filter(
-      (c) => c.authorityKeyId === undefined || issuer.subjectKeyId === undefined || c.authorityKeyId === issuer.subjectKeyId
-    )
-  const crl = crls[0]
-  if (crl === undefined) {
-    // A CRL under the issuer's name with another key identifier: someone else's CRL, or a forgery.
-    const other = trust._crlsFor(issuer.subject.raw)[0]
-    if (other !== undefined)
-      throw new CrlBadSignatureError(`CRL for ${label(issuer)}: its authority key identifier is not the issuer's key`)
-    return undefined
-  }
-  if (issuer.keyUsage !== undefined && (issuer.keyUsage & KEY_USAGE.cRLSign) === 0) {
-    throw new CrlBadSignatureError(`CRL for ${label(issuer)}: the issuer's key usage does not include cRLSign`)
-  }
-  const cacheKey = `${createHash('sha256').update(crl.der).digest('base64')}:${createHash('sha256').update(issuer.publicKey.spki).digest('base64')}`
-  let ok = trust._crlChecks.get(cacheKey)
-  if (ok === undefined) {
-    ok =
-      issuer.publicKey.keyType !== undefined &&
-      verifySignature(crl.signatureAlgorithm, crl.tbs, crl.signature, publicKeyObject(issuer.publicKey), issuer.publicKey.keyType)
-    trust._crlChecks.set(cacheKey, ok)
-  }
-  if (!ok) throw new CrlBadSignatureError(`CRL for ${label(issuer)}: signature does not verify with the issuer's key`)
-  if (crl.thisUpdate - skew > now)
-    throw new CrlStaleError(`CRL for ${label(issuer)}: thisUpdate ${iso(crl.thisUpdate)} is in the future (check the clocks)`)
-  if (crl.nextUpdate === undefined)
-    throw new CrlStaleError(`CRL for ${label(issuer)}: has no nextUpdate, so it cannot be known to be current`)
-  if (crl.nextUpdate + skew < now) {
-    throw new CrlStaleError(`CRL for ${label(issuer)}: stale since ${iso(crl.nextUpdate)} (now ${iso(now)})`, {
-      details: { hint: 'sign a fresh CRL with `peerguard ca crl` and reload the trust store' }
-    })
-  }
-  return crl
 }
