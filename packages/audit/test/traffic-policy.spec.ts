@@ -3,7 +3,7 @@
  * policy-requires-encryption, unlogged-access. Uses real corpus captures and the corpus README's
  * PEER_NOT_IN_POLICY example (sv-smb2-ntlmssp-negotiateflags.pcap, ndpi-bittorrent.pcap).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
@@ -14,9 +14,11 @@ import {
   loadAuditProfile,
   loadDecisionLog,
   loadInventory,
+  openDecisionLog,
   profileFromObject,
   type TrafficAuditReport
 } from '@peerguard/audit'
+import { generateKeyPair } from '@peerguard/identity'
 import { loadPolicy } from '@peerguard/policy'
 import { CORPUS } from './traffic-helpers.js'
 
@@ -137,13 +139,24 @@ rules:
     const none = await auditWith('sv-smb2-ntlmssp-negotiateflags.pcap', inv, undefined, [])
     const unlogged = none.findings.filter((f) => f.code === 'unlogged-access')
     expect(unlogged.length).toBe(6)
+    // The hardened node's real decision log (openDecisionLog), one accepted connection per session,
+    // at the times of the captured flows.
     const dir = mkdtempSync(join(tmpdir(), 'pg-log-'))
     const file = join(dir, 'decisions.jsonl')
     const starts = none.flows.filter((f) => f.dst === '192.168.199.133' && f.dstPort === 445).map((f) => f.start)
-    writeFileSync(
-      file,
-      `${starts.map((s) => JSON.stringify({ time: Math.round(s * 1000), peer: { address: '192.168.199.132:50000' }, allowed: true })).join('\n')}\nnot json\n`
-    )
+    let now = 0
+    const log = await openDecisionLog({ path: file, identity: generateKeyPair(), clock: { now: () => now } })
+    for (const s of starts) {
+      now = Math.round(s * 1000) + 20
+      await log.append({
+        kind: 'connection',
+        event: 'accepted',
+        code: 'allow',
+        reason: 'certificate valid',
+        peer: { peerId: 'pg1-desktop', address: '192.168.199.132:50000' }
+      })
+    }
+    await log.close()
     const decisions = loadDecisionLog(file)
     expect(decisions).toHaveLength(6)
     const all = await auditWith('sv-smb2-ntlmssp-negotiateflags.pcap', inv, undefined, decisions)

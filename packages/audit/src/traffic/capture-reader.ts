@@ -47,7 +47,6 @@ export class CaptureParser {
   #le = true
   #linktype = 1
   #tsDiv = 1e6
-  #snaplen = 0
   #ifaces: PcapngInterface[] = []
   readonly #sink: PacketSink
   readonly #errors: ParseErrors
@@ -119,7 +118,6 @@ export class CaptureParser {
     }
     this.#le = le
     this.#tsDiv = nano ? 1e9 : 1e6
-    this.#snaplen = le ? buf.readUInt32LE(pos + 16) : buf.readUInt32BE(pos + 16)
     // The upper bits of the link-type field may carry FCS information (pcap spec, section 4).
     this.#linktype = (le ? buf.readUInt32LE(pos + 20) : buf.readUInt32BE(pos + 20)) & 0x0fffffff
     this.linktypes.push(this.#linktype)

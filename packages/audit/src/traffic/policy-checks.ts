@@ -190,9 +190,10 @@ function policyRequiresEncryption(policy: Policy, resource: string): boolean {
 }
 
 /**
- * Read decision-log entries from a JSON-lines file: each line an object with a time (`time`, `ts`
- * or `timestamp`: ms since the epoch or an ISO date) and the peer (`peerId`/`peer.peerId`,
- * `address`/`peer.address`). Lines that are not such objects are skipped.
+ * Read decision-log entries from a JSON-lines file: the decision log of this package
+ * (`openDecisionLog`: `ts` ISO time, `peer.peerId`, `peer.address`; checkpoints skipped), or any
+ * lines with a time (`time`/`ts`/`timestamp`, ms or ISO) and `peerId`/`address`. Verify the log
+ * first (`verifyDecisionLogFile`): this reader trusts it. Unparseable lines are skipped.
  */
 export function loadDecisionLog(path: string): DecisionLogEntry[] {
   if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('path: expected a non-empty string')
@@ -212,6 +213,8 @@ export function loadDecisionLog(path: string): DecisionLogEntry[] {
       continue
     }
     if (o === null || typeof o !== 'object') continue
+    // The decision log's own bookkeeping entries name no peer.
+    if (o.kind === 'checkpoint' || o.kind === 'recovery') continue
     const t = o.time ?? o.ts ?? o.timestamp
     const time = typeof t === 'number' ? t : typeof t === 'string' ? Date.parse(t) : Number.NaN
     if (!Number.isFinite(time)) continue
