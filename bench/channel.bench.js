@@ -20,12 +20,12 @@ import { generateKeyPair } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore, pemEncode } from '@peerguard/pki'
 
 const QUICK = process.argv.includes('--quick')
-const BYTES = (QUICK ? 128 : 512) * 1024 * 1024
+const BYTES = (QUICK ? 128 : 384) * 1024 * 1024
 const CHUNK = 64 * 1024
-const HANDSHAKE_MS = QUICK ? 800 : 2500
+const HANDSHAKE_MS = QUICK ? 800 : 2000
 /** Rounds alternate the contenders; the best of each is kept (a shared machine skews single runs). */
-const ROUNDS = QUICK ? 1 : 3
-const IDLE = QUICK ? 200 : 500
+const ROUNDS = QUICK ? 1 : 2
+const IDLE = QUICK ? 200 : 300
 
 // ---- fixtures: one CA, a server and a client peer with Ed25519 identities ----
 const ca = await createCertificateAuthority({ name: 'Bench LAN CA' })
@@ -236,9 +236,11 @@ async function idleMemory() {
   return { tcp, channel, overhead: channel - tcp }
 }
 
-/** `--only=<text>`: run plain TCP and the contenders whose name contains <text> (e.g. --only=peerguard). */
+/** `--only=<a>,<b>`: run plain TCP and the contenders whose name contains one of the texts (e.g. --only=TLS,peerguard). */
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
-const names = Object.keys(contenders).filter((n) => only === undefined || n.includes(only) || n === 'plain TCP')
+const names = Object.keys(contenders).filter(
+  (n) => only === undefined || only.split(',').some((o) => n.includes(o)) || n === 'plain TCP'
+)
 const best = { mbps: {}, hps: {} }
 /** Let the previous contender's sockets close and its garbage go before the next measurement. */
 async function settle() {
