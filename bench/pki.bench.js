@@ -60,18 +60,31 @@ const rootDer = Buffer.from(ca.certificate)
 const leafDers = peers.map((p) => Buffer.from(p.der))
 const chains = peers.map((p) => [p.der, ca.certificate])
 
-// ---- verification ----
 const rows = []
-const nodeBoth = rateSync((i) => {
-  const leaf = new NodeX509(leafDers[i % PEERS])
-  const root = new NodeX509(rootDer)
-  if (!leaf.verify(root.publicKey)) throw new Error('node verify failed')
-})
-rows.push(['node:crypto X509Certificate: parse leaf+root, verify (anchor)', nodeBoth])
+
+// ---- verification ----
+// The machine may be busy with other work: measure the anchors and peerguard in alternating
+// rounds and keep each one's best round, so a burst of load does not land on one side only.
+const ROUNDS = 3
+const ROUND_MS = DURATION_MS / ROUNDS
 const nodeRoot = new NodeX509(rootDer)
-const nodeLeaf = rateSync((i) => {
-  if (!new NodeX509(leafDers[i % PEERS]).verify(nodeRoot.publicKey)) throw new Error('node verify failed')
-})
+const sync = {
+  nodeBoth: (i) => {
+    const leaf = new NodeX509(leafDers[i % PEERS])
+    const root = new NodeX509(rootDer)
+    if (!leaf.verify(root.publicKey)) throw new Error('node verify failed')
+  },
+  nodeLeaf: (i) => {
+    if (!new NodeX509(leafDers[i % PEERS]).verify(nodeRoot.publicKey)) throw new Error('node verify failed')
+  },
+  cold: (i) => verifyPeerChainSync(chains[i % PEERS], { trust, cache: false })
+}
+const best = { nodeBoth: 0, nodeLeaf: 0, cold: 0 }
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, fn] of Object.entries(sync)) best[name] = Math.max(best[name], rateSync(fn, ROUND_MS))
+}
+const { nodeBoth, nodeLeaf, cold } = best
+rows.push(['node:crypto X509Certificate: parse leaf+root, verify (anchor)', nodeBoth])
 rows.push(['node:crypto X509Certificate: parse leaf, verify (root key reused)', nodeLeaf])
 const pecRoot = new x509.X509Certificate(rootDer)
 const pecKey = await pecRoot.publicKey.export(webcrypto)
@@ -83,7 +96,6 @@ const peculiar = await rate(
   Math.min(DURATION_MS, 1500)
 )
 rows.push(['@peculiar/x509 verify (signature + dates only)', peculiar])
-const cold = rateSync((i) => verifyPeerChainSync(chains[i % PEERS], { trust, cache: false }))
 rows.push(['peerguard verifyPeerChainSync, cold (full validation + CRL lookup)', cold])
 const coldAsync = await rate((i) => verifyPeerChain(chains[i % PEERS], { trust, cache: false }))
 rows.push(['peerguard verifyPeerChain (async), cold', coldAsync])
