@@ -88,24 +88,30 @@ export class ShareClient {
 
   /** List a directory (`""` = the share root). */
   async list(path = ''): Promise<{ entries: ShareEntry[]; truncated: boolean }> {
+    assertString('path', path, { maxLength: 8192 })
     const r = await this.#simple({ op: 'list', path })
     return { entries: r.entries as ShareEntry[], truncated: r.truncated === true }
   }
 
   async stat(path: string): Promise<{ type: ShareEntry['type']; size: number; mtimeMs: number }> {
+    assertString('path', path, { maxLength: 8192 })
     const r = await this.#simple({ op: 'stat', path })
     return { type: r.type as ShareEntry['type'], size: r.size as number, mtimeMs: r.mtimeMs as number }
   }
 
   async delete(path: string): Promise<void> {
+    assertString('path', path, { nonEmpty: true, maxLength: 8192 })
     await this.#simple({ op: 'delete', path })
   }
 
   async rename(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    assertString('from', from, { nonEmpty: true, maxLength: 8192 })
+    assertString('to', to, { nonEmpty: true, maxLength: 8192 })
     await this.#simple({ op: 'rename', from, to, overwrite: options.overwrite === true })
   }
 
   async mkdir(path: string, options: { parents?: boolean } = {}): Promise<void> {
+    assertString('path', path, { nonEmpty: true, maxLength: 8192 })
     await this.#simple({ op: 'mkdir', path, parents: options.parents === true })
   }
 

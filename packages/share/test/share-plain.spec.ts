@@ -301,6 +301,18 @@ describe('share server limits and arguments', () => {
     await expect(connectShare({ host: '127.0.0.1', port: 0 })).rejects.toMatchObject({ code: 'invalid-argument' })
     await expect(client.write('x', 'str' as never)).rejects.toMatchObject({ code: 'invalid-argument' })
     await expect(client.read(5 as never, () => {})).rejects.toMatchObject({ code: 'invalid-argument' })
+    for (const f of [
+      () => client.list(7 as never),
+      () => client.stat(null as never),
+      () => client.delete(''),
+      () => client.rename('a', {} as never),
+      () => client.mkdir([] as never),
+      () => client.write('x', Buffer.from('y'), { mode: 'truncate' as never }),
+      () => client.write('x', (async function* () {})(), {}),
+      () => client.upload('', 'x'),
+      () => client.download('x', '')
+    ])
+      await expect(f()).rejects.toMatchObject({ code: 'invalid-argument' })
   })
 })
 
