@@ -1,0 +1,329 @@
+#!/usr/bin/env node
+// Swarm distribution: time for 1 seeder to get one file to 3 leechers over loopback, where the
+// leechers also serve each other — peerguard swarm (enrolled peers, Noise channels, policy,
+// decision log, SHA-256 per piece) against aria2c, a BitTorrent client, with DHT, LPD and peer
+// exchange off and a tiny in-bench HTTP tracker on 127.0.0.1 (BitTorrent needs one to find peers).
+//
+//   node bench/swarm.bench.js             256 MiB file
+//   node bench/swarm.bench.js --size-mb 64
+//
+// Every peer runs in its own process. aria2c and mktorrent are the Debian packages aria2 and
+// mktorrent; when missing, aria2c is reported as skipped. Goal: peerguard >= 0.5x aria2c (it
+// encrypts and authenticates every byte; aria2c sends plaintext).
+import { execFileSync, fork, spawn } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openDecisionLog } from '@peerguard/audit'
+import { keyPairFromSeed } from '@peerguard/identity'
+import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
+import { loadPolicy } from '@peerguard/policy'
+import { createSwarmPeer, encodeManifest, parseManifest } from '@peerguard/share'
+
+const POLICY = `version: 1
+groups:
+  team: ["ou:team"]
+rules:
+  - id: team
+    allow: [read, write]
+    peers: [team]
+    resources: ["swarm:*"]
+`
+const LEECHERS = 3
+
+// ---- child: one peerguard swarm peer ----
+if (process.argv[2] === '--swarm-child') {
+  const [, , , credsFile, role, manifestPath, filePath, workDir] = process.argv
+  const creds = JSON.parse(await readFile(credsFile, 'utf8'))
+  const me = creds.peers[role]
+  const identity = keyPairFromSeed(Buffer.from(me.seed, 'base64'))
+  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')] })
+  const log = await openDecisionLog({ path: join(workDir, `${role}.log`), identity })
+  const peer = createSwarmPeer({
+    identity,
+    chain: me.chain.map((c) => Buffer.from(c, 'base64')),
+    trust,
+    policy: loadPolicy(POLICY),
+    log
+  })
+  const manifest = parseManifest(await readFile(manifestPath))
+  if (role === 'seeder') await peer.seed(manifest, filePath)
+  const { port } = await peer.listen(0, '127.0.0.1')
+  process.on('message', async (msg) => {
+    if (msg.fetch) {
+      const t0 = performance.now()
+      const r = await peer.fetch(manifest, { peers: msg.fetch, out: join(workDir, `${role}.out`) })
+      process.send({ done: performance.now() - t0, sha256: r.sha256, piecesFrom: r.piecesFrom })
+    } else if (msg.stop) {
+      await peer.close()
+      await log.close()
+      process.exit(0)
+    }
+  })
+  process.send({ port, peerId: peer.peerId })
+  await new Promise(() => {})
+}
+
+const args = process.argv.slice(2)
+const opt = (name, def) => {
+  const k = args.indexOf(name)
+  return k >= 0 ? Number(args[k + 1]) : def
+}
+const SIZE_MB = opt('--size-mb', 256)
+const SIZE = SIZE_MB * 1024 * 1024
+const self = fileURLToPath(import.meta.url)
+
+function onMessage(child, pred) {
+  return new Promise((resolve, reject) => {
+    const on = (m) => {
+      if (pred(m)) {
+        child.off('message', on)
+        resolve(m)
+      }
+    }
+    child.on('message', on)
+    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)))
+  })
+}
+
+async function benchPeerguard(dir, file) {
+  const ca = await createCertificateAuthority({ name: 'Bench Swarm CA' })
+  const creds = { root: Buffer.from(ca.certificate).toString('base64'), peers: {} }
+  const roles = ['seeder', ...Array.from({ length: LEECHERS }, (_, i) => `leecher${i + 1}`)]
+  let seederKeys
+  for (const role of roles) {
+    const seed = randomBytes(32)
+    const kp = keyPairFromSeed(seed)
+    const cert = await ca.issuePeer({ publicKey: kp.publicKey, name: role, groups: ['team'] })
+    creds.peers[role] = { seed: seed.toString('base64'), chain: cert.chain.map((c) => Buffer.from(c).toString('base64')) }
+    if (role === 'seeder') seederKeys = { kp, chain: cert.chain }
+  }
+  const credsFile = join(dir, 'creds.json')
+  await writeFile(credsFile, JSON.stringify(creds), { mode: 0o600 })
+  const publisher = createSwarmPeer({
+    identity: seederKeys.kp,
+    chain: seederKeys.chain,
+    trust: createTrustStore({ roots: [ca.certificate] })
+  })
+  const tp = performance.now()
+  const manifest = await publisher.publish(file, { name: 'bench-data' })
+  const publishMs = performance.now() - tp
+  await publisher.close()
+  const manifestPath = join(dir, 'bench.pgswarm')
+  await writeFile(manifestPath, encodeManifest(manifest))
+  const children = []
+  const addrs = {}
+  let seederId
+  for (const role of roles) {
+    const c = fork(self, ['--swarm-child', credsFile, role, manifestPath, file, dir], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    })
+    children.push([role, c])
+    const { port, peerId } = await onMessage(c, (m) => m.port !== undefined)
+    addrs[role] = `127.0.0.1:${port}`
+    if (role === 'seeder') seederId = peerId
+  }
+  try {
+    const t0 = performance.now()
+    const results = await Promise.all(
+      children
+        .filter(([role]) => role !== 'seeder')
+        .map(([role, c]) => {
+          const p = onMessage(c, (m) => m.done !== undefined)
+          c.send({ fetch: roles.filter((r) => r !== role).map((r) => addrs[r]) })
+          return p
+        })
+    )
+    const ms = performance.now() - t0
+    if (process.env.SWARM_BENCH_DEBUG) for (const r of results) console.log(r.done.toFixed(0), JSON.stringify(r.piecesFrom))
+    for (const r of results) if (r.sha256 !== manifest.sha256) throw new Error('peerguard: a leecher got a wrong file')
+    const fromLeechers = results.reduce(
+      (a, r) =>
+        a +
+        Object.entries(r.piecesFrom)
+          .filter(([id]) => id !== seederId)
+          .reduce((x, [, n]) => x + n, 0),
+      0
+    )
+    return { ms, publishMs, fromLeechersShare: fromLeechers / (results.length * manifest.pieces.length) }
+  } finally {
+    for (const [, c] of children) c.send({ stop: true })
+    await Promise.all(children.map(([, c]) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))))
+  }
+}
+
+// ---- aria2c: tracker, torrent, seeder and leechers ----
+function bencode(v) {
+  if (typeof v === 'number') return Buffer.from(`i${v}e`)
+  if (Buffer.isBuffer(v)) return Buffer.concat([Buffer.from(`${v.length}:`), v])
+  if (typeof v === 'string') return bencode(Buffer.from(v))
+  const keys = Object.keys(v).sort()
+  return Buffer.concat([Buffer.from('d'), ...keys.flatMap((k) => [bencode(k), bencode(v[k])]), Buffer.from('e')])
+}
+
+async function startTracker() {
+  const peers = new Map()
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1')
+    const port = Number(url.searchParams.get('port'))
+    const key = `127.0.0.1:${port}`
+    if (port > 0 && url.searchParams.get('event') !== 'stopped') peers.set(key, port)
+    const compact = Buffer.concat(
+      [...peers.entries()]
+        .filter(([k]) => k !== key)
+        .map(([, p]) => {
+          const b = Buffer.alloc(6)
+          Buffer.from([127, 0, 0, 1]).copy(b)
+          b.writeUInt16BE(p, 4)
+          return b
+        })
+    )
+    res.end(bencode({ interval: 1, 'min interval': 1, complete: 1, incomplete: peers.size - 1, peers: compact }))
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return { server, port: server.address().port, peers }
+}
+
+function have(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function waitFor(pred, timeoutMs, what) {
+  const end = Date.now() + timeoutMs
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+async function benchAria2(dir, file) {
+  const tracker = await startTracker()
+  const torrent = join(dir, 'bench.torrent')
+  // 256 KiB pieces (2^18), the same as the peerguard manifest.
+  execFileSync('mktorrent', ['-l', '18', '-a', `http://127.0.0.1:${tracker.port}/announce`, '-o', torrent, file], {
+    stdio: 'pipe'
+  })
+  const hook = join(dir, 'done.sh')
+  await writeFile(hook, '#!/bin/sh\necho done > "$3.done"\n')
+  await chmod(hook, 0o755)
+  const common = [
+    '--enable-dht=false',
+    '--enable-dht6=false',
+    '--bt-enable-lpd=false',
+    '--enable-peer-exchange=false',
+    '--seed-ratio=0.0',
+    '--file-allocation=none',
+    '--summary-interval=0',
+    '--console-log-level=error',
+    '--bt-tracker-interval=1',
+    '--bt-max-peers=0',
+    '--max-overall-upload-limit=0',
+    '--auto-save-interval=0',
+    '--disable-ipv6=true',
+    `--on-bt-download-complete=${hook}`
+  ]
+  const procs = []
+  const run = (d, port, extra) => {
+    const p = spawn('aria2c', [...common, `--dir=${d}`, `--listen-port=${port}`, ...extra, '-T', torrent], {
+      stdio: ['ignore', 'ignore', 'inherit']
+    })
+    procs.push(p)
+    return p
+  }
+  try {
+    const seedDir = join(dir, 'aria-seed')
+    await mkdir(seedDir)
+    execFileSync('ln', [file, join(seedDir, 'data.bin')])
+    const basePort = 20000 + Math.floor(Math.random() * 20000)
+    run(seedDir, basePort, ['--bt-seed-unverified=true'])
+    await waitFor(() => tracker.peers.size >= 1, 15000, 'the aria2c seeder to announce')
+    const t0 = performance.now()
+    const outs = []
+    for (let i = 0; i < LEECHERS; i++) {
+      const d = join(dir, `aria-leech${i + 1}`)
+      await mkdir(d)
+      outs.push(join(d, 'data.bin'))
+      run(d, basePort + 1 + i, [])
+    }
+    await waitFor(async () => outs.every((o) => existsSync(`${o}.done`)), 300000, 'aria2c leechers')
+    const ms = performance.now() - t0
+    const want = await sha256File(file)
+    for (const o of outs) if ((await sha256File(o)) !== want) throw new Error('aria2c: a leecher got a wrong file')
+    return { ms }
+  } finally {
+    for (const p of procs) p.kill('SIGKILL')
+    tracker.server.close()
+  }
+}
+
+async function sha256File(path) {
+  const h = createHash('sha256')
+  const fh = await open(path, 'r')
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024)
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length)
+      if (bytesRead === 0) break
+      h.update(buf.subarray(0, bytesRead))
+    }
+  } finally {
+    await fh.close()
+  }
+  return h.digest('hex')
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'pg-swarm-bench-'))
+try {
+  const file = join(dir, 'data.bin')
+  {
+    const fh = await open(file, 'w')
+    const chunk = 8 * 1024 * 1024
+    for (let off = 0; off < SIZE; off += chunk) await fh.write(randomBytes(Math.min(chunk, SIZE - off)))
+    await fh.close()
+  }
+  console.log(`swarm: 1 seeder -> ${LEECHERS} leechers, ${SIZE_MB} MiB file, loopback, each peer its own process`)
+  const pgDir = join(dir, 'pg')
+  await mkdir(pgDir)
+  const pg = await benchPeerguard(pgDir, file)
+  await rm(pgDir, { recursive: true, force: true })
+  const total = (SIZE * LEECHERS) / 1e6
+  const rows = [
+    [
+      'peerguard swarm',
+      pg.ms,
+      `publish ${pg.publishMs.toFixed(0)} ms; ${(pg.fromLeechersShare * 100).toFixed(0)}% of pieces came from other leechers`
+    ]
+  ]
+  let aria
+  if (have('aria2c') && have('mktorrent')) {
+    const aDir = join(dir, 'aria')
+    await mkdir(aDir)
+    try {
+      aria = await benchAria2(aDir, file)
+      rows.push(['aria2c (BitTorrent, plaintext)', aria.ms, 'DHT/LPD/PEX off, in-bench HTTP tracker'])
+    } catch (err) {
+      rows.push(['aria2c', Number.NaN, `failed: ${err.message}`])
+    }
+  } else rows.push(['aria2c', Number.NaN, 'skipped: install the Debian packages aria2 and mktorrent'])
+  console.log('')
+  console.log('| tool | time to all leechers | aggregate MB/s | per-leecher MB/s | notes |')
+  console.log('|---|---:|---:|---:|---|')
+  for (const [name, ms, note] of rows) {
+    const ok = Number.isFinite(ms)
+    console.log(
+      `| ${name} | ${ok ? `${(ms / 1000).toFixed(2)} s` : '-'} | ${ok ? (total / (ms / 1000)).toFixed(1) : '-'} | ${ok ? (SIZE / 1e6 / (ms / 1000)).toFixed(1) : '-'} | ${note} |`
+    )
+  }
+  if (aria !== undefined) console.log(`\npeerguard / aria2c speed ratio: ${(aria.ms / pg.ms).toFixed(2)}x (goal >= 0.5x)`)
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
