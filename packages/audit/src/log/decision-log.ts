@@ -10,7 +10,7 @@ import {
   systemClock,
   writeFileAtomic
 } from '@peerguard/interface'
-import { checkpointMessage, LOG_FORMAT_VERSION, sealEntry, sha256Hex } from './entry.js'
+import { checkpointMessage, LOG_FORMAT_VERSION, MAX_LINE_BYTES, sealEntry, sha256Hex } from './entry.js'
 import { LogCorruptError, LogWriteError } from './errors.js'
 import { verifyDecisionLog } from './verify.js'
 
@@ -214,6 +214,10 @@ export class DecisionLog {
       ...fields,
       prev: this.#head
     })
+    // The verifier refuses longer lines; refuse them here, before the chain moves on.
+    if (Buffer.byteLength(line) + 1 > MAX_LINE_BYTES) {
+      throw new InvalidArgumentError(`record: ${Buffer.byteLength(line)} bytes as a log line, more than ${MAX_LINE_BYTES}`)
+    }
     this.#seq++
     this.#head = hash
     if (fields.kind === 'checkpoint') this.#signed = this.#seq
