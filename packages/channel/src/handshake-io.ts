@@ -34,7 +34,7 @@ export class HandshakeIO {
     this.#timer.unref?.()
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
-    socket.on('close', this.#onEnd)
+    socket.on('close', this.#onClose)
     socket.on('error', this.#onError)
   }
 
@@ -79,15 +79,24 @@ export class HandshakeIO {
     this.#socket.write(Buffer.concat([head, message]))
   }
 
-  /** Stop reading (keeps what is buffered in `decoder`) and cancel the timer; the socket stays paused. */
-  detach(): FrameDecoder {
-    clearTimeout(this.#timer)
+  /**
+   * Stop reading (keeps what is buffered in `decoder`); the socket stays paused. The deadline
+   * timer is cancelled unless `keepDeadline` (the initiator still waits for READY under it; it
+   * calls `finish()` then).
+   */
+  detach(keepDeadline = false): FrameDecoder {
+    if (!keepDeadline) clearTimeout(this.#timer)
     this.#socket.pause()
     this.#socket.off('data', this.#onData)
     this.#socket.off('end', this.#onEnd)
-    this.#socket.off('close', this.#onEnd)
+    this.#socket.off('close', this.#onClose)
     this.#socket.off('error', this.#onError)
     return this.decoder
+  }
+
+  /** The handshake is over: cancel the deadline. */
+  finish(): void {
+    clearTimeout(this.#timer)
   }
 
   /** Abort: reject the pending read, stop the timer. The caller decides what happens to the socket. */
@@ -139,6 +148,12 @@ export class HandshakeIO {
   #onEnd = (): void => {
     this.#ended = true
     if (this.#waiter !== undefined) this.fail(new HandshakeInvalidError('connection ended during the handshake'))
+  }
+
+  /** The socket is gone: whatever the handshake is waiting for (a message, the gate) is over. */
+  #onClose = (): void => {
+    this.#ended = true
+    this.fail(new HandshakeInvalidError('connection closed during the handshake'))
   }
 
   #onError = (err: Error): void => {

@@ -260,7 +260,7 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
     })
     const ready = channel.ready()
     ready.catch(() => {})
-    io.detach()
+    io.detach(true) // READY must still arrive before the deadline
     const swallow = (): void => {} // errors before READY surface through the promise below
     channel.on('error', swallow)
     channel.start()
@@ -270,6 +270,7 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
       channel.destroy()
       throw err
     }
+    io.finish()
     channel.off('error', swallow)
     return channel
   } catch (err) {

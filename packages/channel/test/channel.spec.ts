@@ -32,6 +32,27 @@ describe('peerguard channel over an in-memory pair, pinned keys', () => {
     expect((await got).equals(big)).toBe(true)
   })
 
+  it('the initiator times out when READY never comes (the responder stalls in its gate)', async () => {
+    const a = generateKeyPair()
+    const b = generateKeyPair()
+    const [x, y] = duplexPair()
+    const inn = secureInbound(y, {
+      identity: b,
+      pinnedPeers: [idOf(a)],
+      handshakeTimeoutMs: 5000,
+      authorize: () => new Promise(() => {})
+    })
+    inn.catch(() => {})
+    const t0 = Date.now()
+    await expect(secureOutbound(x, { identity: a, pinnedPeers: [idOf(b)], handshakeTimeoutMs: 300 })).rejects.toMatchObject({
+      code: 'channel-handshake-timeout'
+    })
+    expect(Date.now() - t0).toBeLessThan(2000)
+    // The responder gives up as soon as the connection is gone, not at its own 5 s deadline.
+    await expect(inn).rejects.toMatchObject({ code: 'channel-handshake-invalid' })
+    expect(Date.now() - t0).toBeLessThan(2000)
+  })
+
   it('refuses a peer without a certificate by default', async () => {
     const [x, y] = duplexPair()
     const out = secureOutbound(x, { identity: generateKeyPair(), pinnedPeers: [] })
