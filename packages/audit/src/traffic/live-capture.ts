@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import type { TrafficAuditor } from './auditor.js'
 import { CapturePermissionError, CaptureUnavailableError } from './errors.js'
@@ -83,16 +84,25 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
   if (options.filter !== undefined && typeof options.filter !== 'string')
     throw new InvalidArgumentError('filter: expected a BPF expression')
   const pcap = await loadPcap()
+  // node_pcap's close() only calls pcap_breakloop(): the session is released (and its poll handle,
+  // which keeps the process alive, stopped) at the next packet. A UDP datagram to a port of ours
+  // on 127.0.0.1 is that packet on loopback; the filter lets it through, the auditor never sees it.
+  const wake = createSocket('udp4')
+  await new Promise<void>((resolve) => wake.bind(0, '127.0.0.1', () => resolve()))
+  const wakePort = wake.address().port
+  const wakeClause = `(udp and dst host 127.0.0.1 and dst port ${wakePort})`
+  const filter = options.filter === undefined || options.filter.trim() === '' ? '' : `(${options.filter}) or ${wakeClause}`
   let session: PcapSessionLike
   try {
     session = pcap.createSession(options.iface, {
-      filter: options.filter ?? '',
+      filter,
       snap_length: options.snaplen ?? 262144,
       buffer_size: options.bufferBytes ?? 64 * 1024 * 1024,
       buffer_timeout: 100,
       promiscuous: false
     })
   } catch (err) {
+    wake.close()
     const msg = err instanceof Error ? err.message : String(err)
     if (/permission|not permitted|EPERM|privilege/i.test(msg)) {
       throw new CapturePermissionError(`cannot capture on ${options.iface}: ${msg}`, {
@@ -115,8 +125,10 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
         })
   auditor.setSource({ interface: options.iface, format: 'live', linktypes: [linktype] })
   let packets = 0
+  let closing = false
   session.on('packet', (p) => {
     const h = p.header
+    if (closing) return
     const ts = h.readUInt32LE(0) + h.readUInt32LE(4) / 1e6
     const caplen = h.readUInt32LE(8)
     const len = h.readUInt32LE(12)
@@ -147,16 +159,12 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
   // Give libpcap a moment to hand over what is already buffered, then read the counters.
   await new Promise((r) => setTimeout(r, 150))
   const s = session.stats()
+  closing = true
   session.close()
-  // node_pcap's close() only calls pcap_breakloop(); its poll handle stays referenced until a later
-  // dispatch returns -2, which may never happen on an idle interface. A command-line caller that
-  // is done should exit explicitly (the `peerguard audit capture` command does).
-  try {
-    if (session.session !== undefined && session.buf !== undefined && session.header !== undefined)
-      session.session.dispatch(session.buf, session.header)
-  } catch {
-    // already closed
-  }
+  // The wake-up datagram lets node_pcap finish closing (see above).
+  await new Promise<void>((resolve) => wake.send(Buffer.from('peerguard-capture-stop'), wakePort, '127.0.0.1', () => resolve()))
+  await new Promise((r) => setTimeout(r, 50))
+  wake.close()
   writer?.close()
   return {
     packets,

@@ -36,7 +36,8 @@ export class FtpApp implements FlowApp {
   readonly #attempts: Attempt[] = []
   #authTls = false
   #authFrames: number[] = []
-  readonly #files: { verb: string; file: string; frame: number }[] = []
+  readonly #files: { verb: string; file: string; path: string; frame: number }[] = []
+  #cwd = ''
   #lastTransfer: { verb: string; file: string } | undefined
 
   constructor(ctx: AuditContext, flow: Flow) {
@@ -68,6 +69,9 @@ export class FtpApp implements FlowApp {
       case 'USER':
         this.#user = arg
         break
+      case 'CWD':
+        this.#cwd = arg.startsWith('/') ? arg : this.#cwd === '' ? arg : `${this.#cwd.replace(/\/+$/, '')}/${arg}`
+        break
       case 'PASS': {
         const attempt: Attempt = { user: this.#user, frame, outcome: 'unknown' }
         if (this.#attempts.length < 1000) this.#attempts.push(attempt)
@@ -81,7 +85,13 @@ export class FtpApp implements FlowApp {
       case 'STOR':
       case 'STOU':
       case 'APPE':
-        if (this.#files.length < 64) this.#files.push({ verb, file: arg, frame })
+        if (this.#files.length < 64)
+          this.#files.push({
+            verb,
+            file: arg,
+            path: this.#cwd === '' || arg.startsWith('/') ? arg : `${this.#cwd.replace(/\/+$/, '')}/${arg}`,
+            frame
+          })
         this.#lastTransfer = { verb, file: arg }
         break
       case 'LIST':
@@ -179,7 +189,7 @@ export class FtpApp implements FlowApp {
           .slice(0, 3)
           .join(', ')} in clear`,
         flow,
-        evidence: { protocol: 'ftp', files: this.#files.map((f) => ({ command: f.verb, file: f.file })) },
+        evidence: { protocol: 'ftp', files: this.#files.map((f) => ({ command: f.verb, file: f.file, path: f.path })) },
         frames: this.#files.map((f) => f.frame)
       })
     }
@@ -193,7 +203,7 @@ export class FtpApp implements FlowApp {
         frames: this.#authFrames
       })
     }
-    const resources = this.#files.map((f) => `file:${f.file}`)
+    const resources = this.#files.map((f) => `file:${f.path}`)
     this.#ctx.classify(this.#flow, this.name, { encrypted: this.#authTls && this.#attempts.length === 0, share: true })
     for (const r of resources) this.#ctx.classify(this.#flow, this.name, { encrypted: false, share: true, resource: r })
   }
