@@ -75,7 +75,15 @@ function need(opts: Credentials, what: string): void {
   }
 }
 
-async function peerFrom(opts: Credentials): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
+async function peerFrom(opts: Credentials & { maxUpload?: string }): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
+  let maxUpload: number | undefined
+  if (opts.maxUpload !== undefined) {
+    if (!/^\d+$/.test(opts.maxUpload) || Number(opts.maxUpload) < 1024)
+      throw new InvalidArgumentError(
+        `--max-upload: expected bytes per second (at least 1024), got ${JSON.stringify(opts.maxUpload)}`
+      )
+    maxUpload = Number(opts.maxUpload)
+  }
   const identity = await readKey(opts.identity as string, opts.passphraseFile)
   const chain = await readCertificates(opts.cert as string)
   const trust = await readTrust(opts.trust as string)
@@ -86,7 +94,8 @@ async function peerFrom(opts: Credentials): Promise<{ peer: SwarmPeer; log: Deci
     chain,
     trust,
     ...(policy === undefined ? {} : { policy }),
-    ...(log === undefined ? {} : { log })
+    ...(log === undefined ? {} : { log }),
+    ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload })
   })
   return { peer, log }
 }
@@ -99,6 +108,7 @@ function credentialOptions(cmd: Command): Command {
     .option('--policy <file>', 'access policy: who may fetch (get) and seed (put) swarm:<name>; default: every certified peer')
     .option('--log <file>', 'decision log (JSON Lines, checkpoints signed with --identity)')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .option('--max-upload <bytes-per-second>', 'cap the upload bandwidth to other peers')
 }
 
 function waitForSignal(): Promise<void> {
