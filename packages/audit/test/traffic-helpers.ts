@@ -152,7 +152,7 @@ export function pcap(records: Record[], o: PcapOptions = {}): Buffer {
   w16(g, 4, 6)
   w32(g, o.snaplen ?? 262144, 16)
   w32(g, o.linktype ?? 1, 20)
-  const parts = [g]
+  const parts: Buffer[] = [g]
   records.forEach((r, i) => {
     const h = Buffer.alloc(16)
     const ts = r.ts ?? 1000 + i * 0.001
