@@ -1,5 +1,5 @@
 import { type Finding, InvalidArgumentError, type Severity } from '@peerguard/interface'
-import { type CaptureInfo, type PacketSink, readCaptureFile } from './capture-reader.js'
+import { type CaptureInfo, type PacketSink, type ReadCaptureOptions, readCaptureFile } from './capture-reader.js'
 import { type EngineOptions, type FlowSummary, type HostSummary, TrafficEngine } from './engine.js'
 import { DEFAULT_SEVERITY, FindingCollector, SEVERITY_ORDER } from './findings.js'
 
@@ -78,7 +78,7 @@ export class TrafficAuditor implements PacketSink {
   }
 
   /** Stream a pcap or pcapng file through the auditor. */
-  async readFile(path: string, options: { signal?: AbortSignal } = {}): Promise<CaptureInfo> {
+  async readFile(path: string, options: Pick<ReadCaptureOptions, 'signal' | 'onProgress'> = {}): Promise<CaptureInfo> {
     const info = await readCaptureFile(path, this, this.engine.errors, options)
     this.#source = { file: path, format: info.format, linktypes: info.linktypes }
     this.#truncated ||= info.truncated

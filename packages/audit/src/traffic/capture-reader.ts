@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import { CaptureFormatError } from './errors.js'
 import type { ParseErrors } from './parse-errors.js'
@@ -325,6 +325,8 @@ export interface ReadCaptureOptions {
   chunkBytes?: number
   /** Stop early when aborted (the packets read so far still count). */
   signal?: AbortSignal
+  /** Called after each read with the bytes read so far and the file size (progress display). */
+  onProgress?: (bytesRead: number, totalBytes: number) => void
 }
 
 /**
@@ -351,6 +353,7 @@ export async function readCaptureFile(
     if (code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such capture file`, { cause: err })
     throw new PeerguardError('io-error', `${path}: cannot open the capture file (${code ?? 'error'})`, { cause: err })
   }
+  const total = options.onProgress === undefined ? 0 : fstatSync(fd).size
   let buf = Buffer.allocUnsafe(chunk)
   let start = 0
   let end = 0
@@ -367,6 +370,7 @@ export async function readCaptureFile(
         if (n === 0) eof = true
         end += n
         bytesRead += n
+        options.onProgress?.(bytesRead, total)
       }
       start = parser.parse(buf, start, end, eof)
       if (parser.stopped || eof) break

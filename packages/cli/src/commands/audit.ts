@@ -17,6 +17,7 @@ import {
 } from '@peerguard/audit'
 import { InvalidArgumentError, type Severity } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
+import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import type { CliIO } from '../io.js'
 import { registerAuditLogCommands } from './audit-log.js'
@@ -163,7 +164,32 @@ Example:
     .action(async (file: string, o: ReportOptions, cmd: Command) => {
       const { options } = auditOptions(o)
       const auditor = createTrafficAuditor(options)
-      await auditor.readFile(file)
+      // A progress bar on a terminal (stderr), nothing when output is piped or --json.
+      const bar =
+        io.isTTY && !wantsJson(cmd)
+          ? new cliProgress.SingleBar(
+              { stream: process.stderr, format: 'peerguard: reading [{bar}] {percentage}% {value}/{total} MB', hideCursor: true },
+              cliProgress.Presets.shades_classic
+            )
+          : undefined
+      let started = false
+      try {
+        await auditor.readFile(file, {
+          ...(bar === undefined
+            ? {}
+            : {
+                onProgress: (done: number, total: number) => {
+                  if (!started) {
+                    bar.start(Math.max(1, Math.round(total / 1e6)), 0)
+                    started = true
+                  }
+                  bar.update(Math.round(done / 1e6))
+                }
+              })
+        })
+      } finally {
+        if (started) bar?.stop()
+      }
       await finishReport(auditor.finish(), basename(file).replace(/\.(pcapng|pcap|cap)$/i, ''), o, io, cmd)
     })
 
