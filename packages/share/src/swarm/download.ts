@@ -51,6 +51,8 @@ export interface DownloadContext {
   recordCorrupt(peer: PeerInfo, piece: number): Promise<void>
   requestsPerPeer: number
   stallTimeoutMs: number
+  /** Drop a peer that leaves requests unanswered this long, milliseconds. */
+  requestTimeoutMs: number
   onProgress?: ((p: FetchProgress) => void) | undefined
 }
 
@@ -86,6 +88,8 @@ class FetchConnection {
   remoteHave: Uint8Array | undefined
   choked = true
   admitted = false
+  /** When the last PIECE arrived, or when requests were first outstanding after a pause. */
+  lastProgress = performance.now()
   dropped = false
   readonly outstanding = new Map<string, number>()
   readonly inProgress = new Map<number, PieceState>()
@@ -117,6 +121,7 @@ export class Download {
   readonly #piecesFrom: Record<string, number> = {}
   readonly #dropped: DroppedPeer[] = []
   #stallTimer: NodeJS.Timeout | undefined
+  #watchdog: NodeJS.Timeout | undefined
   #finished = false
   #resolve!: () => void
   #reject!: (err: Error) => void
@@ -147,6 +152,7 @@ export class Download {
       return
     }
     this.#armStall()
+    this.#watchdog = setInterval(() => this.#checkSlowPeers(), Math.min(1000, this.#ctx.requestTimeoutMs))
     for (const a of new Set(addresses)) void this.#dial(a)
   }
 
@@ -257,6 +263,7 @@ export class Download {
       throw new SwarmProtocolError(`unrequested PIECE ${piece} at ${offset} (${data.length} bytes)`)
     }
     conn.outstanding.delete(key)
+    conn.lastProgress = performance.now()
     ps.buf.set(data, offset)
     ps.received += data.length
     if (ps.received === ps.length) {
@@ -324,9 +331,25 @@ export class Download {
         conn.inProgress.set(piece, ps)
       }
       const length = Math.min(BLOCK_BYTES, ps.length - ps.nextOffset)
+      if (conn.outstanding.size === 0) conn.lastProgress = performance.now()
       conn.outstanding.set(`${ps.piece}:${ps.nextOffset}`, length)
       conn.channel.write(encodeMessage({ type: 'request', piece: ps.piece, offset: ps.nextOffset, length }))
       ps.nextOffset += length
+    }
+  }
+
+  /** Drop peers that sit on requests (a withholding peer must not hold pieces hostage). */
+  #checkSlowPeers(): void {
+    const now = performance.now()
+    for (const c of [...this.#conns]) {
+      if (c.outstanding.size > 0 && now - c.lastProgress > this.#ctx.requestTimeoutMs) {
+        this.#drop(
+          c,
+          'swarm-stalled',
+          `no PIECE for ${this.#ctx.requestTimeoutMs} ms with ${c.outstanding.size} requests outstanding`,
+          true
+        )
+      }
     }
   }
 
@@ -401,6 +424,7 @@ export class Download {
   #stop(): void {
     this.#finished = true
     if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer)
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog)
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
     for (const c of this.#conns) {

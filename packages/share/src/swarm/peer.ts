@@ -46,6 +46,8 @@ export interface SwarmPeerOptions {
   requestsPerPeer?: number
   /** A fetch fails when no piece was verified for this long, milliseconds. Default 30000. */
   stallTimeoutMs?: number
+  /** A fetch drops a peer that leaves its requests unanswered this long, milliseconds. Default 10000. */
+  requestTimeoutMs?: number
   /** Channel handshake deadline, milliseconds. Default 10000. */
   handshakeTimeoutMs?: number
   logger?: Logger
@@ -77,6 +79,7 @@ export const PART_SUFFIX = '.pgswarm-part'
 export const DEFAULT_MAX_PEERS = 64
 export const DEFAULT_REQUESTS_PER_PEER = 8
 export const DEFAULT_STALL_TIMEOUT_MS = 30_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 
 /**
  * A member of peerguard swarms: publishes signed manifests, seeds files, fetches from several
@@ -227,6 +230,7 @@ export class SwarmPeer {
           }),
         requestsPerPeer: this.#o.requestsPerPeer ?? DEFAULT_REQUESTS_PER_PEER,
         stallTimeoutMs: this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+        requestTimeoutMs: this.#o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         onProgress: options.onProgress
       })
       this.#downloads.add(download)
@@ -436,6 +440,7 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
   if (options.maxUploadBytesPerSecond !== undefined)
     assertInteger('options.maxUploadBytesPerSecond', options.maxUploadBytesPerSecond, 1024)
   if (options.requestsPerPeer !== undefined) assertInteger('options.requestsPerPeer', options.requestsPerPeer, 1, 64)
+  if (options.requestTimeoutMs !== undefined) assertInteger('options.requestTimeoutMs', options.requestTimeoutMs, 100, 3600_000)
   if (options.stallTimeoutMs !== undefined) assertInteger('options.stallTimeoutMs', options.stallTimeoutMs, 100, 24 * 3600_000)
   if (options.handshakeTimeoutMs !== undefined)
     assertInteger('options.handshakeTimeoutMs', options.handshakeTimeoutMs, 1, 600_000)
