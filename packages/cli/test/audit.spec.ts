@@ -184,3 +184,70 @@ describe('peerguard audit capture', () => {
     expect(peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '1', '--rotate-mb', 'x']).code).toBe(2)
   })
 })
+
+describe("peerguard audit capture of peerguard's own traffic", () => {
+  it('the real plain share is flagged (ops, paths) and the real hardened channel recognised', async () => {
+    if (process.getuid?.() !== 0) return
+    const { connect, createServer } = await import('node:net')
+    const { mkdtempSync } = await import('node:fs')
+    const { connectShare, createShareServer } = await import('@peerguard/share')
+    const { secureInbound, secureOutbound } = await import('@peerguard/channel')
+    const { generateKeyPair, peerIdFromPublicKey } = await import('@peerguard/identity')
+    const root = mkdtempSync(join(tmpdir(), 'pg-share-root-'))
+    const share = createShareServer({ root })
+    const { port: sharePort } = await share.listen({ host: '127.0.0.1' })
+    const a = generateKeyPair()
+    const b = generateKeyPair()
+    const channelServer = createServer(async (s) => {
+      const ch = await secureInbound(s, { identity: b, pinnedPeers: [peerIdFromPublicKey(a.publicKey).toString()] })
+      ch.on('data', () => {})
+      ch.on('end', () => ch.end())
+    })
+    await new Promise<void>((r) => channelServer.listen(0, '127.0.0.1', () => r()))
+    const chPort = (channelServer.address() as { port: number }).port
+    const { spawn } = await import('node:child_process')
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'audit',
+        'capture',
+        '--iface',
+        'lo',
+        '--filter',
+        `tcp port ${sharePort} or tcp port ${chPort}`,
+        '--duration',
+        '4',
+        '--json',
+        '--no-write'
+      ],
+      { cwd: ROOT }
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('close', r))
+    await new Promise((r) => setTimeout(r, 1500))
+    const client = await connectShare({ host: '127.0.0.1', port: sharePort })
+    await client.writeFile('plan.txt', 'the plan\n')
+    await client.list('')
+    client.close()
+    const sock = connect(chPort, '127.0.0.1')
+    await new Promise((r) => sock.on('connect', r))
+    const ch = await secureOutbound(sock, { identity: a, pinnedPeers: [peerIdFromPublicKey(b.publicKey).toString()] })
+    ch.end(Buffer.alloc(50_000, 7))
+    const code = await exited
+    await share.close()
+    channelServer.close()
+    if (stderr.includes('optional `pcap` package')) return
+    expect(code).toBe(1)
+    const report = JSON.parse(stdout)
+    const plain = report.findings.find((f: { code: string }) => f.code === 'peerguard-plain')
+    expect(plain.evidence.paths).toContain('plan.txt')
+    expect(plain.evidence.ops).toEqual(expect.arrayContaining(['write', 'list']))
+    const hardened = report.findings.find((f: { code: string }) => f.code === 'peerguard-channel')
+    expect(hardened).toMatchObject({ severity: 'info', evidence: { confidence: 0.95 } })
+    expect(report.findings.filter((f: { code: string }) => f.code === 'bittorrent-encrypted')).toEqual([])
+  }, 60000)
+})

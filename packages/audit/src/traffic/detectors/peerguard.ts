@@ -92,7 +92,7 @@ export class PeerguardPlainApp implements FlowApp {
   }
 
   data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
-    noteFrame(this.#frames, frame)
+    if (this.#frames.length === 0) noteFrame(this.#frames, frame)
     if (!fromClient) return
     if (this.#prefaceLeft > 0) {
       const take = Math.min(this.#prefaceLeft, len)
@@ -111,6 +111,7 @@ export class PeerguardPlainApp implements FlowApp {
     const type = body[0]
     if (type === 3) this.#dataFrames++
     if (type !== 1 || body.length < 6) return
+    noteFrame(this.#frames, frame)
     try {
       const req = JSON.parse(body.toString('utf8', 5)) as Record<string, unknown>
       if (typeof req.op === 'string') addDistinct(this.#ops, clean(req.op, 16))
