@@ -220,4 +220,32 @@ tests:
     expect(failed?.resource.startsWith('share:docs/public')).toBe(true)
     expect(failed?.decision?.rule?.id).toBe('guests-leak')
   })
+
+  it('runs tests without a context time at a fixed reference time, whatever the clock says', () => {
+    const text = `${HEAD}rules:
+  - id: staff-docs
+    allow: [read, write]
+    peers: [staff]
+    resources: ["share:docs/**"]
+  - id: no-deletes-at-night
+    deny: [delete]
+    peers: [staff]
+    resources: ["share:docs/**"]
+    when: { time: "21:00-07:00" }
+tests:
+  - peer: alice
+    can: ["write share:docs/a.txt"]
+  - peer: alice
+    context: { time: "2025-06-01T23:15:00Z" }
+    cannot: ["delete share:docs/a.txt"]
+`
+    for (const hour of [3, 12, 22]) {
+      const clock = { now: () => Date.UTC(2026, 10, 25, hour, 30) }
+      const p = loadPolicy(text, { clock })
+      expect(p.test()).toMatchObject({ passed: true, total: 2, failed: 0 })
+      // decide() itself still follows the clock: at night the delete is denied.
+      const night = hour === 3 || hour === 22
+      expect(p.decide({ peer: { peerId: 'pg1-alice' }, action: 'delete', resource: 'share:docs/a.txt' }).allowed).toBe(!night)
+    }
+  })
 })
