@@ -1,6 +1,8 @@
-import { createSocket } from 'node:dgram'
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import type { TrafficAuditor } from './auditor.js'
+import { CaptureParser } from './capture-reader.js'
 import { CapturePermissionError, CaptureUnavailableError } from './errors.js'
 import { RotatingPcapWriter } from './pcap-writer.js'
 
@@ -26,40 +28,20 @@ export interface LiveCaptureOptions {
 
 export interface LiveCaptureResult {
   packets: number
-  /** libpcap's counters: received, dropped by the kernel buffer, dropped by the interface. */
-  stats: { received: number; dropped: number; ifDropped: number }
+  /** libpcap's counters (received, dropped by the kernel buffer, dropped by the interface) plus
+   * packets the capture process had to drop because the auditor fell behind (`userDropped`). */
+  stats: { received: number; dropped: number; ifDropped: number; userDropped: number }
   savedFiles: string[]
   linktype: number
 }
 
-interface PcapModule {
-  createSession(device: string, options: Record<string, unknown>): PcapSessionLike
-  lib_version?: string
-}
-interface PcapSessionLike {
-  link_type: string
-  buf?: Buffer
-  header?: Buffer
-  session?: { dispatch(buf: Buffer, header: Buffer): number }
-  on(event: 'packet', fn: (p: { buf: Buffer; header: Buffer }) => void): void
-  stats(): { ps_recv: number; ps_drop: number; ps_ifdrop: number }
-  close(): void
-}
-
-const LINKTYPES: Record<string, number> = {
-  LINKTYPE_NULL: 0,
-  LINKTYPE_ETHERNET: 1,
-  LINKTYPE_RAW: 101,
-  LINKTYPE_LINUX_SLL: 113,
-  LINKTYPE_IEEE802_11_RADIO: 127
-}
-
-/** Load the optional `pcap` package (libpcap binding); a clear error when it is missing. */
-export async function loadPcap(): Promise<PcapModule> {
-  const name = 'pcap'
+/** Resolve the optional `pcap` package (libpcap binding); a clear error when it is missing. */
+export async function loadPcap(): Promise<string> {
   try {
-    const mod = (await import(name)) as { default?: PcapModule } & PcapModule
-    return mod.default ?? mod
+    const path = createRequire(import.meta.url).resolve('pcap')
+    // Load it once here so a binding that did not build fails now, with the hint below.
+    await import(path)
+    return path
   } catch (err) {
     throw new CaptureUnavailableError('live capture needs the optional `pcap` package, which is not installed or did not build', {
       cause: err,
@@ -68,6 +50,68 @@ export async function loadPcap(): Promise<PcapModule> {
       }
     })
   }
+}
+
+/**
+ * The capture process. libpcap runs in a child process that writes a pcap stream on stdout and its
+ * counters over IPC: node_pcap's session cannot be closed cleanly in-process (its close() leaves a
+ * referenced poll handle, and finishing the close frees memory the poll callback still uses), so
+ * the child is simply ended. CommonJS, run with `node -e`, arguments: pcap path, JSON options.
+ */
+const CHILD_SOURCE = String.raw`(() => {
+const pcap = require(process.argv[1])
+const o = JSON.parse(process.argv[2])
+const LINKTYPES = { LINKTYPE_NULL: 0, LINKTYPE_ETHERNET: 1, LINKTYPE_RAW: 101, LINKTYPE_LINUX_SLL: 113, LINKTYPE_IEEE802_11_RADIO: 127 }
+pcap.warningHandler = () => {}
+let session
+try {
+  session = pcap.createSession(o.iface, { filter: o.filter, snap_length: o.snaplen, buffer_size: o.bufferBytes, buffer_timeout: 50, promiscuous: false })
+} catch (e) {
+  process.send({ error: String((e && e.message) || e) }, () => process.exit(3))
+  return
+}
+const linktype = LINKTYPES[session.link_type] ?? 1
+const g = Buffer.alloc(24)
+g.writeUInt32LE(0xa1b2c3d4, 0); g.writeUInt16LE(2, 4); g.writeUInt16LE(4, 6); g.writeUInt32LE(o.snaplen, 16); g.writeUInt32LE(linktype, 20)
+let parts = [g], bytes = 24, userDropped = 0
+const flush = () => {
+  if (bytes === 0) return
+  const b = parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes)
+  parts = []; bytes = 0
+  // Never let the pipe grow without bound: beyond 256 MB queued, count and drop.
+  if (process.stdout.writableLength > 256e6) { userDropped++; return }
+  process.stdout.write(b)
+}
+session.on('packet', (p) => {
+  const caplen = p.header.readUInt32LE(8)
+  const rec = Buffer.allocUnsafe(16 + caplen)
+  p.header.copy(rec, 0, 0, 16)
+  p.buf.copy(rec, 16, 0, caplen)
+  parts.push(rec); bytes += rec.length
+  if (bytes >= 262144) flush()
+})
+setInterval(flush, 20)
+process.send({ ready: true, linktype })
+process.on('message', (m) => {
+  if (!m || !m.stop) return
+  flush()
+  const s = session.stats()
+  process.stdout.end(() => process.send({ stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop, userDropped } }, () => process.exit(0)))
+})
+process.on('disconnect', () => process.exit(0))
+})()
+`
+
+function openError(iface: string, msg: string): PeerguardError {
+  if (/permission|not permitted|EPERM|privilege/i.test(msg)) {
+    return new CapturePermissionError(`cannot capture on ${iface}: ${msg}`, {
+      details: { hint: 'run as root, or: setcap cap_net_raw,cap_net_admin=eip "$(command -v node)"' }
+    })
+  }
+  if (/no such device|doesn't exist|not found|No such/i.test(msg))
+    return new PeerguardError('not-found', `interface ${iface} does not exist (${msg})`)
+  if (/syntax|filter/i.test(msg)) return new InvalidArgumentError(`filter: ${msg}`)
+  return new PeerguardError('io-error', `cannot capture on ${iface}: ${msg}`)
 }
 
 /**
@@ -83,58 +127,71 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
     throw new InvalidArgumentError(`durationSeconds: expected a positive number, got ${options.durationSeconds}`)
   if (options.filter !== undefined && typeof options.filter !== 'string')
     throw new InvalidArgumentError('filter: expected a BPF expression')
-  const pcap = await loadPcap()
-  // node_pcap's close() only calls pcap_breakloop(): the session is released (and its poll handle,
-  // which keeps the process alive, stopped) at the next packet. A UDP datagram to a port of ours
-  // on 127.0.0.1 is that packet on loopback; the filter lets it through, the auditor never sees it.
-  const wake = createSocket('udp4')
-  await new Promise<void>((resolve) => wake.bind(0, '127.0.0.1', () => resolve()))
-  const wakePort = wake.address().port
-  const wakeClause = `(udp and dst host 127.0.0.1 and dst port ${wakePort})`
-  const filter = options.filter === undefined || options.filter.trim() === '' ? '' : `(${options.filter}) or ${wakeClause}`
-  let session: PcapSessionLike
-  try {
-    session = pcap.createSession(options.iface, {
-      filter,
-      snap_length: options.snaplen ?? 262144,
-      buffer_size: options.bufferBytes ?? 64 * 1024 * 1024,
-      buffer_timeout: 100,
-      promiscuous: false
-    })
-  } catch (err) {
-    wake.close()
-    const msg = err instanceof Error ? err.message : String(err)
-    if (/permission|not permitted|EPERM|privilege/i.test(msg)) {
-      throw new CapturePermissionError(`cannot capture on ${options.iface}: ${msg}`, {
-        cause: err,
-        details: { hint: 'run as root, or: setcap cap_net_raw,cap_net_admin=eip "$(command -v node)"' }
-      })
-    }
-    if (/no such device|doesn't exist|not found|No such/i.test(msg))
-      throw new PeerguardError('not-found', `interface ${options.iface} does not exist (${msg})`, { cause: err })
-    if (/syntax|filter/i.test(msg)) throw new InvalidArgumentError(`filter: ${msg}`, { cause: err })
-    throw new PeerguardError('io-error', `cannot capture on ${options.iface}: ${msg}`, { cause: err })
+  const pcapPath = await loadPcap()
+  const snaplen = options.snaplen ?? 262144
+  const config = {
+    iface: options.iface,
+    filter: options.filter ?? '',
+    snaplen,
+    bufferBytes: options.bufferBytes ?? 64 * 1024 * 1024
   }
-  const linktype = LINKTYPES[session.link_type] ?? 1
+  const child = spawn(process.execPath, ['-e', CHILD_SOURCE, pcapPath, JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+  })
+  let childErr = ''
+  child.stderr!.on('data', (d: Buffer) => {
+    if (childErr.length < 4096) childErr += d.toString('utf8')
+  })
+  type Msg = { ready?: boolean; linktype?: number; error?: string; stats?: LiveCaptureResult['stats'] }
+  const messages: Msg[] = []
+  const waiters: ((m: Msg) => void)[] = []
+  child.on('message', (m: Msg) => {
+    const w = waiters.shift()
+    if (w !== undefined) w(m)
+    else messages.push(m)
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const next = (): Promise<Msg> =>
+    messages.length > 0
+      ? Promise.resolve(messages.shift()!)
+      : new Promise<Msg>((resolve) => {
+          waiters.push(resolve)
+          void exited.then(() =>
+            resolve({
+              error: `the capture process ended unexpectedly${childErr === '' ? '' : `: ${childErr.trim().split('\n').pop()}`}`
+            })
+          )
+        })
+  const first = await next()
+  if (first.error !== undefined || first.ready !== true) {
+    child.kill('SIGKILL')
+    throw openError(options.iface, first.error ?? 'no answer from the capture process')
+  }
+  const linktype = first.linktype ?? 1
   const writer =
     options.save === undefined
       ? undefined
       : new RotatingPcapWriter(options.save, {
           linktype,
+          snaplen,
           ...(options.rotateBytes === undefined ? {} : { rotateBytes: options.rotateBytes })
         })
   auditor.setSource({ interface: options.iface, format: 'live', linktypes: [linktype] })
   let packets = 0
-  let closing = false
-  session.on('packet', (p) => {
-    const h = p.header
-    if (closing) return
-    const ts = h.readUInt32LE(0) + h.readUInt32LE(4) / 1e6
-    const caplen = h.readUInt32LE(8)
-    const len = h.readUInt32LE(12)
-    packets++
-    auditor.packet(linktype, p.buf, 0, caplen, len, ts)
-    writer?.write(p.buf, 0, caplen, len, ts)
+  const sink = {
+    packet(lt: number, buf: Buffer, off: number, caplen: number, len: number, ts: number): void {
+      packets++
+      auditor.packet(lt, buf, off, caplen, len, ts)
+      writer?.write(buf, off, caplen, len, ts)
+    }
+  }
+  const parser = new CaptureParser(sink, auditor.engine.errors)
+  let pending = Buffer.alloc(0)
+  const drained = new Promise<void>((resolve) => child.stdout!.on('end', () => resolve()))
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const buf = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    const used = parser.parse(buf, 0, buf.length, false)
+    pending = used >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(used))
   })
   await new Promise<void>((resolve) => {
     const timers: NodeJS.Timeout[] = []
@@ -148,28 +205,27 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
       if (options.signal.aborted) done()
       else options.signal.addEventListener('abort', done, { once: true })
     }
+    void exited.then(done)
     if (options.onProgress !== undefined) {
       const tick = (): void => {
         options.onProgress?.(packets)
-        timers.push(setTimeout(tick, 1000).unref())
+        timers.push(setTimeout(tick, 1000))
       }
-      timers.push(setTimeout(tick, 1000).unref())
+      timers.push(setTimeout(tick, 1000))
     }
   })
-  // Give libpcap a moment to hand over what is already buffered, then read the counters.
+  // Give libpcap a moment to hand over what is already buffered, then stop and read the counters.
   await new Promise((r) => setTimeout(r, 150))
-  const s = session.stats()
-  closing = true
-  session.close()
-  // The wake-up datagram lets node_pcap finish closing (see above).
-  await new Promise<void>((resolve) => wake.send(Buffer.from('peerguard-capture-stop'), wakePort, '127.0.0.1', () => resolve()))
-  await new Promise((r) => setTimeout(r, 50))
-  wake.close()
-  writer?.close()
-  return {
-    packets,
-    stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop },
-    savedFiles: writer?.files ?? [],
-    linktype
+  let stats: LiveCaptureResult['stats'] = { received: 0, dropped: 0, ifDropped: 0, userDropped: 0 }
+  if (child.connected) {
+    child.send({ stop: true })
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
+    const m = await next()
+    if (m.stats !== undefined) stats = m.stats
+    await Promise.race([drained, exited])
+    await exited
+    clearTimeout(kill)
   }
+  writer?.close()
+  return { packets, stats, savedFiles: writer?.files ?? [], linktype }
 }
