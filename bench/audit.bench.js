@@ -13,7 +13,6 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { connect, createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CaptureParser, captureLive, createTrafficAuditor, ParseErrors, readCaptureFile } from '@peerguard/audit'
@@ -303,11 +302,35 @@ try {
   )
 }
 
-// Live: capture a loopback transfer through libpcap and count drops.
+// Live: capture a loopback transfer through libpcap and count drops. The transfer runs in another
+// process (as real traffic would), so this one only captures and audits.
+const TRANSFER = String.raw`
+const net = require('node:net')
+const bytes = Number(process.argv[1])
+const server = net.createServer((s) => s.on('data', () => {}).on('end', () => s.end()))
+server.listen(0, '127.0.0.1', () => {
+  process.send({ port: server.address().port })
+  process.once('message', () => {
+    const c = net.connect(server.address().port, '127.0.0.1')
+    const chunk = Buffer.alloc(1024 * 1024, 1)
+    let sent = 0
+    const t = Date.now()
+    const pump = () => {
+      while (sent < bytes) {
+        sent += chunk.length
+        if (!c.write(chunk)) return c.once('drain', pump)
+      }
+      c.end(() => process.send({ seconds: (Date.now() - t) / 1000 }, () => { server.close(); process.exit(0) }))
+    }
+    c.on('connect', pump)
+  })
+})
+`
 async function live(bytes) {
-  const server = createServer((s) => s.on('data', () => {}))
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  const port = server.address().port
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['-e', TRANSFER, String(bytes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const msg = () => new Promise((r) => child.once('message', r))
+  const { port } = await msg()
   const auditor = createTrafficAuditor()
   const ac = new AbortController()
   const capture = captureLive(auditor, {
@@ -317,30 +340,16 @@ async function live(bytes) {
     bufferBytes: 256 * 1024 * 1024
   })
   await new Promise((r) => setTimeout(r, 300))
-  const t = performance.now()
-  await new Promise((resolve) => {
-    const c = connect(port, '127.0.0.1')
-    const chunk = Buffer.alloc(1024 * 1024, 1)
-    let sent = 0
-    const pump = () => {
-      while (sent < bytes) {
-        sent += chunk.length
-        if (!c.write(chunk)) return c.once('drain', pump)
-      }
-      c.end(resolve)
-    }
-    c.on('connect', pump)
-  })
-  const seconds = (performance.now() - t) / 1000
+  child.send('go')
+  const { seconds } = await msg()
   await new Promise((r) => setTimeout(r, 500))
   ac.abort()
   const r = await capture
-  server.close()
   auditor.finish()
   console.log(
-    `live: ${(bytes / 1e9).toFixed(1)} GB over loopback in ${seconds.toFixed(1)} s, captured ${r.packets} packets; libpcap received ${r.stats.received}, dropped ${r.stats.dropped}, interface dropped ${r.stats.ifDropped}`
+    `live: ${(bytes / 1e9).toFixed(1)} GB over loopback in ${seconds.toFixed(1)} s, captured ${r.packets} packets; libpcap received ${r.stats.received}, dropped ${r.stats.dropped}, interface dropped ${r.stats.ifDropped}; capture pipe dropped ${r.stats.userDropped}, headers-only ${r.stats.payloadShed}`
   )
-  return r.stats.dropped + r.stats.ifDropped
+  return r.stats.dropped + r.stats.ifDropped + r.stats.userDropped
 }
 let drops
 if (process.getuid?.() === 0) {

@@ -28,9 +28,12 @@ export interface LiveCaptureOptions {
 
 export interface LiveCaptureResult {
   packets: number
-  /** libpcap's counters (received, dropped by the kernel buffer, dropped by the interface) plus
-   * packets the capture process had to drop because the auditor fell behind (`userDropped`). */
-  stats: { received: number; dropped: number; ifDropped: number; userDropped: number }
+  /**
+   * libpcap's counters (received, dropped by the kernel buffer, dropped by the interface), packets
+   * the capture process dropped because the auditor fell far behind (`userDropped`), and packets
+   * forwarded with headers only (first 256 bytes) while it was behind (`payloadShed`).
+   */
+  stats: { received: number; dropped: number; ifDropped: number; userDropped: number; payloadShed: number }
   savedFiles: string[]
   linktype: number
 }
@@ -77,15 +80,21 @@ let parts = [g], bytes = 24, userDropped = 0
 const flush = () => {
   if (bytes === 0) return
   const b = parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes)
+  const n = parts.length
   parts = []; bytes = 0
-  // Never let the pipe grow without bound: beyond 256 MB queued, count and drop.
-  if (process.stdout.writableLength > 256e6) { userDropped++; return }
+  // Never let the pipe grow without bound: beyond 512 MB queued, count the packets and drop them.
+  if (process.stdout.writableLength > 512e6) { userDropped += n; return }
   process.stdout.write(b)
 }
+let shed = 0
 session.on('packet', (p) => {
-  const caplen = p.header.readUInt32LE(8)
+  let caplen = p.header.readUInt32LE(8)
+  // When the auditor falls behind (64 MB queued), forward only the headers of each packet (like a
+  // snaplen): every packet is still counted and decoded, only payload inspection thins out.
+  if (process.stdout.writableLength > 64e6 && caplen > 256) { caplen = 256; shed++ }
   const rec = Buffer.allocUnsafe(16 + caplen)
   p.header.copy(rec, 0, 0, 16)
+  rec.writeUInt32LE(caplen, 8)
   p.buf.copy(rec, 16, 0, caplen)
   parts.push(rec); bytes += rec.length
   if (bytes >= 262144) flush()
@@ -96,7 +105,7 @@ process.on('message', (m) => {
   if (!m || !m.stop) return
   flush()
   const s = session.stats()
-  process.stdout.end(() => process.send({ stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop, userDropped } }, () => process.exit(0)))
+  process.stdout.end(() => process.send({ stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop, userDropped, payloadShed: shed } }, () => process.exit(0)))
 })
 process.on('disconnect', () => process.exit(0))
 })()
@@ -216,7 +225,7 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
   })
   // Give libpcap a moment to hand over what is already buffered, then stop and read the counters.
   await new Promise((r) => setTimeout(r, 150))
-  let stats: LiveCaptureResult['stats'] = { received: 0, dropped: 0, ifDropped: 0, userDropped: 0 }
+  let stats: LiveCaptureResult['stats'] = { received: 0, dropped: 0, ifDropped: 0, userDropped: 0, payloadShed: 0 }
   if (child.connected) {
     child.send({ stop: true })
     const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
