@@ -240,15 +240,17 @@ Example:
           io.err(
             `peerguard: captured ${r.packets} packets; libpcap received ${r.stats.received}, dropped ${r.stats.dropped}, interface dropped ${r.stats.ifDropped}`
           )
-          if (r.stats.dropped > 0 || r.stats.ifDropped > 0)
+          if (r.stats.payloadShed > 0) {
+            io.err(
+              `peerguard: warning: the auditor fell behind; ${r.stats.payloadShed} packets were inspected by their headers only`
+            )
+          }
+          if (r.stats.dropped > 0 || r.stats.ifDropped > 0 || r.stats.userDropped > 0)
             io.err('peerguard: warning: packets were dropped; the audit may be incomplete (narrow --filter or raise the buffer)')
           if (r.savedFiles.length > 0) io.err(`peerguard: saved ${r.savedFiles.join(', ')}`)
           await finishReport(auditor.finish(), `live-${o.iface}`, o, io, cmd)
         } finally {
           process.removeListener('SIGINT', onSigint)
-          // node_pcap keeps its poll handle referenced after close(): once the command is done and
-          // bin.ts has set the exit code, leave even if that handle is still there.
-          setTimeout(() => process.exit(), 500).unref()
         }
       }
     )
