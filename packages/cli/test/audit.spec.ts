@@ -251,3 +251,59 @@ describe("peerguard audit capture of peerguard's own traffic", () => {
     expect(report.findings.filter((f: { code: string }) => f.code === 'bittorrent-encrypted')).toEqual([])
   }, 60000)
 })
+
+describe('peerguard audit read --decision-log', () => {
+  it('flows to a hardened node without a decision are unlogged-access; with the real decision log they are not', async () => {
+    const { openDecisionLog } = await import('@peerguard/audit')
+    const { generateKeyPair } = await import('@peerguard/identity')
+    await writeFile(
+      join(dir, 'hard.yaml'),
+      'peers:\n  - name: desktop.lan\n    addresses: [192.168.199.132]\n  - name: server.lan\n    addresses: [192.168.199.133]\n    hardened: true\n'
+    )
+    const empty = join(dir, 'empty.jsonl')
+    await writeFile(empty, '')
+    const file = join(CORPUS, 'sv-smb2-ntlmssp-negotiateflags.pcap')
+    const none = peerguard([
+      'audit',
+      'read',
+      file,
+      '--inventory',
+      join(dir, 'hard.yaml'),
+      '--decision-log',
+      empty,
+      '--json',
+      '--no-write'
+    ])
+    const report = JSON.parse(none.stdout)
+    const unlogged = report.findings.filter((f: { code: string }) => f.code === 'unlogged-access')
+    expect(unlogged).toHaveLength(6)
+    const logPath = join(dir, 'decisions.jsonl')
+    let now = 0
+    const log = await openDecisionLog({ path: logPath, identity: generateKeyPair(), clock: { now: () => now } })
+    for (const f of report.flows.filter(
+      (x: { dst: string; dstPort: number }) => x.dst === '192.168.199.133' && x.dstPort === 445
+    )) {
+      now = Math.round(f.start * 1000)
+      await log.append({
+        kind: 'connection',
+        event: 'accepted',
+        code: 'allow',
+        reason: 'ok',
+        peer: { address: `${f.src}:${f.srcPort}` }
+      })
+    }
+    await log.close()
+    const logged = peerguard([
+      'audit',
+      'read',
+      file,
+      '--inventory',
+      join(dir, 'hard.yaml'),
+      '--decision-log',
+      logPath,
+      '--json',
+      '--no-write'
+    ])
+    expect(JSON.parse(logged.stdout).findings.filter((f: { code: string }) => f.code === 'unlogged-access')).toEqual([])
+  })
+})
