@@ -271,3 +271,30 @@ describe('bad input: counted, reported, never fatal', () => {
     expect(readFileSync(join(CORPUS, 'sv-ssdp-notify.pcap')).length).toBe(493)
   })
 })
+
+describe('HTTP keep-alive with chunked responses', () => {
+  it('follows chunked bodies to the next response on the same connection', async () => {
+    const chunked = (body: string): string => `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`
+    const frames = tcpConversation(
+      '10.0.0.1',
+      '10.0.0.2',
+      40000,
+      8080,
+      [
+        Buffer.from('GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n'),
+        Buffer.from('GET /files/backup.tar.gz HTTP/1.1\r\nHost: x\r\n\r\n')
+      ],
+      [
+        Buffer.from(
+          `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n${chunked('<html>hello</html>')}`
+        ),
+        Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: 4\r\n\r\nabcd')
+      ]
+    )
+    const r = await audit(pcap(frames.map((data) => ({ data }))))
+    expect(r.findings.find((f) => f.code === 'cleartext-file-transfer')?.evidence).toMatchObject({
+      protocol: 'http',
+      transfers: [{ method: 'GET', path: '/files/backup.tar.gz', status: '200' }]
+    })
+  })
+})

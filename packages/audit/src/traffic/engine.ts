@@ -257,7 +257,9 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     }
     if (d.tcpFlags & TCP_SYN) s.syn(d.seq)
     if (d.payWireLen > 0) {
-      s.segment(d.seq, d.buf, d.payOff, d.payLen, d.payWireLen, d.frame, f.receivers![dir])
+      // Data on a SYN (TCP Fast Open) starts one after the SYN's own sequence number.
+      const seq = d.tcpFlags & TCP_SYN ? (d.seq + 1) >>> 0 : d.seq
+      s.segment(seq, d.buf, d.payOff, d.payLen, d.payWireLen, d.frame, f.receivers![dir])
       if (s.delivered > this.flowByteBudget) {
         this.errors.add('flow-byte-budget-reached', d.frame)
         this.#stopInspecting(f)

@@ -56,6 +56,10 @@ class HttpDirection {
   #buf = ''
   #skip = 0
   #frame = 0
+  /** Inside a chunked body (RFC 9112 7.1): reading chunk-size lines, skipping chunk data. */
+  #chunked = false
+  #chunkLine = ''
+  #chunkTrailer = false
   stopped = false
 
   constructor(readonly onMessage: (m: Message) => void) {}
@@ -69,6 +73,10 @@ class HttpDirection {
         const take = Math.min(this.#skip, end - p)
         this.#skip -= take
         p += take
+        continue
+      }
+      if (this.#chunked) {
+        p = this.#chunk(buf, p, end)
         continue
       }
       if (this.#buf === '') this.#frame = frame
@@ -93,10 +101,39 @@ class HttpDirection {
       this.onMessage(msg)
       const te = headers.get('transfer-encoding')
       const cl = headers.get('content-length')
-      if (te !== undefined && /chunked/i.test(te)) this.stopped = true
+      if (te !== undefined && /chunked/i.test(te)) this.#chunked = true
       else if (cl !== undefined && /^\d+$/.test(cl)) this.#skip = Number(cl)
       else if (msg.start.startsWith('HTTP/') && !/^HTTP\/1\.[01] (1\d\d|204|304)/.test(msg.start)) this.stopped = true
     }
+  }
+
+  /** One step through a chunked body: a size line (then skip the data and its CRLF), or the end. */
+  #chunk(buf: Buffer, p: number, end: number): number {
+    const nl = buf.indexOf(0x0a, p)
+    if (nl < 0 || nl >= end) {
+      this.#chunkLine += buf.toString('latin1', p, end)
+      if (this.#chunkLine.length > 1024) this.stopped = true
+      return end
+    }
+    const line = (this.#chunkLine + buf.toString('latin1', p, nl)).replace(/\r$/, '')
+    this.#chunkLine = ''
+    if (this.#chunkTrailer) {
+      // Trailer fields until an empty line ends the message.
+      if (line === '') {
+        this.#chunked = false
+        this.#chunkTrailer = false
+      }
+      return nl + 1
+    }
+    const m = /^([0-9A-Fa-f]{1,8})(;.*)?$/.exec(line.trim())
+    if (m === null) {
+      this.stopped = true
+      return end
+    }
+    const size = Number.parseInt(m[1]!, 16)
+    if (size === 0) this.#chunkTrailer = true
+    else this.#skip = size + 2
+    return nl + 1
   }
 
   gap(): void {
