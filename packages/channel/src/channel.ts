@@ -166,9 +166,12 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     this.#framesUnderKey = 0
   }
 
+  /** Write a control frame (READY, CLOSE) and hand it, with anything batched before it, to the socket now. */
   #writeFrame(type: number, parts: readonly Uint8Array[], length: number): boolean {
     const out = this.#sealData(type, parts, length)
-    return this.#socketWrite(out)
+    const ok = this.#socketWrite(out)
+    this.#uncork()
+    return ok
   }
 
   #sealData(type: number, parts: readonly Uint8Array[], length: number, out: Buffer[] = []): Buffer[] {
@@ -184,14 +187,27 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     return out
   }
 
+  /**
+   * Queue frames on the socket. The socket stays corked until the end of the current tick, so the
+   * frames of all the writes made in one tick leave in one `writev` system call.
+   */
   #socketWrite(buffers: readonly Buffer[]): boolean {
     const s = this.#socket
-    if (buffers.length === 1) return s.write(buffers[0])
-    s.cork()
+    if (!this.#corked) {
+      this.#corked = true
+      s.cork()
+      process.nextTick(this.#uncork)
+    }
     let ok = true
     for (const b of buffers) ok = s.write(b)
-    s.uncork()
     return ok
+  }
+
+  #corked = false
+  #uncork = (): void => {
+    if (!this.#corked) return
+    this.#corked = false
+    this.#socket.uncork()
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {

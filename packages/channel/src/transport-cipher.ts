@@ -10,6 +10,8 @@ const MAX_NONCE = Number.MAX_SAFE_INTEGER
 const REKEY_NONCE = 0xffff_ffff_ffff_ffffn
 const ZEROS_32 = new Uint8Array(32)
 const EMPTY = new Uint8Array(0)
+/** The frame type bytes (SPEC.md §3.2), made once instead of once per frame. */
+const TYPE_BYTES = [0, 1, 2, 3, 4].map((t) => Uint8Array.of(t))
 
 /**
  * One direction of the transport: a ChaCha20-Poly1305 key and its counter nonce, with the
@@ -53,7 +55,7 @@ export class TransportCipher {
     const c = createCipheriv('chacha20-poly1305', this.#key, this.#nextNonce(), { authTagLength: TAG_LENGTH })
     const head = Buffer.allocUnsafe(3)
     head.writeUInt16BE(1 + bodyLength + TAG_LENGTH, 0)
-    head[2] = (c.update(Uint8Array.of(type)) as Buffer)[0] as number
+    head[2] = (c.update(TYPE_BYTES[type] ?? Uint8Array.of(type)) as Buffer)[0] as number
     const out: Buffer[] = [head]
     for (const p of parts) if (p.length > 0) out.push(c.update(p))
     c.final()
