@@ -84,13 +84,27 @@ export interface ResolvedOptions {
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_HANDSHAKE_MESSAGE = 8192
 
+/**
+ * Peer ID texts already parsed, to their canonical form: an application that reconnects passes the
+ * same `expectedPeerId` every time, and parsing it (base32, checksum) costs more than a hash look-up.
+ * Only successes are kept; bounded, oldest dropped first.
+ */
+const normalizedPeerIds = new Map<string, string>()
+const NORMALIZED_PEER_IDS_MAX = 1024
+
 function normalizePeerId(name: string, value: unknown): string {
   if (typeof value !== 'string') throw new InvalidArgumentError(`${name}: expected a peer ID string, got ${typeof value}`)
+  const hit = normalizedPeerIds.get(value)
+  if (hit !== undefined) return hit
+  let normalized: string
   try {
-    return peerIdFromString(value).toString()
+    normalized = peerIdFromString(value).toString()
   } catch (err) {
     throw new InvalidArgumentError(`${name}: ${(err as Error).message}`, { cause: err })
   }
+  if (normalizedPeerIds.size >= NORMALIZED_PEER_IDS_MAX) normalizedPeerIds.delete(normalizedPeerIds.keys().next().value as string)
+  normalizedPeerIds.set(value, normalized)
+  return normalized
 }
 
 /** Check every option (exact messages, InvalidArgumentError) and fill in defaults. */

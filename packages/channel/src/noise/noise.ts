@@ -1,6 +1,6 @@
 import { assertBytes, InvalidArgumentError } from '@peerguard/interface'
 import { NoiseMessageError, NoiseNonceExhaustedError, NoiseStateError, NoiseUnsupportedProtocolError } from '../errors.js'
-import { type HandshakePattern, parseProtocolName, type Token } from './patterns.js'
+import { type HandshakePattern, type ProtocolName, parseProtocolName, type Token } from './patterns.js'
 import {
   type NoiseCipher,
   type NoiseCryptoProvider,
@@ -219,6 +219,29 @@ export interface HandshakeResult {
   readonly remoteStaticPublicKey: Uint8Array | undefined
 }
 
+/**
+ * Parsed protocol names, frozen: a channel runs the same one or two protocols for every
+ * connection, so each is parsed once. Only valid names are kept; bounded, oldest dropped first.
+ */
+const protocolNames = new Map<string, ProtocolName>()
+const PROTOCOL_NAMES_MAX = 256
+
+function protocolName(name: string): ProtocolName {
+  const hit = typeof name === 'string' ? protocolNames.get(name) : undefined
+  if (hit !== undefined) return hit
+  const parsed = parseProtocolName(name)
+  const p = parsed.pattern
+  for (const m of p.messages) Object.freeze(m)
+  Object.freeze(p.messages)
+  Object.freeze(p.initiatorPre)
+  Object.freeze(p.responderPre)
+  Object.freeze(p)
+  Object.freeze(parsed)
+  if (protocolNames.size >= PROTOCOL_NAMES_MAX) protocolNames.delete(protocolNames.keys().next().value as string)
+  protocolNames.set(name, parsed)
+  return parsed
+}
+
 /** §5.3: runs the message patterns of one handshake, for one side. */
 export class HandshakeState {
   readonly role: NoiseRole
@@ -240,7 +263,7 @@ export class HandshakeState {
     if (options.role !== 'initiator' && options.role !== 'responder') {
       throw new InvalidArgumentError(`role: expected 'initiator' or 'responder', got ${String(options.role)}`)
     }
-    const name = parseProtocolName(options.protocolName)
+    const name = protocolName(options.protocolName)
     const crypto = options.crypto ?? nodeCryptoProvider
     const dh = crypto.dh[name.dh]
     const cipher = crypto.cipher[name.cipher]
