@@ -92,6 +92,8 @@ class FetchConnection {
   lastProgress = performance.now()
   dropped = false
   readonly outstanding = new Map<string, number>()
+  /** Requests cancelled after another peer delivered the piece; a late PIECE for one is ignored. */
+  readonly cancelled = new Set<string>()
   readonly inProgress = new Map<number, PieceState>()
   constructor(address: string, channel: NoiseChannel, peer: PeerInfo) {
     this.address = address
@@ -258,6 +260,7 @@ export class Download {
 
   #onPiece(conn: FetchConnection, piece: number, offset: number, data: Uint8Array): void {
     const key = `${piece}:${offset}`
+    if (conn.cancelled.delete(key)) return
     const ps = conn.inProgress.get(piece)
     if (conn.outstanding.get(key) !== data.length || ps === undefined) {
       throw new SwarmProtocolError(`unrequested PIECE ${piece} at ${offset} (${data.length} bytes)`)
@@ -275,6 +278,10 @@ export class Download {
 
   async #verify(conn: FetchConnection, ps: PieceState): Promise<void> {
     const store = this.#store
+    const release = (): void => {
+      if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
+    }
+    if (store.has(ps.piece)) return release() // a duplicate from the end game, already verified
     const digest = createHash('sha256').update(ps.buf).digest('hex')
     if (digest !== store.manifest.pieces[ps.piece]) {
       if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
@@ -289,15 +296,17 @@ export class Download {
       }
       return
     }
+    if (store.has(ps.piece)) return release() // another peer delivered it first (end game)
     try {
       await store.fh.write(ps.buf, 0, ps.length, ps.piece * store.manifest.pieceSize)
     } catch (err) {
       this.#fail(new PeerguardError('io-error', `cannot write piece ${ps.piece}: ${(err as Error).message}`, { cause: err }))
       return
     }
-    if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
-    if (this.#finished) return
+    release()
+    if (this.#finished || store.has(ps.piece)) return
     store.add(ps.piece)
+    this.#cancelDuplicates(conn, ps.piece)
     this.#piecesFrom[conn.peer.peerId] = (this.#piecesFrom[conn.peer.peerId] ?? 0) + 1
     this.#armStall()
     this.#ctx.onProgress?.({
@@ -323,11 +332,12 @@ export class Download {
         }
       }
       if (ps === undefined) {
-        const piece = this.#pick(conn.remoteHave)
+        let piece = this.#pick(conn.remoteHave)
+        if (piece < 0) piece = this.#pickEndGame(conn)
         if (piece < 0) break
         const length = pieceLength(store.manifest, piece)
         ps = { piece, length, buf: Buffer.allocUnsafe(length), nextOffset: 0, received: 0 }
-        this.#assigned.set(piece, conn)
+        if (!this.#assigned.has(piece)) this.#assigned.set(piece, conn)
         conn.inProgress.set(piece, ps)
       }
       const length = Math.min(BLOCK_BYTES, ps.length - ps.nextOffset)
@@ -369,11 +379,44 @@ export class Download {
     return -1
   }
 
+  /**
+   * End game (as in BitTorrent): when nothing unclaimed is left, also ask this peer for a piece
+   * another peer is still fetching, so one slow or withholding peer cannot hold up the end.
+   */
+  #pickEndGame(conn: FetchConnection): number {
+    const remoteHave = conn.remoteHave as Uint8Array
+    for (const [piece, owner] of this.#assigned) {
+      if (owner !== conn && remoteHave[piece] === 1 && !this.#store.has(piece) && !conn.inProgress.has(piece)) return piece
+    }
+    return -1
+  }
+
+  /** A piece arrived: withdraw the requests other peers still have for it (CANCEL). */
+  #cancelDuplicates(from: FetchConnection, piece: number): void {
+    for (const c of this.#conns) {
+      if (c === from) continue
+      const ps = c.inProgress.get(piece)
+      if (ps === undefined) continue
+      c.inProgress.delete(piece)
+      if (this.#assigned.get(piece) === c) this.#assigned.delete(piece)
+      for (let offset = 0; offset < ps.nextOffset; offset += BLOCK_BYTES) {
+        const key = `${piece}:${offset}`
+        const length = c.outstanding.get(key)
+        if (length === undefined) continue
+        c.outstanding.delete(key)
+        c.cancelled.add(key)
+        c.channel.write(encodeMessage({ type: 'cancel', piece, offset, length }))
+      }
+      if (c.outstanding.size === 0) c.lastProgress = performance.now()
+    }
+  }
+
   /** Give back the pieces a connection was fetching. */
   #release(conn: FetchConnection): void {
     for (const ps of conn.inProgress.values()) if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
     conn.inProgress.clear()
     conn.outstanding.clear()
+    conn.cancelled.clear()
   }
 
   #drop(conn: FetchConnection, code: string, reason: string, permanent = !RETRYABLE.has(code)): void {

@@ -382,9 +382,9 @@ export class SwarmPeer {
     if (this.#closed) return
     this.#closed = true
     for (const d of this.#downloads) d.abort(new SwarmClosedError())
-    await this.#listener?.close()
     for (const c of this.#serving) c.close()
     this.#serving.clear()
+    await this.#listener?.close()
     for (const s of this.#stores.values()) await s.fh.close().catch(() => {})
     this.#stores.clear()
   }
