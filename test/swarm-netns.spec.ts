@@ -124,8 +124,16 @@ function finished(p: ChildProcess): Promise<{ code: number | null; out: string }
   }, 180_000)
 
   afterAll(async () => {
-    for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 200))
+    await Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve()
+            p.once('exit', () => resolve())
+            p.kill('SIGTERM')
+          })
+      )
+    )
     for (const h of [...HOSTS, 'br']) spawnSync('ip', ['netns', 'del', ns(h)], { stdio: 'pipe' })
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })

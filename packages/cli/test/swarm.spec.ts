@@ -83,7 +83,16 @@ beforeAll(async () => {
 }, 180000)
 
 afterAll(async () => {
-  for (const p of procs) p.kill('SIGTERM')
+  await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve()
+          p.once('exit', () => resolve())
+          p.kill('SIGTERM')
+        })
+    )
+  )
   await rm(dir, { recursive: true, force: true })
 })
 
