@@ -167,13 +167,29 @@ describe('swarm: a malicious peer', () => {
     )
     const { port } = await listener.listen()
     try {
-      const victim = peerOf(pki.peers.leech1 as TestPeer, { requestsPerPeer: 4 })
+      const victimLog = join(dir, 'victim.log')
+      const log = await openDecisionLog({ path: victimLog, identity: (pki.peers.leech1 as TestPeer).identity })
+      const victim = peerOf(pki.peers.leech1 as TestPeer, { requestsPerPeer: 4, log })
       const out = join(dir, 'victim.bin')
       const r = await victim.fetch(manifest, { peers: [`127.0.0.1:${port}`, seederAddr], out })
       expect(served).toBeGreaterThan(0)
       expect(sha(await readFile(out))).toBe(sha(content))
       expect(r.piecesFrom[evil.peerId]).toBeUndefined()
       expect(r.dropped).toEqual([expect.objectContaining({ peerId: evil.peerId, code: 'swarm-piece-corrupt' })])
+      // The fetcher logged the bad piece with the peer that sent it.
+      await log.close()
+      const entries = (await readFile(victimLog, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          allowed: false,
+          code: 'swarm-piece-corrupt',
+          verb: 'piece',
+          peer: expect.objectContaining({ peerId: evil.peerId })
+        })
+      )
     } finally {
       await listener.close()
     }
