@@ -125,6 +125,11 @@ export class Download {
   #stallTimer: NodeJS.Timeout | undefined
   #watchdog: NodeJS.Timeout | undefined
   #finished = false
+  /** The whole-file SHA-256, fed in piece order as the leading pieces are verified. */
+  readonly #whole = createHash('sha256')
+  #hashed = 0
+  #hashing: Promise<void> = Promise.resolve()
+  #hashBuf: Buffer | undefined
   #resolve!: () => void
   #reject!: (err: Error) => void
   readonly done: Promise<void>
@@ -149,6 +154,7 @@ export class Download {
 
   /** Start dialling; `done` settles when every piece is verified (or on failure). */
   start(addresses: readonly string[]): void {
+    this.#advanceHash()
     if (this.#store.complete) {
       this.#finish()
       return
@@ -306,6 +312,7 @@ export class Download {
     release()
     if (this.#finished || store.has(ps.piece)) return
     store.add(ps.piece)
+    this.#advanceHash()
     this.#cancelDuplicates(conn, ps.piece)
     this.#piecesFrom[conn.peer.peerId] = (this.#piecesFrom[conn.peer.peerId] ?? 0) + 1
     this.#armStall()
@@ -317,6 +324,34 @@ export class Download {
     })
     if (store.complete) this.#finish()
     else this.#scheduleAll()
+  }
+
+  /** Hash (read back from the file) every verified piece that now follows the hashed prefix. */
+  #advanceHash(): void {
+    this.#hashing = this.#hashing.then(async () => {
+      const store = this.#store
+      const m = store.manifest
+      while (this.#hashed < store.pieceCount && store.has(this.#hashed)) {
+        const len = pieceLength(m, this.#hashed)
+        this.#hashBuf ??= Buffer.allocUnsafe(m.pieceSize)
+        const { bytesRead } = await store.fh.read(this.#hashBuf, 0, len, this.#hashed * m.pieceSize)
+        if (bytesRead !== len) throw new SwarmFileMismatchError(`short read of piece ${this.#hashed} while hashing the file`)
+        this.#whole.update(this.#hashBuf.subarray(0, len))
+        this.#hashed++
+      }
+    })
+    this.#hashing.catch(() => {})
+  }
+
+  /**
+   * SHA-256 of the whole file as written, once every piece is verified (SWARM.md §6). Computed
+   * while the download runs, from the file itself, so the final check costs little.
+   */
+  async fileDigest(): Promise<string> {
+    this.#advanceHash()
+    await this.#hashing
+    if (this.#hashed !== this.#store.pieceCount) throw new SwarmFileMismatchError('the file is not complete')
+    return this.#whole.digest('hex')
   }
 
   /** Keep `requestsPerPeer` blocks in flight on this connection. */
@@ -489,17 +524,4 @@ export class Download {
     this.#stop()
     this.#reject(err)
   }
-}
-
-/** SHA-256 of the first `size` bytes of an open file, hex. */
-export async function hashFile(fh: import('node:fs/promises').FileHandle, size: number): Promise<string> {
-  const h = createHash('sha256')
-  const buf = Buffer.allocUnsafe(4 * 1024 * 1024)
-  for (let off = 0; off < size; ) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - off), off)
-    if (bytesRead === 0) throw new SwarmFileMismatchError('the file is shorter than the manifest says')
-    h.update(buf.subarray(0, bytesRead))
-    off += bytesRead
-  }
-  return h.digest('hex')
 }

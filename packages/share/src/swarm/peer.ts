@@ -16,7 +16,7 @@ import {
 import type { TrustStore } from '@peerguard/pki'
 import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmDecisionSink, type SwarmPolicy } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
-import { Download, type FetchProgress, type FetchResult, hashFile } from './download.js'
+import { Download, type FetchProgress, type FetchResult } from './download.js'
 import { SwarmClosedError, SwarmDeniedError, SwarmFileMismatchError, SwarmPublisherDeniedError } from './errors.js'
 import { createManifest, pieceLength, type SwarmManifest, verifyManifest } from './manifest.js'
 import { RateLimiter } from './rate-limit.js'
@@ -237,7 +237,7 @@ export class SwarmPeer {
       download.start(options.peers)
       await download.done
       await fh.sync()
-      const digest = await hashFile(fh, manifest.size)
+      const digest = await download.fileDigest()
       if (digest !== manifest.sha256) throw new SwarmFileMismatchError('the assembled file does not match the manifest SHA-256')
       await rename(partPath, options.out)
       return {
