@@ -323,6 +323,16 @@ describe('swarm: resume', () => {
   }, 60_000)
 })
 
+describe('swarm: default output', () => {
+  it('fetch without out writes <dir>/<swarm name>', async () => {
+    const outDir = await mkdtemp(join(dir, 'dl-'))
+    const leech = peerOf(pki.peers.leech2 as TestPeer, { dir: outDir })
+    const r = await leech.fetch(manifest, { peers: [seederAddr] })
+    expect(r.path).toBe(join(outDir, 'team-dataset'))
+    expect(sha(await readFile(r.path))).toBe(sha(content))
+  }, 60_000)
+})
+
 describe('swarm: argument checks', () => {
   it('createSwarmPeer refuses wrong types and sizes', () => {
     const p = pki.peers.seeder as TestPeer
@@ -335,6 +345,8 @@ describe('swarm: argument checks', () => {
     expect(() => createSwarmPeer({ ...good, trust: 'x' as never })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
     expect(() => createSwarmPeer({ ...good, policy: {} as never })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
     expect(() => createSwarmPeer({ ...good, requestsPerPeer: 0 })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
+    expect(() => createSwarmPeer({ ...good, dir: '' })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
+    expect(() => createSwarmPeer({ ...good, requestTimeoutMs: 1 })).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
   })
 
   it('publish, seed and fetch check their arguments', async () => {

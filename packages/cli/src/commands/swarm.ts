@@ -224,7 +224,7 @@ Example:
       .command('fetch')
       .description('download the file of MANIFEST from several peers at once, verifying every piece (resumable)')
       .argument('<manifest>', 'the manifest file')
-      .requiredOption('--out <file>', 'where the verified file goes (<file>.pgswarm-part while in progress)')
+      .option('--out <file>', 'where the verified file goes (<file>.pgswarm-part while in progress); default: the swarm name')
       .option('--peer <host:port...>', 'peers to fetch from (repeat or list)')
       .option('--listen <host:port>', 'also serve verified pieces to other peers on this address')
   )
@@ -232,56 +232,58 @@ Example:
       'after',
       '\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem'
     )
-    .action(async (manifestPath: string, opts: Credentials & { out: string; peer?: string[]; listen?: string }, cmd: Command) => {
-      need(opts, 'swarm fetch')
-      if (opts.peer === undefined || opts.peer.length === 0)
-        throw new PeerguardError('usage', 'swarm fetch needs at least one --peer HOST:PORT')
-      const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
-      const manifest = await readManifest(manifestPath)
-      const json = wantsJson(cmd)
-      const { peer, log } = await peerFrom(opts)
-      let bar: cliProgress.SingleBar | undefined
-      const started = Date.now()
-      try {
-        if (listen !== undefined) await peer.listen(listen.port, listen.host)
-        const result = await peer.fetch(manifest, {
-          peers: opts.peer,
-          out: opts.out,
-          onProgress: (p) => {
-            if (!io.isTTY || json) return
-            if (bar === undefined) {
-              bar = new cliProgress.SingleBar(
-                { format: `${manifest.name} [{bar}] {percentage}% {value}/{total} pieces {speed}`, hideCursor: true },
-                cliProgress.Presets.shades_classic
-              )
-              bar.start(p.totalPieces, 0, { speed: '' })
+    .action(
+      async (manifestPath: string, opts: Credentials & { out?: string; peer?: string[]; listen?: string }, cmd: Command) => {
+        need(opts, 'swarm fetch')
+        if (opts.peer === undefined || opts.peer.length === 0)
+          throw new PeerguardError('usage', 'swarm fetch needs at least one --peer HOST:PORT')
+        const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
+        const manifest = await readManifest(manifestPath)
+        const json = wantsJson(cmd)
+        const { peer, log } = await peerFrom(opts)
+        let bar: cliProgress.SingleBar | undefined
+        const started = Date.now()
+        try {
+          if (listen !== undefined) await peer.listen(listen.port, listen.host)
+          const result = await peer.fetch(manifest, {
+            peers: opts.peer,
+            out: opts.out ?? manifest.name,
+            onProgress: (p) => {
+              if (!io.isTTY || json) return
+              if (bar === undefined) {
+                bar = new cliProgress.SingleBar(
+                  { format: `${manifest.name} [{bar}] {percentage}% {value}/{total} pieces {speed}`, hideCursor: true },
+                  cliProgress.Presets.shades_classic
+                )
+                bar.start(p.totalPieces, 0, { speed: '' })
+              }
+              const secs = (Date.now() - started) / 1000
+              bar.update(p.pieces, { speed: secs > 0 ? `${(p.bytes / secs / 1e6).toFixed(1)} MB/s` : '' })
             }
-            const secs = (Date.now() - started) / 1000
-            bar.update(p.pieces, { speed: secs > 0 ? `${(p.bytes / secs / 1e6).toFixed(1)} MB/s` : '' })
-          }
-        })
-        bar?.stop()
-        const dropped = result.dropped.map((d) => ({ ...d }))
-        if (json)
-          io.json({
-            out: result.path,
-            size: result.size,
-            sha256: result.sha256,
-            swarmId: result.swarmId,
-            resumedPieces: result.resumedPieces,
-            piecesFrom: result.piecesFrom,
-            dropped
           })
-        else {
-          io.out(
-            `${result.path}: ${result.size} bytes, sha256 ${result.sha256}${result.resumedPieces > 0 ? ` (${result.resumedPieces} pieces resumed)` : ''}`
-          )
-          for (const d of dropped) io.err(`peerguard: warning: dropped peer ${d.peerId ?? d.address}: ${d.code}: ${d.reason}`)
+          bar?.stop()
+          const dropped = result.dropped.map((d) => ({ ...d }))
+          if (json)
+            io.json({
+              out: result.path,
+              size: result.size,
+              sha256: result.sha256,
+              swarmId: result.swarmId,
+              resumedPieces: result.resumedPieces,
+              piecesFrom: result.piecesFrom,
+              dropped
+            })
+          else {
+            io.out(
+              `${result.path}: ${result.size} bytes, sha256 ${result.sha256}${result.resumedPieces > 0 ? ` (${result.resumedPieces} pieces resumed)` : ''}`
+            )
+            for (const d of dropped) io.err(`peerguard: warning: dropped peer ${d.peerId ?? d.address}: ${d.code}: ${d.reason}`)
+          }
+        } finally {
+          bar?.stop()
+          await peer.close()
+          await log?.close()
         }
-      } finally {
-        bar?.stop()
-        await peer.close()
-        await log?.close()
       }
-    })
+    )
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { open, rename, stat, unlink } from 'node:fs/promises'
 import { type AddressInfo, connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { type ChannelListener, createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
 import { type KeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
@@ -31,6 +32,8 @@ export interface SwarmPeerOptions {
   chain: readonly Uint8Array[]
   /** Trust store (LAN CA root, CRLs): peers and manifest publishers must chain to it. */
   trust: TrustStore
+  /** Where `fetch` puts a file when no `out` is given (as `<dir>/<swarm name>`). Default: the current directory. */
+  dir?: string
   /**
    * Who may fetch (`get`) and seed or publish (`put`) each `swarm:<name>`. Default: none, and then
    * every peer certified by `trust` may do everything (the CA is the access list).
@@ -56,8 +59,8 @@ export interface SwarmPeerOptions {
 export interface FetchOptions {
   /** Peers to fetch from (and announce to), `host:port` each. At least one. */
   peers: readonly string[]
-  /** Where the verified file goes. A partial file `<out>.pgswarm-part` is resumed. */
-  out: string
+  /** Where the verified file goes. A partial file `<out>.pgswarm-part` is resumed. Default: `<dir>/<swarm name>`. */
+  out?: string
   /** Called after each verified piece. */
   onProgress?: (progress: FetchProgress) => void
 }
@@ -191,14 +194,15 @@ export class SwarmPeer {
     if (!Array.isArray(options.peers) || options.peers.length === 0)
       throw new InvalidArgumentError('options.peers: expected at least one HOST:PORT')
     for (const p of options.peers) parsePeerAddress(p)
-    assertString('options.out', options.out, { nonEmpty: true })
+    if (options.out !== undefined) assertString('options.out', options.out, { nonEmpty: true })
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
       throw new InvalidArgumentError('options.onProgress: expected a function')
     await this.checkManifest(manifest)
+    const out = options.out ?? join(this.#o.dir ?? process.cwd(), manifest.name)
     if (this.#stores.has(manifest.swarmId))
       throw new PeerguardError('already-exists', `swarm ${manifest.swarmId} is already being served or fetched`)
-    if (await exists(options.out)) throw new PeerguardError('already-exists', `${options.out} exists; refusing to overwrite it`)
-    const partPath = `${options.out}${PART_SUFFIX}`
+    if (await exists(out)) throw new PeerguardError('already-exists', `${out} exists; refusing to overwrite it`)
+    const partPath = `${out}${PART_SUFFIX}`
     const resuming = await exists(partPath)
     const fh = await open(partPath, resuming ? 'r+' : 'wx+', 0o644).catch((err: NodeJS.ErrnoException) => {
       throw new PeerguardError('io-error', `${partPath}: ${err.code ?? err.message}`, { cause: err })
@@ -239,9 +243,9 @@ export class SwarmPeer {
       await fh.sync()
       const digest = await download.fileDigest()
       if (digest !== manifest.sha256) throw new SwarmFileMismatchError('the assembled file does not match the manifest SHA-256')
-      await rename(partPath, options.out)
+      await rename(partPath, out)
       return {
-        path: options.out,
+        path: out,
         size: manifest.size,
         sha256: digest,
         swarmId: manifest.swarmId,
@@ -426,6 +430,7 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
   for (const [i, c] of options.chain.entries()) assertBytes(`options.chain[${i}]`, c)
   if (typeof options.trust !== 'object' || options.trust === null)
     throw new InvalidArgumentError('options.trust: expected a TrustStore')
+  if (options.dir !== undefined) assertString('options.dir', options.dir, { nonEmpty: true })
   if (
     options.policy !== undefined &&
     (typeof options.policy !== 'object' || options.policy === null || typeof options.policy.decide !== 'function')
