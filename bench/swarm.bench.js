@@ -5,7 +5,7 @@
 // exchange off and a tiny in-bench HTTP tracker on 127.0.0.1 (BitTorrent needs one to find peers).
 //
 //   node bench/swarm.bench.js             256 MiB file
-//   node bench/swarm.bench.js --size-mb 64
+//   node bench/swarm.bench.js --size-mb 64 --verbose   (per-leecher times and piece sources)
 //
 // Every peer runs in its own process. aria2c and mktorrent are the Debian packages aria2 and
 // mktorrent; when missing, aria2c is reported as skipped. Goal: peerguard >= 0.5x aria2c (it
@@ -139,7 +139,7 @@ async function benchPeerguard(dir, file) {
         })
     )
     const ms = performance.now() - t0
-    if (process.env.SWARM_BENCH_DEBUG) for (const r of results) console.log(r.done.toFixed(0), JSON.stringify(r.piecesFrom))
+    if (args.includes('--verbose')) for (const r of results) console.log(r.done.toFixed(0), JSON.stringify(r.piecesFrom))
     for (const r of results) if (r.sha256 !== manifest.sha256) throw new Error('peerguard: a leecher got a wrong file')
     const fromLeechers = results.reduce(
       (a, r) =>
