@@ -10,7 +10,9 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 export function createProgram(io: CliIO): Command {
   const program = new Command('peerguard')
   program
-    .description('peerguard: authenticated identities, encrypted channels, access policies and traffic audits for LAN peer-to-peer sharing')
+    .description(
+      'peerguard: authenticated identities, encrypted channels, access policies and traffic audits for LAN peer-to-peer sharing'
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .option('--json', 'machine-readable output (JSON on stdout)')
     .showSuggestionAfterError(true)

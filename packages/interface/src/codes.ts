@@ -58,12 +58,18 @@ export const CODES = {
   'cert-not-yet-valid': code('a certificate of the chain is not valid yet (check the clocks)', EXIT_CODES.FINDING),
   'cert-bad-signature': code('a certificate signature does not verify with its issuer key', EXIT_CODES.FINDING),
   'cert-unknown-issuer': code('the chain does not lead to a trusted root', EXIT_CODES.FINDING),
-  'cert-not-a-ca': code('an issuing certificate is not a CA (basicConstraints cA false or keyCertSign missing)', EXIT_CODES.FINDING),
+  'cert-not-a-ca': code(
+    'an issuing certificate is not a CA (basicConstraints cA false or keyCertSign missing)',
+    EXIT_CODES.FINDING
+  ),
   'cert-path-too-long': code('the chain is longer than a pathLen constraint allows', EXIT_CODES.FINDING),
   'cert-wrong-usage': code('a certificate key usage or extended key usage does not allow this use', EXIT_CODES.FINDING),
   'cert-revoked': code('a certificate of the chain is revoked by its CA', EXIT_CODES.FINDING),
   'cert-peer-mismatch': code('the certificate is not bound to the expected peer ID', EXIT_CODES.FINDING),
-  'cert-unknown-critical-extension': code('a certificate has a critical extension peerguard does not understand', EXIT_CODES.FINDING),
+  'cert-unknown-critical-extension': code(
+    'a certificate has a critical extension peerguard does not understand',
+    EXIT_CODES.FINDING
+  ),
   'crl-stale': code('the CRL is past its nextUpdate: get a fresh one with `peerguard ca crl`', EXIT_CODES.FINDING),
   'crl-bad-signature': code('the CRL signature does not verify with its issuing CA key', EXIT_CODES.FINDING),
   // input and CA failures: exit 3
@@ -88,8 +94,14 @@ export const CODES = {
   allow: code('the policy allowed the request (decision code)', EXIT_CODES.OK),
   'deny-rule': code('a deny rule of the policy refused the request (decision code)', EXIT_CODES.FINDING),
   'deny-default': code('no rule of the policy allows the request: default deny (decision code)', EXIT_CODES.FINDING),
-  'deny-requirement': code('the resource requires an encrypted channel and the request had none (decision code)', EXIT_CODES.FINDING),
-  'deny-invalid-resource': code('the resource path is not normalised (.., empty segment); refused (decision code)', EXIT_CODES.FINDING),
+  'deny-requirement': code(
+    'the resource requires an encrypted channel and the request had none (decision code)',
+    EXIT_CODES.FINDING
+  ),
+  'deny-invalid-resource': code(
+    'the resource path is not normalised (.., empty segment); refused (decision code)',
+    EXIT_CODES.FINDING
+  ),
   'policy-parse-error': code('the policy file is not well-formed YAML or JSON'),
   'policy-invalid': code('the policy file does not follow policies/schema.json'),
   'policy-unknown-key': code('the policy file has a key the language does not know (a typo?)'),
@@ -117,12 +129,24 @@ export const CODES = {
   'channel-handshake-timeout': code('the channel handshake did not finish in time'),
   'channel-handshake-invalid': code('a channel handshake message or payload is malformed'),
   'channel-frame-invalid': code('a channel frame is too large, too small or of an unknown type', EXIT_CODES.FINDING),
-  'channel-decrypt-failed': code('a channel frame failed authentication: tampered, replayed, reordered or dropped', EXIT_CODES.FINDING),
+  'channel-decrypt-failed': code(
+    'a channel frame failed authentication: tampered, replayed, reordered or dropped',
+    EXIT_CODES.FINDING
+  ),
   'channel-truncated': code('the connection ended without a close frame: the stream was truncated', EXIT_CODES.FINDING),
-  'channel-binding-invalid': code("the peer's identity key did not sign its Noise static key, or does not match its certificate", EXIT_CODES.FINDING),
+  'channel-binding-invalid': code(
+    "the peer's identity key did not sign its Noise static key, or does not match its certificate",
+    EXIT_CODES.FINDING
+  ),
   'channel-peer-mismatch': code('the authenticated peer is not the peer that was expected (pinned)', EXIT_CODES.FINDING),
-  'channel-certificate-required': code('the peer presented no certificate and is neither pinned nor a known peer', EXIT_CODES.FINDING),
-  'channel-known-peer-changed': code("a known peer's key changed since it was first seen (like an SSH host key change)", EXIT_CODES.FINDING),
+  'channel-certificate-required': code(
+    'the peer presented no certificate and is neither pinned nor a known peer',
+    EXIT_CODES.FINDING
+  ),
+  'channel-known-peer-changed': code(
+    "a known peer's key changed since it was first seen (like an SSH host key change)",
+    EXIT_CODES.FINDING
+  ),
   'channel-unauthorized': code('the authorization gate refused the peer', EXIT_CODES.FINDING),
   'channel-refused': code('the remote peer refused this channel with an alert', EXIT_CODES.FINDING),
   'channel-protocol-mismatch': code('the peers share no application protocol'),
@@ -133,7 +157,9 @@ export const CODES = {
   // ---- audit ----
   // traffic auditor: errors
   'capture-format-invalid': code('the file is not a pcap or pcapng capture (bad magic number or header)'),
-  'capture-unavailable': code('live capture needs the optional `pcap` package and libpcap (npm install pcap; apt-get install libpcap-dev)'),
+  'capture-unavailable': code(
+    'live capture needs the optional `pcap` package and libpcap (npm install pcap; apt-get install libpcap-dev)'
+  ),
   'capture-permission-denied': code('live capture needs root or CAP_NET_RAW on the interface'),
   'audit-profile-invalid': code('an audit profile file is not valid'),
   'audit-inventory-invalid': code('an audit inventory file is not valid'),
@@ -167,18 +193,30 @@ export const CODES = {
   'peerguard-plain': code('the peerguard plain (unencrypted) share protocol', EXIT_CODES.FINDING),
   'unknown-peer': code('a host that is not an enrolled peer of the inventory', EXIT_CODES.FINDING),
   'policy-violation': code('share traffic between peers the policy gives no access', EXIT_CODES.FINDING),
-  'policy-requires-encryption': code('a resource the policy marks `require: encrypted` reached over cleartext', EXIT_CODES.FINDING),
+  'policy-requires-encryption': code(
+    'a resource the policy marks `require: encrypted` reached over cleartext',
+    EXIT_CODES.FINDING
+  ),
   'unlogged-access': code('a flow to a hardened node with no matching decision-log entry', EXIT_CODES.FINDING),
   // decision log (packages/audit/src/log; see packages/audit/README.md)
   'log-entry-malformed': code('a decision-log line is not a well-formed entry', EXIT_CODES.FINDING),
   'log-entry-hash-mismatch': code('a decision-log entry was edited (its hash does not match its content)', EXIT_CODES.FINDING),
-  'log-chain-broken': code('a decision-log entry does not link to the entry before it (deleted, inserted or reordered)', EXIT_CODES.FINDING),
-  'log-sequence-broken': code('a decision-log entry has the wrong sequence number (deleted, inserted or reordered)', EXIT_CODES.FINDING),
+  'log-chain-broken': code(
+    'a decision-log entry does not link to the entry before it (deleted, inserted or reordered)',
+    EXIT_CODES.FINDING
+  ),
+  'log-sequence-broken': code(
+    'a decision-log entry has the wrong sequence number (deleted, inserted or reordered)',
+    EXIT_CODES.FINDING
+  ),
   'log-checkpoint-invalid': code('a decision-log checkpoint signature or count does not verify', EXIT_CODES.FINDING),
   'log-signer-mismatch': code('a decision-log checkpoint was signed by another key than the expected one', EXIT_CODES.FINDING),
   'log-torn-tail': code('the decision log ends in a partial entry (a crash or truncation mid-write)', EXIT_CODES.FINDING),
   'log-truncated': code('the decision log is shorter than its saved head checkpoint (entries were cut off)', EXIT_CODES.FINDING),
-  'log-unsigned-tail': code('decision-log entries after the last signed checkpoint (truncation there is undetectable)', EXIT_CODES.FINDING),
+  'log-unsigned-tail': code(
+    'decision-log entries after the last signed checkpoint (truncation there is undetectable)',
+    EXIT_CODES.FINDING
+  ),
   'log-corrupt': code('refusing to append to a decision log that does not verify'),
 
   // ---- share ----
@@ -213,7 +251,10 @@ export const CODES = {
   'libp2p-key-mismatch': code("the libp2p node's private key is not its peerguard identity key", EXIT_CODES.USAGE),
   'libp2p-unsupported-key': code('the libp2p key is not an Ed25519 key, so it cannot be a peerguard identity', EXIT_CODES.USAGE),
   'libp2p-stream-error': code('the libp2p connection under a peerguard channel failed'),
-  'libp2p-uncertified-peer': code('the gater refused a libp2p connection that the peerguard encrypter did not secure', EXIT_CODES.FINDING),
+  'libp2p-uncertified-peer': code(
+    'the gater refused a libp2p connection that the peerguard encrypter did not secure',
+    EXIT_CODES.FINDING
+  ),
   // ---- proxy ----
   'proxy-address-invalid': code('a HOST:PORT address is malformed', EXIT_CODES.USAGE),
   'proxy-config-invalid': code('a key, certificate, trust or policy file of the proxy cannot be used'),
@@ -237,7 +278,7 @@ export const CODES = {
   'swarm-file-mismatch': code('the file does not match the manifest (size, piece or whole-file SHA-256)'),
   'swarm-stalled': code('no peer could supply the missing pieces before the stall timeout'),
   'swarm-too-many-peers': code('the swarm peer is at its connection limit'),
-  'swarm-closed': code('the swarm peer was closed'),
+  'swarm-closed': code('the swarm peer was closed')
 } as const satisfies Record<string, CodeInfo>
 
 /** A stable error or result code from the table in `CODES`. */
