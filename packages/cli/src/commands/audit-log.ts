@@ -5,7 +5,7 @@ import { peerIdFromString } from '@peerguard/identity'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { parseCertificate, PEER_URI_PREFIX, pemDecodeAll } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
-import { readLimited, wantsJson } from './ca.js'
+import { readLimited, wantsJson } from '../common.js'
 
 /** `--key`: a peer ID, or a certificate file (PEM or DER) whose SAN names the peer. */
 async function keyFrom(value: string): Promise<string> {

@@ -20,6 +20,7 @@ import { loadPolicy } from '@peerguard/policy'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import type { CliIO } from '../io.js'
+import { wantsJson } from '../common.js'
 import { registerAuditLogCommands } from './audit-log.js'
 
 const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical']
@@ -34,10 +35,6 @@ interface ReportOptions {
   write?: boolean
   failOn: string
   budget?: string
-}
-
-function wantsJson(cmd: Command): boolean {
-  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
 }
 
 /** A profile by file name, or by name from `audits/<name>.yaml` under the working directory. */

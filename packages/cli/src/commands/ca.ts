@@ -1,4 +1,3 @@
-import { open, stat } from 'node:fs/promises'
 import { type Command, Option } from 'commander'
 import { loadIdentity, peerIdFromString } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
@@ -14,81 +13,13 @@ import {
   readCaDirectory
 } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
-
-/** A passphrase file longer than this is surely the wrong file. */
-const PASSPHRASE_FILE_MAX_BYTES = 64 * 1024
-/** Certificates, CSRs and CRLs read from the command line are small; refuse huge files early. */
-const PKI_FILE_MAX_BYTES = 1024 * 1024
-
-/** Read a file with a size limit, mapping errors to stable codes. */
-export async function readLimited(path: string, what: string, max = PKI_FILE_MAX_BYTES): Promise<Buffer> {
-  try {
-    const handle = await open(path, 'r')
-    try {
-      const { size } = await handle.stat()
-      if (size > max) throw new InvalidArgumentError(`${path}: ${what} is ${size} bytes; larger than ${max}`)
-      return await handle.readFile()
-    } finally {
-      await handle.close()
-    }
-  } catch (err) {
-    if (err instanceof PeerguardError) throw err
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such ${what}`, { cause: err })
-    if (e.code === 'EISDIR') throw new InvalidArgumentError(`${path}: is a directory, expected a ${what}`, { cause: err })
-    throw new PeerguardError('io-error', `${path}: cannot read the ${what} (${e.code ?? e.message})`, { cause: err })
-  }
-}
-
-/** The passphrase is the first line of the file (LF or CR LF stripped); an empty first line is refused. */
-export async function readPassphraseFile(path: string): Promise<string> {
-  const raw = await readLimited(path, 'passphrase file', PASSPHRASE_FILE_MAX_BYTES)
-  try {
-    let end = raw.indexOf(0x0a)
-    if (end === -1) end = raw.length
-    if (end > 0 && raw[end - 1] === 0x0d) end--
-    if (end === 0) {
-      throw new InvalidArgumentError(`${path}: the passphrase file is empty (its first line is the passphrase)`, {
-        details: { hint: 'write the passphrase on the first line of the file' }
-      })
-    }
-    return raw.toString('utf8', 0, end)
-  } finally {
-    wipe(raw)
-  }
-}
-
-async function passphraseOf(file: string | undefined): Promise<{ passphrase?: string }> {
-  return file === undefined ? {} : { passphrase: await readPassphraseFile(file) }
-}
-
-/** Refuse early when an output file exists, so a failed write never follows a CA database change. */
-export async function assertWritable(path: string, force: boolean | undefined): Promise<void> {
-  if (force === true) return
-  const exists = await stat(path).then(
-    () => true,
-    () => false
-  )
-  if (exists) {
-    throw new PeerguardError('already-exists', `${path}: already exists; refusing to overwrite it`, {
-      details: { hint: 'choose another --out file, or pass --force to replace it' }
-    })
-  }
-}
-
-export function wantsJson(cmd: Command): boolean {
-  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
-}
+import { assertWritable, collect, passphraseOf, readLimited, wantsJson } from '../common.js'
 
 function positiveInt(name: string): (value: string) => number {
   return (value) => {
     if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name}: expected a whole number, got ${JSON.stringify(value)}`)
     return Number.parseInt(value, 10)
   }
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value]
 }
 
 function issuedJson(c: IssuedCertificate, out: string) {

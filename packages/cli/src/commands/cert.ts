@@ -4,7 +4,6 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { loadIdentity, loadKeystore, saveKeystore } from '@peerguard/identity'
 import { InvalidArgumentError, isPeerguardError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
 import {
-  CertificateMalformedError,
   CertificateVerificationError,
   createCsr,
   createTrustStore,
@@ -12,23 +11,11 @@ import {
   loadTrustStore,
   type ParsedCertificate,
   parseCertificate,
-  pemDecodeAll,
   type TrustStore,
   verifyPeerChain
 } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
-import { assertWritable, readLimited, readPassphraseFile, wantsJson } from './ca.js'
-
-/** Every certificate in a file: DER (one) or PEM (one or more, leaf first). */
-async function readCertificates(path: string): Promise<Uint8Array[]> {
-  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
-  if (bytes[0] === 0x30) return [bytes]
-  try {
-    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
-  } catch (err) {
-    throw new CertificateMalformedError(`${path}: ${(err as Error).message}`, { cause: err })
-  }
-}
+import { assertWritable, collect, readCertificates, readLimited, readPassphraseFile, wantsJson } from '../common.js'
 
 async function trustFrom(
   path: string,
@@ -62,10 +49,6 @@ function describe(c: ParsedCertificate) {
     uris: c.uris,
     extKeyUsage: c.extKeyUsage ?? []
   }
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value]
 }
 
 /** `peerguard cert …`: requests, verification and inspection of peer certificates. */

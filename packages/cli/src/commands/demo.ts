@@ -17,7 +17,7 @@ import {
   type ShareServer
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
-import { wantsJson } from './ca.js'
+import { wantsJson } from '../common.js'
 
 /** The office policy the demo writes into its workspace. */
 export const DEMO_POLICY = `# peerguard demo: an office share. Staff read and write everything;

@@ -1,4 +1,4 @@
-import { open, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import {
   generateKeyPair,
@@ -11,47 +11,7 @@ import {
 } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError, wipe } from '@peerguard/interface'
 import type { CliIO } from '../io.js'
-
-/** A passphrase file longer than this is surely the wrong file. */
-const PASSPHRASE_FILE_MAX_BYTES = 64 * 1024
-
-/**
- * The passphrase is the first line of the file, without its line ending (LF or CR LF).
- * An empty first line is refused: it would encrypt with no secret at all.
- */
-async function readPassphraseFile(path: string): Promise<string> {
-  let raw: Buffer
-  try {
-    const handle = await open(path, 'r')
-    try {
-      const { size } = await handle.stat()
-      if (size > PASSPHRASE_FILE_MAX_BYTES) {
-        throw new InvalidArgumentError(`${path}: passphrase file is ${size} bytes; expected one short line`)
-      }
-      raw = await handle.readFile()
-    } finally {
-      await handle.close()
-    }
-  } catch (err) {
-    if (err instanceof PeerguardError) throw err
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such passphrase file`, { cause: err })
-    throw new PeerguardError('io-error', `${path}: cannot read the passphrase file (${e.code ?? e.message})`, { cause: err })
-  }
-  try {
-    let end = raw.indexOf(0x0a)
-    if (end === -1) end = raw.length
-    if (end > 0 && raw[end - 1] === 0x0d) end--
-    if (end === 0) {
-      throw new InvalidArgumentError(`${path}: the passphrase file is empty (its first line is the passphrase)`, {
-        details: { hint: 'write the passphrase on the first line of the file' }
-      })
-    }
-    return raw.toString('utf8', 0, end)
-  } finally {
-    wipe(raw)
-  }
-}
+import { readPassphraseFile, wantsJson } from '../common.js'
 
 /** Everything `id show --json` prints: public facts only, never the secret. */
 function describePeer(peerId: PeerId, encrypted: boolean, label: string | undefined) {
@@ -74,10 +34,6 @@ function printPeer(io: CliIO, info: ReturnType<typeof describePeer>): void {
   io.out(`public key:   ${info.publicKey}`)
   if (info.label !== undefined) io.out(`label:        ${info.label}`)
   io.out(`encrypted:    ${info.encrypted ? 'yes' : 'no'}`)
-}
-
-function wantsJson(cmd: Command): boolean {
-  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
 }
 
 /** `peerguard id new` and `peerguard id show`: create and inspect identity key files. */

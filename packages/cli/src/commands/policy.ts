@@ -10,17 +10,10 @@ import {
   PolicyLoadError
 } from '@peerguard/policy'
 import type { CliIO } from '../io.js'
-
-function wantsJson(cmd: Command): boolean {
-  return cmd.optsWithGlobals<{ json?: boolean }>().json === true
-}
+import { collect, wantsJson } from '../common.js'
 
 const where = (s: { file?: string; line: number; column: number } | undefined, file: string): string =>
   s === undefined ? file : `${s.file ?? file}:${s.line}:${s.column}`
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value]
-}
 
 interface ExplainOptions {
   peer: string

@@ -12,7 +12,7 @@ import {
   type ProxyServer
 } from '@peerguard/proxy'
 import type { CliIO } from '../io.js'
-import { readPassphraseFile, wantsJson } from './ca.js'
+import { readPassphraseFile, wantsJson } from '../common.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {

@@ -1,11 +1,8 @@
-import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
-import { type KeyPair, loadIdentity } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
-import { createTrustStore, loadTrustStore, pemDecodeAll, type TrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
 import {
   channelTransport,
@@ -19,7 +16,7 @@ import {
   type ShareTransport
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
-import { readLimited, readPassphraseFile, wantsJson } from './ca.js'
+import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface CredentialOptions {
   identity?: string
@@ -27,28 +24,6 @@ interface CredentialOptions {
   trust?: string
   passphraseFile?: string
   expectPeer?: string
-}
-
-/** Certificates in a file: DER (one) or PEM (one or more, leaf first). */
-async function readCertificates(path: string): Promise<Uint8Array[]> {
-  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
-  if (bytes[0] === 0x30) return [bytes]
-  try {
-    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
-  } catch (err) {
-    throw new InvalidArgumentError(`${path}: not a PEM or DER certificate (${(err as Error).message})`, { cause: err })
-  }
-}
-
-async function readTrust(path: string): Promise<TrustStore> {
-  const info = await stat(path).catch(() => undefined)
-  if (info?.isDirectory() === true) return loadTrustStore(path)
-  return createTrustStore({ roots: await readCertificates(path) })
-}
-
-async function readKey(path: string, passphraseFile: string | undefined): Promise<KeyPair> {
-  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile)
-  return (await loadIdentity(path, passphrase === undefined ? {} : { passphrase })).keyPair
 }
 
 /** Hardened when --identity, --cert and --trust are all given; plain when none is. */
@@ -118,13 +93,6 @@ function progressBar(io: CliIO, json: boolean, label: string): { update(p: Progr
       if (begun) bar.stop()
     }
   }
-}
-
-function parseListen(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
-  const port = m === null ? Number.NaN : Number(m[3])
-  if (m === null || port > 65535) throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
-  return { host: (m[1] ?? m[2]) as string, port }
 }
 
 export function registerShareCommands(program: Command, io: CliIO): void {

@@ -1,11 +1,10 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
-import { type KeyPair, loadIdentity, peerIdFromPublicKey } from '@peerguard/identity'
+import { peerIdFromPublicKey } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
-import { createTrustStore, loadTrustStore, pemDecodeAll, type TrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
 import {
   createManifest,
@@ -17,7 +16,7 @@ import {
   type SwarmPeer
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
-import { readLimited, readPassphraseFile, wantsJson } from './ca.js'
+import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface Credentials {
   identity?: string
@@ -26,27 +25,6 @@ interface Credentials {
   passphraseFile?: string
   policy?: string
   log?: string
-}
-
-async function readCertificates(path: string): Promise<Uint8Array[]> {
-  const bytes = new Uint8Array(await readLimited(path, 'certificate'))
-  if (bytes[0] === 0x30) return [bytes]
-  try {
-    return pemDecodeAll(Buffer.from(bytes).toString('latin1'), 'CERTIFICATE')
-  } catch (err) {
-    throw new InvalidArgumentError(`${path}: not a PEM or DER certificate (${(err as Error).message})`, { cause: err })
-  }
-}
-
-async function readTrust(path: string): Promise<TrustStore> {
-  const info = await stat(path).catch(() => undefined)
-  if (info?.isDirectory() === true) return loadTrustStore(path)
-  return createTrustStore({ roots: await readCertificates(path) })
-}
-
-async function readKey(path: string, passphraseFile: string | undefined): Promise<KeyPair> {
-  const passphrase = passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile)
-  return (await loadIdentity(path, passphrase === undefined ? {} : { passphrase })).keyPair
 }
 
 async function readManifest(path: string): Promise<SwarmManifest> {
@@ -58,13 +36,6 @@ async function readManifest(path: string): Promise<SwarmManifest> {
   if (bytes.length > MAX_MANIFEST_BYTES)
     throw new PeerguardError('swarm-manifest-invalid', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes`)
   return parseManifest(bytes)
-}
-
-function parseListen(value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value)
-  const port = m === null ? Number.NaN : Number(m[3])
-  if (m === null || port > 65535) throw new InvalidArgumentError(`--listen: expected HOST:PORT, got ${JSON.stringify(value)}`)
-  return { host: (m[1] ?? m[2]) as string, port }
 }
 
 function need(opts: Credentials, what: string): void {
