@@ -1,23 +1,13 @@
 /** Black-box tests of `peerguard audit read` and `peerguard audit capture` (the built binary). */
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
 const CORPUS = join(ROOT, 'packages', 'audit', 'test', 'fixtures', 'pcaps')
-
-function newest(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
 
 function peerguard(args: string[], cwd = ROOT): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60000 })
@@ -26,15 +16,7 @@ function peerguard(args: string[], cwd = ROOT): { code: number | null; stdout: s
 
 let dir: string
 beforeAll(async () => {
-  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'audit', 'src')))
-  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
-    try {
-      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-    } catch (err) {
-      if (!existsSync(BIN)) throw err
-      console.warn(`audit.spec: \`tsc -b packages/cli\` failed, testing the existing ${BIN}`)
-    }
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-audit-'))
 }, 180000)
 afterAll(async () => {

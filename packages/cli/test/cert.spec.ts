@@ -1,21 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
-
-function newest(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
+import { BIN, ensureCliBuilt } from './built-cli.js'
 
 function peerguard(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
@@ -25,15 +14,7 @@ function peerguard(args: string[]): { code: number | null; stdout: string; stder
 let dir: string
 let peerId: string
 beforeAll(async () => {
-  const sources = Math.max(...['cli', 'pki', 'identity', 'interface'].map((p) => newest(join(ROOT, 'packages', p, 'src'))))
-  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
-    // tsc -b emits even when another package has type errors; judge by the binary, not the exit code.
-    try {
-      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-    } catch (err) {
-      if (!existsSync(BIN)) throw err
-    }
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-cert-'))
   await writeFile(join(dir, 'ca.pass'), 'ca passphrase\n')
   await writeFile(join(dir, 'p12.pass'), 'bundle\n')

@@ -1,11 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { beforeAll, describe, expect, it } from '@jest/globals'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 
 function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string; ms: number } {
   const t = Date.now()
@@ -14,11 +12,7 @@ function peerguard(...args: string[]): { code: number | null; stdout: string; st
 }
 
 beforeAll(() => {
-  try {
-    execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-  } catch (err) {
-    if (!existsSync(BIN)) throw err
-  }
+  ensureCliBuilt()
 }, 180000)
 
 describe('peerguard demo (npm start)', () => {

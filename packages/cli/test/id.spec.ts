@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,19 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey as libp2pPeerIdFromPublicKey } from '@libp2p/peer-id'
 import { loadKeystore, peerIdFromString } from '@peerguard/identity'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 
 /** Newest modification time under a source directory. */
-function newest(dir: string): number {
-  let t = 0
-  for (const name of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, name.name)
-    t = Math.max(t, name.isDirectory() ? newest(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
 
 interface Run {
   code: number | null
@@ -35,18 +25,7 @@ function peerguard(args: string[], cwd: string): Run {
 let dir: string
 beforeAll(async () => {
   // Black-box: run the built binary. Build it when dist is missing or older than the sources.
-  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'identity', 'src')))
-  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
-    try {
-      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-    } catch (err) {
-      // Another package's work in progress may break the build; test the last good binary then.
-      if (!existsSync(BIN)) throw err
-      console.warn(
-        `id.spec: \`tsc -b packages/cli\` failed, testing the existing ${BIN}:\n${String((err as { stdout?: unknown }).stdout)}`
-      )
-    }
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-id-'))
   await writeFile(join(dir, 'pass'), 'correct horse battery staple\n')
   await writeFile(join(dir, 'wrong'), 'not the passphrase\r\n')

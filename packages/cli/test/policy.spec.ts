@@ -1,22 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
 const OFFICE = join(ROOT, 'policies', 'office.yaml')
-
-function newest(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
 
 function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30000 })
@@ -25,15 +14,7 @@ function peerguard(...args: string[]): { code: number | null; stdout: string; st
 
 let dir: string
 beforeAll(async () => {
-  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'policy', 'src')))
-  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
-    try {
-      execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-    } catch (err) {
-      if (!existsSync(BIN)) throw err
-      console.warn(`policy.spec: \`tsc -b packages/cli\` failed, testing the existing ${BIN}`)
-    }
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-policy-'))
 }, 180000)
 afterAll(async () => {

@@ -1,6 +1,5 @@
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -10,18 +9,7 @@ import { verifyDecisionLog } from '@peerguard/audit'
 import { saveIdentity } from '@peerguard/identity'
 import { pemEncode } from '@peerguard/pki'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
-
-function newest(dir: string): number {
-  let t = 0
-  for (const name of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, name.name)
-    t = Math.max(t, name.isDirectory() ? newest(p) : statSync(p).mtimeMs)
-  }
-  return t
-}
+import { BIN, ensureCliBuilt } from './built-cli.js'
 
 const POLICY = `version: 1
 groups:
@@ -45,10 +33,7 @@ async function writePeer(peer: TestPeer): Promise<void> {
 }
 
 beforeAll(async () => {
-  const sources = Math.max(newest(join(ROOT, 'packages', 'cli', 'src')), newest(join(ROOT, 'packages', 'proxy', 'src')))
-  if (!existsSync(BIN) || statSync(BIN).mtimeMs < sources) {
-    execFileSync('npx', ['tsc', '-b', 'packages/proxy', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-proxy-'))
   pki = await makeTestPki({
     peers: [

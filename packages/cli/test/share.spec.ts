@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -6,9 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+import { BIN, ensureCliBuilt } from './built-cli.js'
 
 const POLICY = `version: 1
 groups:
@@ -51,11 +49,7 @@ async function serve(args: string[]): Promise<{ proc: ChildProcess; addr: string
 }
 
 beforeAll(async () => {
-  try {
-    execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-  } catch (err) {
-    if (!existsSync(BIN)) throw err
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-share-'))
   root = join(dir, 'office')
   await mkdir(join(root, 'public'), { recursive: true })

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -7,9 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+import { BIN, ensureCliBuilt } from './built-cli.js'
 
 const POLICY = `version: 1
 groups:
@@ -58,11 +56,7 @@ async function seed(args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  try {
-    execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })
-  } catch (err) {
-    if (!existsSync(BIN)) throw err
-  }
+  ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-swarm-'))
   const authority = await createCertificateAuthority({ name: 'CLI Swarm CA' })
   ca = join(dir, 'ca.pem')
