@@ -1,4 +1,5 @@
-import { isIP } from 'node:net'
+import { type AddressInfo, isIP, type Server } from 'node:net'
+import { PeerguardError } from '@peerguard/interface'
 import { ProxyAddressInvalidError } from './errors.js'
 
 /** A TCP endpoint. */
@@ -53,4 +54,17 @@ function formatHost(host: string): string {
 /** The text form of an endpoint (`[::1]:80` for IPv6). */
 export function formatHostPort(hp: HostPort): string {
   return `${formatHost(hp.host)}:${hp.port}`
+}
+
+/** Bind `server` to `at`; resolves to the bound address, or rejects with `io-error` (EADDRINUSE…). */
+export function listenOn(server: Server, at: HostPort): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void =>
+      reject(new PeerguardError('io-error', `listen ${formatHostPort(at)}: ${err.code ?? err.message}`, { cause: err }))
+    server.once('error', onError)
+    server.listen(at.port, at.host, () => {
+      server.off('error', onError)
+      resolve(server.address() as AddressInfo)
+    })
+  })
 }

@@ -3,7 +3,7 @@ import { type AddressInfo, createServer, isIP, type Server, type Socket } from '
 import { secureOutbound } from '@peerguard/channel'
 import { peerIdFromString } from '@peerguard/identity'
 import { assertInteger, InvalidArgumentError, PeerguardError, type SecureChannel } from '@peerguard/interface'
-import { type HostPort, formatHostPort, parseHostPort } from './address.js'
+import { type HostPort, listenOn, parseHostPort } from './address.js'
 import type { ProxyConfig } from './config.js'
 import {
   ProxyClosedError,
@@ -126,17 +126,7 @@ export class ProxyClient extends EventEmitter {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void =>
-        reject(
-          new PeerguardError('io-error', `listen ${formatHostPort(this.#listen)}: ${err.code ?? err.message}`, { cause: err })
-        )
-      this.server.once('error', onError)
-      this.server.listen(this.#listen.port, this.#listen.host, () => {
-        this.server.off('error', onError)
-        resolve(this.server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.server, this.#listen)
   }
 
   /** Re-read identity, certificate and trust for new connections (see ProxyServer.reload). */

@@ -11,7 +11,7 @@ import {
   type SecureChannel,
   silentLogger
 } from '@peerguard/interface'
-import { type HostPort, formatHostPort, parseHostPort } from './address.js'
+import { type HostPort, formatHostPort, listenOn, parseHostPort } from './address.js'
 import type { ProxyConfig } from './config.js'
 import {
   ProxyClosedError,
@@ -215,17 +215,7 @@ export class ProxyServer extends EventEmitter {
 
   /** Start listening; resolves to the bound address. */
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void =>
-        reject(
-          new PeerguardError('io-error', `listen ${formatHostPort(this.#listen)}: ${err.code ?? err.message}`, { cause: err })
-        )
-      this.server.once('error', onError)
-      this.server.listen(this.#listen.port, this.#listen.host, () => {
-        this.server.off('error', onError)
-        resolve(this.server.address() as AddressInfo)
-      })
-    })
+    return listenOn(this.server, this.#listen)
   }
 
   /**

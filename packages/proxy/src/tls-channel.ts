@@ -352,30 +352,7 @@ export async function secureTlsOutbound(socket: Socket | Duplex, options: TlsCha
     allowHalfOpen: true,
     ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
   } as ConnectionOptions
-  const tls = tlsConnect(tlsOptions)
-  const raw = '_handle' in socket ? (socket as Socket) : undefined
-  try {
-    const peer = await withDeadline(
-      (async () => {
-        await handshakeDone(tls, 'secureConnect')
-        tls.pause()
-        const p = await authenticate(tls, o, 'serverAuth')
-        await gate(o, p)
-        return p
-      })(),
-      o.timeoutMs,
-      () => tls.destroy()
-    )
-    tls.off('error', ignore)
-    return new TlsChannel(tls, raw, peer)
-  } catch (err) {
-    tls.on('error', ignore)
-    // RST rather than FIN: the peer must see a refusal as an error, never as an empty clean answer
-    if (raw !== undefined) resetConnection(raw)
-    tls.destroy()
-    socket.destroy()
-    throw toError(err)
-  }
+  return establish(tlsConnect(tlsOptions), socket, o, 'secureConnect', 'serverAuth')
 }
 
 /**
@@ -393,13 +370,27 @@ export async function secureTlsInbound(socket: Socket | Duplex, options: TlsChan
     rejectUnauthorized: false, // verified below with pki; a missing certificate is refused there
     ...(o.protocols.length > 0 ? { ALPNProtocols: o.protocols } : {})
   })
+  return establish(tls, socket, o, 'secure', 'clientAuth')
+}
+
+/**
+ * Both sides after the TLS socket exists: wait for the handshake, verify the peer's chain for
+ * `purpose`, call the gate, all within the deadline; on any failure reset the TCP connection.
+ */
+async function establish(
+  tls: TLSSocket,
+  socket: Socket | Duplex,
+  o: Resolved,
+  event: 'secure' | 'secureConnect',
+  purpose: 'clientAuth' | 'serverAuth'
+): Promise<TlsChannel> {
   const raw = '_handle' in socket ? (socket as Socket) : undefined
   try {
     const peer = await withDeadline(
       (async () => {
-        await handshakeDone(tls, 'secure')
+        await handshakeDone(tls, event)
         tls.pause()
-        const p = await authenticate(tls, o, 'clientAuth')
+        const p = await authenticate(tls, o, purpose)
         await gate(o, p)
         return p
       })(),
