@@ -63,8 +63,9 @@ async function withClient<T>(
   io: CliIO,
   fn: (c: ShareClient) => Promise<T>
 ): Promise<T> {
+  const target = parseShareAddress(address) // a bad address is a usage error before any warning
   const transport = await transportFrom(opts, io, 'client')
-  const client = await connectShare(parseShareAddress(address), { transport })
+  const client = await connectShare(target, { transport })
   try {
     return await fn(client)
   } finally {
