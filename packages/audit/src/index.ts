@@ -50,7 +50,9 @@ export type {
   DecisionRecord,
   LogPeer,
   LogSyncPolicy,
-  OperationRecord
+  OperationRecord,
+  RefusalSummaryRecord,
+  ReloadRecord
 } from './log/decision-log.js'
 export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
 export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'

@@ -52,7 +52,40 @@ export interface OperationRecord {
   readonly rule?: { readonly id: string; readonly source?: unknown }
 }
 
-export type DecisionRecord = ConnectionRecord | OperationRecord
+/** A running node applied or rejected new configuration (policy, trust roots and CRLs, certificate). */
+export interface ReloadRecord {
+  readonly kind: 'reload'
+  readonly event: 'applied' | 'rejected'
+  /** What was reloaded: `policy`, `trust`, `crl`, `certificate` (comma-separated when several). */
+  readonly what: string
+  /** `ok`, or the error code that made the node keep its previous configuration. */
+  readonly code: string
+  readonly reason: string
+  /** SHA-256 (hex) of the policy file in force after this event, when there is a policy. */
+  readonly policySha256?: string
+}
+
+/**
+ * Refusals before authentication (bad handshakes, unknown certificates, floods), counted per
+ * address and time window instead of written one by one, so an unauthenticated peer cannot grow
+ * the log without bound.
+ */
+export interface RefusalSummaryRecord {
+  readonly kind: 'refusal-summary'
+  /** The remote address (host, without port). */
+  readonly address: string
+  /** Refusals in the window. */
+  readonly count: number
+  /** Refusals per code in the window. */
+  readonly codes: Readonly<Record<string, number>>
+  /** Window start and end (ISO 8601). */
+  readonly since: string
+  readonly until: string
+  readonly code: string
+  readonly reason: string
+}
+
+export type DecisionRecord = ConnectionRecord | OperationRecord | ReloadRecord | RefusalSummaryRecord
 
 export type LogSyncPolicy = 'always' | 'checkpoint'
 
@@ -262,9 +295,9 @@ export class DecisionLog {
 
 function checkRecord(record: DecisionRecord): void {
   if (typeof record !== 'object' || record === null) throw new InvalidArgumentError('record: expected an object')
-  if (record.kind !== 'connection' && record.kind !== 'operation') {
+  if (!RECORD_KINDS.has(record.kind)) {
     throw new InvalidArgumentError(
-      `record.kind: expected 'connection' or 'operation', got ${JSON.stringify((record as { kind?: unknown }).kind)}`
+      `record.kind: expected one of ${[...RECORD_KINDS].join(', ')}, got ${JSON.stringify((record as { kind?: unknown }).kind)}`
     )
   }
   assertString('record.code', record.code, { nonEmpty: true, maxLength: 128 })
@@ -277,10 +310,25 @@ function checkRecord(record: DecisionRecord): void {
     assertString('record.action', record.action, { nonEmpty: true })
     assertString('record.verb', record.verb, { nonEmpty: true })
     assertString('record.resource', record.resource, { maxLength: 8192 })
-  } else if (record.event !== 'accepted' && record.event !== 'refused') {
-    throw new InvalidArgumentError(`record.event: expected 'accepted' or 'refused', got ${JSON.stringify(record.event)}`)
+  } else if (record.kind === 'connection') {
+    if (record.event !== 'accepted' && record.event !== 'refused')
+      throw new InvalidArgumentError(`record.event: expected 'accepted' or 'refused', got ${JSON.stringify(record.event)}`)
+  } else if (record.kind === 'reload') {
+    if (record.event !== 'applied' && record.event !== 'rejected')
+      throw new InvalidArgumentError(`record.event: expected 'applied' or 'rejected', got ${JSON.stringify(record.event)}`)
+    assertString('record.what', record.what, { nonEmpty: true, maxLength: 256 })
+    if (record.policySha256 !== undefined && !/^[0-9a-f]{64}$/.test(record.policySha256))
+      throw new InvalidArgumentError('record.policySha256: expected 64 lowercase hex digits')
+  } else {
+    assertString('record.address', record.address, { nonEmpty: true, maxLength: 256 })
+    assertInteger('record.count', record.count, 1)
+    if (typeof record.codes !== 'object' || record.codes === null) throw new InvalidArgumentError('record.codes: expected an object')
+    assertString('record.since', record.since, { nonEmpty: true, maxLength: 64 })
+    assertString('record.until', record.until, { nonEmpty: true, maxLength: 64 })
   }
 }
+
+const RECORD_KINDS = new Set<string>(['connection', 'operation', 'reload', 'refusal-summary'])
 
 /**
  * Open (or create) a decision log for appending. An existing log is verified first against this
