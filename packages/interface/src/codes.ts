@@ -72,6 +72,10 @@ export const CODES = {
   ),
   'crl-stale': code('the CRL is past its nextUpdate: get a fresh one with `peerguard ca crl`', EXIT_CODES.FINDING),
   'crl-bad-signature': code('the CRL signature does not verify with its issuing CA key', EXIT_CODES.FINDING),
+  'crl-missing': code(
+    'no CRL from a CA of the chain is loaded (revocation is required): pass --crl or put it in the trust folder',
+    EXIT_CODES.FINDING
+  ),
   // input and CA failures: exit 3
   'cert-malformed': code('the data is not a well-formed X.509 certificate (PEM or DER)'),
   'cert-unsupported-algorithm': code('the certificate uses a key or signature algorithm other than Ed25519 or ECDSA P-256'),
@@ -87,6 +91,10 @@ export const CODES = {
   'ca-locked': code('another process holds the CA database lock'),
   'ca-unknown-serial': code('the CA has no certificate with this serial number'),
   'ca-wrong-issuer': code('the certificate was not issued by this CA'),
+  'ca-certificate-revoked': code('the certificate is revoked; the CA will not renew it (issue a new one after review)'),
+  'crl-unknown-issuer': code('the CRL is not signed by a CA the trust store knows (a root, or an intermediate it has verified)'),
+  'crl-older': code('the CRL is older than the one in force for its CA (lower CRL number or earlier thisUpdate)'),
+  'crl-fetch-failed': code('a CRL could not be fetched from its distribution point (HTTP error, size or time limit)'),
   'trust-store-empty': code('no trusted root certificate was given'),
   'pkcs12-unsupported-key': code('the key type cannot go into a PKCS#12 bundle for this tool (use a P-256 certificate)'),
 
