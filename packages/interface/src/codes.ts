@@ -226,6 +226,17 @@ export const CODES = {
     EXIT_CODES.FINDING
   ),
   'log-corrupt': code('refusing to append to a decision log that does not verify'),
+  'log-wrong-signer': code(
+    'the decision log verifies, but under another key than the expected one (wrong --key, or another node’s log)',
+    EXIT_CODES.FINDING
+  ),
+  'log-head-missing': code('a non-empty decision log has no signed head file (deleted, or the log was copied alone)', EXIT_CODES.FINDING),
+  'log-head-invalid': code('the decision log’s head file is unsigned, malformed or its signature does not verify', EXIT_CODES.FINDING),
+  'log-tail-forged': code(
+    'decision-log entries after the last signed checkpoint were not written by this node (their entry MAC does not verify)',
+    EXIT_CODES.FINDING
+  ),
+  'log-unavailable': code('the decision log cannot be written (disk full, I/O error); operations are refused until it can'),
 
   // ---- share ----
   'share-path-invalid': code('a share path is malformed (NUL byte, backslash, control character or reserved name)'),
