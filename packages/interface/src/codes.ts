@@ -230,8 +230,14 @@ export const CODES = {
     'the decision log verifies, but under another key than the expected one (wrong --key, or another node’s log)',
     EXIT_CODES.FINDING
   ),
-  'log-head-missing': code('a non-empty decision log has no signed head file (deleted, or the log was copied alone)', EXIT_CODES.FINDING),
-  'log-head-invalid': code('the decision log’s head file is unsigned, malformed or its signature does not verify', EXIT_CODES.FINDING),
+  'log-head-missing': code(
+    'a non-empty decision log has no signed head file (deleted, or the log was copied alone)',
+    EXIT_CODES.FINDING
+  ),
+  'log-head-invalid': code(
+    'the decision log’s head file is unsigned, malformed or its signature does not verify',
+    EXIT_CODES.FINDING
+  ),
   'log-tail-forged': code(
     'decision-log entries after the last signed checkpoint were not written by this node (their entry MAC does not verify)',
     EXIT_CODES.FINDING
@@ -243,6 +249,10 @@ export const CODES = {
   'share-path-traversal': code('a share path is absolute or leaves the share root with `..`'),
   'share-path-too-long': code('a share path or one of its names is too long'),
   'share-symlink-escape': code('a share path goes through a symbolic link that leads outside the share root'),
+  'share-symlink-refused': code('a share path goes through (or reads) a symbolic link; the share never follows links'),
+  'share-platform-unsupported': code(
+    'the share server needs Linux /proc/self/fd to confine paths; it refuses to start without it'
+  ),
   'share-not-regular-file': code('the share path is a device, FIFO, socket or other special file'),
   'share-not-found': code('the share path does not exist'),
   'share-already-exists': code('the share path already exists'),
@@ -254,7 +264,7 @@ export const CODES = {
   'share-io-error': code('a file operation on the share failed'),
   'share-denied': code('the policy denies this operation to this peer', EXIT_CODES.FINDING),
   'share-verify-failed': code('an upload did not match its declared size or SHA-256; nothing was changed'),
-  'share-file-changed': code('the remote file changed since the interrupted download began'),
+  'share-file-changed': code('the remote file or folder changed during the operation (or since an interrupted download began)'),
   'share-range-invalid': code('a byte range lies outside the file'),
   'share-too-many-operations': code('too many concurrent operations from this peer'),
   'share-request-too-large': code('a share request is larger than the limit'),
