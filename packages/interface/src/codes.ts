@@ -274,6 +274,9 @@ export const CODES = {
   'share-connection-closed': code('the share connection closed before the operation finished'),
 
   // ---- cli ----
+  'reload-certificate-mismatch': code(
+    "a reloaded certificate is not issued for this node's identity key; the previous certificate stays"
+  ),
 
   // ---- libp2p ----
   'libp2p-peer-mismatch': code('the libp2p peer authenticated by the handshake is not the peer that was dialled'),

@@ -28,7 +28,14 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_PEER,
   ProxyServer
 } from './proxy-server.js'
-export type { ConnectionDecision, DecisionSink, ProxyServerOptions, ProxyStats } from './proxy-server.js'
+export type {
+  ConnectionCheck,
+  ConnectionDecision,
+  ConnectionRefusal,
+  DecisionSink,
+  ProxyServerOptions,
+  ProxyStats
+} from './proxy-server.js'
 export { createProxyClient, ProxyClient } from './proxy-client.js'
 export type { ProxyClientOptions } from './proxy-client.js'
 export { splice } from './pipe.js'

@@ -76,7 +76,28 @@ export interface ProxyServerOptions {
   connectTimeoutMs?: number
   /** Deadline for the channel handshake, ms. Default 10000. */
   handshakeTimeoutMs?: number
+  /**
+   * Re-decides an authenticated peer after the node's trust changed (e.g. a new CRL): run when a
+   * channel is established and over every open connection by `recheck()` (with the policy);
+   * a refusal closes the connection. Default none.
+   */
+  connectionCheck?: ConnectionCheck
   logger?: Logger
+}
+
+/** Why an open connection must close: a stable code and one readable line. */
+export interface ConnectionRefusal {
+  readonly code: string
+  readonly reason: string
+}
+
+/** Re-decides an authenticated peer; synchronous, so a recheck pass cannot miss a connection. */
+export type ConnectionCheck = (peer: PeerInfo) => ConnectionRefusal | undefined
+
+interface OpenConnection {
+  readonly peer: PeerInfo
+  readonly channel: SecureChannel
+  readonly target: Socket
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 1024
@@ -155,6 +176,7 @@ export class ProxyServer extends EventEmitter {
   readonly #sockets = new Set<Socket>()
   readonly #perPeer = new Map<string, number>()
   readonly #splices = new Set<Promise<unknown>>()
+  readonly #open = new Set<OpenConnection>()
   #closed = false
   #accepted = 0
   #refused = 0
@@ -180,6 +202,8 @@ export class ProxyServer extends EventEmitter {
       throw new InvalidArgumentError('options.loadConfig: expected a function')
     if (options.decisionLog !== undefined && typeof options.decisionLog?.append !== 'function')
       throw new InvalidArgumentError('options.decisionLog: expected { append(record) }')
+    if (options.connectionCheck !== undefined && typeof options.connectionCheck !== 'function')
+      throw new InvalidArgumentError('options.connectionCheck: expected a function')
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     this.#maxPerPeer = options.maxConnectionsPerPeer ?? DEFAULT_MAX_CONNECTIONS_PER_PEER
     this.#idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
@@ -219,8 +243,9 @@ export class ProxyServer extends EventEmitter {
   }
 
   /**
-   * Re-read certificate, key, trust store/CRLs and policy for NEW connections; established ones
-   * keep running. A bad new file throws ProxyReloadError and the old configuration stays.
+   * Re-read certificate, key, trust store/CRLs and policy for new connections, then `recheck()`
+   * the established ones (a peer now revoked or denied is closed). A bad new file throws
+   * ProxyReloadError and the old configuration stays.
    */
   async reload(): Promise<void> {
     try {
@@ -239,6 +264,58 @@ export class ProxyServer extends EventEmitter {
       throw e
     }
     this.emit('reload')
+    await this.recheck()
+  }
+
+  /**
+   * Re-decide every established connection under the configuration in force: `connectionCheck`
+   * (trust, CRLs), then the policy for this service. A refused connection is closed in this same
+   * turn (channel and target), logged as a `refused` connection decision with the code, and
+   * emitted as `dropped` (peer, code, reason). Resolves to the number of connections closed.
+   */
+  async recheck(): Promise<number> {
+    const dropped: Array<{ conn: OpenConnection; refusal: ConnectionRefusal }> = []
+    for (const conn of this.#open) {
+      const refusal = this.#recheckOne(conn.peer)
+      if (refusal !== undefined) dropped.push({ conn, refusal })
+    }
+    for (const { conn, refusal } of dropped) {
+      this.#open.delete(conn)
+      conn.channel.destroy()
+      conn.target.destroy()
+      this.#record({
+        event: 'refused',
+        code: refusal.code,
+        reason: `open connection closed: ${refusal.reason}`,
+        peer: logPeer(conn.peer)
+      })
+      this.emit('dropped', conn.peer, refusal)
+    }
+    return dropped.length
+  }
+
+  #recheckOne(peer: PeerInfo): ConnectionRefusal | undefined {
+    try {
+      const refusal = this.#o.connectionCheck?.(peer)
+      if (refusal !== undefined) return refusal
+      const policy = this.#config.policy
+      if (policy === undefined) return { code: 'deny-default', reason: 'no policy configured' }
+      const d = policy.decide({
+        peer: {
+          peerId: peer.peerId,
+          ...(peer.name === undefined ? {} : { name: peer.name }),
+          groups: peer.groups,
+          ...(peer.address === undefined ? {} : { address: peer.address })
+        },
+        action: this.action,
+        resource: this.resource,
+        context: { encrypted: true }
+      })
+      return d.allowed ? undefined : { code: d.code, reason: d.reason }
+    } catch (err) {
+      // a check that cannot decide refuses (fail closed)
+      return { code: err instanceof PeerguardError ? err.code : 'internal', reason: (err as Error).message }
+    }
   }
 
   /** Stop accepting; with `{ drain: false }` (default) also abort established connections. */
@@ -373,6 +450,18 @@ export class ProxyServer extends EventEmitter {
       return
     }
     const peer = channel.remotePeer
+    // Trust may have changed during the handshake: decide again in the turn that registers it.
+    const late = this.#recheckOne(peer)
+    if (late !== undefined) {
+      channel.destroy()
+      target.destroy()
+      release()
+      this.#record({ event: 'refused', code: late.code, reason: late.reason, peer: logPeer(peer) })
+      this.emit('refused', new PeerguardError('channel-unauthorized', late.reason, { details: { decision: late.code } }), peer)
+      return
+    }
+    const open: OpenConnection = { peer, channel, target }
+    this.#open.add(open)
     this.#record({ event: 'accepted', code: 'allow', reason: allowReason, peer: logPeer(peer) })
     this.emit('connection', peer, channel)
     channel.on('error', () => {})
@@ -382,6 +471,7 @@ export class ProxyServer extends EventEmitter {
     try {
       stats = await splice(channel, target, { idleTimeoutMs: this.#idleMs })
     } finally {
+      this.#open.delete(open)
       release()
     }
     this.#bytesIn += stats.aToB

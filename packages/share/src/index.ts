@@ -17,7 +17,9 @@
  * ```
  */
 export { createShareServer, ShareServer } from './server.js'
-export type { DecisionSink, OperationEvent, ShareServerOptions } from './server.js'
+export type { DecisionSink, DroppedEvent, OperationEvent, ShareServerOptions } from './server.js'
+export { runConnectionCheck } from './connection-check.js'
+export type { ConnectionCheck, ConnectionRefusal } from './connection-check.js'
 export { connectShare, parseShareAddress, ShareClient } from './client.js'
 export type { ConnectShareOptions, Progress, ReadResult, ShareEntry, TransferOptions } from './client.js'
 export { hardenedTransport, plainTransport } from './transport.js'

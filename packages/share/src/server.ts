@@ -15,6 +15,7 @@ import {
   silentLogger
 } from '@peerguard/interface'
 import type { Authorizer } from './authorize.js'
+import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from './connection-check.js'
 import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
 
 export type { DecisionSink } from './enforcer.js'
@@ -46,7 +47,18 @@ export interface ShareServerOptions {
   idleTimeoutMs?: number
   /** Time allowed for the handshake and preface (ms). Default 10000. */
   handshakeTimeoutMs?: number
+  /**
+   * Re-decides an authenticated peer after the node's trust or policy changed: run at the end of
+   * every handshake and over every open connection by `recheck()`; a refusal closes the
+   * connection. Default none.
+   */
+  connectionCheck?: ConnectionCheck
   logger?: Logger
+}
+
+/** Emitted as `dropped` when `recheck()` (or the end-of-handshake check) closes a connection. */
+export interface DroppedEvent extends ConnectionRefusal {
+  readonly peer: PeerInfo
 }
 
 /** Emitted as `operation` for each finished request (for progress displays and the demo). */
@@ -93,6 +105,7 @@ export class ShareServer extends EventEmitter {
   #active = new Map<string, number>()
   #idleTimer: NodeJS.Timeout | undefined
   #fs: ShareRoot
+  #check: ConnectionCheck | undefined
 
   constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
     super()
@@ -112,6 +125,7 @@ export class ShareServer extends EventEmitter {
     this.#idleMs = options.idleTimeoutMs ?? 60_000
     this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000
     this.#logger = options.logger ?? silentLogger
+    this.#check = options.connectionCheck
   }
 
   /** Listen on TCP. Default host 127.0.0.1, port 0 (any free port). Resolves to the bound address. */
@@ -159,6 +173,40 @@ export class ShareServer extends EventEmitter {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
+  /**
+   * Run `connectionCheck` over every open connection now (after a reload of trust or policy):
+   * each refused peer's connection is closed in this same turn of the event loop, then the refusal
+   * is logged (`connection` record, event `refused`, the check's code) and emitted as `dropped`.
+   * Resolves to the number of connections closed.
+   */
+  async recheck(): Promise<number> {
+    const check = this.#check
+    if (check === undefined) return 0
+    const dropped: Array<{ conn: Conn; refusal: ConnectionRefusal }> = []
+    for (const conn of this.#conns) {
+      const refusal = runConnectionCheck(check, conn.peer)
+      if (refusal !== undefined) dropped.push({ conn, refusal })
+    }
+    for (const { conn, refusal } of dropped) conn.frames.close(new ShareError('share-connection-closed', refusal.reason))
+    await Promise.all(dropped.map(({ conn, refusal }) => this.#dropped(conn.peer, refusal)))
+    return dropped.length
+  }
+
+  async #dropped(peer: PeerInfo, refusal: ConnectionRefusal): Promise<void> {
+    this.#logger.info('share connection closed after a re-check', { peer: peer.peerId, code: refusal.code })
+    await this.#enforcer
+      .record({
+        kind: 'connection',
+        event: 'refused',
+        code: refusal.code,
+        reason: `open connection closed: ${refusal.reason}`,
+        peer: logPeer(peer),
+        mode: this.mode
+      })
+      .catch(() => {})
+    this.emit('dropped', { peer, ...refusal } satisfies DroppedEvent)
+  }
+
   /** Serve one accepted socket (used by listen(); exposed for custom listeners). */
   handle(socket: Socket): void {
     this.#sockets.add(socket)
@@ -190,6 +238,14 @@ export class ShareServer extends EventEmitter {
         peer: logPeer(peer),
         mode: this.mode
       })
+      // Trust or policy may have changed while this peer was handshaking: decide again, in the
+      // same turn as registering the connection, so recheck() cannot miss it.
+      const refusal = this.#check === undefined ? undefined : runConnectionCheck(this.#check, peer)
+      if (refusal !== undefined) {
+        stream.destroy()
+        await this.#dropped(peer, refusal)
+        return
+      }
       this.emit('connection', peer)
       this.#serve(stream, peer, rest)
     } catch (err) {
@@ -468,6 +524,8 @@ export function createShareServer(options: ShareServerOptions): ShareServer {
   }
   if (options.authorize !== undefined && typeof options.authorize !== 'function')
     throw new InvalidArgumentError('authorize: expected a function')
+  if (options.connectionCheck !== undefined && typeof options.connectionCheck !== 'function')
+    throw new InvalidArgumentError('connectionCheck: expected a function')
   if (options.log !== undefined && (typeof options.log !== 'object' || typeof options.log.append !== 'function'))
     throw new InvalidArgumentError('log: expected a DecisionLog')
   const transport = options.transport ?? plainTransport()

@@ -15,6 +15,7 @@ import {
   silentLogger
 } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
+import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from '../connection-check.js'
 import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmDecisionSink, type SwarmPolicy } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'
@@ -53,6 +54,12 @@ export interface SwarmPeerOptions {
   requestTimeoutMs?: number
   /** Channel handshake deadline, milliseconds. Default 10000. */
   handshakeTimeoutMs?: number
+  /**
+   * Re-decides an authenticated peer after the node's trust changed (e.g. a new CRL): run when a
+   * channel is accepted and over every serving connection by `recheck()`; a refusal closes it.
+   * Default none.
+   */
+  connectionCheck?: ConnectionCheck
   logger?: Logger
 }
 
@@ -301,10 +308,60 @@ export class SwarmPeer {
     return a === null || typeof a === 'string' ? undefined : a
   }
 
+  /**
+   * Re-decide every serving connection now (after a reload of trust or policy): `connectionCheck`
+   * on the peer, then the policy's `get` on the swarm it was admitted to. Each refused connection
+   * gets an ERROR with the code and is closed in this same turn, then the refusal is logged
+   * (`connection` record, event `refused`). Resolves to the number of connections closed.
+   */
+  async recheck(): Promise<number> {
+    const dropped: Array<{ conn: ServeConnection; refusal: ConnectionRefusal }> = []
+    for (const conn of this.#serving) {
+      const refusal = this.#recheckOne(conn.peer, conn.store)
+      if (refusal !== undefined) dropped.push({ conn, refusal })
+    }
+    for (const { conn, refusal } of dropped) {
+      this.#serving.delete(conn)
+      conn.fail(refusal.code, refusal.reason)
+    }
+    await Promise.all(dropped.map(({ conn, refusal }) => this.#logDropped(conn.peer, refusal)))
+    return dropped.length
+  }
+
+  #recheckOne(peer: PeerInfo, store: SwarmStore | undefined): ConnectionRefusal | undefined {
+    const check = this.#o.connectionCheck
+    const refusal = check === undefined ? undefined : runConnectionCheck(check, peer)
+    if (refusal !== undefined || store === undefined) return refusal
+    const decision = decideSwarm(this.#o.policy, peer, 'get', store.manifest)
+    return decision.allowed
+      ? undefined
+      : { code: decision.code, reason: `fetch swarm:${store.manifest.name}: ${decision.reason}` }
+  }
+
+  async #logDropped(peer: PeerInfo, refusal: ConnectionRefusal): Promise<void> {
+    this.#logger.info('swarm connection closed after a re-check', { peer: peer.peerId, code: refusal.code })
+    await appendDecision(this.#o.log, {
+      kind: 'connection',
+      event: 'refused',
+      code: refusal.code,
+      reason: `open connection closed: ${refusal.reason}`,
+      peer: logPeer(peer),
+      mode: 'hardened'
+    }).catch(() => {})
+  }
+
   #accept(channel: NoiseChannel): void {
     const peer: PeerInfo = channel.remotePeer
     if (this.#closed) {
       channel.destroy()
+      return
+    }
+    // Trust may have changed while this peer was handshaking: decide again before serving it.
+    const check = this.#o.connectionCheck
+    const refusal = check === undefined ? undefined : runConnectionCheck(check, peer)
+    if (refusal !== undefined) {
+      channel.destroy()
+      void this.#logDropped(peer, refusal)
       return
     }
     const conn = new ServeConnection(channel, peer, {
@@ -449,6 +506,8 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
   if (options.stallTimeoutMs !== undefined) assertInteger('options.stallTimeoutMs', options.stallTimeoutMs, 100, 24 * 3600_000)
   if (options.handshakeTimeoutMs !== undefined)
     assertInteger('options.handshakeTimeoutMs', options.handshakeTimeoutMs, 1, 600_000)
+  if (options.connectionCheck !== undefined && typeof options.connectionCheck !== 'function')
+    throw new InvalidArgumentError('options.connectionCheck: expected a function')
   let peerId: string
   try {
     peerId = peerIdOf(id.publicKey)

@@ -60,6 +60,16 @@ export class ServeConnection {
     channel.on('close', () => this.close())
   }
 
+  /** The swarm this peer was admitted to, once its HELLO passed the policy. */
+  get store(): SwarmStore | undefined {
+    return this.#store
+  }
+
+  /** True once closed (by either side, a failure or `close`). */
+  get closed(): boolean {
+    return this.#closed
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#closed) return
     let messages: SwarmMessage[]
