@@ -1,13 +1,21 @@
 import { subject as caslSubject } from '@casl/ability'
 import { type Clock, type Decision, InvalidArgumentError, type SourceLocation, systemClock } from '@peerguard/interface'
 import { type Action, isAction, type Verb, verbsOf } from './actions.js'
+import { searchTree } from './automaton.js'
 import { type CaslRawRule, caslRulesFor, type PolicyAbility, type RuleMeta } from './casl-rules.js'
 import { type Explanation, explainRequest } from './explain.js'
 import { type LintFinding, lintPolicy } from './lint.js'
 import { runPolicyTests, type TestReport } from './policy-tests.js'
 import type { PolicyModel, PolicyPeer, RuleModel } from './model.js'
 import { type FastRule, RuleSet } from './peer-rules.js'
-import { badResourceName, headOf, MAX_RESOURCE_LENGTH, type ResourceKind, splitResource } from './resource.js'
+import {
+  badResourceName,
+  type CompiledPattern,
+  headOf,
+  MAX_RESOURCE_LENGTH,
+  type ResourceKind,
+  splitResource
+} from './resource.js'
 import { type RequestContext, type RequestFacts, requestFacts } from './values.js'
 
 /** A question to the policy. */
@@ -26,6 +34,11 @@ export type DecisionCode = 'allow' | 'deny-rule' | 'deny-default' | 'deny-requir
 /** A Decision with its code narrowed. Plain data: `JSON.stringify` gives the log entry. */
 export interface PolicyDecision extends Decision {
   readonly code: DecisionCode
+  /**
+   * `decideTree` only, on a denial: one resource of the subtree (the resource itself or one below
+   * it) that is denied — a shortest one; `decide()` on it gives the same rule.
+   */
+  readonly blocked?: string
 }
 
 export interface PolicyOptions {
@@ -168,6 +181,50 @@ export class Policy {
       return record.decisions[r.meta.slot] ?? this.makeDecision(record, r.meta)
     }
     return DENY_DEFAULT
+  }
+
+  /**
+   * Decide for a whole subtree: allowed only when `action` is allowed on `resource` itself AND on
+   * every resource below it (`resource/<anything>`), under the request's context exactly as
+   * `decide()` evaluates it. Denied otherwise: `deny-rule` / `deny-requirement` naming the first
+   * rule (in precedence order) that denies some resource of the subtree, or `deny-default` when
+   * some resource of the subtree no allow covers; `blocked` names one such resource. Exact for
+   * every pattern of the dialect (an automaton search, not sampling); when the search runs out of
+   * budget it denies.
+   */
+  decideTree(request: DecideRequest): PolicyDecision {
+    const first = this.decide(request)
+    if (!first.allowed) return first.code === 'deny-invalid-resource' ? first : { ...first, blocked: request.resource }
+    const split = splitResource(request.resource) as { kind: ResourceKind; name: string }
+    const record = this.record(request.peer)
+    let facts: RequestFacts | undefined
+    for (const verb of verbsOf(request.action as Action)) {
+      const bucket = record.set.bucket(verb, split.kind)
+      const rules = bucket.byHead.size === 0 ? bucket.wild : (bucket.byHead.get(headOf(split.name)) ?? bucket.wild)
+      const allows: FastRule[] = []
+      for (const r of rules) {
+        if (r.meta.test !== undefined) {
+          facts ??= requestFacts(request.context, request.peer.address, this.now, this.model.utcOffset)
+          if (!r.meta.test(facts)) continue
+        }
+        if (r.meta.effect === 'allow') {
+          allows.push(r)
+          continue
+        }
+        const hit = searchTree([r.meta.pattern.nfa], split.name, 'match')
+        if (hit === 'none') continue
+        const d = record.decisions[r.meta.slot] ?? this.makeDecision(record, r.meta)
+        return hit === 'unsure' ? treeTooComplex(request.resource) : treeDenial(d, split.kind, hit.found, r.meta.pattern)
+      }
+      const miss = searchTree(
+        allows.map((r) => r.meta.pattern.nfa),
+        split.name,
+        'miss'
+      )
+      if (miss === 'unsure') return treeTooComplex(request.resource)
+      if (miss !== 'none') return treeDenial(DENY_DEFAULT, split.kind, miss.found, undefined)
+    }
+    return Object.freeze({ ...first, reason: `${first.reason}; so is every resource under ${request.resource}` })
   }
 
   private makeDecision(record: PeerRecord, meta: RuleMeta): PolicyDecision {
@@ -330,5 +387,28 @@ function invalidResource(why: string): PolicyDecision {
     code: 'deny-invalid-resource',
     reason: `resource refused: ${why}`,
     matchedGroups: Object.freeze([]) as readonly string[]
+  })
+}
+
+function treeDenial(
+  base: PolicyDecision,
+  kind: ResourceKind,
+  name: string,
+  pattern: CompiledPattern | undefined
+): PolicyDecision {
+  const blocked = `${kind}:${name}`
+  const why = base.code === 'deny-default' ? `no rule allows ${blocked} (default deny)` : `${base.reason} for ${blocked}`
+  return Object.freeze({
+    ...base,
+    reason: pattern === undefined ? why : `${why} (pattern ${pattern.kind}:${pattern.glob})`,
+    blocked
+  })
+}
+
+function treeTooComplex(resource: string): PolicyDecision {
+  return Object.freeze({
+    ...DENY_DEFAULT,
+    reason: `the rules under ${resource} are too complex to decide for the whole subtree (denied)`,
+    blocked: resource
   })
 }

@@ -11,7 +11,8 @@
  * `swarm:*`). A share pattern without `/` names the whole share: `share:docs` means `docs` and
  * everything in it. Globs match dot files (`**` covers `.git`): a deny must not miss hidden files.
  */
-import picomatch from 'picomatch'
+import { buildNfa, type Nfa } from './automaton.js'
+import { globRegExp, type ParsedGlob, parseGlob } from './glob.js'
 
 export const RESOURCE_KINDS = ['share', 'swarm', 'service', 'device'] as const
 export type ResourceKind = (typeof RESOURCE_KINDS)[number]
@@ -54,15 +55,6 @@ export function badResourceName(name: string): string | undefined {
   return 'bad name'
 }
 
-const GLOB_CHARS = /[*?[\]{}()!+@\\]/
-
-/** The first segment of a name when it is literal, for indexing; undefined for a glob. */
-export function literalHead(pattern: string): string | undefined {
-  const slash = pattern.indexOf('/')
-  const head = slash < 0 ? pattern : pattern.slice(0, slash)
-  return GLOB_CHARS.test(head) ? undefined : head
-}
-
 /** The first segment of a concrete name. */
 export function headOf(name: string): string {
   const slash = name.indexOf('/')
@@ -73,11 +65,13 @@ export interface CompiledPattern {
   readonly kind: ResourceKind
   /** The glob after the colon, as written (info-hashes lowercased). */
   readonly glob: string
-  /** The globs actually matched: `docs` for a share also becomes `docs/**`. */
+  /** The brace-free alternatives actually matched: `docs` for a share also becomes `docs/**`. */
   readonly globs: readonly string[]
-  /** One anchored RegExp for all of `globs` (handed to CASL as `$regex`); compiled on first use. */
+  /** One anchored RegExp for the pattern (handed to CASL as `$regex`); built on first use. */
   readonly regex: RegExp
-  /** Literal first segment, for indexing. */
+  /** The automaton `decideTree` walks; built on first use. */
+  readonly nfa: Nfa
+  /** Literal first segment shared by every alternative, for indexing. */
   readonly head: string | undefined
   /**
    * The same test as `regex`, faster for the common shapes (`a/b`, `a/b/**`), for names that
@@ -86,17 +80,7 @@ export interface CompiledPattern {
   readonly match: (name: string) => boolean
 }
 
-export const PICOMATCH_OPTIONS = { dot: true, strictBrackets: true, nonegate: true } as const
-
-/** Characters that make picomatch parse more than `*`, `?` and `**` (and so may be invalid). */
-const COMPLEX_GLOB = /[[\](){}!+@]/
-
-function makeRegex(globs: readonly string[]): RegExp {
-  const sources = globs.map((g) => picomatch.makeRe(g, PICOMATCH_OPTIONS).source)
-  return new RegExp(sources.length === 1 ? (sources[0] as string) : sources.map((s) => `(?:${s})`).join('|'))
-}
-
-/** Names made only of these characters mean themselves to picomatch. */
+/** Names made only of these characters mean themselves in the dialect. */
 const SAFE_LITERAL = /^[A-Za-z0-9_.~%=,:\- /]+$/
 
 function fastMatcher(globs: readonly string[], regex: () => RegExp): (name: string) => boolean {
@@ -129,19 +113,14 @@ export function compilePattern(text: string): CompiledPattern | string {
   if (glob.startsWith('!')) return 'a glob without a leading ! (negation is not supported; write a deny rule)'
   if (glob.startsWith('/')) return 'a relative glob (no leading /)'
   if (glob.includes('\0') || glob.includes('\\')) return 'a glob without backslashes or NUL characters'
-  if (glob.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'a glob without empty, . or .. segments'
-  const globs = kind === 'share' && !glob.includes('/') ? [glob, `${glob}/**`] : [glob]
+  const parsed: ParsedGlob | string = parseGlob(glob, kind === 'share')
+  if (typeof parsed === 'string') return parsed
+  const globs = parsed.alternatives.map((a) => a.text)
+  const heads = new Set(parsed.alternatives.map((a) => a.head))
   let compiled: RegExp | undefined
-  if (COMPLEX_GLOB.test(glob)) {
-    // Brackets, braces and extglobs can be malformed: compile now so the error is located.
-    try {
-      compiled = makeRegex(globs)
-    } catch (err) {
-      return `a valid glob (${err instanceof Error ? err.message : 'picomatch refused it'})`
-    }
-  }
+  let nfa: Nfa | undefined
   const regex = (): RegExp => {
-    compiled ??= makeRegex(globs)
+    compiled ??= globRegExp(parsed)
     return compiled
   }
   const pattern: CompiledPattern = {
@@ -151,7 +130,11 @@ export function compilePattern(text: string): CompiledPattern | string {
     get regex() {
       return regex()
     },
-    head: literalHead(glob),
+    get nfa() {
+      nfa ??= buildNfa(parsed.node)
+      return nfa
+    },
+    head: heads.size === 1 ? [...heads][0] : undefined,
     match: fastMatcher(globs, regex)
   }
   if (patternCache.size >= 10_000) patternCache.delete(patternCache.keys().next().value as string)
@@ -179,7 +162,7 @@ function singleGlobCovers(outer: string, inner: string): boolean {
   // `P/**` covers `P` and every glob under `P/` when P is literal.
   if (outer.endsWith('/**')) {
     const prefix = outer.slice(0, -3)
-    if (GLOB_CHARS.test(prefix)) return false
+    if (!SAFE_LITERAL.test(prefix)) return false
     return inner === prefix || inner.startsWith(`${prefix}/`)
   }
   return false
