@@ -243,6 +243,10 @@ export const CODES = {
     EXIT_CODES.FINDING
   ),
   'log-unavailable': code('the decision log cannot be written (disk full, I/O error); operations are refused until it can'),
+  'log-refusal-summary': code(
+    'connections refused before authentication, counted per address and time window (one decision-log entry per window)',
+    EXIT_CODES.FINDING
+  ),
 
   // ---- share ----
   'share-path-invalid': code('a share path is malformed (NUL byte, backslash, control character or reserved name)'),
