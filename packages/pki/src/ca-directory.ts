@@ -13,6 +13,7 @@ import { type CaDatabase, type CaRecord, emptyDatabase, fileCaStore, parseDataba
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import type { CreateCertificateAuthorityOptions, IssueIntermediateOptions } from './ca-options.js'
 import { CertificateAuthority, createCertificateAuthority } from './certificate-authority.js'
+import { checkCrlUrls } from './distribution-points.js'
 import { CaBadPassphraseError, CaExistsError, CaNotFoundError } from './errors.js'
 import { pemDecodeAll, pemEncode } from './pem.js'
 
@@ -22,9 +23,16 @@ import { pemDecodeAll, pemEncode } from './pem.js'
  *   ca.pem       the CA certificate (mode 0644)
  *   chain.pem    issuers above an intermediate CA, nearest first (intermediates only)
  *   ca.key       the CA key in the @peerguard/identity keystore format, encrypted with the passphrase (0600)
- *   ca.db.json   issued and revoked certificates, CRL number (0600; changed under ca.db.json.lock)
+ *   ca.db.json   issued and revoked certificates, CRL number, CRL distribution points (0600; changed under ca.db.json.lock)
+ *   crl.pem      the newest CRL `peerguard ca crl` signed (0644; what `peerguard ca publish` serves)
  */
-export const CA_FILES = { certificate: 'ca.pem', chain: 'chain.pem', key: 'ca.key', database: 'ca.db.json' } as const
+export const CA_FILES = {
+  certificate: 'ca.pem',
+  chain: 'chain.pem',
+  key: 'ca.key',
+  database: 'ca.db.json',
+  crl: 'crl.pem'
+} as const
 
 export interface CaDirectoryKeyOptions {
   /** Passphrase that encrypts the CA key. Default: none (the key is stored in the clear; avoid). */
@@ -52,7 +60,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Write the CA files; on any failure remove the ones this call created, so the directory is as before. */
-async function writeCaFiles(dir: string, ca: CertificateAuthority, options: CaDirectoryKeyOptions): Promise<void> {
+async function writeCaFiles(
+  dir: string,
+  ca: CertificateAuthority,
+  options: CaDirectoryKeyOptions,
+  crlUrls: string[] = []
+): Promise<void> {
   const madeDir = !(await exists(dir))
   await mkdir(dir, { recursive: true, mode: 0o700 })
   for (const f of Object.values(CA_FILES)) {
@@ -85,7 +98,8 @@ async function writeCaFiles(dir: string, ca: CertificateAuthority, options: CaDi
       created.push(chainPath)
     }
     const dbPath = join(dir, CA_FILES.database)
-    await writeFileAtomic(dbPath, `${JSON.stringify(emptyDatabase(), null, 2)}\n`, { mode: 0o600, exclusive: true })
+    const db = { ...emptyDatabase(), ...(crlUrls.length === 0 ? {} : { crlDistributionPoints: crlUrls }) }
+    await writeFileAtomic(dbPath, `${JSON.stringify(db, null, 2)}\n`, { mode: 0o600, exclusive: true })
     created.push(dbPath)
   } catch (err) {
     for (const f of created) await unlink(f).catch(() => {})
@@ -102,10 +116,15 @@ export async function initCaDirectory(dir: string, options: InitCaDirectoryOptio
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
   const { passphrase, scrypt, ...caOptions } = options
   const memory = await createCertificateAuthority(caOptions)
-  await writeCaFiles(dir, memory, {
-    ...(passphrase === undefined ? {} : { passphrase }),
-    ...(scrypt === undefined ? {} : { scrypt })
-  })
+  await writeCaFiles(
+    dir,
+    memory,
+    {
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(scrypt === undefined ? {} : { scrypt })
+    },
+    await memory.getCrlDistributionPoints()
+  )
   return CertificateAuthority.fromKey({
     certificate: memory.certificate,
     keyEntry: memory.keyEntry,
@@ -118,7 +137,12 @@ export async function initCaDirectory(dir: string, options: InitCaDirectoryOptio
 export async function initIntermediateDirectory(
   dir: string,
   parent: CertificateAuthority,
-  options: IssueIntermediateOptions & CaDirectoryKeyOptions & { clock?: Clock }
+  options: IssueIntermediateOptions &
+    CaDirectoryKeyOptions & {
+      clock?: Clock
+      /** CRL distribution points the intermediate writes into what IT issues (its own CRL). Default none. */
+      ownCrlDistributionPoints?: string[]
+    }
 ): Promise<CertificateAuthority> {
   assertString('dir', dir, { nonEmpty: true })
   if (!(parent instanceof CertificateAuthority)) throw new InvalidArgumentError('parent: expected a CertificateAuthority')
@@ -126,12 +150,18 @@ export async function initIntermediateDirectory(
   for (const f of Object.values(CA_FILES)) {
     if (await exists(join(dir, f))) throw new CaExistsError(`${dir}: already holds a CA (${f} exists); refusing to overwrite it`)
   }
-  const { passphrase, scrypt, clock, ...issueOptions } = options
+  const { passphrase, scrypt, clock, ownCrlDistributionPoints, ...issueOptions } = options
+  const ownUrls = ownCrlDistributionPoints === undefined ? [] : checkCrlUrls('ownCrlDistributionPoints', ownCrlDistributionPoints)
   const memory = await parent.issueIntermediate(issueOptions)
-  await writeCaFiles(dir, memory, {
-    ...(passphrase === undefined ? {} : { passphrase }),
-    ...(scrypt === undefined ? {} : { scrypt })
-  })
+  await writeCaFiles(
+    dir,
+    memory,
+    {
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(scrypt === undefined ? {} : { scrypt })
+    },
+    ownUrls
+  )
   return CertificateAuthority.fromKey({
     certificate: memory.certificate,
     keyEntry: memory.keyEntry,

@@ -26,6 +26,11 @@ export interface CreateCertificateAuthorityOptions {
   pathLen?: number
   /** Where issued and revoked certificates are recorded. Default: in memory. */
   store?: CaStore
+  /**
+   * CRL distribution point URLs (http://, where `peerguard ca publish` serves this CA's CRL) that
+   * every certificate the CA issues carries; kept in the CA database. Default none.
+   */
+  crlDistributionPoints?: string[]
 }
 
 /**
@@ -49,6 +54,8 @@ export interface IssuePeerOptions {
    * Default: certify `publicKey` itself.
    */
   subjectPublicKey?: Uint8Array
+  /** CRL distribution point URLs for this certificate (`[]`: none). Default: the CA's setting. */
+  crlDistributionPoints?: string[]
   /** See BeforeCommit. Default none. */
   beforeCommit?: BeforeCommit<IssuedCertificate>
 }
@@ -81,6 +88,8 @@ export interface IssueIntermediateOptions {
   pathLen?: number
   /** Where the intermediate records what it issues. Default: in memory. */
   store?: CaStore
+  /** CRL distribution points of the intermediate's certificate (the issuing CA's CRL). Default: the issuing CA's setting. */
+  crlDistributionPoints?: string[]
 }
 
 export interface CrlOptions {
@@ -108,6 +117,8 @@ export interface SignCsrOptions {
   days?: number
   /** The peer ID the operator expects; refuse a CSR for any other key. */
   peerId?: string
+  /** CRL distribution point URLs for this certificate (`[]`: none). Default: the CA's setting. */
+  crlDistributionPoints?: string[]
   /** See BeforeCommit. Default none. */
   beforeCommit?: BeforeCommit<IssuedCertificate>
 }

@@ -1,5 +1,6 @@
 import { open, readFile, stat, unlink } from 'node:fs/promises'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
+import { MAX_CRL_URLS } from './distribution-points.js'
 import { CaDatabaseCorruptError, CaLockedError } from './errors.js'
 
 /** RFC 5280 §5.3.1 CRLReason names (certificateHold is left out: peerguard never un-revokes). */
@@ -36,6 +37,8 @@ export interface CaDatabase {
   version: 1
   /** Number of the last CRL signed (RFC 5280 §5.2.3: monotonically increasing). */
   crlNumber: number
+  /** CRL distribution point URLs written into every certificate this CA issues (see `setCrlDistributionPoints`). */
+  crlDistributionPoints?: string[]
   certificates: CaRecord[]
 }
 
@@ -74,6 +77,13 @@ export function parseDatabase(text: string, where = 'CA database'): CaDatabase {
   const db = value as Record<string, unknown>
   if (db.version !== 1) bad(`unsupported version ${JSON.stringify(db.version)}`)
   if (typeof db.crlNumber !== 'number' || !Number.isSafeInteger(db.crlNumber) || db.crlNumber < 0) bad('bad crlNumber')
+  if (
+    db.crlDistributionPoints !== undefined &&
+    (!Array.isArray(db.crlDistributionPoints) ||
+      db.crlDistributionPoints.length > MAX_CRL_URLS ||
+      !db.crlDistributionPoints.every((u) => typeof u === 'string' && /^http:\/\/[\x21-\x7e]+$/.test(u)))
+  )
+    bad('crlDistributionPoints: expected an array of http:// URLs')
   if (!Array.isArray(db.certificates)) bad('certificates: expected an array')
   const seen = new Set<string>()
   for (const [i, r] of (db.certificates as unknown[]).entries()) {

@@ -32,7 +32,8 @@ import { memoryCaStore, REVOCATION_REASONS } from './ca-store.js'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import { type ParsedCsr, parseCsr } from './csr.js'
 import { acceptCsr } from './csr-acceptance.js'
-import { CaUnknownSerialError, CaWrongIssuerError } from './errors.js'
+import { checkCrlUrls } from './distribution-points.js'
+import { CaCertificateRevokedError, CaUnknownSerialError, CaWrongIssuerError } from './errors.js'
 import { DerReader } from './der.js'
 import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
 import {
@@ -196,23 +197,48 @@ export class CertificateAuthority {
     }
   }
 
+  /** The CRL distribution point extension: the URLs given, else the CA's setting; none when empty. */
+  static #distributionPoints(db: CaDatabase, urls: string[] | undefined): x509.Extension[] {
+    const points = urls ?? db.crlDistributionPoints ?? []
+    return points.length === 0 ? [] : [new x509.CRLDistributionPointsExtension(points, false)]
+  }
+
   async #issueLeaf(params: {
     identityKey: Uint8Array
     name: string
     groups: string[]
     days: number
     spki: Uint8Array
+    crlUrls?: string[] | undefined
+    /** Serial of the certificate being renewed: refused when the CA has revoked it. */
+    renewOf?: string | undefined
     beforeCommit?: BeforeCommit<IssuedCertificate> | undefined
   }): Promise<IssuedCertificate> {
     const peerId = peerIdFromPublicKey(params.identityKey).toString()
     const subject: x509.JsonName = [{ CN: [params.name] }, ...params.groups.map((g) => ({ OU: [g] }))]
-    const extensions = [
+    const extensions: x509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerUri(peerId) }], false)
     ]
     return this.store.transaction(async (db) => {
+      if (params.renewOf !== undefined) {
+        const old = db.certificates.find((c) => c.serial === params.renewOf)
+        if (old?.revokedAt !== undefined)
+          throw new CaCertificateRevokedError(
+            `certificate ${params.renewOf} (${old.name}) was revoked at ${old.revokedAt} (${old.reason ?? 'unspecified'}); refusing to renew it`,
+            {
+              details: {
+                serial: params.renewOf,
+                revokedAt: old.revokedAt,
+                reason: old.reason ?? 'unspecified',
+                hint: 'a revoked certificate stays revoked: issue a new one after review (`peerguard ca issue`)'
+              }
+            }
+          )
+      }
+      extensions.push(...CertificateAuthority.#distributionPoints(db, params.crlUrls))
       const { cert } = await this.#sign({ db, subject, spki: params.spki, days: params.days, extensions })
       db.certificates.push(this.#record(cert, 'peer', params.name, params.groups, peerId))
       const issued = this.#issued(cert, peerId, params.name, params.groups)
@@ -242,12 +268,17 @@ export class CertificateAuthority {
     }
     if (options.beforeCommit !== undefined && typeof options.beforeCommit !== 'function')
       throw new InvalidArgumentError('beforeCommit: expected a function')
+    const crlUrls =
+      options.crlDistributionPoints === undefined
+        ? undefined
+        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
     return this.#issueLeaf({
       identityKey: options.publicKey,
       name: options.name,
       groups,
       days,
       spki,
+      crlUrls,
       beforeCommit: options.beforeCommit
     })
   }
@@ -264,6 +295,10 @@ export class CertificateAuthority {
     if (this.parsed.pathLen !== undefined && pathLen >= this.parsed.pathLen) {
       throw new InvalidArgumentError(`pathLen: this CA allows pathLen < ${this.parsed.pathLen} below it, got ${pathLen}`)
     }
+    const crlUrls =
+      options.crlDistributionPoints === undefined
+        ? undefined
+        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
     const keyEntry = generateCaKey(keyType, options.name)
     const spki = entrySpki(keyEntry)
     const cert = await this.store.transaction(async (db) => {
@@ -274,7 +309,8 @@ export class CertificateAuthority {
         days,
         extensions: [
           new x509.BasicConstraintsExtension(true, pathLen, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+          ...CertificateAuthority.#distributionPoints(db, crlUrls)
         ]
       })
       db.certificates.push(this.#record(cert, 'intermediate', options.name, []))
@@ -305,7 +341,7 @@ export class CertificateAuthority {
   /** Issue a fresh certificate (new serial, new validity) for the same peer, name and groups. */
   async renew(
     certificate: Uint8Array | string,
-    options: { days?: number; beforeCommit?: BeforeCommit<IssuedCertificate> } = {}
+    options: { days?: number; crlDistributionPoints?: string[]; beforeCommit?: BeforeCommit<IssuedCertificate> } = {}
   ): Promise<IssuedCertificate> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
     const old = parseCertificate(certificate)
@@ -317,12 +353,18 @@ export class CertificateAuthority {
     const identityKey = peerIdFromString(ids[0] as string).publicKey
     const name = old.subject.commonName
     if (name === undefined) throw new InvalidArgumentError('certificate: has no CN')
+    const crlUrls =
+      options.crlDistributionPoints === undefined
+        ? undefined
+        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
     return this.#issueLeaf({
       identityKey,
       name,
       groups: [...old.subject.organizationalUnits],
       days,
       spki: old.publicKey.spki,
+      crlUrls,
+      renewOf: old.serial,
       beforeCommit: options.beforeCommit
     })
   }
@@ -415,8 +457,30 @@ export class CertificateAuthority {
     const groups = checkGroups(options.groups)
     const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
     if (options.name !== undefined) assertName('name', options.name)
+    const crlUrls =
+      options.crlDistributionPoints === undefined
+        ? undefined
+        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
     const { identityKey, name, spki } = acceptCsr(parsedCsr, options)
-    return this.#issueLeaf({ identityKey, name, groups, days, spki, beforeCommit: options.beforeCommit })
+    return this.#issueLeaf({ identityKey, name, groups, days, spki, crlUrls, beforeCommit: options.beforeCommit })
+  }
+
+  /**
+   * Set the CRL distribution point URLs (http://) every later certificate of this CA carries
+   * (recorded in the CA database; `[]` removes them). Certificates already issued keep theirs.
+   */
+  async setCrlDistributionPoints(urls: string[]): Promise<string[]> {
+    const points = checkCrlUrls('urls', urls)
+    return this.store.transaction((db) => {
+      if (points.length === 0) delete db.crlDistributionPoints
+      else db.crlDistributionPoints = points
+      return [...points]
+    })
+  }
+
+  /** The CRL distribution point URLs later certificates carry ([] when none is set). */
+  async getCrlDistributionPoints(): Promise<string[]> {
+    return [...((await this.store.read()).crlDistributionPoints ?? [])]
   }
 
   /** Everything this CA issued, with revocation state. */
@@ -434,6 +498,8 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
   const days = checkDays('days', options.days, DEFAULT_ROOT_DAYS, 36500)
   const pathLen = options.pathLen ?? 1
   assertInteger('pathLen', pathLen, 0, 8)
+  const crlUrls =
+    options.crlDistributionPoints === undefined ? undefined : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
   const clock = options.clock ?? systemClock
   const keyEntry = generateCaKey(keyType, options.name)
   const spki = entrySpki(keyEntry)
@@ -456,5 +522,7 @@ export async function createCertificateAuthority(options: CreateCertificateAutho
     ]
   })
   const parsed = parseCertificate(new Uint8Array(created.rawData))
-  return CertificateAuthority._create(parsed, keyEntry, [], clock, options.store ?? memoryCaStore())
+  const ca = CertificateAuthority._create(parsed, keyEntry, [], clock, options.store ?? memoryCaStore())
+  if (crlUrls !== undefined && crlUrls.length > 0) await ca.setCrlDistributionPoints(crlUrls)
+  return ca
 }

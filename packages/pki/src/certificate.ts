@@ -15,6 +15,7 @@ import {
   toHex,
   unsignedIntegerHex
 } from './der.js'
+import { readDistributionPoints } from './distribution-points.js'
 import { CertificateMalformedError, PemMalformedError } from './errors.js'
 import {
   OID,
@@ -59,6 +60,8 @@ export interface ParsedCertificate {
   /** Key identifiers in hex, when present. */
   readonly subjectKeyId: string | undefined
   readonly authorityKeyId: string | undefined
+  /** URIs of the CRL distribution points (RFC 5280 §4.2.1.13), full-name points only; [] when absent. */
+  readonly crlDistributionPoints: readonly string[]
   /** Critical extensions this parser does not implement (dotted OIDs): the verifier refuses them. */
   readonly unknownCritical: readonly string[]
 }
@@ -144,6 +147,7 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
   const dnsNames: string[] = []
   let subjectKeyId: string | undefined
   let authorityKeyId: string | undefined
+  let crlDistributionPoints: string[] = []
   const unknownCritical: string[] = []
   if (extsTlv !== undefined) {
     if (version !== 2) throw new DerError('extensions in a certificate that is not v3')
@@ -217,6 +221,9 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
           if (keyId !== undefined) authorityKeyId = toHex(contents(der, keyId))
           break
         }
+        case OID.crlDistributionPoints:
+          crlDistributionPoints = readDistributionPoints(der, value)
+          break
         default:
           if (critical) unknownCritical.push(oidToString(contents(der, oidTlv)))
           continue
@@ -245,8 +252,27 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
     dnsNames,
     subjectKeyId,
     authorityKeyId,
+    crlDistributionPoints,
     unknownCritical
   }
+}
+
+/**
+ * The CRL distribution point URLs of a certificate (DER, PEM or already parsed): where the CRL of
+ * its issuer can be fetched (`fetchCrl`). Empty when the certificate names none.
+ */
+export function crlDistributionPoints(cert: ParsedCertificate | Uint8Array | string): string[] {
+  if (cert !== null && typeof cert === 'object' && !(cert instanceof Uint8Array)) {
+    const points = (cert as { crlDistributionPoints?: unknown }).crlDistributionPoints
+    if (!Array.isArray(points) || !((cert as { der?: unknown }).der instanceof Uint8Array))
+      throw new InvalidArgumentError('cert: expected Uint8Array (DER), PEM string or a ParsedCertificate')
+    return [...(points as string[])]
+  }
+  if (!(cert instanceof Uint8Array) && typeof cert !== 'string')
+    throw new InvalidArgumentError(
+      `cert: expected Uint8Array (DER), PEM string or a ParsedCertificate, got ${cert === null ? 'null' : typeof cert}`
+    )
+  return [...parseCertificate(cert).crlDistributionPoints]
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

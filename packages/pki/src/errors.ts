@@ -92,6 +92,37 @@ export class CrlBadSignatureError extends CertificateVerificationError {
   }
 }
 
+/**
+ * No CRL from a CA of the chain is loaded and the trust store requires one (the default): the
+ * certificate's revocation status is unknown, so refuse. `details.issuer` names the CA.
+ */
+export class CrlMissingError extends CertificateVerificationError {
+  constructor(message = 'no CRL from the issuing CA is loaded', options?: PeerguardErrorOptions) {
+    super('crl-missing', message, options)
+  }
+}
+
+/** `TrustStore.addCrl`: the CRL is not signed by a root of the store or an intermediate it has verified. */
+export class CrlUnknownIssuerError extends PeerguardError {
+  constructor(message = 'CRL issuer is not a CA the trust store knows', options?: PeerguardErrorOptions) {
+    super('crl-unknown-issuer', message, options)
+  }
+}
+
+/** A CRL older than the one in force for the same CA (lower CRL number or earlier thisUpdate). */
+export class CrlOlderError extends PeerguardError {
+  constructor(message = 'CRL is older than the one in force', options?: PeerguardErrorOptions) {
+    super('crl-older', message, options)
+  }
+}
+
+/** `fetchCrl`: HTTP failure, wrong status, too large or too slow. */
+export class CrlFetchError extends PeerguardError {
+  constructor(message = 'CRL could not be fetched', options?: PeerguardErrorOptions) {
+    super('crl-fetch-failed', message, options)
+  }
+}
+
 /** Not a well-formed certificate. */
 export class CertificateMalformedError extends PeerguardError {
   constructor(message = 'malformed certificate', options?: PeerguardErrorOptions) {
@@ -187,6 +218,13 @@ export class CaUnknownSerialError extends PeerguardError {
 export class CaWrongIssuerError extends PeerguardError {
   constructor(message = 'certificate was not issued by this CA', options?: PeerguardErrorOptions) {
     super('ca-wrong-issuer', message, options)
+  }
+}
+
+/** `renew` of a certificate the CA has revoked (whatever the reason): issue a new one after review. */
+export class CaCertificateRevokedError extends PeerguardError {
+  constructor(message = 'the certificate is revoked; refusing to renew it', options?: PeerguardErrorOptions) {
+    super('ca-certificate-revoked', message, options)
   }
 }
 

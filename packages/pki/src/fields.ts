@@ -28,6 +28,8 @@ export const OID = {
   crlReason: '551d15',
   authorityKeyIdentifier: '551d23',
   extKeyUsage: '551d25',
+  /** cRLDistributionPoints 2.5.29.31 (RFC 5280 §4.2.1.13). */
+  crlDistributionPoints: '551d1f',
   /** PKCS#9 extensionRequest 1.2.840.113549.1.9.14 (RFC 2985 §5.4.2), for CSRs. */
   extensionRequest: '2a864886f70d01090e'
 } as const

@@ -32,11 +32,17 @@ export { CA_FILES, initCaDirectory, initIntermediateDirectory, openCaDirectory, 
 export type { CaDirectoryKeyOptions, InitCaDirectoryOptions, OpenCaDirectoryOptions } from './ca-directory.js'
 export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'
 export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReason } from './ca-store.js'
-export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, loadTrustStore, TrustStore } from './trust-store.js'
-export type { LoadTrustStoreOptions, TrustStoreOptions } from './trust-store.js'
+export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, TrustStore } from './trust-store.js'
+export { loadTrustStore } from './trust-directory.js'
+export type { CrlInput, LoadTrustStoreOptions, TrustReloadResult, TrustStoreOptions } from './trust-store.js'
+export { DEFAULT_CRL_WARNING_FRACTION, DEFAULT_CRL_WARNING_MS } from './crl-set.js'
+export type { CrlStatus, CrlWarning, CrlWarningOptions } from './crl-set.js'
+export { DEFAULT_CRL_FETCH_MAX_BYTES, DEFAULT_CRL_FETCH_TIMEOUT_MS, fetchCrl } from './crl-fetch.js'
+export type { FetchCrlOptions } from './crl-fetch.js'
+export { assertCrlUrl, MAX_CRL_URLS } from './distribution-points.js'
 export { MAX_CERTIFICATE_BYTES, MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
 export type { Purpose, VerifiedPeer, VerifyPeerChainOptions } from './verify.js'
-export { parseCertificate } from './certificate.js'
+export { crlDistributionPoints, parseCertificate } from './certificate.js'
 export type { ParsedCertificate } from './certificate.js'
 export { parseCrl } from './crl.js'
 export type { ParsedCrl, RevokedEntry } from './crl.js'
@@ -54,6 +60,7 @@ export type { PemLabel } from './pem.js'
 export { PEER_URI_PREFIX, peerUri } from './peer-uri.js'
 export {
   CaBadPassphraseError,
+  CaCertificateRevokedError,
   CaDatabaseCorruptError,
   CaExistsError,
   CaLockedError,
@@ -73,8 +80,12 @@ export {
   CertificateVerificationError,
   CertificateWrongUsageError,
   CrlBadSignatureError,
+  CrlFetchError,
   CrlMalformedError,
+  CrlMissingError,
+  CrlOlderError,
   CrlStaleError,
+  CrlUnknownIssuerError,
   CsrBadSignatureError,
   CsrInvalidError,
   CsrMalformedError,

@@ -1,11 +1,28 @@
 import { createHash, type KeyObject } from 'node:crypto'
 import { watch } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { assertInteger, type Clock, InvalidArgumentError, PeerguardError, systemClock } from '@peerguard/interface'
+import { assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import { type ParsedCrl, parseCrl } from './crl.js'
-import { CertificateMalformedError, CrlMalformedError, TrustStoreEmptyError, UnsupportedAlgorithmError } from './errors.js'
+import {
+  compareCrls,
+  type CrlStatus,
+  type CrlWarning,
+  type CrlWarningOptions,
+  crlNamesIssuer,
+  crlSignatureProblem,
+  DEFAULT_CRL_WARNING_FRACTION,
+  DEFAULT_CRL_WARNING_MS,
+  sameCrlIssuer,
+  statusOf,
+  warnAtOf
+} from './crl-set.js'
+import {
+  CertificateMalformedError,
+  CrlBadSignatureError,
+  CrlUnknownIssuerError,
+  TrustStoreEmptyError,
+  UnsupportedAlgorithmError
+} from './errors.js'
 import { looksLikePem, pemDecodeAll } from './pem.js'
 import { publicKeyObject } from './signature.js'
 
@@ -13,6 +30,8 @@ import { publicKeyObject } from './signature.js'
 export const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000
 /** Verified chains kept for re-verification. */
 export const VERIFY_CACHE_SIZE = 10_000
+/** Intermediate CAs remembered from verified chains (their CRLs can then be added with `addCrl`). */
+export const SEEN_INTERMEDIATES_MAX = 256
 
 /** A trusted root: its certificate and its node:crypto key, ready to check signatures. */
 export interface TrustAnchor {
@@ -22,20 +41,33 @@ export interface TrustAnchor {
   readonly sha256: string
 }
 
+/** A CRL as DER or PEM, optionally with where it came from (shown by `crlStatus`). */
+export type CrlInput = Uint8Array | string | { crl: Uint8Array | string; source: string }
+
 export interface TrustStoreOptions {
   /** Trusted root certificates, DER or PEM (a PEM string may hold several). */
   roots: Array<Uint8Array | string>
-  /** CRLs, DER or PEM. Default none. */
-  crls?: Array<Uint8Array | string>
+  /** CRLs, DER or PEM (checked against their CA's key when used). Default none. */
+  crls?: CrlInput[]
   /** Time source. Default the system clock. */
   clock?: Clock
   /** Tolerance for clock differences in ms, applied to validity windows and CRL nextUpdate. Default 300000 (5 min). */
   clockSkewMs?: number
-  /** Refuse a certificate whose issuer has no CRL in the store. Default false. */
+  /**
+   * Refuse a certificate whose issuer (root or intermediate) has no CRL in the store
+   * (`crl-missing`). Default true: revocation fails closed. `false` is an explicit opt-out: a CA
+   * without a CRL is then not checked for revocation (a CRL that is present is still enforced).
+   */
   requireCrl?: boolean
 }
 
 export interface LoadTrustStoreOptions extends Omit<TrustStoreOptions, 'roots' | 'crls'> {}
+
+/** What `reload()` did besides installing the new contents. */
+export interface TrustReloadResult {
+  /** CRLs found on disk that are older than the one in force for their CA: the newer one stays. */
+  olderCrls: Array<{ issuer: string; source?: string }>
+}
 
 /** @internal a verified result kept for re-verification. */
 export interface CacheEntry<T> {
@@ -53,13 +85,16 @@ function sha256Hex(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex')
 }
 
-interface Contents {
+/** @internal what a store holds; swapped as a whole. */
+export interface Contents {
   anchors: TrustAnchor[]
   crls: ParsedCrl[]
+  sources: Map<ParsedCrl, string>
 }
 
-function build(roots: Array<Uint8Array | string>, crls: Array<Uint8Array | string>): Contents {
-  return { anchors: buildAnchors(roots), crls: buildCrls(crls) }
+/** @internal */
+export function build(roots: Array<Uint8Array | string>, crls: CrlInput[]): Contents {
+  return { anchors: buildAnchors(roots), ...buildCrls(crls) }
 }
 
 function buildAnchors(roots: Array<Uint8Array | string>): TrustAnchor[] {
@@ -93,18 +128,26 @@ function buildAnchors(roots: Array<Uint8Array | string>): TrustAnchor[] {
   return anchors
 }
 
-function buildCrls(crls: Array<Uint8Array | string>): ParsedCrl[] {
+function buildCrls(crls: CrlInput[]): { crls: ParsedCrl[]; sources: Map<ParsedCrl, string> } {
   if (!Array.isArray(crls)) throw new InvalidArgumentError('crls: expected an array of DER or PEM CRLs')
-  const parsedCrls: ParsedCrl[] = []
-  for (const c of crls) {
-    parsedCrls.push(parseCrl(c))
+  const parsed: ParsedCrl[] = []
+  const sources = new Map<ParsedCrl, string>()
+  for (const [i, c] of crls.entries()) {
+    if (c !== null && typeof c === 'object' && !(c instanceof Uint8Array)) {
+      if (typeof c.source !== 'string') throw new InvalidArgumentError(`crls[${i}].source: expected string`)
+      const crl = parseCrl(c.crl)
+      parsed.push(crl)
+      sources.set(crl, c.source)
+    } else {
+      parsed.push(parseCrl(c))
+    }
   }
-  return parsedCrls
+  return { crls: parsed, sources }
 }
 
 /**
- * Trusted roots plus CRLs. Verification results are cached by chain hash; `replace` and
- * `reload` swap the contents at once and drop the cache.
+ * Trusted roots plus CRLs. Verification results are cached by chain hash; `replace`, `reload` and
+ * `addCrl` swap the contents at once and drop the cache.
  */
 export class TrustStore {
   readonly clock: Clock
@@ -113,15 +156,17 @@ export class TrustStore {
   #byName = new Map<string, TrustAnchor[]>()
   #byHash = new Map<string, TrustAnchor>()
   #crlsByIssuer = new Map<string, ParsedCrl[]>()
-  #anchors: TrustAnchor[] = []
-  #crls: ParsedCrl[] = []
+  #contents: Contents = { anchors: [], crls: [], sources: new Map() }
   #generation = 0
+  /** Intermediate CAs of verified chains, by SHA-256: CAs whose CRLs `addCrl` can verify. */
+  readonly #intermediates = new Map<string, ParsedCertificate>()
   /** @internal verified chains. */
   readonly _cache = new Map<string, CacheEntry<unknown>>()
   /** @internal CRL signature results: CRL → issuer SPKI (base64) → ok. Replaced with the contents. */
   _crlChecks = new WeakMap<ParsedCrl, Map<string, boolean>>()
   readonly #loader: (() => Promise<Contents>) | undefined
-  readonly #dir: string | undefined
+  /** @internal the directory a store from loadTrustStore watches. */
+  readonly _dir: string | undefined
 
   /** @internal use createTrustStore or loadTrustStore. */
   constructor(
@@ -132,9 +177,9 @@ export class TrustStore {
   ) {
     this.clock = options.clock ?? systemClock
     this.clockSkewMs = options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS
-    this.requireCrl = options.requireCrl ?? false
+    this.requireCrl = options.requireCrl ?? true
     this.#loader = loader
-    this.#dir = dir
+    this._dir = dir
     this.#install(contents)
   }
 
@@ -151,14 +196,16 @@ export class TrustStore {
       const k = nameKey(c.issuer.raw)
       crlsByIssuer.set(
         k,
-        [...(crlsByIssuer.get(k) ?? []), c].sort((x, y) => y.thisUpdate - x.thisUpdate)
+        [...(crlsByIssuer.get(k) ?? []), c].sort((x, y) => compareCrls(y, x))
       )
     }
+    // Intermediates were verified up to the old roots: forget them when the roots change.
+    const oldRoots = [...this.#byHash.keys()].sort().join()
+    if (oldRoots !== [...byHash.keys()].sort().join()) this.#intermediates.clear()
     this.#byName = byName
     this.#byHash = byHash
     this.#crlsByIssuer = crlsByIssuer
-    this.#anchors = contents.anchors
-    this.#crls = contents.crls
+    this.#contents = contents
     this.#generation++
     this._cache.clear()
     this._crlChecks = new WeakMap()
@@ -171,29 +218,52 @@ export class TrustStore {
 
   /** The trusted roots. */
   get roots(): readonly ParsedCertificate[] {
-    return this.#anchors.map((a) => a.cert)
+    return this.#contents.anchors.map((a) => a.cert)
   }
 
   /** The CRLs held. */
   get crls(): readonly ParsedCrl[] {
-    return this.#crls
+    return this.#contents.crls
   }
 
-  /** Replace roots and/or CRLs at once (what is not given stays). Drops cached results. */
-  replace(options: { roots?: Array<Uint8Array | string>; crls?: Array<Uint8Array | string> }): void {
+  /**
+   * Replace roots and/or CRLs at once (what is not given stays). Drops cached results. This is the
+   * caller's explicit choice: unlike `addCrl` and `reload`, it may install an older CRL.
+   */
+  replace(options: { roots?: Array<Uint8Array | string>; crls?: CrlInput[] }): void {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-    const anchors = options.roots === undefined ? this.#anchors : buildAnchors(options.roots)
-    const crls = options.crls === undefined ? this.#crls : buildCrls(options.crls)
-    this.#install({ anchors, crls })
+    const anchors = options.roots === undefined ? this.#contents.anchors : buildAnchors(options.roots)
+    const crls =
+      options.crls === undefined ? { crls: this.#contents.crls, sources: this.#contents.sources } : buildCrls(options.crls)
+    this.#install({ anchors, ...crls })
   }
 
   /**
    * Re-read the directory the store was loaded from. On any error the old contents stay in
-   * place and the error is thrown: a bad file never leaves a half-loaded store.
+   * place and the error is thrown: a bad file never leaves a half-loaded store. A CRL on disk that
+   * is older than the one in force for its CA (say, one fetched with `addCrl`) does not replace it:
+   * the result lists those.
    */
-  async reload(): Promise<void> {
-    if (this.#loader === undefined) return
-    this.#install(await this.#loader())
+  async reload(): Promise<TrustReloadResult> {
+    if (this.#loader === undefined) return { olderCrls: [] }
+    const fresh = await this.#loader()
+    const olderCrls: TrustReloadResult['olderCrls'] = []
+    const crls = [...fresh.crls]
+    const sources = new Map(fresh.sources)
+    for (const current of this.#newestPerIssuer()) {
+      const onDisk = fresh.crls.filter((c) => sameCrlIssuer(c, current))
+      const newestOnDisk = onDisk.sort((x, y) => compareCrls(y, x))[0]
+      if (newestOnDisk !== undefined && compareCrls(newestOnDisk, current) >= 0) continue
+      if (newestOnDisk !== undefined) {
+        const source = fresh.sources.get(newestOnDisk)
+        olderCrls.push({ issuer: current.issuer.text, ...(source === undefined ? {} : { source }) })
+      }
+      crls.push(current)
+      const source = this.#contents.sources.get(current)
+      if (source !== undefined) sources.set(current, source)
+    }
+    this.#install({ anchors: fresh.anchors, crls, sources })
+    return { olderCrls }
   }
 
   /**
@@ -201,19 +271,22 @@ export class TrustStore {
    * fails keeps the old contents and reports the error to `onError`. Returns a function that stops
    * watching. Only for stores from `loadTrustStore`.
    */
-  watch(options: { debounceMs?: number; onError?: (err: unknown) => void; onReload?: () => void } = {}): () => void {
+  watch(
+    options: { debounceMs?: number; onError?: (err: unknown) => void; onReload?: (result: TrustReloadResult) => void } = {}
+  ): () => void {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-    if (this.#dir === undefined)
+    const dir = this._dir
+    if (dir === undefined)
       throw new InvalidArgumentError('watch: only a trust store from loadTrustStore(dir) can watch its directory')
     const debounceMs = options.debounceMs ?? 200
     assertInteger('debounceMs', debounceMs, 0, 60_000)
     let timer: NodeJS.Timeout | undefined
-    const watcher = watch(this.#dir, { persistent: false }, () => {
+    const watcher = watch(dir, { persistent: false }, () => {
       if (timer !== undefined) clearTimeout(timer)
       timer = setTimeout(() => {
         timer = undefined
         this.reload().then(
-          () => options.onReload?.(),
+          (result) => options.onReload?.(result),
           (err: unknown) => options.onError?.(err)
         )
       }, debounceMs)
@@ -224,6 +297,113 @@ export class TrustStore {
       if (timer !== undefined) clearTimeout(timer)
       watcher.close()
     }
+  }
+
+  /**
+   * Add a CRL (DER or PEM) after verifying it against a CA the store knows: a root, or an
+   * intermediate CA it has seen in a verified chain. The store keeps the newest CRL per CA and
+   * never replaces a newer one with an older one. Returns the issuer's name and whether the CRL
+   * is now the one in force (`replaced`: false when the store already held it or a newer one;
+   * `older` says which). Throws `crl-malformed`, `crl-unknown-issuer` or `crl-bad-signature`.
+   */
+  addCrl(der: Uint8Array | string, options: { source?: string } = {}): { issuer: string; replaced: boolean; older: boolean } {
+    if (!(der instanceof Uint8Array) && typeof der !== 'string')
+      throw new InvalidArgumentError(`der: expected Uint8Array (DER) or string (PEM), got ${der === null ? 'null' : typeof der}`)
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    if (options.source !== undefined && typeof options.source !== 'string')
+      throw new InvalidArgumentError('options.source: expected string')
+    const crl = parseCrl(der)
+    const issuer = crl.issuer.text
+    const candidates = [
+      ...this._anchorsNamed(crl.issuer.raw).map((a) => a.cert),
+      ...[...this.#intermediates.values()].filter((c) => Buffer.from(c.subject.raw).equals(crl.issuer.raw))
+    ].filter((c) => crlNamesIssuer(crl, c))
+    if (candidates.length === 0)
+      throw new CrlUnknownIssuerError(
+        `CRL from ${issuer}: not a root of this trust store nor an intermediate CA it has verified`,
+        {
+          details: { issuer }
+        }
+      )
+    let problem = ''
+    let signer: ParsedCertificate | undefined
+    for (const c of candidates) {
+      problem = crlSignatureProblem(crl, c)
+      if (problem === '') {
+        signer = c
+        break
+      }
+    }
+    if (signer === undefined) throw new CrlBadSignatureError(`CRL from ${issuer}: ${problem}`, { details: { issuer } })
+    const current = this.#newestPerIssuer().find((c) => sameCrlIssuer(c, crl))
+    if (current !== undefined) {
+      const order = compareCrls(crl, current)
+      if (order <= 0) return { issuer, replaced: false, older: order < 0 }
+    }
+    const crls = this.#contents.crls.filter((c) => !sameCrlIssuer(c, crl))
+    crls.push(crl)
+    const sources = new Map([...this.#contents.sources].filter(([c]) => crls.includes(c)))
+    if (options.source !== undefined) sources.set(crl, options.source)
+    this.#install({ anchors: this.#contents.anchors, crls, sources })
+    this._crlChecks.set(crl, new Map([[Buffer.from(signer.publicKey.spki).toString('base64'), true]]))
+    return { issuer, replaced: true, older: false }
+  }
+
+  /** The CRL in force for each CA the store holds CRLs for: issuer, validity, staleness and source. */
+  crlStatus(): CrlStatus[] {
+    const now = this.clock.now()
+    return this.#newestPerIssuer().map((c) => statusOf(c, now, this.clockSkewMs, this.#contents.sources.get(c)))
+  }
+
+  /**
+   * CRLs that need renewing soon (or are stale): a warning is due at `lifetimeFraction` of a CRL's
+   * lifetime or `windowMs` before its nextUpdate, whichever comes first. For start-up and
+   * periodic warnings well before a CRL lock-out.
+   */
+  crlWarnings(options: CrlWarningOptions = {}): CrlWarning[] {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
+    const windowMs = options.windowMs ?? DEFAULT_CRL_WARNING_MS
+    assertInteger('windowMs', windowMs, 0, 366 * 86_400_000)
+    const fraction = options.lifetimeFraction ?? DEFAULT_CRL_WARNING_FRACTION
+    if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1))
+      throw new InvalidArgumentError(`lifetimeFraction: expected a number from 0 to 1, got ${String(fraction)}`)
+    const now = this.clock.now()
+    return this.crlStatus()
+      .map((s) => ({ ...s, warnAt: new Date(warnAtOf(s, windowMs, fraction)) }))
+      .filter((s) => s.stale || s.warnAt.getTime() <= now)
+  }
+
+  /**
+   * The names of CAs without a CRL in the store: every root, plus the CA certificates given (say,
+   * the intermediates of this node's own chain). What a fail-closed node refuses at start-up.
+   */
+  crlsMissing(cas: Array<Uint8Array | string | ParsedCertificate> = []): string[] {
+    if (!Array.isArray(cas)) throw new InvalidArgumentError('cas: expected an array of CA certificates')
+    const parsed = cas.map((c) => (c instanceof Uint8Array || typeof c === 'string' ? parseCertificate(c) : c))
+    const missing: string[] = []
+    for (const ca of [...this.roots, ...parsed]) {
+      if (!ca.ca) continue
+      if (this._crlsFor(ca.subject.raw).some((c) => crlNamesIssuer(c, ca))) continue
+      if (!missing.includes(ca.subject.text)) missing.push(ca.subject.text)
+    }
+    return missing
+  }
+
+  #newestPerIssuer(): ParsedCrl[] {
+    const out: ParsedCrl[] = []
+    for (const list of this.#crlsByIssuer.values()) {
+      for (const c of list) if (!out.some((o) => sameCrlIssuer(o, c))) out.push(c)
+    }
+    return out
+  }
+
+  /** @internal remember an intermediate CA of a chain that verified up to a root. */
+  _noteIntermediate(cert: ParsedCertificate): void {
+    const k = sha256Hex(cert.der)
+    if (this.#intermediates.has(k)) return
+    if (this.#intermediates.size >= SEEN_INTERMEDIATES_MAX)
+      this.#intermediates.delete(this.#intermediates.keys().next().value as string)
+    this.#intermediates.set(k, cert)
   }
 
   /** @internal anchors whose subject is `issuerRaw`. */
@@ -242,7 +422,8 @@ export class TrustStore {
   }
 }
 
-function checkOptions(options: Omit<TrustStoreOptions, 'roots' | 'crls'>): void {
+/** @internal */
+export function checkOptions(options: Omit<TrustStoreOptions, 'roots' | 'crls'>): void {
   if (options.clock !== undefined && (options.clock === null || typeof options.clock.now !== 'function')) {
     throw new InvalidArgumentError('clock: expected { now(): number }')
   }
@@ -256,51 +437,4 @@ export function createTrustStore(options: TrustStoreOptions): TrustStore {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
   checkOptions(options)
   return new TrustStore(build(options.roots, options.crls ?? []), options)
-}
-
-async function readDirectory(dir: string): Promise<Contents> {
-  let names: string[]
-  try {
-    names = (await readdir(dir)).sort()
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    if (e.code === 'ENOENT') throw new PeerguardError('not-found', `${dir}: no such directory`, { cause: err })
-    throw new PeerguardError('io-error', `${dir}: cannot read (${e.code ?? e.message})`, { cause: err })
-  }
-  const roots: Array<Uint8Array | string> = []
-  const crls: Array<Uint8Array | string> = []
-  for (const name of names) {
-    if (name.startsWith('.')) continue
-    const lower = name.toLowerCase()
-    if (!/\.(pem|crt|cer|der|crl)$/.test(lower)) continue
-    const bytes = new Uint8Array(await readFile(join(dir, name)))
-    if (bytes[0] === 0x30) {
-      ;(lower.endsWith('.crl') ? crls : roots).push(bytes)
-      continue
-    }
-    const text = Buffer.from(bytes).toString('latin1')
-    try {
-      if (text.includes('-----BEGIN CERTIFICATE-----')) roots.push(...pemDecodeAll(text, 'CERTIFICATE'))
-    } catch (err) {
-      throw new CertificateMalformedError(`${join(dir, name)}: ${(err as Error).message}`, { cause: err })
-    }
-    try {
-      if (text.includes('-----BEGIN X509 CRL-----')) crls.push(...pemDecodeAll(text, 'X509 CRL'))
-    } catch (err) {
-      throw new CrlMalformedError(`${join(dir, name)}: ${(err as Error).message}`, { cause: err })
-    }
-  }
-  return build(roots, crls)
-}
-
-/**
- * A trust store from a directory: every certificate in `*.pem`, `*.crt`, `*.cer`, `*.der` is a
- * root, every CRL in `*.crl` or a PEM `X509 CRL` block is a CRL. `reload()` re-reads it.
- */
-export async function loadTrustStore(dir: string, options: LoadTrustStoreOptions = {}): Promise<TrustStore> {
-  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('dir: expected a non-empty string')
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-  checkOptions(options)
-  const loader = () => readDirectory(dir)
-  return new TrustStore(await loader(), options, loader, dir)
 }

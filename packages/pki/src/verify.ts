@@ -14,7 +14,7 @@ import {
   CertificateUnknownCriticalExtensionError,
   CertificateUnknownIssuerError,
   CertificateWrongUsageError,
-  CrlStaleError,
+  CrlMissingError,
   UnsupportedAlgorithmError
 } from './errors.js'
 import { EKU, KEY_USAGE } from './fields.js'
@@ -261,6 +261,9 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
     }
   }
 
+  // The intermediates chain to a root: their CRLs can now be verified (TrustStore.addCrl).
+  for (let i = 1; i < path.length; i++) trust._noteIntermediate(path[i] as ParsedCertificate)
+
   // ---- 4. the leaf: a peer certificate for this purpose ----
   if (leaf.ca)
     throw new CertificateWrongUsageError(`certificate ${label(leaf)}: is a CA certificate, not a peer certificate`, {
@@ -311,16 +314,24 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
     })
   }
 
-  // ---- 6. revocation: each certificate below the root against its issuer's CRL ----
-  for (let i = 0; i < path.length; i++) {
+  // ---- 6. revocation: each certificate below the root against its issuer's CRL, from the top ----
+  for (let i = path.length - 1; i >= 0; i--) {
     const c = path[i] as ParsedCertificate
     const issuer = all[i + 1] as ParsedCertificate
     const crl = currentCrl(trust, issuer, now, skew)
     if (crl === undefined) {
       if (trust.requireCrl)
-        throw new CrlStaleError(`no CRL from ${label(issuer)} in the trust store (requireCrl is set)`, {
-          details: describe(c, i)
-        })
+        throw new CrlMissingError(
+          `no CRL from ${label(issuer)} (${issuer.subject.text}) is loaded, so the revocation of ${label(c)} cannot be checked`,
+          {
+            details: {
+              ...describe(c, i),
+              issuer: issuer.subject.text,
+              distributionPoints: [...c.crlDistributionPoints],
+              hint: 'sign one with `peerguard ca crl` and pass it with --crl (or put it in the trust folder)'
+            }
+          }
+        )
       continue
     }
     if (crl.nextUpdate !== undefined) validUntil = Math.min(validUntil, crl.nextUpdate + skew)

@@ -142,7 +142,8 @@ describe('CA directory', () => {
     const reopened = await openCaDirectory(join(root, 'inter7'), { passphrase: 'i' })
     expect(reopened.chain).toHaveLength(2)
     const cert = await reopened.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'carol' })
-    const peer = await verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [rootCa.certificatePem] }) })
+    const crls = [(await rootCa.crl()).der, (await reopened.crl()).der]
+    const peer = await verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [rootCa.certificatePem], crls }) })
     expect(peer.name).toBe('carol')
     expect(inter.name).toBe('Issuing seven')
     const { database } = await readCaDirectory(rootDir)

@@ -65,7 +65,8 @@ describe('createCertificateAuthority and issuePeer: arguments', () => {
     const ca = await createCertificateAuthority({ name: 'Reopen CA', keyType: 'p256' })
     const again = CertificateAuthority.fromKey({ certificate: ca.certificatePem, keyEntry: ca.keyEntry })
     const cert = await again.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'x' })
-    await expect(verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [ca.certificate] }) })).resolves.toBeDefined()
+    const trust = createTrustStore({ roots: [ca.certificate], crls: [(await again.crl()).der] })
+    await expect(verifyPeerChain(cert.chain, { trust })).resolves.toBeDefined()
     const other = await createCertificateAuthority({ name: 'Other', keyType: 'p256' })
     expect(() => CertificateAuthority.fromKey({ certificate: ca.certificate, keyEntry: other.keyEntry })).toThrow(
       expect.objectContaining({ code: 'invalid-argument' })
@@ -114,7 +115,8 @@ describe('CSR', () => {
     const cert = await ca.signCsr(csr.pem, { groups: ['family'], peerId: peerIdFromPublicKey(id.publicKey).toString() })
     expect(cert.name).toBe('alice')
     expect(cert.groups).toEqual(['family'])
-    const peer = await verifyPeerChain(cert.chain, { trust: createTrustStore({ roots: [ca.certificate] }) })
+    const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] })
+    const peer = await verifyPeerChain(cert.chain, { trust })
     expect(Buffer.from(peer.publicKey)).toEqual(Buffer.from(id.publicKey))
   })
 
@@ -153,7 +155,7 @@ describe('P-256 requests for tools without Ed25519', () => {
     expect(leaf.publicKey.keyType).toBe('p256')
     expect(leaf.uris).toEqual([`peerguard://peer/${cert.peerId}`]) // the proof stays out of the certificate
     const peer = await verifyPeerChain(cert.chain, {
-      trust: createTrustStore({ roots: [ca.certificate] }),
+      trust: createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] }),
       expectedPeerId: cert.peerId
     })
     expect(Buffer.from(peer.publicKey)).toEqual(Buffer.from(id.publicKey))
@@ -198,6 +200,7 @@ describe('loadTrustStore', () => {
       const cert = await ca.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'alice' })
       await writeFile(join(dir, 'root.pem'), ca.certificatePem)
       await writeFile(join(dir, 'README.txt'), 'not a certificate')
+      await writeFile(join(dir, 'lan.crl'), (await ca.crl()).der)
       const trust = await loadTrustStore(dir)
       await expect(verifyPeerChain(cert.chain, { trust })).resolves.toBeDefined()
       await ca.revoke(cert.serial)
@@ -216,6 +219,7 @@ describe('loadTrustStore', () => {
       await trust.reload()
       const other = await createCertificateAuthority({ name: 'Second CA' })
       const otherCert = await other.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'dave' })
+      await writeFile(join(dir, 'second.crl'), (await other.crl()).pem)
       await expect(verifyPeerChain(otherCert.chain, { trust })).rejects.toMatchObject({ code: 'cert-unknown-issuer' })
       const reloaded = new Promise<void>((resolve, reject) => {
         const stop = trust.watch({

@@ -15,6 +15,7 @@ import {
   CertificateUnknownIssuerError,
   CertificateWrongUsageError,
   CrlBadSignatureError,
+  CrlMissingError,
   CrlStaleError,
   createCertificateAuthority,
   createTrustStore,
@@ -28,7 +29,8 @@ async function setup(keyType: 'ed25519' | 'p256' = 'ed25519') {
   const ca = await createCertificateAuthority({ name: 'Home LAN CA', keyType, clock })
   const alice = generateKeyPair()
   const cert = await ca.issuePeer({ publicKey: alice.publicKey, name: 'alice', groups: ['family', 'admins'] })
-  const trust = createTrustStore({ roots: [ca.certificate], clock })
+  // A long-lived CRL: these tests are about other checks (revocation is required by default).
+  const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl({ days: 366 })).der], clock })
   return { clock, ca, alice, cert, trust }
 }
 
@@ -90,8 +92,7 @@ describe('verifyPeerChain: a valid chain', () => {
 
 describe('differential: our signature check against @peculiar/x509 verify', () => {
   it('agree on every one-byte change of a certificate (signature or signed part)', async () => {
-    const { ca, cert } = await setup()
-    const trust = createTrustStore({ roots: [ca.certificate] })
+    const { ca, cert, trust } = await setup()
     const caKey = new x509.X509Certificate(ca.certificate).publicKey
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: cert.der.length - 1 }), fc.integer({ min: 1, max: 255 }), async (i, delta) => {
@@ -221,7 +222,7 @@ describe('verifyPeerChain: each failed check has its own error', () => {
     const bob = generateKeyPair()
     const cert = await inter.issuePeer({ publicKey: bob.publicKey, name: 'bob' })
     expect(cert.chain).toHaveLength(2)
-    const trust = createTrustStore({ roots: [root.certificate] })
+    const trust = createTrustStore({ roots: [root.certificate], crls: [(await root.crl()).der, (await inter.crl()).der] })
     const peer = await verifyPeerChain(cert.chain, { trust })
     expect(peer.chain).toHaveLength(3)
     await expect(verifyPeerChain([cert.der], { trust })).rejects.toThrow(CertificateUnknownIssuerError)
@@ -234,6 +235,45 @@ describe('verifyPeerChain: each failed check has its own error', () => {
       code: 'cert-revoked',
       details: { index: 1 }
     })
+  })
+
+  it('an intermediate-issued certificate with only the root CRL is refused: crl-missing names the intermediate', async () => {
+    const root = await createCertificateAuthority({ name: 'Root' })
+    const inter = await root.issueIntermediate({ name: 'Day-to-day CA' })
+    const bob = generateKeyPair()
+    const cert = await inter.issuePeer({ publicKey: bob.publicKey, name: 'bob' })
+    await inter.revoke(cert.serial, 'keyCompromise')
+    const onlyRoot = createTrustStore({ roots: [root.certificate], crls: [(await root.crl()).der] })
+    const err = await verifyPeerChain(cert.chain, { trust: onlyRoot }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(CrlMissingError)
+    expect((err as CrlMissingError).message).toContain('Day-to-day CA')
+    expect((err as CrlMissingError).details).toMatchObject({ issuer: 'CN=Day-to-day CA', index: 0 })
+    // with no CRL at all, the root's is the first missing one (checked from the top)
+    const none = createTrustStore({ roots: [root.certificate] })
+    await expect(verifyPeerChain(cert.chain, { trust: none })).rejects.toMatchObject({
+      code: 'crl-missing',
+      details: { issuer: 'CN=Root', index: 1 }
+    })
+    // the intermediate's CRL, verified against the intermediate's key from the chain: revoked
+    onlyRoot.replace({ crls: [(await root.crl()).der, (await inter.crl()).der] })
+    await expect(verifyPeerChain(cert.chain, { trust: onlyRoot })).rejects.toThrow(CertificateRevokedError)
+    // explicit opt-out: a CA without a CRL is not checked (the documented degraded mode)
+    const optOut = createTrustStore({ roots: [root.certificate], crls: [(await root.crl()).der], requireCrl: false })
+    await expect(verifyPeerChain(cert.chain, { trust: optOut })).resolves.toMatchObject({ name: 'bob' })
+  })
+
+  it('a revoked peer with no CRL loaded is refused by default (crl-missing), accepted only with requireCrl: false', async () => {
+    const { ca, cert } = await setup()
+    await ca.revoke(cert.serial, 'keyCompromise')
+    const trust = createTrustStore({ roots: [ca.certificate] })
+    expect(trust.requireCrl).toBe(true)
+    await expect(verifyPeerChain(cert.chain, { trust })).rejects.toMatchObject({
+      code: 'crl-missing',
+      details: { issuer: 'CN=Home LAN CA' }
+    })
+    expect(trust.crlsMissing()).toEqual(['CN=Home LAN CA'])
+    const open = createTrustStore({ roots: [ca.certificate], requireCrl: false })
+    await expect(verifyPeerChain(cert.chain, { trust: open })).resolves.toBeDefined()
   })
 
   it('wrong usage: a serverAuth-only certificate for clientAuth, a CA certificate as a peer', async () => {
@@ -326,7 +366,7 @@ describe('verifyPeerChain: each failed check has its own error', () => {
     const rec = await ca.revoke(cert.serial, 'keyCompromise')
     expect(rec.reason).toBe('keyCompromise')
     const crl = await ca.crl({ days: 1 })
-    expect(crl.number).toBe(1)
+    expect(crl.number).toBe(2) // setup signed number 1
     expect(crl.revoked).toEqual([cert.serial])
     const trust = createTrustStore({ roots: [ca.certificate], crls: [crl.pem], clock })
     const err = await verifyPeerChain(cert.chain, { trust }).catch((e: unknown) => e)
@@ -342,7 +382,7 @@ describe('verifyPeerChain: each failed check has its own error', () => {
     await expect(verifyPeerChain(other.chain, { trust: trust2 })).rejects.toThrow(CrlBadSignatureError)
     // A CRL whose signature bytes were damaged.
     const fresh = await ca.crl()
-    expect(fresh.number).toBe(2)
+    expect(fresh.number).toBe(3)
     const damaged = Uint8Array.from(fresh.der)
     damaged[damaged.length - 3] = (damaged[damaged.length - 3] as number) ^ 0x40
     const trust3 = createTrustStore({ roots: [ca.certificate], crls: [damaged], clock })

@@ -68,7 +68,8 @@ export async function makeTestPki(options: MakeTestPkiOptions = {}): Promise<Tes
     createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der], ...(clock === undefined ? {} : { clock }) })
   return {
     ca,
-    trust: createTrustStore({ roots: [ca.certificate], ...(clock === undefined ? {} : { clock }) }),
+    // Revocation is required by default: the fixture's store holds the CA's first CRL.
+    trust: await trustWithCrl(),
     peers,
     issue,
     trustWithCrl
