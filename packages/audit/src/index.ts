@@ -42,20 +42,27 @@ export type { RotatingPcapWriterOptions } from './traffic/pcap-writer.js'
 // end traffic auditor
 
 // decision log
-export { DecisionLog, openDecisionLog } from './log/decision-log.js'
+export { DecisionLog } from './log/decision-log.js'
+export type { AppendResult, DecisionLogOptions, LogSyncPolicy } from './log/decision-log.js'
+export { openDecisionLog } from './log/open-log.js'
 export type {
-  AppendResult,
   ConnectionRecord,
-  DecisionLogOptions,
   DecisionRecord,
   LogPeer,
-  LogSyncPolicy,
   OperationRecord,
   RefusalSummaryRecord,
   ReloadRecord
-} from './log/decision-log.js'
+} from './log/records.js'
 export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
 export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'
-export { CHECKPOINT_DOMAIN, GENESIS_HASH, LOG_FORMAT_VERSION } from './log/entry.js'
+export { CHECKPOINT_DOMAIN, GENESIS_HASH, HEAD_DOMAIN, LOG_FORMAT_VERSION } from './log/entry.js'
+export { parseHead } from './log/head.js'
+export type { ParsedHead, SignedHead } from './log/head.js'
 export { LogCorruptError, LogWriteError } from './log/errors.js'
+export { OVERFLOW_ADDRESS, RefusalSummarizer } from './log/refusal-summarizer.js'
+export type { RefusalSummarizerOptions, RefusalSummarySink } from './log/refusal-summarizer.js'
+export { checkpointTargetFrom, createCheckpointShipper, SYSLOG_TAG } from './log/checkpoint-shipper.js'
+export type { CheckpointTarget } from './log/checkpoint-shipper.js'
+export { sweepLogTempFiles } from './log/sweep.js'
+export type { LogFileHandle, LogFileOpener } from './log/append-file.js'
 // end decision log

@@ -156,13 +156,19 @@ describe('decision log: writing and verifying', () => {
 
   it('rejects checkpoints from another key when the key is pinned', async () => {
     const { dir, text } = await makeLog(6)
-    expect(verifyDecisionLog(text, { key: mallory.publicKey }).firstBad?.code).toBe('log-signer-mismatch')
+    // signed throughout by another key: a wrong signer, not tampering
+    expect(verifyDecisionLog(text, { key: mallory.publicKey }).firstBad?.code).toBe('log-wrong-signer')
     expect(verifyDecisionLog(text).warnings.join(' ')).toMatch(/not pinned/)
     await rm(dir, { recursive: true })
   })
 
   it('reopening after a crash mid-write cuts the torn tail and records the recovery', async () => {
-    const { dir, path, text } = await makeLog(5)
+    const { dir, path } = await makeLog(5)
+    // the node appends two more entries and crashes (no close, no checkpoint) in the middle of the second
+    const crashed = await openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
+    await crashed.append(op(50))
+    await crashed.append(op(51))
+    const text = await readFile(path, 'utf8')
     await truncate(path, Buffer.byteLength(text) - 7)
     const log = await openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
     await log.append(op(100))
@@ -176,9 +182,9 @@ describe('decision log: writing and verifying', () => {
 
   it('refuses to append to a tampered log, and to a log signed by another key', async () => {
     const { dir, path, text } = await makeLog(5)
-    await expect(openDecisionLog({ path, identity: mallory })).rejects.toMatchObject({ code: 'log-corrupt' })
+    await expect(openDecisionLog({ path, identity: mallory })).rejects.toMatchObject({ code: 'log-wrong-signer' })
     await writeFile(path, text.replace('file-1', 'file-9'))
-    await expect(openDecisionLog({ path, identity: alice })).rejects.toMatchObject({ code: 'log-corrupt' })
+    await expect(openDecisionLog({ path, identity: alice })).rejects.toMatchObject({ code: 'log-entry-hash-mismatch' })
     await rm(dir, { recursive: true })
   })
 

@@ -1,98 +1,17 @@
-import { open, readFile, truncate, type FileHandle } from 'node:fs/promises'
 import { peerIdFromPublicKey, sign, type KeyPair } from '@peerguard/identity'
-import {
-  assertBytes,
-  assertInteger,
-  assertString,
-  type Clock,
-  InvalidArgumentError,
-  PeerguardError,
-  systemClock,
-  writeFileAtomic
-} from '@peerguard/interface'
-import { checkpointMessage, LOG_FORMAT_VERSION, MAX_LINE_BYTES, sealEntry, sha256Hex } from './entry.js'
-import { LogCorruptError, LogWriteError } from './errors.js'
-import { verifyDecisionLog } from './verify.js'
-
-/** Who a decision was about, as written in the log. */
-export interface LogPeer {
-  readonly peerId?: string
-  readonly name?: string
-  readonly groups?: readonly string[]
-  readonly address?: string
-}
-
-/** A connection accepted or refused by an enforcement point. */
-export interface ConnectionRecord {
-  readonly kind: 'connection'
-  readonly event: 'accepted' | 'refused'
-  /** Stable code: `allow`, or the error code that refused (e.g. `certificate-expired`). */
-  readonly code: string
-  readonly reason: string
-  readonly peer?: LogPeer
-  /** `hardened` or `plain`. */
-  readonly mode?: string
-}
-
-/** An operation allowed or denied by the policy. */
-export interface OperationRecord {
-  readonly kind: 'operation'
-  readonly allowed: boolean
-  /** Decision code (`allow`, `deny-rule`, `deny-default`) or a refusal code (`share-path-traversal`). */
-  readonly code: string
-  readonly reason: string
-  readonly peer?: LogPeer
-  /** `read` or `write`. */
-  readonly action: string
-  /** Protocol verb: `list`, `stat`, `read`, `write`, `delete`, `rename`, `mkdir`. */
-  readonly verb: string
-  /** Policy resource, e.g. `share:docs/report.pdf`. */
-  readonly resource: string
-  /** The deciding rule, absent for a default deny. */
-  readonly rule?: { readonly id: string; readonly source?: unknown }
-}
-
-/** A running node applied or rejected new configuration (policy, trust roots and CRLs, certificate). */
-export interface ReloadRecord {
-  readonly kind: 'reload'
-  readonly event: 'applied' | 'rejected'
-  /** What was reloaded: `policy`, `trust`, `crl`, `certificate` (comma-separated when several). */
-  readonly what: string
-  /** `ok`, or the error code that made the node keep its previous configuration. */
-  readonly code: string
-  readonly reason: string
-  /** SHA-256 (hex) of the policy file in force after this event, when there is a policy. */
-  readonly policySha256?: string
-}
-
-/**
- * Refusals before authentication (bad handshakes, unknown certificates, floods), counted per
- * address and time window instead of written one by one, so an unauthenticated peer cannot grow
- * the log without bound.
- */
-export interface RefusalSummaryRecord {
-  readonly kind: 'refusal-summary'
-  /** The remote address (host, without port). */
-  readonly address: string
-  /** Refusals in the window. */
-  readonly count: number
-  /** Refusals per code in the window. */
-  readonly codes: Readonly<Record<string, number>>
-  /** Window start and end (ISO 8601). */
-  readonly since: string
-  readonly until: string
-  readonly code: string
-  readonly reason: string
-}
-
-export type DecisionRecord = ConnectionRecord | OperationRecord | ReloadRecord | RefusalSummaryRecord
+import { type Clock, InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
+import type { AppendFile } from './append-file.js'
+import { checkpointMessage, entryMacKey, LOG_FORMAT_VERSION, MAX_LINE_BYTES, sealEntry } from './entry.js'
+import { LogWriteError } from './errors.js'
+import { formatHead, type SignedHead, signHead } from './head.js'
+import { checkRecord, type DecisionRecord } from './records.js'
 
 export type LogSyncPolicy = 'always' | 'checkpoint'
 
 export interface DecisionLogOptions {
   /** Path of the JSON Lines file; created (mode 0600) when absent, appended to when present. */
   path: string
-  /** The node's identity: its secret key signs the checkpoints. */
+  /** The node's identity: its secret key signs the checkpoints and the head, and keys the entry MACs. */
   identity: KeyPair
   /** Write a signed checkpoint after this many entries. Default 64. */
   checkpointEvery?: number
@@ -104,9 +23,18 @@ export interface DecisionLogOptions {
    * but only synced at checkpoints — faster, and a power loss can lose unsynced entries.
    */
   sync?: LogSyncPolicy
-  /** Keep `<path>.head`, a copy of the last checkpoint, to detect truncation. Default true. */
-  headFile?: boolean
+  /**
+   * Called with every new signed head (after each checkpoint, and the genesis head of a new log),
+   * to ship it off the box: another disk, syslog, another peer (see `createCheckpointShipper`).
+   * `audit log verify --checkpoints` later checks the log still holds every shipped head. Errors
+   * it throws are passed to `onError` and never stop the log. Default: none.
+   */
+  onCheckpoint?: (head: SignedHead, line: string) => void | Promise<void>
+  /** Told about problems that do not fail an append (head file or shipping failed). Default: ignore. */
+  onError?: (err: unknown) => void
   clock?: Clock
+  /** @internal Opens the file for appending; tests inject short writes and ENOSPC here. */
+  openFile?: import('./append-file.js').LogFileOpener
 }
 
 export interface AppendResult {
@@ -116,11 +44,24 @@ export interface AppendResult {
 
 interface Pending {
   line: string
+  seq: number
+  hash: string
+  checkpoint: boolean
   resolve: () => void
   reject: (err: unknown) => void
 }
 
-const RESERVED = new Set(['v', 'seq', 'ts', 'prev', 'hash', 'count', 'head', 'signer', 'sig'])
+/** Where the chain stands: in memory (ahead, with queued entries) or on disk (written and whole). */
+interface ChainState {
+  seq: number
+  head: string
+  signed: number
+}
+
+export interface DecisionLogState {
+  readonly file: AppendFile
+  readonly chain: ChainState
+}
 
 /**
  * An append-only, hash-chained, checkpoint-signed JSON Lines log of enforcement decisions.
@@ -130,138 +71,150 @@ export class DecisionLog {
   readonly path: string
   /** Peer ID of the key that signs checkpoints. */
   readonly signer: string
-  #handle: FileHandle | undefined
+  /** What opening the log found and repaired (temp files swept, a torn tail cut off), for the operator. */
+  readonly notes: string[] = []
+  #file: AppendFile
   #identity: KeyPair
+  #macKey: Uint8Array
   #clock: Clock
-  #seq: number
-  #head: string
-  #signed: number
+  #mem: ChainState
+  #disk: ChainState
   #every: number
   #sync: LogSyncPolicy
-  #headFile: boolean
+  #onCheckpoint: DecisionLogOptions['onCheckpoint']
+  #onError: (err: unknown) => void
   #pending: Pending[] = []
   #flushing: Promise<void> | undefined
-  #failed: unknown
+  #forceSync = false
+  #unavailable: unknown
   #timer: NodeJS.Timeout | undefined
   #closed = false
 
   /** @internal use openDecisionLog */
   constructor(
-    handle: FileHandle,
-    options: Required<Omit<DecisionLogOptions, 'checkpointIntervalMs'>> & { checkpointIntervalMs: number },
-    seq: number,
-    head: string,
-    signed: number
+    options: DecisionLogOptions & { clock: Clock; checkpointEvery: number; checkpointIntervalMs: number; sync: LogSyncPolicy },
+    state: DecisionLogState
   ) {
     this.path = options.path
-    this.#handle = handle
+    this.#file = state.file
     this.#identity = options.identity
+    this.#macKey = entryMacKey(options.identity.secretKey)
     this.signer = peerIdFromPublicKey(options.identity.publicKey).toString()
     this.#clock = options.clock
-    this.#seq = seq
-    this.#head = head
-    this.#signed = signed
+    this.#mem = { ...state.chain }
+    this.#disk = { ...state.chain }
     this.#every = options.checkpointEvery
     this.#sync = options.sync
-    this.#headFile = options.headFile
+    this.#onCheckpoint = options.onCheckpoint
+    this.#onError = options.onError ?? (() => {})
     if (options.checkpointIntervalMs > 0) {
       this.#timer = setInterval(() => {
-        if (this.#seq > this.#signed && !this.#closed) this.checkpoint().catch(() => {})
+        if (this.#mem.seq > this.#mem.signed && !this.#closed) this.checkpoint().catch(() => {})
       }, options.checkpointIntervalMs)
       this.#timer.unref()
     }
   }
 
-  /** Number of entries in the log (checkpoints included). */
+  /** Number of entries in the log (checkpoints included, queued ones too). */
   get entries(): number {
-    return this.#seq
+    return this.#mem.seq
   }
 
   /** Hash of the newest entry. */
   get headHash(): string {
-    return this.#head
+    return this.#mem.head
+  }
+
+  /**
+   * False after a write failed (disk full, I/O error) until a later write succeeds. Appends are
+   * tried all the same: the log resumes by itself once the disk can be written again.
+   */
+  get available(): boolean {
+    return this.#unavailable === undefined
   }
 
   /**
    * Append one decision. Resolves once the entry is written (and synced, with `sync: 'always'`).
-   * Rejects when the log is closed or a previous write failed (the log then fails closed).
+   * Rejects with `log-unavailable` when it cannot be written (nothing of it stays in the file), and
+   * with `aborted` when the log is closed.
    */
   append(record: DecisionRecord): Promise<AppendResult> {
     checkRecord(record)
     const result = this.#enqueue({ ...record })
-    if (this.#seq - this.#signed >= this.#every) void this.checkpoint().catch(() => {})
+    if (this.#mem.seq - this.#mem.signed >= this.#every) void this.checkpoint().catch(() => {})
     return result
   }
 
-  /**
-   * @internal Record that a torn tail was cut off when the log was opened, so the loss is itself
-   * on the record (called by openDecisionLog).
-   */
-  async recordRecovery(torn: { bytes: number; sha256: string }): Promise<void> {
-    await this.#enqueue(
-      {
-        kind: 'recovery',
-        code: 'log-torn-tail',
-        reason: `cut off a torn tail of ${torn.bytes} bytes left by a crash`,
-        tornBytes: torn.bytes,
-        tornSha256: torn.sha256
-      },
-      true
-    )
+  /** @internal Put what open found (a torn tail, …) on the record; called by openDecisionLog. */
+  async recordRecovery(fields: { code: string; reason: string } & Record<string, unknown>): Promise<void> {
+    await this.#enqueue({ kind: 'recovery', ...fields }, true)
   }
 
-  /** Write a signed checkpoint now (a no-op when every entry is already signed). */
+  /**
+   * Write a signed checkpoint now (a no-op when every entry is already signed), then replace
+   * `<log>.head` with a signed head naming it and hand that head to `onCheckpoint`.
+   */
   async checkpoint(): Promise<void> {
-    if (this.#seq === this.#signed || this.#closed) return
-    const count = this.#seq
-    const head = this.#head
+    if (this.#mem.seq === this.#mem.signed || this.#closed) return
+    const count = this.#mem.seq
+    const head = this.#mem.head
     const sig = Buffer.from(sign(checkpointMessage(count, head), this.#identity.secretKey)).toString('base64')
     const r = await this.#enqueue({ kind: 'checkpoint', count, head, signer: this.signer, sig }, true)
-    if (this.#headFile)
-      await writeFileAtomic(`${this.path}.head`, `${JSON.stringify({ seq: r.seq, hash: r.hash, count, signer: this.signer })}\n`)
+    await this.publishHead(signHead(r.seq + 1, r.hash, this.#identity, this.signer))
   }
 
-  /** Write a final checkpoint and close the file. Idempotent. */
+  /** @internal Replace the head file and ship the head; failures go to `onError`, never to the caller. */
+  async publishHead(head: SignedHead): Promise<void> {
+    const line = formatHead(head)
+    try {
+      await writeFileAtomic(`${this.path}.head`, line)
+    } catch (err) {
+      // The old head names an earlier checkpoint, which the log still holds: consistent, retried next time.
+      this.#onError(err)
+    }
+    if (this.#onCheckpoint === undefined) return
+    try {
+      await this.#onCheckpoint(head, line)
+    } catch (err) {
+      this.#onError(err)
+    }
+  }
+
+  /** Write a final checkpoint and close the file. Idempotent; never throws for a full disk. */
   async close(): Promise<void> {
     if (this.#closed) return
     if (this.#timer !== undefined) clearInterval(this.#timer)
     try {
-      if (this.#failed === undefined) await this.checkpoint()
+      // Entries left unsigned (disk full) carry their MAC: the next open adopts them.
+      await this.checkpoint().catch((err: unknown) => this.#onError(err))
       await this.#flushing
     } finally {
       this.#closed = true
-      await this.#handle?.close().catch(() => {})
-      this.#handle = undefined
+      await this.#file.close().catch(() => {})
     }
   }
 
   #enqueue(fields: Record<string, unknown>, forceSync = false): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new PeerguardError('aborted', 'the decision log is closed'))
-    if (this.#failed !== undefined)
-      return Promise.reject(new LogWriteError('the decision log failed earlier; refusing to continue', { cause: this.#failed }))
-    const seq = this.#seq
-    const { line, hash } = sealEntry({
-      v: LOG_FORMAT_VERSION,
-      seq,
-      ts: new Date(this.#clock.now()).toISOString(),
-      ...fields,
-      prev: this.#head
-    })
+    const seq = this.#mem.seq
+    const checkpoint = fields.kind === 'checkpoint'
+    const { line, hash } = sealEntry(
+      { v: LOG_FORMAT_VERSION, seq, ts: new Date(this.#clock.now()).toISOString(), ...fields, prev: this.#mem.head },
+      checkpoint ? undefined : this.#macKey
+    )
     // The verifier refuses longer lines; refuse them here, before the chain moves on.
     if (Buffer.byteLength(line) + 1 > MAX_LINE_BYTES) {
       throw new InvalidArgumentError(`record: ${Buffer.byteLength(line)} bytes as a log line, more than ${MAX_LINE_BYTES}`)
     }
-    this.#seq++
-    this.#head = hash
-    if (fields.kind === 'checkpoint') this.#signed = this.#seq
+    this.#mem.seq++
+    this.#mem.head = hash
+    if (checkpoint) this.#mem.signed = this.#mem.seq
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#pending.push({ line: `${line}\n`, resolve: () => resolve({ seq, hash }), reject })
+      this.#pending.push({ line: `${line}\n`, seq, hash, checkpoint, resolve: () => resolve({ seq, hash }), reject })
       if (forceSync) this.#forceSync = true
       this.#kick()
     })
   }
-
-  #forceSync = false
 
   #kick(): void {
     if (this.#flushing !== undefined) return
@@ -278,128 +231,43 @@ export class DecisionLog {
       const doSync = this.#sync === 'always' || this.#forceSync
       this.#forceSync = false
       try {
-        if (this.#failed !== undefined) throw this.#failed
-        const handle = this.#handle
-        if (handle === undefined) throw new PeerguardError('aborted', 'the decision log is closed')
-        await handle.write(batch.map((p) => p.line).join(''))
-        if (doSync) await handle.datasync()
-        for (const p of batch) p.resolve()
+        await this.#file.append(Buffer.from(batch.map((p) => p.line).join('')), doSync)
       } catch (err) {
-        this.#failed ??= err
-        const e = new LogWriteError(`${this.path}: ${(err as NodeJS.ErrnoException).code ?? 'write failed'}`, { cause: err })
-        for (const p of batch) p.reject(e)
+        this.#fail(batch, err)
+        continue
       }
+      this.#disk = this.#afterBatch(batch)
+      if (this.#unavailable !== undefined) this.#unavailable = undefined
+      for (const p of batch) p.resolve()
     }
   }
-}
 
-function checkRecord(record: DecisionRecord): void {
-  if (typeof record !== 'object' || record === null) throw new InvalidArgumentError('record: expected an object')
-  if (!RECORD_KINDS.has(record.kind)) {
-    throw new InvalidArgumentError(
-      `record.kind: expected one of ${[...RECORD_KINDS].join(', ')}, got ${JSON.stringify((record as { kind?: unknown }).kind)}`
+  /** The on-disk chain state after `batch` was written: recomputed from the entries' own fields. */
+  #afterBatch(batch: Pending[]): ChainState {
+    const last = batch[batch.length - 1] as Pending
+    const lastCheckpoint = batch.findLast((p) => p.checkpoint)
+    return {
+      seq: last.seq + 1,
+      head: last.hash,
+      signed: lastCheckpoint === undefined ? this.#disk.signed : lastCheckpoint.seq + 1
+    }
+  }
+
+  /**
+   * A write failed and was cut back: reject the batch and every entry queued after it (they chain
+   * onto the lost ones), and continue the chain from what is on disk.
+   */
+  #fail(batch: Pending[], err: unknown): void {
+    this.#unavailable = err
+    const queued = this.#pending
+    this.#pending = []
+    this.#mem = { ...this.#disk }
+    const errno = (err as NodeJS.ErrnoException).code
+    const why = errno === 'ENOSPC' ? 'ENOSPC: no space left on device' : (errno ?? (err as Error).message)
+    const e = new LogWriteError(
+      `${this.path}: the decision log cannot be written (${why}); the operation is refused, and the log resumes once it can be written`,
+      { cause: err }
     )
+    for (const p of [...batch, ...queued]) p.reject(e)
   }
-  assertString('record.code', record.code, { nonEmpty: true, maxLength: 128 })
-  assertString('record.reason', record.reason, { maxLength: 4096 })
-  for (const key of Object.keys(record)) {
-    if (RESERVED.has(key)) throw new InvalidArgumentError(`record.${key}: reserved field name`)
-  }
-  if (record.kind === 'operation') {
-    if (typeof record.allowed !== 'boolean') throw new InvalidArgumentError('record.allowed: expected boolean')
-    assertString('record.action', record.action, { nonEmpty: true })
-    assertString('record.verb', record.verb, { nonEmpty: true })
-    assertString('record.resource', record.resource, { maxLength: 8192 })
-  } else if (record.kind === 'connection') {
-    if (record.event !== 'accepted' && record.event !== 'refused')
-      throw new InvalidArgumentError(`record.event: expected 'accepted' or 'refused', got ${JSON.stringify(record.event)}`)
-  } else if (record.kind === 'reload') {
-    if (record.event !== 'applied' && record.event !== 'rejected')
-      throw new InvalidArgumentError(`record.event: expected 'applied' or 'rejected', got ${JSON.stringify(record.event)}`)
-    assertString('record.what', record.what, { nonEmpty: true, maxLength: 256 })
-    if (record.policySha256 !== undefined && !/^[0-9a-f]{64}$/.test(record.policySha256))
-      throw new InvalidArgumentError('record.policySha256: expected 64 lowercase hex digits')
-  } else {
-    assertString('record.address', record.address, { nonEmpty: true, maxLength: 256 })
-    assertInteger('record.count', record.count, 1)
-    if (typeof record.codes !== 'object' || record.codes === null) throw new InvalidArgumentError('record.codes: expected an object')
-    assertString('record.since', record.since, { nonEmpty: true, maxLength: 64 })
-    assertString('record.until', record.until, { nonEmpty: true, maxLength: 64 })
-  }
-}
-
-const RECORD_KINDS = new Set<string>(['connection', 'operation', 'reload', 'refusal-summary'])
-
-/**
- * Open (or create) a decision log for appending. An existing log is verified first against this
- * node's key: a log that does not verify is refused with `log-corrupt`; a torn tail left by a
- * crash is cut off and a `recovery` entry recording its length and SHA-256 is appended, so the
- * loss is itself on the record.
- */
-export async function openDecisionLog(options: DecisionLogOptions): Promise<DecisionLog> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  assertString('path', options.path, { nonEmpty: true })
-  if (typeof options.identity !== 'object' || options.identity === null)
-    throw new InvalidArgumentError('identity: expected a key pair')
-  assertBytes('identity.publicKey', options.identity.publicKey, 32)
-  assertBytes('identity.secretKey', options.identity.secretKey, 64)
-  const every = options.checkpointEvery ?? 64
-  assertInteger('checkpointEvery', every, 1, 1_000_000)
-  const interval = options.checkpointIntervalMs ?? 5000
-  assertInteger('checkpointIntervalMs', interval, 0, 86_400_000)
-  const sync = options.sync ?? 'always'
-  if (sync !== 'always' && sync !== 'checkpoint')
-    throw new InvalidArgumentError(`sync: expected 'always' or 'checkpoint', got ${JSON.stringify(sync)}`)
-
-  const existing = await readFile(options.path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined
-    throw new PeerguardError('io-error', `${options.path}: ${err.code ?? 'read failed'}`, { cause: err })
-  })
-  let seq = 0
-  let head = '0'.repeat(64)
-  let signed = 0
-  let torn: { bytes: number; sha256: string } | undefined
-  if (existing !== undefined && existing.length > 0) {
-    const report = verifyDecisionLog(existing, { key: options.identity.publicKey })
-    if (report.firstBad !== undefined) {
-      throw new LogCorruptError(
-        `${options.path}: ${report.firstBad.message}; refusing to append (run \`peerguard audit log verify\`)`,
-        {
-          details: { firstBad: report.firstBad }
-        }
-      )
-    }
-    seq = report.entries
-    head = report.headHash
-    signed = report.signedEntries
-    if (report.tornTail !== undefined) {
-      torn = { bytes: report.tornTail.bytes, sha256: sha256Hex(existing.subarray(report.validBytes)) }
-      await truncate(options.path, report.validBytes)
-    }
-  }
-  let handle: FileHandle
-  try {
-    handle = await open(options.path, 'a', 0o600)
-  } catch (err) {
-    throw new PeerguardError('io-error', `${options.path}: ${(err as NodeJS.ErrnoException).code ?? 'open failed'}`, {
-      cause: err
-    })
-  }
-  const log = new DecisionLog(
-    handle,
-    {
-      path: options.path,
-      identity: options.identity,
-      checkpointEvery: every,
-      checkpointIntervalMs: interval,
-      sync,
-      headFile: options.headFile ?? true,
-      clock: options.clock ?? systemClock
-    },
-    seq,
-    head,
-    signed
-  )
-  if (torn !== undefined) await log.recordRecovery(torn)
-  return log
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 
 /**
  * The on-disk form of one decision-log entry (see packages/audit/README.md, "Decision log").
@@ -15,6 +15,10 @@ export const LOG_FORMAT_VERSION = 1
 export const GENESIS_HASH = '0'.repeat(64)
 /** Domain-separation prefix of the bytes a checkpoint signs. */
 export const CHECKPOINT_DOMAIN = 'peerguard decision log checkpoint v1'
+/** Domain-separation prefix of the bytes a head file (and a shipped checkpoint) signs. */
+export const HEAD_DOMAIN = 'peerguard decision log head v1'
+/** HKDF info of the entry-MAC key, derived from the node's Ed25519 seed. */
+export const ENTRY_MAC_INFO = 'peerguard decision log entry mac v1'
 /** Longest line the verifier accepts, in bytes (a bound against garbage files). */
 export const MAX_LINE_BYTES = 64 * 1024
 
@@ -24,11 +28,39 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-/** Serialise `fields` (which must end with `prev`) into a sealed line and its hash. */
-export function sealEntry(fields: Record<string, unknown>): { line: string; hash: string } {
-  const body = JSON.stringify(fields)
+/** `,"prev":"<64 hex>"}`: how every entry body ends. */
+const PREV_TAIL_CHARS = ',"prev":"'.length + 64 + 2
+const MAC_TAIL = /,"mac":"([0-9a-f]{64})"(,"prev":"[0-9a-f]{64}"),"hash":"[0-9a-f]{64}"\}$/
+
+/**
+ * Serialise `fields` (which must end with `prev`) into a sealed line and its hash. With a
+ * `macKey`, a `"mac"` member is inserted just before `prev`: HMAC-SHA-256 under the node's entry
+ * key of the body without it. Only the node can check it (the key is secret); it lets the node
+ * tell its own entries after the last checkpoint (a crash) from entries someone else appended.
+ */
+export function sealEntry(fields: Record<string, unknown>, macKey?: Uint8Array): { line: string; hash: string } {
+  let body = JSON.stringify(fields)
+  if (macKey !== undefined) {
+    const mac = createHmac('sha256', macKey).update(body).digest('hex')
+    const cut = body.length - PREV_TAIL_CHARS
+    body = `${body.slice(0, cut)},"mac":"${mac}"${body.slice(cut)}`
+  }
   const hash = sha256Hex(body)
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash }
+}
+
+/** The key of the entry MACs: HKDF-SHA-256 of the Ed25519 seed (the first 32 bytes of the secret key). */
+export function entryMacKey(secretKey: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', secretKey.subarray(0, 32), new Uint8Array(0), ENTRY_MAC_INFO, 32))
+}
+
+/** True when `line` (a sealed entry) carries a `mac` that verifies under `macKey`. */
+export function entryMacValid(line: string, macKey: Uint8Array): boolean {
+  const m = MAC_TAIL.exec(line)
+  if (m === null) return false
+  const body = `${line.slice(0, m.index)}${m[2]}}`
+  const want = createHmac('sha256', macKey).update(body).digest()
+  return timingSafeEqual(want, Buffer.from(m[1] as string, 'hex'))
 }
 
 export type OpenedEntry =
@@ -54,6 +86,11 @@ export function openEntry(line: string): OpenedEntry {
   const record = fields as Record<string, unknown>
   delete record.hash
   return { ok: true, fields: record, hash }
+}
+
+/** The bytes a head file signs: domain, number of entries the log holds at least, hash of the last of them. */
+export function headMessage(entries: number, hash: string): Uint8Array {
+  return new TextEncoder().encode(`${HEAD_DOMAIN}\n${entries}\n${hash}`)
 }
 
 /** The bytes a checkpoint signs: domain, entry count before the checkpoint, head hash. */

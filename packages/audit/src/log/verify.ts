@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { peerIdFromPublicKey, peerIdFromString, verify as verifySignature } from '@peerguard/identity'
 import { assertString, InvalidArgumentError, PeerguardError, type PeerguardCode } from '@peerguard/interface'
 import { checkpointMessage, GENESIS_HASH, LOG_FORMAT_VERSION, MAX_LINE_BYTES, openEntry } from './entry.js'
+import { parseHead } from './head.js'
 
 export interface LogVerifyOptions {
   /**
@@ -10,11 +11,17 @@ export interface LogVerifyOptions {
    */
   key?: string | Uint8Array
   /**
-   * A saved head checkpoint (the `<log>.head` file the writer keeps, or a copy kept elsewhere).
-   * The log must contain that checkpoint; a shorter log is reported as `log-truncated`.
-   * Default: none.
+   * A signed head (the `<log>.head` file the writer keeps, or a copy kept elsewhere). Its signature
+   * must verify, by the log's signer, and the log must contain the entry it names; a shorter log is
+   * `log-truncated`. Default: none.
    */
   head?: string
+  /**
+   * Shipped checkpoints: text with one signed head per line (what `onCheckpoint` shipped to a file
+   * or syslog; text before the first `{` of a line is ignored, blank lines are skipped). The log must
+   * still contain every one of them. Default: none.
+   */
+  checkpoints?: string
 }
 
 /** The first thing wrong with a log: verification stops there. */
@@ -49,6 +56,12 @@ export interface LogVerifyReport {
   readonly warnings: readonly string[]
   /** Byte length of the verified prefix (where an appender continues). */
   readonly validBytes: number
+  /** Byte length of the prefix the last verified checkpoint covers (0 without one). */
+  readonly signedBytes: number
+  /** Entries the head file (or the newest shipped checkpoint) vouches for, when one was given. */
+  readonly headEntries?: number
+  /** Shipped checkpoints checked against the log. */
+  readonly shippedChecked: number
 }
 
 function expectedKey(key: string | Uint8Array | undefined): string | undefined {
@@ -69,13 +82,17 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
   }
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
   if (options.head !== undefined) assertString('head', options.head)
+  if (options.checkpoints !== undefined) assertString('checkpoints', options.checkpoints)
   const pinned = expectedKey(options.key)
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const warnings: string[] = []
   let signer = pinned
+  /** Set when every checkpoint so far is signed by one key that is not the pinned one. */
+  let foreign: { signer: string; line: number; offset: number } | undefined
   let entries = 0
   let checkpoints = 0
   let signedEntries = 0
+  let signedBytes = 0
   let head = GENESIS_HASH
   let offset = 0
   let firstBad: LogProblem | undefined
@@ -133,7 +150,14 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
       break
     }
     if (f.kind === 'checkpoint') {
-      const problem = checkCheckpoint(f, entries, head, signer)
+      let problem = checkCheckpoint(f, entries, head, signer)
+      if (problem?.code === 'log-signer-mismatch' && checkpoints === 0 && pinned !== undefined) {
+        // Signed by another key from the start: a wrong --key or another node's log, not an edit —
+        // check the rest under that key and report a wrong signer if it all holds.
+        foreign = { signer: peerIdFromString(f.signer as string).toString(), line: lineNo, offset }
+        signer = foreign.signer
+        problem = checkCheckpoint(f, entries, head, signer)
+      }
       if (problem !== undefined) {
         firstBad = bad(problem.code, problem.message)
         break
@@ -144,6 +168,7 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
       }
       checkpoints++
       signedEntries = entries + 1
+      signedBytes = nl + 1
     }
     head = opened.hash
     hashesBySeq.push(head)
@@ -152,7 +177,42 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
   }
 
   let truncated: LogProblem | undefined
-  if (firstBad === undefined && options.head !== undefined) truncated = checkHead(options.head, hashesBySeq, entries, offset)
+  let headEntries: number | undefined
+  let shippedChecked = 0
+  const against = (text: string, what: string): LogProblem | undefined => {
+    const parsed = parseHead(text)
+    if (parsed.ok && checkpoints === 0 && pinned !== undefined && foreign === undefined && parsed.head.signer !== pinned) {
+      // no checkpoint yet: the head alone shows the log is another key's
+      foreign = { signer: parsed.head.signer, line: entries + 1, offset }
+      signer = foreign.signer
+    }
+    const r = checkHead(text, what, hashesBySeq, entries, offset, signer)
+    if (r.problem === undefined) {
+      headEntries = Math.max(headEntries ?? 0, r.entries as number)
+      if (signer === undefined && r.signer !== undefined) {
+        signer = r.signer
+        warnings.push(`the ${what} is signed by ${signer}, which was not pinned: pass --key to check the signer`)
+      }
+    }
+    return r.problem
+  }
+  if (firstBad === undefined && options.head !== undefined) truncated = against(options.head, 'head file')
+  if (firstBad === undefined && truncated === undefined && options.checkpoints !== undefined) {
+    const shipped = options.checkpoints.split('\n')
+    for (let i = 0; i < shipped.length && truncated === undefined; i++) {
+      if ((shipped[i] as string).trim() === '') continue
+      truncated = against(shipped[i] as string, `shipped checkpoint on line ${i + 1} of the checkpoints file`)
+      if (truncated === undefined) shippedChecked++
+    }
+  }
+  if (firstBad === undefined && truncated === undefined && foreign !== undefined && pinned !== undefined) {
+    truncated = {
+      code: 'log-wrong-signer',
+      line: foreign.line,
+      offset: foreign.offset,
+      message: `line ${foreign.line}: the log is signed by ${foreign.signer}, not by the expected ${pinned}; it verifies under that key (a wrong --key, or another node's log)`
+    }
+  }
   const unsignedTail = entries - signedEntries
   if (unsignedTail > 0 && firstBad === undefined) {
     warnings.push(`${unsignedTail} entr${unsignedTail === 1 ? 'y' : 'ies'} after the last checkpoint are not signed yet`)
@@ -170,7 +230,10 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
     ...(problem === undefined ? {} : { firstBad: problem }),
     ...(tornTail === undefined || firstBad !== undefined ? {} : { tornTail }),
     warnings,
-    validBytes: offset
+    validBytes: offset,
+    signedBytes,
+    ...(headEntries === undefined ? {} : { headEntries }),
+    shippedChecked
   }
 }
 
@@ -207,33 +270,34 @@ function checkCheckpoint(
   return undefined
 }
 
-function checkHead(text: string, hashes: readonly string[], entries: number, offset: number): LogProblem | undefined {
-  let saved: { seq?: unknown; hash?: unknown }
-  try {
-    saved = JSON.parse(text) as { seq?: unknown; hash?: unknown }
-  } catch {
-    return { code: 'log-entry-malformed', line: entries + 1, offset, message: 'the saved head checkpoint is not valid JSON' }
+function checkHead(
+  text: string,
+  what: string,
+  hashes: readonly string[],
+  entries: number,
+  offset: number,
+  signer: string | undefined
+): { problem?: LogProblem; entries?: number; signer?: string } {
+  const at = (code: PeerguardCode, line: number, message: string): { problem: LogProblem } => ({
+    problem: { code, line, offset, message }
+  })
+  const parsed = parseHead(text)
+  if (!parsed.ok) return at(parsed.code, entries + 1, `the ${what} is not valid: ${parsed.message}`)
+  const h = parsed.head
+  if (signer !== undefined && h.signer !== signer) {
+    return at('log-head-invalid', entries + 1, `the ${what} is signed by ${h.signer}, not by the log's signer ${signer}`)
   }
-  if (typeof saved.seq !== 'number' || typeof saved.hash !== 'string') {
-    return { code: 'log-entry-malformed', line: entries + 1, offset, message: 'the saved head checkpoint has no seq and hash' }
+  if (h.entries > entries) {
+    return at(
+      'log-truncated',
+      entries + 1,
+      `the log ends after ${entries} entries but its ${what} vouches for ${h.entries}: entries were cut off`
+    )
   }
-  if (saved.seq >= entries) {
-    return {
-      code: 'log-truncated',
-      line: entries + 1,
-      offset,
-      message: `the log ends after ${entries} entries but its saved head checkpoint is entry ${saved.seq + 1}: entries were cut off`
-    }
+  if (h.entries > 0 && hashes[h.entries - 1] !== h.hash) {
+    return at('log-chain-broken', h.entries, `line ${h.entries}: differs from the entry the ${what} vouches for`)
   }
-  if (hashes[saved.seq] !== saved.hash) {
-    return {
-      code: 'log-chain-broken',
-      line: saved.seq + 1,
-      offset,
-      message: `line ${saved.seq + 1}: differs from the saved head checkpoint`
-    }
-  }
-  return undefined
+  return { entries: h.entries, signer: h.signer }
 }
 
 /**
@@ -255,5 +319,12 @@ export async function verifyDecisionLogFile(path: string, options: LogVerifyOpti
   }
   let head = options.head
   if (head === undefined) head = await readFile(`${path}.head`, 'utf8').catch(() => undefined)
-  return verifyDecisionLog(data, { ...options, ...(head === undefined ? {} : { head }) })
+  const report = verifyDecisionLog(data, { ...options, ...(head === undefined ? {} : { head }) })
+  if (head === undefined && report.entries > 0) {
+    return {
+      ...report,
+      warnings: [...report.warnings, `no head file (${path}.head): entries cut off after the last checkpoint cannot be detected`]
+    }
+  }
+  return report
 }

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
-import { type LogVerifyReport, verifyDecisionLogFile } from '@peerguard/audit'
-import { peerIdFromString } from '@peerguard/identity'
+import {
+  checkpointTargetFrom,
+  createCheckpointShipper,
+  type DecisionLog,
+  type LogVerifyReport,
+  openDecisionLog,
+  verifyDecisionLogFile
+} from '@peerguard/audit'
+import { type KeyPair, peerIdFromString } from '@peerguard/identity'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { parseCertificate, PEER_URI_PREFIX, pemDecodeAll } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
@@ -31,15 +38,46 @@ async function keyFrom(value: string): Promise<string> {
   }
 }
 
+/** `--log-ship TARGET` on every command that writes a decision log. */
+export const LOG_SHIP_HELP =
+  'also send every signed log checkpoint off this disk: `syslog` (via logger(1)) or a FILE to append to (another disk); check later with `audit log verify --checkpoints`'
+
+/**
+ * Open the decision log of a long-running command: signed head, fault-tolerant appends, and with
+ * `--log-ship` every checkpoint shipped to syslog or a file on another disk. What opening found
+ * (a torn tail cut off, temp files swept) and later shipping/head-file failures go to stderr.
+ */
+export async function openNodeLog(path: string, identity: KeyPair, opts: { logShip?: string }, io: CliIO): Promise<DecisionLog> {
+  const ship = opts.logShip === undefined ? undefined : createCheckpointShipper(checkpointTargetFrom(opts.logShip))
+  let lastWarning = 0
+  const log = await openDecisionLog({
+    path,
+    identity,
+    ...(ship === undefined ? {} : { onCheckpoint: ship }),
+    onError: (err) => {
+      // at most one line a minute: a full disk must not flood stderr either
+      if (Date.now() - lastWarning < 60_000) return
+      lastWarning = Date.now()
+      io.err(`peerguard: warning: decision log: ${(err as Error).message}`)
+    }
+  })
+  for (const note of log.notes) io.err(`peerguard: warning: decision log: ${note}`)
+  return log
+}
+
 function summary(file: string, r: LogVerifyReport): string {
   const signed = `${r.checkpoints} checkpoint${r.checkpoints === 1 ? '' : 's'}${r.signer === undefined ? '' : ` signed by ${r.signer}`}`
+  if (r.firstBad?.code === 'log-wrong-signer') {
+    return `${file}: WRONG SIGNER: ${r.firstBad.message.replace(/^line \d+: /, '')}\n  not a sign of tampering: check --key`
+  }
   if (r.firstBad !== undefined) {
     return `${file}: TAMPERED at line ${r.firstBad.line} (${r.firstBad.code}): ${r.firstBad.message.replace(/^line \d+: /, '')}\n  the ${r.entries} entr${r.entries === 1 ? 'y' : 'ies'} before it verify`
   }
   if (r.tornTail !== undefined) {
     return `${file}: TORN TAIL: ${r.tornTail.bytes} bytes at offset ${r.tornTail.offset} are a partial entry (a crash mid-write, or truncation)\n  the ${r.entries} whole entries before it verify; ${signed}`
   }
-  return `${file}: OK: ${r.entries} entries, ${signed}${r.unsignedTail > 0 ? `, ${r.unsignedTail} after the last checkpoint` : ''}`
+  const shipped = r.shippedChecked > 0 ? `, all ${r.shippedChecked} shipped checkpoints present` : ''
+  return `${file}: OK: ${r.entries} entries, ${signed}${r.unsignedTail > 0 ? `, ${r.unsignedTail} after the last checkpoint` : ''}${shipped}`
 }
 
 /** `peerguard audit log verify FILE [--key PEER_ID_OR_CERT] [--head FILE]`. */
@@ -51,23 +89,35 @@ export function registerAuditLogCommands(audit: Command, io: CliIO): void {
     .description('check the hash chain and the signed checkpoints; name the first bad entry')
     .argument('<file>', 'decision log (JSON Lines)')
     .option('--key <peerIdOrCert>', 'the node that must have signed the checkpoints: its peer ID or certificate')
-    .option('--head <file>', 'a saved head checkpoint (default: <file>.head when present) to detect truncation')
+    .option('--head <file>', 'a signed head (default: <file>.head when present) to detect truncation')
+    .option(
+      '--checkpoints <file>',
+      'shipped checkpoints (a --log-ship file, or `journalctl -t peerguard-log -o cat` output): the log must hold every one'
+    )
     .addHelpText(
       'after',
       `
-Finds edited, deleted, reordered and inserted entries, a torn last entry, and (with the head file)
-truncation. Exit codes: 0 the log verifies, 1 it does not (a finding), 3 it cannot be read.
+Finds edited, deleted, reordered and inserted entries, a torn last entry, and (with the signed head
+file or shipped checkpoints) truncation and roll-back. A log signed throughout by another key than
+--key is reported as WRONG SIGNER (log-wrong-signer), not as tampering.
+Exit codes: 0 the log verifies, 1 it does not (a finding), 3 it cannot be read.
 
 Example:
   $ peerguard audit log verify decisions.jsonl --key MC6OD6J-JL7LUMF-2Q2VNCJ-KR6ACZD-6NSAKD2-CJ63WT7-X63BEVZ-H6CBQAT
-  $ peerguard audit log verify decisions.jsonl --key alice.pem --json`
+  $ peerguard audit log verify decisions.jsonl --key alice.pem --checkpoints /mnt/backup/decisions.checkpoints
+  $ journalctl -t peerguard-log -o cat > shipped.txt && peerguard audit log verify decisions.jsonl --key alice.pem --checkpoints shipped.txt`
     )
-    .action(async (file: string, opts: { key?: string; head?: string }, cmd: Command) => {
+    .action(async (file: string, opts: { key?: string; head?: string; checkpoints?: string }, cmd: Command) => {
       const key = opts.key === undefined ? undefined : await keyFrom(opts.key)
       const head = opts.head === undefined ? undefined : (await readLimited(opts.head, 'head file')).toString('utf8')
+      const checkpoints =
+        opts.checkpoints === undefined
+          ? undefined
+          : (await readLimited(opts.checkpoints, 'checkpoints file', 256 * 1024 * 1024)).toString('utf8')
       const report = await verifyDecisionLogFile(file, {
         ...(key === undefined ? {} : { key }),
-        ...(head === undefined ? {} : { head })
+        ...(head === undefined ? {} : { head }),
+        ...(checkpoints === undefined ? {} : { checkpoints })
       })
       if (wantsJson(cmd)) io.json({ file, ...report })
       else {
