@@ -127,6 +127,12 @@ export const CODES = {
   'policy-lint-unused-group': code('a group is defined but never used', EXIT_CODES.FINDING),
   'policy-lint-unused-peer': code('a peer is defined but never used', EXIT_CODES.FINDING),
   'policy-lint-overlap': code('an allow and a deny rule name the same glob: the deny wins', EXIT_CODES.FINDING),
+  'policy-lint-suspicious-pattern': code(
+    'a resource pattern probably does not mean what it says (extglob characters, a deny on a folder entry only)',
+    EXIT_CODES.FINDING
+  ),
+  'policy-bad-peer-id': code('a peer ID in the policy is not a peer ID (peerguard text form or libp2p form)'),
+  'policy-unknown-peer': code('a peer name is not defined under peers: of the policy (explain does not guess)'),
 
   // ---- channel ----
   'noise-unsupported-protocol': code('a Noise protocol name names a pattern, modifier or primitive this implementation lacks'),

@@ -1,6 +1,6 @@
 import type { SourceLocation } from '@peerguard/interface'
 import type { PolicyModel, RuleModel } from './model.js'
-import { globCovers } from './resource.js'
+import { type CompiledPattern, globCovers } from './resource.js'
 
 export type LintCode =
   | 'policy-lint-shadowed'
@@ -9,6 +9,7 @@ export type LintCode =
   | 'policy-lint-unused-group'
   | 'policy-lint-unused-peer'
   | 'policy-lint-overlap'
+  | 'policy-lint-suspicious-pattern'
 
 export interface LintFinding {
   readonly code: LintCode
@@ -72,16 +73,48 @@ function sameRule(a: RuleModel, b: RuleModel): boolean {
   return key(a) === key(b)
 }
 
+/** Characters that are globs elsewhere (extglobs, regexes, gitignore) but mean themselves here. */
+const FOREIGN_META = /[!+@$^]/
+
+/** Why a pattern probably does not say what its author meant, or undefined. */
+function suspicious(rule: RuleModel, p: CompiledPattern): string | undefined {
+  const text = `${p.kind}:${p.glob}`
+  const foreign = FOREIGN_META.exec(p.glob.replace(/\[[^\]]*\]/g, ''))
+  if (foreign !== null)
+    return `${text}: "${foreign[0]}" means the character itself in peerguard globs (no extglobs, regexes or negation); write [${foreign[0]}] to say so`
+  if (p.glob.includes(',') && !p.glob.includes('{'))
+    return `${text}: "," outside braces is a literal comma; for alternatives write {a,b}`
+  if (p.glob.replace(/\[[^\]]*\]/g, '').includes(']')) return `${text}: a "]" outside a class is a literal ]`
+  if (rule.effect === 'deny' && p.kind === 'share' && !p.glob.endsWith('/')) {
+    const entry = p.globs.find((g) => g.includes('/') && !/[*?[]/.test(g) && !(g.split('/').pop() as string).includes('.'))
+    if (entry !== undefined)
+      return `${text}: the deny covers share:${entry} itself only, not what is inside it; write share:${entry}/** for the folder and its contents, or share:${entry}/ for the folder entry only`
+  }
+  return undefined
+}
+
 /**
  * Find rules that can never apply and names nobody uses. Errors: an allow fully covered by an
  * unconditional deny (shadowed), a rule whose peers are only empty groups (unreachable).
- * Warnings: duplicate rules, unused groups and peers, an allow and a deny on one glob.
+ * Warnings: duplicate rules, unused groups and peers, an allow and a deny on one glob, patterns
+ * that probably do not mean what they say (extglob characters, a deny on a folder entry only).
  */
 export function lintPolicy(model: PolicyModel): LintFinding[] {
   const findings: LintFinding[] = []
   const expanded = expandGroups(model)
   const denies = model.rules.filter((r) => r.effect === 'deny')
   for (const rule of model.rules) {
+    for (const p of rule.patterns) {
+      const why = suspicious(rule, p)
+      if (why !== undefined)
+        findings.push({
+          code: 'policy-lint-suspicious-pattern',
+          severity: 'warning',
+          message: why,
+          subject: rule.id,
+          source: rule.source
+        })
+    }
     const emptyTokens = rule.peers.filter((t) => expanded.get(t)?.size === 0)
     if (emptyTokens.length === rule.peers.length) {
       findings.push({
