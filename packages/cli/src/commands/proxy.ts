@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { openDecisionLog } from '@peerguard/audit'
 import { InvalidArgumentError, isPeerguardError, type PeerInfo } from '@peerguard/interface'
 import {
   createProxyClient,
@@ -12,6 +11,7 @@ import {
   type ProxyServer
 } from '@peerguard/proxy'
 import type { CliIO } from '../io.js'
+import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import { readPassphraseFile, wantsJson } from '../common.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
@@ -101,6 +101,7 @@ Example:
     .requiredOption('--policy <file>', 'policy file deciding who may reach the service')
     .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
     .option('--log <file>', 'append every accept/refuse decision to this decision log')
+    .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--action <verb>', 'policy action asked for each connection', 'get')
     .option('--tls', 'speak TLS 1.3 (for TLS-only clients such as openssl s_client) instead of the Noise channel')
     .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
@@ -126,6 +127,7 @@ Example:
           service: string
           policy: string
           log?: string
+          logShip?: string
           action: string
           maxConnections?: number
           maxPerPeer?: number
@@ -137,7 +139,7 @@ Example:
         const target = parseHostPort(o.target, '--target')
         const files = await filesOf(o, o.policy)
         const config = await loadProxyConfig(files)
-        const log = o.log === undefined ? undefined : await openDecisionLog({ path: o.log, identity: config.identity })
+        const log = o.log === undefined ? undefined : await openNodeLog(o.log, config.identity, o, io)
         let server: ProxyServer
         try {
           server = createProxyServer({

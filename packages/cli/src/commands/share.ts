@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
-import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
+import type { DecisionLog } from '@peerguard/audit'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
 import {
@@ -16,6 +16,7 @@ import {
   type ShareTransport
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
+import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface CredentialOptions {
@@ -118,6 +119,7 @@ Example:
     .option('--policy <file>', 'the access policy (YAML or JSON)')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:4455')
     .option('--log <file>', 'decision log (JSON Lines, hash-chained, checkpoints signed with --identity)')
+    .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--name <share>', 'share name in policy resources (share:<name>/…); default: the folder name')
     .option('--plain', 'serve without authentication or encryption (the unprotected baseline)')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
@@ -136,6 +138,7 @@ Example:
           policy?: string
           listen: string
           log?: string
+          logShip?: string
           name?: string
           plain?: boolean
           maxOps: string
@@ -162,7 +165,7 @@ Example:
         if (opts.log !== undefined) {
           if (opts.identity === undefined)
             throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
-          log = await openDecisionLog({ path: opts.log, identity: await readKey(opts.identity, opts.passphraseFile) })
+          log = await openNodeLog(opts.log, await readKey(opts.identity, opts.passphraseFile), opts, io)
         }
         const server = createShareServer({
           root: dir,

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
-import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
+import type { DecisionLog } from '@peerguard/audit'
 import { peerIdFromPublicKey } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
@@ -16,6 +16,7 @@ import {
   type SwarmPeer
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
+import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface Credentials {
@@ -25,6 +26,7 @@ interface Credentials {
   passphraseFile?: string
   policy?: string
   log?: string
+  logShip?: string
 }
 
 async function readManifest(path: string): Promise<SwarmManifest> {
@@ -46,7 +48,10 @@ function need(opts: Credentials, what: string): void {
   }
 }
 
-async function peerFrom(opts: Credentials & { maxUpload?: string }): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
+async function peerFrom(
+  opts: Credentials & { maxUpload?: string },
+  io: CliIO
+): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
   let maxUpload: number | undefined
   if (opts.maxUpload !== undefined) {
     if (!/^\d+$/.test(opts.maxUpload) || Number(opts.maxUpload) < 1024)
@@ -59,7 +64,7 @@ async function peerFrom(opts: Credentials & { maxUpload?: string }): Promise<{ p
   const chain = await readCertificates(opts.cert as string)
   const trust = await readTrust(opts.trust as string)
   const policy = opts.policy === undefined ? undefined : loadPolicy({ path: opts.policy })
-  const log = opts.log === undefined ? undefined : await openDecisionLog({ path: opts.log, identity })
+  const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
   const peer = createSwarmPeer({
     identity,
     chain,
@@ -78,6 +83,7 @@ function credentialOptions(cmd: Command): Command {
     .option('--trust <root>', 'the LAN CA root certificate (file or directory)')
     .option('--policy <file>', 'access policy: who may fetch (get) and seed (put) swarm:<name>; default: every certified peer')
     .option('--log <file>', 'decision log (JSON Lines, checkpoints signed with --identity)')
+    .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--max-upload <bytes-per-second>', 'cap the upload bandwidth to other peers')
 }
@@ -177,7 +183,7 @@ Example:
       need(opts, 'swarm seed')
       const listen = parseListen(opts.listen)
       const manifest = await readManifest(manifestPath)
-      const { peer, log } = await peerFrom(opts)
+      const { peer, log } = await peerFrom(opts, io)
       try {
         await peer.seed(manifest, file)
         const addr = await peer.listen(listen.port, listen.host)
@@ -211,7 +217,7 @@ Example:
         const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
         const manifest = await readManifest(manifestPath)
         const json = wantsJson(cmd)
-        const { peer, log } = await peerFrom(opts)
+        const { peer, log } = await peerFrom(opts, io)
         let bar: cliProgress.SingleBar | undefined
         const started = Date.now()
         try {
