@@ -17,6 +17,7 @@ import {
 import type { Authorizer } from './authorize.js'
 import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from './connection-check.js'
 import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
+import { RefusalSummarizer } from '@peerguard/audit'
 
 export type { DecisionSink } from './enforcer.js'
 import { FrameConnection } from './connection.js'
@@ -106,6 +107,8 @@ export class ShareServer extends EventEmitter {
   #idleTimer: NodeJS.Timeout | undefined
   #fs: ShareRoot
   #check: ConnectionCheck | undefined
+  /** Refusals before authentication: counted per address and minute, not logged one by one. */
+  #refusals: RefusalSummarizer | undefined
 
   constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
     super()
@@ -126,6 +129,7 @@ export class ShareServer extends EventEmitter {
     this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000
     this.#logger = options.logger ?? silentLogger
     this.#check = options.connectionCheck
+    this.#refusals = options.log === undefined ? undefined : new RefusalSummarizer(options.log)
   }
 
   /** Listen on TCP. Default host 127.0.0.1, port 0 (any free port). Resolves to the bound address. */
@@ -171,6 +175,7 @@ export class ShareServer extends EventEmitter {
     for (const s of this.#sockets) s.destroy()
     await Promise.all([...this.#conns].flatMap((c) => [...c.uploads.values()].map((u) => u.upload.abort())))
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
+    await this.#refusals?.close()
   }
 
   /**
@@ -219,6 +224,7 @@ export class ShareServer extends EventEmitter {
   async #accept(socket: Socket): Promise<void> {
     let stream: Duplex
     let peer: PeerInfo
+    let authenticated: PeerInfo | undefined
     const address = `${socket.remoteAddress}:${socket.remotePort}`
     try {
       const timeout = new Promise<never>((_, reject) => {
@@ -226,6 +232,7 @@ export class ShareServer extends EventEmitter {
         t.unref()
       })
       ;({ stream, peer } = await Promise.race([this.#transport.accept(socket), timeout]))
+      authenticated = peer
       stream.on('error', () => {}) // errors are handled where the stream is read; never crash the process
       const { bytes, rest } = await Promise.race([readExactly(stream, PREFACE.length, this.#handshakeMs), timeout])
       if (!bytes.equals(PREFACE)) throw new ShareProtocolError('bad preface: not a peerguard share client')
@@ -253,9 +260,21 @@ export class ShareServer extends EventEmitter {
       const reason = err instanceof Error ? err.message : String(err)
       this.#logger.info('share connection refused', { address, code })
       socket.destroy()
-      await this.#enforcer
-        .record({ kind: 'connection', event: 'refused', code, reason, peer: { address }, mode: this.mode })
-        .catch(() => {})
+      // Before authentication nobody is accountable: count it (one summary per address and window,
+      // so a flood cannot grow the log); an authenticated peer's refusal is logged on its own.
+      if (authenticated === undefined && this.#refusals !== undefined)
+        this.#refusals.refused(socket.remoteAddress ?? 'unknown', code)
+      else
+        await this.#enforcer
+          .record({
+            kind: 'connection',
+            event: 'refused',
+            code,
+            reason,
+            peer: authenticated === undefined ? { address } : { ...logPeer(authenticated), address },
+            mode: this.mode
+          })
+          .catch(() => {})
       this.emit('refused', { address, code, reason })
     }
   }
