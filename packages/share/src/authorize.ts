@@ -17,28 +17,43 @@ export interface AccessRequest {
   readonly encrypted: boolean
   /** Bytes a `put` will write (policies may cap upload sizes). */
   readonly size?: number
+  /**
+   * `path` (default): the resource itself. `tree`: the resource and everything below it — asked
+   * for directory renames and removals (SPEC.md §8); allowed only if allowed on the whole subtree.
+   * An Authorizer that cannot answer for a subtree must deny.
+   */
+  readonly scope?: 'path' | 'tree'
 }
 
 /** Decides one access. May be async; a throw is treated as a denial (fail closed). */
 export type Authorizer = (peer: PeerInfo, request: AccessRequest) => Decision | Promise<Decision>
 
-/** The shape of a `@peerguard/policy` Policy the share needs (structural, so tests can pass any). */
-export interface PolicyLike {
-  decide(request: {
-    peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
-    action: string
-    resource: string
-    context?: { encrypted?: boolean; size?: number }
-  }): Decision
+/** What the share asks a policy (the `@peerguard/policy` DecideRequest shape). */
+export interface PolicyRequest {
+  peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
+  action: string
+  resource: string
+  context?: { encrypted?: boolean; size?: number }
 }
 
-/** An Authorizer backed by a policy: asks `policy.decide` about (peer, verb, resource). */
+/** The shape of a `@peerguard/policy` Policy the share needs (structural, so tests can pass any). */
+export interface PolicyLike {
+  decide(request: PolicyRequest): Decision
+  /** Allowed only if allowed on `resource` and on every resource below it. Without it, subtree questions are denied. */
+  decideTree?(request: PolicyRequest): Decision
+}
+
+/**
+ * An Authorizer backed by a policy: asks `policy.decide` about (peer, verb, resource), or
+ * `policy.decideTree` for a subtree; a policy without `decideTree` denies every subtree question
+ * (fail closed).
+ */
 export function policyAuthorizer(policy: PolicyLike): Authorizer {
   if (typeof policy !== 'object' || policy === null || typeof policy.decide !== 'function') {
     throw new InvalidArgumentError('policy: expected an object with a decide() method')
   }
-  return (peer, request) =>
-    policy.decide({
+  return (peer, request) => {
+    const question: PolicyRequest = {
       peer: {
         peerId: peer.peerId,
         ...(peer.name === undefined ? {} : { name: peer.name }),
@@ -48,7 +63,12 @@ export function policyAuthorizer(policy: PolicyLike): Authorizer {
       action: request.verb,
       resource: request.resource,
       context: { encrypted: request.encrypted, ...(request.size === undefined ? {} : { size: request.size }) }
-    })
+    }
+    if (request.scope !== 'tree') return policy.decide(question)
+    if (typeof policy.decideTree !== 'function')
+      return { allowed: false, code: 'deny-error', reason: 'the policy cannot decide subtrees', matchedGroups: [] }
+    return policy.decideTree(question)
+  }
 }
 
 /** The resource string of a share path (SPEC.md §8). */

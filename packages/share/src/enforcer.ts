@@ -55,39 +55,28 @@ export class Enforcer {
       })
       throw err
     }
-    const path = formatSharePath(names)
-    const request: AccessRequest = {
-      verb,
-      action,
-      resource: shareResource(this.shareName, path),
-      path,
-      encrypted: this.mode === 'hardened',
-      ...(size === undefined ? {} : { size })
-    }
-    let decision: Decision
-    if (this.#authorize === undefined) {
-      decision = { allowed: true, code: 'allow', reason: 'plain mode: every operation is allowed', matchedGroups: [] }
-    } else {
-      try {
-        decision = await this.#authorize(peer, request)
-        if (typeof decision !== 'object' || decision === null || typeof decision.allowed !== 'boolean')
-          throw new TypeError('authorizer returned no decision')
-      } catch (err) {
-        decision = {
-          allowed: false,
-          code: 'deny-error',
-          reason: `the authorizer failed: ${err instanceof Error ? err.message : String(err)}`,
-          matchedGroups: []
-        }
-      }
-    }
+    return this.authorize(peer, verb, names, size === undefined ? {} : { size })
+  }
+
+  /**
+   * Ask about already-parsed `names`, log the decision, throw `share-denied` on a denial.
+   * `scope: 'tree'` asks about the whole subtree (SPEC.md §8); its log entry says so in the reason.
+   */
+  async authorize(
+    peer: PeerInfo,
+    verb: ShareVerb,
+    names: readonly string[],
+    options: { scope?: 'path' | 'tree'; size?: number } = {}
+  ): Promise<string[]> {
+    const { request, decision } = await this.#decide(peer, verb, names, options)
+    const subtree = options.scope === 'tree' ? 'the whole subtree: ' : ''
     await this.record({
       kind: 'operation',
       allowed: decision.allowed,
       code: decision.code,
-      reason: decision.reason,
+      reason: subtree + decision.reason,
       peer: logPeer(peer),
-      action,
+      action: request.action,
       verb,
       resource: request.resource,
       ...(decision.rule === undefined
@@ -95,10 +84,63 @@ export class Enforcer {
         : { rule: { id: decision.rule.id, ...(decision.rule.source === undefined ? {} : { source: decision.rule.source }) } })
     })
     if (!decision.allowed)
-      throw new ShareDeniedError(`${verb} ${request.resource}: ${decision.reason}`, {
+      throw new ShareDeniedError(`${verb} ${request.resource}${subtree === '' ? '' : ' (subtree)'}: ${decision.reason}`, {
         details: { rule: decision.rule?.id, decision: decision.code }
       })
-    return names
+    return [...names]
+  }
+
+  /**
+   * Ask without logging and without acting: used to choose semantics (drop-box, SPEC.md §5.4) or
+   * to know whether a further, logged check is needed (rename, §8). An authorizer error is a
+   * `deny-error` decision.
+   */
+  async query(
+    peer: PeerInfo,
+    verb: ShareVerb,
+    names: readonly string[],
+    options: { scope?: 'path' | 'tree' } = {}
+  ): Promise<Decision> {
+    return (await this.#decide(peer, verb, names, options)).decision
+  }
+
+  async #decide(
+    peer: PeerInfo,
+    verb: ShareVerb,
+    names: readonly string[],
+    options: { scope?: 'path' | 'tree'; size?: number }
+  ): Promise<{ request: AccessRequest; decision: Decision }> {
+    const path = formatSharePath(names)
+    const request: AccessRequest = {
+      verb,
+      action: verb === 'list' || verb === 'get' ? 'read' : 'write',
+      resource: shareResource(this.shareName, path),
+      path,
+      encrypted: this.mode === 'hardened',
+      ...(options.size === undefined ? {} : { size: options.size }),
+      ...(options.scope === undefined ? {} : { scope: options.scope })
+    }
+    if (this.#authorize === undefined)
+      return {
+        request,
+        decision: { allowed: true, code: 'allow', reason: 'plain mode: every operation is allowed', matchedGroups: [] }
+      }
+    try {
+      const decision = await this.#authorize(peer, request)
+      if (typeof decision !== 'object' || decision === null || typeof decision.allowed !== 'boolean')
+        throw new TypeError('authorizer returned no decision')
+      return { request, decision }
+    } catch (err) {
+      return {
+        request,
+        decision: {
+          allowed: false,
+          code: 'deny-error',
+          reason: `the authorizer failed: ${err instanceof Error ? err.message : String(err)}`,
+          matchedGroups: []
+        }
+      }
+    }
   }
 
   /** Append a decision before acting; a log that cannot be written refuses the operation (fail closed). */

@@ -1,7 +1,4 @@
-import { lstat, realpath } from 'node:fs/promises'
-import { join, sep } from 'node:path'
 import { PathRefusedError } from './errors.js'
-import { fsError } from './fs-errors.js'
 
 /** Longest share path, in UTF-8 bytes (Linux PATH_MAX). */
 export const MAX_PATH_BYTES = 4096
@@ -44,73 +41,19 @@ export function formatSharePath(names: readonly string[]): string {
   return names.join('/')
 }
 
-function inside(root: string, real: string): boolean {
-  return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep)
-}
+/** Longest extension kept at the end of a drop-box name (`report~1a2b…c.pdf`). */
+const MAX_EXT_CHARS = 16
 
 /**
- * Resolve existing `names` under the real share root, following symbolic links only while their
- * targets stay inside the root. Returns the real path.
+ * The name a drop-box upload gets when its name is taken (SPEC.md §5.4): `<base>~<tag><ext>`, e.g.
+ * `report.pdf` + `0123456789ab` → `report~0123456789ab.pdf`, shortened to fit NAME_MAX.
  */
-export async function resolveExisting(rootReal: string, names: readonly string[]): Promise<string> {
-  const lexical = join(rootReal, ...names)
-  let real: string
-  try {
-    real = await realpath(lexical)
-  } catch (err) {
-    throw await explainMissing(rootReal, names, err)
-  }
-  if (!inside(rootReal, real))
-    throw new PathRefusedError(
-      'share-symlink-escape',
-      `${formatSharePath(names)}: leads outside the share through a symbolic link`
-    )
-  return real
-}
-
-/**
- * Resolve the parent of `names` (which must exist and stay inside the root) and return the path
- * the last name would have there, plus what is there now (undefined when nothing).
- */
-export async function resolveForWrite(
-  rootReal: string,
-  names: readonly string[]
-): Promise<{ parent: string; target: string; existing: import('node:fs').Stats | undefined }> {
-  if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root itself cannot be written')
-  const parent = await resolveExisting(rootReal, names.slice(0, -1))
-  const target = join(parent, names[names.length - 1] as string)
-  let existing: import('node:fs').Stats | undefined
-  try {
-    existing = await lstat(target)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, formatSharePath(names))
-  }
-  if (existing?.isSymbolicLink() === true) {
-    // Writing replaces the link itself, but a link is followed by readers: refuse one that escapes.
-    await resolveExisting(rootReal, names)
-  }
-  return { parent, target, existing }
-}
-
-async function explainMissing(rootReal: string, names: readonly string[], err: unknown): Promise<Error> {
-  const code = (err as NodeJS.ErrnoException).code
-  if (code === 'ENOENT') {
-    // A dangling symbolic link that points outside is an escape, not a missing file.
-    for (let i = 1; i <= names.length; i++) {
-      const partial = join(rootReal, ...names.slice(0, i))
-      const st = await lstat(partial).catch(() => undefined)
-      if (st === undefined) break
-      if (st.isSymbolicLink()) {
-        const target = await import('node:fs/promises').then((fs) => fs.readlink(partial)).catch(() => '')
-        const absolute = target.startsWith('/') ? target : join(partial, '..', target)
-        if (!inside(rootReal, absolute))
-          return new PathRefusedError(
-            'share-symlink-escape',
-            `${formatSharePath(names)}: leads outside the share through a symbolic link`
-          )
-      }
-    }
-  }
-  if (code === 'ELOOP') return new PathRefusedError('share-symlink-escape', `${formatSharePath(names)}: too many symbolic links`)
-  return fsError(err, formatSharePath(names))
+export function dropBoxName(name: string, tag: string): string {
+  const dot = name.lastIndexOf('.')
+  const hasExt = dot > 0 && name.length - dot <= MAX_EXT_CHARS
+  let base = hasExt ? name.slice(0, dot) : name
+  const ext = hasExt ? name.slice(dot) : ''
+  const tail = `~${tag}${ext}`
+  while (base.length > 0 && Buffer.byteLength(base + tail, 'utf8') > MAX_NAME_BYTES) base = [...base].slice(0, -1).join('')
+  return base + tail
 }

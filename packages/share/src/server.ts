@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { realpathSync, statSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
@@ -24,6 +24,7 @@ import { FrameConnection } from './connection.js'
 import { ShareError, ShareProtocolError } from './errors.js'
 import { CHUNK_BYTES, type Frame, FrameType, parseJson, PREFACE, readExactly } from './frame.js'
 import { fsError } from './fs-errors.js'
+import { dropBoxName, formatSharePath } from './paths.js'
 import { plainTransport, type ShareTransport } from './transport.js'
 import { type OpenedRead, ShareRoot } from './share-root.js'
 import type { AtomicUpload } from './upload.js'
@@ -176,6 +177,7 @@ export class ShareServer extends EventEmitter {
     await Promise.all([...this.#conns].flatMap((c) => [...c.uploads.values()].map((u) => u.upload.abort())))
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
     await this.#refusals?.close()
+    await this.#fs.close() // after running operations finish: no descriptor number is reused under them
   }
 
   /**
@@ -440,8 +442,9 @@ export class ShareServer extends EventEmitter {
         if (req.sha256 !== undefined && (typeof req.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(req.sha256)))
           throw new ShareError('invalid-argument', 'write: sha256 must be 64 hex digits')
         const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', req.size)
+        const dropName = await this.#dropBoxName(conn.peer, names, mode, req.size)
         const declaredSha = req.sha256 as string | undefined
-        return this.#fs.write(names, mode, req.size, async (upload) => {
+        return this.#fs.write(names, mode, req.size, dropName === undefined ? {} : { dropName }, async (upload) => {
           const done = new Promise<Record<string, unknown>>((finish) => {
             conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
           })
@@ -453,20 +456,68 @@ export class ShareServer extends EventEmitter {
           return done
         })
       }
-      case 'delete':
-        await this.#fs.remove(await this.#enforcer.check(conn.peer, 'delete', req.path))
+      case 'delete': {
+        const names = await this.#enforcer.check(conn.peer, 'delete', req.path)
+        const seen = await this.#fs.peek(names)
+        if (seen === undefined) throw new ShareError('share-not-found', `${formatSharePath(names)}: no such file`)
+        // unlink(2) never removes a directory, so only a directory needs its subtree authorised
+        if (seen.type === 'dir') await this.#enforcer.authorize(conn.peer, 'delete', names, { scope: 'tree' })
+        await this.#fs.remove(names, seen)
         return { ok: true }
+      }
       case 'rename': {
         const from = await this.#enforcer.check(conn.peer, 'rename', req.from, 'from')
         const to = await this.#enforcer.check(conn.peer, 'put', req.to, 'to', 0)
-        await this.#fs.rename(from, to, req.overwrite === true)
+        const seen = await this.#fs.peek(from)
+        if (seen === undefined) throw new ShareError('share-not-found', `${formatSharePath(from)}: no such file`)
+        await this.#authorizeRename(conn.peer, from, to, seen.type === 'dir')
+        await this.#fs.rename(from, to, req.overwrite === true, seen)
         return { ok: true }
       }
-      case 'mkdir':
-        await this.#fs.mkdir(await this.#enforcer.check(conn.peer, 'put', req.path, 'path', 0), req.parents === true)
+      case 'mkdir': {
+        const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', 0)
+        await this.#fs.mkdir(names, req.parents === true, async (ancestor) => {
+          await this.#enforcer.authorize(conn.peer, 'put', ancestor, { size: 0 })
+        })
         return { ok: true }
+      }
     }
     throw new ShareError('invalid-argument', `unknown op ${op}`)
+  }
+
+  /**
+   * Drop-box semantics (SPEC.md §5.4): a `create` by a peer that may not `list` the target's folder
+   * must not learn whether the name exists. Such an upload gets a second, server-chosen name,
+   * authorised (and logged) now, before anything is looked up; the commit uses it if the typed
+   * name is taken, and the reply is the same either way.
+   */
+  async #dropBoxName(peer: PeerInfo, names: string[], mode: string, size: number): Promise<string | undefined> {
+    if (mode !== 'create' || names.length === 0) return undefined
+    const parent = names.slice(0, -1)
+    if ((await this.#enforcer.query(peer, 'list', parent)).allowed) return undefined
+    const dropName = dropBoxName(names[names.length - 1] as string, randomBytes(6).toString('hex'))
+    await this.#enforcer.authorize(peer, 'put', [...parent, dropName], { size })
+    return dropName
+  }
+
+  /**
+   * The rename rules of SPEC.md §8 beyond `rename` on `from` and `put` on `to`: a directory needs
+   * them on its whole subtree at both ends; and a rename never lets the peer read (`get`, `list`)
+   * at the destination what it could not read at the source — for a file, if the verb is allowed
+   * at `to` it must be allowed at `from`; for a directory, the verb must be allowed on the whole
+   * source subtree (a subtree query cannot tell "allowed somewhere below `to`", so assume it is).
+   */
+  async #authorizeRename(peer: PeerInfo, from: string[], to: string[], directory: boolean): Promise<void> {
+    if (directory) {
+      await this.#enforcer.authorize(peer, 'rename', from, { scope: 'tree' })
+      await this.#enforcer.authorize(peer, 'put', to, { scope: 'tree', size: 0 })
+      for (const verb of ['get', 'list'] as const) await this.#enforcer.authorize(peer, verb, from, { scope: 'tree' })
+      return
+    }
+    for (const verb of ['get', 'list'] as const) {
+      const atDestination = await this.#enforcer.query(peer, verb, to)
+      if (atDestination.allowed || atDestination.code === 'deny-error') await this.#enforcer.authorize(peer, verb, from)
+    }
   }
 
   /** Send an opened range as DATA frames (one chunk read ahead), then END. */

@@ -1,9 +1,10 @@
-import { constants, type Stats } from 'node:fs'
-import { type FileHandle, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { constants, type BigIntStats, type Stats } from 'node:fs'
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, unlink } from 'node:fs/promises'
 import { PathRefusedError, ShareError } from './errors.js'
 import { fsError } from './fs-errors.js'
-import { formatSharePath, resolveExisting, resolveForWrite, TEMP_PREFIX } from './paths.js'
+import { NamespaceLock } from './namespace-lock.js'
+import { formatSharePath, TEMP_PREFIX } from './paths.js'
+import { type OpenDir, RootHandle } from './root-handle.js'
 import { AtomicUpload, type WriteMode } from './upload.js'
 
 /** Most entries one `list` returns (SPEC.md §4). */
@@ -26,190 +27,389 @@ export interface OpenedRead {
   readonly label: string
 }
 
-export function typeOf(st: Stats): ListEntry['type'] {
+/** What is at a path now, without following a link: decides the scope of a rename or a delete. */
+export interface Peek {
+  readonly type: ListEntry['type']
+  readonly dev: bigint
+  readonly ino: bigint
+}
+
+export function typeOf(st: Stats | BigIntStats): ListEntry['type'] {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'dir'
   if (st.isSymbolicLink()) return 'symlink'
   return 'other'
 }
 
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT'
+
 /**
- * The filesystem side of a share: every operation on already-parsed, already-authorised names,
- * confined to the real root (paths.ts), with errors mapped to stable codes and writers to one path
- * serialised. No networking here.
+ * The filesystem side of a share (SPEC.md §5): every operation on already-parsed, already-
+ * authorised names. Paths are resolved from the root descriptor one directory at a time without
+ * following links (root-handle.ts), every final system call goes through the parent's
+ * `/proc/self/fd` path, and the namespace lock orders resolution against renames. No networking.
  */
 export class ShareRoot {
   readonly real: string
-  #locks = new Map<string, Promise<void>>()
+  readonly lock = new NamespaceLock()
+  #root: RootHandle
+  #writers = new Map<string, Promise<void>>()
 
+  /** Opens the root; throws `share-platform-unsupported` where `/proc/self/fd` does not work. */
   constructor(realRoot: string) {
     this.real = realRoot
+    this.#root = RootHandle.open(realRoot)
+  }
+
+  /** Wait for running operations, then close the root descriptor; later operations are `aborted`. */
+  async close(): Promise<void> {
+    await this.lock.exclusive(async () => this.#root.close())
   }
 
   async list(names: readonly string[]): Promise<{ entries: ListEntry[]; truncated: boolean }> {
     const label = formatSharePath(names)
-    const dir = await resolveExisting(this.real, names)
-    let dirents: import('node:fs').Dirent[]
-    try {
-      dirents = await readdir(dir, { withFileTypes: true })
-    } catch (err) {
-      throw fsError(err, label)
-    }
-    const entries: ListEntry[] = []
-    let truncated = false
-    for (const d of dirents) {
-      if (d.name.startsWith(TEMP_PREFIX)) continue
-      if (entries.length >= MAX_LIST_ENTRIES) {
-        truncated = true
-        break
+    return this.#shared(async () => {
+      const dir = await this.#root.openDir(names)
+      try {
+        const dirents = await readdir(dir.path).catch((err) => Promise.reject(fsError(err, label)))
+        const entries: ListEntry[] = []
+        let truncated = false
+        for (const name of dirents) {
+          if (name.startsWith(TEMP_PREFIX)) continue
+          if (entries.length >= MAX_LIST_ENTRIES) {
+            truncated = true
+            break
+          }
+          const st = await lstat(dir.child(name)).catch(() => undefined)
+          if (st !== undefined) entries.push({ name, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
+        }
+        entries.sort((a, b) => a.name.localeCompare(b.name))
+        return { entries, truncated }
+      } finally {
+        await dir.close()
       }
-      const st = await lstat(join(dir, d.name)).catch(() => undefined)
-      if (st !== undefined) entries.push({ name: d.name, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
-    }
-    entries.sort((a, b) => a.name.localeCompare(b.name))
-    return { entries, truncated }
+    })
   }
 
+  /** What is at `names` (a link is reported as `symlink`, never followed). */
   async stat(names: readonly string[]): Promise<{ type: ListEntry['type']; size: number; mtimeMs: number }> {
-    const real = await resolveExisting(this.real, names)
-    const st = await stat(real).catch((err) => Promise.reject(fsError(err, formatSharePath(names))))
-    return { type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs }
+    return this.#shared(() =>
+      this.#lstat(names, async (st) => ({ type: typeOf(st), size: Number(st.size), mtimeMs: Number(st.mtimeMs) }))
+    )
+  }
+
+  /** Like stat, with the inode: `undefined` when nothing is there. */
+  async peek(names: readonly string[]): Promise<Peek | undefined> {
+    return this.#shared(() =>
+      this.#lstat(names, async (st) => ({ type: typeOf(st), dev: st.dev, ino: st.ino })).catch((err) => {
+        if ((err as ShareError).code === 'share-not-found' && isMissing((err as Error).cause)) return undefined
+        throw err
+      })
+    )
   }
 
   /**
-   * Open a regular file for reading a range. Special files are refused by `stat` before `open`
-   * (opening a device can have side effects); `O_NONBLOCK | O_NOFOLLOW` and an inode re-check
-   * catch a swap between the check and the open.
+   * Open a regular file for reading a range. Special files are refused by `lstat` before `open`
+   * (opening a device can have side effects); `O_NOFOLLOW | O_NONBLOCK` and an inode re-check
+   * catch a swap between the two. The caller streams from the descriptor without the lock.
    */
   async openRead(
     names: readonly string[],
     range: { offset?: unknown; length?: unknown; ifMatch?: unknown }
   ): Promise<OpenedRead> {
     const label = formatSharePath(names)
-    const real = await resolveExisting(this.real, names)
-    const before = await stat(real).catch((err) => Promise.reject(fsError(err, label)))
-    if (before.isDirectory()) throw new ShareError('share-is-directory', `${label}: is a directory`)
-    if (!before.isFile()) throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
-    const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err) =>
-      Promise.reject(fsError(err, label))
+    if (names.length === 0) throw new ShareError('share-is-directory', '/: is a directory')
+    return this.#shared(() =>
+      this.#inParent(names, async (dir, name) => {
+        const before = await lstat(dir.child(name), { bigint: true }).catch((err) => Promise.reject(fsError(err, label)))
+        await this.#refuseSpecial(before, dir, name, label)
+        const handle = await open(dir.child(name), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(
+          async (err) => Promise.reject(await this.#root.explain(dir, name, label, err))
+        )
+        try {
+          const now = await handle.stat({ bigint: true })
+          if (!now.isFile() || now.ino !== before.ino || now.dev !== before.dev)
+            throw new ShareError('share-file-changed', `${label}: changed while opening`)
+          return { handle, ...checkRange(await handle.stat(), range, label), label }
+        } catch (err) {
+          await handle.close().catch(() => {})
+          throw err
+        }
+      })
     )
-    try {
-      const st = await handle.stat()
-      if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev)
-        throw new ShareError('share-file-changed', `${label}: changed while opening`)
-      const offset = range.offset ?? 0
-      if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > st.size)
-        throw new ShareError('share-range-invalid', `${label}: offset outside the file (size ${st.size})`)
-      const length = range.length ?? st.size - offset
-      if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || offset + length > st.size)
-        throw new ShareError('share-range-invalid', `${label}: range outside the file (size ${st.size})`)
-      const ifMatch = range.ifMatch as { size?: unknown; mtimeMs?: unknown } | undefined
-      if (
-        ifMatch !== undefined &&
-        (typeof ifMatch !== 'object' || ifMatch === null || ifMatch.size !== st.size || ifMatch.mtimeMs !== st.mtimeMs)
-      ) {
-        throw new ShareError('share-file-changed', `${label}: the file changed since the download began`)
-      }
-      return { handle, size: st.size, mtimeMs: st.mtimeMs, offset, length, label }
-    } catch (err) {
-      await handle.close().catch(() => {})
-      throw err
-    }
   }
 
   /**
-   * Start an atomic upload to `names` and run `body` with it while holding the path's lock, so a
-   * second writer waits until this one has committed or aborted.
+   * Start an atomic upload to `names` and run `body` with it, holding the path's writer queue (a
+   * second writer to the same path waits) but not the namespace lock while data streams.
+   * `dropName` (drop-box `create`, SPEC.md §5.4): whether the name exists is not looked at; a
+   * taken name makes the commit use `dropName` instead.
    */
   async write<T>(
     names: readonly string[],
     mode: WriteMode,
     size: number,
+    options: { dropName?: string },
     body: (upload: AtomicUpload) => Promise<T>
   ): Promise<T> {
     const label = formatSharePath(names)
-    const { parent, target, existing } = await resolveForWrite(this.real, names)
-    if (existing?.isDirectory() === true) throw new ShareError('share-is-directory', `${label}: is a directory`)
-    if (existing !== undefined && !existing.isFile() && !existing.isSymbolicLink())
-      throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
-    if (mode === 'create' && existing !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
-    return this.#locked(target, async () => {
-      const current = await lstat(target).catch(() => undefined)
-      if (mode === 'create' && current !== undefined) throw new ShareError('share-already-exists', `${label}: already exists`)
-      const upload = await AtomicUpload.begin(parent, target, current?.isFile() === true ? current : undefined, mode, size, label)
+    if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root itself cannot be written')
+    const name = names[names.length - 1] as string
+    return this.#serialised(label, async () => {
+      const { dir, source, fileMode } = await this.#shared(async () => {
+        const dir = await this.#root.openDir(names.slice(0, -1))
+        try {
+          if (options.dropName !== undefined) return { dir, source: undefined, fileMode: 0o644 }
+          const existing = await lstat(dir.child(name), { bigint: true }).catch((err) =>
+            isMissing(err) ? undefined : Promise.reject(fsError(err, label))
+          )
+          if (existing === undefined) return { dir, source: undefined, fileMode: 0o644 }
+          await this.#refuseSpecial(existing, dir, name, label)
+          if (mode === 'create') throw new ShareError('share-already-exists', `${label}: already exists`)
+          const fileMode = Number(existing.mode) & 0o777
+          if (mode !== 'append') return { dir, source: undefined, fileMode }
+          const source = await open(dir.child(name), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(
+            async (err) => Promise.reject(await this.#root.explain(dir, name, label, err))
+          )
+          const st = await source.stat({ bigint: true })
+          if (!st.isFile() || st.ino !== existing.ino) {
+            await source.close()
+            throw new ShareError('share-file-changed', `${label}: changed while opening`)
+          }
+          return { dir, source, fileMode }
+        } catch (err) {
+          await dir.close()
+          throw err
+        }
+      })
+      const upload = await AtomicUpload.begin({
+        dir,
+        name,
+        mode,
+        size,
+        label,
+        fileMode,
+        ...(source === undefined ? {} : { source }),
+        ...(options.dropName === undefined ? {} : { dropName: options.dropName }),
+        place: (u) => this.#place(u, names.slice(0, -1))
+      })
       try {
         return await body(upload)
       } finally {
-        await upload.abort() // a no-op after a commit; removes the temporary file otherwise
+        await upload.abort() // waits for a commit in progress; removes the temporary file otherwise
       }
     })
   }
 
-  /** Delete a file, a symbolic link (not its target) or an empty directory. */
-  async remove(names: readonly string[]): Promise<void> {
+  /**
+   * Commit an upload (SPEC.md §5.3): under the shared lock, resolve the parent again from the root;
+   * if it is no longer the directory the temporary file was created in (a rename moved or replaced
+   * it meanwhile), refuse with `share-file-changed`. Then link (`create`) or rename into place.
+   */
+  async #place(upload: AtomicUpload, parent: readonly string[]): Promise<void> {
+    await this.#shared(async () => {
+      const now = await this.#root.openDir(parent)
+      try {
+        if (!now.same(upload.dir))
+          throw new ShareError('share-file-changed', `${upload.label}: its folder was moved or replaced during the upload`)
+        if (upload.mode === 'create') {
+          try {
+            await link(upload.tempPath, now.child(upload.name))
+          } catch (err) {
+            if (!((err as NodeJS.ErrnoException).code === 'EEXIST' && upload.dropName !== undefined)) throw err
+            await link(upload.tempPath, now.child(upload.dropName))
+          }
+        } else {
+          await rename(upload.tempPath, now.child(upload.name))
+        }
+        await now.sync()
+      } catch (err) {
+        throw fsError(err, upload.label)
+      } finally {
+        await now.close()
+      }
+    })
+  }
+
+  /**
+   * Delete a file or a symbolic link (the link itself) under the shared lock, or an empty
+   * directory under the exclusive lock. `seen` is what the caller authorised: a directory is
+   * removed only if the same directory inode is still there; a non-directory is unlinked, and
+   * unlink(2) cannot remove a directory.
+   */
+  async remove(names: readonly string[], seen: Peek): Promise<void> {
     if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root cannot be deleted')
     const label = formatSharePath(names)
-    const { target, existing } = await resolveForWrite(this.real, names)
-    if (existing === undefined) throw new ShareError('share-not-found', `${label}: no such file`)
-    await this.#locked(target, async () => {
-      try {
-        if (existing.isDirectory()) await rmdir(target)
-        else await unlink(target)
-      } catch (err) {
-        throw fsError(err, label)
-      }
-    })
+    const run = async () =>
+      this.#inParent(names, async (dir, name) => {
+        try {
+          if (seen.type !== 'dir') return await unlink(dir.child(name))
+          const st = await lstat(dir.child(name), { bigint: true })
+          if (!st.isDirectory() || st.ino !== seen.ino || st.dev !== seen.dev)
+            throw new ShareError('share-file-changed', `${label}: changed during the operation`)
+          await rmdir(dir.child(name))
+        } catch (err) {
+          throw fsError(err, label)
+        }
+      })
+    await (seen.type === 'dir' ? this.#exclusive(run) : this.#shared(run))
   }
 
-  async rename(from: readonly string[], to: readonly string[], overwrite: boolean): Promise<void> {
+  /**
+   * Rename under the exclusive lock: nothing else resolves a path meanwhile. `seen` is what the
+   * caller authorised at `from` (a directory is authorised as a subtree): the same inode must
+   * still be there.
+   */
+  async rename(from: readonly string[], to: readonly string[], overwrite: boolean, seen: Peek): Promise<void> {
     if (from.length === 0 || to.length === 0) throw new PathRefusedError('share-is-directory', 'the share root cannot be renamed')
-    const src = await resolveForWrite(this.real, from)
-    const dst = await resolveForWrite(this.real, to)
     const label = formatSharePath(to)
-    if (src.existing === undefined) throw new ShareError('share-not-found', `${formatSharePath(from)}: no such file`)
-    if (dst.existing !== undefined && !overwrite) throw new ShareError('share-already-exists', `${label}: already exists`)
-    await this.#locked(dst.target, async () => {
+    if (to.length > from.length && from.every((n, i) => to[i] === n))
+      throw new PathRefusedError('share-path-invalid', `${label}: a folder cannot be moved into itself`)
+    await this.#exclusive(() =>
+      this.#inParent(from, (src, srcName) =>
+        this.#inParent(to, async (dst, dstName) => {
+          try {
+            const st = await lstat(src.child(srcName), { bigint: true })
+            if (st.ino !== seen.ino || st.dev !== seen.dev || typeOf(st) !== seen.type)
+              throw new ShareError('share-file-changed', `${formatSharePath(from)}: changed during the operation`)
+            if (!overwrite && (await lstat(dst.child(dstName)).catch(() => undefined)) !== undefined)
+              throw new ShareError('share-already-exists', `${label}: already exists`)
+            await rename(src.child(srcName), dst.child(dstName))
+            await dst.sync()
+            if (!src.same(dst)) await src.sync()
+          } catch (err) {
+            throw fsError(err, label)
+          }
+        })
+      )
+    )
+  }
+
+  /**
+   * Create a directory (and, with `parents`, its missing ancestors) one name at a time through the
+   * descriptor of the directory above it. `allowCreate` is asked about every ancestor this call
+   * creates (the caller authorised `names` itself); an existing link on the way is refused.
+   */
+  async mkdir(names: readonly string[], parents: boolean, allowCreate: (names: string[]) => Promise<void>): Promise<void> {
+    if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
+    const label = formatSharePath(names)
+    await this.#shared(async () => {
+      let cur = await this.#root.openDir([])
       try {
-        if (!overwrite && (await lstat(dst.target).catch(() => undefined)) !== undefined)
-          throw new ShareError('share-already-exists', `${label}: already exists`)
-        await rename(src.target, dst.target)
-      } catch (err) {
-        throw fsError(err, label)
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i] as string
+          const prefix = names.slice(0, i + 1)
+          const last = i === names.length - 1
+          const existing = await lstat(cur.child(name)).catch(() => undefined)
+          if (existing === undefined) {
+            if (!last && !parents)
+              throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
+            if (!last) await allowCreate(prefix)
+            await mkdir(cur.child(name)).catch((err) =>
+              (err as NodeJS.ErrnoException).code === 'EEXIST' && (!last || parents)
+                ? undefined
+                : Promise.reject(fsError(err, label))
+            )
+          } else if (last && !(parents && existing.isDirectory())) {
+            if (existing.isSymbolicLink()) throw await this.#root.linkRefusal(cur, name, label)
+            throw new ShareError('share-already-exists', `${label}: already exists`)
+          }
+          if (last) break
+          const next = await this.#root.openDir(prefix)
+          await cur.close()
+          cur = next
+        }
+        await cur.sync()
+      } finally {
+        await cur.close()
       }
     })
   }
 
-  async mkdir(names: readonly string[], parents: boolean): Promise<void> {
-    if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
-    // the deepest existing ancestor (resolved inside the root), then create the rest
-    let i = names.length - 1
-    while (i > 0 && (await lstat(join(this.real, ...names.slice(0, i))).catch(() => undefined)) === undefined) i--
-    if (i < names.length - 1 && !parents)
-      throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
-    const base = await resolveExisting(this.real, names.slice(0, i))
+  /** Run `fn` with the parent directory of `names` open (closed afterwards) and the last name. */
+  async #inParent<T>(names: readonly string[], fn: (dir: OpenDir, name: string) => Promise<T>): Promise<T> {
+    const dir = await this.#root.openDir(names.slice(0, -1))
     try {
-      await mkdir(join(base, ...names.slice(i)), { recursive: parents })
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && parents) return
-      throw fsError(err, formatSharePath(names))
+      return await fn(dir, names[names.length - 1] as string)
+    } finally {
+      await dir.close()
     }
   }
 
-  /** Run `fn` holding the lock of one target path. */
-  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(key) ?? Promise.resolve()
+  /** lstat `names` (the root itself for `[]`) without following a link. */
+  async #lstat<T>(names: readonly string[], fn: (st: BigIntStats) => Promise<T>): Promise<T> {
+    const label = formatSharePath(names)
+    if (names.length === 0) {
+      const dir = await this.#root.openDir([])
+      try {
+        return await fn(await lstat(dir.path, { bigint: true }))
+      } finally {
+        await dir.close()
+      }
+    }
+    return this.#inParent(names, async (dir, name) =>
+      fn(await lstat(dir.child(name), { bigint: true }).catch((err) => Promise.reject(fsError(err, label))))
+    )
+  }
+
+  /** Refuse a link (never followed), a directory, or a special file as a file operation's target. */
+  async #refuseSpecial(st: BigIntStats, dir: OpenDir, name: string, label: string): Promise<void> {
+    if (st.isSymbolicLink()) throw await this.#root.linkRefusal(dir, name, label)
+    if (st.isDirectory()) throw new ShareError('share-is-directory', `${label}: is a directory`)
+    if (!st.isFile()) throw new PathRefusedError('share-not-regular-file', `${label}: not a regular file`)
+  }
+
+  #shared<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.shared(async () => {
+      if (this.#root.closed) throw new ShareError('aborted', 'the share is closing')
+      return fn()
+    })
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.exclusive(async () => {
+      if (this.#root.closed) throw new ShareError('aborted', 'the share is closing')
+      return fn()
+    })
+  }
+
+  /** Run `fn` after every earlier writer to the same path has finished (SPEC.md §4 write). */
+  async #serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#writers.get(key) ?? Promise.resolve()
     let release!: () => void
     const mine = new Promise<void>((r) => {
       release = r
     })
     const chained = prev.then(() => mine)
-    this.#locks.set(key, chained)
+    this.#writers.set(key, chained)
     await prev
     try {
       return await fn()
     } finally {
       release()
-      if (this.#locks.get(key) === chained) this.#locks.delete(key)
+      if (this.#writers.get(key) === chained) this.#writers.delete(key)
     }
   }
+}
+
+/** Check a read range against the open file (SPEC.md §4 read). */
+function checkRange(
+  st: Stats,
+  range: { offset?: unknown; length?: unknown; ifMatch?: unknown },
+  label: string
+): { size: number; mtimeMs: number; offset: number; length: number } {
+  const offset = range.offset ?? 0
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > st.size)
+    throw new ShareError('share-range-invalid', `${label}: offset outside the file (size ${st.size})`)
+  const length = range.length ?? st.size - offset
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || offset + length > st.size)
+    throw new ShareError('share-range-invalid', `${label}: range outside the file (size ${st.size})`)
+  const ifMatch = range.ifMatch as { size?: unknown; mtimeMs?: unknown } | undefined
+  if (
+    ifMatch !== undefined &&
+    (typeof ifMatch !== 'object' || ifMatch === null || ifMatch.size !== st.size || ifMatch.mtimeMs !== st.mtimeMs)
+  ) {
+    throw new ShareError('share-file-changed', `${label}: the file changed since the download began`)
+  }
+  return { size: st.size, mtimeMs: st.mtimeMs, offset, length }
 }

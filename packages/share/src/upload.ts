@@ -1,23 +1,52 @@
 import { createHash, type Hash, randomBytes } from 'node:crypto'
-import { constants, type Stats } from 'node:fs'
-import { copyFile, type FileHandle, link, open, rename, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { constants } from 'node:fs'
+import { copyFile, type FileHandle, open, unlink } from 'node:fs/promises'
 import { ShareError, UploadVerifyError } from './errors.js'
 import { fsError } from './fs-errors.js'
 import { TEMP_PREFIX } from './paths.js'
+import type { OpenDir } from './root-handle.js'
 
 export type WriteMode = 'create' | 'overwrite' | 'append'
 
 /** Bytes of an upload that may be queued for the disk before the network is paused. */
 const PIPELINE_BYTES = 8 * 1024 * 1024
 
+/** Moves a verified temporary file into place (ShareRoot: under the namespace lock, re-resolving the parent). */
+export type PlaceUpload = (upload: AtomicUpload) => Promise<void>
+
+export interface UploadOptions {
+  /** The target's directory, held open; the upload owns it from `begin` on and closes it when done. */
+  readonly dir: OpenDir
+  /** The target's name in `dir`. */
+  readonly name: string
+  readonly mode: WriteMode
+  readonly size: number
+  /** Share path for messages. */
+  readonly label: string
+  /** Permission bits of the new file (those of the file it replaces, else 0o644). */
+  readonly fileMode: number
+  /** For `append`: the current file, opened without following links; `begin` copies and closes it. */
+  readonly source?: FileHandle
+  /** Drop-box uploads (SPEC.md §5.4): where a `create` goes when `name` is taken. */
+  readonly dropName?: string
+  readonly place: PlaceUpload
+}
+
 /**
- * One upload into a temporary file beside its target. `commit()` checks the declared size and
- * SHA-256, fsyncs, and renames the file into place; `abort()` removes it. The target is never
- * opened for writing, so its old content survives anything that happens before `commit()`.
+ * One upload into a temporary file created in its target's directory through that directory's
+ * descriptor. `commit()` checks the declared size and SHA-256, fsyncs, and lets the share root
+ * move it into place; `abort()` removes it. The target is never opened for writing, so its old
+ * content survives anything that happens before `commit()`.
  */
 export class AtomicUpload {
-  readonly temp: string
+  readonly tempName: string
+  readonly dir: OpenDir
+  readonly name: string
+  readonly mode: WriteMode
+  readonly size: number
+  readonly label: string
+  readonly dropName: string | undefined
+  #place: PlaceUpload
   #handle: FileHandle | undefined
   #hash: Hash = createHash('sha256')
   #received = 0
@@ -26,53 +55,62 @@ export class AtomicUpload {
   #chain: Promise<void> = Promise.resolve()
   #inflight = 0
   #failure: ShareError | undefined
+  #committing: Promise<unknown> | undefined
+  #cleaned: Promise<void> | undefined
 
-  private constructor(
-    temp: string,
-    handle: FileHandle,
-    position: number,
-    readonly target: string,
-    readonly mode: WriteMode,
-    readonly size: number,
-    readonly label: string
-  ) {
-    this.temp = temp
+  private constructor(options: UploadOptions, tempName: string, handle: FileHandle, position: number) {
+    this.dir = options.dir
+    this.name = options.name
+    this.mode = options.mode
+    this.size = options.size
+    this.label = options.label
+    this.dropName = options.dropName
+    this.#place = options.place
+    this.tempName = tempName
     this.#handle = handle
     this.#position = position
   }
 
-  /** Create the temporary file (a copy of the target for `append`). */
-  static async begin(
-    parent: string,
-    target: string,
-    existing: Stats | undefined,
-    mode: WriteMode,
-    size: number,
-    label: string
-  ): Promise<AtomicUpload> {
-    const temp = join(parent, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
-    const fileMode = existing?.isFile() === true ? existing.mode & 0o777 : 0o644
+  /**
+   * Create the temporary file (`O_CREAT | O_EXCL | O_NOFOLLOW` in the held directory; for `append`
+   * a copy of the source). On failure the directory and the source are closed and nothing is left.
+   */
+  static async begin(options: UploadOptions): Promise<AtomicUpload> {
+    const tempName = `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`
     let handle: FileHandle | undefined
+    let created = false
     try {
+      handle = await open(
+        options.dir.child(tempName),
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600
+      )
+      created = true
       let position = 0
-      if (mode === 'append' && existing !== undefined) {
-        await copyFile(target, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
-        handle = await open(temp, constants.O_WRONLY | constants.O_NOFOLLOW)
+      if (options.source !== undefined) {
+        // Both ends are open descriptors: the copy resolves no share path.
+        await copyFile(`/proc/self/fd/${options.source.fd}`, `/proc/self/fd/${handle.fd}`, constants.COPYFILE_FICLONE)
         position = (await handle.stat()).size
-      } else {
-        handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, fileMode)
       }
-      await handle.chmod(fileMode)
-      return new AtomicUpload(temp, handle, position, target, mode, size, label)
+      await handle.chmod(options.fileMode)
+      return new AtomicUpload(options, tempName, handle, position)
     } catch (err) {
       await handle?.close().catch(() => {})
-      await unlink(temp).catch(() => {})
-      throw fsError(err, label)
+      if (created) await unlink(options.dir.child(tempName)).catch(() => {})
+      await options.dir.close()
+      throw fsError(err, options.label)
+    } finally {
+      await options.source?.close().catch(() => {})
     }
   }
 
   get received(): number {
     return this.#received
+  }
+
+  /** The temporary file's `/proc/self/fd` path in its directory. */
+  get tempPath(): string {
+    return this.dir.child(this.tempName)
   }
 
   /**
@@ -109,10 +147,16 @@ export class AtomicUpload {
   }
 
   /** Verify and move into place. On any failure the temporary file is removed and the target untouched. */
-  async commit(sha256: string): Promise<{ size: number; sha256: string }> {
-    const handle = this.#handle
-    if (this.#done || handle === undefined) throw new ShareError('aborted', `${this.label}: upload already finished`)
+  commit(sha256: string): Promise<{ size: number; sha256: string }> {
+    if (this.#done || this.#handle === undefined)
+      return Promise.reject(new ShareError('aborted', `${this.label}: upload already finished`))
     this.#done = true
+    const run = this.#commit(sha256)
+    this.#committing = run.catch(() => {})
+    return run
+  }
+
+  async #commit(sha256: string): Promise<{ size: number; sha256: string }> {
     try {
       await this.#chain
       if (this.#failure !== undefined) throw this.#failure
@@ -120,45 +164,37 @@ export class AtomicUpload {
       if (this.#received !== this.size)
         throw new UploadVerifyError(`${this.label}: received ${this.#received} bytes, declared ${this.size}`)
       if (digest !== sha256.toLowerCase()) throw new UploadVerifyError(`${this.label}: SHA-256 does not match the declared value`)
+      const handle = this.#handle as FileHandle
       try {
         await handle.sync()
         await handle.close()
         this.#handle = undefined
-        if (this.mode === 'create') {
-          await link(this.temp, this.target) // fails with EEXIST when the target appeared meanwhile
-          await unlink(this.temp)
-        } else {
-          await rename(this.temp, this.target)
-        }
-        await syncDir(join(this.temp, '..'))
       } catch (err) {
         throw fsError(err, this.label)
       }
+      await this.#place(this)
       return { size: this.#received, sha256: digest }
-    } catch (err) {
+    } finally {
       await this.#cleanup()
-      throw err
     }
   }
 
-  /** Discard the upload (interrupted, cancelled, refused). Idempotent. */
+  /** Discard the upload (interrupted, cancelled, refused). Idempotent; waits for a commit in progress. */
   async abort(): Promise<void> {
     this.#done = true
+    await this.#committing
     await this.#cleanup()
   }
 
-  async #cleanup(): Promise<void> {
-    await this.#chain
-    const handle = this.#handle
-    this.#handle = undefined
-    await handle?.close().catch(() => {})
-    await unlink(this.temp).catch(() => {})
+  #cleanup(): Promise<void> {
+    this.#cleaned ??= (async () => {
+      await this.#chain
+      const handle = this.#handle
+      this.#handle = undefined
+      await handle?.close().catch(() => {})
+      await unlink(this.tempPath).catch(() => {}) // ENOENT after a rename commit
+      await this.dir.close()
+    })()
+    return this.#cleaned
   }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r').catch(() => undefined)
-  if (h === undefined) return
-  await h.sync().catch(() => {})
-  await h.close().catch(() => {})
 }

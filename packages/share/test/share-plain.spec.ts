@@ -63,7 +63,9 @@ describe('share over loopback, plain mode', () => {
     expect(entries.find((e) => e.name === 'sub')?.type).toBe('dir')
     expect(await client.stat('readme.txt')).toMatchObject({ type: 'file', size: 12 })
     expect((await client.readFile('readme.txt')).toString()).toBe('hello share\n')
-    expect((await client.readFile('good-link')).toString()).toBe('hello share\n')
+    // links are never followed, even inside the root (SPEC.md §5.1); list shows them, read refuses them
+    expect(entries.find((e) => e.name === 'good-link')?.type).toBe('symlink')
+    await expect(client.readFile('good-link')).rejects.toMatchObject({ code: 'share-symlink-refused' })
   })
 
   it('reads byte ranges', async () => {
