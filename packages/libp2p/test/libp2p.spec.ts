@@ -124,6 +124,7 @@ describe('peerguardEncrypter between real libp2p nodes on loopback TCP', () => {
     const bob = pki.peers.bob!
     const dir = await mkdtemp(join(tmpdir(), 'pg-libp2p-trust-'))
     await writeFile(join(dir, 'root.crt'), pki.ca.certificate)
+    await writeFile(join(dir, 'ca.crl'), (await pki.ca.crl()).der) // revocation is required by default
     const trust = await loadTrustStore(dir)
     const log = memoryLog()
     const a = await startNode({ identity: alice.identity, peerguard: { chain: alice.chain, trust, log } }, nodes)

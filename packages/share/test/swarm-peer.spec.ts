@@ -201,7 +201,10 @@ describe('swarm: access control', () => {
     const other = await makeTestPki({ caName: 'Other CA', peers: [{ name: 'mallory', groups: ['swarm-team'] }] })
     const mallory = other.peers.mallory as TestPeer
     // Mallory trusts our CA too, so only the seeder's check can stop her.
-    const trust = createTrustStore({ roots: [pki.ca.certificate, other.ca.certificate] })
+    const trust = createTrustStore({
+      roots: [pki.ca.certificate, other.ca.certificate],
+      crls: [(await pki.ca.crl()).der, (await other.ca.crl()).der]
+    })
     const peer = createSwarmPeer({ identity: mallory.identity, chain: mallory.chain, trust, stallTimeoutMs: 3000 })
     peers.push(peer)
     const out = join(dir, 'mallory.bin')
