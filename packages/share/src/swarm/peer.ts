@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { open, rename, stat, unlink } from 'node:fs/promises'
 import { type AddressInfo, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { RefusalSummarizer } from '@peerguard/audit'
 import { type ChannelListener, createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
 import { type KeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
@@ -104,6 +105,8 @@ export class SwarmPeer {
   readonly #limiter: RateLimiter | undefined
   readonly #logger: Logger
   #listener: ChannelListener | undefined
+  /** Handshake failures (before authentication): counted per address and minute, not logged one by one. */
+  #refusals: RefusalSummarizer | undefined
   #closed = false
   #bytesServed = 0
 
@@ -287,16 +290,11 @@ export class SwarmPeer {
       },
       (channel) => this.#accept(channel)
     )
+    const refusals = this.#o.log === undefined ? undefined : new RefusalSummarizer(this.#o.log)
+    this.#refusals = refusals
     listener.on('handshakeError', (err: PeerguardError, address: string) => {
       this.#logger.info('swarm connection refused', { address, code: err.code })
-      void appendDecision(this.#o.log, {
-        kind: 'connection',
-        event: 'refused',
-        code: err.code,
-        reason: err.message,
-        peer: { address },
-        mode: 'hardened'
-      }).catch(() => {})
+      refusals?.refused(address, err.code)
     })
     this.#listener = listener
     return listener.listen(port, host)
@@ -446,6 +444,7 @@ export class SwarmPeer {
     for (const c of this.#serving) c.close()
     this.#serving.clear()
     await this.#listener?.close()
+    await this.#refusals?.close()
     for (const s of this.#stores.values()) await s.fh.close().catch(() => {})
     this.#stores.clear()
   }
