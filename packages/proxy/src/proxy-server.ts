@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, type NetConnectOpts, connect as netConnect, createServer, type Server, type Socket } from 'node:net'
+import { RefusalSummarizer, type RefusalSummaryRecord } from '@peerguard/audit'
 import { type AuthorizeResult, secureInbound } from '@peerguard/channel'
 import {
   assertInteger,
@@ -25,7 +26,8 @@ import { secureTlsInbound } from './tls-channel.js'
 
 /** Where decisions go: `DecisionLog` from @peerguard/audit fits (only `append` is used). */
 export interface DecisionSink {
-  append(record: ConnectionDecision): Promise<unknown>
+  /** Refusals before authentication arrive as `refusal-summary` records, one per address and minute. */
+  append(record: ConnectionDecision | RefusalSummaryRecord): Promise<unknown>
 }
 
 /** One accept/refuse decision as the proxy writes it to the decision log. */
@@ -178,6 +180,8 @@ export class ProxyServer extends EventEmitter {
   readonly #splices = new Set<Promise<unknown>>()
   readonly #open = new Set<OpenConnection>()
   #closed = false
+  /** Refusals before authentication: counted per address and minute, not logged one by one. */
+  readonly #refusals: RefusalSummarizer | undefined
   #accepted = 0
   #refused = 0
   #bytesIn = 0
@@ -217,6 +221,7 @@ export class ProxyServer extends EventEmitter {
     this.#o = options
     this.#config = options.config
     this.#log = options.logger ?? silentLogger
+    this.#refusals = options.decisionLog === undefined ? undefined : new RefusalSummarizer(options.decisionLog)
     this.server = createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK }, (socket) =>
       this.#onSocket(socket)
     )
@@ -325,6 +330,7 @@ export class ProxyServer extends EventEmitter {
     if (options.drain !== true) for (const s of this.#sockets) s.destroy(new ProxyClosedError())
     await Promise.allSettled([...this.#splices])
     await closing
+    await this.#refusals?.close()
   }
 
   #record(d: Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>): void {
@@ -338,6 +344,13 @@ export class ProxyServer extends EventEmitter {
     if (d.event === 'accepted') this.#accepted++
     else this.#refused++
     this.#log.info(`proxy ${d.event}`, { code: d.code, peer: d.peer?.peerId, address: d.peer?.address })
+    if (d.event === 'refused' && d.peer?.peerId === undefined && this.#refusals !== undefined) {
+      // nobody authenticated: count it, so a flood of bad handshakes cannot grow the log
+      const address = d.peer?.address ?? 'unknown'
+      const colon = address.lastIndexOf(':')
+      this.#refusals.refused(colon > 0 ? address.slice(0, colon) : address, d.code)
+      return
+    }
     this.#o.decisionLog?.append(entry).catch((err: unknown) => {
       this.#log.error('decision log append failed', { error: (err as Error).message })
     })
