@@ -234,7 +234,7 @@ export class ShareServer extends EventEmitter {
         t.unref()
       })
       ;({ stream, peer } = await Promise.race([this.#transport.accept(socket), timeout]))
-      authenticated = peer
+      if (this.mode === 'hardened') authenticated = peer // a plain-mode peer is anonymous
       stream.on('error', () => {}) // errors are handled where the stream is read; never crash the process
       const { bytes, rest } = await Promise.race([readExactly(stream, PREFACE.length, this.#handshakeMs), timeout])
       if (!bytes.equals(PREFACE)) throw new ShareProtocolError('bad preface: not a peerguard share client')
