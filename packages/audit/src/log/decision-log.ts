@@ -89,6 +89,10 @@ export class DecisionLog {
   #unavailable: unknown
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  #inflight = new Set<Promise<void>>()
+  #publishing: Promise<void> = Promise.resolve()
+  /** Entries the newest head written vouches for. */
+  #published = 0
 
   /** @internal use openDecisionLog */
   constructor(
@@ -154,30 +158,46 @@ export class DecisionLog {
    * Write a signed checkpoint now (a no-op when every entry is already signed), then replace
    * `<log>.head` with a signed head naming it and hand that head to `onCheckpoint`.
    */
-  async checkpoint(): Promise<void> {
-    if (this.#mem.seq === this.#mem.signed || this.#closed) return
+  checkpoint(): Promise<void> {
+    if (this.#mem.seq === this.#mem.signed || this.#closed) return Promise.resolve()
     const count = this.#mem.seq
     const head = this.#mem.head
     const sig = Buffer.from(sign(checkpointMessage(count, head), this.#identity.secretKey)).toString('base64')
-    const r = await this.#enqueue({ kind: 'checkpoint', count, head, signer: this.signer, sig }, true)
-    await this.publishHead(signHead(r.seq + 1, r.hash, this.#identity, this.signer))
+    const written = this.#enqueue({ kind: 'checkpoint', count, head, signer: this.signer, sig }, true)
+    const done = written.then((r) => this.#publishHead(signHead(r.seq + 1, r.hash, this.#identity, this.signer)))
+    // close() waits for checkpoints in flight, head file included
+    this.#inflight.add(done)
+    void done.then(
+      () => this.#inflight.delete(done),
+      () => this.#inflight.delete(done)
+    )
+    return done
   }
 
-  /** @internal Replace the head file and ship the head; failures go to `onError`, never to the caller. */
-  async publishHead(head: SignedHead): Promise<void> {
-    const line = formatHead(head)
-    try {
-      await writeFileAtomic(`${this.path}.head`, line)
-    } catch (err) {
-      // The old head names an earlier checkpoint, which the log still holds: consistent, retried next time.
-      this.#onError(err)
-    }
-    if (this.#onCheckpoint === undefined) return
-    try {
-      await this.#onCheckpoint(head, line)
-    } catch (err) {
-      this.#onError(err)
-    }
+  /**
+   * Replace the head file and ship the head, one at a time and never going back to an older head;
+   * failures go to `onError`, never to the caller.
+   */
+  #publishHead(head: SignedHead): Promise<void> {
+    const run = this.#publishing.then(async () => {
+      if (head.entries <= this.#published) return
+      const line = formatHead(head)
+      try {
+        await writeFileAtomic(`${this.path}.head`, line)
+        this.#published = head.entries
+      } catch (err) {
+        // The old head names an earlier checkpoint, which the log still holds: consistent, retried next time.
+        this.#onError(err)
+      }
+      if (this.#onCheckpoint === undefined) return
+      try {
+        await this.#onCheckpoint(head, line)
+      } catch (err) {
+        this.#onError(err)
+      }
+    })
+    this.#publishing = run.catch(() => {})
+    return run
   }
 
   /** Write a final checkpoint and close the file. Idempotent; never throws for a full disk. */
@@ -187,7 +207,9 @@ export class DecisionLog {
     try {
       // Entries left unsigned (disk full) carry their MAC: the next open adopts them.
       await this.checkpoint().catch((err: unknown) => this.#onError(err))
+      await Promise.allSettled([...this.#inflight])
       await this.#flushing
+      await this.#publishing
     } finally {
       this.#closed = true
       await this.#file.close().catch(() => {})
