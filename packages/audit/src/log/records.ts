@@ -87,7 +87,9 @@ export function checkRecord(record: DecisionRecord): void {
   assertString('record.code', record.code, { nonEmpty: true, maxLength: 128 })
   assertString('record.reason', record.reason, { maxLength: 4096 })
   for (const key of Object.keys(record)) {
-    if (RESERVED.has(key)) throw new InvalidArgumentError(`record.${key}: reserved field name`)
+    // `count` is a checkpoint's field, and a refusal summary's (a record is never a checkpoint)
+    if (RESERVED.has(key) && !(key === 'count' && record.kind === 'refusal-summary'))
+      throw new InvalidArgumentError(`record.${key}: reserved field name`)
   }
   if (record.kind === 'operation') {
     if (typeof record.allowed !== 'boolean') throw new InvalidArgumentError('record.allowed: expected boolean')
