@@ -12,6 +12,8 @@ import {
 } from '@peerguard/proxy'
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
+import type { LiveConfig } from '../live-config.js'
+import { CRL_REFRESH_HELP, liveConfigFor, untilStopped } from '../serve-live.js'
 import { readPassphraseFile, wantsJson } from '../common.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
@@ -109,12 +111,14 @@ Example:
     .option('--max-per-peer <n>', 'most connections per peer', intOption('--max-per-peer', 1, 1_000_000))
     .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
     .option('--connect-timeout <seconds>', 'deadline to reach the target', intOption('--connect-timeout', 1, 600))
+    .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
     .option('--json', 'machine-readable output (JSON lines on stdout)')
     .addHelpText(
       'after',
       `
-Runs until SIGINT or SIGTERM; SIGHUP re-reads certificate, trust store, CRLs and policy without
-dropping established connections (a bad file keeps the previous configuration).
+Runs until SIGINT or SIGTERM. Certificate, trust store, CRLs and policy are watched and re-read on
+change or SIGHUP (a bad file keeps the previous configuration); established connections of peers
+no longer trusted or allowed by the new policy are closed, the others keep running.
 
 Example:
   $ peerguard proxy server --listen 0.0.0.0:7631 --target 127.0.0.1:631 --service printer --action print \\
@@ -131,6 +135,7 @@ Example:
           action: string
           maxConnections?: number
           maxPerPeer?: number
+          crlRefresh?: string
         },
         cmd: Command
       ) => {
@@ -141,14 +146,22 @@ Example:
         const config = await loadProxyConfig(files)
         const log = o.log === undefined ? undefined : await openNodeLog(o.log, config.identity, o, io)
         let server: ProxyServer
+        let live: LiveConfig
         try {
+          // Certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
+          live = await liveConfigFor(o, config.identity, io, log)
           server = createProxyServer({
             listen,
             target,
             service: o.service,
             action: o.action,
-            config,
-            loadConfig: () => loadProxyConfig(files),
+            config: {
+              identity: config.identity,
+              chain: live.chain,
+              trust: live.trust,
+              ...(live.policy === undefined ? {} : { policy: live.policy })
+            },
+            connectionCheck: live.checkPeer,
             tls: o.tls === true,
             ...(log === undefined ? {} : { decisionLog: log }),
             ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
@@ -186,13 +199,19 @@ Example:
             io.out(JSON.stringify({ event: 'refused', code, peerId: peer?.peerId, address: peer?.address, reason: err.message }))
           else io.err(`peerguard: refused ${who(peer)}: ${code}: ${err.message}`)
         })
-        await runUntilSignal(io, {
-          reload: () => server.reload(),
-          close: async () => {
-            await server.close()
-            await log?.close()
-          }
+        server.on('dropped', (peer: PeerInfo, refusal: { code: string; reason: string }) => {
+          if (json) io.out(JSON.stringify({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }))
+          else io.err(`peerguard: closed ${who(peer)}: ${refusal.code}: ${refusal.reason}`)
         })
+        try {
+          live.onChange(() => server.recheck())
+          await live.start()
+          await untilStopped(io, live)
+        } finally {
+          live.close()
+          await server.close()
+          await log?.close()
+        }
       }
     )
 

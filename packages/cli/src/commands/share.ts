@@ -2,8 +2,8 @@ import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import type { DecisionLog } from '@peerguard/audit'
+import type { KeyPair } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
-import { loadPolicy } from '@peerguard/policy'
 import {
   channelTransport,
   connectShare,
@@ -17,6 +17,8 @@ import {
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
+import type { LiveConfig } from '../live-config.js'
+import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
 import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface CredentialOptions {
@@ -124,9 +126,14 @@ Example:
     .option('--plain', 'serve without authentication or encryption (the unprotected baseline)')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .addOption(new Option('--max-ops <n>', 'concurrent operations per peer').default('8'))
+    .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
     .addHelpText(
       'after',
       `
+Runs until SIGINT or SIGTERM. Certificate, trust roots, CRLs and policy are watched and re-read on
+change or SIGHUP: a bad new file keeps the one in force (logged as a rejected reload), and open
+connections of peers no longer trusted are closed.
+
 Example:
   $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --policy office.yaml --log decisions.jsonl
   $ peerguard share serve ./scratch --plain --listen 127.0.0.1:4456`
@@ -142,6 +149,7 @@ Example:
           name?: string
           plain?: boolean
           maxOps: string
+          crlRefresh?: string
         },
         cmd: Command
       ) => {
@@ -159,22 +167,32 @@ Example:
         }
         if (opts.plain === true && opts.policy !== undefined)
           throw new PeerguardError('usage', '--policy needs hardened mode: a plain share cannot tell peers apart')
-        const transport = opts.plain === true ? plainTransport() : await transportFrom(opts, io, 'server')
-        const authorize = opts.policy === undefined ? undefined : policyAuthorizer(loadPolicy({ path: opts.policy }))
+        if (opts.log !== undefined && opts.identity === undefined)
+          throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
+        const identity = opts.identity === undefined ? undefined : await readKey(opts.identity, opts.passphraseFile)
         let log: DecisionLog | undefined
-        if (opts.log !== undefined) {
-          if (opts.identity === undefined)
-            throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
-          log = await openNodeLog(opts.log, await readKey(opts.identity, opts.passphraseFile), opts, io)
+        let live: LiveConfig | undefined
+        let server: ReturnType<typeof createShareServer>
+        try {
+          if (opts.log !== undefined) log = await openNodeLog(opts.log, identity as KeyPair, opts, io)
+          // Hardened: certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
+          if (opts.plain !== true) live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
+          server = createShareServer({
+            root: dir,
+            ...(opts.name === undefined ? {} : { shareName: opts.name }),
+            transport:
+              live === undefined
+                ? plainTransport()
+                : channelTransport({ identity: identity as KeyPair, chain: live.chain, trust: live.trust }),
+            ...(live?.policy === undefined ? {} : { authorize: policyAuthorizer(live.policy) }),
+            ...(live === undefined ? {} : { connectionCheck: live.checkPeer }),
+            ...(log === undefined ? {} : { log }),
+            maxConcurrentPerPeer: maxOps
+          })
+        } catch (err) {
+          await log?.close()
+          throw err
         }
-        const server = createShareServer({
-          root: dir,
-          ...(opts.name === undefined ? {} : { shareName: opts.name }),
-          transport,
-          ...(authorize === undefined ? {} : { authorize }),
-          ...(log === undefined ? {} : { log }),
-          maxConcurrentPerPeer: maxOps
-        })
         try {
           const addr = await server.listen(listen)
           if (wantsJson(cmd))
@@ -192,16 +210,11 @@ Example:
             if (server.mode === 'plain')
               io.err('peerguard: warning: plain mode: anyone who can reach this port can read and write the folder')
           }
-          await new Promise<void>((resolve) => {
-            const stop = (): void => {
-              process.off('SIGINT', stop)
-              process.off('SIGTERM', stop)
-              resolve()
-            }
-            process.on('SIGINT', stop)
-            process.on('SIGTERM', stop)
-          })
+          live?.onChange(() => server.recheck())
+          await live?.start()
+          await untilStopped(io, live)
         } finally {
+          live?.close()
           await server.close()
           await log?.close()
         }

@@ -17,6 +17,8 @@ import {
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
+import type { LiveConfig } from '../live-config.js'
+import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
 import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
 
 interface Credentials {
@@ -48,10 +50,12 @@ function need(opts: Credentials, what: string): void {
   }
 }
 
+/** A swarm peer from the flags; with `live` (swarm seed) its certificate, trust and policy stay current. */
 async function peerFrom(
-  opts: Credentials & { maxUpload?: string },
-  io: CliIO
-): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined }> {
+  opts: Credentials & { maxUpload?: string; crlRefresh?: string },
+  io: CliIO,
+  options: { live?: boolean } = {}
+): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined; live: LiveConfig | undefined }> {
   let maxUpload: number | undefined
   if (opts.maxUpload !== undefined) {
     if (!/^\d+$/.test(opts.maxUpload) || Number(opts.maxUpload) < 1024)
@@ -61,6 +65,25 @@ async function peerFrom(
     maxUpload = Number(opts.maxUpload)
   }
   const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  if (options.live === true) {
+    const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
+    try {
+      const live = await liveConfigFor(opts as LiveFlags, identity, io, log)
+      const peer = createSwarmPeer({
+        identity,
+        chain: live.chain,
+        trust: live.trust,
+        ...(live.policy === undefined ? {} : { policy: live.policy }),
+        ...(log === undefined ? {} : { log }),
+        ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload }),
+        connectionCheck: live.checkPeer
+      })
+      return { peer, log, live }
+    } catch (err) {
+      await log?.close()
+      throw err
+    }
+  }
   const chain = await readCertificates(opts.cert as string)
   const trust = await readTrust(opts.trust as string)
   const policy = opts.policy === undefined ? undefined : loadPolicy({ path: opts.policy })
@@ -73,7 +96,7 @@ async function peerFrom(
     ...(log === undefined ? {} : { log }),
     ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload })
   })
-  return { peer, log }
+  return { peer, log, live: undefined }
 }
 
 function credentialOptions(cmd: Command): Command {
@@ -86,18 +109,6 @@ function credentialOptions(cmd: Command): Command {
     .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--max-upload <bytes-per-second>', 'cap the upload bandwidth to other peers')
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
 }
 
 export function registerSwarmCommands(program: Command, io: CliIO): void {
@@ -174,27 +185,33 @@ Example:
       .argument('<manifest>', 'the manifest file')
       .argument('<file>', 'the complete file')
       .option('--listen <host:port>', 'address to listen on', '127.0.0.1:6881')
+      .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --policy swarm.yaml --listen 0.0.0.0:6881'
+      '\nRuns until SIGINT or SIGTERM. Certificate, trust roots, CRLs and policy are watched and re-read on change or\nSIGHUP (a bad new file keeps the one in force); connections of peers no longer trusted or allowed are closed.\n\nExample:\n  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --policy swarm.yaml --listen 0.0.0.0:6881'
     )
-    .action(async (manifestPath: string, file: string, opts: Credentials & { listen: string }, cmd: Command) => {
-      need(opts, 'swarm seed')
-      const listen = parseListen(opts.listen)
-      const manifest = await readManifest(manifestPath)
-      const { peer, log } = await peerFrom(opts, io)
-      try {
-        await peer.seed(manifest, file)
-        const addr = await peer.listen(listen.port, listen.host)
-        if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
-        else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
-        await waitForSignal()
-      } finally {
-        await peer.close()
-        await log?.close()
+    .action(
+      async (manifestPath: string, file: string, opts: Credentials & { listen: string; crlRefresh?: string }, cmd: Command) => {
+        need(opts, 'swarm seed')
+        const listen = parseListen(opts.listen)
+        const manifest = await readManifest(manifestPath)
+        const { peer, log, live } = await peerFrom(opts, io, { live: true })
+        try {
+          await peer.seed(manifest, file)
+          const addr = await peer.listen(listen.port, listen.host)
+          if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
+          else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
+          live?.onChange(() => peer.recheck())
+          await live?.start()
+          await untilStopped(io, live)
+        } finally {
+          live?.close()
+          await peer.close()
+          await log?.close()
+        }
       }
-    })
+    )
 
   credentialOptions(
     swarm
