@@ -226,7 +226,7 @@ describe('live reload of a running share', () => {
     await reported(/new trust rejected \(crl-older\)/, since)
     // a CRL whose signature was tampered with
     const forged = Uint8Array.from(newer.der)
-    forged[forged.length - 1] ^= 0x01
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 0x01
     since = Date.now()
     await replaceFile(join(trustDir, 'ca.crl'), pemEncode(forged, 'X509 CRL'))
     await reported(/new trust rejected \(crl-bad-signature\)/, since)
