@@ -14,6 +14,7 @@ import {
 } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
 import { assertWritable, collect, passphraseOf, readLimited, wantsJson } from '../common.js'
+import { registerCaCrlCommands } from './ca-crl.js'
 
 function positiveInt(name: string): (value: string) => number {
   return (value) => {
@@ -68,12 +69,13 @@ function recordJson(r: CaRecord) {
 export function registerCaCommands(program: Command, io: CliIO): void {
   const ca = program
     .command('ca')
-    .description('run a LAN certificate authority: init, issue, renew, revoke, crl, list')
+    .description('run a LAN certificate authority: init, issue, renew, revoke, crl, publish, list')
     .addHelpText(
       'after',
       `
-The CA directory holds ca.pem (certificate), ca.key (key, encrypted with the passphrase) and
-ca.db.json (issued and revoked certificates). Commands that use the key take --passphrase-file.
+The CA directory holds ca.pem (certificate), ca.key (key, encrypted with the passphrase),
+ca.db.json (issued and revoked certificates, settings) and crl.pem (the newest CRL). Commands
+that use the key take --passphrase-file.
 
 Example:
   $ peerguard ca init --dir lan-ca --name "Home LAN CA" --passphrase-file ca.pass
@@ -94,12 +96,17 @@ Example:
     .option('--passphrase-file <file>', 'encrypt the CA key with the first line of this file (recommended)')
     .option('--parent <dir>', 'make an intermediate CA issued by the CA in this directory')
     .option('--parent-passphrase-file <file>', 'passphrase of the parent CA key')
+    .option(
+      '--crl-url <url>',
+      "CRL distribution point (http://) every certificate this CA issues will carry: where `ca publish` serves this CA's CRL; repeatable",
+      collect
+    )
     .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `
 Example:
-  $ peerguard ca init --dir lan-ca --name "Home LAN CA" --passphrase-file ca.pass
+  $ peerguard ca init --dir lan-ca --name "Home LAN CA" --crl-url http://ca.lan:8080/lan-ca.crl --passphrase-file ca.pass
   $ peerguard ca init --dir issuing --name "Issuing CA" --parent lan-ca --parent-passphrase-file ca.pass --passphrase-file issuing.pass`
     )
     .action(
@@ -113,6 +120,7 @@ Example:
           passphraseFile?: string
           parent?: string
           parentPassphraseFile?: string
+          crlUrl?: string[]
         },
         cmd: Command
       ) => {
@@ -125,6 +133,7 @@ Example:
             keyType: opts.keyType,
             ...(opts.days === undefined ? {} : { days: opts.days }),
             ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+            ...(opts.crlUrl === undefined ? {} : { ownCrlDistributionPoints: opts.crlUrl }),
             ...key
           })
         } else {
@@ -133,9 +142,11 @@ Example:
             keyType: opts.keyType,
             ...(opts.days === undefined ? {} : { days: opts.days }),
             ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+            ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
             ...key
           })
         }
+        const crlUrls = await made.getCrlDistributionPoints()
         const info = {
           dir: opts.dir,
           name: made.name,
@@ -144,13 +155,16 @@ Example:
           serial: made.parsed.serial,
           notAfter: new Date(made.parsed.notAfter).toISOString(),
           intermediate: opts.parent !== undefined,
-          encrypted: key.passphrase !== undefined
+          encrypted: key.passphrase !== undefined,
+          crlDistributionPoints: crlUrls
         }
         if (wantsJson(cmd)) io.json(info)
         else {
           io.out(`created ${info.intermediate ? 'intermediate' : 'root'} CA "${made.name}" (${made.keyType}) in ${opts.dir}`)
           io.out(`  certificate: ${info.certificate} (give this to every peer as its trust root)`)
           io.out(`  expires:     ${info.notAfter}`)
+          if (crlUrls.length > 0)
+            io.out(`  CRL URL:     ${crlUrls.join(', ')} (serve it with \`peerguard ca publish --ca ${opts.dir}\`)`)
         }
         if (key.passphrase === undefined) {
           io.err(`peerguard: warning: ${opts.dir}/ca.key is not encrypted; anyone who can read it can issue certificates`)
@@ -169,6 +183,11 @@ Example:
     .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
     .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
     .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
+    .option(
+      '--crl-url <url>',
+      "CRL distribution point (http://) for this certificate instead of the CA's setting; repeatable",
+      collect
+    )
     .requiredOption(
       '--out <file>',
       'the certificate file to write: PEM (with an intermediate CA, leaf then chain), or DER when it ends in .der/.cer'
@@ -194,6 +213,7 @@ Example:
           name?: string
           group: string[]
           days?: number
+          crlUrl?: string[]
           out: string
           passphraseFile?: string
           force?: boolean
@@ -203,7 +223,10 @@ Example:
         const sources = [opts.key, opts.csr, opts.peerId].filter((s) => s !== undefined)
         if (sources.length !== 1) throw new PeerguardError('usage', 'give exactly one of --key, --csr or --peer-id')
         await assertWritable(opts.out, opts.force)
-        const days = opts.days === undefined ? {} : { days: opts.days }
+        const days = {
+          ...(opts.days === undefined ? {} : { days: opts.days }),
+          ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl })
+        }
         let issued: IssuedCertificate
         if (opts.csr !== undefined) {
           const csr = await readLimited(opts.csr, 'certificate request')
@@ -238,10 +261,15 @@ Example:
     )
 
   ca.command('renew')
-    .description('issue a fresh certificate (new serial and dates) for the same peer, name and groups')
+    .description('issue a fresh certificate (new serial and dates) for the same peer, name and groups; never for a revoked one')
     .requiredOption('--ca <dir>', 'the CA directory')
     .argument('<cert>', 'the certificate to renew (PEM or DER)')
     .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
+    .option(
+      '--crl-url <url>',
+      "CRL distribution point (http://) for this certificate instead of the CA's setting; repeatable",
+      collect
+    )
     .requiredOption('--out <file>', 'the new certificate file')
     .option('--passphrase-file <file>', 'passphrase of the CA key')
     .option('--force', 'replace an existing --out file')
@@ -255,7 +283,7 @@ Example:
     .action(
       async (
         certFile: string,
-        opts: { ca: string; days?: number; out: string; passphraseFile?: string; force?: boolean },
+        opts: { ca: string; days?: number; crlUrl?: string[]; out: string; passphraseFile?: string; force?: boolean },
         cmd: Command
       ) => {
         await assertWritable(opts.out, opts.force)
@@ -263,6 +291,7 @@ Example:
         const authority = await openCa(opts)
         const issued = await authority.renew(new Uint8Array(cert), {
           ...(opts.days === undefined ? {} : { days: opts.days }),
+          ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
           beforeCommit: (c) => writeCert(opts.out, c, opts.force)
         })
         printIssued(io, cmd, issued, opts.out)
@@ -306,38 +335,7 @@ Example:
       }
     )
 
-  ca.command('crl')
-    .description('sign a CRL of every revoked certificate, with the next CRL number')
-    .requiredOption('--ca <dir>', 'the CA directory')
-    .requiredOption('--out <file>', 'the CRL file to write: PEM, or DER when it ends in .der/.cer')
-    .option('--days <n>', 'nextUpdate: days until peers must fetch a newer CRL (default 7)', positiveInt('--days'))
-    .option('--passphrase-file <file>', 'passphrase of the CA key')
-    .option('--json', 'machine-readable output (JSON on stdout)')
-    .addHelpText(
-      'after',
-      `
-Peers refuse every certificate of this CA once the CRL is past nextUpdate (crl-stale), so sign a new one before then.
-
-Example:
-  $ peerguard ca crl --ca lan-ca --out crl.pem --days 7 --passphrase-file ca.pass`
-    )
-    .action(async (opts: { ca: string; out: string; days?: number; passphraseFile?: string }, cmd: Command) => {
-      const authority = await openCa(opts)
-      const crl = await authority.crl({
-        ...(opts.days === undefined ? {} : { days: opts.days }),
-        // Written inside the database transaction: a CRL that cannot be written is not counted.
-        beforeCommit: (c) => writeFileAtomic(opts.out, wantsDer(opts.out) ? c.der : c.pem, { mode: 0o644 })
-      })
-      const info = {
-        file: opts.out,
-        number: crl.number,
-        thisUpdate: crl.thisUpdate.toISOString(),
-        nextUpdate: crl.nextUpdate.toISOString(),
-        revoked: crl.revoked
-      }
-      if (wantsJson(cmd)) io.json(info)
-      else io.out(`wrote CRL #${crl.number} to ${opts.out}: ${crl.revoked.length} revoked, next update ${info.nextUpdate}`)
-    })
+  registerCaCrlCommands(ca, io)
 
   ca.command('list')
     .description('list the certificates this CA issued, with their state (no passphrase needed)')

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises'
 import { type Command, Option } from 'commander'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { loadIdentity, loadKeystore, saveKeystore } from '@peerguard/identity'
@@ -6,35 +5,13 @@ import { InvalidArgumentError, isPeerguardError, PeerguardError, wipe, writeFile
 import {
   CertificateVerificationError,
   createCsr,
-  createTrustStore,
   exportPkcs12,
-  loadTrustStore,
   type ParsedCertificate,
   parseCertificate,
-  type TrustStore,
   verifyPeerChain
 } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
-import { assertWritable, collect, readCertificates, readLimited, readPassphraseFile, wantsJson } from '../common.js'
-
-async function trustFrom(
-  path: string,
-  crlFiles: string[],
-  clockSkewMs: number | undefined,
-  at: number | undefined
-): Promise<TrustStore> {
-  const clock = at === undefined ? undefined : { now: () => at }
-  const options = { ...(clock === undefined ? {} : { clock }), ...(clockSkewMs === undefined ? {} : { clockSkewMs }) }
-  const crls = await Promise.all(crlFiles.map(async (f) => new Uint8Array(await readLimited(f, 'CRL'))))
-  const info = await stat(path).catch(() => undefined)
-  if (info?.isDirectory() === true) {
-    const store = await loadTrustStore(path, options)
-    if (crls.length > 0) store.replace({ crls: [...store.crls.map((c) => c.der), ...crls] })
-    return store
-  }
-  const roots = await readCertificates(path)
-  return createTrustStore({ roots, crls, ...options })
-}
+import { assertWritable, buildTrust, collect, readCertificates, readPassphraseFile, wantsJson } from '../common.js'
 
 function describe(c: ParsedCertificate) {
   return {
@@ -155,6 +132,7 @@ Example:
     .argument('<cert>', 'the certificate file (PEM, leaf first, may include intermediates; or DER)')
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file, or a directory of roots and CRLs')
     .option('--crl <file>', 'a CRL to check revocation against; repeat for more', collect, [])
+    .option('--allow-missing-crl', 'check the chain without revocation for a CA whose CRL is not given (default: crl-missing)')
     .option('--chain <file>', 'intermediate CA certificates (PEM)')
     .option('--peer <peer-id>', 'require the certificate to name this peer ID')
     .addOption(
@@ -167,8 +145,11 @@ Example:
       'after',
       `
 Reason codes: cert-expired, cert-not-yet-valid, cert-bad-signature, cert-unknown-issuer, cert-not-a-ca,
-cert-path-too-long, cert-wrong-usage, cert-revoked, cert-peer-mismatch, crl-stale, crl-bad-signature,
-cert-unknown-critical-extension.
+cert-path-too-long, cert-wrong-usage, cert-revoked, cert-peer-mismatch, crl-missing, crl-stale,
+crl-bad-signature, cert-unknown-critical-extension.
+
+Revocation is checked for every CA of the chain: without its CRL (--crl, or in the --trust folder)
+the answer is crl-missing, unless --allow-missing-crl.
 
 Example:
   $ peerguard cert verify alice.pem --trust ca.pem --crl crl.pem --json`
@@ -184,6 +165,7 @@ Example:
           purpose?: 'clientAuth' | 'serverAuth'
           at?: string
           clockSkew?: string
+          allowMissingCrl?: boolean
           json?: boolean
         },
         cmd: Command
@@ -201,7 +183,12 @@ Example:
         }
         const chain = await readCertificates(file)
         if (opts.chain !== undefined) chain.push(...(await readCertificates(opts.chain)))
-        const trust = await trustFrom(opts.trust, opts.crl, skew, at)
+        const trust = await buildTrust(
+          { trust: opts.trust, crl: opts.crl, allowMissingCrl: opts.allowMissingCrl === true },
+          { ...(at === undefined ? {} : { clock: { now: () => at } }), ...(skew === undefined ? {} : { clockSkewMs: skew }) }
+        )
+        if (opts.allowMissingCrl === true)
+          io.err('peerguard: warning: --allow-missing-crl: a CA without a CRL is not checked for revocation')
         try {
           const peer = await verifyPeerChain(chain, {
             trust,
