@@ -31,7 +31,7 @@ function samplePeers(models: readonly PolicyModel[]): Map<string, PolicyPeer> {
         groups: []
       })
     }
-    const tokens = [...m.rules.flatMap((r) => r.peers), ...[...m.groups.values()].flatMap((g) => g.members)]
+    const tokens = [...m.rules.flatMap((r) => [...r.peers, ...r.except]), ...[...m.groups.values()].flatMap((g) => g.members)]
     for (const t of tokens) {
       if (t.startsWith('ou:')) peers.set(t, { peerId: `~${t}`, groups: [t.slice(3)] })
       else if (t.startsWith('name:')) peers.set(t, { peerId: `~${t}`, name: t.slice(5), groups: [] })

@@ -103,6 +103,24 @@ export class PolicyTooLargeError extends PolicyLoadError {
   }
 }
 
+/** A peer ID in the policy that is not a peer ID in either text form. */
+export class PolicyBadPeerIdError extends PolicyLoadError {
+  constructor(what: string, details: PolicyErrorDetails) {
+    super('policy-bad-peer-id', what, details)
+  }
+}
+
+/** A peer name a question (`explain`) uses that the policy does not define; nothing is guessed. */
+export class PolicyUnknownPeerError extends PeerguardError {
+  constructor(name: string, hint?: string) {
+    super(
+      'policy-unknown-peer',
+      `unknown peer "${name}": not a name under peers: of the policy, nor a peer ID${hint === undefined ? '' : ` (${hint})`}`,
+      { details: { name, ...(hint === undefined ? {} : { hint }) } }
+    )
+  }
+}
+
 /** A policy file could not be read. */
 export class PolicyReadError extends PeerguardError {
   constructor(file: string, cause: unknown) {

@@ -88,16 +88,11 @@ export function explainRequest(policy: Policy, request: DecideRequest, now: () =
   const verbs = isAction(request.action) ? verbsOf(request.action) : []
   const split = splitResource(request.resource)
   const groups = policy.groupsOf(request.peer)
-  const tokens = new Set(['*', `id:${request.peer.peerId}`, ...groups])
-  if (request.peer.name !== undefined) tokens.add(`name:${request.peer.name}`)
-  for (const def of model.peers.values()) {
-    const idOk = def.id === undefined || def.id === request.peer.peerId
-    const nameOk = def.name === undefined || def.name === request.peer.name
-    if (idOk && nameOk) tokens.add(def.alias)
-  }
+  // The very tokens decide() compiles the peer's rules from.
+  const tokens = policy.tokensOf(request.peer)
   const facts = requestFacts(request.context, request.peer.address, now, model.utcOffset)
   const name = split?.name ?? ''
-  const invalid = split === undefined ? 'unknown kind' : badResourceName(name)
+  const invalid = split === undefined ? 'unknown kind' : badResourceName(name, split.kind)
   const verdicts: RuleVerdict[] = []
   for (const req of model.requirements) {
     if (!req.encrypted) continue
@@ -124,8 +119,10 @@ export function explainRequest(policy: Policy, request: DecideRequest, now: () =
   for (const rule of ordered) {
     const why: string[] = []
     const who = rule.peers.filter((t) => tokens.has(t))
-    const peerOk = who.length > 0
-    why.push(peerOk ? `peer is ${who.join(', ')}` : `peer is not ${rule.peers.join(', ')}`)
+    const excepted = rule.except.filter((t) => tokens.has(t))
+    const peerOk = who.length > 0 && excepted.length === 0
+    why.push(who.length > 0 ? `peer is ${who.join(', ')}` : `peer is not ${rule.peers.join(', ')}`)
+    if (excepted.length > 0) why.push(`peer is excepted (except: ${excepted.join(', ')})`)
     const common = rule.verbs.filter((v) => verbs.includes(v))
     const actionOk = common.length > 0
     why.push(

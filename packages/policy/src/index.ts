@@ -16,6 +16,7 @@ export { ACTION_CLASSES, ACTIONS, VERBS, verbClass } from './actions.js'
 export type { Action, ActionClass, Verb } from './actions.js'
 export {
   PolicyBadGlobError,
+  PolicyBadPeerIdError,
   PolicyBadValueError,
   PolicyCyclicGroupError,
   PolicyDuplicateIdError,
@@ -26,7 +27,8 @@ export {
   PolicyTooLargeError,
   PolicyUnknownActionError,
   PolicyUnknownGroupError,
-  PolicyUnknownKeyError
+  PolicyUnknownKeyError,
+  PolicyUnknownPeerError
 } from './errors.js'
 export type { PolicyErrorDetails } from './errors.js'
 export { diffPolicies } from './diff.js'

@@ -67,6 +67,7 @@ function sameRule(a: RuleModel, b: RuleModel): boolean {
       r.effect,
       [...r.verbs].sort(),
       [...r.peers].sort(),
+      [...r.except].sort(),
       r.patterns.map((p) => `${p.kind}:${p.glob}`).sort(),
       r.when?.text ?? null
     ])
@@ -141,6 +142,8 @@ export function lintPolicy(model: PolicyModel): LintFinding[] {
     const shadow = denies.find(
       (d) =>
         d.when === undefined &&
+        // A deny with exceptions leaves the excepted peers to the allow (conservative: never shadows).
+        d.except.length === 0 &&
         rule.verbs.every((v) => d.verbs.includes(v)) &&
         peersCover(d, rule, model, expanded) &&
         rule.patterns.every((p) => d.patterns.some((dp) => globCovers(dp, p)))
@@ -174,7 +177,7 @@ export function lintPolicy(model: PolicyModel): LintFinding[] {
     }
   }
   const used = new Set<string>()
-  for (const r of model.rules) for (const t of r.peers) used.add(t)
+  for (const r of model.rules) for (const t of [...r.peers, ...r.except]) used.add(t)
   for (const g of model.groups.values()) for (const m of g.members) used.add(m)
   for (const t of model.tests) used.add(t.peerLabel)
   for (const g of model.groups.values()) {

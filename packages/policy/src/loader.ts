@@ -109,7 +109,7 @@ function schemaError(error: ErrorObject, loc: Locator): Error {
     case 'oneOf':
       return new PolicyInvalidError(
         'wrong peer',
-        loc.details(path, { expected: 'a peer name, or {id, name?, groups?, address?}' })
+        loc.details(path, { expected: 'a peer name, or {named?, id?, name?, groups?, address?} (at least one)' })
       )
     default:
       return new PolicyInvalidError(error.message ?? 'invalid value', loc.details(path))

@@ -2,10 +2,12 @@ import type { SourceLocation } from '@peerguard/interface'
 import { ACTIONS, expandActions, isAction, type Action } from './actions.js'
 import {
   PolicyBadGlobError,
+  PolicyBadPeerIdError,
   PolicyBadValueError,
   PolicyCyclicGroupError,
   PolicyDuplicateIdError,
   PolicyInvalidError,
+  PolicyLoadError,
   PolicyUnknownActionError,
   PolicyUnknownGroupError
 } from './errors.js'
@@ -21,8 +23,9 @@ import type {
   RuleModel,
   TestModel
 } from './model.js'
-import { compilePattern, splitResource } from './resource.js'
-import type { PolicyDocument, RawTest, RawWhen } from './schema.js'
+import { canonicalPeerId } from './peer-id.js'
+import { type CompiledPattern, compilePattern, splitResource } from './resource.js'
+import type { PolicyDocument, RawRule, RawTest, RawWhen } from './schema.js'
 import { nearest } from './suggest.js'
 import { addressKey, parseCidr, parseDay, parseSize, parseTimeWindow, parseUtcOffset, type RequestContext } from './values.js'
 
@@ -35,16 +38,40 @@ export class ModelBuilder {
   private readonly peers = new Map<string, PeerDef>()
   private readonly groups = new Map<string, GroupDef>()
 
+  /**
+   * @param errors when given, every error is collected there and the build goes on with the
+   *   items that are fine (for lint, which reports every error at once); otherwise the first throws.
+   */
   constructor(
     private readonly doc: PolicyDocument,
-    private readonly loc: Locator
+    private readonly loc: Locator,
+    private readonly errors?: PolicyLoadError[]
   ) {}
 
+  /** Run one check; in collecting mode a policy error is recorded and `undefined` returned. */
+  private attempt<T>(check: () => T): T | undefined {
+    if (this.errors === undefined) return check()
+    try {
+      return check()
+    } catch (err) {
+      if (!(err instanceof PolicyLoadError)) throw err
+      this.errors.push(err)
+      return undefined
+    }
+  }
+
+  /** The peerguard text form of a peer ID written in either text form; a located error otherwise. */
+  private peerId(text: string, path: DocPath): string {
+    const r = canonicalPeerId(text)
+    if ('id' in r) return r.id
+    throw new PolicyBadPeerIdError(`bad peer ID "${text.slice(0, 80)}"`, this.loc.details(path, { expected: r.expected }))
+  }
+
   build(): PolicyModel {
-    const utcOffset = this.utcOffset()
+    const utcOffset = this.attempt(() => this.utcOffset()) ?? 0
     this.readPeers()
     this.readGroups()
-    const groupOrder = this.orderGroups()
+    const groupOrder = this.attempt(() => this.orderGroups()) ?? []
     const rules = this.readRules()
     const requirements = this.readRequirements()
     const tests = this.readTests()
@@ -105,55 +132,70 @@ export class ModelBuilder {
 
   private readPeers(): void {
     for (const [alias, def] of Object.entries(this.doc.peers ?? {})) {
-      this.checkName(alias, ['peers', alias], 'peer')
-      if (def.id === undefined && def.name === undefined) {
-        throw new PolicyInvalidError(
-          `peer "${alias}" has neither id nor name`,
-          this.loc.details(['peers', alias], { expected: 'id: <peer ID>, name: <certificate name>, or both' })
-        )
-      }
-      this.peers.set(alias, this.withSource({ alias, id: def.id, name: def.name }, ['peers', alias]))
+      this.attempt(() => {
+        this.checkName(alias, ['peers', alias], 'peer')
+        if (def.id === undefined && def.name === undefined) {
+          throw new PolicyInvalidError(
+            `peer "${alias}" has neither id nor name`,
+            this.loc.details(['peers', alias], { expected: 'id: <peer ID>, name: <certificate name>, or both' })
+          )
+        }
+        const id = def.id === undefined ? undefined : this.peerId(def.id, ['peers', alias, 'id'])
+        this.peers.set(alias, this.withSource({ alias, id, name: def.name }, ['peers', alias]))
+      })
     }
   }
 
   private readGroups(): void {
     const entries = Object.entries(this.doc.groups ?? {})
+    const valid: Array<[string, string[]]> = []
     for (const [name, members] of entries) {
-      this.checkName(name, ['groups', name], 'group')
-      if (this.peers.has(name)) {
-        throw new PolicyDuplicateIdError(
-          `"${name}" is both a peer and a group`,
-          this.loc.details(['groups', name], { key: true, expected: 'peer and group names to differ' })
-        )
-      }
-      this.groups.set(name, this.withSource({ name, members }, ['groups', name]))
-    }
-    for (const [name, members] of entries) {
-      members.forEach((m, i) => {
-        if (m === '*')
-          throw new PolicyInvalidError(
-            '"*" inside a group',
-            this.loc.details(['groups', name, i], { expected: 'peer or group names; write * in the rule instead' })
+      this.attempt(() => {
+        this.checkName(name, ['groups', name], 'group')
+        if (this.peers.has(name)) {
+          throw new PolicyDuplicateIdError(
+            `"${name}" is both a peer and a group`,
+            this.loc.details(['groups', name], { key: true, expected: 'peer and group names to differ' })
           )
-        this.checkToken(m, () => ['groups', name, i])
+        }
+        valid.push([name, members])
       })
+    }
+    const names = new Set(valid.map(([n]) => n))
+    for (const [name, members] of valid) {
+      const canonical = members.map((m, i) =>
+        this.attempt(() => {
+          if (m === '*')
+            throw new PolicyInvalidError(
+              '"*" inside a group',
+              this.loc.details(['groups', name, i], { expected: 'peer or group names; write * in the rule instead' })
+            )
+          return this.checkToken(m, () => ['groups', name, i], names)
+        })
+      )
+      const kept = canonical.filter((m): m is string => m !== undefined)
+      this.groups.set(name, this.withSource({ name, members: kept }, ['groups', name]))
     }
   }
 
-  /** A peer token must be `*`, `id:`/`name:`/`ou:` with a value, or a defined peer or group. */
-  private checkToken(token: string, where: () => DocPath): void {
-    if (token === '*') return
+  /**
+   * A peer token must be `*`, `id:`/`name:`/`ou:` with a value, or a defined peer or group.
+   * Returns it with an `id:` brought to the peerguard text form.
+   */
+  private checkToken(token: string, where: () => DocPath, groups: ReadonlySet<string> = new Set(this.groups.keys())): string {
+    if (token === '*') return token
     const colon = token.indexOf(':')
     if (colon > 0) {
       const prefix = token.slice(0, colon)
-      if ((prefix === 'id' || prefix === 'name' || prefix === 'ou') && token.length > colon + 1) return
+      if (prefix === 'id' && token.length > colon + 1) return `id:${this.peerId(token.slice(colon + 1), where())}`
+      if ((prefix === 'name' || prefix === 'ou') && token.length > colon + 1) return token
       throw new PolicyInvalidError(
         `bad peer reference "${token}"`,
         this.loc.details(where(), { expected: 'id:<peer ID>, name:<certificate name> or ou:<certificate group>' })
       )
     }
-    if (this.peers.has(token) || this.groups.has(token)) return
-    const guess = nearest(token, [...this.peers.keys(), ...this.groups.keys()])
+    if (this.peers.has(token) || groups.has(token)) return token
+    const guess = nearest(token, [...this.peers.keys(), ...groups])
     throw new PolicyUnknownGroupError(
       `unknown peer or group "${token}"`,
       this.loc.details(where(), {
@@ -192,9 +234,20 @@ export class ModelBuilder {
 
   private readRules(): RuleModel[] {
     const ids = new Map<string, number>()
-    return this.doc.rules.map((raw, index) => {
-      const path = ['rules', index] as const
-      const id = raw.id ?? `rule-${index + 1}`
+    const rules: RuleModel[] = []
+    this.doc.rules.forEach((raw, index) => {
+      const rule = this.readRule(raw, index, ids)
+      if (rule !== undefined) rules.push(rule)
+    })
+    return rules
+  }
+
+  /** One rule; in collecting mode every problem in it is recorded and the rule left out. */
+  private readRule(raw: RawRule, index: number, ids: Map<string, number>): RuleModel | undefined {
+    const path = ['rules', index] as const
+    const before = this.errors?.length ?? 0
+    const id = raw.id ?? `rule-${index + 1}`
+    this.attempt(() => {
       const previous = ids.get(id)
       if (previous !== undefined) {
         throw new PolicyDuplicateIdError(
@@ -203,18 +256,34 @@ export class ModelBuilder {
         )
       }
       ids.set(id, index)
+    })
+    this.attempt(() => {
       if ((raw.allow === undefined) === (raw.deny === undefined)) {
         throw new PolicyInvalidError(
           raw.allow === undefined ? 'rule has neither allow: nor deny:' : 'rule has both allow: and deny:',
           this.loc.details(path, { expected: 'exactly one of allow: or deny:' })
         )
       }
-      const effect = raw.allow === undefined ? 'deny' : 'allow'
-      const actions = (raw.allow ?? raw.deny ?? []) as Action[]
-      raw.peers.forEach((t, i) => {
-        this.checkToken(t, () => [...path, 'peers', i])
-      })
-      const patterns = raw.resources.map((text, i) => {
+    })
+    const effect = raw.allow === undefined ? 'deny' : 'allow'
+    const actions = (raw.allow ?? raw.deny ?? []) as Action[]
+    const tokens = (key: 'peers' | 'except'): Array<string | undefined> =>
+      (raw[key] ?? []).map((t, i) =>
+        this.attempt(() => {
+          if (key === 'except' && t === '*')
+            throw new PolicyInvalidError(
+              '"*" in except:',
+              this.loc.details([...path, key, i], {
+                expected: 'peer or group names (a rule that excepts everyone never applies)'
+              })
+            )
+          return this.checkToken(t, () => [...path, key, i])
+        })
+      )
+    const peers = tokens('peers')
+    const except = tokens('except')
+    const patterns = raw.resources.map((text, i) =>
+      this.attempt(() => {
         const p = compilePattern(text)
         if (typeof p === 'string')
           throw new PolicyBadGlobError(
@@ -223,26 +292,28 @@ export class ModelBuilder {
           )
         return p
       })
-      const loc = this.loc
-      let source: SourceLocation | undefined
-      const rule: RuleModel = {
-        index,
-        id,
-        effect,
-        actions,
-        verbs: expandActions(actions),
-        peers: raw.peers.length === 1 ? raw.peers : [...new Set(raw.peers)],
-        patterns,
-        when: raw.when === undefined ? undefined : this.readWhen(raw.when, [...path, 'when']),
-        description: raw.description,
-        // Located on first read: finding positions in a large JSON text costs more than parsing it.
-        get source() {
-          source ??= loc.source(path)
-          return source
-        }
+    )
+    const when = raw.when === undefined ? undefined : this.attempt(() => this.readWhen(raw.when as RawWhen, [...path, 'when']))
+    if ((this.errors?.length ?? 0) > before) return undefined
+    const loc = this.loc
+    let source: SourceLocation | undefined
+    return {
+      index,
+      id,
+      effect,
+      actions,
+      verbs: expandActions(actions),
+      peers: [...new Set(peers as string[])],
+      except: [...new Set(except as string[])],
+      patterns: patterns as CompiledPattern[],
+      when,
+      description: raw.description,
+      // Located on first read: finding positions in a large JSON text costs more than parsing it.
+      get source() {
+        source ??= loc.source(path)
+        return source
       }
-      return rule
-    })
+    }
   }
 
   private readWhen(raw: RawWhen, path: DocPath): Conditions {
@@ -286,69 +357,104 @@ export class ModelBuilder {
   }
 
   private readRequirements(): RequirementModel[] {
-    return Object.entries(this.doc.resources ?? {}).map(([key, def]) => {
-      const pattern = compilePattern(key)
-      if (typeof pattern === 'string')
-        throw new PolicyBadGlobError(
-          `bad resource pattern "${key.slice(0, 80)}"`,
-          this.loc.details(['resources', key], { key: true, expected: pattern })
-        )
-      return {
-        id: `require:${key}`,
-        pattern,
-        encrypted: def.require?.includes('encrypted') === true,
-        source: this.loc.source(['resources', key])
-      }
-    })
+    const out: RequirementModel[] = []
+    for (const [key, def] of Object.entries(this.doc.resources ?? {})) {
+      this.attempt(() => {
+        const pattern = compilePattern(key)
+        if (typeof pattern === 'string')
+          throw new PolicyBadGlobError(
+            `bad resource pattern "${key.slice(0, 80)}"`,
+            this.loc.details(['resources', key], { key: true, expected: pattern })
+          )
+        out.push({
+          id: `require:${key}`,
+          pattern,
+          encrypted: def.require?.includes('encrypted') === true,
+          source: this.loc.source(['resources', key])
+        })
+      })
+    }
+    return out
   }
 
   private readTests(): TestModel[] {
-    return (this.doc.tests ?? []).map((raw, index) => {
+    const out: TestModel[] = []
+    ;(this.doc.tests ?? []).forEach((raw, index) => {
       const path = ['tests', index] as const
-      const { peer, label } = this.testPeer(raw, path)
+      const before = this.errors?.length ?? 0
+      const who = this.attempt(() => this.testPeer(raw, path, index))
       const assertions = (key: 'can' | 'cannot'): Assertion[] =>
-        (raw[key] ?? []).map((text, i) => this.assertion(text, [...path, key, i]))
-      return {
+        (raw[key] ?? []).flatMap((text, i) => this.attempt(() => this.assertion(text, [...path, key, i])) ?? [])
+      const can = assertions('can')
+      const cannot = assertions('cannot')
+      const context = this.attempt(() => this.testContext(raw, path))
+      if (who === undefined || context === undefined || (this.errors?.length ?? 0) > before) return
+      out.push({
         index,
-        name: raw.name ?? `tests[${index}] ${label}`,
-        peerLabel: label,
-        peer,
-        can: assertions('can'),
-        cannot: assertions('cannot'),
-        context: this.testContext(raw, path),
+        name: raw.name ?? `tests[${index}] ${who.label}`,
+        peerLabel: who.label,
+        peer: who.peer,
+        can,
+        cannot,
+        context,
         source: this.loc.source(path)
-      }
+      })
     })
+    return out
   }
 
-  private testPeer(raw: RawTest, path: DocPath): { peer: PolicyPeer; label: string } {
-    if (typeof raw.peer === 'string') {
-      const def = this.peers.get(raw.peer)
+  /**
+   * The peer of a test, built as the enforcement points build it from a channel: the peer ID,
+   * the certificate name (CN) and groups (OU) it presents, and its address. `peer: alice` (or
+   * `named: alice`) takes the ID and name from `peers:`; a peer without a known ID gets a
+   * placeholder that no `id:` can match.
+   */
+  private testPeer(raw: RawTest, path: DocPath, index: number): { peer: PolicyPeer; label: string } {
+    const spec = typeof raw.peer === 'string' ? { named: raw.peer } : raw.peer
+    const at = (key: string): DocPath => (typeof raw.peer === 'string' ? [...path, 'peer'] : [...path, 'peer', key])
+    let def: PeerDef | undefined
+    if (spec.named !== undefined) {
+      def = this.peers.get(spec.named)
       if (def === undefined) {
-        const guess = nearest(raw.peer, this.peers.keys())
+        const guess = nearest(spec.named, this.peers.keys())
         throw new PolicyUnknownGroupError(
-          `unknown peer "${raw.peer}"`,
-          this.loc.details([...path, 'peer'], {
-            expected: this.groups.has(raw.peer)
-              ? 'a peer, not a group (write {id: ..., groups: [...]} for a certificate group)'
+          `unknown peer "${spec.named}"`,
+          this.loc.details(at('named'), {
+            expected: this.groups.has(spec.named)
+              ? 'a peer, not a group (write {groups: [...]} for the groups (OU) a certificate carries)'
               : 'a name defined under peers:',
             ...(guess === undefined ? {} : { hint: `did you mean "${guess}"?` })
           })
         )
       }
-      return {
-        peer: { peerId: def.id ?? `~${def.alias}`, ...(def.name === undefined ? {} : { name: def.name }), groups: [] },
-        label: raw.peer
-      }
     }
+    const id = spec.id === undefined ? undefined : this.peerId(spec.id, at('id'))
+    const conflict = (key: string, mine: string | undefined, file: string | undefined): void => {
+      if (mine !== undefined && file !== undefined && mine !== file)
+        throw new PolicyInvalidError(
+          `test peer ${key} "${mine}" differs from peer "${def?.alias}" in peers: ("${file}")`,
+          this.loc.details(at(key), { expected: `the ${key} of peer "${def?.alias}", or no ${key}` })
+        )
+    }
+    conflict('id', id, def?.id)
+    conflict('name', spec.name, def?.name)
+    if (spec.address !== undefined && addressKey(spec.address) === undefined)
+      throw new PolicyBadValueError(
+        `bad address ${JSON.stringify(spec.address)}`,
+        this.loc.details(at('address'), { expected: 'an IPv4 or IPv6 address' })
+      )
+    const peerId = id ?? def?.id ?? `~${def?.alias ?? `test-${index}`}`
+    const name = spec.name ?? def?.name
+    const groups = [...(spec.groups ?? [])]
+    const label = def?.alias ?? (id !== undefined ? `id:${id}` : name !== undefined ? `name:${name}` : `ou:${groups.join(',')}`)
     return {
       peer: {
-        peerId: raw.peer.id,
-        ...(raw.peer.name === undefined ? {} : { name: raw.peer.name }),
-        groups: raw.peer.groups ?? [],
-        ...(raw.peer.address === undefined ? {} : { address: raw.peer.address })
+        peerId,
+        ...(name === undefined ? {} : { name }),
+        groups,
+        ...(spec.address === undefined ? {} : { address: spec.address })
       },
-      label: `id:${raw.peer.id}`
+      label
     }
   }
 

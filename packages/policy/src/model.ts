@@ -38,8 +38,10 @@ export interface RuleModel {
   readonly effect: Effect
   readonly actions: readonly Action[]
   readonly verbs: readonly Verb[]
-  /** Peer tokens as written: `*`, names, `id:`, `name:`, `ou:`. */
+  /** Peer tokens as written: `*`, names, `id:`, `name:`, `ou:` (`id:` in peerguard text form). */
   readonly peers: readonly string[]
+  /** Peer tokens the rule does not apply to, though `peers` names them (`except:`). */
+  readonly except: readonly string[]
   readonly patterns: readonly CompiledPattern[]
   readonly when: Conditions | undefined
   readonly description: string | undefined
@@ -75,7 +77,7 @@ export interface Assertion {
 export interface TestModel {
   readonly index: number
   readonly name: string
-  /** The peer as written (a name) or `id:<peerId>` for an inline peer. */
+  /** The peer as written (a name), or `id:<peerId>` / `name:<CN>` / `ou:<groups>` for an inline peer. */
   readonly peerLabel: string
   readonly peer: PolicyPeer
   readonly can: readonly Assertion[]

@@ -149,9 +149,9 @@ export class Policy {
     const split = splitResource(resource)
     if (split === undefined)
       throw new InvalidArgumentError(
-        `request.resource: expected share:, swarm:, service: or device:<name>, got ${JSON.stringify(resource.slice(0, 40))}`
+        `request.resource: expected share:, swarm:, swarm-id:, service: or device:<name>, got ${JSON.stringify(resource.slice(0, 40))}`
       )
-    const bad = badResourceName(split.name)
+    const bad = badResourceName(split.name, split.kind)
     if (bad !== undefined) return invalidResource(bad)
     const record = this.record(request.peer)
     if (action === 'read' || action === 'write') {
@@ -255,7 +255,7 @@ export class Policy {
   }
 
   /** The peer tokens that name `peer`: `*`, `id:`, `name:`, `ou:`, peer names and groups. */
-  private tokensOf(peer: PolicyPeer): Set<string> {
+  private computeTokens(peer: PolicyPeer): Set<string> {
     const tokens = new Set<string>(['*', `id:${peer.peerId}`])
     if (peer.name !== undefined) tokens.add(`name:${peer.name}`)
     for (const g of peer.groups ?? []) tokens.add(`ou:${g}`)
@@ -279,8 +279,10 @@ export class Policy {
     const key = `${peer.peerId}\u0000${peer.name ?? ''}\u0000${(peer.groups ?? []).join('\u0000')}`
     let record = this.byKey.get(key)
     if (record === undefined) {
-      const tokens = this.tokensOf(peer)
-      const applicable = this.model.rules.filter((r) => r.peers.some((t) => tokens.has(t)))
+      const tokens = this.computeTokens(peer)
+      const applicable = this.model.rules.filter(
+        (r) => r.peers.some((t) => tokens.has(t)) && !r.except.some((t) => tokens.has(t))
+      )
       const setKey = applicable.map((r) => r.index).join(',')
       let set = this.sets.get(setKey)
       if (set === undefined) {
@@ -315,6 +317,12 @@ export class Policy {
     return { peerId: def.id ?? `~${def.alias}`, ...(def.name === undefined ? {} : { name: def.name }), groups: [] }
   }
 
+  /** The peer tokens that name `peer` (`*`, `id:`, `name:`, `ou:`, peer names, groups): what rules are matched on. */
+  tokensOf(peer: PolicyPeer): ReadonlySet<string> {
+    assertRequest({ peer, action: 'get', resource: 'share:x' })
+    return this.record(peer).tokens
+  }
+
   /** The groups `peer` belongs to: policy groups and `ou:` certificate groups. */
   groupsOf(peer: PolicyPeer): readonly string[] {
     assertRequest({ peer, action: 'get', resource: 'share:x' })
@@ -330,7 +338,7 @@ export class Policy {
     if (!isAction(request.action)) throw new InvalidArgumentError('request.action: unknown action')
     const split = typeof request.resource === 'string' ? splitResource(request.resource) : undefined
     if (split === undefined) throw new InvalidArgumentError('request.resource: expected kind:name')
-    const bad = badResourceName(split.name)
+    const bad = badResourceName(split.name, split.kind)
     if (bad !== undefined) return invalidResource(bad)
     const record = this.record(request.peer)
     const facts = requestFacts(request.context, request.peer.address, this.now, this.model.utcOffset)

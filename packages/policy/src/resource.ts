@@ -3,32 +3,35 @@
  *
  * - `share:<share>/<path>` — a file or folder inside a shared folder; the first path segment names
  *   the share (`share:docs/reports/q3.pdf` is `reports/q3.pdf` in the share `docs`).
- * - `swarm:<name-or-infohash>` — a torrent; info-hashes (40 or 64 hex digits) compare lowercased.
+ * - `swarm:<name>` — a swarm by the name its publisher gave it; `swarm-id:<64 hex digits>` — a
+ *   swarm by its ID (the SHA-256 of its manifest; compared lowercased). Two kinds, so that a name
+ *   a publisher picks can never stand for an ID: a `swarm:` pattern shaped like a hash is refused.
  * - `service:<name>` — a TCP service reached through the proxy (`service:printer`).
  * - `device:<name>` — a device (`device:scanner1`).
  *
- * Patterns in rules are the same strings with picomatch globs after the colon (`share:docs/**`,
+ * Patterns in rules are the same strings with globs of the dialect of `glob.ts` after the colon (`share:docs/**`,
  * `swarm:*`). A share pattern without `/` names the whole share: `share:docs` means `docs` and
  * everything in it. Globs match dot files (`**` covers `.git`): a deny must not miss hidden files.
  */
 import { buildNfa, type Nfa } from './automaton.js'
 import { globRegExp, type ParsedGlob, parseGlob } from './glob.js'
 
-export const RESOURCE_KINDS = ['share', 'swarm', 'service', 'device'] as const
+export const RESOURCE_KINDS = ['share', 'swarm', 'swarm-id', 'service', 'device'] as const
 export type ResourceKind = (typeof RESOURCE_KINDS)[number]
 
 /** Longest resource string `decide()` accepts. */
 export const MAX_RESOURCE_LENGTH = 4096
 
 export function isResourceKind(value: string): value is ResourceKind {
-  return value === 'share' || value === 'swarm' || value === 'service' || value === 'device'
+  return value === 'share' || value === 'swarm' || value === 'swarm-id' || value === 'service' || value === 'device'
 }
 
 const HEX_HASH = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/
+const SWARM_ID = /^[0-9a-f]{64}$/
 
-/** Lowercase a swarm info-hash; leave every other name as it is. */
+/** Lowercase a swarm ID; leave every other name as it is. */
 export function normaliseName(kind: ResourceKind, name: string): string {
-  return kind === 'swarm' && HEX_HASH.test(name) ? name.toLowerCase() : name
+  return kind === 'swarm-id' ? name.toLowerCase() : name
 }
 
 const BAD_NAME = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$|\\|\0/
@@ -42,8 +45,9 @@ function quickBad(name: string): boolean {
 }
 
 /** Why a concrete resource name is refused (`..`, empty segment, NUL), or undefined when fine. */
-export function badResourceName(name: string): string | undefined {
+export function badResourceName(name: string, kind?: ResourceKind): string | undefined {
   if (name.length === 0) return 'empty name'
+  if (kind === 'swarm-id' && !SWARM_ID.test(name)) return 'a swarm ID is 64 hex digits'
   if (!quickBad(name)) return undefined
   if (name.includes('\0')) return 'NUL character'
   if (name.includes('\\')) return 'backslash (use /)'
@@ -113,6 +117,9 @@ export function compilePattern(text: string): CompiledPattern | string {
   if (glob.startsWith('!')) return 'a glob without a leading ! (negation is not supported; write a deny rule)'
   if (glob.startsWith('/')) return 'a relative glob (no leading /)'
   if (glob.includes('\0') || glob.includes('\\')) return 'a glob without backslashes or NUL characters'
+  if (kind === 'swarm' && HEX_HASH.test(glob))
+    return 'a swarm name, not a hash: write swarm-id:<64 hex digits> for a swarm ID (a publisher picks the name, and may pick a hash)'
+  if (kind === 'swarm-id' && !/[*?[{]/.test(glob) && !SWARM_ID.test(glob)) return 'a swarm ID of 64 hex digits, or a glob'
   const parsed: ParsedGlob | string = parseGlob(glob, kind === 'share')
   if (typeof parsed === 'string') return parsed
   const globs = parsed.alternatives.map((a) => a.text)

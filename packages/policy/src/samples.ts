@@ -39,10 +39,10 @@ export function instantiate(pattern: CompiledPattern): string[] {
           neg === undefined ? (body[0] ?? 'x') : body.includes('x') ? 'y' : 'x'
         )
         s = s.replace(/^\/+|\/+$/g, '')
-        if (s !== '' && badResourceName(s) === undefined && pattern.regex.test(s)) out.add(s)
+        if (s !== '' && badResourceName(s, pattern.kind) === undefined && pattern.regex.test(s)) out.add(s)
         // A file inside a matched folder, too (`docs/**` → `docs/sample/sample.txt`).
         const file = `${s}/${FILL}.txt`
-        if (s !== '' && badResourceName(file) === undefined && pattern.regex.test(file)) out.add(file)
+        if (s !== '' && badResourceName(file, pattern.kind) === undefined && pattern.regex.test(file)) out.add(file)
       }
     }
   }

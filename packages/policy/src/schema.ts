@@ -66,6 +66,10 @@ export const POLICY_SCHEMA = {
           allow: ACTIONS,
           deny: ACTIONS,
           peers: { ...STRINGS, description: 'Who: * (any peer), peer and group names, id:, name:, ou:.' },
+          except: {
+            ...STRINGS,
+            description: 'Peers the rule does not apply to, though peers: names them (peer and group names, id:, name:, ou:).'
+          },
           resources: { ...STRINGS, description: 'What: kind:glob patterns.' },
           when: {
             type: 'object',
@@ -96,8 +100,16 @@ export const POLICY_SCHEMA = {
               {
                 type: 'object',
                 additionalProperties: false,
-                required: ['id'],
-                properties: { id: NAME, name: NAME, groups: { type: 'array', items: NAME }, address: NAME }
+                minProperties: 1,
+                description:
+                  'The peer as its certificate presents it: peer ID (either text form), certificate name (CN), groups (OU), address; named: takes ID and name from peers:.',
+                properties: {
+                  named: NAME,
+                  id: NAME,
+                  name: NAME,
+                  groups: { type: 'array', items: NAME },
+                  address: NAME
+                }
               }
             ]
           },
@@ -137,6 +149,7 @@ export interface RawRule {
   allow?: string[]
   deny?: string[]
   peers: string[]
+  except?: string[]
   resources: string[]
   when?: RawWhen
 }
@@ -151,7 +164,7 @@ export interface RawWhen {
 
 export interface RawTest {
   name?: string
-  peer: string | { id: string; name?: string; groups?: string[]; address?: string }
+  peer: string | { named?: string; id?: string; name?: string; groups?: string[]; address?: string }
   can?: string[]
   cannot?: string[]
   context?: { size?: string | number; encrypted?: boolean; time?: string; address?: string }

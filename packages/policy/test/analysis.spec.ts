@@ -3,9 +3,9 @@ import { diffPolicies, loadPolicy } from '@peerguard/policy'
 
 const HEAD = `version: 1
 peers:
-  alice: { id: pg1-alice }
-  bob: { id: pg1-bob }
-  carol: { id: pg1-carol }
+  alice: { id: XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO }
+  bob: { id: L2EZBYM-QJAY6EE-IEGS5WE-EIPLHKB-TILVGSM-7C6PCFF-DM3HFZY-JU34TQC }
+  carol: { id: F6C6BNJ-KE2EJJG-N5HG6U2-ENKC5IW-LFW6KBI-G3QH4UV-4KDORCJ-ZJ3GLQU }
 groups:
   staff: [alice, bob]
   guests: [carol]
@@ -56,8 +56,8 @@ describe('lint', () => {
   it('unreachable rules, duplicates, unused groups and peers, overlaps', () => {
     const p = loadPolicy(`version: 1
 peers:
-  alice: { id: pg1-alice }
-  ghost: { id: pg1-ghost }
+  alice: { id: XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO }
+  ghost: { id: P6GGV4S-5AVGGFY-ZNKG4SO-V4ELW2M-7MV5CXL-OWNFXJB-JPXIORC-TJQJQAA }
 groups:
   empty: []
   also-empty: [empty]
@@ -177,7 +177,12 @@ describe('explain', () => {
 `)
 
   it('lists every rule with why it matched or not, and marks the one that decided', () => {
-    const e = p.explain({ peer: { peerId: 'pg1-alice' }, action: 'get', resource: 'share:docs/private/x', context: {} })
+    const e = p.explain({
+      peer: { peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO' },
+      action: 'get',
+      resource: 'share:docs/private/x',
+      context: {}
+    })
     expect(e.decision.code).toBe('deny-rule')
     expect(e.rules.map((r) => r.id)).toEqual(['no-private', 'staff-docs', 'small'])
     const [deny, allow, small] = e.rules
@@ -189,7 +194,12 @@ describe('explain', () => {
   })
 
   it('explains failed conditions', () => {
-    const e = p.explain({ peer: { peerId: 'pg1-bob' }, action: 'put', resource: 'share:docs/a', context: { size: 5000 } })
+    const e = p.explain({
+      peer: { peerId: 'L2EZBYM-QJAY6EE-IEGS5WE-EIPLHKB-TILVGSM-7C6PCFF-DM3HFZY-JU34TQC' },
+      action: 'put',
+      resource: 'share:docs/a',
+      context: { size: 5000 }
+    })
     expect(e.decision.allowed).toBe(false)
     expect(e.rules.find((r) => r.id === 'small')?.why).toContain('size 5000 outside 0..1000 bytes')
   })
@@ -245,7 +255,13 @@ tests:
       expect(p.test()).toMatchObject({ passed: true, total: 2, failed: 0 })
       // decide() itself still follows the clock: at night the delete is denied.
       const night = hour === 3 || hour === 22
-      expect(p.decide({ peer: { peerId: 'pg1-alice' }, action: 'delete', resource: 'share:docs/a.txt' }).allowed).toBe(!night)
+      expect(
+        p.decide({
+          peer: { peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO' },
+          action: 'delete',
+          resource: 'share:docs/a.txt'
+        }).allowed
+      ).toBe(!night)
     }
   })
 })

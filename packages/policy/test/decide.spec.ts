@@ -2,15 +2,23 @@ import { describe, expect, it } from '@jest/globals'
 import { InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
 import { createPolicyGate, loadPolicy, type PolicyPeer } from '@peerguard/policy'
 
-const alice: PolicyPeer = { peerId: 'pg1-alice', name: 'alice.lan', groups: [] }
-const bob: PolicyPeer = { peerId: 'pg1-bob', name: 'bob.lan', groups: ['staff'] }
-const eve: PolicyPeer = { peerId: 'pg1-eve', name: 'eve.lan', groups: [] }
+const alice: PolicyPeer = {
+  peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO',
+  name: 'alice.lan',
+  groups: []
+}
+const bob: PolicyPeer = {
+  peerId: 'L2EZBYM-QJAY6EE-IEGS5WE-EIPLHKB-TILVGSM-7C6PCFF-DM3HFZY-JU34TQC',
+  name: 'bob.lan',
+  groups: ['staff']
+}
+const eve: PolicyPeer = { peerId: 'ZQTPDYC-KYNGI4Q-2DSPVLK-WL637H4-VEU6BNV-LRX7RXM-DL5VJ4A-UF34MQS', name: 'eve.lan', groups: [] }
 
 const POLICY = `version: 1
 peers:
-  alice: { id: pg1-alice }
+  alice: { id: XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO }
   named-bob: { name: bob.lan }
-  strict: { id: pg1-strict, name: strict.lan }
+  strict: { id: SI3KGJJ-MUZ3QTP-3AZZADX-XHXH6NJ-MBHNYXC-HOQV5NL-J5ZDEDT-RFN4ZQO, name: strict.lan }
 groups:
   staff: [alice, "ou:staff"]
   admins: [staff]
@@ -138,22 +146,54 @@ describe('decide: peers', () => {
     expect(decide(alice, 'admin', 'share:docs/x').allowed).toBe(true)
     expect(decide(bob, 'admin', 'share:docs/x').matchedGroups).toEqual(['admins'])
     expect(decide({ peerId: 'other', name: 'bob.lan' }, 'list', 'share:listing').allowed).toBe(true)
-    expect(decide({ peerId: 'pg1-alice', name: 'not-alice' }, 'get', 'share:docs/a').allowed).toBe(true)
+    expect(
+      decide(
+        { peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO', name: 'not-alice' },
+        'get',
+        'share:docs/a'
+      ).allowed
+    ).toBe(true)
   })
 
   it('a peer defined by ID and name needs both', () => {
-    expect(decide({ peerId: 'pg1-strict', name: 'strict.lan' }, 'get', 'share:secret/a', { encrypted: true }).allowed).toBe(true)
-    expect(decide({ peerId: 'pg1-strict', name: 'other' }, 'get', 'share:secret/a', { encrypted: true }).allowed).toBe(false)
-    expect(decide({ peerId: 'pg1-other', name: 'strict.lan' }, 'get', 'share:secret/a', { encrypted: true }).allowed).toBe(false)
+    expect(
+      decide(
+        { peerId: 'SI3KGJJ-MUZ3QTP-3AZZADX-XHXH6NJ-MBHNYXC-HOQV5NL-J5ZDEDT-RFN4ZQO', name: 'strict.lan' },
+        'get',
+        'share:secret/a',
+        { encrypted: true }
+      ).allowed
+    ).toBe(true)
+    expect(
+      decide(
+        { peerId: 'SI3KGJJ-MUZ3QTP-3AZZADX-XHXH6NJ-MBHNYXC-HOQV5NL-J5ZDEDT-RFN4ZQO', name: 'other' },
+        'get',
+        'share:secret/a',
+        { encrypted: true }
+      ).allowed
+    ).toBe(false)
+    expect(
+      decide(
+        { peerId: '2FXOVH2-SECUGTQ-PVQZWTL-R7GC62Q-EFJLWN2-JKMFEMY-AXO63EH-TWHO4QG', name: 'strict.lan' },
+        'get',
+        'share:secret/a',
+        { encrypted: true }
+      ).allowed
+    ).toBe(false)
   })
 
   it('accepts a PeerInfo from a channel as it is', () => {
-    const info: PeerInfo = { peerId: 'pg1-alice', publicKey: new Uint8Array(32), groups: [], address: '127.0.0.1:5000' }
+    const info: PeerInfo = {
+      peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO',
+      publicKey: new Uint8Array(32),
+      groups: [],
+      address: '127.0.0.1:5000'
+    }
     expect(policy.decide({ peer: info, action: 'get', resource: 'share:docs/a' }).allowed).toBe(true)
   })
 
   it('cached per peer, but a changed peer object is compiled afresh', () => {
-    const p = { peerId: 'pg1-x', groups: ['staff'] }
+    const p = { peerId: 'DLSSTGU-VIYJVYN-UQO2XIT-X3MTOF2-W5LLHPG-VXM2HWT-LQKL2EF-VAWK3A6', groups: ['staff'] }
     expect(decide(p, 'get', 'share:docs/a').allowed).toBe(true)
     expect(decide({ ...p, groups: [] }, 'get', 'share:docs/a').allowed).toBe(false)
   })

@@ -36,7 +36,7 @@ function loadError(text: string): PolicyLoadError {
 
 const BASE = `version: 1
 peers:
-  alice: { id: pg1-alice }
+  alice: { id: XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO }
 groups:
   staff: [alice]
 rules:
@@ -72,7 +72,11 @@ describe('loadPolicy: accepted input', () => {
   it('accepts JSON as well as YAML, with the same meaning and rule locations', () => {
     const yaml = loadPolicy(BASE)
     const json = loadPolicy({ text: JSON.stringify(parseYaml(BASE), null, 2), file: 'p.json' })
-    const request = { peer: { peerId: 'pg1-alice' }, action: 'get', resource: 'share:docs/a.txt' }
+    const request = {
+      peer: { peerId: 'XHG7H2B-6THXFEN-KWQ4CAU-LT6FZHL-J3TGMAS-7IU4NQ7-J7P63R3-OJRL6QO' },
+      action: 'get',
+      resource: 'share:docs/a.txt'
+    }
     expect(yaml.decide(request).allowed).toBe(true)
     expect(json.decide(request).allowed).toBe(true)
     expect(json.decide(request).rule?.source).toEqual({ file: 'p.json', line: 14, column: 5 })

@@ -16,6 +16,12 @@ function onlyOurErrors(text: string): void {
   }
 }
 
+/** Peer IDs (peerguard text form) of three test keys. */
+const [P1, P2, P3] = [
+  '3IS267F-ZJNWP3R-EFDQRFT-B3DKBIO-IRNLGZ3-7T5I44W-ILR5DXE-NJVACAK',
+  'RH3QS73-4PSOVZE-J5MEFQO-PZYIGFF-OMJU5NJ-DKBP3TA-6T67SMX-MFJE6QO',
+  '5UB4BGY-Z5OA4YL-PYFKSDM-3DZWQB5-MPJQ52L-LDZ2CPN-RGWT7UW-IP7IKAY'
+]
 const GROUPS = ['g0', 'g1', 'g2', 'g3']
 const SHARES = ['docs', 'public', 'media']
 const segment = fc.constantFrom('a', 'b', 'x.txt', '.hidden', 'deep')
@@ -26,7 +32,7 @@ const glob = fc.oneof(
   fc.constantFrom('share:*/a/**', 'share:**', 'swarm:*', 'swarm:team-*', 'service:printer', 'device:*')
 )
 const action = fc.constantFrom('read', 'write', ...VERBS)
-const peerToken = fc.constantFrom('*', ...GROUPS, 'ou:staff', 'ou:guest', 'name:n1', 'id:p1', 'p-alias')
+const peerToken = fc.constantFrom('*', ...GROUPS, 'ou:staff', 'ou:guest', 'name:n1', `id:${P1}`, 'p-alias')
 const when = fc.option(
   fc.record(
     {
@@ -56,7 +62,7 @@ const policyDoc = fc.record({
   encryptedShares: fc.subarray(SHARES)
 })
 const peer: fc.Arbitrary<PolicyPeer> = fc.record({
-  peerId: fc.constantFrom('p1', 'p2', 'p3'),
+  peerId: fc.constantFrom(P1, P2, P3),
   name: fc.option(fc.constantFrom('n1', 'n2'), { nil: undefined }),
   groups: fc.subarray(['staff', 'guest', 'other'])
 })
@@ -80,7 +86,7 @@ const toText = (doc: object): string => stringify(doc)
 function sampleDoc(d: { rules: Array<Record<string, unknown>>; members: string[][]; encryptedShares: string[] }) {
   return {
     version: 1,
-    peers: { 'p-alias': { id: 'p2' } },
+    peers: { 'p-alias': { id: P2 } },
     groups: Object.fromEntries(GROUPS.map((g, i) => [g, i === 3 ? ['g0', ...(d.members[3] ?? [])] : (d.members[i] ?? [])])),
     resources: Object.fromEntries(d.encryptedShares.map((s) => [`share:${s}`, { require: ['encrypted'] }])),
     rules: d.rules.map((r) => ({
@@ -183,7 +189,7 @@ describe('differential: the fast path agrees with plain CASL', () => {
           toText(sampleDoc({ ...d, rules: d.rules.map((x) => ({ ...x, when: undefined })), encryptedShares: [] }))
         )
         const groups = policy.groupsOf(p)
-        const aliases = p.peerId === 'p2' ? ['p-alias'] : []
+        const aliases = p.peerId === P2 ? ['p-alias'] : []
         const tokens = new Set([
           '*',
           `id:${p.peerId}`,

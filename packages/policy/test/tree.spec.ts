@@ -4,8 +4,16 @@ import { stringify } from 'yaml'
 import { isPeerguardError } from '@peerguard/interface'
 import { loadPolicy, type Policy, type PolicyPeer } from '@peerguard/policy'
 
-const staff: PolicyPeer = { peerId: 'pg1-staff', name: 'staff.lan', groups: ['staff'] }
-const hr: PolicyPeer = { peerId: 'pg1-hr', name: 'hr.lan', groups: ['staff', 'hr'] }
+const staff: PolicyPeer = {
+  peerId: 'HGJDJCX-WFH5XRY-K6AI4FJ-IDBW4OC-QU2KNRQ-3K745LG-X4UNFX2-U4MXTAO',
+  name: 'staff.lan',
+  groups: ['staff']
+}
+const hr: PolicyPeer = {
+  peerId: 'YSP4XRO-VVVAXYK-F5IYR2I-TB2BU7A-7UTKEQA-SP6RR7D-VK63LW2-LAGULQM',
+  name: 'hr.lan',
+  groups: ['staff', 'hr']
+}
 
 const OFFICE = `version: 1
 rules:

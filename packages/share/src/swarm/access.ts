@@ -30,9 +30,12 @@ const NO_POLICY: Decision = Object.freeze({
 const FINAL_DENY = new Set(['deny-rule', 'deny-requirement', 'deny-invalid-resource'])
 
 /**
- * Decide `verb` on a swarm for a peer (SWARM.md §5). The swarm is named two ways, `swarm:<name>`
- * and `swarm:<swarm id>`; a deny rule on either refuses, otherwise an allow on either allows,
- * otherwise the default deny. Without a policy every certified peer is allowed.
+ * Decide `verb` on a swarm for a peer (SWARM.md §5). The swarm is two resources of different
+ * kinds: `swarm:<name>` (the name its publisher chose) and `swarm-id:<swarm id>` (the SHA-256 of
+ * its manifest, which nobody chooses). A deny rule on either refuses, otherwise an allow on either
+ * allows, otherwise the default deny. Being two kinds, a rule that grants one swarm by ID never
+ * matches a name, so a peer allowed to publish one swarm by ID cannot publish other content under
+ * that ID as its name. Without a policy every certified peer is allowed.
  */
 export function decideSwarm(
   policy: SwarmPolicy | undefined,
@@ -60,7 +63,7 @@ export function decideSwarm(
     }
   }
   const byName = ask(`swarm:${swarm.name}`)
-  const byId = ask(`swarm:${swarm.swarmId}`)
+  const byId = ask(`swarm-id:${swarm.swarmId}`)
   if (FINAL_DENY.has(byName.code)) return byName
   if (FINAL_DENY.has(byId.code)) return byId
   if (byName.allowed) return byName
