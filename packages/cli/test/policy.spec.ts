@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 
 const OFFICE = join(ROOT, 'policies', 'office.yaml')
+/** A peer ID not named in office.yaml (peerguard text form), and alice's in the libp2p form. */
+const NEW_HIRE = '3OJ76MM-MSUG2R3-TTSRKRC-3UIGSVS-2PU3ZW5-VSUXXLK-MSW3H6U-N544EAY'
+const ALICE_LIBP2P = '12D3KooWHwqJSBb1NDs4j3M4Eb6bioX4WkyzKTtjpniQ4TQecCtL'
 
 function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30000 })
@@ -52,6 +55,39 @@ describe('peerguard policy lint', () => {
     expect(r.code).toBe(1)
     expect(r.stdout).toContain(`${file}:3:5: error: unknown key "alow"`)
     expect(r.stdout).toContain('did you mean "allow"?')
+  })
+
+  it('reports every error at once, each located with its code (bad peer ID, unknown group, bad glob)', async () => {
+    const file = join(dir, 'many.yaml')
+    await writeFile(
+      file,
+      [
+        'version: 1',
+        'peers:',
+        '  alice: { id: pg1-alice }',
+        'rules:',
+        '  - allow: [read]',
+        '    peers: [stafff]',
+        '    resources: ["share:hr|payroll/**"]',
+        '  - deny: [read]',
+        '    peers: ["id:ABC"]',
+        '    resources: ["share:docs/**"]',
+        ''
+      ].join('\n')
+    )
+    const r = peerguard('policy', 'lint', file)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain(`${file}:3:16: error: bad peer ID "pg1-alice"`)
+    expect(r.stdout).toContain('[policy-bad-peer-id]')
+    expect(r.stdout).toMatch(/:6:\d+: error: unknown peer or group "stafff".*\[policy-unknown-group\]/)
+    expect(r.stdout).toMatch(/:7:\d+: error: bad resource pattern "share:hr\|payroll\/\*\*".*\[policy-bad-glob\]/)
+    expect(r.stdout).toMatch(/:9:\d+: error: bad peer ID "ABC".*\[policy-bad-peer-id\]/)
+    expect(r.stdout).toContain('4 errors, 0 warnings')
+    const j = JSON.parse(peerguard('policy', 'lint', file, '--json').stdout) as {
+      errors: number
+      findings: Array<{ code: string }>
+    }
+    expect(j.errors).toBe(4)
   })
 })
 
@@ -115,7 +151,7 @@ describe('peerguard policy explain', () => {
       'explain',
       OFFICE,
       '--peer',
-      'pg1-new',
+      NEW_HIRE,
       '--group',
       'staff',
       '--action',
@@ -139,6 +175,33 @@ describe('peerguard policy explain', () => {
     )
     expect(plain.code).toBe(1)
     expect(plain.stdout).toContain('[deny-requirement]')
+  })
+
+  it('refuses a peer name the policy does not define (no guessing), exit 2 with a suggestion', () => {
+    const r = peerguard('policy', 'explain', OFFICE, '--peer', 'alcie', '--action', 'get', '--resource', 'share:docs/a')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('unknown peer "alcie"')
+    expect(r.stderr).toContain('did you mean "alice"?')
+    const j = peerguard('policy', 'explain', OFFICE, '--peer', 'alcie', '--action', 'get', '--resource', 'share:docs/a', '--json')
+    expect((JSON.parse(j.stdout) as { error: { code: string } }).error.code).toBe('policy-unknown-peer')
+  })
+
+  it('accepts a peer ID in the libp2p form: the same peer as its peerguard form', () => {
+    const r = peerguard(
+      'policy',
+      'explain',
+      OFFICE,
+      '--peer',
+      ALICE_LIBP2P,
+      '--name',
+      'alice.office.lan',
+      '--action',
+      'get',
+      '--resource',
+      'share:docs/a'
+    )
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('for peer ID PDDT24E-DNE2NW5-R5HYEHD-36YDU66-YENC4VM-BILEXRL-SRXBF3H-SNWNKQA [allow]')
   })
 
   it('usage errors exit 2', () => {

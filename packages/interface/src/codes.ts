@@ -132,7 +132,7 @@ export const CODES = {
     EXIT_CODES.FINDING
   ),
   'policy-bad-peer-id': code('a peer ID in the policy is not a peer ID (peerguard text form or libp2p form)'),
-  'policy-unknown-peer': code('a peer name is not defined under peers: of the policy (explain does not guess)'),
+  'policy-unknown-peer': code('a peer name is not defined under peers: of the policy (explain does not guess)', EXIT_CODES.USAGE),
 
   // ---- channel ----
   'noise-unsupported-protocol': code('a Noise protocol name names a pattern, modifier or primitive this implementation lacks'),

@@ -37,7 +37,7 @@ export type { Explanation, RuleVerdict } from './explain.js'
 export { createPolicyGate } from './gate.js'
 export type { PolicyGate, PolicyGateOptions } from './gate.js'
 export type { LintCode, LintFinding } from './lint.js'
-export { loadPolicy } from './load-policy.js'
+export { checkPolicy, loadPolicy } from './load-policy.js'
 export type { PolicySource } from './load-policy.js'
 export { MAX_POLICY_BYTES } from './loader.js'
 export type {
@@ -51,6 +51,7 @@ export type {
   RuleModel,
   TestModel
 } from './model.js'
+export { canonicalPeerId } from './peer-id.js'
 export { Policy } from './policy.js'
 export type { DecideRequest, DecisionCode, PolicyDecision, PolicyOptions } from './policy.js'
 export type { AssertionResult, TestReport } from './policy-tests.js'

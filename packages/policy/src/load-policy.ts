@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError } from '@peerguard/interface'
-import { PolicyReadError } from './errors.js'
+import { type PolicyLoadError, PolicyReadError } from './errors.js'
 import { MAX_POLICY_BYTES, parsePolicyModel } from './loader.js'
 import { Policy, type PolicyOptions } from './policy.js'
 
@@ -28,6 +28,30 @@ export function loadPolicy(source: PolicySource, options: PolicyOptions = {}): P
     return new Policy(parsePolicyModel(source.text, source.file), options)
   }
   throw new InvalidArgumentError('source: expected policy text, { text, file? } or { path }')
+}
+
+/**
+ * Check a policy and report every problem at once (what `peerguard policy lint` shows): the
+ * compiled policy when there is none, else every located error found — not only the first, as
+ * `loadPolicy` throws. Reading the file can still throw `PolicyReadError`.
+ */
+export function checkPolicy(
+  source: PolicySource,
+  options: PolicyOptions = {}
+): { readonly policy: Policy | undefined; readonly errors: readonly PolicyLoadError[] } {
+  const errors: PolicyLoadError[] = []
+  let text: string
+  let file: string | undefined
+  if (typeof source === 'string') text = source
+  else if (source !== null && typeof source === 'object' && 'path' in source && typeof source.path === 'string') {
+    text = readPolicyText(source.path)
+    file = source.path
+  } else if (source !== null && typeof source === 'object' && 'text' in source) {
+    text = source.text
+    file = source.file
+  } else return { policy: loadPolicy(source, options), errors } // throws the argument error
+  const model = parsePolicyModel(text, file, errors)
+  return { policy: model === undefined ? undefined : new Policy(model, options), errors }
 }
 
 /** Read a policy file (at most MAX_POLICY_BYTES + 1 characters are kept, so the size check fires). */

@@ -3,6 +3,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import { InvalidArgumentError } from '@peerguard/interface'
 import {
   PolicyInvalidError,
+  PolicyLoadError,
   PolicyParseError,
   PolicyTooLargeError,
   PolicyUnknownActionError,
@@ -22,18 +23,20 @@ let validator: ReturnType<Ajv['compile']> | undefined
 /** Schema errors, most useful first: an unknown key (a typo) explains a "missing key" next to it. */
 const KEYWORD_RANK: Record<string, number> = { additionalProperties: 0, enum: 1, const: 1, oneOf: 1, type: 2, required: 4 }
 
-function validate(data: unknown): ErrorObject | undefined {
+/** The schema problems of `data`, most useful first; one per place in the document. */
+function validate(data: unknown): ErrorObject[] {
   if (validator === undefined) {
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true })
     validator = ajv.compile(POLICY_SCHEMA)
   }
-  if (validator(data)) return undefined
-  const errors = validator.errors ?? []
-  let best: ErrorObject | undefined
-  for (const e of errors) {
-    if (best === undefined || (KEYWORD_RANK[e.keyword] ?? 5) < (KEYWORD_RANK[best.keyword] ?? 5)) best = e
+  if (validator(data)) return []
+  const rank = (e: ErrorObject): number => KEYWORD_RANK[e.keyword] ?? 5
+  const byPlace = new Map<string, ErrorObject>()
+  for (const e of validator.errors ?? []) {
+    const best = byPlace.get(e.instancePath)
+    if (best === undefined || rank(e) < rank(best)) byPlace.set(e.instancePath, e)
   }
-  return best
+  return [...byPlace.values()].sort((a, b) => rank(a) - rank(b))
 }
 
 function pointerToPath(pointer: string): Array<string | number> {
@@ -49,7 +52,7 @@ function quoteList(items: readonly string[]): string {
   return items.map((i) => `"${i}"`).join(', ')
 }
 
-function schemaError(error: ErrorObject, loc: Locator): Error {
+function schemaError(error: ErrorObject, loc: Locator): PolicyLoadError {
   const path = pointerToPath(error.instancePath)
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
@@ -179,9 +182,40 @@ function parseText(text: string, file: string | undefined): { data: unknown; loc
 
 /**
  * Parse, validate and check a policy text. Throws one of the located `Policy…Error` classes
- * (each a PeerguardError with a stable code) for any problem; never anything else.
+ * (each a PeerguardError with a stable code) for any problem; never anything else. With
+ * `errors`, every problem found is pushed there instead and the result is undefined when there
+ * was any (a text that does not parse stops at the first; a schema violation stops before the
+ * semantic checks).
  */
-export function parsePolicyModel(text: string, file?: string): PolicyModel {
+export function parsePolicyModel(text: string, file?: string): PolicyModel
+export function parsePolicyModel(text: string, file: string | undefined, errors: PolicyLoadError[]): PolicyModel | undefined
+export function parsePolicyModel(text: string, file?: string, errors?: PolicyLoadError[]): PolicyModel | undefined {
+  if (errors === undefined) return parseStrict(text, file)
+  try {
+    const doc = parseDocumentData(text, file)
+    const problems = validate(doc.data)
+    if (problems.length > 0) {
+      errors.push(...problems.map((p) => schemaError(p, doc.loc)))
+      return undefined
+    }
+    const model = new ModelBuilder(doc.data as PolicyDocument, doc.loc, errors).build()
+    return errors.length === 0 ? model : undefined
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err
+    errors.push(err)
+    return undefined
+  }
+}
+
+function parseStrict(text: string, file?: string): PolicyModel {
+  const { data, loc } = parseDocumentData(text, file)
+  const schemaProblem = validate(data)[0]
+  if (schemaProblem !== undefined) throw schemaError(schemaProblem, loc)
+  return new ModelBuilder(data as PolicyDocument, loc).build()
+}
+
+/** Checked input, parsed into plain data (a mapping) with its locator. */
+function parseDocumentData(text: string, file?: string): { data: object; loc: Locator } {
   if (typeof text !== 'string')
     throw new InvalidArgumentError(`text: expected string, got ${text === null ? 'null' : typeof text}`)
   if (file !== undefined && typeof file !== 'string') throw new InvalidArgumentError(`file: expected string, got ${typeof file}`)
@@ -206,7 +240,5 @@ export function parsePolicyModel(text: string, file?: string): PolicyModel {
       })
     )
   }
-  const schemaProblem = validate(data)
-  if (schemaProblem !== undefined) throw schemaError(schemaProblem, loc)
-  return new ModelBuilder(data as PolicyDocument, loc).build()
+  return { data, loc }
 }

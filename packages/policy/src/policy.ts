@@ -3,10 +3,12 @@ import { type Clock, type Decision, InvalidArgumentError, type SourceLocation, s
 import { type Action, isAction, type Verb, verbsOf } from './actions.js'
 import { searchTree } from './automaton.js'
 import { type CaslRawRule, caslRulesFor, type PolicyAbility, type RuleMeta } from './casl-rules.js'
+import { PolicyUnknownPeerError } from './errors.js'
 import { type Explanation, explainRequest } from './explain.js'
 import { type LintFinding, lintPolicy } from './lint.js'
 import { runPolicyTests, type TestReport } from './policy-tests.js'
 import type { PolicyModel, PolicyPeer, RuleModel } from './model.js'
+import { canonicalPeerId } from './peer-id.js'
 import { type FastRule, RuleSet } from './peer-rules.js'
 import {
   badResourceName,
@@ -16,6 +18,7 @@ import {
   type ResourceKind,
   splitResource
 } from './resource.js'
+import { nearest } from './suggest.js'
 import { type RequestContext, type RequestFacts, requestFacts } from './values.js'
 
 /** A question to the policy. */
@@ -321,6 +324,20 @@ export class Policy {
   tokensOf(peer: PolicyPeer): ReadonlySet<string> {
     assertRequest({ peer, action: 'get', resource: 'share:x' })
     return this.record(peer).tokens
+  }
+
+  /**
+   * The peer a question names: a name under `peers:`, else a peer ID in either text form. Anything
+   * else throws `PolicyUnknownPeerError` (with the nearest name as a hint): nothing is guessed.
+   */
+  peerFor(text: string): PolicyPeer {
+    if (typeof text !== 'string') throw new InvalidArgumentError('peer: expected string')
+    const named = this.peerNamed(text)
+    if (named !== undefined) return named
+    const id = canonicalPeerId(text)
+    if ('id' in id) return { peerId: id.id, groups: [] }
+    const guess = nearest(text, this.model.peers.keys())
+    throw new PolicyUnknownPeerError(text, guess === undefined ? undefined : `did you mean "${guess}"?`)
   }
 
   /** The groups `peer` belongs to: policy groups and `ou:` certificate groups. */

@@ -1,14 +1,6 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '@peerguard/interface'
-import {
-  ACTIONS,
-  diffPolicies,
-  type LintFinding,
-  loadPolicy,
-  type Policy,
-  type PolicyPeer,
-  PolicyLoadError
-} from '@peerguard/policy'
+import { ACTIONS, checkPolicy, diffPolicies, type LintFinding, loadPolicy, type Policy, type PolicyPeer } from '@peerguard/policy'
 import type { CliIO } from '../io.js'
 import { collect, wantsJson } from '../common.js'
 
@@ -27,17 +19,20 @@ interface ExplainOptions {
   plain?: boolean
 }
 
-/** The peer of `policy explain`: a name under `peers:` in the file, or a peer ID. */
+/**
+ * The peer of `policy explain`: a name under `peers:` in the file, or a peer ID (either text
+ * form). Anything else is refused (`policy-unknown-peer`): a typo must not become a stranger.
+ */
 function peerFrom(policy: Policy, opts: ExplainOptions): { peer: PolicyPeer; label: string } {
   const named = policy.peerNamed(opts.peer)
-  const base: PolicyPeer = named ?? { peerId: opts.peer, groups: [] }
+  const base: PolicyPeer = named ?? policy.peerFor(opts.peer)
   return {
     peer: {
       ...base,
       ...(opts.name === undefined ? {} : { name: opts.name }),
       groups: [...(base.groups ?? []), ...(opts.group ?? [])]
     },
-    label: named === undefined ? `peer ID ${opts.peer}` : `peer "${opts.peer}"`
+    label: named === undefined ? `peer ID ${base.peerId}` : `peer "${opts.peer}"`
   }
 }
 
@@ -85,22 +80,19 @@ Example:
       '\nExits 1 when there are errors (a file that does not load is one).\n\nExample:\n  $ peerguard policy lint policies/office.yaml --json'
     )
     .action(async (file: string, _opts: unknown, cmd: Command) => {
-      let findings: Array<LintFinding | (Omit<LintFinding, 'code'> & { code: string })>
-      try {
-        findings = loadPolicy({ path: file }).lint()
-      } catch (err) {
-        if (!(err instanceof PolicyLoadError)) throw err
+      // Every error at once (not only the first), then the lint findings of a policy that loads.
+      const checked = checkPolicy({ path: file })
+      const findings: Array<LintFinding | (Omit<LintFinding, 'code'> & { code: string })> = checked.errors.map((err) => {
         const hint = (err.details as { hint?: string } | undefined)?.hint
-        findings = [
-          {
-            code: err.code,
-            severity: 'error',
-            message: err.message.replace(/^[^:]*:\d+:\d+: /, '') + (hint === undefined ? '' : ` (${hint})`),
-            subject: err.path,
-            source: err.location
-          }
-        ]
-      }
+        return {
+          code: err.code,
+          severity: 'error' as const,
+          message: err.message.replace(/^.*?:\d+:\d+: /, '') + (hint === undefined ? '' : ` (${hint})`),
+          subject: err.path,
+          source: err.location
+        }
+      })
+      if (checked.policy !== undefined) findings.push(...checked.policy.lint())
       const errors = findings.filter((f) => f.severity === 'error').length
       const warnings = findings.length - errors
       if (wantsJson(cmd)) io.json({ file, ok: errors === 0, errors, warnings, findings })
@@ -140,9 +132,12 @@ Example:
     .command('explain')
     .description('decide one request and show every rule considered and why it matched or not')
     .argument('<file>', 'the policy file (YAML or JSON)')
-    .requiredOption('--peer <peer>', 'a peer name from the file, or a peer ID')
+    .requiredOption('--peer <peer>', 'a peer name from the file, or a peer ID (peerguard or libp2p form); nothing else')
     .requiredOption('--action <action>', `one of ${ACTIONS.join(', ')}`)
-    .requiredOption('--resource <resource>', 'share:<share>/<path>, swarm:<name>, service:<name> or device:<name>')
+    .requiredOption(
+      '--resource <resource>',
+      'share:<share>/<path>, swarm:<name>, swarm-id:<64 hex>, service:<name> or device:<name>'
+    )
     .option('--name <cn>', 'the certificate name (CN) the peer presents')
     .option('--group <ou>', 'a certificate group (OU) of the peer (repeatable)', collect)
     .option('--address <ip>', 'the address the request comes from')
@@ -159,9 +154,9 @@ Example:
       if (!(ACTIONS as readonly string[]).includes(opts.action)) {
         throw new InvalidArgumentError(`--action: expected one of ${ACTIONS.join(', ')}, got ${JSON.stringify(opts.action)}`)
       }
-      if (!/^(share|swarm|service|device):./.test(opts.resource)) {
+      if (!/^(share|swarm|swarm-id|service|device):./.test(opts.resource)) {
         throw new InvalidArgumentError(
-          `--resource: expected share:, swarm:, service: or device:<name>, got ${JSON.stringify(opts.resource)}`
+          `--resource: expected share:, swarm:, swarm-id:, service: or device:<name>, got ${JSON.stringify(opts.resource)}`
         )
       }
       const { peer, label } = peerFrom(p, opts)
