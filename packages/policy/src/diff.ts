@@ -38,7 +38,40 @@ function samplePeers(models: readonly PolicyModel[]): Map<string, PolicyPeer> {
       else if (t.startsWith('id:')) peers.set(t, { peerId: t.slice(3), groups: [] })
     }
   }
+  // A peer both named by a rule and excepted from it: one token alone never shows an exception.
+  for (const m of models) {
+    const leaves = (t: string, seen = new Set<string>()): string[] => {
+      if (seen.has(t)) return []
+      seen.add(t)
+      const g = m.groups.get(t)
+      return g === undefined ? [t === '*' ? '(any peer)' : t] : g.members.flatMap((x) => leaves(x, seen))
+    }
+    for (const r of m.rules) {
+      for (const a of r.peers.flatMap((t) => leaves(t)))
+        for (const b of r.except.flatMap((t) => leaves(t))) {
+          const pa = peers.get(a)
+          const pb = peers.get(b)
+          if (pa === undefined || pb === undefined || peers.size >= 1000) continue
+          const both = mergePeers(pa, pb)
+          if (both !== undefined) peers.set(`${a}+${b}`, both)
+        }
+    }
+  }
   return peers
+}
+
+/** One peer presenting both identities, or undefined when they cannot be one peer (two IDs or names). */
+function mergePeers(a: PolicyPeer, b: PolicyPeer): PolicyPeer | undefined {
+  const realA = !a.peerId.startsWith('~')
+  const realB = !b.peerId.startsWith('~')
+  if (realA && realB && a.peerId !== b.peerId) return undefined
+  if (a.name !== undefined && b.name !== undefined && a.name !== b.name) return undefined
+  const name = a.name ?? b.name
+  return {
+    peerId: realA ? a.peerId : realB ? b.peerId : `${a.peerId}+${b.peerId}`,
+    ...(name === undefined ? {} : { name }),
+    groups: [...new Set([...(a.groups ?? []), ...(b.groups ?? [])])]
+  }
 }
 
 /** A context that satisfies a rule's conditions (so conditional rules are exercised too). */

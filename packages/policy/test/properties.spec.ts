@@ -50,6 +50,13 @@ const rule = fc.record({
   deny: fc.boolean(),
   actions: fc.uniqueArray(action, { minLength: 1, maxLength: 3 }),
   peers: fc.uniqueArray(peerToken, { minLength: 1, maxLength: 2 }),
+  except: fc.option(
+    fc.uniqueArray(
+      peerToken.filter((t) => t !== '*'),
+      { minLength: 1, maxLength: 2 }
+    ),
+    { nil: undefined }
+  ),
   resources: fc.uniqueArray(glob, { minLength: 1, maxLength: 2 }),
   when
 })
@@ -92,6 +99,7 @@ function sampleDoc(d: { rules: Array<Record<string, unknown>>; members: string[]
     rules: d.rules.map((r) => ({
       [r.deny === true ? 'deny' : 'allow']: r.actions,
       peers: r.peers,
+      ...(r.except === undefined ? {} : { except: r.except }),
       resources: r.resources,
       ...(r.when === undefined ? {} : { when: r.when })
     }))
@@ -206,6 +214,7 @@ describe('differential: the fast path agrees with plain CASL', () => {
           return (
             verbs.includes(verb) &&
             x.peers.some((t) => tokens.has(t)) &&
+            !(x.except ?? []).some((t) => tokens.has(t)) &&
             x.resources.some((g) =>
               policy.model.rules.some((m) =>
                 m.patterns.some((pt) => `${pt.kind}:${pt.glob}` === g && pt.kind === kind && pt.regex.test(name))
