@@ -118,7 +118,23 @@ describe('peerguard ca init', () => {
       'ca.pass'
     ])
     expect(issued.code).toBe(0)
-    const v = peerguard(['cert', 'verify', 'alice-inter.pem', '--trust', 'lan/ca.pem'])
+    // revocation is required for every CA of the chain: the root's CRL alone is not enough
+    expect(peerguard(['ca', 'crl', '--ca', 'lan', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    const onlyRoot = peerguard(['cert', 'verify', 'alice-inter.pem', '--trust', 'lan/ca.pem', '--crl', 'lan/crl.pem', '--json'])
+    expect(onlyRoot.code).toBe(1)
+    expect(JSON.parse(onlyRoot.stdout)).toMatchObject({ error: { code: 'crl-missing', details: { issuer: 'CN=Issuing CA' } } })
+    expect(peerguard(['ca', 'crl', '--ca', 'issuing', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    const v = peerguard([
+      'cert',
+      'verify',
+      'alice-inter.pem',
+      '--trust',
+      'lan/ca.pem',
+      '--crl',
+      'lan/crl.pem',
+      '--crl',
+      'issuing/crl.pem'
+    ])
     expect(v.code).toBe(0)
     const list = JSON.parse(peerguard(['ca', 'list', '--ca', 'lan', '--json']).stdout) as {
       certificates: Array<{ kind: string }>
@@ -307,15 +323,35 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     expect(both.code).toBe(2)
     const crl = peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'crl.pem', '--passphrase-file', 'ca.pass', '--json'])
     expect(crl.code).toBe(0)
-    expect(JSON.parse(crl.stdout)).toMatchObject({ number: 1 })
+    expect(JSON.parse(crl.stdout)).toMatchObject({ number: 2 }) // #1 was signed in the intermediate test
     expect((JSON.parse(crl.stdout) as { revoked: string[] }).revoked).toContain(renewed.serial)
     const list = peerguard(['ca', 'list', '--ca', 'lan'])
     expect(list.code).toBe(0)
-    expect(list.stdout).toContain('last CRL #1')
+    expect(list.stdout).toContain('last CRL #2')
     expect(list.stdout).toMatch(/revoked\s+peer\s+alice/)
     const v = peerguard(['cert', 'verify', 'alice-renewed.pem', '--trust', 'lan/ca.pem', '--crl', 'crl.pem'])
     expect(v.code).toBe(1)
     expect(v.stdout).toContain('cert-revoked')
+    // a revoked certificate is never renewed (here revoked as superseded; any reason counts)
+    const issuedBefore = (await snapshot('lan'))['ca.db.json']
+    const again = peerguard([
+      'ca',
+      'renew',
+      '--ca',
+      'lan',
+      'alice.pem',
+      '--out',
+      'alice-again.pem',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
+    expect(again.code).toBe(3)
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      error: { code: 'ca-certificate-revoked', details: { reason: 'superseded' } }
+    })
+    expect(existsSync(join(dir, 'alice-again.pem'))).toBe(false)
+    expect((await snapshot('lan'))['ca.db.json']).toEqual(issuedBefore)
   })
 
   it('parallel `ca issue` processes never hand out one serial twice', async () => {

@@ -20,6 +20,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'p12.pass'), 'bundle\n')
   expect(peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
   expect(peerguard(['ca', 'init', '--dir', 'other', '--name', 'Other CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
+  // revocation is required by default: each CA keeps its newest CRL as crl.pem in its directory
+  expect(peerguard(['ca', 'crl', '--ca', 'lan', '--days', '60', '--passphrase-file', 'ca.pass']).code).toBe(0)
+  expect(peerguard(['ca', 'crl', '--ca', 'other', '--passphrase-file', 'ca.pass']).code).toBe(0)
   peerId = peerguard(['id', 'new', '--out', 'bob.key']).stdout.trim()
 }, 180_000)
 afterAll(async () => {
@@ -48,9 +51,21 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
         'ca.pass'
       ]).code
     ).toBe(0)
-    const v = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--peer', peerId, '--json'])
+    const v = peerguard([
+      'cert',
+      'verify',
+      'bob.pem',
+      '--trust',
+      'lan/ca.pem',
+      '--crl',
+      'lan/crl.pem',
+      '--peer',
+      peerId,
+      '--json'
+    ])
     expect(v.code).toBe(0)
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, peerId, name: 'bob', groups: ['guests'] })
+    // a CA directory as the trust folder: ca.pem and its crl.pem
     const plain = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan'])
     expect(plain.code).toBe(0)
     expect(plain.stdout).toContain(`ok: bob.pem: "bob" peer ${peerId}`)
@@ -64,11 +79,12 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
 
   it('invalid certificates exit 1 with the reason code', async () => {
     const cases: Array<[string[], string]> = [
-      [['bob.pem', '--trust', 'other/ca.pem'], 'cert-unknown-issuer'],
-      [['bob.pem', '--trust', 'lan/ca.pem', '--at', new Date(Date.now() + 40 * 86_400_000).toISOString()], 'cert-expired'],
-      [['bob.pem', '--trust', 'lan/ca.pem', '--at', new Date(Date.now() - 86_400_000).toISOString()], 'cert-not-yet-valid'],
-      [['bob.pem', '--trust', 'lan/ca.pem', '--peer', 'AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA'], ''],
-      [['lan/ca.pem', '--trust', 'lan/ca.pem'], 'cert-wrong-usage']
+      [['bob.pem', '--trust', 'other'], 'cert-unknown-issuer'],
+      [['bob.pem', '--trust', 'lan', '--at', new Date(Date.now() + 40 * 86_400_000).toISOString()], 'cert-expired'],
+      [['bob.pem', '--trust', 'lan', '--at', new Date(Date.now() - 86_400_000).toISOString()], 'cert-not-yet-valid'],
+      [['bob.pem', '--trust', 'lan', '--peer', 'AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA-AAAAAAA'], ''],
+      [['lan/ca.pem', '--trust', 'lan'], 'cert-wrong-usage'],
+      [['bob.pem', '--trust', 'lan/ca.pem'], 'crl-missing']
     ]
     for (const [args, code] of cases) {
       const r = peerguard(['cert', 'verify', ...args])
@@ -82,7 +98,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     }
     // another peer's ID: cert-peer-mismatch
     const carol = peerguard(['id', 'new', '--out', 'carol.key']).stdout.trim()
-    const mismatch = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--peer', carol, '--json'])
+    const mismatch = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan', '--peer', carol, '--json'])
     expect(mismatch.code).toBe(1)
     expect(JSON.parse(mismatch.stdout)).toMatchObject({ valid: false, error: { code: 'cert-peer-mismatch' } })
     // a stale CRL
@@ -269,7 +285,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(issued.code).toBe(0)
     expect(JSON.parse(issued.stdout)).toMatchObject({ peerId, name: 'bob-printer' })
     expect(JSON.parse(peerguard(['cert', 'show', 'bob-p256.pem', '--json']).stdout)).toMatchObject({ keyType: 'p256' })
-    const v = peerguard(['cert', 'verify', 'bob-p256.pem', '--trust', 'lan/ca.pem', '--peer', peerId])
+    const v = peerguard(['cert', 'verify', 'bob-p256.pem', '--trust', 'lan', '--peer', peerId])
     expect(v.code).toBe(0)
     const p12 = peerguard([
       'cert',
