@@ -6,6 +6,7 @@
 // Goals: decide() on 1,000 peers / 50 groups / 2,000 path-glob rules >= 1,000,000 decisions/s and
 // >= 8x raw CASL on equivalent rules; loading and compiling 10,000 rules < 100 ms.
 import { createMongoAbility, subject } from '@casl/ability'
+import { keyPairFromSeed, peerIdFromPublicKey } from '@peerguard/identity'
 import { loadPolicy } from '@peerguard/policy'
 import picomatch from 'picomatch'
 
@@ -47,9 +48,16 @@ const PEERS = 1000
 const GROUPS = 50
 const RULES = 2000
 const SHARES = 100
+// Real peer IDs (the loader checks them): one key per peer from a counter seed.
+const PEER_IDS = Array.from({ length: PEERS }, (_, p) => {
+  const seed = new Uint8Array(32)
+  new DataView(seed.buffer).setUint32(0, p + 1)
+  return peerIdFromPublicKey(keyPairFromSeed(seed).publicKey).toString()
+})
+const PEER_INDEX = new Map(PEER_IDS.map((id, p) => [id, p]))
 function buildPolicy(rules) {
   const doc = { version: 1, peers: {}, groups: {}, rules: [] }
-  for (let p = 0; p < PEERS; p++) doc.peers[`peer${p}`] = { id: `pg1-peer-${p}` }
+  for (let p = 0; p < PEERS; p++) doc.peers[`peer${p}`] = { id: PEER_IDS[p] }
   for (let g = 0; g < GROUPS; g++) doc.groups[`group${g}`] = []
   for (let p = 0; p < PEERS; p++) doc.groups[`group${p % GROUPS}`].push(`peer${p}`)
   for (let r = 0; r < rules; r++) {
@@ -67,7 +75,7 @@ function buildPolicy(rules) {
 const doc = buildPolicy(RULES)
 const heapBefore = process.memoryUsage().heapUsed
 const policy = loadPolicy({ text: JSON.stringify(doc), file: 'bench.json' })
-const peers = Array.from({ length: PEERS }, (_, p) => ({ peerId: `pg1-peer-${p}`, groups: [] }))
+const peers = Array.from({ length: PEERS }, (_, p) => ({ peerId: PEER_IDS[p], groups: [] }))
 const VERBS = ['list', 'get', 'put', 'delete']
 const N_REQ = 4096
 const requests = Array.from({ length: N_REQ }, (_, i) => {
@@ -115,7 +123,7 @@ const wholeRules = [...doc.rules.filter((r) => r.allow), ...doc.rules.filter((r)
 }))
 const whole = createMongoAbility(wholeRules)
 const wholeSubjects = requests.map((r) => {
-  const p = Number(r.peer.peerId.slice('pg1-peer-'.length))
+  const p = PEER_INDEX.get(r.peer.peerId)
   return subject('share', { name: r.resource.slice(6), groups: [`group${p % GROUPS}`] })
 })
 let wholeAgrees = 0
