@@ -62,6 +62,8 @@ export interface LiveFlags {
   cert: string
   trust: string
   crl?: readonly string[]
+  /** `--allow-missing-crl`: the admin's explicit opt-out of required CRLs (common.ts checkTrust warns and logs it). */
+  allowMissingCrl?: boolean
   policy?: string
   crlRefresh?: string
 }
@@ -78,7 +80,7 @@ export function liveConfigFor(flags: LiveFlags, identity: KeyPair, io: CliIO, lo
     trustPath: flags.trust,
     crlPaths: crls,
     ...(flags.policy === undefined ? {} : { policyPath: flags.policy }),
-    loadTrust: () => readTrustFiles(flags.trust, crls),
+    loadTrust: () => readTrustFiles(flags.trust, crls, { requireCrl: flags.allowMissingCrl !== true }),
     ...(log === undefined ? {} : { log }),
     report: (line) => io.err(line),
     crlRefreshMs: parseCrlRefresh(flags.crlRefresh)

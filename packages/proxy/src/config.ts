@@ -29,6 +29,11 @@ export interface ProxyFiles {
   trust: string
   /** CRL files (PEM or DER). Default: none (a trust directory may hold its own). */
   crls?: readonly string[]
+  /**
+   * Require a CRL for every CA of a peer's chain (`crl-missing` otherwise). Default true; false is
+   * the admin's explicit opt-out (`--allow-missing-crl`).
+   */
+  requireCrl?: boolean
   /** Policy file (server side). Default: none. */
   policy?: string
 }
@@ -83,6 +88,9 @@ export async function loadProxyConfig(files: ProxyFiles): Promise<ProxyConfig> {
     throw new InvalidArgumentError('files.crls: expected an array of paths')
   if (files.policy !== undefined && typeof files.policy !== 'string')
     throw new InvalidArgumentError('files.policy: expected a path')
+  if (files.requireCrl !== undefined && typeof files.requireCrl !== 'boolean')
+    throw new InvalidArgumentError('files.requireCrl: expected boolean')
+  const requireCrl = files.requireCrl ?? true
 
   const { keyPair: identity } = await loadIdentity(
     files.identity,
@@ -116,10 +124,13 @@ export async function loadProxyConfig(files: ProxyFiles): Promise<ProxyConfig> {
   )
   try {
     if (isDir) {
-      trust = await loadTrustStore(files.trust)
-      if (crls.length > 0) trust.replace({ crls: [...trust.crls.map((c) => c.der), ...crls] })
+      trust = await loadTrustStore(files.trust, { requireCrl, crls })
     } else {
-      trust = createTrustStore({ roots: derOrPem(await read(files.trust, 'trust'), 'CERTIFICATE', files.trust), crls })
+      trust = createTrustStore({
+        roots: derOrPem(await read(files.trust, 'trust'), 'CERTIFICATE', files.trust),
+        crls,
+        requireCrl
+      })
     }
   } catch (err) {
     throw located(files.trust, err)

@@ -86,7 +86,8 @@ export async function runDemo(options: { keep?: boolean } = {}): Promise<DemoRes
   try {
     // 1. A CA, three peers and the office policy.
     const ca = await createCertificateAuthority({ name: 'Demo Office CA' })
-    const trust = createTrustStore({ roots: [ca.certificate] })
+    // Revocation is required: the trust store holds the CA's CRL (signed like `peerguard ca crl`).
+    const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] })
     const mk = async (name: string, groups: string[]) => {
       const identity = generateKeyPair()
       const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups })

@@ -14,7 +14,7 @@ import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, untilStopped } from '../serve-live.js'
-import { readPassphraseFile, wantsJson } from '../common.js'
+import { checkTrust, readPassphraseFile, recordTrustChoice, wantsJson } from '../common.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -32,6 +32,7 @@ interface CommonOptions {
   cert: string
   trust: string
   crl?: string[]
+  allowMissingCrl?: boolean
   passphraseFile?: string
   tls?: boolean
   idleTimeout?: number
@@ -45,6 +46,7 @@ async function filesOf(o: CommonOptions, policy?: string): Promise<ProxyFiles> {
     cert: o.cert,
     trust: o.trust,
     ...(o.crl === undefined ? {} : { crls: o.crl }),
+    requireCrl: o.allowMissingCrl !== true,
     ...(policy === undefined ? {} : { policy }),
     ...(passphrase === undefined ? {} : { passphrase })
   }
@@ -102,6 +104,10 @@ Example:
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
     .requiredOption('--policy <file>', 'policy file deciding who may reach the service')
     .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
+    .option(
+      '--allow-missing-crl',
+      'accept peers of a CA without a CRL (revocation NOT checked for them): an explicit opt-out, warned and logged'
+    )
     .option('--log <file>', 'append every accept/refuse decision to this decision log')
     .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--action <verb>', 'policy action asked for each connection', 'get')
@@ -150,6 +156,8 @@ Example:
         try {
           // Certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
           live = await liveConfigFor(o, config.identity, io, log)
+          // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
+          await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
           server = createProxyServer({
             listen,
             target,
@@ -225,6 +233,10 @@ Example:
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
     .option('--peer <peer-id>', 'refuse the server unless it has this peer ID (pinning)')
     .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
+    .option(
+      '--allow-missing-crl',
+      'accept peers of a CA without a CRL (revocation NOT checked for them): an explicit opt-out, warned and logged'
+    )
     .option('--tls', 'speak TLS 1.3 to the server instead of the Noise channel')
     .option('--allow-remote', 'allow a non-loopback --listen address (anyone reaching it uses this identity)')
     .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
@@ -246,6 +258,7 @@ Example:
       const remote = parseHostPort(o.connect, '--connect')
       const files = await filesOf(o)
       const config = await loadProxyConfig(files)
+      checkTrust(config.trust, io, { chain: [...config.chain], report: true })
       const client: ProxyClient = createProxyClient({
         listen,
         connect: remote,

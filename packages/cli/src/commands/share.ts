@@ -19,12 +19,24 @@ import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
-import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
+import {
+  checkTrust,
+  collect,
+  crlOptions,
+  loadTrust,
+  parseListen,
+  readCertificates,
+  readKey,
+  recordTrustChoice,
+  wantsJson
+} from '../common.js'
 
 interface CredentialOptions {
   identity?: string
   cert?: string
   trust?: string
+  crl?: string[]
+  allowMissingCrl?: boolean
   passphraseFile?: string
   expectPeer?: string
 }
@@ -43,19 +55,23 @@ async function transportFrom(opts: CredentialOptions, io: CliIO, side: 'server' 
     })
   }
   const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  const chain = await readCertificates(opts.cert as string)
+  const { trust } = await loadTrust({ ...opts, trust: opts.trust as string }, io, { chain })
   return channelTransport({
     identity,
-    chain: await readCertificates(opts.cert as string),
-    trust: await readTrust(opts.trust as string),
+    chain,
+    trust,
     ...(opts.expectPeer === undefined ? {} : { expectedPeerId: opts.expectPeer })
   })
 }
 
 function credentialOptions(cmd: Command): Command {
-  return cmd
-    .option('--identity <key>', 'your identity key file (hardened mode)')
-    .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
-    .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
+  return crlOptions(
+    cmd
+      .option('--identity <key>', 'your identity key file (hardened mode)')
+      .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
+      .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
+  )
     .option('--expect-peer <peerId>', 'refuse a server with another peer ID')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
 }
@@ -118,6 +134,11 @@ Example:
     .option('--identity <key>', "this node's identity key file")
     .option('--cert <cert>', "this node's certificate chain, PEM")
     .option('--trust <root>', 'the LAN CA root certificate (file or directory) that peers must chain to')
+    .option('--crl <file>', 'a CRL of a CA in --trust (PEM or DER); repeat for more', collect)
+    .option(
+      '--allow-missing-crl',
+      'accept peers of a CA without a CRL (revocation NOT checked for them): an explicit opt-out, warned and logged'
+    )
     .option('--policy <file>', 'the access policy (YAML or JSON)')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:4455')
     .option('--log <file>', 'decision log (JSON Lines, hash-chained, checkpoints signed with --identity)')
@@ -176,7 +197,11 @@ Example:
         try {
           if (opts.log !== undefined) log = await openNodeLog(opts.log, identity as KeyPair, opts, io)
           // Hardened: certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
-          if (opts.plain !== true) live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
+          if (opts.plain !== true) {
+            live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
+            // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
+            await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
+          }
           server = createShareServer({
             root: dir,
             ...(opts.name === undefined ? {} : { shareName: opts.name }),

@@ -19,12 +19,23 @@ import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
-import { parseListen, readCertificates, readKey, readTrust, wantsJson } from '../common.js'
+import {
+  checkTrust,
+  crlOptions,
+  loadTrust,
+  parseListen,
+  readCertificates,
+  readKey,
+  recordTrustChoice,
+  wantsJson
+} from '../common.js'
 
 interface Credentials {
   identity?: string
   cert?: string
   trust?: string
+  crl?: string[]
+  allowMissingCrl?: boolean
   passphraseFile?: string
   policy?: string
   log?: string
@@ -69,6 +80,8 @@ async function peerFrom(
     const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
     try {
       const live = await liveConfigFor(opts as LiveFlags, identity, io, log)
+      // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
+      await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
       const peer = createSwarmPeer({
         identity,
         chain: live.chain,
@@ -85,7 +98,7 @@ async function peerFrom(
     }
   }
   const chain = await readCertificates(opts.cert as string)
-  const trust = await readTrust(opts.trust as string)
+  const { trust } = await loadTrust({ ...opts, trust: opts.trust as string }, io, { chain })
   const policy = opts.policy === undefined ? undefined : loadPolicy({ path: opts.policy })
   const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
   const peer = createSwarmPeer({
@@ -100,10 +113,12 @@ async function peerFrom(
 }
 
 function credentialOptions(cmd: Command): Command {
-  return cmd
-    .option('--identity <key>', 'your identity key file')
-    .option('--cert <cert>', 'your certificate chain from the LAN CA, PEM')
-    .option('--trust <root>', 'the LAN CA root certificate (file or directory)')
+  return crlOptions(
+    cmd
+      .option('--identity <key>', 'your identity key file')
+      .option('--cert <cert>', 'your certificate chain from the LAN CA, PEM')
+      .option('--trust <root>', 'the LAN CA root certificate (file or directory)')
+  )
     .option('--policy <file>', 'access policy: who may fetch (get) and seed (put) swarm:<name>; default: every certified peer')
     .option('--log <file>', 'decision log (JSON Lines, checkpoints signed with --identity)')
     .option('--log-ship <target>', LOG_SHIP_HELP)
