@@ -29,6 +29,8 @@ export interface FileWatchOptions {
 
 /** A running watch; `close()` stops it. */
 export interface FileWatch {
+  /** Resolves once the first stat baseline is taken and the folder watches are set up. */
+  readonly ready: Promise<void>
   close(): void
 }
 
@@ -123,11 +125,12 @@ export function watchFiles(options: FileWatchOptions): FileWatch {
       polling = false
     }
   }
-  void poll().then(start)
+  const ready = poll().then(start)
   const interval = setInterval(() => void poll(), pollMs)
   interval.unref()
 
   return {
+    ready,
     close() {
       closed = true
       clearInterval(interval)

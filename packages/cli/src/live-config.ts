@@ -151,7 +151,8 @@ export class LiveConfig {
 
   /**
    * Start watching the files, refreshing CRLs from their distribution points, and warning about
-   * CRLs due for renewal; writes the start-up `reload` record. (SIGHUP: the command calls `reload`.)
+   * CRLs due for renewal; writes the start-up `reload` record. Resolves once the watch is set up
+   * (a change made after that is seen). SIGHUP: the command calls `reload`.
    */
   async start(): Promise<void> {
     const o = this.#o
@@ -169,6 +170,10 @@ export class LiveConfig {
       reason: 'configuration loaded at start-up',
       ...(this.policySha256 === undefined ? {} : { policySha256: this.policySha256 })
     })
+    await this.#watch.ready
+    // A file changed between loading and watching is picked up now (nothing happens if none did).
+    await this.reload('start')
+    o.report(`peerguard: watching ${paths.join(', ')} for changes; SIGHUP reloads them`)
     this.#crls.start()
   }
 

@@ -87,24 +87,36 @@ export function liveConfigFor(flags: LiveFlags, identity: KeyPair, io: CliIO, lo
   })
 }
 
+/** Signals of a running server: `stopped` resolves on SIGINT or SIGTERM; `dispose` stops listening. */
+export interface TrappedSignals {
+  readonly stopped: Promise<void>
+  dispose(): void
+}
+
 /**
- * Resolve on SIGINT or SIGTERM. SIGHUP reloads `live` (certificate, trust, CRLs, policy) and never
- * stops the server; without a LiveConfig (plain mode) it only says there is nothing to reload.
+ * Take over SIGINT, SIGTERM and SIGHUP before the server starts (so no early signal takes the
+ * default action). SIGHUP reloads `live` (certificate, trust, CRLs, policy) and never stops the
+ * server; without a LiveConfig (plain mode) it only says there is nothing to reload.
  */
-export function untilStopped(io: CliIO, live: LiveConfig | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onHup = (): void => {
-      if (live === undefined) io.err('peerguard: SIGHUP: nothing to reload in plain mode')
-      else void live.reload('SIGHUP')
-    }
-    const stop = (): void => {
-      process.off('SIGHUP', onHup)
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGHUP', onHup)
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
+export function trapSignals(io: CliIO, live: LiveConfig | undefined): TrappedSignals {
+  let resolve: () => void = () => {}
+  const stopped = new Promise<void>((r) => {
+    resolve = r
   })
+  const onHup = (): void => {
+    if (live === undefined) io.err('peerguard: SIGHUP: nothing to reload in plain mode')
+    else void live.reload('SIGHUP')
+  }
+  const onStop = (): void => resolve()
+  process.on('SIGHUP', onHup)
+  process.on('SIGINT', onStop)
+  process.on('SIGTERM', onStop)
+  return {
+    stopped,
+    dispose() {
+      process.off('SIGHUP', onHup)
+      process.off('SIGINT', onStop)
+      process.off('SIGTERM', onStop)
+    }
+  }
 }

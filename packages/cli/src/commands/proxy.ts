@@ -13,7 +13,7 @@ import {
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
-import { CRL_REFRESH_HELP, liveConfigFor, untilStopped } from '../serve-live.js'
+import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
 import { checkTrust, readPassphraseFile, recordTrustChoice, wantsJson } from '../common.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
@@ -153,6 +153,7 @@ Example:
         const log = o.log === undefined ? undefined : await openNodeLog(o.log, config.identity, o, io)
         let server: ProxyServer
         let live: LiveConfig
+        let signals: TrappedSignals | undefined
         try {
           // Certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
           live = await liveConfigFor(o, config.identity, io, log)
@@ -177,6 +178,7 @@ Example:
             ...(o.idleTimeout === undefined ? {} : { idleTimeoutMs: o.idleTimeout * 1000 }),
             ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
           })
+          signals = trapSignals(io, live)
           const bound = await server.listen()
           const address = formatHostPort({ host: bound.address, port: bound.port })
           if (json)
@@ -194,6 +196,7 @@ Example:
               `listening on ${address}, forwarding service:${o.service} to ${formatHostPort(target)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
             )
         } catch (err) {
+          signals?.dispose()
           await log?.close()
           throw err
         }
@@ -214,8 +217,9 @@ Example:
         try {
           live.onChange(() => server.recheck())
           await live.start()
-          await untilStopped(io, live)
+          await signals.stopped
         } finally {
+          signals.dispose()
           live.close()
           await server.close()
           await log?.close()

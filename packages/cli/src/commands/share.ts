@@ -18,7 +18,7 @@ import {
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
-import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
+import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
   collect,
@@ -218,6 +218,7 @@ Example:
           await log?.close()
           throw err
         }
+        const signals = trapSignals(io, live)
         try {
           const addr = await server.listen(listen)
           if (wantsJson(cmd))
@@ -237,8 +238,9 @@ Example:
           }
           live?.onChange(() => server.recheck())
           await live?.start()
-          await untilStopped(io, live)
+          await signals.stopped
         } finally {
+          signals.dispose()
           live?.close()
           await server.close()
           await log?.close()

@@ -18,7 +18,7 @@ import {
 import type { CliIO } from '../io.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
-import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, untilStopped } from '../serve-live.js'
+import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
   crlOptions,
@@ -212,6 +212,7 @@ Example:
         const listen = parseListen(opts.listen)
         const manifest = await readManifest(manifestPath)
         const { peer, log, live } = await peerFrom(opts, io, { live: true })
+        const signals = trapSignals(io, live)
         try {
           await peer.seed(manifest, file)
           const addr = await peer.listen(listen.port, listen.host)
@@ -219,8 +220,9 @@ Example:
           else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
           live?.onChange(() => peer.recheck())
           await live?.start()
-          await untilStopped(io, live)
+          await signals.stopped
         } finally {
+          signals.dispose()
           live?.close()
           await peer.close()
           await log?.close()
