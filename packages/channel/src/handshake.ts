@@ -8,7 +8,6 @@ import {
   BindingInvalidError,
   CertificateRequiredError,
   HandshakeInvalidError,
-  KnownPeerChangedError,
   PeerMismatchError,
   ProtocolMismatchError,
   UnauthorizedError
@@ -39,6 +38,8 @@ const MESSAGE_1_LENGTH = 32
 const MIN_MESSAGE_2 = 32 + 32 + TAG_LENGTH + TAG_LENGTH
 /** IK message 2 is at least e (32) + the payload tag (16). */
 const MIN_IK_MESSAGE_2 = 32 + TAG_LENGTH
+/** The IK initiator's key-confirmation frame: an empty DATA frame, type byte + tag (SPEC.md §2.5). */
+const IK_CONFIRM_LENGTH = 1 + TAG_LENGTH
 /** Message 3 is at least encrypted s (48) + the payload tag. */
 const MIN_MESSAGE_3 = 32 + TAG_LENGTH + TAG_LENGTH
 
@@ -123,19 +124,13 @@ async function authenticate(
       certificate: v.certificate,
       ...(address === undefined ? {} : { address })
     }
+    const kp = o.knownPeers
+    if (kp?.certified === true)
+      await kp.store.check(kp.name, peerId, { certified: true, trustOnFirstUse: kp.trustOnFirstUse !== false })
   } else if (o.pinnedPeers.has(peerId)) {
     info = { peerId, publicKey: payload.identityKey, groups: [], ...(address === undefined ? {} : { address }) }
   } else if (o.knownPeers !== undefined) {
-    const known = o.knownPeers.store.get(o.knownPeers.name)
-    if (known === undefined) {
-      if (o.knownPeers.trustOnFirstUse === false)
-        throw new CertificateRequiredError(`peer ${peerId} is not in the known-peers file under ${o.knownPeers.name}`)
-      await o.knownPeers.store.remember(o.knownPeers.name, peerId)
-    } else if (known !== peerId) {
-      throw new KnownPeerChangedError(`the key of known peer ${o.knownPeers.name} changed: expected ${known}, got ${peerId}`, {
-        details: { name: o.knownPeers.name, expected: known, actual: peerId }
-      })
-    }
+    await o.knownPeers.store.check(o.knownPeers.name, peerId, { trustOnFirstUse: o.knownPeers.trustOnFirstUse !== false })
     info = { peerId, publicKey: payload.identityKey, groups: [], ...(address === undefined ? {} : { address }) }
   } else {
     throw new CertificateRequiredError(
@@ -144,10 +139,12 @@ async function authenticate(
         : `peer ${peerId} presented no certificate and is neither pinned nor a known peer`
     )
   }
-  if (o.expectedPeerId !== undefined && o.expectedPeerId !== peerId) {
-    throw new PeerMismatchError(`expected peer ${o.expectedPeerId}, but the channel authenticated ${peerId}`, {
-      details: { expected: o.expectedPeerId, actual: peerId }
-    })
+  if (o.expectedPeerId !== undefined && !o.expectedPeerId.has(peerId)) {
+    const expected = [...o.expectedPeerId]
+    throw new PeerMismatchError(
+      `expected peer ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}, but the channel authenticated ${peerId}`,
+      { details: { expected: expected.length === 1 ? expected[0] : expected, actual: peerId } }
+    )
   }
   return info
 }
@@ -222,6 +219,7 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
     })
     let protocol: string | undefined
     let peer: PeerInfo
+    let confirmed: TransportCipher | undefined
     if (ik) {
       // SPEC.md §2.5: -> e, es, s, ss + our payload (offering our protocols); <- e, ee, se + theirs.
       io.expect(MIN_IK_MESSAGE_2, o.maxHandshakeMessageBytes)
@@ -234,6 +232,10 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
         throw new ProtocolMismatchError(`the peer chose protocol ${protocol}, which was not offered`)
       }
       await io.guard(gate(o, peer))
+      // SPEC.md §2.5 key confirmation: an empty DATA frame, the first under our sending key, proves
+      // that this connection holds the ephemeral key of message 1 (a replayed message 1 cannot).
+      confirmed = new TransportCipher(hs.result.send)
+      socket.write(Buffer.concat(confirmed.seal(FrameType.DATA, [], 0)))
     } else {
       io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
       io.write(hs.writeMessage())
@@ -243,11 +245,11 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
       await io.guard(gate(o, peer))
       io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
     }
-    const { send, receive, handshakeHash } = hs.result
+    const { receive, handshakeHash } = hs.result
     const channel = new NoiseChannel({
       socket,
       decoder: io.decoder,
-      send: new TransportCipher(send),
+      send: confirmed ?? new TransportCipher(hs.result.send),
       receive: new TransportCipher(receive),
       remotePeer: peer,
       protocol,
@@ -284,15 +286,18 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
 /**
  * Run the responder side of a peerguard channel over `socket`. Resolves to the SecureChannel once
  * the initiator is authenticated and `authorize` allowed it (READY sent). A 32-byte message 1 is
- * XX; a longer one is IK (SPEC.md §2.5). A peer refused once transport keys exist gets an ALERT
- * with the reason code before the socket closes.
+ * XX; a longer one is IK (SPEC.md §2.5), where nothing is decided about the initiator (no
+ * certificate check, known-peers entry or gate) before its key-confirmation frame decrypted, so a
+ * replayed message 1 never authenticates anyone. A peer refused once transport keys exist gets an
+ * ALERT with the reason code before the socket closes.
  */
 export async function secureInbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {
   checkSocket(socket)
   const o = resolveOptions(options)
   const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
   let alertWith: TransportCipher | undefined
-  /** IK: once message 1 is read, a refusal still completes the handshake so that the ALERT can be encrypted. */
+  let receiveWith: TransportCipher | undefined
+  /** IK: once message 1 is read, a refusal before message 2 still completes the handshake so that the ALERT can be encrypted. */
   let finishIk: (() => void) | undefined
   try {
     const staticKeyPair = localStatic(o.identity).keyPair
@@ -309,11 +314,24 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
     let protocol: string | undefined
     if (ik) {
       remote = decodeHandshakePayload(hs.readMessage(m1))
-      io.expect(17, 65535)
       finishIk = () => {
         io.write(hs.writeMessage(localPayload(o, [])))
         alertWith = new TransportCipher(hs.result.send)
       }
+      // The choice depends only on what message 1 offers, not on who sent it.
+      protocol = choose(remote.protocols, o.protocols)
+      finishIk = undefined
+      io.expect(IK_CONFIRM_LENGTH, IK_CONFIRM_LENGTH)
+      io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
+      alertWith = new TransportCipher(hs.result.send)
+      receiveWith = new TransportCipher(hs.result.receive)
+      // SPEC.md §2.5 key confirmation: message 1 may be a replay; the initiator's first transport
+      // frame, under keys that mix our fresh ephemeral key, can only come from its author.
+      const confirm = await io.read()
+      const { type, body } = receiveWith.open([confirm], confirm.length)
+      if (type !== FrameType.DATA || body.some((b) => b.length > 0))
+        throw new HandshakeInvalidError('IK: the first transport frame must be an empty DATA frame (key confirmation)')
+      io.expect(17, 65535)
     } else {
       hs.readMessage(m1)
       io.expect(MIN_MESSAGE_3, o.maxHandshakeMessageBytes)
@@ -323,9 +341,7 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
       io.expect(17, 65535)
     }
     const peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'clientAuth', socket))
-    if (ik) {
-      protocol = choose(remote.protocols, o.protocols)
-    } else {
+    if (!ik) {
       if (remote.protocols.length > 1) throw new HandshakeInvalidError('message 3 must name at most one protocol')
       protocol = remote.protocols[0]
       if (protocol !== undefined && !o.protocols.includes(protocol)) {
@@ -333,18 +349,13 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
       }
     }
     await io.guard(gate(o, peer))
-    if (ik) {
-      finishIk = undefined
-      io.write(hs.writeMessage(localPayload(o, protocol === undefined ? [] : [protocol])))
-      alertWith = new TransportCipher(hs.result.send)
-    }
     io.detach()
-    const { receive, handshakeHash } = hs.result
+    const { handshakeHash } = hs.result
     const channel = new NoiseChannel({
       socket,
       decoder: io.decoder,
       send: alertWith as TransportCipher,
-      receive: new TransportCipher(receive),
+      receive: receiveWith ?? new TransportCipher(hs.result.receive),
       remotePeer: peer,
       protocol,
       handshakeHash,
@@ -361,6 +372,7 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
     const e = toPeerguardError(err)
     io.fail(e)
     io.detach()
+    receiveWith?.clear()
     if (finishIk !== undefined && !socket.destroyed && e.code !== 'channel-handshake-timeout') {
       try {
         finishIk()

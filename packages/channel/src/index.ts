@@ -18,6 +18,8 @@ export { secureInbound, secureOutbound, IK_PROTOCOL_NAME, PROLOGUE, PROTOCOL_NAM
 export { NoiseChannel, DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
 export { createListener, ChannelListener } from './listener.js'
 export type { ListenerOptions } from './listener.js'
+export { HandshakeLimiter, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS } from './handshake-limiter.js'
+export type { HandshakeLimits } from './handshake-limiter.js'
 export { KnownPeers } from './known-peers.js'
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_HANDSHAKE_MESSAGE } from './options.js'
 export type { Authorize, AuthorizeResult, ChannelOptions, KnownPeersOption } from './options.js'

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { assertString, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { peerIdFromString } from '@peerguard/identity'
-import { KnownPeersInvalidError } from './errors.js'
+import { CertificateRequiredError, KnownPeerChangedError, KnownPeersInvalidError, PeerMismatchError } from './errors.js'
 
 const NAME = /^[^\s#]{1,255}$/
 
@@ -83,6 +83,39 @@ export class KnownPeers {
     const id = peerIdFromString(peerId).toString()
     this.#entries.set(name, id)
     if (this.path !== undefined) await writeFileAtomic(this.path, this.toString())
+  }
+
+  /**
+   * Hold `peerId` to the entry under `name` (SPEC.md §5). Resolves to `known` when it matches, or to
+   * `recorded` when there was no entry and `trustOnFirstUse` (default true) remembered it. Rejects
+   * with KnownPeerChangedError when another peer is remembered under `name`, and, with
+   * `trustOnFirstUse: false` and no entry, with CertificateRequiredError (`certified: false`, the
+   * default: the file was the only way to accept the peer) or PeerMismatchError (`certified: true`).
+   */
+  async check(
+    name: string,
+    peerId: string,
+    options: { trustOnFirstUse?: boolean; certified?: boolean } = {}
+  ): Promise<'known' | 'recorded'> {
+    assertString('name', name)
+    const id = peerIdFromString(peerId).toString()
+    const where = this.path === undefined ? 'the known-peers store' : this.path
+    const known = this.#entries.get(name)
+    if (known === undefined) {
+      if (options.trustOnFirstUse === false) {
+        const message = `peer ${id} is not in ${where} under ${name}`
+        if (options.certified === true) throw new PeerMismatchError(message, { details: { name, actual: id } })
+        throw new CertificateRequiredError(message)
+      }
+      await this.remember(name, id)
+      return 'recorded'
+    }
+    if (known !== id) {
+      throw new KnownPeerChangedError(`the key of known peer ${name} changed: expected ${known}, got ${id} (${where})`, {
+        details: { name, expected: known, actual: id, ...(this.path === undefined ? {} : { file: this.path }) }
+      })
+    }
+    return 'known'
   }
 
   toString(): string {

@@ -26,6 +26,14 @@ export interface KnownPeersOption {
   name: string
   /** Remember a peer seen for the first time. Default true; false only accepts listed peers. */
   trustOnFirstUse?: boolean
+  /**
+   * Also hold peers whose certificate verified to the file: the entry under `name` must match (or
+   * is recorded on first use), so a peer certified by the same CA that later answers under that
+   * name is refused with `channel-known-peer-changed`. Clients use it to authenticate the server
+   * they reach (like SSH's known_hosts). Default false: the file only admits peers without a
+   * certificate.
+   */
+  certified?: boolean
 }
 
 export interface ChannelOptions {
@@ -35,8 +43,8 @@ export interface ChannelOptions {
   chain?: readonly Uint8Array[]
   /** Trust store for the remote's chain. Default: none (then only pinned or known peers are accepted). */
   trust?: TrustStore
-  /** Refuse unless the remote has this peer ID. Default: any authenticated peer. */
-  expectedPeerId?: string
+  /** Refuse unless the remote has this peer ID (or one of these). Default: any authenticated peer. */
+  expectedPeerId?: string | readonly string[]
   /** Peer IDs accepted without a certificate (explicit pinning). Default: none. */
   pinnedPeers?: readonly string[]
   /** Trust on first use for peers without a certificate (like SSH known_hosts). Default: off. */
@@ -68,7 +76,7 @@ export interface ResolvedOptions {
   identity: KeyPair
   chain: Uint8Array[]
   trust: TrustStore | undefined
-  expectedPeerId: string | undefined
+  expectedPeerId: Set<string> | undefined
   pinnedPeers: Set<string>
   knownPeers: KnownPeersOption | undefined
   authorize: Authorize | undefined
@@ -107,6 +115,13 @@ function normalizePeerId(name: string, value: unknown): string {
   return normalized
 }
 
+function expectedPeers(value: unknown): Set<string> | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value)) return new Set([normalizePeerId('options.expectedPeerId', value)])
+  if (value.length === 0) throw new InvalidArgumentError('options.expectedPeerId: expected at least one peer ID')
+  return new Set(value.map((p, i) => normalizePeerId(`options.expectedPeerId[${i}]`, p)))
+}
+
 /** Check every option (exact messages, InvalidArgumentError) and fill in defaults. */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
@@ -133,6 +148,10 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     if (typeof kp !== 'object' || kp === null || typeof kp.store?.get !== 'function' || typeof kp.name !== 'string') {
       throw new InvalidArgumentError('options.knownPeers: expected { store: KnownPeers, name: string }')
     }
+    if (kp.trustOnFirstUse !== undefined && typeof kp.trustOnFirstUse !== 'boolean')
+      throw new InvalidArgumentError('options.knownPeers.trustOnFirstUse: expected a boolean')
+    if (kp.certified !== undefined && typeof kp.certified !== 'boolean')
+      throw new InvalidArgumentError('options.knownPeers.certified: expected a boolean')
   }
   if (options.authorize !== undefined && typeof options.authorize !== 'function')
     throw new InvalidArgumentError('options.authorize: expected a function')
@@ -157,8 +176,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     identity: id,
     chain: chain.map((c) => Uint8Array.from(c)),
     trust: options.trust,
-    expectedPeerId:
-      options.expectedPeerId === undefined ? undefined : normalizePeerId('options.expectedPeerId', options.expectedPeerId),
+    expectedPeerId: expectedPeers(options.expectedPeerId),
     pinnedPeers: new Set(pinned.map((p, i) => normalizePeerId(`options.pinnedPeers[${i}]`, p))),
     knownPeers: kp,
     authorize: options.authorize,
