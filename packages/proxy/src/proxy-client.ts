@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net'
-import { secureOutbound } from '@peerguard/channel'
+import { type KnownPeers, secureOutbound } from '@peerguard/channel'
 import { peerIdFromString } from '@peerguard/identity'
 import { assertInteger, InvalidArgumentError, PeerguardError, type SecureChannel } from '@peerguard/interface'
-import { type HostPort, listenOn, parseHostPort } from './address.js'
+import { formatHostPort, type HostPort, listenOn, parseHostPort } from './address.js'
 import type { ProxyConfig } from './config.js'
 import {
   ProxyClosedError,
@@ -36,8 +36,14 @@ export interface ProxyClientOptions {
   config: ProxyConfig
   /** Re-reads the configuration for `reload()`. Default: none. */
   loadConfig?: () => Promise<ProxyConfig>
-  /** Refuse the server unless it has this peer ID (pinning). Default: any peer the trust store accepts. */
+  /** Refuse the server unless it has this peer ID (pinning). Overrides `knownPeers`. Default: any peer the trust store accepts. */
   expectedPeerId?: string
+  /**
+   * Hold the server to a known-peers entry, `proxy@<host>:<port>` of `connect` unless `name` is
+   * given: the first server seen is recorded (unless `trustOnFirstUse: false`), a later different
+   * one is refused with `channel-known-peer-changed`, like SSH's known_hosts. Default: none.
+   */
+  knownPeers?: { store: KnownPeers; name?: string; trustOnFirstUse?: boolean }
   /** Speak TLS 1.3 instead of the peerguard Noise channel. Default false. */
   tls?: boolean
   /** Most local connections at once. Default 1024. */
@@ -107,6 +113,8 @@ export class ProxyClient extends EventEmitter {
     assertInteger('options.handshakeTimeoutMs', this.#handshakeMs, 1, 600_000)
     if (options.loadConfig !== undefined && typeof options.loadConfig !== 'function')
       throw new InvalidArgumentError('options.loadConfig: expected a function')
+    if (options.knownPeers !== undefined && typeof options.knownPeers?.store?.check !== 'function')
+      throw new InvalidArgumentError('options.knownPeers: expected { store: KnownPeers, name?, trustOnFirstUse? }')
     this.#o = options
     this.#config = options.config
     this.server = createServer(
@@ -187,7 +195,20 @@ export class ProxyClient extends EventEmitter {
         handshakeTimeoutMs: this.#handshakeMs,
         ...(this.#expected === undefined ? {} : { expectedPeerId: this.#expected })
       }
-      channel = this.#o.tls === true ? await secureTlsOutbound(socket, opts) : await secureOutbound(socket, opts)
+      const known = this.#expected === undefined ? this.#o.knownPeers : undefined
+      const name = known?.name ?? `proxy@${formatHostPort(this.remote)}`
+      const trustOnFirstUse = known?.trustOnFirstUse !== false
+      if (this.#o.tls === true) {
+        channel = await secureTlsOutbound(socket, opts)
+        // TLS verifies the server after its handshake; hold it to its entry before any byte flows.
+        await known?.store.check(name, channel.remotePeer.peerId, { certified: true, trustOnFirstUse }).catch((err: unknown) => {
+          channel.destroy()
+          throw err
+        })
+      } else {
+        const knownPeers = known === undefined ? undefined : { store: known.store, name, certified: true, trustOnFirstUse }
+        channel = await secureOutbound(socket, { ...opts, ...(knownPeers === undefined ? {} : { knownPeers }) })
+      }
     } catch (err) {
       this.#refused++
       this.emit('refused', refusalOf(err))

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, type NetConnectOpts, connect as netConnect, createServer, type Server, type Socket } from 'node:net'
 import { RefusalSummarizer, type RefusalSummaryRecord } from '@peerguard/audit'
-import { type AuthorizeResult, secureInbound } from '@peerguard/channel'
+import { type AuthorizeResult, HandshakeLimiter, type HandshakeLimits, secureInbound } from '@peerguard/channel'
 import {
   assertInteger,
   assertString,
@@ -78,6 +78,11 @@ export interface ProxyServerOptions {
   connectTimeoutMs?: number
   /** Deadline for the channel handshake, ms. Default 10000. */
   handshakeTimeoutMs?: number
+  /**
+   * Pending-handshake limits of the channel listener (at most 16 per remote address, 128 in all, by
+   * default): a flood of silent connections from one address holds at most the per-address limit.
+   */
+  handshakeLimits?: HandshakeLimits
   /**
    * Re-decides an authenticated peer after the node's trust changed (e.g. a new CRL): run when a
    * channel is established and over every open connection by `recheck()` (with the policy);
@@ -174,6 +179,7 @@ export class ProxyServer extends EventEmitter {
   readonly #idleMs: number
   readonly #connectMs: number
   readonly #handshakeMs: number
+  readonly #handshakes: HandshakeLimiter
   readonly #log: Logger
   readonly #sockets = new Set<Socket>()
   readonly #perPeer = new Map<string, number>()
@@ -218,6 +224,7 @@ export class ProxyServer extends EventEmitter {
     assertInteger('options.idleTimeoutMs', this.#idleMs, 0, 86_400_000)
     assertInteger('options.connectTimeoutMs', this.#connectMs, 1, 600_000)
     assertInteger('options.handshakeTimeoutMs', this.#handshakeMs, 1, 600_000)
+    this.#handshakes = new HandshakeLimiter(options.handshakeLimits ?? {})
     this.#o = options
     this.#config = options.config
     this.#log = options.logger ?? silentLogger
@@ -444,7 +451,9 @@ export class ProxyServer extends EventEmitter {
         authorize,
         handshakeTimeoutMs: this.#handshakeMs
       }
-      channel = this.#o.tls === true ? await secureTlsInbound(socket, opts) : await secureInbound(socket, opts)
+      channel = await this.#handshakes.run<SecureChannel>(socket, () =>
+        this.#o.tls === true ? secureTlsInbound(socket, opts) : secureInbound(socket, opts)
+      )
     } catch (err) {
       abandoned = true
       release()

@@ -3,7 +3,14 @@ import { open, rename, stat, unlink } from 'node:fs/promises'
 import { type AddressInfo, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { RefusalSummarizer } from '@peerguard/audit'
-import { type ChannelListener, createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
+import {
+  type ChannelListener,
+  type ChannelOptions,
+  createListener,
+  type KnownPeers,
+  type NoiseChannel,
+  secureOutbound
+} from '@peerguard/channel'
 import { type KeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
   assertBytes,
@@ -55,6 +62,17 @@ export interface SwarmPeerOptions {
   requestTimeoutMs?: number
   /** Channel handshake deadline, milliseconds. Default 10000. */
   handshakeTimeoutMs?: number
+  /**
+   * Fetch side: accept only peers with these IDs among those we connect to (pinning). Overrides
+   * `knownPeers`. Default: none.
+   */
+  expectedPeerIds?: readonly string[]
+  /**
+   * Fetch side: hold each peer we connect to to its known-peers entry `swarm@<host>:<port>` (first
+   * use recorded, a later change refused with `channel-known-peer-changed`). Default: none (any
+   * peer the CA certified).
+   */
+  knownPeers?: { store: KnownPeers; trustOnFirstUse?: boolean }
   /**
    * Re-decides an authenticated peer after the node's trust changed (e.g. a new CRL): run when a
    * channel is accepted and over every serving connection by `recheck()`; a refusal closes it.
@@ -420,10 +438,26 @@ export class SwarmPeer {
       chain: this.#o.chain,
       trust: this.#o.trust,
       protocols: [SWARM_PROTOCOL],
-      ...(this.#o.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: this.#o.handshakeTimeoutMs })
+      ...(this.#o.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: this.#o.handshakeTimeoutMs }),
+      ...this.#serverCheck(formatPeerAddress(host, port))
     })
     const peer = { ...channel.remotePeer, address: formatPeerAddress(host, port) }
     return { channel, peer }
+  }
+
+  /** How a peer we connect to is held beyond its certificate: pins, or its known-peers entry. */
+  #serverCheck(address: string): Partial<ChannelOptions> {
+    if (this.#o.expectedPeerIds !== undefined) return { expectedPeerId: this.#o.expectedPeerIds }
+    const kp = this.#o.knownPeers
+    if (kp === undefined) return {}
+    return {
+      knownPeers: {
+        store: kp.store,
+        name: `swarm@${address}`,
+        certified: true,
+        ...(kp.trustOnFirstUse === undefined ? {} : { trustOnFirstUse: kp.trustOnFirstUse })
+      }
+    }
   }
 
   #register(store: SwarmStore): void {
@@ -507,6 +541,13 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
     assertInteger('options.handshakeTimeoutMs', options.handshakeTimeoutMs, 1, 600_000)
   if (options.connectionCheck !== undefined && typeof options.connectionCheck !== 'function')
     throw new InvalidArgumentError('options.connectionCheck: expected a function')
+  if (
+    options.expectedPeerIds !== undefined &&
+    (!Array.isArray(options.expectedPeerIds) || options.expectedPeerIds.some((p) => typeof p !== 'string'))
+  )
+    throw new InvalidArgumentError('options.expectedPeerIds: expected an array of peer IDs')
+  if (options.knownPeers !== undefined && typeof options.knownPeers?.store?.check !== 'function')
+    throw new InvalidArgumentError('options.knownPeers: expected { store: KnownPeers, trustOnFirstUse? }')
   let peerId: string
   try {
     peerId = peerIdOf(id.publicKey)
