@@ -114,18 +114,25 @@ export class RootHandle {
       throw fsError(err, '')
     }
     for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string
       try {
-        const next = await openAt(cur.child(name), names.slice(0, i + 1))
+        const next = await this.openChild(cur, names[i] as string, formatSharePath(names))
         await cur.close()
         cur = next
       } catch (err) {
-        const refusal = await this.explain(cur, name, formatSharePath(names), err)
         await cur.close()
-        throw refusal
+        throw err
       }
     }
     return cur
+  }
+
+  /** Open the directory `name` of `dir` without following a link (errors mapped as `explain` does). */
+  async openChild(dir: OpenDir, name: string, label: string): Promise<OpenDir> {
+    try {
+      return await openAt(dir.child(name), [...dir.names, name])
+    } catch (err) {
+      throw await this.explain(dir, name, label, err)
+    }
   }
 
   /**

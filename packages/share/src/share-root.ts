@@ -216,7 +216,13 @@ export class ShareRoot {
           try {
             await link(upload.tempPath, now.child(upload.name))
           } catch (err) {
-            if (!((err as NodeJS.ErrnoException).code === 'EEXIST' && upload.dropName !== undefined)) throw err
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+            if (upload.dropName === undefined) {
+              // the name appeared meanwhile: answer as if the write had come after it
+              const st = await lstat(now.child(upload.name), { bigint: true }).catch(() => undefined)
+              if (st !== undefined && !st.isFile()) await this.#refuseSpecial(st, now, upload.name, upload.label)
+              throw err
+            }
             await link(upload.tempPath, now.child(upload.dropName))
           }
         } else {
@@ -294,30 +300,37 @@ export class ShareRoot {
     if (names.length === 0) throw new ShareError('share-already-exists', 'the share root exists')
     const label = formatSharePath(names)
     await this.#shared(async () => {
+      // Under the shared lock no folder on the way can be renamed or removed; only names can
+      // appear or vanish, and each step below decides by one system call on the held folder.
       let cur = await this.#root.openDir([])
       try {
-        for (let i = 0; i < names.length; i++) {
+        for (let i = 0; i < names.length - 1; i++) {
           const name = names[i] as string
           const prefix = names.slice(0, i + 1)
-          const last = i === names.length - 1
-          const existing = await lstat(cur.child(name)).catch(() => undefined)
-          if (existing === undefined) {
-            if (!last && !parents)
-              throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
-            if (!last) await allowCreate(prefix)
-            await mkdir(cur.child(name)).catch((err) =>
-              (err as NodeJS.ErrnoException).code === 'EEXIST' && (!last || parents)
-                ? undefined
-                : Promise.reject(fsError(err, label))
+          let next: OpenDir
+          try {
+            next = await this.#root.openChild(cur, name, label)
+          } catch (err) {
+            if (!(err instanceof ShareError && err.code === 'share-not-found')) throw err
+            if (!parents) throw new ShareError('share-not-found', `${formatSharePath(names.slice(0, -1))}: no such directory`)
+            await allowCreate(prefix)
+            await mkdir(cur.child(name)).catch((e) =>
+              (e as NodeJS.ErrnoException).code === 'EEXIST' ? undefined : Promise.reject(fsError(e, label))
             )
-          } else if (last && !(parents && existing.isDirectory())) {
-            if (existing.isSymbolicLink()) throw await this.#root.linkRefusal(cur, name, label)
-            throw new ShareError('share-already-exists', `${label}: already exists`)
+            next = await this.#root.openChild(cur, name, label)
           }
-          if (last) break
-          const next = await this.#root.openDir(prefix)
           await cur.close()
           cur = next
+        }
+        const last = names[names.length - 1] as string
+        try {
+          await mkdir(cur.child(last))
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, label)
+          const st = await lstat(cur.child(last)).catch(() => undefined)
+          if (parents && st?.isDirectory() === true) return
+          if (st?.isSymbolicLink() === true) throw await this.#root.linkRefusal(cur, last, label)
+          throw new ShareError('share-already-exists', `${label}: already exists`)
         }
         await cur.sync()
       } finally {
