@@ -103,7 +103,7 @@ describe('dropBoxName', () => {
 })
 
 describe('policyAuthorizer scopes', () => {
-  const peer: PeerInfo = { peerId: 'p', groups: [] }
+  const peer: PeerInfo = { peerId: 'p', publicKey: new Uint8Array(32), groups: [] }
   const request = { verb: 'rename' as const, action: 'write' as const, resource: 'share:s/a', path: 'a', encrypted: true }
   const allow = { allowed: true, code: 'allow', reason: 'ok', matchedGroups: [] }
   const deny = { allowed: false, code: 'deny-rule', reason: 'no', matchedGroups: [] }
