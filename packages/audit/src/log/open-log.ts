@@ -59,7 +59,10 @@ export async function openDecisionLog(options: DecisionLogOptions): Promise<Deci
   const existing = await readOptional(path)
   const headText = await readOptional(`${path}.head`)
   const refuse = (o: { code: PeerguardCode; details?: Record<string, unknown> }, message: string): LogCorruptError =>
-    new LogCorruptError(`${path}: ${message}; refusing to append (${HINT})`, o)
+    new LogCorruptError(`${path}: ${message}; refusing to append (${o.code})`, {
+      code: o.code,
+      details: { ...o.details, hint: HINT }
+    })
 
   let chain = { seq: 0, head: GENESIS_HASH, signed: 0 }
   let size = 0
