@@ -87,6 +87,7 @@ describe('S3: decisions on the path the filesystem uses — links are never foll
     const { entries } = await alice.list('')
     expect(entries.find((e) => e.name === 'current')).toMatchObject({ type: 'symlink' })
     expect(await alice.stat('pub/latest.txt')).toMatchObject({ type: 'symlink' })
+    expect(await alice.stat('')).toMatchObject({ type: 'dir' }) // the root itself, not the /proc/self/fd link to it
     await alice.rename('pub/latest.txt', 'pub/old-link')
     await alice.delete('pub/old-link')
     await alice.delete('current')

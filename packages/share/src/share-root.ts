@@ -355,7 +355,7 @@ export class ShareRoot {
     if (names.length === 0) {
       const dir = await this.#root.openDir([])
       try {
-        return await fn(await lstat(dir.path, { bigint: true }))
+        return await fn(await lstat(`${dir.path}/.`, { bigint: true })) // the folder, not the /proc link
       } finally {
         await dir.close()
       }
