@@ -461,7 +461,9 @@ export class ProxyServer extends EventEmitter {
       const e = err instanceof PeerguardError ? err : new PeerguardError('internal', String(err), { cause: err })
       const decision = typeof e.details?.decision === 'string' ? e.details.decision : e.code
       const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.message
-      this.#record({ event: 'refused', code: decision, reason, ...(gatePeer === undefined ? {} : { peer: logPeer(gatePeer) }) })
+      const from = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+      const who = gatePeer !== undefined ? logPeer(gatePeer) : from === undefined ? undefined : { address: from }
+      this.#record({ event: 'refused', code: decision, reason, ...(who === undefined ? {} : { peer: who }) })
       this.emit('refused', e, gatePeer)
       return
     }
