@@ -16,5 +16,8 @@ export default {
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // A fresh XDG_CONFIG_HOME per run: the default known-peers file is never the user's.
+  globalSetup: '<rootDir>/test/jest-global-setup.js',
+  globalTeardown: '<rootDir>/test/jest-global-teardown.js',
   testTimeout: 30000
 }

@@ -126,7 +126,7 @@ async function authenticate(
     }
     const kp = o.knownPeers
     if (kp?.certified === true)
-      await kp.store.check(kp.name, peerId, { certified: true, trustOnFirstUse: kp.trustOnFirstUse !== false })
+      await kp.store.check(kp.name, peerId, { certified: true, trustOnFirstUse: kp.trustOnFirstUse !== false, peerName: v.name })
   } else if (o.pinnedPeers.has(peerId)) {
     info = { peerId, publicKey: payload.identityKey, groups: [], ...(address === undefined ? {} : { address }) }
   } else if (o.knownPeers !== undefined) {

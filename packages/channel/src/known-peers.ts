@@ -95,7 +95,7 @@ export class KnownPeers {
   async check(
     name: string,
     peerId: string,
-    options: { trustOnFirstUse?: boolean; certified?: boolean } = {}
+    options: { trustOnFirstUse?: boolean; certified?: boolean; peerName?: string } = {}
   ): Promise<'known' | 'recorded'> {
     assertString('name', name)
     const id = peerIdFromString(peerId).toString()
@@ -111,8 +111,15 @@ export class KnownPeers {
       return 'recorded'
     }
     if (known !== id) {
-      throw new KnownPeerChangedError(`the key of known peer ${name} changed: expected ${known}, got ${id} (${where})`, {
-        details: { name, expected: known, actual: id, ...(this.path === undefined ? {} : { file: this.path }) }
+      const who = options.peerName === undefined ? id : `${id} (${options.peerName})`
+      throw new KnownPeerChangedError(`the key of known peer ${name} changed: expected ${known}, got ${who} (${where})`, {
+        details: {
+          name,
+          expected: known,
+          actual: id,
+          ...(options.peerName === undefined ? {} : { actualName: options.peerName }),
+          ...(this.path === undefined ? {} : { file: this.path })
+        }
       })
     }
     return 'known'

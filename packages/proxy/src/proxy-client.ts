@@ -201,10 +201,12 @@ export class ProxyClient extends EventEmitter {
       if (this.#o.tls === true) {
         channel = await secureTlsOutbound(socket, opts)
         // TLS verifies the server after its handshake; hold it to its entry before any byte flows.
-        await known?.store.check(name, channel.remotePeer.peerId, { certified: true, trustOnFirstUse }).catch((err: unknown) => {
-          channel.destroy()
-          throw err
-        })
+        await known?.store
+          .check(name, channel.remotePeer.peerId, { certified: true, trustOnFirstUse, peerName: channel.remotePeer.name })
+          .catch((err: unknown) => {
+            channel.destroy()
+            throw err
+          })
       } else {
         const knownPeers = known === undefined ? undefined : { store: known.store, name, certified: true, trustOnFirstUse }
         channel = await secureOutbound(socket, { ...opts, ...(knownPeers === undefined ? {} : { knownPeers }) })

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { InvalidArgumentError, isPeerguardError, type PeerInfo } from '@peerguard/interface'
+import { InvalidArgumentError, isPeerguardError, type PeerInfo, type SecureChannel } from '@peerguard/interface'
 import {
   createProxyClient,
   createProxyServer,
@@ -11,6 +11,15 @@ import {
   type ProxyServer
 } from '@peerguard/proxy'
 import type { CliIO } from '../io.js'
+import {
+  acceptanceOf,
+  explainServerRefusal,
+  KNOWN_PEERS_HELP,
+  loadServerAuth,
+  reportServer,
+  serverEntryName,
+  serverJson
+} from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
@@ -76,6 +85,14 @@ function runUntilSignal(io: CliIO, end: { reload(): Promise<void>; close(): Prom
 function who(p: PeerInfo | undefined): string {
   if (p === undefined) return 'unknown peer'
   return `${p.name ?? '?'} (${p.peerId})${p.address === undefined ? '' : ` from ${p.address}`}`
+}
+
+interface ClientOptions extends CommonOptions {
+  connect: string
+  peer?: string
+  expectPeer?: string
+  knownPeers?: string
+  allowRemote?: boolean
 }
 
 /** `peerguard proxy server` and `peerguard proxy client`: put any TCP service behind peerguard. */
@@ -235,7 +252,9 @@ Example:
     .requiredOption('--identity <file>', "this peer's identity key file")
     .requiredOption('--cert <file>', "this peer's certificate (PEM, leaf first)")
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
-    .option('--peer <peer-id>', 'refuse the server unless it has this peer ID (pinning)')
+    .option('--peer <peer-id>', 'refuse the server unless it has this peer ID (pinning; same as --expect-peer)')
+    .option('--expect-peer <peer-id>', 'refuse the server unless it has this peer ID (overrides --known-peers)')
+    .option('--known-peers <file>', KNOWN_PEERS_HELP)
     .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
     .option(
       '--allow-missing-crl',
@@ -250,16 +269,22 @@ Example:
     .addHelpText(
       'after',
       `
-Runs until SIGINT or SIGTERM; SIGHUP re-reads certificate and trust store.
+Runs until SIGINT or SIGTERM; SIGHUP re-reads certificate and trust store. The server is held
+to --peer/--expect-peer, or else to its entry in the known-peers file (recorded on first use).
 
 Example:
   $ peerguard proxy client --listen 127.0.0.1:631 --connect nas.lan:7631 \\
       --identity alice.key --cert alice.pem --trust ca.pem --peer <NAS-PEER-ID>`
     )
-    .action(async (o: CommonOptions & { connect: string; peer?: string; allowRemote?: boolean }, cmd: Command) => {
+    .action(async (o: ClientOptions, cmd: Command) => {
       const json = wantsJson(cmd)
       const listen = parseHostPort(o.listen, '--listen')
       const remote = parseHostPort(o.connect, '--connect')
+      if (o.peer !== undefined && o.expectPeer !== undefined && o.peer !== o.expectPeer)
+        throw new InvalidArgumentError('--peer and --expect-peer name different peers; give one')
+      const serverAuth = await loadServerAuth({ expectPeer: o.expectPeer ?? o.peer, knownPeers: o.knownPeers })
+      const serverName = serverEntryName('proxy', remote.host, remote.port)
+      const how = acceptanceOf(serverAuth)
       const files = await filesOf(o)
       const config = await loadProxyConfig(files)
       checkTrust(config.trust, io, { chain: [...config.chain], report: true })
@@ -270,7 +295,8 @@ Example:
         loadConfig: () => loadProxyConfig(files),
         tls: o.tls === true,
         allowRemoteClients: o.allowRemote === true,
-        ...(o.peer === undefined ? {} : { expectedPeerId: o.peer }),
+        ...(serverAuth.expectedPeerIds === undefined ? {} : { expectedPeerId: serverAuth.expectedPeerIds[0] }),
+        ...(serverAuth.knownPeers === undefined ? {} : { knownPeers: { store: serverAuth.knownPeers, name: serverName } }),
         ...(o.idleTimeout === undefined ? {} : { idleTimeoutMs: o.idleTimeout * 1000 }),
         ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
       })
@@ -284,12 +310,26 @@ Example:
         io.out(
           `listening on ${address}, carrying connections to ${formatHostPort(remote)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
         )
-      client.on('refused', (err: Error) => {
+      const answered = new Set<string>()
+      client.on('connection', (channel: SecureChannel) => {
+        const p = channel.remotePeer
+        if (answered.has(p.peerId)) return
+        answered.add(p.peerId)
+        const accepted = answered.size === 1 ? how(serverName) : 'known'
+        if (json) io.out(JSON.stringify({ event: 'server', ...serverJson(p, formatHostPort(remote), accepted) }))
+        else reportServer(io, serverAuth, p, formatHostPort(remote), accepted)
+      })
+      client.on('refused', (refusal: Error) => {
+        const err = explainServerRefusal(refusal, serverAuth, formatHostPort(remote)) as Error
         const code = isPeerguardError(err) ? err.code : 'internal'
         const decision = isPeerguardError(err) ? err.details?.decision : undefined
+        const hint = isPeerguardError(err) ? err.details?.hint : undefined
         if (json)
           io.out(JSON.stringify({ event: 'refused', code, ...(decision === undefined ? {} : { decision }), reason: err.message }))
-        else io.err(`peerguard: warning: connection refused (${code}): ${err.message}`)
+        else {
+          io.err(`peerguard: warning: connection refused (${code}): ${err.message}`)
+          if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
+        }
       })
       await runUntilSignal(io, { reload: () => client.reload(), close: () => client.close() })
     })

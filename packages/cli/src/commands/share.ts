@@ -16,6 +16,16 @@ import {
   type ShareTransport
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
+import {
+  acceptanceOf,
+  explainServerRefusal,
+  loadServerAuth,
+  reportServer,
+  type ServerAuth,
+  serverAuthOptions,
+  serverEntryName,
+  serverJson
+} from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
@@ -39,10 +49,16 @@ interface CredentialOptions {
   allowMissingCrl?: boolean
   passphraseFile?: string
   expectPeer?: string
+  knownPeers?: string
 }
 
 /** Hardened when --identity, --cert and --trust are all given; plain when none is. */
-async function transportFrom(opts: CredentialOptions, io: CliIO, side: 'server' | 'client'): Promise<ShareTransport> {
+async function transportFrom(
+  opts: CredentialOptions,
+  io: CliIO,
+  side: 'server' | 'client',
+  server?: { auth: ServerAuth; name: string }
+): Promise<ShareTransport> {
   const given = [opts.identity, opts.cert, opts.trust].filter((v) => v !== undefined).length
   if (given === 0) {
     if (side === 'client')
@@ -57,36 +73,57 @@ async function transportFrom(opts: CredentialOptions, io: CliIO, side: 'server' 
   const identity = await readKey(opts.identity as string, opts.passphraseFile)
   const chain = await readCertificates(opts.cert as string)
   const { trust } = await loadTrust({ ...opts, trust: opts.trust as string }, io, { chain })
+  const auth = server?.auth
   return channelTransport({
     identity,
     chain,
     trust,
-    ...(opts.expectPeer === undefined ? {} : { expectedPeerId: opts.expectPeer })
+    ...(auth?.expectedPeerIds === undefined ? {} : { expectedPeerId: auth.expectedPeerIds }),
+    ...(auth?.knownPeers === undefined ? {} : { knownPeers: { store: auth.knownPeers, name: server?.name } })
   })
 }
 
 function credentialOptions(cmd: Command): Command {
-  return crlOptions(
-    cmd
-      .option('--identity <key>', 'your identity key file (hardened mode)')
-      .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
-      .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
-  )
-    .option('--expect-peer <peerId>', 'refuse a server with another peer ID')
-    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+  return serverAuthOptions(
+    crlOptions(
+      cmd
+        .option('--identity <key>', 'your identity key file (hardened mode)')
+        .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
+        .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
+    )
+  ).option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
 }
 
+/**
+ * Connect, say who answered (stderr), run `fn`. Returns its value and, in hardened mode, the
+ * server for `--json` output.
+ */
 async function withClient<T>(
   address: string,
   opts: CredentialOptions,
   io: CliIO,
   fn: (c: ShareClient) => Promise<T>
-): Promise<T> {
+): Promise<{ value: T; server?: ReturnType<typeof serverJson> }> {
   const target = parseShareAddress(address) // a bad address is a usage error before any warning
-  const transport = await transportFrom(opts, io, 'client')
-  const client = await connectShare(target, { transport })
+  const hardened = opts.identity !== undefined || opts.cert !== undefined || opts.trust !== undefined
+  const auth = hardened ? await loadServerAuth(opts) : undefined
+  const name = serverEntryName('share', target.host, target.port)
+  const transport = await transportFrom(opts, io, 'client', auth === undefined ? undefined : { auth, name })
+  const how = auth === undefined ? undefined : acceptanceOf(auth)
+  let client: ShareClient
   try {
-    return await fn(client)
+    client = await connectShare(target, { transport })
+  } catch (err) {
+    throw auth === undefined ? err : explainServerRefusal(err, auth, address)
+  }
+  let server: ReturnType<typeof serverJson> | undefined
+  if (auth !== undefined && how !== undefined && client.remotePeer !== undefined) {
+    reportServer(io, auth, client.remotePeer, address, how(name))
+    server = serverJson(client.remotePeer, address, how(name))
+  }
+  try {
+    const value = await fn(client)
+    return server === undefined ? { value } : { value, server }
   } finally {
     client.close()
   }
@@ -261,8 +298,11 @@ Example:
       '\nExample:\n  $ peerguard share ls 127.0.0.1:4455 public --identity bob.key --cert bob.pem --trust ca.pem'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
-      const { entries, truncated } = await withClient(addr, opts, io, (c) => c.list(path))
-      if (wantsJson(cmd)) return io.json({ path, entries, truncated })
+      const {
+        value: { entries, truncated },
+        server
+      } = await withClient(addr, opts, io, (c) => c.list(path))
+      if (wantsJson(cmd)) return io.json({ path, entries, truncated, ...(server === undefined ? {} : { server }) })
       for (const e of entries)
         io.out(
           `${e.type === 'dir' ? 'd' : e.type === 'file' ? '-' : 'l'} ${String(e.size).padStart(12)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19)}  ${e.name}${e.type === 'dir' ? '/' : ''}`
@@ -295,7 +335,7 @@ Example:
         const json = wantsJson(cmd)
         const bar = progressBar(io, json, basename(path))
         try {
-          const r = await withClient(addr, opts, io, (c) =>
+          const { value: r, server } = await withClient(addr, opts, io, (c) =>
             c.download(path, target, { resume: opts.resume === true, onProgress: (p) => bar.update(p) })
           )
           bar.stop()
@@ -305,7 +345,8 @@ Example:
               local: target,
               size: r.size,
               ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
-              resumedFrom: r.resumedFrom
+              resumedFrom: r.resumedFrom,
+              ...(server === undefined ? {} : { server })
             })
           else
             io.out(
@@ -346,11 +387,11 @@ Example:
         const json = wantsJson(cmd)
         const bar = progressBar(io, json, basename(local))
         try {
-          const r = await withClient(addr, opts, io, (c) =>
+          const { value: r, server } = await withClient(addr, opts, io, (c) =>
             c.upload(local, dest, { mode: opts.mode, onProgress: (p) => bar.update(p) })
           )
           bar.stop()
-          if (json) io.json({ path: dest, size: r.size, sha256: r.sha256 })
+          if (json) io.json({ path: dest, size: r.size, sha256: r.sha256, ...(server === undefined ? {} : { server }) })
           else io.out(`${dest}: ${r.size} bytes, sha256 ${r.sha256}`)
         } finally {
           bar.stop()
@@ -370,8 +411,8 @@ Example:
       '\nExample:\n  $ peerguard share rm 127.0.0.1:4455 docs/old.txt --identity alice.key --cert alice.pem --trust ca.pem'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
-      await withClient(addr, opts, io, (c) => c.delete(path))
-      if (wantsJson(cmd)) io.json({ deleted: path })
+      const { server } = await withClient(addr, opts, io, (c) => c.delete(path))
+      if (wantsJson(cmd)) io.json({ deleted: path, ...(server === undefined ? {} : { server }) })
       else io.out(`deleted ${path}`)
     })
 
@@ -389,8 +430,8 @@ Example:
       '\nExample:\n  $ peerguard share mv 127.0.0.1:4455 docs/draft.txt docs/final.txt --identity alice.key --cert alice.pem --trust ca.pem'
     )
     .action(async (addr: string, from: string, to: string, opts: CredentialOptions & { overwrite?: boolean }, cmd: Command) => {
-      await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
-      if (wantsJson(cmd)) io.json({ renamed: { from, to } })
+      const { server } = await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
+      if (wantsJson(cmd)) io.json({ renamed: { from, to }, ...(server === undefined ? {} : { server }) })
       else io.out(`renamed ${from} -> ${to}`)
     })
 
@@ -407,8 +448,8 @@ Example:
       '\nExample:\n  $ peerguard share mkdir 127.0.0.1:4455 docs/2026 --identity alice.key --cert alice.pem --trust ca.pem'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions & { parents?: boolean }, cmd: Command) => {
-      await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))
-      if (wantsJson(cmd)) io.json({ created: path })
+      const { server } = await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))
+      if (wantsJson(cmd)) io.json({ created: path, ...(server === undefined ? {} : { server }) })
       else io.out(`created ${path}`)
     })
 }

@@ -16,11 +16,21 @@ import {
   type SwarmPeer
 } from '@peerguard/share'
 import type { CliIO } from '../io.js'
+import {
+  acceptanceOf,
+  loadServerAuth,
+  reportServer,
+  type ServerAuth,
+  type ServerAuthFlags,
+  KNOWN_PEERS_HELP,
+  serverJson
+} from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
+  collect,
   crlOptions,
   loadTrust,
   parseListen,
@@ -65,7 +75,7 @@ function need(opts: Credentials, what: string): void {
 async function peerFrom(
   opts: Credentials & { maxUpload?: string; crlRefresh?: string },
   io: CliIO,
-  options: { live?: boolean } = {}
+  options: { live?: boolean; serverAuth?: ServerAuth } = {}
 ): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined; live: LiveConfig | undefined }> {
   let maxUpload: number | undefined
   if (opts.maxUpload !== undefined) {
@@ -107,7 +117,9 @@ async function peerFrom(
     trust,
     ...(policy === undefined ? {} : { policy }),
     ...(log === undefined ? {} : { log }),
-    ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload })
+    ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload }),
+    ...(options.serverAuth?.expectedPeerIds === undefined ? {} : { expectedPeerIds: options.serverAuth.expectedPeerIds }),
+    ...(options.serverAuth?.knownPeers === undefined ? {} : { knownPeers: { store: options.serverAuth.knownPeers } })
   })
   return { peer, log, live: undefined }
 }
@@ -239,19 +251,28 @@ Example:
       .option('--peer <host:port...>', 'peers to fetch from (repeat or list)')
       .option('--listen <host:port>', 'also serve verified pieces to other peers on this address')
   )
+    .option('--expect-peer <peerId>', 'accept only peers with this peer ID (repeatable; overrides --known-peers)', collect)
+    .option('--known-peers <file>', KNOWN_PEERS_HELP)
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem'
+      '\nEach peer is held to --expect-peer, or else to its entry in the known-peers file (recorded on first use).\n\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem'
     )
     .action(
-      async (manifestPath: string, opts: Credentials & { out?: string; peer?: string[]; listen?: string }, cmd: Command) => {
+      async (
+        manifestPath: string,
+        opts: Credentials & ServerAuthFlags & { out?: string; peer?: string[]; listen?: string },
+        cmd: Command
+      ) => {
         need(opts, 'swarm fetch')
         if (opts.peer === undefined || opts.peer.length === 0)
           throw new PeerguardError('usage', 'swarm fetch needs at least one --peer HOST:PORT')
         const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
         const manifest = await readManifest(manifestPath)
         const json = wantsJson(cmd)
-        const { peer, log } = await peerFrom(opts, io)
+        const serverAuth = await loadServerAuth(opts)
+        const how = acceptanceOf(serverAuth)
+        const servers: Array<ReturnType<typeof serverJson>> = []
+        const { peer, log } = await peerFrom(opts, io, { serverAuth })
         let bar: cliProgress.SingleBar | undefined
         const started = Date.now()
         try {
@@ -259,6 +280,13 @@ Example:
           const result = await peer.fetch(manifest, {
             peers: opts.peer,
             out: opts.out ?? manifest.name,
+            onConnect: (p) => {
+              const address = p.address ?? '?'
+              if (servers.some((s) => s.address === address && s.peerId === p.peerId)) return
+              const accepted = how(`swarm@${address}`)
+              reportServer(io, serverAuth, p, address, accepted)
+              servers.push(serverJson(p, address, accepted))
+            },
             onProgress: (p) => {
               if (!io.isTTY || json) return
               if (bar === undefined) {
@@ -282,7 +310,8 @@ Example:
               swarmId: result.swarmId,
               resumedPieces: result.resumedPieces,
               piecesFrom: result.piecesFrom,
-              dropped
+              dropped,
+              peers: servers
             })
           else {
             io.out(

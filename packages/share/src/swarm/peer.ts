@@ -89,6 +89,8 @@ export interface FetchOptions {
   out?: string
   /** Called after each verified piece. */
   onProgress?: (progress: FetchProgress) => void
+  /** Called with each peer this fetch connected to, once its channel is up (who answered at which address). */
+  onConnect?: (peer: PeerInfo) => void
 }
 
 export interface SeedOptions {
@@ -225,6 +227,8 @@ export class SwarmPeer {
     if (options.out !== undefined) assertString('options.out', options.out, { nonEmpty: true })
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
       throw new InvalidArgumentError('options.onProgress: expected a function')
+    if (options.onConnect !== undefined && typeof options.onConnect !== 'function')
+      throw new InvalidArgumentError('options.onConnect: expected a function')
     await this.checkManifest(manifest)
     const out = options.out ?? join(this.#o.dir ?? process.cwd(), manifest.name)
     if (this.#stores.has(manifest.swarmId))
@@ -247,7 +251,11 @@ export class SwarmPeer {
       this.#register(store)
       download = new Download({
         store,
-        connect: (address) => this.#connect(address),
+        connect: async (address) => {
+          const connected = await this.#connect(address)
+          options.onConnect?.(connected.peer)
+          return connected
+        },
         admitServer: (peer) => this.#admit(peer, store, 'put'),
         recordCorrupt: (peer, piece) =>
           appendDecision(this.#o.log, {
