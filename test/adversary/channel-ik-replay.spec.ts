@@ -7,7 +7,7 @@
  * no per-peer slot used — while the real peer still gets in. (SPEC.md §2.5, key confirmation.)
  */
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
 import type { PeerInfo, PeerguardError } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
