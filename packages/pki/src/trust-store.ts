@@ -19,11 +19,13 @@ import {
 import {
   CertificateMalformedError,
   CrlBadSignatureError,
+  CrlMissingError,
   CrlUnknownIssuerError,
   TrustStoreEmptyError,
   UnsupportedAlgorithmError
 } from './errors.js'
 import { looksLikePem, pemDecodeAll } from './pem.js'
+import { currentCrl } from './revocation.js'
 import { publicKeyObject } from './signature.js'
 
 /** Default tolerance for clocks that disagree, in ms: 5 minutes (as Kerberos). */
@@ -61,7 +63,13 @@ export interface TrustStoreOptions {
   requireCrl?: boolean
 }
 
-export interface LoadTrustStoreOptions extends Omit<TrustStoreOptions, 'roots' | 'crls'> {}
+export interface LoadTrustStoreOptions extends Omit<TrustStoreOptions, 'roots'> {
+  /**
+   * CRLs held besides the directory's (say, from `--crl` files). Like a CRL added with `addCrl`,
+   * one stays in force across reloads until the directory holds a newer CRL of the same CA. Default none.
+   */
+  crls?: CrlInput[]
+}
 
 /** What `reload()` did besides installing the new contents. */
 export interface TrustReloadResult {
@@ -128,7 +136,8 @@ function buildAnchors(roots: Array<Uint8Array | string>): TrustAnchor[] {
   return anchors
 }
 
-function buildCrls(crls: CrlInput[]): { crls: ParsedCrl[]; sources: Map<ParsedCrl, string> } {
+/** @internal */
+export function buildCrls(crls: CrlInput[]): { crls: ParsedCrl[]; sources: Map<ParsedCrl, string> } {
   if (!Array.isArray(crls)) throw new InvalidArgumentError('crls: expected an array of DER or PEM CRLs')
   const parsed: ParsedCrl[] = []
   const sources = new Map<ParsedCrl, string>()
@@ -199,9 +208,8 @@ export class TrustStore {
         [...(crlsByIssuer.get(k) ?? []), c].sort((x, y) => compareCrls(y, x))
       )
     }
-    // Intermediates were verified up to the old roots: forget them when the roots change.
-    const oldRoots = [...this.#byHash.keys()].sort().join()
-    if (oldRoots !== [...byHash.keys()].sort().join()) this.#intermediates.clear()
+    // Intermediates were verified up to the old roots: forget them when a root goes away.
+    if ([...this.#byHash.keys()].some((sha) => !byHash.has(sha))) this.#intermediates.clear()
     this.#byName = byName
     this.#byHash = byHash
     this.#crlsByIssuer = crlsByIssuer
@@ -371,6 +379,29 @@ export class TrustStore {
     return this.crlStatus()
       .map((s) => ({ ...s, warnAt: new Date(warnAtOf(s, windowMs, fraction)) }))
       .filter((s) => s.stale || s.warnAt.getTime() <= now)
+  }
+
+  /**
+   * Check, as a node does at start-up, that every root and each CA certificate given (say, the
+   * intermediates of the node's own chain) has a CRL in the store that verifies with its key and is
+   * current. Throws `crl-missing` (only when `requireCrl`), `crl-stale` or `crl-bad-signature`
+   * naming the CA; returns nothing when all is well.
+   */
+  assertCrlsCurrent(cas: Array<Uint8Array | string | ParsedCertificate> = []): void {
+    if (!Array.isArray(cas)) throw new InvalidArgumentError('cas: expected an array of CA certificates')
+    const now = this.clock.now()
+    const parsed = cas.map((c) => (c instanceof Uint8Array || typeof c === 'string' ? parseCertificate(c) : c))
+    for (const ca of [...this.roots, ...parsed]) {
+      if (!ca.ca) continue
+      const crl = currentCrl(this, ca, now, this.clockSkewMs)
+      if (crl === undefined && this.requireCrl)
+        throw new CrlMissingError(`no CRL from "${ca.subject.commonName ?? ca.subject.text}" (${ca.subject.text}) is loaded`, {
+          details: {
+            issuer: ca.subject.text,
+            hint: 'sign one with `peerguard ca crl` and pass it with --crl (or put it in the trust folder)'
+          }
+        })
+    }
   }
 
   /**
