@@ -185,6 +185,8 @@ export class ProxyServer extends EventEmitter {
   readonly #perPeer = new Map<string, number>()
   readonly #splices = new Set<Promise<unknown>>()
   readonly #open = new Set<OpenConnection>()
+  /** Counts recheck() calls: a handshake that overlapped one is checked again as it registers. */
+  #recheckEpoch = 0
   #closed = false
   /** Refusals before authentication: counted per address and minute, not logged one by one. */
   readonly #refusals: RefusalSummarizer | undefined
@@ -286,6 +288,7 @@ export class ProxyServer extends EventEmitter {
    * emitted as `dropped` (peer, code, reason). Resolves to the number of connections closed.
    */
   async recheck(): Promise<number> {
+    this.#recheckEpoch++
     const dropped: Array<{ conn: OpenConnection; refusal: ConnectionRefusal }> = []
     for (const conn of this.#open) {
       const refusal = this.#recheckOne(conn.peer)
@@ -389,6 +392,7 @@ export class ProxyServer extends EventEmitter {
 
   async #serve(socket: Socket): Promise<void> {
     const config = this.#config // a reload mid-handshake does not mix two configurations
+    const epoch = this.#recheckEpoch
     let target: Socket | undefined
     let gatePeer: PeerInfo | undefined
     let allowReason = ''
@@ -474,8 +478,8 @@ export class ProxyServer extends EventEmitter {
       return
     }
     const peer = channel.remotePeer
-    // Trust may have changed during the handshake: decide again in the turn that registers it.
-    const late = this.#recheckOne(peer)
+    // Trust or policy may have changed during the handshake: decide again in the turn that registers it.
+    const late = epoch === this.#recheckEpoch ? undefined : this.#recheckOne(peer)
     if (late !== undefined) {
       channel.destroy()
       target.destroy()

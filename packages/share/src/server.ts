@@ -108,6 +108,8 @@ export class ShareServer extends EventEmitter {
   #idleTimer: NodeJS.Timeout | undefined
   #fs: ShareRoot
   #check: ConnectionCheck | undefined
+  /** Counts recheck() calls: a handshake that overlapped one is checked again as it registers. */
+  #recheckEpoch = 0
   /** Refusals before authentication: counted per address and minute, not logged one by one. */
   #refusals: RefusalSummarizer | undefined
 
@@ -189,6 +191,7 @@ export class ShareServer extends EventEmitter {
   async recheck(): Promise<number> {
     const check = this.#check
     if (check === undefined) return 0
+    this.#recheckEpoch++
     const dropped: Array<{ conn: Conn; refusal: ConnectionRefusal }> = []
     for (const conn of this.#conns) {
       const refusal = runConnectionCheck(check, conn.peer)
@@ -228,6 +231,7 @@ export class ShareServer extends EventEmitter {
     let peer: PeerInfo
     let authenticated: PeerInfo | undefined
     const address = `${socket.remoteAddress}:${socket.remotePort}`
+    const epoch = this.#recheckEpoch
     try {
       const timeout = new Promise<never>((_, reject) => {
         const t = setTimeout(() => reject(new ShareError('timeout', 'handshake timed out')), this.#handshakeMs)
@@ -249,7 +253,8 @@ export class ShareServer extends EventEmitter {
       })
       // Trust or policy may have changed while this peer was handshaking: decide again, in the
       // same turn as registering the connection, so recheck() cannot miss it.
-      const refusal = this.#check === undefined ? undefined : runConnectionCheck(this.#check, peer)
+      const refusal =
+        this.#check === undefined || epoch === this.#recheckEpoch ? undefined : runConnectionCheck(this.#check, peer)
       if (refusal !== undefined) {
         stream.destroy()
         await this.#dropped(peer, refusal)

@@ -125,6 +125,10 @@ export class SwarmPeer {
   readonly #limiter: RateLimiter | undefined
   readonly #logger: Logger
   #listener: ChannelListener | undefined
+  /** Counts recheck() calls; a handshake that overlapped one is checked again as it registers. */
+  #recheckEpoch = 0
+  /** The recheck epoch when each handshaking socket was accepted, by remote address. */
+  readonly #handshaking = new Map<string, number>()
   /** Handshake failures (before authentication): counted per address and minute, not logged one by one. */
   #refusals: RefusalSummarizer | undefined
   #closed = false
@@ -322,6 +326,12 @@ export class SwarmPeer {
       this.#logger.info('swarm connection refused', { address, code: err.code })
       refusals?.refused(address, err.code)
     })
+    listener.server.on('connection', (socket: Socket) => {
+      const host = socket.remoteAddress ?? ''
+      const key = `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort}`
+      this.#handshaking.set(key, this.#recheckEpoch)
+      socket.once('close', () => this.#handshaking.delete(key))
+    })
     this.#listener = listener
     return listener.listen(port, host)
   }
@@ -339,6 +349,7 @@ export class SwarmPeer {
    * (`connection` record, event `refused`). Resolves to the number of connections closed.
    */
   async recheck(): Promise<number> {
+    this.#recheckEpoch++
     const dropped: Array<{ conn: ServeConnection; refusal: ConnectionRefusal }> = []
     for (const conn of this.#serving) {
       const refusal = this.#recheckOne(conn.peer, conn.store)
@@ -382,7 +393,8 @@ export class SwarmPeer {
     }
     // Trust may have changed while this peer was handshaking: decide again before serving it.
     const check = this.#o.connectionCheck
-    const refusal = check === undefined ? undefined : runConnectionCheck(check, peer)
+    const started = peer.address === undefined ? undefined : this.#handshaking.get(peer.address)
+    const refusal = check === undefined || started === this.#recheckEpoch ? undefined : runConnectionCheck(check, peer)
     if (refusal !== undefined) {
       channel.destroy()
       void this.#logDropped(peer, refusal)
