@@ -97,7 +97,7 @@ beforeAll(async () => {
   })
   server.on('dropped', (e: DroppedEvent) => dropped.push(e))
   port = (await server.listen()).port
-  live.onChange(() => server.recheck())
+  live.onChange((change) => server.recheck({ trust: change.trust }))
   await live.start()
 }, 60_000)
 

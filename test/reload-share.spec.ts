@@ -133,7 +133,7 @@ beforeAll(async () => {
     log
   })
   port = (await server.listen()).port
-  live.onChange(() => server.recheck())
+  live.onChange((change) => server.recheck({ trust: change.trust }))
   await live.start()
 }, 60_000)
 

@@ -26,6 +26,12 @@ export interface ReloadSink {
 export interface LiveChange {
   /** `policy`, `trust`, `crl`, `certificate`. */
   readonly what: readonly string[]
+  /** True when the roots or CRLs in force changed (or a CRL went stale): verify peers again. */
+  readonly trust: boolean
+}
+
+function changeOf(what: readonly string[]): LiveChange {
+  return { what, trust: what.includes('trust') || what.includes('crl') }
 }
 
 export interface LiveConfigOptions {
@@ -114,7 +120,7 @@ export class LiveConfig {
       ...(options.crlCheckMs === undefined ? {} : { checkMs: options.crlCheckMs }),
       onApplied: (what, reason) => this.#applied(what, reason),
       onRejected: (what, err) => this.#rejected(what, err, true),
-      onStale: () => this.#notify({ what: ['crl'] })
+      onStale: () => this.#notify(changeOf(['crl']))
     })
   }
 
@@ -273,7 +279,7 @@ export class LiveConfig {
       reason,
       ...(sha === undefined ? {} : { policySha256: sha })
     })
-    await this.#notify({ what })
+    await this.#notify(changeOf(what))
   }
 
   /** Report a rejected part once per distinct error (every time when `always`, e.g. on SIGHUP). */

@@ -286,12 +286,13 @@ export class ProxyServer extends EventEmitter {
    * (trust, CRLs), then the policy for this service. A refused connection is closed in this same
    * turn (channel and target), logged as a `refused` connection decision with the code, and
    * emitted as `dropped` (peer, code, reason). Resolves to the number of connections closed.
+   * `{ trust: false }` (only the policy changed) skips `connectionCheck`.
    */
-  async recheck(): Promise<number> {
+  async recheck(options: { trust?: boolean } = {}): Promise<number> {
     this.#recheckEpoch++
     const dropped: Array<{ conn: OpenConnection; refusal: ConnectionRefusal }> = []
     for (const conn of this.#open) {
-      const refusal = this.#recheckOne(conn.peer)
+      const refusal = this.#recheckOne(conn.peer, options.trust !== false)
       if (refusal !== undefined) dropped.push({ conn, refusal })
     }
     for (const { conn, refusal } of dropped) {
@@ -309,9 +310,9 @@ export class ProxyServer extends EventEmitter {
     return dropped.length
   }
 
-  #recheckOne(peer: PeerInfo): ConnectionRefusal | undefined {
+  #recheckOne(peer: PeerInfo, trust = true): ConnectionRefusal | undefined {
     try {
-      const refusal = this.#o.connectionCheck?.(peer)
+      const refusal = trust ? this.#o.connectionCheck?.(peer) : undefined
       if (refusal !== undefined) return refusal
       const policy = this.#config.policy
       if (policy === undefined) return { code: 'deny-default', reason: 'no policy configured' }

@@ -186,11 +186,12 @@ export class ShareServer extends EventEmitter {
    * Run `connectionCheck` over every open connection now (after a reload of trust or policy):
    * each refused peer's connection is closed in this same turn of the event loop, then the refusal
    * is logged (`connection` record, event `refused`, the check's code) and emitted as `dropped`.
-   * Resolves to the number of connections closed.
+   * Resolves to the number of connections closed. `{ trust: false }` (only the policy changed) does
+   * nothing: share operations are decided one by one, so the next one follows the new policy.
    */
-  async recheck(): Promise<number> {
+  async recheck(options: { trust?: boolean } = {}): Promise<number> {
     const check = this.#check
-    if (check === undefined) return 0
+    if (check === undefined || options.trust === false) return 0
     this.#recheckEpoch++
     const dropped: Array<{ conn: Conn; refusal: ConnectionRefusal }> = []
     for (const conn of this.#conns) {

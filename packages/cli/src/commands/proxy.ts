@@ -232,7 +232,7 @@ Example:
           else io.err(`peerguard: closed ${who(peer)}: ${refusal.code}: ${refusal.reason}`)
         })
         try {
-          live.onChange(() => server.recheck())
+          live.onChange((change) => server.recheck({ trust: change.trust }))
           await live.start()
           await signals.stopped
         } finally {

@@ -273,7 +273,7 @@ Example:
             if (server.mode === 'plain')
               io.err('peerguard: warning: plain mode: anyone who can reach this port can read and write the folder')
           }
-          live?.onChange(() => server.recheck())
+          live?.onChange((change) => server.recheck({ trust: change.trust }))
           await live?.start()
           await signals.stopped
         } finally {

@@ -230,7 +230,7 @@ Example:
           const addr = await peer.listen(listen.port, listen.host)
           if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
           else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
-          live?.onChange(() => peer.recheck())
+          live?.onChange((change) => peer.recheck({ trust: change.trust }))
           await live?.start()
           await signals.stopped
         } finally {

@@ -347,12 +347,13 @@ export class SwarmPeer {
    * on the peer, then the policy's `get` on the swarm it was admitted to. Each refused connection
    * gets an ERROR with the code and is closed in this same turn, then the refusal is logged
    * (`connection` record, event `refused`). Resolves to the number of connections closed.
+   * `{ trust: false }` (only the policy changed) skips `connectionCheck`.
    */
-  async recheck(): Promise<number> {
+  async recheck(options: { trust?: boolean } = {}): Promise<number> {
     this.#recheckEpoch++
     const dropped: Array<{ conn: ServeConnection; refusal: ConnectionRefusal }> = []
     for (const conn of this.#serving) {
-      const refusal = this.#recheckOne(conn.peer, conn.store)
+      const refusal = this.#recheckOne(conn.peer, conn.store, options.trust !== false)
       if (refusal !== undefined) dropped.push({ conn, refusal })
     }
     for (const { conn, refusal } of dropped) {
@@ -363,9 +364,9 @@ export class SwarmPeer {
     return dropped.length
   }
 
-  #recheckOne(peer: PeerInfo, store: SwarmStore | undefined): ConnectionRefusal | undefined {
+  #recheckOne(peer: PeerInfo, store: SwarmStore | undefined, trust: boolean): ConnectionRefusal | undefined {
     const check = this.#o.connectionCheck
-    const refusal = check === undefined ? undefined : runConnectionCheck(check, peer)
+    const refusal = check === undefined || !trust ? undefined : runConnectionCheck(check, peer)
     if (refusal !== undefined || store === undefined) return refusal
     const decision = decideSwarm(this.#o.policy, peer, 'get', store.manifest)
     return decision.allowed
