@@ -1,8 +1,9 @@
 /**
  * @packageDocumentation
  * Test helpers for peerguard packages (dev only): connected in-memory and loopback TCP stream
- * pairs, a frame-tampering man-in-the-middle proxy, a test PKI built with @peerguard/pki, and the
- * SecureChannel compliance suite every channel implementation runs.
+ * pairs, a frame-tampering man-in-the-middle proxy, a test PKI built with @peerguard/pki, the
+ * SecureChannel compliance suite every channel implementation runs, and `needs()`, the one way a
+ * test asks for root, a Debian tool or the `pcap` build (a visible skip, or a failure in CI).
  *
  * @example
  * ```ts
@@ -18,3 +19,5 @@ export { makeTestPki } from './fixtures.js'
 export type { MakeTestPkiOptions, TestPeer, TestPki } from './fixtures.js'
 export { runSecureChannelCompliance } from './compliance.js'
 export type { ConnectedChannels, ExpectedPeer, SecureChannelFactory } from './compliance.js'
+export { CAPABILITIES, capabilityHint, hasCapability, needs, REQUIRE_ALL_ENV, requireAll, WITHOUT_ENV } from './needs.js'
+export type { Capability, Gate } from './needs.js'
