@@ -106,14 +106,9 @@ export class TrafficAuditor implements PacketSink {
       bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1
       byCode[f.code] = (byCode[f.code] ?? 0) + 1
     }
-    const protocols: Record<string, number> = {}
-    let tcp = 0
-    let udp = 0
-    for (const f of e.flows) {
-      if (f.proto === 'tcp') tcp++
-      else if (f.proto === 'udp') udp++
-      if (f.protocol !== '') protocols[f.protocol] = (protocols[f.protocol] ?? 0) + 1
-    }
+    const protocols = { ...e.protocolCounts }
+    const tcp = e.tcpFlows
+    const udp = e.udpFlows
     const hosts = e.hosts()
     const first = Number.isNaN(this.#first) ? null : this.#first
     const last = Number.isNaN(this.#last) ? null : this.#last
@@ -129,7 +124,7 @@ export class TrafficAuditor implements PacketSink {
           total: e.flowCount,
           tcp,
           udp,
-          other: e.flows.length - tcp - udp,
+          other: e.flowCount - tcp - udp,
           listed: e.flows.length,
           omitted: e.flowsOmitted,
           evicted: e.evicted

@@ -4,6 +4,7 @@ import type { AuditContext, ExpectedFtpData } from './context.js'
 import { FindingCollector } from './findings.js'
 import { Flow, type FlowApp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './flow.js'
 import { type DecodedPacketHandler, IPPROTO_TCP, IPPROTO_UDP, macString, PacketDecoder } from './packet-decoder.js'
+import { MAX_OPERATIONS_PER_FLOW, type WireOperation } from './operations.js'
 import { ParseErrors } from './parse-errors.js'
 import { type StreamReceiver, TcpStream } from './tcp-stream.js'
 
@@ -41,6 +42,10 @@ export interface ClassifiedFlow {
   share: boolean
   /** Resources touched, when the protocol names them (`share:docs`, `file:a.txt`). */
   resources: string[]
+  /** File operations decoded from cleartext traffic (path and policy verb), the first 64. */
+  operations: WireOperation[]
+  /** Operations beyond those kept. */
+  operationsDropped: number
   frames: number[]
   /** Seconds since the epoch. */
   start: number
@@ -58,30 +63,44 @@ export interface HostSummary {
   firstFrame: number
 }
 
+/** Live flows held before the least recently active are finished early (evicted). */
+export const DEFAULT_MAX_LIVE_FLOWS = 50_000
+/** Flows listed one by one in the report (and kept for the policy checks); the rest are counted. */
+export const DEFAULT_MAX_REPORT_FLOWS = 20_000
+/** Hosts tracked; traffic of further hosts is counted in the flow totals only. */
+export const MAX_HOSTS = 50_000
+
 export interface EngineOptions {
   /** Bytes of each flow direction handed to the application parsers. @default 8 MiB */
   flowByteBudget?: number
-  /** Live flows held before idle ones are evicted (bounded memory). @default 200000 */
+  /**
+   * Live flows held at once (bounded memory). Beyond it, closed and idle flows and then the least
+   * recently active are finished early and counted as `evicted`. @default 50000
+   */
   maxLiveFlows?: number
-  /** Flows listed individually in the report; the rest are only counted. @default 100000 */
+  /**
+   * Flows listed one by one in the report, and flows kept for the policy checks; the rest are
+   * only counted (`omitted`, `unchecked`). @default 20000
+   */
   maxReportFlows?: number
   findings?: FindingCollector
 }
 
 interface HostStats {
   addr: string
-  macs: Set<string>
-  names: Map<string, string>
+  macs: string[]
+  names: Map<string, string> | undefined
   frames: number
   bytes: number
   flows: number
-  protocols: Set<string>
+  protocols: string[]
   firstFrame: number
 }
 
 interface FtpLoginStats {
   client: string
   server: string
+  port: number
   users: Set<string>
   failed: number
   ok: number
@@ -129,11 +148,22 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   flowCount = 0
   flowsOmitted = 0
   evicted = 0
+  /** Finished flows by transport, and by recognised protocol (all flows, listed or not). */
+  tcpFlows = 0
+  udpFlows = 0
+  readonly protocolCounts: Record<string, number> = {}
+  /** Flows with payload not kept for the policy checks (beyond maxReportFlows). */
+  unchecked = 0
+  /** Hosts beyond MAX_HOSTS (not listed). */
+  hostsOmitted = 0
   readonly #buckets = new Map<number, Flow>()
   #live = 0
   #nextId = 1
   readonly #maxLive: number
   readonly #maxReport: number
+  /** Finished Flow objects ready for reuse (see Flow), at most #poolMax. */
+  readonly #pool: Flow[] = []
+  readonly #poolMax: number
   readonly #hosts = new Map<string, HostStats>()
   readonly #arp = new Map<string, string>()
   readonly #ftpData = new Map<string, ExpectedFtpData>()
@@ -147,8 +177,10 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     this.decoder = new PacketDecoder(this, this.errors)
     this.findings = options.findings ?? new FindingCollector()
     this.flowByteBudget = options.flowByteBudget ?? 8 * 1024 * 1024
-    this.#maxLive = options.maxLiveFlows ?? 200_000
-    this.#maxReport = options.maxReportFlows ?? 100_000
+    this.#maxLive = options.maxLiveFlows ?? DEFAULT_MAX_LIVE_FLOWS
+    this.#maxReport = options.maxReportFlows ?? DEFAULT_MAX_REPORT_FLOWS
+    // An eviction round finishes a fifth of the table at once: room to recycle all of them.
+    this.#poolMax = Math.min(65_536, Math.ceil(this.#maxLive / 4) + 16)
   }
 
   get liveFlows(): number {
@@ -227,15 +259,24 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     }
   }
 
+  /** Flows in the table (not yet finished). */
+  get live(): number {
+    return this.#live
+  }
+
   #create(d: PacketDecoder, h: number, sNum: number, dNum: number): Flow {
-    const f = new Flow(this.#nextId++, d.proto, h, sNum, d.src6, d.srcPort, dNum, d.dst6, d.dstPort, d.frame, d.ts)
+    const id = this.#nextId++
+    const f =
+      this.#pool.pop()?.init(id, d.proto, h, sNum, d.src6, d.srcPort, dNum, d.dst6, d.dstPort, d.frame, d.ts) ??
+      new Flow(id, d.proto, h, sNum, d.src6, d.srcPort, dNum, d.dst6, d.dstPort, d.frame, d.ts)
     if (d.macOff >= 0) f.macA = macString(d.macBuf, d.macOff)
     // Without a SYN, take the side on the lower (service) port for the server.
     if (d.proto === IPPROTO_TCP && !(d.tcpFlags & TCP_SYN) && d.srcPort < d.dstPort && d.srcPort < 49152) f.clientIsA = false
     if (d.proto !== IPPROTO_TCP && d.proto !== IPPROTO_UDP) f.inspect = false
     f.chain = this.#buckets.get(h)
     this.#buckets.set(h, f)
-    this.#live++
+    // Bounded memory: never more than maxLiveFlows in the table (the new flow itself stays).
+    if (++this.#live > this.#maxLive) this.#evict(d.ts, f)
     // A data connection an FTP control channel announced.
     if (this.#ftpData.size > 0 && (d.proto === IPPROTO_TCP || d.proto === IPPROTO_UDP)) {
       const dst = d.ipVersion === 4 ? `${d.dst4 >>> 24}.${(d.dst4 >>> 16) & 255}.${(d.dst4 >>> 8) & 255}.${d.dst4 & 255}` : d.dst6
@@ -249,6 +290,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   }
 
   #tcp(f: Flow, dir: 0 | 1, d: PacketDecoder): void {
+    f.streams ??= [undefined, undefined]
     let s = f.streams[dir]
     if (s === undefined) {
       s = new TcpStream()
@@ -312,26 +354,32 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
 
   #stopInspecting(f: Flow): void {
     f.inspect = false
-    f.streams[0]?.release()
-    f.streams[1]?.release()
-    f.streams = [undefined, undefined]
+    f.streams?.[0]?.release()
+    f.streams?.[1]?.release()
+    f.streams = undefined
     f.firstChunk = undefined
   }
 
-  #evict(ts: number): void {
+  /**
+   * Finish flows early until the table holds at most 80 % of maxLiveFlows: closed and idle (60 s)
+   * flows first, then the least recently active. Each round frees at least a fifth of the table,
+   * so the cost per flow stays O(log n). `keep` (the flow being created) is never evicted.
+   */
+  #evict(ts: number, keep?: Flow): void {
     const victims: Flow[] = []
+    const rest: Flow[] = []
     for (const head of this.#buckets.values()) {
       for (let f: Flow | undefined = head; f !== undefined; f = f.chain) {
+        if (f === keep) continue
         const closed = ((f.flagsAB | f.flagsBA) & TCP_RST) !== 0 || (f.flagsAB & f.flagsBA & TCP_FIN) !== 0
         if (closed || ts - f.end > 60) victims.push(f)
+        else rest.push(f)
       }
     }
-    if (this.#live - victims.length > this.#maxLive * 0.9) {
-      // Still too many: the least recently active go too.
-      const rest: Flow[] = []
-      for (const head of this.#buckets.values()) for (let f: Flow | undefined = head; f !== undefined; f = f.chain) rest.push(f)
-      rest.sort((x, y) => x.end - y.end)
-      victims.push(...rest.slice(0, Math.ceil(this.#live - this.#maxLive * 0.8)))
+    const target = Math.floor(this.#maxLive * 0.8)
+    if (this.#live - victims.length > target) {
+      rest.sort((x, y) => x.end - y.end || x.lastFrame - y.lastFrame)
+      victims.push(...rest.slice(0, this.#live - victims.length - target))
     }
     for (const f of victims) {
       if (!f.finished) {
@@ -359,8 +407,8 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     f.finished = true
     this.#unlink(f)
     if (f.inspect && f.receivers !== undefined) {
-      f.streams[0]?.flush(f.receivers[0])
-      f.streams[1]?.flush(f.receivers[1])
+      f.streams?.[0]?.flush(f.receivers[0])
+      f.streams?.[1]?.flush(f.receivers[1])
     }
     if (f.app === undefined && f.firstChunk !== undefined && f.proto === IPPROTO_TCP) {
       // A one-sided stream that never classified: let the generic scanner look at what we kept.
@@ -379,12 +427,47 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
       if (f.protocol === '' && f.app.name !== 'unknown') f.protocol = f.app.name
     }
     this.flowCount++
-    const summary: FlowSummary = {
+    if (f.proto === IPPROTO_TCP) this.tcpFlows++
+    else if (f.proto === IPPROTO_UDP) this.udpFlows++
+    if (f.protocol !== '') this.protocolCounts[f.protocol] = (this.protocolCounts[f.protocol] ?? 0) + 1
+    const aAddr = f.aAddr
+    const bAddr = f.bAddr
+    if (this.flows.length < this.#maxReport) this.flows.push(this.#summary(f, aAddr, bAddr))
+    else this.flowsOmitted++
+    // Kept for the policy checks: every TCP flow with payload (a hardened node's flows need a log
+    // entry) and every share flow; a UDP flow that is not share traffic never matters to them.
+    if ((f.proto === IPPROTO_TCP || (f.proto === IPPROTO_UDP && f.shareTraffic)) && (f.payloadAB > 0 || f.payloadBA > 0)) {
+      if (this.classified.length < this.#maxReport) {
+        this.classified.push({
+          key: f.key(),
+          protocol: f.protocol,
+          encrypted: f.encrypted === true,
+          share: f.shareTraffic,
+          resources: f.resources ?? [],
+          operations: f.operations ?? [],
+          operationsDropped: f.operationsDropped,
+          frames: [f.firstFrame],
+          start: f.start,
+          end: f.end
+        })
+      } else this.unchecked++
+    }
+    this.#hostAdd(aAddr, f.macA, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
+    if (bAddr !== aAddr) this.#hostAdd(bAddr, f.macB, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
+    // Recycle the object (see Flow): nothing refers to it any more.
+    f.app = undefined
+    f.resources = undefined
+    f.operations = undefined
+    if (this.#pool.length < this.#poolMax) this.#pool.push(f)
+  }
+
+  #summary(f: Flow, aAddr: string, bAddr: string): FlowSummary {
+    return {
       id: f.id,
       proto: f.protoName,
-      src: f.aAddr,
+      src: aAddr,
       srcPort: f.aPort,
-      dst: f.bAddr,
+      dst: bAddr,
       dstPort: f.bPort,
       client: f.clientIsA ? 'src' : 'dst',
       start: f.start,
@@ -398,49 +481,23 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
       protocol: f.protocol,
       ...(f.encrypted === undefined ? {} : { encrypted: f.encrypted })
     }
-    if (this.flows.length < this.#maxReport) this.flows.push(summary)
-    else this.flowsOmitted++
-    if (
-      (f.proto === IPPROTO_TCP || f.proto === IPPROTO_UDP) &&
-      (f.payloadAB > 0 || f.payloadBA > 0) &&
-      this.classified.length < this.#maxReport
-    ) {
-      this.classified.push({
-        key: f.key(),
-        protocol: f.protocol,
-        encrypted: f.encrypted === true,
-        share: f.shareTraffic,
-        resources: f.resources,
-        frames: [f.firstFrame],
-        start: f.start,
-        end: f.end
-      })
-    }
-    this.#hostAdd(f.aAddr, f.macA, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
-    if (f.bAddr !== f.aAddr) this.#hostAdd(f.bAddr, f.macB, f, f.pktsAB + f.pktsBA, f.bytesAB + f.bytesBA)
   }
 
   #hostAdd(addr: string, mac: string, f: Flow, frames: number, bytes: number): void {
     let h = this.#hosts.get(addr)
     if (h === undefined) {
-      if (this.#hosts.size >= 100_000) return
-      h = {
-        addr,
-        macs: new Set(),
-        names: new Map(),
-        frames: 0,
-        bytes: 0,
-        flows: 0,
-        protocols: new Set(),
-        firstFrame: f.firstFrame
+      if (this.#hosts.size >= MAX_HOSTS) {
+        this.hostsOmitted++
+        return
       }
+      h = { addr, macs: [], names: undefined, frames: 0, bytes: 0, flows: 0, protocols: [], firstFrame: f.firstFrame }
       this.#hosts.set(addr, h)
     }
-    if (mac !== '' && mac !== '00:00:00:00:00:00' && h.macs.size < 8) h.macs.add(mac)
+    if (mac !== '' && mac !== '00:00:00:00:00:00' && h.macs.length < 8 && !h.macs.includes(mac)) h.macs.push(mac)
     h.frames += frames
     h.bytes += bytes
     h.flows++
-    if (f.protocol !== '' && h.protocols.size < 32) h.protocols.add(f.protocol)
+    if (f.protocol !== '' && h.protocols.length < 32 && !h.protocols.includes(f.protocol)) h.protocols.push(f.protocol)
     if (f.firstFrame < h.firstFrame) h.firstFrame = f.firstFrame
   }
 
@@ -452,12 +509,12 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     if (this.#ftpData.size < 10_000) this.#ftpData.set(`${addr}|${port}`, expected)
   }
 
-  ftpLogin(client: string, server: string, user: string, ok: boolean, frame: number): void {
-    const key = `${client}|${server}`
+  ftpLogin(client: string, server: string, user: string, ok: boolean, frame: number, port = 21): void {
+    const key = `${client}|${server}|${port}`
     let s = this.#ftpLogins.get(key)
     if (s === undefined) {
       if (this.#ftpLogins.size >= 100_000) return
-      s = { client, server, users: new Set(), failed: 0, ok: 0, frames: [] }
+      s = { client, server, port, users: new Set(), failed: 0, ok: 0, frames: [] }
       this.#ftpLogins.set(key, s)
     }
     if (s.users.size < 32) s.users.add(user)
@@ -472,8 +529,22 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     flow.protocol = protocol
     flow.encrypted = info.encrypted
     if (info.share === true) flow.shareTraffic = true
-    if (info.resource !== undefined && flow.resources.length < 16 && !flow.resources.includes(info.resource))
-      flow.resources.push(info.resource)
+    if (info.resource !== undefined) {
+      const list = (flow.resources ??= [])
+      if (list.length < 16 && !list.includes(info.resource)) list.push(info.resource)
+    }
+  }
+
+  operation(flow: Flow, op: Omit<WireOperation, 'time'>): void {
+    const list = (flow.operations ??= [])
+    if (list.length >= MAX_OPERATIONS_PER_FLOW) {
+      flow.operationsDropped++
+      return
+    }
+    const last = list[list.length - 1]
+    // A client repeating one request (SMB create then read, HTTP range requests) is one operation.
+    if (last !== undefined && last.verb === op.verb && last.path === op.path && last.share === op.share) return
+    list.push({ ...op, time: this.decoder.ts })
   }
 
   /** Finish every live flow and the cross-flow detectors. */
@@ -487,20 +558,29 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
       if (s.failed >= 5) {
         this.findings.add({
           code: 'ftp-bruteforce',
-          title: `${s.failed} failed FTP logins from ${s.client} to ${s.server}`,
-          flow: { proto: 'tcp', src: s.client, srcPort: 0, dst: s.server, dstPort: 21 },
-          evidence: { client: s.client, server: s.server, failedLogins: s.failed, successfulLogins: s.ok, users: [...s.users] },
+          title: `${s.failed} failed FTP logins from ${s.client} to ${s.server}:${s.port}`,
+          flow: { proto: 'tcp', src: s.client, srcPort: 0, dst: s.server, dstPort: s.port },
+          evidence: {
+            client: s.client,
+            server: s.server,
+            port: s.port,
+            failedLogins: s.failed,
+            successfulLogins: s.ok,
+            users: [...s.users]
+          },
           frames: s.frames
         })
       }
     }
     for (const { addr, name, via } of this.#pendingNames) {
       const h = this.#hosts.get(addr)
-      if (h !== undefined && h.names.size < 32 && !h.names.has(name)) h.names.set(name, via)
+      if (h === undefined || name === '') continue
+      h.names ??= new Map()
+      if (h.names.size < 32 && !h.names.has(name)) h.names.set(name, via)
     }
     for (const [ip, mac] of this.#arp) {
       const h = this.#hosts.get(ip)
-      if (h !== undefined && h.macs.size < 8) h.macs.add(mac)
+      if (h !== undefined && h.macs.length < 8 && !h.macs.includes(mac)) h.macs.push(mac)
     }
   }
 
@@ -510,7 +590,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
       .map((h) => ({
         addr: h.addr,
         macs: [...h.macs],
-        names: [...h.names].map(([name, via]) => ({ name, via })),
+        names: h.names === undefined ? [] : [...h.names].map(([name, via]) => ({ name, via })),
         frames: h.frames,
         bytes: h.bytes,
         flows: h.flows,

@@ -1,4 +1,5 @@
 import type { FlowKey } from '@peerguard/interface'
+import type { WireOperation } from './operations.js'
 import { ipv4String } from './packet-decoder.js'
 import type { StreamReceiver, TcpStream } from './tcp-stream.js'
 
@@ -24,25 +25,32 @@ export const TCP_SYN = 0x02
 export const TCP_RST = 0x04
 export const TCP_ACK = 0x10
 
-/** A conversation keyed by its 5-tuple. Side A is the sender of the first packet seen. */
+/**
+ * A conversation keyed by its 5-tuple. Side A is the sender of the first packet seen.
+ *
+ * Flow objects are recycled (`init`) once finished, so a capture of millions of short flows does
+ * not leave millions of dead objects for the garbage collector: the engine allocates at most
+ * `maxLiveFlows` plus a small pool of them. Nothing may keep a Flow after it is finished — findings
+ * and summaries copy what they need.
+ */
 export class Flow {
-  readonly id: number
-  readonly proto: number
-  readonly hash: number
+  id = 0
+  proto = 0
+  hash = 0
   /** IPv4 address as a number, or a hash of the IPv6 address. */
-  readonly aNum: number
+  aNum = 0
   /** IPv6 text ('' for IPv4). */
-  readonly aStr: string
-  readonly aPort: number
-  readonly bNum: number
-  readonly bStr: string
-  readonly bPort: number
+  aStr = ''
+  aPort = 0
+  bNum = 0
+  bStr = ''
+  bPort = 0
   /** Next flow in the same hash bucket. */
   chain: Flow | undefined
-  readonly firstFrame: number
-  lastFrame: number
-  readonly start: number
-  end: number
+  firstFrame = 0
+  lastFrame = 0
+  start = 0
+  end = 0
   pktsAB = 0
   bytesAB = 0
   pktsBA = 0
@@ -66,16 +74,20 @@ export class Flow {
   firstChunk: Buffer | undefined
   firstChunkFromClient = true
   firstChunkFrame = 0
-  streams: [TcpStream | undefined, TcpStream | undefined] = [undefined, undefined]
-  /** Per-direction receivers of reassembled bytes, created with the first stream. */
+  /** Reassembly state per direction; absent until the flow carries TCP payload (memory). */
+  streams: [TcpStream | undefined, TcpStream | undefined] | undefined
+  /** Per-direction receivers of reassembled bytes (bound to this object, kept across reuse). */
   receivers: [StreamReceiver, StreamReceiver] | undefined
   finished = false
   /** Application protocol recognised (`smb`, `ftp`, …), '' until classified. */
   protocol = ''
   /** Whether the application protocol protects the data (TLS, SMB3 encryption, Noise…). */
   encrypted: boolean | undefined
-  /** Share-traffic resource touched, when known (`share:docs`), for policy findings. */
-  resources: string[] = []
+  /** Share-traffic resources touched, when known (`share:docs`), for policy findings; absent until one is. */
+  resources: string[] | undefined
+  /** File operations decoded from the flow (absent until one is), and how many more were dropped. */
+  operations: WireOperation[] | undefined
+  operationsDropped = 0
   /** The flow carries file-share traffic (policy findings consider it). */
   shareTraffic = false
 
@@ -92,6 +104,23 @@ export class Flow {
     frame: number,
     ts: number
   ) {
+    this.init(id, proto, hash, aNum, aStr, aPort, bNum, bStr, bPort, frame, ts)
+  }
+
+  /** (Re)start this object as a new flow: every field is set, nothing of an earlier flow stays. */
+  init(
+    id: number,
+    proto: number,
+    hash: number,
+    aNum: number,
+    aStr: string,
+    aPort: number,
+    bNum: number,
+    bStr: string,
+    bPort: number,
+    frame: number,
+    ts: number
+  ): this {
     this.id = id
     this.proto = proto
     this.hash = hash
@@ -101,10 +130,38 @@ export class Flow {
     this.bNum = bNum
     this.bStr = bStr
     this.bPort = bPort
+    this.chain = undefined
     this.firstFrame = frame
     this.lastFrame = frame
     this.start = ts
     this.end = ts
+    this.pktsAB = 0
+    this.bytesAB = 0
+    this.pktsBA = 0
+    this.bytesBA = 0
+    this.payloadAB = 0
+    this.payloadBA = 0
+    this.flagsAB = 0
+    this.flagsBA = 0
+    this.isnA = -1
+    this.isnB = -1
+    this.clientIsA = true
+    this.macA = ''
+    this.macB = ''
+    this.app = undefined
+    this.inspect = true
+    this.firstChunk = undefined
+    this.firstChunkFromClient = true
+    this.firstChunkFrame = 0
+    this.streams = undefined
+    this.finished = false
+    this.protocol = ''
+    this.encrypted = undefined
+    this.resources = undefined
+    this.operations = undefined
+    this.operationsDropped = 0
+    this.shareTraffic = false
+    return this
   }
 
   get aAddr(): string {

@@ -93,11 +93,24 @@ export class FtpApp implements FlowApp {
             frame
           })
         this.#lastTransfer = { verb, file: arg }
+        this.#operation(verb === 'RETR' ? 'get' : 'put', verb, arg, frame)
         break
       case 'LIST':
       case 'NLST':
       case 'MLSD':
         this.#lastTransfer = { verb, file: arg }
+        this.#operation('list', verb, arg.startsWith('-') ? '' : arg, frame)
+        break
+      case 'DELE':
+      case 'RMD':
+        this.#operation('delete', verb, arg, frame)
+        break
+      case 'MKD':
+      case 'RNTO':
+        this.#operation('put', verb, arg, frame)
+        break
+      case 'RNFR':
+        this.#operation('rename', verb, arg, frame)
         break
       case 'PORT': {
         const n = arg.split(',').map(Number)
@@ -150,7 +163,13 @@ export class FtpApp implements FlowApp {
     const a = this.#awaitingLogin!
     a.outcome = ok ? 'success' : 'failed'
     this.#awaitingLogin = undefined
-    this.#ctx.ftpLogin(this.#flow.client.addr, this.#flow.server.addr, a.user, ok, a.frame)
+    this.#ctx.ftpLogin(this.#flow.client.addr, this.#flow.server.addr, a.user, ok, a.frame, this.#flow.server.port)
+  }
+
+  /** A file operation for the per-path policy checks (path relative to the FTP root). */
+  #operation(verb: 'list' | 'get' | 'put' | 'delete' | 'rename', command: string, arg: string, frame: number): void {
+    const path = arg.startsWith('/') || this.#cwd === '' ? arg : `${this.#cwd.replace(/\/+$/, '')}/${arg}`
+    this.#ctx.operation(this.#flow, { verb, path: path.replace(/^\/+/, ''), command, frame })
   }
 
   #expect(addr: string, port: number): void {

@@ -25,6 +25,29 @@ const METHODS = [
 const REQUEST_LINE = new RegExp(`^(${METHODS.join('|')}) (\\S+) HTTP/1\\.[01]$`)
 /** WebDAV (RFC 4918) methods and PUT: file-share operations. */
 const FILE_METHODS = new Set(['PUT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'DELETE'])
+/** Policy verbs of the HTTP/WebDAV methods that move or change files (RFC 9110, RFC 4918). */
+const HTTP_VERBS: Readonly<Record<string, 'list' | 'get' | 'put' | 'delete' | 'rename'>> = {
+  GET: 'get',
+  PUT: 'put',
+  POST: 'put',
+  DELETE: 'delete',
+  MOVE: 'rename',
+  COPY: 'get',
+  MKCOL: 'put',
+  PROPFIND: 'list',
+  PROPPATCH: 'put'
+}
+
+/** The path of a request target without query, percent-decoded where valid. */
+function decodeUrlPath(target: string): string {
+  const p = target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').split(/[?#]/)[0] ?? ''
+  try {
+    return decodeURIComponent(p).replace(/^\/+/, '')
+  } catch {
+    return p.replace(/^\/+/, '')
+  }
+}
+
 /** Extensions of pages rather than files. */
 const PAGE_EXT = /\.(html?|php|aspx?|jsp|cgi|js|css|ico|png|gif|jpe?g|svg|woff2?)$/i
 
@@ -258,6 +281,11 @@ export class HttpApp implements FlowApp {
         Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)) as typeof t & { method: string; path: string }
       )
     noteFrame(this.#transferFrames, frame)
+    const verb = HTTP_VERBS[t.method]
+    if (verb !== undefined) {
+      const path = decodeUrlPath(t.path)
+      this.#ctx.operation(this.#flow, { verb, path, command: t.method, frame })
+    }
   }
 
   finish(): void {

@@ -119,6 +119,19 @@ export class PeerguardPlainApp implements FlowApp {
         const v = req[k]
         if (typeof v === 'string') addDistinct(this.#paths, clean(v, 200), 64)
       }
+      // Each request as the policy verbs the hardened server would ask about (share SPEC §8).
+      const op = typeof req.op === 'string' ? req.op : ''
+      const at = (verb: 'list' | 'get' | 'put' | 'delete' | 'rename', v: unknown): void => {
+        if (typeof v === 'string') this.#ctx.operation(this.#flow, { verb, path: v, command: op, frame })
+      }
+      if (op === 'list' || op === 'stat') at('list', req.path)
+      else if (op === 'read') at('get', req.path)
+      else if (op === 'write' || op === 'mkdir') at('put', req.path)
+      else if (op === 'delete') at('delete', req.path)
+      else if (op === 'rename') {
+        at('rename', req.from)
+        at('put', req.to)
+      }
     } catch {
       this.#ctx.errors.add('peerguard-plain-bad-request', frame)
     }
