@@ -1,6 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -44,6 +44,10 @@ beforeAll(async () => {
   })
   for (const p of Object.values(pki.peers)) await writePeer(p)
   await writeFile(join(dir, 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
+  // revocation is required: the trust folder holds the root and its CRL
+  await mkdir(join(dir, 'trust'))
+  await writeFile(join(dir, 'trust', 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
+  await writeFile(join(dir, 'trust', 'ca.crl'), (await pki.ca.crl()).der)
   await writeFile(join(dir, 'policy.yaml'), POLICY)
   echo = createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => {})
@@ -122,7 +126,7 @@ const serverArgs = (extra: string[] = []): string[] => [
   '--cert',
   'nas.pem',
   '--trust',
-  'root.pem',
+  'trust',
   '--policy',
   'policy.yaml',
   ...extra
@@ -138,7 +142,7 @@ const clientArgs = (peer: string, serverPort: number, extra: string[] = []): str
   '--cert',
   `${peer}.pem`,
   '--trust',
-  'root.pem',
+  'trust',
   '--peer',
   pki.peers.nas!.peerId,
   ...extra
@@ -213,7 +217,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'nas.pem',
         '--trust',
-        'root.pem',
+        'trust',
         '--policy',
         'policy.yaml'
       ],
@@ -234,7 +238,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'nas.pem',
         '--trust',
-        'root.pem'
+        'trust'
       ],
       2,
       /required option '--policy/
@@ -253,7 +257,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'nas.pem',
         '--trust',
-        'root.pem',
+        'trust',
         '--policy',
         'policy.yaml'
       ],
@@ -274,7 +278,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'alice.pem',
         '--trust',
-        'root.pem',
+        'trust',
         '--policy',
         'policy.yaml'
       ],
@@ -295,7 +299,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'nas.pem',
         '--trust',
-        'root.pem',
+        'trust',
         '--policy',
         'policy.yaml',
         '--idle-timeout',
@@ -316,7 +320,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'alice.pem',
         '--trust',
-        'root.pem'
+        'trust'
       ],
       2,
       /not a loopback address/
@@ -333,7 +337,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         '--cert',
         'alice.pem',
         '--trust',
-        'root.pem',
+        'trust',
         '--peer',
         'XYZ'
       ],

@@ -31,7 +31,7 @@ function peerguard(...args: string[]): { code: number | null; stdout: string; st
 
 let dir: string
 let root: string
-const files = { ca: '', alice: { key: '', cert: '' }, bob: { key: '', cert: '' }, alicePeerId: '' }
+const files = { ca: '', crl: '', alice: { key: '', cert: '' }, bob: { key: '', cert: '' }, alicePeerId: '' }
 
 async function serve(args: string[]): Promise<{ proc: ChildProcess; addr: string; exited: Promise<number | null> }> {
   const proc = spawn(process.execPath, [BIN, 'share', 'serve', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -57,6 +57,9 @@ beforeAll(async () => {
   const ca = await createCertificateAuthority({ name: 'CLI Test CA' })
   files.ca = join(dir, 'ca.pem')
   await writeFile(files.ca, ca.certificatePem)
+  // revocation is required: every hardened command gets the CA's CRL (--trust FILE --crl FILE)
+  files.crl = join(dir, 'ca.crl')
+  await writeFile(files.crl, (await ca.crl()).pem)
   for (const [name, groups] of [
     ['alice', ['staff']],
     ['bob', ['guests']]
@@ -75,7 +78,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const creds = (who: 'alice' | 'bob') => ['--identity', files[who].key, '--cert', files[who].cert, '--trust', files.ca]
+const creds = (who: 'alice' | 'bob') => [
+  '--identity',
+  files[who].key,
+  '--cert',
+  files[who].cert,
+  '--trust',
+  files.ca,
+  '--crl',
+  files.crl
+]
 
 describe('peerguard share (black box)', () => {
   it('serves hardened: ls/get/put/mv/rm with policy checks, and the log verifies after SIGTERM', async () => {

@@ -26,6 +26,7 @@ rules:
 let dir: string
 const files: Record<string, { key: string; cert: string }> = {}
 let ca = ''
+let crl = ''
 const procs: ChildProcess[] = []
 
 function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -35,7 +36,7 @@ function peerguard(...args: string[]): { code: number | null; stdout: string; st
 
 function cred(name: string): string[] {
   const f = files[name] as { key: string; cert: string }
-  return ['--identity', f.key, '--cert', f.cert, '--trust', ca]
+  return ['--identity', f.key, '--cert', f.cert, '--trust', ca, '--crl', crl]
 }
 
 async function seed(args: string[]): Promise<string> {
@@ -61,6 +62,9 @@ beforeAll(async () => {
   const authority = await createCertificateAuthority({ name: 'CLI Swarm CA' })
   ca = join(dir, 'ca.pem')
   await writeFile(ca, authority.certificatePem)
+  // revocation is required: every hardened command gets the CA's CRL
+  crl = join(dir, 'ca.crl')
+  await writeFile(crl, (await authority.crl()).der)
   for (const [name, groups] of [
     ['alice', ['team']],
     ['bob', ['team']],

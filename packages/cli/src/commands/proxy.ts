@@ -287,7 +287,6 @@ Example:
       const how = acceptanceOf(serverAuth)
       const files = await filesOf(o)
       const config = await loadProxyConfig(files)
-      checkTrust(config.trust, io, { chain: [...config.chain], report: true })
       const client: ProxyClient = createProxyClient({
         listen,
         connect: remote,
@@ -300,6 +299,8 @@ Example:
         ...(o.idleTimeout === undefined ? {} : { idleTimeoutMs: o.idleTimeout * 1000 }),
         ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
       })
+      // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
+      checkTrust(config.trust, io, { chain: [...config.chain], report: true })
       const bound = await client.listen()
       const address = formatHostPort({ host: bound.address, port: bound.port })
       if (json)
