@@ -74,7 +74,9 @@ async function both(opts: { leaf: string; ca: string; untrusted?: string; crl?: 
   const ossl = openssl(o)
   const p = ['cert', 'verify', opts.leaf, '--trust', opts.ca, '--clock-skew', '0', '--json']
   if (opts.untrusted !== undefined) p.push('--chain', opts.untrusted)
+  // openssl checks revocation only with -crl_check; peerguard always does unless told not to.
   if (opts.crl !== undefined) p.push('--crl', opts.crl)
+  else p.push('--allow-missing-crl')
   if (opts.at !== undefined) p.push('--at', new Date(opts.at).toISOString())
   const pg = peerguard(p)
   const json = JSON.parse(pg.stdout) as { valid: boolean; error?: { code: string } }
@@ -170,8 +172,20 @@ for (const keyType of ['ed25519', 'p256'] as const) {
         peerguard: 1,
         reason: 'cert-unknown-issuer'
       })
-      // CRLs at both levels; the intermediate revoked at the root
+      // with only the root's CRL, both refuse: the intermediate's revocation status is unknown
+      const rootOnly = await write(`root-crl-${keyType}.pem`, (await ca.crl()).pem)
+      const unknown = await both({ leaf: leafFile, ca: caFile, untrusted: interFile, crl: rootOnly })
+      expect(unknown.opensslOut).toContain('unable to get certificate CRL')
+      expect(unknown).toMatchObject({ openssl: false, peerguard: 1, reason: 'crl-missing' })
+      // CRLs at both levels: valid for both
       const interCrl = (await inter.crl()).pem
+      const bothCrls = await write(`both-crls-${keyType}.pem`, (await ca.crl()).pem + interCrl)
+      expect(await both({ leaf: leafFile, ca: caFile, untrusted: interFile, crl: bothCrls })).toMatchObject({
+        openssl: true,
+        peerguard: 0,
+        valid: true
+      })
+      // the intermediate revoked at the root
       await ca.revoke(inter.certificate, 'cACompromise')
       const crls = await write(`crls-${keyType}.pem`, (await ca.crl()).pem + interCrl)
       const r = await both({ leaf: leafFile, ca: caFile, untrusted: interFile, crl: crls })
