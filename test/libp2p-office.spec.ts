@@ -26,7 +26,7 @@ describe('a libp2p app on the office LAN', () => {
   it('admits a guest to the public share service, refuses a stranger, and logs both verifiably', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pg-libp2p-office-'))
     const ca = await createCertificateAuthority({ name: 'Office CA' })
-    const trust = createTrustStore({ roots: [ca.certificate] })
+    const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] })
     const member = async (name: string, groups: string[]) => {
       // the key lives in an encrypted keystore file, as `peerguard id new` leaves it
       const file = join(dir, `${name}.key`)

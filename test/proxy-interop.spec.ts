@@ -317,7 +317,7 @@ describe('stunnel4 ↔ peerguard TLS mode, both directions (same CA, mutual veri
       const carol = await pki.issue('carol', { groups: ['family'] })
       await writeFile(join(dir, 'carol.key.pem'), keyPem(carol), { mode: 0o600 })
       await writeFile(join(dir, 'carol.crt.pem'), carol.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
-      const trust = createTrustStore({ roots: [pki.ca.certificate] })
+      const trust = createTrustStore({ roots: [pki.ca.certificate], crls: [(await pki.ca.crl()).der] })
       const server = createProxyServer({
         target: `127.0.0.1:${await echoPort()}`,
         service: 'echo',
