@@ -70,6 +70,8 @@ function cred(name: string): string[] {
     join(dir, `${name}.pem`),
     '--trust',
     ca,
+    '--crl',
+    join(dir, 'ca.crl'),
     '--policy',
     join(dir, 'swarm.yaml')
   ]
@@ -112,6 +114,7 @@ function finished(p: ChildProcess): Promise<{ code: number | null; out: string }
     const authority = await createCertificateAuthority({ name: 'Netns Swarm CA' })
     ca = join(dir, 'ca.pem')
     await writeFile(ca, authority.certificatePem)
+    await writeFile(join(dir, 'ca.crl'), (await authority.crl()).pem) // revocation is required
     for (const name of ['alice', 'bob', 'carol']) {
       const kp = generateKeyPair()
       const cert = await authority.issuePeer({ publicKey: kp.publicKey, name, groups: ['team'] })
