@@ -2,9 +2,10 @@
  * The decision log's disk fills under load (issue 11 item 7), on a real small tmpfs with a real
  * share server on 127.0.0.1: while nothing can be logged every operation is refused and says why;
  * once space is freed the server serves again by itself (no restart); the log never holds a
- * fragment and verifies. Needs root (mount -t tmpfs): skipped visibly otherwise.
+ * fragment and verifies. Needs root with CAP_SYS_ADMIN (mount -t tmpfs): needs() skips visibly, or
+ * fails under PEERGUARD_REQUIRE_ALL=1.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, open, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,25 +13,10 @@ import { join } from 'node:path'
 import { openDecisionLog, parseHead, verifyDecisionLogFile } from '@peerguard/audit'
 import { generateKeyPair } from '@peerguard/identity'
 import { connectShare, createShareServer, type ShareClient } from '@peerguard/share'
+import { needs } from '@peerguard/test-utils'
 
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false
-  const probe = join(tmpdir(), `pg-mount-probe-${process.pid}`)
-  try {
-    execFileSync('mkdir', ['-p', probe])
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' })
-    execFileSync('umount', [probe], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  } finally {
-    execFileSync('rm', ['-rf', probe])
-  }
-}
-
-const MOUNTABLE = canMount()
-if (!MOUNTABLE) console.warn('log-disk-full.spec: SKIPPED — needs root with CAP_SYS_ADMIN to mount a small tmpfs')
-const describeIfRoot = MOUNTABLE ? describe : describe.skip
+const tmpfs = needs('mount', 'log-disk-full: the decision log on a small tmpfs (mount -t tmpfs)')
+const MOUNTABLE = tmpfs.ok
 
 let dir: string
 let disk: string
@@ -71,7 +57,7 @@ async function fill(path: string): Promise<number> {
   return n
 }
 
-describeIfRoot('decision log on a disk that fills under load (tmpfs, root)', () => {
+tmpfs.describe('decision log on a disk that fills under load (tmpfs, root)', () => {
   it('refuses while full, says why, resumes by itself when space returns; the log verifies', async () => {
     const root = join(dir, 'share')
     await mkdir(root)

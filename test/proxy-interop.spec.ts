@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createPrivateKey } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { loadPolicy } from '@peerguard/policy'
 import { createTrustStore, pemEncode } from '@peerguard/pki'
 import { createProxyClient, createProxyServer, type ProxyClient, type ProxyServer } from '@peerguard/proxy'
-import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+import { makeTestPki, needs, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 /**
  * Interop with programs someone else wrote: curl fetching from python's http.server through the
@@ -18,6 +18,8 @@ import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
  * server the way ghostunnel users do.
  */
 const run = promisify(execFile)
+const curl = needs(['curl', 'python3'], 'proxy-interop: curl and python3 -m http.server')
+const sClientTool = needs('openssl', 'proxy-interop: openssl s_client')
 const POLICY = `version: 1
 groups:
   fam: ["ou:family"]
@@ -119,7 +121,7 @@ async function pair(
   return { server, client, local }
 }
 
-describe('curl → peerguard proxy client → proxy server → python3 http.server', () => {
+curl.describe('curl → peerguard proxy client → proxy server → python3 http.server', () => {
   for (const tls of [false, true]) {
     it(`serves the page and a 3 MiB file to an allowed peer (${tls ? 'TLS' : 'Noise'})`, async () => {
       const { local } = await pair(pki.peers.alice!, webPort, 'web', tls)
@@ -150,7 +152,7 @@ describe('curl → peerguard proxy client → proxy server → python3 http.serv
   }, 30_000)
 })
 
-describe('openssl s_client → TLS-mode proxy server → echo target (ghostunnel-style use)', () => {
+sClientTool.describe('openssl s_client → TLS-mode proxy server → echo target (ghostunnel-style use)', () => {
   let echoPort: number
   let proxyPort: number
   beforeAll(async () => {
@@ -229,8 +231,7 @@ describe('openssl s_client → TLS-mode proxy server → echo target (ghostunnel
 })
 
 describe('stunnel4 ↔ peerguard TLS mode, both directions (same CA, mutual verification)', () => {
-  const hasStunnel = spawnSync('stunnel4', ['-version'], { stdio: 'ignore' }).error === undefined
-  const maybe = hasStunnel ? it : it.skip
+  const maybe = needs(['stunnel4', 'openssl'], 'proxy-interop: stunnel4 against the TLS-mode proxy').it
 
   function startStunnel(name: string, body: string): ChildProcess {
     const conf = join(dir, `stunnel-${name}.conf`)

@@ -2,19 +2,20 @@
  * The share as the traffic auditor sees it: real loopback traffic captured with dumpcap, then
  * audited. The plain share is found (`peerguard-plain`, with the paths it exposed); the hardened
  * share is recognised as the encrypted channel (`peerguard-channel`) and exposes nothing. Needs
- * root and dumpcap (Debian: wireshark-common, pulled in by tshark); otherwise the test says so and returns.
+ * root and dumpcap (Debian: wireshark-common, pulled in by tshark): needs() skips visibly, or fails
+ * under PEERGUARD_REQUIRE_ALL=1.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect } from '@jest/globals'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { auditCaptureFile } from '@peerguard/audit'
 import { loadPolicy } from '@peerguard/policy'
 import { channelTransport, connectShare, createShareServer, policyAuthorizer, type ShareServer } from '@peerguard/share'
-import { makeTestPki } from '@peerguard/test-utils'
+import { makeTestPki, needs } from '@peerguard/test-utils'
 
-const canCapture = process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v dumpcap']).status === 0
+const capture = needs(['root', 'dumpcap'], 'share-audit: share traffic captured with dumpcap')
 let dir: string
 const servers: ShareServer[] = []
 
@@ -37,11 +38,7 @@ async function startCapture(file: string, filter: string): Promise<ChildProcess>
 }
 
 describe('the traffic auditor on share traffic', () => {
-  it('finds the plain share and its paths; sees only an encrypted channel for the hardened one', async () => {
-    if (!canCapture) {
-      console.warn('share-audit.spec: needs root and dumpcap; not run')
-      return
-    }
+  capture.it('finds the plain share and its paths; sees only an encrypted channel for the hardened one', async () => {
     const root = join(dir, 'office')
     await mkdir(join(root, 'public'), { recursive: true })
     await writeFile(join(root, 'public', 'notice.txt'), 'SECRET-LUNCH-PLAN\n')

@@ -1,14 +1,15 @@
 /**
  * Disk-full and permission errors come back as codes, and leave nothing behind. Needs root with
- * CAP_SYS_ADMIN (tmpfs mount) and CAP_LINUX_IMMUTABLE (chattr); each test says so and returns when
- * the capability is missing (CI containers without them).
+ * CAP_SYS_ADMIN (tmpfs mount) and CAP_LINUX_IMMUTABLE (chattr): needs() skips each test visibly
+ * where the capability is missing, or fails it under PEERGUARD_REQUIRE_ALL=1.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectShare, createShareServer } from '@peerguard/share'
+import { needs } from '@peerguard/test-utils'
 
 let dir: string
 beforeAll(async () => {
@@ -27,14 +28,14 @@ function tryRun(cmd: string, args: string[]): boolean {
   }
 }
 
+const tmpfs = needs('mount', 'share-disk: a full disk (mount -t tmpfs)')
+const immutable = needs('chattr', 'share-disk: a folder the filesystem refuses to change (chattr +i)')
+
 describe('disk errors as codes', () => {
-  it('a full disk is share-disk-full; the old file survives and no temporary file is left', async () => {
+  tmpfs.it('a full disk is share-disk-full; the old file survives and no temporary file is left', async () => {
     const small = join(dir, 'small')
     await mkdir(small)
-    if (!tryRun('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small])) {
-      console.warn('share-disk.spec: cannot mount tmpfs (needs CAP_SYS_ADMIN); disk-full test not run')
-      return
-    }
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small])
     try {
       await writeFile(join(small, 'keep.bin'), 'old')
       const server = createShareServer({ root: small })
@@ -53,14 +54,11 @@ describe('disk errors as codes', () => {
     }
   })
 
-  it('a write the filesystem refuses is share-permission-denied', async () => {
+  immutable.it('a write the filesystem refuses is share-permission-denied', async () => {
     const locked = join(dir, 'locked')
     await mkdir(locked)
     await writeFile(join(locked, 'a.txt'), 'a')
-    if (!tryRun('chattr', ['+i', locked])) {
-      console.warn('share-disk.spec: chattr +i failed (needs CAP_LINUX_IMMUTABLE on ext4/xfs); permission test not run')
-      return
-    }
+    execFileSync('chattr', ['+i', locked])
     try {
       const server = createShareServer({ root: locked })
       const addr = await server.listen()

@@ -2,8 +2,9 @@
 // BitTorrent (aria2c), both captured with tcpdump on loopback and fed to @peerguard/audit.
 // The BitTorrent capture is flagged and carries the file in clear; the peerguard
 // capture is recognised as peerguard channels and never shows the swarm ID or the file bytes.
-// Needs root, tcpdump, aria2c and mktorrent (Debian: tcpdump aria2 mktorrent); skipped otherwise.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+// Needs root, tcpdump, aria2c and mktorrent (Debian: tcpdump aria2 mktorrent): needs() skips
+// visibly, or fails under PEERGUARD_REQUIRE_ALL=1.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -11,13 +12,12 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { auditCaptureFile } from '@peerguard/audit'
 import { createSwarmPeer } from '@peerguard/share'
-import { makeTestPki, type TestPeer } from '@peerguard/test-utils'
+import { makeTestPki, needs, type TestPeer } from '@peerguard/test-utils'
 
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' }).status === 0
-const enabled = process.platform === 'linux' && process.getuid?.() === 0 && has('tcpdump') && has('aria2c') && has('mktorrent')
+const tools = needs(['root', 'tcpdump', 'aria2c', 'mktorrent'], 'swarm-audit: swarm and BitTorrent traffic captured with tcpdump')
 
 let dir: string
 let file: string
@@ -64,7 +64,7 @@ function freePort(): Promise<number> {
   })
 }
 
-;(enabled ? describe : describe.skip)('traffic auditor on swarm traffic (root, tcpdump, aria2c, mktorrent)', () => {
+tools.describe('traffic auditor on swarm traffic (root, tcpdump, aria2c, mktorrent)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pg-swarm-audit-'))
     content = randomBytes(512 * 1024)

@@ -1,29 +1,21 @@
 // A three-host LAN made of network namespaces (one per host, veth pairs to a bridge in a fourth),
 // with the built `peerguard swarm` command on each host: one seeder, two leechers that also serve
-// each other. Needs root and iproute2; skipped otherwise.
+// each other. Needs root and iproute2: needs() skips visibly, or fails under PEERGUARD_REQUIRE_ALL=1.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
+import { needs } from '@peerguard/test-utils'
 
 const ROOT = join(import.meta.dirname, '..')
 const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
 
-function canNetns(): boolean {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false
-  const probe = `pgsw-probe-${process.pid}`
-  const r = spawnSync('ip', ['netns', 'add', probe], { stdio: 'pipe' })
-  if (r.status !== 0) return false
-  spawnSync('ip', ['netns', 'del', probe], { stdio: 'pipe' })
-  return true
-}
-
-const enabled = canNetns()
+const netns = needs('netns', 'swarm-netns: three hosts in network namespaces')
 const tag = randomBytes(3).toString('hex')
 const HOSTS = ['a', 'b', 'c'] as const
 const ns = (h: string): string => `pgsw-${tag}-${h}`
@@ -88,7 +80,7 @@ function finished(p: ChildProcess): Promise<{ code: number | null; out: string }
   return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out })))
 }
 
-;(enabled ? describe : describe.skip)('swarm across three network namespaces (root + iproute2)', () => {
+netns.describe('swarm across three network namespaces (root + iproute2)', () => {
   beforeAll(async () => {
     try {
       execFileSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: ROOT, stdio: 'pipe' })

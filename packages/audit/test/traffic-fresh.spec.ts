@@ -1,30 +1,22 @@
 /**
  * Fresh traffic from real clients, captured live on loopback and audited: curl (HTTP Basic, FTP
  * with a passive data connection) and Samba's smbclient against a throw-away smbd on an unusual
- * port. Each part is skipped with a note where the machine lacks the tool, root or libpcap.
+ * port. Each part needs root, the `pcap` build and its client tools: needs() skips visibly, or
+ * fails under PEERGUARD_REQUIRE_ALL=1.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from '@jest/globals'
-import { captureLive, createTrafficAuditor, loadPcap, type TrafficAuditReport } from '@peerguard/audit'
+import { afterAll, describe, expect } from '@jest/globals'
+import { captureLive, createTrafficAuditor, type TrafficAuditReport } from '@peerguard/audit'
+import { needs } from '@peerguard/test-utils'
 
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
-async function canCapture(): Promise<boolean> {
-  try {
-    await loadPcap()
-    return process.getuid?.() === 0
-  } catch {
-    return false
-  }
-}
-const live = await canCapture()
-if (!live) console.warn('traffic-fresh: skipped (needs root and the optional pcap package)')
-const withCurl = live && has('curl') ? it : it.skip
-const withSamba = live && has('smbd') && has('smbclient') && has('smbpasswd') ? it : it.skip
+const LIVE = ['root', 'pcap'] as const
+const withCurl = needs([...LIVE, 'curl'], 'traffic-fresh: curl traffic captured live').it
+const withSamba = needs([...LIVE, 'smbd', 'smbclient', 'smbpasswd'], 'traffic-fresh: Samba traffic captured live').it
 
 /** Capture `filter` on lo while `work` runs, then audit. */
 async function captureWhile(filter: string, work: () => Promise<void>): Promise<TrafficAuditReport> {

@@ -1,26 +1,18 @@
 /**
  * Live capture through libpcap (the optional `pcap` package) on the loopback interface: a real
  * FTP-style login and file transfer between two sockets on 127.0.0.1 is captured, audited and
- * saved. Skipped, with a note, where the package or the capture privilege is missing.
+ * saved. Needs root and the optional `pcap` build: needs() skips visibly, or fails under
+ * PEERGUARD_REQUIRE_ALL=1.
  */
 import { createServer, connect, type Server } from 'node:net'
 import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
-import { auditCaptureFile, captureLive, createTrafficAuditor, loadPcap } from '@peerguard/audit'
+import { auditCaptureFile, captureLive, createTrafficAuditor } from '@peerguard/audit'
+import { needs } from '@peerguard/test-utils'
 
-async function available(): Promise<boolean> {
-  try {
-    await loadPcap()
-    return process.getuid?.() === 0
-  } catch {
-    return false
-  }
-}
-const canCapture = await available()
-const maybe = canCapture ? it : it.skip
-if (!canCapture) console.warn('traffic-live: skipped (needs root and the optional pcap package with libpcap)')
+const maybe = needs(['root', 'pcap'], 'traffic-live: live capture on lo through libpcap').it
 
 /** A tiny FTP-like server: greets, accepts USER/PASS, answers RETR with a data blob on the same socket. */
 function ftpServer(blob: Buffer): Promise<{ server: Server; port: number }> {

@@ -5,7 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { needs } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
+
+/** Live capture needs root (raw sockets) and the optional `pcap` build. */
+const live = needs(['root', 'pcap'], 'peerguard audit capture on lo')
 
 const CORPUS = join(ROOT, 'packages', 'audit', 'test', 'fixtures', 'pcaps')
 
@@ -136,30 +140,44 @@ describe('peerguard audit capture', () => {
     expect(r.stderr).toMatch(/peerguard: error: /)
   })
 
-  it('captures on loopback for a duration and reports libpcap counters', () => {
-    if (process.getuid?.() !== 0) return
-    const r = peerguard([
-      'audit',
-      'capture',
-      '--iface',
-      'lo',
-      '--filter',
-      'udp port 9',
-      '--duration',
-      '1',
-      '--no-write',
-      '--json'
-    ])
-    if (r.stderr.includes('optional `pcap` package')) {
-      // libpcap binding missing on this machine: the error says what to install.
-      expect(r.code).toBe(3)
-      expect(r.stderr).toMatch(/peerguard: hint: .*libpcap/)
-      return
-    }
-    expect(r.code).toBe(0)
-    expect(JSON.parse(r.stdout).summary.source).toMatchObject({ interface: 'lo', format: 'live' })
-    expect(r.stderr).toMatch(/libpcap received \d+, dropped \d+, interface dropped \d+/)
-  }, 30000)
+  live.it(
+    'captures on loopback for a duration and reports libpcap counters',
+    () => {
+      const r = peerguard([
+        'audit',
+        'capture',
+        '--iface',
+        'lo',
+        '--filter',
+        'udp port 9',
+        '--duration',
+        '1',
+        '--no-write',
+        '--json'
+      ])
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout).summary.source).toMatchObject({ interface: 'lo', format: 'live' })
+      expect(r.stderr).toMatch(/libpcap received \d+, dropped \d+, interface dropped \d+/)
+    },
+    30000
+  )
+
+  it('without the pcap build, capture fails with a hint that says what to install', async () => {
+    // Hide `pcap` from the resolver the way a machine without libpcap-dev would lack it.
+    const preload = join(dir, 'hide-pcap.cjs')
+    await writeFile(
+      preload,
+      "const M = require('node:module')\nconst r = M._resolveFilename\nM._resolveFilename = function (req, ...rest) {\n  if (req === 'pcap') throw Object.assign(new Error(\"Cannot find module 'pcap'\"), { code: 'MODULE_NOT_FOUND' })\n  return r.call(this, req, ...rest)\n}\n"
+    )
+    const r = spawnSync(
+      process.execPath,
+      ['--require', preload, BIN, 'audit', 'capture', '--iface', 'lo', '--duration', '1', '--no-write'],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60000 }
+    )
+    expect(r.status).toBe(3)
+    expect(r.stderr).toContain('optional `pcap` package')
+    expect(r.stderr).toMatch(/peerguard: hint: .*libpcap/)
+  }, 60000)
 
   it('checks --duration and --rotate-mb', () => {
     expect(peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '-3']).code).toBe(2)
@@ -168,70 +186,73 @@ describe('peerguard audit capture', () => {
 })
 
 describe("peerguard audit capture of peerguard's own traffic", () => {
-  it('the real plain share is flagged (ops, paths) and the real hardened channel recognised', async () => {
-    if (process.getuid?.() !== 0) return
-    const { connect, createServer } = await import('node:net')
-    const { mkdtempSync } = await import('node:fs')
-    const { connectShare, createShareServer } = await import('@peerguard/share')
-    const { secureInbound, secureOutbound } = await import('@peerguard/channel')
-    const { generateKeyPair, peerIdFromPublicKey } = await import('@peerguard/identity')
-    const root = mkdtempSync(join(tmpdir(), 'pg-share-root-'))
-    const share = createShareServer({ root })
-    const { port: sharePort } = await share.listen({ host: '127.0.0.1' })
-    const a = generateKeyPair()
-    const b = generateKeyPair()
-    const channelServer = createServer(async (s) => {
-      const ch = await secureInbound(s, { identity: b, pinnedPeers: [peerIdFromPublicKey(a.publicKey).toString()] })
-      ch.on('data', () => {})
-      ch.on('end', () => ch.end())
-    })
-    await new Promise<void>((r) => channelServer.listen(0, '127.0.0.1', () => r()))
-    const chPort = (channelServer.address() as { port: number }).port
-    const { spawn } = await import('node:child_process')
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'audit',
-        'capture',
-        '--iface',
-        'lo',
-        '--filter',
-        `tcp port ${sharePort} or tcp port ${chPort}`,
-        '--duration',
-        '4',
-        '--json',
-        '--no-write'
-      ],
-      { cwd: ROOT }
-    )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.on('close', r))
-    await new Promise((r) => setTimeout(r, 1500))
-    const client = await connectShare({ host: '127.0.0.1', port: sharePort })
-    await client.writeFile('plan.txt', 'the plan\n')
-    await client.list('')
-    client.close()
-    const sock = connect(chPort, '127.0.0.1')
-    await new Promise((r) => sock.on('connect', r))
-    const ch = await secureOutbound(sock, { identity: a, pinnedPeers: [peerIdFromPublicKey(b.publicKey).toString()] })
-    ch.end(Buffer.alloc(50_000, 7))
-    const code = await exited
-    await share.close()
-    channelServer.close()
-    if (stderr.includes('optional `pcap` package')) return
-    expect(code).toBe(1)
-    const report = JSON.parse(stdout)
-    const plain = report.findings.find((f: { code: string }) => f.code === 'peerguard-plain')
-    expect(plain.evidence.paths).toContain('plan.txt')
-    expect(plain.evidence.ops).toEqual(expect.arrayContaining(['write', 'list']))
-    const hardened = report.findings.find((f: { code: string }) => f.code === 'peerguard-channel')
-    expect(hardened).toMatchObject({ severity: 'info', evidence: { confidence: 0.95 } })
-    expect(report.findings.filter((f: { code: string }) => f.code === 'bittorrent-encrypted')).toEqual([])
-  }, 60000)
+  live.it(
+    'the real plain share is flagged (ops, paths) and the real hardened channel recognised',
+    async () => {
+      const { connect, createServer } = await import('node:net')
+      const { mkdtempSync } = await import('node:fs')
+      const { connectShare, createShareServer } = await import('@peerguard/share')
+      const { secureInbound, secureOutbound } = await import('@peerguard/channel')
+      const { generateKeyPair, peerIdFromPublicKey } = await import('@peerguard/identity')
+      const root = mkdtempSync(join(tmpdir(), 'pg-share-root-'))
+      const share = createShareServer({ root })
+      const { port: sharePort } = await share.listen({ host: '127.0.0.1' })
+      const a = generateKeyPair()
+      const b = generateKeyPair()
+      const channelServer = createServer(async (s) => {
+        const ch = await secureInbound(s, { identity: b, pinnedPeers: [peerIdFromPublicKey(a.publicKey).toString()] })
+        ch.on('data', () => {})
+        ch.on('end', () => ch.end())
+      })
+      await new Promise<void>((r) => channelServer.listen(0, '127.0.0.1', () => r()))
+      const chPort = (channelServer.address() as { port: number }).port
+      const { spawn } = await import('node:child_process')
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'audit',
+          'capture',
+          '--iface',
+          'lo',
+          '--filter',
+          `tcp port ${sharePort} or tcp port ${chPort}`,
+          '--duration',
+          '4',
+          '--json',
+          '--no-write'
+        ],
+        { cwd: ROOT }
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      child.stderr.on('data', (d) => (stderr += d))
+      const exited = new Promise<number | null>((r) => child.on('close', r))
+      await new Promise((r) => setTimeout(r, 1500))
+      const client = await connectShare({ host: '127.0.0.1', port: sharePort })
+      await client.writeFile('plan.txt', 'the plan\n')
+      await client.list('')
+      client.close()
+      const sock = connect(chPort, '127.0.0.1')
+      await new Promise((r) => sock.on('connect', r))
+      const ch = await secureOutbound(sock, { identity: a, pinnedPeers: [peerIdFromPublicKey(b.publicKey).toString()] })
+      ch.end(Buffer.alloc(50_000, 7))
+      const code = await exited
+      await share.close()
+      channelServer.close()
+      expect(stderr).not.toContain('optional `pcap` package')
+      expect(code).toBe(1)
+      const report = JSON.parse(stdout)
+      const plain = report.findings.find((f: { code: string }) => f.code === 'peerguard-plain')
+      expect(plain.evidence.paths).toContain('plan.txt')
+      expect(plain.evidence.ops).toEqual(expect.arrayContaining(['write', 'list']))
+      const hardened = report.findings.find((f: { code: string }) => f.code === 'peerguard-channel')
+      expect(hardened).toMatchObject({ severity: 'info', evidence: { confidence: 0.95 } })
+      expect(report.findings.filter((f: { code: string }) => f.code === 'bittorrent-encrypted')).toEqual([])
+    },
+    60000
+  )
 })
 
 describe('peerguard audit read --decision-log', () => {
