@@ -105,9 +105,9 @@ export function registerProxyCommands(program: Command, io: CliIO): void {
       `
 Example:
   $ peerguard proxy server --listen 0.0.0.0:7631 --target 127.0.0.1:631 --service printer --action print \\
-      --identity nas.key --cert nas.pem --trust ca.pem --policy office.yaml --log decisions.log
+      --identity nas.key --cert nas.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.log
   $ peerguard proxy client --listen 127.0.0.1:631 --connect nas.lan:7631 \\
-      --identity alice.key --cert alice.pem --trust ca.pem --peer <NAS-PEER-ID>`
+      --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --peer <NAS-PEER-ID>`
     )
 
   proxy
@@ -274,7 +274,7 @@ to --peer/--expect-peer, or else to its entry in the known-peers file (recorded 
 
 Example:
   $ peerguard proxy client --listen 127.0.0.1:631 --connect nas.lan:7631 \\
-      --identity alice.key --cert alice.pem --trust ca.pem --peer <NAS-PEER-ID>`
+      --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --peer <NAS-PEER-ID>`
     )
     .action(async (o: ClientOptions, cmd: Command) => {
       const json = wantsJson(cmd)

@@ -160,8 +160,8 @@ export function registerShareCommands(program: Command, io: CliIO): void {
       'after',
       `
 Example:
-  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --policy office.yaml --listen 0.0.0.0:4455 --log decisions.jsonl
-  $ peerguard share get 192.168.1.10:4455 public/notice.txt --identity bob.key --cert bob.pem --trust ca.pem`
+  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --policy office.yaml --listen 0.0.0.0:4455 --log decisions.jsonl
+  $ peerguard share get 192.168.1.10:4455 public/notice.txt --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl`
     )
 
   share
@@ -193,7 +193,7 @@ change or SIGHUP: a bad new file keeps the one in force (logged as a rejected re
 connections of peers no longer trusted are closed.
 
 Example:
-  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --policy office.yaml --log decisions.jsonl
+  $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.jsonl
   $ peerguard share serve ./scratch --plain --listen 127.0.0.1:4456`
     )
     .action(
@@ -295,7 +295,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share ls 127.0.0.1:4455 public --identity bob.key --cert bob.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share ls 127.0.0.1:4455 public --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
       const {
@@ -321,7 +321,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share get 127.0.0.1:4455 public/notice.txt notice.txt --identity bob.key --cert bob.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share get 127.0.0.1:4455 public/notice.txt notice.txt --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl'
     )
     .action(
       async (
@@ -373,7 +373,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share put 127.0.0.1:4455 plan.txt docs/plan.txt --identity alice.key --cert alice.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share put 127.0.0.1:4455 plan.txt docs/plan.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
     .action(
       async (
@@ -408,7 +408,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share rm 127.0.0.1:4455 docs/old.txt --identity alice.key --cert alice.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share rm 127.0.0.1:4455 docs/old.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
       const { server } = await withClient(addr, opts, io, (c) => c.delete(path))
@@ -427,7 +427,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share mv 127.0.0.1:4455 docs/draft.txt docs/final.txt --identity alice.key --cert alice.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share mv 127.0.0.1:4455 docs/draft.txt docs/final.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
     .action(async (addr: string, from: string, to: string, opts: CredentialOptions & { overwrite?: boolean }, cmd: Command) => {
       const { server } = await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
@@ -445,7 +445,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nExample:\n  $ peerguard share mkdir 127.0.0.1:4455 docs/2026 --identity alice.key --cert alice.pem --trust ca.pem'
+      '\nExample:\n  $ peerguard share mkdir 127.0.0.1:4455 docs/2026 --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
     .action(async (addr: string, path: string, opts: CredentialOptions & { parents?: boolean }, cmd: Command) => {
       const { server } = await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))

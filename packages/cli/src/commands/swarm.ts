@@ -147,8 +147,8 @@ export function registerSwarmCommands(program: Command, io: CliIO): void {
       `
 Example:
   $ peerguard swarm publish dataset.bin --identity alice.key --cert alice.pem --out dataset.pgswarm
-  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --listen 0.0.0.0:6881
-  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem`
+  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --listen 0.0.0.0:6881
+  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl`
     )
 
   swarm
@@ -216,7 +216,7 @@ Example:
   )
     .addHelpText(
       'after',
-      '\nRuns until SIGINT or SIGTERM. Certificate, trust roots, CRLs and policy are watched and re-read on change or\nSIGHUP (a bad new file keeps the one in force); connections of peers no longer trusted or allowed are closed.\n\nExample:\n  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --policy swarm.yaml --listen 0.0.0.0:6881'
+      '\nRuns until SIGINT or SIGTERM. Certificate, trust roots, CRLs and policy are watched and re-read on change or\nSIGHUP (a bad new file keeps the one in force); connections of peers no longer trusted or allowed are closed.\n\nExample:\n  $ peerguard swarm seed dataset.pgswarm dataset.bin --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --policy swarm.yaml --listen 0.0.0.0:6881'
     )
     .action(
       async (manifestPath: string, file: string, opts: Credentials & { listen: string; crlRefresh?: string }, cmd: Command) => {
@@ -255,7 +255,7 @@ Example:
     .option('--known-peers <file>', KNOWN_PEERS_HELP)
     .addHelpText(
       'after',
-      '\nEach peer is held to --expect-peer, or else to its entry in the known-peers file (recorded on first use).\n\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem'
+      '\nEach peer is held to --expect-peer, or else to its entry in the known-peers file (recorded on first use).\n\nExample:\n  $ peerguard swarm fetch dataset.pgswarm --peer 192.168.1.10:6881 --peer 192.168.1.11:6881 --out dataset.bin --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl'
     )
     .action(
       async (
