@@ -38,7 +38,25 @@ describe('argument checks of the exports', () => {
       if (typeof g !== 'string') await rejectsTyped(() => pki.parseDatabase(g as never))
       await rejectsTyped(() => pki.peerUri(g as never))
       await rejectsTyped(() => pki.normalizeSerial(g as never))
+      await rejectsTyped(() => pki.crlDistributionPoints(g as never))
+      await rejectsTyped(() => pki.fetchCrl(g as never))
+      await rejectsTyped(() => pki.assertCrlUrl('url', g))
     }
+  })
+
+  it('trust store CRL methods', async () => {
+    const ca = await pki.createCertificateAuthority({ name: 'Args CA' })
+    const trust = pki.createTrustStore({ roots: [ca.certificate] })
+    for (const g of [undefined, null, 42, 'text', {}, [], new Uint8Array(0), new Uint8Array([1, 2, 3])]) {
+      await rejectsTyped(() => trust.addCrl(g as never))
+      // an object (even {} or []) is an options bag with defaults
+      if (g !== undefined && (g === null || typeof g !== 'object')) await rejectsTyped(() => trust.crlWarnings(g as never))
+      if (g !== undefined && !Array.isArray(g)) await rejectsTyped(() => trust.crlsMissing(g as never))
+      if (g !== undefined && !Array.isArray(g)) await rejectsTyped(() => trust.assertCrlsCurrent(g as never))
+    }
+    await rejectsTyped(() => trust.crlWarnings({ windowMs: -1 }))
+    await rejectsTyped(() => pki.createTrustStore({ roots: [ca.certificate], requireCrl: 'no' as never }))
+    await rejectsTyped(() => ca.setCrlDistributionPoints(['http://a/1', 'http://a/2', 'http://a/3', 'http://a/4', 'http://a/5']))
   })
 
   it('keys, TLS glue, PKCS#12, CSRs', async () => {
