@@ -14,19 +14,30 @@
 // traffic auditor
 export { auditCaptureFile, createTrafficAuditor, TrafficAuditor } from './traffic/auditor.js'
 export type { PostCheck, TrafficAuditOptions, TrafficAuditReport, TrafficAuditSummary } from './traffic/auditor.js'
-export { CaptureParser, readCaptureFile, MAX_RECORD_BYTES } from './traffic/capture-reader.js'
-export type { CaptureInfo, PacketSink, ReadCaptureOptions } from './traffic/capture-reader.js'
+export { CaptureParser, readCaptureFile, MAX_RECORD_BYTES, PCAP_MAX_SNAPLEN } from './traffic/capture-reader.js'
+export type { CaptureInfo, CaptureIntegrity, PacketSink, ReadCaptureOptions } from './traffic/capture-reader.js'
 export type { FlowSummary, HostSummary } from './traffic/engine.js'
+export { DEFAULT_MAX_LIVE_FLOWS, DEFAULT_MAX_REPORT_FLOWS, MAX_HOSTS } from './traffic/engine.js'
+export { FrameTimes } from './traffic/frame-times.js'
+export { DEFAULT_GROUP_WINDOW_SECONDS, groupFindings } from './traffic/report-groups.js'
+export type { AuditFinding, FindingGroup } from './traffic/report-groups.js'
+export { buildOverview } from './traffic/report-overview.js'
+export type { OverviewIssue, ReportOverview } from './traffic/report-overview.js'
+export { remediationFor } from './traffic/remediation.js'
+export type { ConfigFix, Remediation } from './traffic/remediation.js'
+export { isOperationVerb, operationResource, sharePath, MAX_OPERATIONS_PER_FLOW } from './traffic/operations.js'
+export type { OperationVerb, WireOperation } from './traffic/operations.js'
 export { DEFAULT_SEVERITY, FINDING_CODES } from './traffic/findings.js'
 export { ParseErrors } from './traffic/parse-errors.js'
 export {
   AuditInventoryError,
   AuditProfileError,
   CaptureFormatError,
+  CaptureNotAFileError,
   CapturePermissionError,
   CaptureUnavailableError
 } from './traffic/errors.js'
-export { renderMarkdown, writeReport } from './traffic/report.js'
+export { isoTime, renderHtml, renderMarkdown, writeReport } from './traffic/report.js'
 export type { WrittenReport } from './traffic/report.js'
 export { inventoryFromObject, loadInventory } from './traffic/inventory.js'
 export type { Inventory, InventoryPeer } from './traffic/inventory.js'

@@ -24,7 +24,9 @@ export const EXIT_CODES = {
   /** The command failed: bad input file, crypto failure, I/O error. */
   FAILURE: 3,
   /** An internal error (a bug): please report it. */
-  INTERNAL: 4
+  INTERNAL: 4,
+  /** The input is damaged (a truncated or corrupt capture): the result covers only what could be read. */
+  DAMAGED_INPUT: 5
 } as const
 
 const code = (summary: string, exit: number = EXIT_CODES.FAILURE): CodeInfo => ({ summary, exit })
@@ -177,6 +179,12 @@ export const CODES = {
   'capture-permission-denied': code('live capture needs root or CAP_NET_RAW on the interface'),
   'audit-profile-invalid': code('an audit profile file is not valid'),
   'audit-inventory-invalid': code('an audit inventory file is not valid'),
+  'capture-not-a-file': code('the capture path is a directory, not a capture file'),
+  'capture-damaged': code(
+    'the capture is truncated or corrupt: the report covers only the records before the damage',
+    EXIT_CODES.DAMAGED_INPUT
+  ),
+  'audit-export-failed': code('the findings could not be exported (syslog unreachable, export file not writable)'),
   // traffic auditor: finding codes (stable; see packages/audit/README.md)
   'smb1-in-use': code('SMB1/CIFS negotiated for a file-share session', EXIT_CODES.FINDING),
   'smb1-offered': code('a client offered SMB1 dialects although SMB2+ was chosen', EXIT_CODES.FINDING),
@@ -212,6 +220,10 @@ export const CODES = {
     EXIT_CODES.FINDING
   ),
   'unlogged-access': code('a flow to a hardened node with no matching decision-log entry', EXIT_CODES.FINDING),
+  'decision-log-unverified': code(
+    'a decision log given to the audit does not verify (edited, cut, reordered or another signer); entries after the damage are not used',
+    EXIT_CODES.FINDING
+  ),
   // decision log (packages/audit/src/log; see packages/audit/README.md)
   'log-entry-malformed': code('a decision-log line is not a well-formed entry', EXIT_CODES.FINDING),
   'log-entry-hash-mismatch': code('a decision-log entry was edited (its hash does not match its content)', EXIT_CODES.FINDING),

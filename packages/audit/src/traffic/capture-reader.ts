@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
-import { CaptureFormatError } from './errors.js'
+import { CaptureFormatError, CaptureNotAFileError } from './errors.js'
 import type { ParseErrors } from './parse-errors.js'
 
 /** Receives every packet record of a capture. `buf` is only valid during the call. */
@@ -17,10 +17,24 @@ export interface CaptureInfo {
   bytesRead: number
   /** True when the file ended inside a record or a record had an impossible length. */
   truncated: boolean
+  /**
+   * `ok`; `truncated` (the file ends inside a record: a capture cut short); `corrupt` (a record
+   * with an impossible length or a broken block: the rest of the file was not read).
+   */
+  integrity: CaptureIntegrity
 }
+
+export type CaptureIntegrity = 'ok' | 'truncated' | 'corrupt'
 
 /** Largest record accepted (bytes). Larger lengths are treated as corruption. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024
+/**
+ * A pcap record longer than the header's snaplen and than this is corrupt (libpcap's
+ * MAXIMUM_SNAPLEN, pcap-int.h: it refuses such records as "bogus savefile header").
+ */
+export const PCAP_MAX_SNAPLEN = 262_144
+/** Bytes of the smallest pcapng section header block (type, length, byte-order magic, version, section length, length). */
+const PCAPNG_SHB_MIN_BYTES = 28
 const PCAPNG_SHB = 0x0a0d0d0a
 const PCAPNG_BOM = 0x1a2b3c4d
 
@@ -41,6 +55,9 @@ export class CaptureParser {
   truncated = false
   /** Set when parsing cannot continue (corrupt length): the rest of the input is ignored. */
   stopped = false
+  /** Set with `stopped`: the input is corrupt, not merely cut short. */
+  corrupt = false
+  #snaplen = 0
   /** Bytes the next record needs in one piece (for callers growing their buffer). */
   need = 24
   readonly linktypes: number[] = []
@@ -83,6 +100,25 @@ export class CaptureParser {
   #header(buf: Buffer, pos: number, end: number, eof: boolean): number {
     const magicLE = buf.readUInt32LE(pos)
     if (magicLE === PCAPNG_SHB) {
+      // Like a pcap global header, the first section header must be whole and name a byte order.
+      if (end - pos < 12) {
+        if (eof) throw new CaptureFormatError(`truncated pcapng section header block: only ${end - pos} bytes`)
+        this.need = PCAPNG_SHB_MIN_BYTES
+        return pos
+      }
+      const bom = buf.readUInt32LE(pos + 8)
+      if (bom !== PCAPNG_BOM && bom !== 0x4d3c2b1a)
+        throw new CaptureFormatError(
+          `not a pcapng file: byte-order magic 0x${buf
+            .readUInt32BE(pos + 8)
+            .toString(16)
+            .padStart(8, '0')}`
+        )
+      if (end - pos < PCAPNG_SHB_MIN_BYTES) {
+        if (eof) throw new CaptureFormatError(`truncated pcapng section header block: only ${end - pos} bytes`)
+        this.need = PCAPNG_SHB_MIN_BYTES
+        return pos
+      }
       this.format = 'pcapng'
       this.need = 12
       return pos
@@ -120,6 +156,7 @@ export class CaptureParser {
     this.#tsDiv = nano ? 1e9 : 1e6
     // The upper bits of the link-type field may carry FCS information (pcap spec, section 4).
     this.#linktype = (le ? buf.readUInt32LE(pos + 20) : buf.readUInt32BE(pos + 20)) & 0x0fffffff
+    this.#snaplen = le ? buf.readUInt32LE(pos + 16) : buf.readUInt32BE(pos + 16)
     this.linktypes.push(this.#linktype)
     this.format = 'pcap'
     this.need = 16
@@ -148,11 +185,13 @@ export class CaptureParser {
         incl = buf.readUInt32BE(pos + 8)
         orig = buf.readUInt32BE(pos + 12)
       }
-      if (incl > MAX_RECORD_BYTES) {
+      if (incl > MAX_RECORD_BYTES || (incl > this.#snaplen && incl > PCAP_MAX_SNAPLEN)) {
         // A classic pcap file has no resynchronisation marker: stop here and say so.
-        this.#errors.add('capture-absurd-record-length', this.packets + 1)
-        this.truncated = true
-        this.stopped = true
+        this.#errors.add(
+          incl > MAX_RECORD_BYTES ? 'capture-absurd-record-length' : 'capture-record-exceeds-snaplen',
+          this.packets + 1
+        )
+        this.#corrupt()
         return end
       }
       if (end - pos - 16 < incl) {
@@ -169,6 +208,17 @@ export class CaptureParser {
     }
     this.need = 16
     return pos
+  }
+
+  #corrupt(): void {
+    this.truncated = true
+    this.stopped = true
+    this.corrupt = true
+  }
+
+  /** What the parse found about the file as a whole. */
+  get integrity(): CaptureIntegrity {
+    return this.corrupt ? 'corrupt' : this.truncated ? 'truncated' : 'ok'
   }
 
   #u32(buf: Buffer, o: number): number {
@@ -189,8 +239,7 @@ export class CaptureParser {
         else if (bom === 0x4d3c2b1a) this.#le = false
         else {
           this.#errors.add('pcapng-bad-byte-order-magic', this.packets + 1)
-          this.truncated = true
-          this.stopped = true
+          this.#corrupt()
           return end
         }
       }
@@ -198,8 +247,7 @@ export class CaptureParser {
       const len = this.#u32(buf, pos + 4)
       if (len < 12 || len % 4 !== 0 || len > MAX_RECORD_BYTES) {
         this.#errors.add('pcapng-bad-block-length', this.packets + 1)
-        this.truncated = true
-        this.stopped = true
+        this.#corrupt()
         return end
       }
       if (end - pos < len) {
@@ -353,7 +401,19 @@ export async function readCaptureFile(
     if (code === 'ENOENT') throw new PeerguardError('not-found', `${path}: no such capture file`, { cause: err })
     throw new PeerguardError('io-error', `${path}: cannot open the capture file (${code ?? 'error'})`, { cause: err })
   }
-  const total = options.onProgress === undefined ? 0 : fstatSync(fd).size
+  let total: number
+  try {
+    const st = fstatSync(fd)
+    // A FIFO is fine (`tcpdump -w - | peerguard audit read /dev/stdin`); a directory never is.
+    if (st.isDirectory())
+      throw new CaptureNotAFileError(`${path}: is a directory, expected a capture file`, {
+        details: { file: path, hint: 'give the path of a .pcap or .pcapng file' }
+      })
+    total = st.size
+  } catch (err) {
+    closeSync(fd)
+    throw err
+  }
   let buf = Buffer.allocUnsafe(chunk)
   let start = 0
   let end = 0
@@ -390,5 +450,12 @@ export async function readCaptureFile(
     closeSync(fd)
   }
   if (parser.format === undefined) throw new CaptureFormatError('not a capture file: empty or too short')
-  return { format: parser.format, linktypes: parser.linktypes, packets: parser.packets, bytesRead, truncated: parser.truncated }
+  return {
+    format: parser.format,
+    linktypes: parser.linktypes,
+    packets: parser.packets,
+    bytesRead,
+    truncated: parser.truncated,
+    integrity: parser.integrity
+  }
 }

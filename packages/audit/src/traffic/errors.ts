@@ -7,6 +7,13 @@ export class CaptureFormatError extends PeerguardError {
   }
 }
 
+/** The capture path names a directory or another file that is not a regular file. */
+export class CaptureNotAFileError extends PeerguardError {
+  constructor(message = 'not a regular file: expected a capture file', options?: PeerguardErrorOptions) {
+    super('capture-not-a-file', message, options)
+  }
+}
+
 /** Live capture cannot run here: the optional `pcap` package or libpcap is missing. */
 export class CaptureUnavailableError extends PeerguardError {
   constructor(

@@ -32,7 +32,8 @@ export const DEFAULT_SEVERITY: Readonly<Record<string, Severity>> = {
   'unknown-peer': 'medium',
   'policy-violation': 'high',
   'policy-requires-encryption': 'high',
-  'unlogged-access': 'high'
+  'unlogged-access': 'high',
+  'decision-log-unverified': 'high'
 }
 
 /** Every finding code the traffic auditor can emit. */
