@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import { CertificateMalformedError, CrlMalformedError } from './errors.js'
 import { pemDecodeAll } from './pem.js'
-import { build, type Contents, type CrlInput, checkOptions, type LoadTrustStoreOptions, TrustStore } from './trust-store.js'
+import { build, buildCrls, type Contents, type CrlInput } from './trust-contents.js'
+import { checkOptions, type LoadTrustStoreOptions, TrustStore } from './trust-store.js'
 
 async function readDirectory(dir: string): Promise<Contents> {
   let names: string[]
@@ -53,6 +54,11 @@ export async function loadTrustStore(dir: string, options: LoadTrustStoreOptions
   if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('dir: expected a non-empty string')
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
   checkOptions(options)
+  const { crls: extra, ...storeOptions } = options
+  const added = buildCrls(extra ?? [])
   const loader = () => readDirectory(dir)
-  return new TrustStore(await loader(), options, loader, dir)
+  const first = await loader()
+  first.crls.push(...added.crls)
+  for (const [c, source] of added.sources) first.sources.set(c, source)
+  return new TrustStore(first, storeOptions, loader, dir)
 }

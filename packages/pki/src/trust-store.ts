@@ -1,4 +1,3 @@
-import { createHash, type KeyObject } from 'node:crypto'
 import { watch } from 'node:fs'
 import { assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
@@ -16,17 +15,11 @@ import {
   statusOf,
   warnAtOf
 } from './crl-set.js'
-import {
-  CertificateMalformedError,
-  CrlBadSignatureError,
-  CrlMissingError,
-  CrlUnknownIssuerError,
-  TrustStoreEmptyError,
-  UnsupportedAlgorithmError
-} from './errors.js'
-import { looksLikePem, pemDecodeAll } from './pem.js'
+import { CrlBadSignatureError, CrlMissingError, CrlUnknownIssuerError } from './errors.js'
 import { currentCrl } from './revocation.js'
-import { publicKeyObject } from './signature.js'
+import { build, buildAnchors, buildCrls, type Contents, type CrlInput, sha256Hex, type TrustAnchor } from './trust-contents.js'
+
+export type { Contents, CrlInput, TrustAnchor } from './trust-contents.js'
 
 /** Default tolerance for clocks that disagree, in ms: 5 minutes (as Kerberos). */
 export const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000
@@ -34,17 +27,6 @@ export const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000
 export const VERIFY_CACHE_SIZE = 10_000
 /** Intermediate CAs remembered from verified chains (their CRLs can then be added with `addCrl`). */
 export const SEEN_INTERMEDIATES_MAX = 256
-
-/** A trusted root: its certificate and its node:crypto key, ready to check signatures. */
-export interface TrustAnchor {
-  readonly cert: ParsedCertificate
-  readonly key: KeyObject
-  /** SHA-256 of the DER, hex. */
-  readonly sha256: string
-}
-
-/** A CRL as DER or PEM, optionally with where it came from (shown by `crlStatus`). */
-export type CrlInput = Uint8Array | string | { crl: Uint8Array | string; source: string }
 
 export interface TrustStoreOptions {
   /** Trusted root certificates, DER or PEM (a PEM string may hold several). */
@@ -87,71 +69,6 @@ export interface CacheEntry<T> {
 
 function nameKey(raw: Uint8Array): string {
   return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
-}
-
-function sha256Hex(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex')
-}
-
-/** @internal what a store holds; swapped as a whole. */
-export interface Contents {
-  anchors: TrustAnchor[]
-  crls: ParsedCrl[]
-  sources: Map<ParsedCrl, string>
-}
-
-/** @internal */
-export function build(roots: Array<Uint8Array | string>, crls: CrlInput[]): Contents {
-  return { anchors: buildAnchors(roots), ...buildCrls(crls) }
-}
-
-function buildAnchors(roots: Array<Uint8Array | string>): TrustAnchor[] {
-  if (!Array.isArray(roots)) throw new InvalidArgumentError('roots: expected an array of DER or PEM certificates')
-  const anchors: TrustAnchor[] = []
-  const seen = new Set<string>()
-  for (const [i, r] of roots.entries()) {
-    let ders: unknown[]
-    try {
-      ders =
-        typeof r === 'string'
-          ? pemDecodeAll(r, 'CERTIFICATE')
-          : r instanceof Uint8Array && r[0] !== 0x30 && looksLikePem(r)
-            ? pemDecodeAll(Buffer.from(r).toString('latin1'), 'CERTIFICATE')
-            : [r]
-    } catch (err) {
-      throw new CertificateMalformedError(`roots[${i}]: ${(err as Error).message}`, { cause: err })
-    }
-    for (const der of ders) {
-      if (!(der instanceof Uint8Array)) throw new InvalidArgumentError(`roots[${i}]: expected Uint8Array (DER) or string (PEM)`)
-      const cert = parseCertificate(der)
-      if (cert.publicKey.keyType === undefined)
-        throw new UnsupportedAlgorithmError(`roots[${i}] (${cert.subject.text}): key is neither Ed25519 nor P-256`)
-      const sha256 = sha256Hex(cert.der)
-      if (seen.has(sha256)) continue
-      seen.add(sha256)
-      anchors.push({ cert, key: publicKeyObject(cert.publicKey), sha256 })
-    }
-  }
-  if (anchors.length === 0) throw new TrustStoreEmptyError('trust store: no root certificate given')
-  return anchors
-}
-
-/** @internal */
-export function buildCrls(crls: CrlInput[]): { crls: ParsedCrl[]; sources: Map<ParsedCrl, string> } {
-  if (!Array.isArray(crls)) throw new InvalidArgumentError('crls: expected an array of DER or PEM CRLs')
-  const parsed: ParsedCrl[] = []
-  const sources = new Map<ParsedCrl, string>()
-  for (const [i, c] of crls.entries()) {
-    if (c !== null && typeof c === 'object' && !(c instanceof Uint8Array)) {
-      if (typeof c.source !== 'string') throw new InvalidArgumentError(`crls[${i}].source: expected string`)
-      const crl = parseCrl(c.crl)
-      parsed.push(crl)
-      sources.set(crl, c.source)
-    } else {
-      parsed.push(parseCrl(c))
-    }
-  }
-  return { crls: parsed, sources }
 }
 
 /**
