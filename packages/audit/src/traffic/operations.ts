@@ -54,3 +54,28 @@ export function operationResource(share: string, path: string): string {
   const p = sharePath(path)
   return p === '' ? `share:${share}` : `share:${share}/${p}`
 }
+
+/**
+ * The verb of an SMB create (SMB2 CREATE, [MS-SMB2] 2.2.13; SMB1 NT_CREATE_ANDX, [MS-CIFS]
+ * 2.2.4.64): delete-on-close is a delete; write access or a disposition that creates or
+ * overwrites is a put; read access is a get (a list for a directory); attributes only is a list.
+ */
+export function smbCreateVerb(desiredAccess: number, disposition: number, createOptions: number): OperationVerb {
+  const FILE_DIRECTORY_FILE = 0x1
+  const FILE_DELETE_ON_CLOSE = 0x1000
+  // FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL
+  const WRITE = 0x2 | 0x4 | 0x40000000 | 0x10000000
+  // FILE_READ_DATA | GENERIC_READ | GENERIC_ALL | MAXIMUM_ALLOWED
+  const READ = 0x1 | 0x80000000 | 0x10000000 | 0x02000000
+  if (createOptions & FILE_DELETE_ON_CLOSE) return 'delete'
+  // FILE_SUPERSEDE 0, FILE_CREATE 2, FILE_OVERWRITE 4, FILE_OVERWRITE_IF 5
+  if (desiredAccess & WRITE || disposition === 0 || disposition === 2 || disposition === 4 || disposition === 5) return 'put'
+  if (desiredAccess & READ) return createOptions & FILE_DIRECTORY_FILE ? 'list' : 'get'
+  return 'list'
+}
+
+/** The share name of an SMB tree path (`\\server\docs` → `docs`). */
+export function smbShareName(treePath: string): string {
+  const parts = treePath.split('\\').filter((p) => p !== '')
+  return parts.slice(1).join('/') || (parts[0] ?? '')
+}

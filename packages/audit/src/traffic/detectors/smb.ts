@@ -2,6 +2,7 @@ import type { AuditContext } from '../context.js'
 import { noteFrame } from '../findings.js'
 import type { Flow, FlowApp } from '../flow.js'
 import { MessageFramer } from '../message-framer.js'
+import { smbCreateVerb, smbShareName } from '../operations.js'
 import { NtlmTracker } from './ntlm.js'
 import { addDistinct, latin1, utf16 } from './text.js'
 
@@ -196,6 +197,7 @@ export class SmbApp implements FlowApp {
         if (unicode && s % 2 === 1) s++
         const name = unicode ? utf16(b, s, nameLen, 200) : latin1(b, s, nameLen, 200)
         if (name !== '' && name !== '\\' && this.#trees.get(`1:${tid}`)?.type !== 'pipe') addDistinct(this.#files, name)
+        this.#create(`1:${tid}`, name, b.readUInt32LE(words + 15), b.readUInt32LE(words + 35), b.readUInt32LE(words + 39), frame)
       }
       if (SMB1_DATA_COMMANDS.has(cmd) && uid !== 0) this.#dataFrame(`1:${tid}`, frame)
       if (!SMB1_ANDX.has(cmd) || wc < 2) return
@@ -289,6 +291,8 @@ export class SmbApp implements FlowApp {
         const nl = b.readUInt16LE(body + 46)
         const name = utf16(b, base + no, nl, 200)
         if (name !== '' && (treeId === -1 || this.#trees.get(`2:${treeId}`)?.type !== 'pipe')) addDistinct(this.#files, name)
+        const at = body
+        this.#create(`2:${treeId}`, name, b.readUInt32LE(at + 24), b.readUInt32LE(at + 36), b.readUInt32LE(at + 40), frame)
       }
       if (SMB2_DATA_COMMANDS.has(cmd) && session !== 0 && treeId !== -1) this.#dataFrame(`2:${treeId}`, frame)
       if (next === 0 || next < 64 || base + next >= b.length) return
@@ -313,6 +317,14 @@ export class SmbApp implements FlowApp {
     // 0x02FF is the wildcard answer to an SMB1 multi-protocol negotiate; the real one follows.
     if (dialect !== 0x02ff || this.#smb2Dialect === -1) this.#smb2Dialect = dialect
     this.#smb2Caps = b.readUInt32LE(body + 24)
+  }
+
+  /** An open on a disk share, as a file operation for the per-path policy checks. */
+  #create(treeKey: string, name: string, access: number, disposition: number, options: number, frame: number): void {
+    const tree = this.#trees.get(treeKey)
+    if (tree === undefined || tree.type !== 'disk') return
+    const verb = smbCreateVerb(access, disposition, options)
+    this.#ctx.operation(this.#flow, { verb, path: name, share: smbShareName(tree.path), command: 'CREATE', frame })
   }
 
   #addTree(key: string, path: string, type: string, encrypt: boolean): void {
