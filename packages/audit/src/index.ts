@@ -46,6 +46,20 @@ export type { AuditProfile } from './traffic/profile.js'
 export { createPolicyChecks, entriesForFlow, resourceOfOperation } from './traffic/policy-checks.js'
 export type { JudgedOperation, PolicyCheckOptions } from './traffic/policy-checks.js'
 export { decisionLogFromBytes, readDecisionLog, splitAddress } from './traffic/decision-logs.js'
+export { replayPolicy } from './traffic/replay.js'
+export type { ReplayOperation, ReplayOptions, ReplayPeer, ReplayResult } from './traffic/replay.js'
+export { decisionToEcs, ECS_SEVERITY, ECS_VERSION, findingToEcs, toEcsJsonLines } from './traffic/export-ecs.js'
+export {
+  decisionToSyslog,
+  findingToSyslog,
+  SYSLOG_FACILITY_LOG_AUDIT,
+  SYSLOG_SD_ID,
+  SYSLOG_SEVERITY,
+  SYSLOG_UDP_MAX_BYTES,
+  sendSyslog,
+  syslogTargetFrom
+} from './traffic/export-syslog.js'
+export type { SyslogFormatOptions, SyslogTarget } from './traffic/export-syslog.js'
 export type { DecisionLogEntry, VerifiedDecisionLog } from './traffic/decision-logs.js'
 export type { ClassifiedFlow } from './traffic/engine.js'
 export { captureLive, loadPcap } from './traffic/live-capture.js'
