@@ -43,7 +43,7 @@ export interface NoiseChannelInit {
   handshakeHash: Uint8Array
   /** The remote's Noise static public key. */
   remoteStaticKey: Uint8Array
-  /** The Noise pattern that ran (`XX`, or `IK` for a 1-RTT reconnection). */
+  /** The Noise pattern that ran (`XX`, or `IK` for a reconnection). */
   pattern: 'XX' | 'IK'
   /** True for the initiator: the first frame it receives must be READY or ALERT. */
   awaitReady: boolean
@@ -68,10 +68,10 @@ export class NoiseChannel extends Duplex implements SecureChannel {
   readonly handshakeHash: Uint8Array
   /**
    * The remote's Noise static public key. An initiator may keep it and pass it as
-   * `remoteStaticKey` next time to reconnect with IK in one round trip (SPEC.md §2.5).
+   * `remoteStaticKey` next time to reconnect with IK (SPEC.md §2.5).
    */
   readonly remoteStaticKey: Uint8Array
-  /** The Noise pattern that ran: `XX`, or `IK` for a 1-RTT reconnection. */
+  /** The Noise pattern that ran: `XX`, or `IK` for a reconnection. */
   readonly pattern: 'XX' | 'IK'
   readonly #socket: Duplex
   readonly #decoder: FrameDecoder

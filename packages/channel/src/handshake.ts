@@ -28,7 +28,7 @@ import { TransportCipher } from './transport-cipher.js'
 
 /** The Noise protocol of a peerguard channel (SPEC.md §1). */
 export const PROTOCOL_NAME = 'Noise_XX_25519_ChaChaPoly_SHA256'
-/** The 1-RTT reconnection protocol, when the initiator knows the responder's static key (SPEC.md §2.5). */
+/** The reconnection protocol, when the initiator knows the responder's static key (SPEC.md §2.5). */
 export const IK_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_SHA256'
 /** The prologue: protocol and version (SPEC.md §1). */
 export const PROLOGUE = new TextEncoder().encode('peerguard-channel/1')
@@ -201,7 +201,7 @@ function choose(preferred: readonly string[], offered: readonly string[]): strin
 /**
  * Run the initiator side of a peerguard channel over `socket` (a TCP socket or any Duplex) and
  * resolve to the SecureChannel once the responder accepted (READY). With `remoteStaticKey` the
- * handshake is IK (one round trip), otherwise XX. Rejects with a PeerguardError and destroys the
+ * handshake is IK (with key confirmation, SPEC.md §2.5), otherwise XX. Rejects with a PeerguardError and destroys the
  * socket on any failure.
  */
 export async function secureOutbound(socket: Duplex, options: ChannelOptions): Promise<NoiseChannel> {

@@ -65,8 +65,8 @@ export interface ChannelOptions {
   clock?: Clock
   /**
    * Initiator only: the responder's Noise static key from an earlier channel
-   * (`channel.remoteStaticKey`). The handshake then runs IK, one round trip instead of 1.5
-   * (SPEC.md §2.5). If the responder has a new static key the handshake fails; retry without it.
+   * (`channel.remoteStaticKey`). The handshake then runs IK: two messages and a key-confirmation
+   * frame instead of three messages (SPEC.md §2.5). If the responder has a new static key the handshake fails; retry without it.
    * Default: none (XX).
    */
   remoteStaticKey?: Uint8Array

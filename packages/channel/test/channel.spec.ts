@@ -156,7 +156,7 @@ describe('peerguard channel over TCP with certificates', () => {
   })
 })
 
-describe('IK: 1-RTT reconnection to a responder whose static key is known', () => {
+describe('IK: reconnection to a responder whose static key is known', () => {
   it('reconnects with IK after an XX channel, with certificates, protocols and the gate', async () => {
     const pki = await makeTestPki()
     const alice = pki.peers.alice!
