@@ -31,6 +31,8 @@ export type Capability =
   | 'mktorrent'
   | 'stunnel4'
   | 'python3'
+  | 'chromium'
+  | 'rsyslogd'
 
 /** The environment variable that turns a missing capability from a visible skip into a failure. */
 export const REQUIRE_ALL_ENV = 'PEERGUARD_REQUIRE_ALL'
@@ -113,7 +115,9 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
   aria2c: tool('aria2c', 'aria2'),
   mktorrent: tool('mktorrent', 'mktorrent'),
   stunnel4: tool('stunnel4', 'stunnel4'),
-  python3: tool('python3', 'python3')
+  python3: tool('python3', 'python3'),
+  chromium: tool('chromium', 'chromium'),
+  rsyslogd: tool('rsyslogd', 'rsyslog')
 }
 
 /** Every capability `needs()` knows, in a stable order. */
