@@ -1,25 +1,39 @@
-/** Bounded memory: idle flows are evicted beyond maxLiveFlows, and the report lists at most maxReportFlows. */
-import { describe, expect, it } from '@jest/globals'
+/**
+ * Bounded memory by design: at most maxLiveFlows flows in the table (closed and idle ones, then the
+ * least recently active, finished early and counted as evicted), at most maxReportFlows listed, and
+ * a hostile capture of 250,000 one-packet UDP flows audited in a child process under 256 MB RSS.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { CaptureParser, createTrafficAuditor } from '@peerguard/audit'
-import { ether, ipv4, pcap, udp } from './traffic-helpers.js'
+import { CORPUS, ether, ipv4, pcap, udp } from './traffic-helpers.js'
+
+const ROOT = join(CORPUS, '..', '..', '..', '..', '..')
+
+function udpFlows(n: number): Buffer {
+  const records = []
+  for (let i = 0; i < n; i++) {
+    const src = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+    records.push({
+      data: ether(0x0800, ipv4(src, '10.255.0.1', 17, udp(40000 + (i % 1000), 9999, Buffer.from('x')))),
+      ts: 1_700_000_000 + i * 0.001
+    })
+  }
+  return pcap(records)
+}
 
 describe('bounded memory', () => {
-  it('evicts idle flows beyond maxLiveFlows and still counts every flow', () => {
+  it('never holds more than maxLiveFlows flows, and still counts every flow', () => {
     const N = 70_000
-    const records = []
-    for (let i = 0; i < N; i++) {
-      const src = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-      records.push({
-        data: ether(0x0800, ipv4(src, '10.255.0.1', 17, udp(40000 + (i % 1000), 9999, Buffer.from('x')))),
-        ts: 1_700_000_000 + i * 0.01
-      })
-    }
-    const file = pcap(records)
+    const file = udpFlows(N)
     const a = createTrafficAuditor({ maxLiveFlows: 1000, maxReportFlows: 500 })
     const p = new CaptureParser(a, a.engine.errors)
     let peakLive = 0
     // Feed in slices so the live-flow count can be watched.
-    const step = 1 << 20
+    const step = 1 << 16
     let pos = 0
     let buf = Buffer.alloc(0)
     for (let off = 0; off < file.length; off += step) {
@@ -30,10 +44,38 @@ describe('bounded memory', () => {
     const r = a.finish()
     expect(r.summary.packets).toBe(N)
     expect(r.summary.flows.total).toBe(N)
-    expect(r.summary.flows.evicted).toBeGreaterThan(0)
-    // Eviction runs every 65,536 packets: the table never holds much more than that.
-    expect(peakLive).toBeLessThanOrEqual(65_536 + 1000)
+    expect(r.summary.flows.udp).toBe(N)
+    expect(r.summary.flows.evicted).toBeGreaterThan(N - 1000 - 1)
+    // The documented limit itself, not a sweep interval.
+    expect(peakLive).toBeLessThanOrEqual(1000)
     expect(r.flows).toHaveLength(500)
     expect(r.summary.flows.omitted).toBe(N - 500)
+  })
+
+  describe('a hostile capture in a child process', () => {
+    beforeAll(() => {
+      // The child imports the built package (no Jest module mapping there): build it first.
+      spawnSync('npx', ['tsc', '-b', 'packages/audit'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 })
+    }, 300_000)
+
+    it('250,000 one-packet UDP flows stay under 256 MB RSS, and the report says what was bounded', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pg-mem-'))
+      const file = join(dir, 'udp-250k.pcap')
+      writeFileSync(file, udpFlows(250_000))
+      const script = `
+        const { auditCaptureFile } = await import(${JSON.stringify(join(ROOT, 'packages', 'audit', 'dist', 'index.js'))})
+        const r = await auditCaptureFile(${JSON.stringify(file)})
+        process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, summary: r.summary, listed: r.flows.length, hosts: r.hosts.length }))
+      `
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 300_000 })
+      expect(child.stderr).toBe('')
+      const out = JSON.parse(child.stdout)
+      expect(out.summary.flows).toMatchObject({ total: 250_000, udp: 250_000, listed: 20_000, omitted: 230_000 })
+      expect(out.summary.flows.evicted).toBeGreaterThan(150_000)
+      // 250,000 sources and the one destination.
+      expect(out.summary.hostsOmitted).toBe(250_001 - out.hosts)
+      process.stderr.write(`peerguard tests: 250,000 one-packet UDP flows: peak RSS ${Math.round(out.maxRssKiB / 1024)} MB\n`)
+      expect(out.maxRssKiB / 1024).toBeLessThan(256)
+    }, 300_000)
   })
 })
