@@ -212,8 +212,52 @@ describe('bad input: counted, reported, never fatal', () => {
     const whole = pcap(FTP.map((data) => ({ data })))
     const r = await audit(whole.subarray(0, whole.length - 20))
     expect(r.summary.truncated).toBe(true)
+    expect(r.summary.integrity).toBe('truncated')
+    expect(r.overview.verdict).toBe('damaged')
     expect(r.summary.packets).toBe(FTP.length - 1)
     expect(r.summary.parseErrors.kinds['capture-truncated-record']?.count).toBe(1)
+  })
+
+  it('a directory is not a capture: its own error, not an I/O accident', async () => {
+    await expect(auditCaptureFile(dir)).rejects.toMatchObject({
+      code: 'capture-not-a-file',
+      message: expect.stringContaining('is a directory')
+    })
+  })
+
+  it('a valid pcap header followed by garbage is corrupt, never a clean empty capture', async () => {
+    const garbage = Buffer.concat([pcap([]), Buffer.from('garbage garbage garbage garbage\n')])
+    const r = await audit(garbage)
+    expect(r.summary.packets).toBe(0)
+    expect(r.summary.integrity).toBe('corrupt')
+    expect(r.overview.verdict).toBe('damaged')
+    // A record longer than the snaplen and libpcap's maximum is corrupt too (libpcap refuses it).
+    const whole = pcap(
+      FTP.map((data) => ({ data })),
+      { snaplen: 65535 }
+    )
+    const big = Buffer.from(whole)
+    big.writeUInt32LE(300_000, 24 + 8)
+    const r2 = await audit(big)
+    expect(r2.summary.integrity).toBe('corrupt')
+    expect(r2.summary.parseErrors.kinds['capture-record-exceeds-snaplen']?.count).toBe(1)
+    // A header alone is a valid, empty capture.
+    expect((await audit(pcap([]))).summary.integrity).toBe('ok')
+  })
+
+  it('pcap and pcapng magic numbers alone are handled alike: a truncated header', async () => {
+    for (const magic of ['d4c3b2a1', 'a1b2c3d4', '0a0d0d0a']) {
+      await expect(audit(Buffer.from(magic, 'hex'))).rejects.toMatchObject({
+        code: 'capture-format-invalid',
+        message: expect.stringMatching(/^truncated pcap(ng section)? (global )?header/)
+      })
+    }
+    // A pcapng section header whose byte-order magic is wrong is not a pcapng file.
+    const shb = Buffer.from('0a0d0d0a1c00000001020304010000000000000000000000', 'hex')
+    await expect(audit(shb)).rejects.toMatchObject({
+      code: 'capture-format-invalid',
+      message: expect.stringContaining('byte-order magic')
+    })
   })
 
   it('stops at an absurd record length instead of allocating it', async () => {
