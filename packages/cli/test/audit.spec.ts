@@ -1,7 +1,7 @@
 /** Black-box tests of `peerguard audit read` and `peerguard audit capture` (the built binary). */
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -28,16 +28,17 @@ afterAll(async () => {
 })
 
 describe('peerguard audit read', () => {
-  it('prints findings, masks passwords, writes JSON and Markdown reports (0600) and exits 1', async () => {
+  it('prints findings, masks passwords, writes HTML, JSON and Markdown reports (0600) and exits 1', async () => {
     const out = join(dir, 'r1')
     const r = peerguard(['audit', 'read', join(CORPUS, 'zeek-ftp-password-pass-command.pcap'), '--out', out])
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/high\s+ftp-cleartext-credentials\s+FTP login Admin in clear/)
     expect(r.stdout).not.toContain('qwerty')
     const files = readdirSync(out).sort()
-    expect(files).toHaveLength(2)
+    expect(files.map((f) => f.replace(/.*\./, ''))).toEqual(['html', 'json', 'md'])
+    expect(statSync(out).mode & 0o777).toBe(0o700)
     const json = JSON.parse(await readFile(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8'))
-    expect(Object.keys(json)).toEqual(['summary', 'hosts', 'flows', 'findings'])
+    expect(Object.keys(json)).toEqual(['summary', 'overview', 'hosts', 'flows', 'findings', 'groups'])
     expect(json.findings[0]).toMatchObject({ code: 'ftp-cleartext-credentials', severity: 'high' })
     const md = await readFile(join(out, files.find((f) => f.endsWith('.md'))!), 'utf8')
     expect(md).toContain('# peerguard traffic audit')
@@ -117,12 +118,55 @@ describe('peerguard audit read', () => {
     expect(peerguard(['audit', 'read']).code).toBe(2)
   })
 
-  it('a truncated capture is audited up to the damage, with a warning', async () => {
+  it('a truncated or corrupt capture is audited up to the damage and exits 5, never clean', async () => {
     const whole = await readFile(join(CORPUS, 'zeek-ftp-ipv4.pcap'))
     await writeFile(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 100))
     const r = peerguard(['audit', 'read', join(dir, 'cut.pcap'), '--no-write'])
+    expect(r.code).toBe(5)
+    expect(r.stdout).toMatch(/ftp-cleartext-credentials/)
+    expect(r.stderr).toMatch(/^peerguard: error: the capture is truncated/m)
+    await writeFile(join(dir, 'garbage.pcap'), Buffer.concat([whole.subarray(0, 24), Buffer.from('garbage garbage garbage\n')]))
+    const g = peerguard(['audit', 'read', join(dir, 'garbage.pcap'), '--no-write', '--json'])
+    expect(g.code).toBe(5)
+    expect(JSON.parse(g.stdout).summary).toMatchObject({ packets: 0, integrity: 'corrupt' })
+  })
+
+  it('input errors have their own exit codes: a directory (3), magic-only files alike (3)', async () => {
+    const d = peerguard(['audit', 'read', dir, '--no-write'])
+    expect(d.code).toBe(3)
+    expect(d.stderr).toMatch(/^peerguard: error: .* is a directory, expected a capture file$/m)
+    expect(d.stderr).not.toContain('internal error')
+    for (const [name, hex] of [
+      ['m.pcap', 'd4c3b2a1'],
+      ['m.pcapng', '0a0d0d0a']
+    ]) {
+      await writeFile(join(dir, name!), Buffer.from(hex!, 'hex'))
+      const m = peerguard(['audit', 'read', join(dir, name!), '--no-write', '--json'])
+      expect(m.code).toBe(3)
+      expect(JSON.parse(m.stdout).error.code).toBe('capture-format-invalid')
+    }
+  })
+
+  it('--profile NAME is an audit profile even when a folder of that name is here; the default report folder is stated', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'peerguard-cwd-'))
+    await mkdir(join(cwd, 'credentials'))
+    const r = peerguard(
+      ['audit', 'read', join(CORPUS, 'gen-smb2-unsigned.pcap'), '--profile', 'credentials', '--json', '--no-write'],
+      cwd
+    )
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain('peerguard: warning: the capture is truncated')
+    expect(JSON.parse(r.stdout).findings.map((f: { code: string }) => f.code)).toEqual(['ntlm-auth'])
+    const none = peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--profile', 'nosuch', '--no-write'], cwd)
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/no audit profile named "nosuch"\npeerguard: hint: profiles: .*credentials.*office/)
+    // --no-write creates nothing; without it the default folder is named on stderr.
+    expect(readdirSync(cwd)).toEqual(['credentials'])
+    const w = peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap')], cwd)
+    expect(w.stderr).toContain(
+      'peerguard: creating audits/reports/ for the reports (choose another folder with --out, or --no-write)'
+    )
+    expect(readdirSync(join(cwd, 'audits', 'reports'))).toHaveLength(3)
+    await rm(cwd, { recursive: true, force: true })
   })
 
   it('--help shows an example', () => {
@@ -308,5 +352,93 @@ describe('peerguard audit read --decision-log', () => {
       '--no-write'
     ])
     expect(JSON.parse(logged.stdout).findings.filter((f: { code: string }) => f.code === 'unlogged-access')).toEqual([])
+  })
+})
+
+describe('peerguard audit replay and exports (office LAN of the audit tests)', () => {
+  it('replay names what a proposed policy would deny or newly allow, by whom; exit 1 when something changes', async () => {
+    const { makeOffice, INVENTORY, POLICY, PROPOSED_POLICY } = await import('../../audit/test/traffic-office.js')
+    const office = await makeOffice()
+    await writeFile(join(office.dir, 'inv.json'), JSON.stringify(INVENTORY))
+    await writeFile(join(office.dir, 'current.yaml'), POLICY)
+    await writeFile(join(office.dir, 'proposed.yaml'), PROPOSED_POLICY)
+    const args = [
+      'audit',
+      'replay',
+      office.capture,
+      '--inventory',
+      join(office.dir, 'inv.json'),
+      '--current',
+      join(office.dir, 'current.yaml'),
+      '--decision-log',
+      office.log
+    ]
+    const r = peerguard([...args, '--policy', join(office.dir, 'proposed.yaml')])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/would now be denied, 1 newly allowed/)
+    expect(r.stdout).toMatch(
+      /alice\.office\.lan\s+delete\s+share:office\/docs\/q1\.pdf .*decision-log; was allow; now deny-rule \(rule staff-no-delete\)/
+    )
+    expect(r.stdout).toMatch(/carol\.guest\.lan\s+put\s+share:office\/public\/notes\.txt .*traffic; was deny-default; now allow/)
+    const same = peerguard([...args, '--policy', join(office.dir, 'current.yaml'), '--json'])
+    expect(same.code).toBe(0)
+    expect(JSON.parse(same.stdout)).toMatchObject({ newlyDenied: [], newlyAllowed: [], decisionLogs: [{ ok: true }] })
+  })
+
+  it('--export-ecs writes JSON lines and --syslog sends RFC 5424 messages (UDP receiver on loopback)', async () => {
+    const { makeOffice, INVENTORY, POLICY } = await import('../../audit/test/traffic-office.js')
+    const { createSocket } = await import('node:dgram')
+    const office = await makeOffice()
+    await writeFile(join(office.dir, 'inv.json'), JSON.stringify(INVENTORY))
+    await writeFile(join(office.dir, 'policy.yaml'), POLICY)
+    const sock = createSocket('udp4')
+    const got: string[] = []
+    sock.on('message', (m) => got.push(m.toString('utf8')))
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()))
+    const port = sock.address().port
+    const ecs = join(office.dir, 'findings.ecs.jsonl')
+    const { spawn } = await import('node:child_process')
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'audit',
+        'read',
+        office.capture,
+        '--inventory',
+        join(office.dir, 'inv.json'),
+        '--policy',
+        join(office.dir, 'policy.yaml'),
+        '--decision-log',
+        office.log,
+        '--no-write',
+        '--json',
+        '--export-ecs',
+        ecs,
+        '--syslog',
+        `udp://127.0.0.1:${port}`
+      ],
+      { cwd: ROOT }
+    )
+    let stdout = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    const code = await new Promise<number | null>((r) => child.on('close', r))
+    const report = JSON.parse(stdout)
+    expect(code).toBe(1)
+    const docs = (await readFile(ecs, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    const entries = readFileSync(office.log, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.includes('"kind":"checkpoint"')).length
+    expect(docs).toHaveLength(report.findings.length + entries)
+    const until = Date.now() + 30_000
+    while (got.length < report.findings.length + entries && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+    sock.close()
+    expect(got).toHaveLength(report.findings.length + entries)
+    expect(got.some((m) => / policy-violation \[peerguard@32473 kind="finding"/.test(m))).toBe(true)
+    const bad = peerguard(['audit', 'read', office.capture, '--no-write', '--syslog', 'http://x'])
+    expect(bad.code).toBe(2)
   })
 })
