@@ -75,7 +75,8 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
     hint: 'apt-get install libpcap-dev, then npm install (builds the optional `pcap` package)',
     // Load the binding in a child: a package that installed but did not build fails here.
     present: () =>
-      spawnSync(process.execPath, ['-e', "require('pcap')"], { cwd: HERE, stdio: 'ignore', timeout: 60_000 }).status === 0
+      spawnSync(process.execPath, ['-e', 'require(process.argv[1])', 'pcap'], { cwd: HERE, stdio: 'ignore', timeout: 60_000 })
+        .status === 0
   },
   mount: {
     hint: 'root with CAP_SYS_ADMIN (mount -t tmpfs)',
