@@ -1,6 +1,17 @@
 import type { Socket } from 'node:net'
 import { describe, expect, it } from '@jest/globals'
-import { type ChannelOptions, createListener, type ListenerOptions, type NoiseChannel, secureOutbound } from '@peerguard/channel'
+import { randomBytes } from 'node:crypto'
+import {
+  CipherState,
+  type ChannelOptions,
+  createListener,
+  FrameType,
+  type ListenerOptions,
+  type NoiseChannel,
+  nodeChaChaPoly,
+  secureOutbound,
+  TransportCipher
+} from '@peerguard/channel'
 import { generateKeyPair } from '@peerguard/identity'
 import { createTrustStore } from '@peerguard/pki'
 import { connectTcp, frameProxy, makeTestPki, type TestPeer } from '@peerguard/test-utils'
@@ -247,15 +258,43 @@ describe('tampered transport frames destroy the channel; no tampered byte reache
     expect(r.received).toBe(chunk(0) + chunk(1))
   })
 
-  it('bit-flipped frame (every position of the ciphertext is covered by the tag)', async () => {
+  // Over the wire: one flipped bit in the encrypted type byte, in the body and in the tag. Every
+  // bit of a frame is covered by the test below on the transport cipher itself.
+  it.each([
+    ['the encrypted type byte', 2],
+    ['the body', 2 + 50],
+    ['the tag', -1]
+  ])('bit-flipped frame: a bit of %s', async (_, at) => {
     const r = await tamperedRun((f, i) => {
       if (i !== 4) return [f]
       const g = Buffer.from(f)
-      g[2 + 50] = (g[2 + 50] as number) ^ 0x01
+      const pos = at < 0 ? g.length + at : at
+      g[pos] = (g[pos] as number) ^ 0x01
       return [g]
     })
     expect(r.error?.code).toBe('channel-decrypt-failed')
     expect(r.received).toBe(chunk(0) + chunk(1))
+  })
+
+  it('every bit of a sealed frame after the length header is covered by the tag', () => {
+    const key = randomBytes(32)
+    const body = Buffer.alloc(100, 0x41)
+    const frame = Buffer.concat(
+      new TransportCipher(new CipherState(nodeChaChaPoly, key)).seal(FrameType.DATA, [body], body.length)
+    )
+    const open = (bytes: Buffer) =>
+      new TransportCipher(new CipherState(nodeChaChaPoly, key)).open([bytes.subarray(2)], bytes.length - 2)
+    expect(Buffer.concat(open(frame).body)).toEqual(body)
+    let refused = 0
+    for (let pos = 2; pos < frame.length; pos++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const g = Buffer.from(frame)
+        g[pos] = (g[pos] as number) ^ (1 << bit)
+        expect(() => open(g)).toThrow(expect.objectContaining({ code: 'channel-decrypt-failed' }))
+        refused++
+      }
+    }
+    expect(refused).toBe((1 + body.length + 16) * 8)
   })
 
   it('truncated stream: the CLOSE frame is cut off and the connection ended', async () => {
