@@ -109,14 +109,6 @@ export class DerReader {
   }
 }
 
-/** Read one element that must fill `bytes` exactly. */
-export function readWhole(bytes: Uint8Array, tag: number): Tlv {
-  const r = new DerReader(bytes)
-  const tlv = r.read(tag)
-  r.end()
-  return tlv
-}
-
 /** Contents of an element as a subarray (no copy). */
 export function contents(bytes: Uint8Array, tlv: Tlv): Uint8Array {
   return bytes.subarray(tlv.contentStart, tlv.end)

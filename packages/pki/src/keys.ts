@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, type webcrypto } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, type KeyObject, type webcrypto } from 'node:crypto'
 import { generateKeyPair } from '@peerguard/identity'
 import { assertBytes, InvalidArgumentError } from '@peerguard/interface'
 import { ed25519Spki, type KeyType } from './fields.js'
@@ -76,14 +76,6 @@ export function entryPrivateKey(entry: CaKeyEntry): KeyObject {
     return createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })
   } finally {
     pkcs8.fill(0)
-  }
-}
-
-/** Check that an entry's private and public halves belong together. */
-export function assertEntryConsistent(entry: CaKeyEntry): void {
-  const derived = createPublicKey(entryPrivateKey(entry)).export({ format: 'der', type: 'spki' })
-  if (!Buffer.from(entrySpki(entry)).equals(derived)) {
-    throw new InvalidArgumentError('key entry: the public key does not belong to the secret key')
   }
 }
 

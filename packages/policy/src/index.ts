@@ -39,7 +39,7 @@ export type { PolicyGate, PolicyGateOptions } from './gate.js'
 export type { LintCode, LintFinding } from './lint.js'
 export { checkPolicy, loadPolicy } from './load-policy.js'
 export type { PolicySource } from './load-policy.js'
-export { MAX_POLICY_BYTES } from './loader.js'
+export { MAX_POLICY_BYTES } from './parse-policy.js'
 export type {
   Assertion,
   Conditions,

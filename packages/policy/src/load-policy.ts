@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { type PolicyLoadError, PolicyReadError } from './errors.js'
-import { MAX_POLICY_BYTES, parsePolicyModel } from './loader.js'
+import { MAX_POLICY_BYTES, parsePolicyModel } from './parse-policy.js'
 import { Policy, type PolicyOptions } from './policy.js'
 
 /** Where a policy comes from: its text, text with a file name for messages, or a file path. */

@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { InvalidArgumentError, isPeerguardError, type PeerguardError } from '@peerguard/interface'
 import { readPolicyText } from './load-policy.js'
-import { parsePolicyModel } from './loader.js'
+import { parsePolicyModel } from './parse-policy.js'
 import { type DecideRequest, Policy, type PolicyDecision, type PolicyOptions } from './policy.js'
 
 export interface WatchPolicyOptions extends PolicyOptions {

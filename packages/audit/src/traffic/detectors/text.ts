@@ -19,12 +19,6 @@ export function latin1(buf: Buffer, off: number, len: number, max = 256): string
   return clean(buf.toString('latin1', off, Math.min(buf.length, off + len)), max)
 }
 
-/** Index of the ASCII needle in `buf[off, end)`, -1 when absent. */
-export function indexOfAscii(buf: Buffer, needle: Buffer, off: number, end: number): number {
-  const at = buf.subarray(0, end).indexOf(needle, off)
-  return at
-}
-
 /** Shannon entropy of `buf[off, off+len)` in bits per byte. */
 export function entropy(buf: Buffer, off: number, len: number): number {
   if (len <= 0) return 0

@@ -16,7 +16,7 @@ import type { PolicyModel } from './model.js'
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.js'
 import { nearest } from './suggest.js'
 
-/** Largest policy text the loader reads: 16 MiB. */
+/** Largest policy text the parser reads: 16 MiB. */
 export const MAX_POLICY_BYTES = 16 * 2 ** 20
 
 let validator: ReturnType<Ajv['compile']> | undefined
