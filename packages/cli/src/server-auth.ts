@@ -16,6 +16,8 @@ import type { CliIO } from './io.js'
 export interface ServerAuthFlags {
   /** `--expect-peer`: one peer ID, or several (swarm fetch). */
   expectPeer?: string | string[]
+  /** The flag the pin came from, for error messages. Default `--expect-peer`. */
+  pinFlag?: string
   /** `--known-peers FILE`. */
   knownPeers?: string
 }
@@ -51,21 +53,21 @@ export function serverAuthOptions(cmd: Command): Command {
     .option('--known-peers <file>', KNOWN_PEERS_HELP)
 }
 
-function pins(value: string | string[] | undefined): string[] | undefined {
+function pins(value: string | string[] | undefined, flag: string): string[] | undefined {
   if (value === undefined) return undefined
   const list = Array.isArray(value) ? value : [value]
   return list.map((p) => {
     try {
       return peerIdFromString(p).toString()
     } catch (err) {
-      throw new InvalidArgumentError(`--expect-peer: ${(err as Error).message}`, { cause: err })
+      throw new InvalidArgumentError(`${flag}: ${(err as Error).message}`, { cause: err })
     }
   })
 }
 
 /** Read the flags: pins, or the known-peers file (its folder is created, mode 0700, for the first record). */
 export async function loadServerAuth(flags: ServerAuthFlags): Promise<ServerAuth> {
-  const expectedPeerIds = pins(flags.expectPeer)
+  const expectedPeerIds = pins(flags.expectPeer, flags.pinFlag ?? '--expect-peer')
   if (expectedPeerIds !== undefined) return { expectedPeerIds }
   const file = flags.knownPeers ?? defaultKnownPeersFile()
   const knownPeers = await KnownPeers.load(file)

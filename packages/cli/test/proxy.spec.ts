@@ -342,7 +342,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         'XYZ'
       ],
       2,
-      /expectedPeerId/
+      /--peer: peer ID/
     ]
   ])('bad input case %# exits with its code and a one-line error, no stack trace', (args, code, message) => {
     const r = spawnSync(process.execPath, [BIN, 'proxy', ...(args as string[])], { cwd: dir, encoding: 'utf8', timeout: 20_000 })

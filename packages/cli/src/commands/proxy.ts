@@ -282,7 +282,11 @@ Example:
       const remote = parseHostPort(o.connect, '--connect')
       if (o.peer !== undefined && o.expectPeer !== undefined && o.peer !== o.expectPeer)
         throw new InvalidArgumentError('--peer and --expect-peer name different peers; give one')
-      const serverAuth = await loadServerAuth({ expectPeer: o.expectPeer ?? o.peer, knownPeers: o.knownPeers })
+      const serverAuth = await loadServerAuth({
+        expectPeer: o.expectPeer ?? o.peer,
+        pinFlag: o.expectPeer === undefined ? '--peer' : '--expect-peer',
+        knownPeers: o.knownPeers
+      })
       const serverName = serverEntryName('proxy', remote.host, remote.port)
       const how = acceptanceOf(serverAuth)
       const files = await filesOf(o)
