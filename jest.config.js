@@ -5,7 +5,8 @@
  * @type {import('jest').Config}
  */
 export default {
-  testEnvironment: 'node',
+  // Node, plus a fresh XDG_CONFIG_HOME per test file: the default known-peers file is never the user's.
+  testEnvironment: '<rootDir>/test/jest-environment.js',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }]
@@ -16,8 +17,5 @@ export default {
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  // A fresh XDG_CONFIG_HOME per run: the default known-peers file is never the user's.
-  globalSetup: '<rootDir>/test/jest-global-setup.js',
-  globalTeardown: '<rootDir>/test/jest-global-teardown.js',
   testTimeout: 30000
 }
