@@ -174,7 +174,10 @@ describe('traffic auditor over the ground-truth corpus', () => {
           continue
         }
         const hit = r.findings.find(
-          (f) => f.code === 'ntlm-auth' && (f.evidence as any).user === a.user && f.frames.includes(a.frame)
+          (f) =>
+            f.code === (a.version === 'NTLMv1' ? 'ntlmv1-auth' : 'ntlm-auth') &&
+            (f.evidence as any).user === a.user &&
+            f.frames.includes(a.frame)
         )
         expect({ user: a.user, frame: a.frame, found: hit !== undefined }).toEqual({ user: a.user, frame: a.frame, found: true })
         expect((hit!.evidence as any).domain).toBe(a.domain === 'NULL' ? '' : a.domain)

@@ -1,5 +1,6 @@
 import type { AuditContext } from './context.js'
 import { BittorrentApp, BittorrentUdpApp, isBittorrentHandshake, isDht, isLsd, isUtp, LsdApp } from './detectors/bittorrent.js'
+import { MSE_SEARCH_BYTES, MseFollower } from './detectors/bittorrent-mse.js'
 import { DiscoveryApp, discoveryProtocol } from './detectors/discovery.js'
 import { EncryptedApp, isSsh, isTls } from './detectors/encrypted.js'
 import { FtpApp, isFtpStart } from './detectors/ftp.js'
@@ -134,7 +135,10 @@ function carrierName(first: Buffer | undefined, port: number): string {
 /**
  * A stream no parser claimed: scanned for NTLMSSP AUTHENTICATE messages (LDAP, DCE/RPC, TDS, SMTP
  * carry them too) and fingerprinted for MSE/PE-obfuscated BitTorrent (high-entropy first payloads
- * of 96..608 bytes in both directions, no known magic), reported with a confidence.
+ * of 96..608 bytes in both directions, no known magic), reported with a confidence. MSE/PE is
+ * followed to the method it selected: when a plaintext BitTorrent handshake follows the MSE header
+ * (crypto_select = plaintext), the rest of the stream goes to the BitTorrent parser and is
+ * reported as `bittorrent-plaintext`.
  */
 export class UnknownStreamApp implements FlowApp {
   name = 'unknown'
@@ -144,6 +148,10 @@ export class UnknownStreamApp implements FlowApp {
   readonly #scan: [NtlmScanner, NtlmScanner] = [new NtlmScanner(), new NtlmScanner()]
   readonly #first: [Buffer | undefined, Buffer | undefined] = [undefined, undefined]
   readonly #firstFrame: [number, number] = [0, 0]
+  readonly #mse: [MseFollower, MseFollower] = [new MseFollower(), new MseFollower()]
+  /** The BitTorrent parser, once a plaintext handshake followed an MSE header. */
+  #bt: BittorrentApp | undefined
+  readonly #btActive: [boolean, boolean] = [false, false]
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -152,18 +160,44 @@ export class UnknownStreamApp implements FlowApp {
 
   data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
     const d = fromClient ? 0 : 1
+    if (this.#btActive[d]) {
+      this.#bt!.data(fromClient, buf, off, len, frame)
+      return
+    }
     if (this.#first[d] === undefined) {
       this.#first[d] = Buffer.from(buf.subarray(off, off + Math.min(len, 2048)))
       this.#firstFrame[d] = frame
     }
+    const follower = this.#mse[d]
+    if (follower.searching && (this.#bt !== undefined || this.#first[d]!.length >= 96)) {
+      const at = follower.push(buf, off, len)
+      if (at >= 0) {
+        this.#bt ??= new BittorrentApp(this.#ctx, this.#flow, {
+          headerBytes: () => ({ client: Math.max(0, this.#mse[0].handshakeAt), server: Math.max(0, this.#mse[1].handshakeAt) })
+        })
+        this.#btActive[d] = true
+        const carried = follower.carry()
+        if (carried.length > 0) this.#bt.data(fromClient, carried, 0, carried.length, frame)
+        this.#bt.data(fromClient, buf, at, off + len - at, frame)
+        return
+      }
+    }
     const s = this.#scan[d]
     if (s.seen < UNKNOWN_SCAN_BYTES) s.push(buf, off, len, frame)
-    if (this.#scan[0].seen >= UNKNOWN_SCAN_BYTES && this.#scan[1].seen >= UNKNOWN_SCAN_BYTES) this.done = true
+    if (this.#bt === undefined && this.#scan[0].seen >= UNKNOWN_SCAN_BYTES && this.#scan[1].seen >= UNKNOWN_SCAN_BYTES)
+      this.done = true
   }
 
-  gap(): void {}
+  gap(fromClient: boolean, bytes: number): void {
+    if (this.#btActive[fromClient ? 0 : 1]) this.#bt!.gap(fromClient, bytes)
+  }
 
   finish(): void {
+    if (this.#bt !== undefined) {
+      this.name = 'bittorrent'
+      this.#bt.finish()
+      return
+    }
     const flow = this.#flow.key()
     const server = this.#flow.server
     const ntlm = new NtlmTracker(carrierName(this.#first[0], server.port), this.#ctx, () => this.#flow.client.addr)
@@ -201,6 +235,9 @@ export class UnknownStreamApp implements FlowApp {
         flow,
         evidence: {
           confidence: Number(confidence.toFixed(2)),
+          // crypto_select holds for both directions: one that went past the longest MSE header
+          // without a plaintext handshake means RC4 was selected.
+          method: this.#mse[0].seen >= MSE_SEARCH_BYTES || this.#mse[1].seen >= MSE_SEARCH_BYTES ? 'rc4' : 'unknown',
           firstPayloadBytes: { client: c.length, server: s.length },
           entropyBitsPerByte: { client: Number(ec.toFixed(2)), server: Number(es.toFixed(2)) }
         },

@@ -15,8 +15,12 @@ export function isBittorrentHandshake(buf: Buffer, off: number, len: number): bo
 
 function peerIdText(id: Buffer): string {
   // Azureus-style ids start with "-XX1234-"; keep the printable client prefix only.
-  const m = /^-[A-Za-z~]{2}[0-9A-Za-z]{4}-/.exec(id.toString('latin1'))
-  return m !== null ? m[0] : clean(id.toString('latin1').replace(/[^\x20-\x7e]/g, '.'), 20)
+  const text = id.toString('latin1')
+  const m = /^(-[A-Za-z~]{2}[0-9A-Za-z]{4}-|A2-\d+-\d+-\d+-)/.exec(text)
+  if (m !== null) return m[0]
+  // Other clients (aria2 "A2-1-36-0-", Shadow-style "M7-2-2--") put a printable prefix before random bytes.
+  const p = /^[\x21-\x7e]{4,}/.exec(text)
+  return p !== null ? p[0] : clean(text.replace(/[^\x20-\x7e]/g, '.'), 20)
 }
 
 class BtDirection {
@@ -62,6 +66,8 @@ export class BittorrentApp implements FlowApp {
   done = false
   readonly #ctx: AuditContext
   readonly #flow: Flow
+  /** Set when the handshake followed an MSE/PE header that selected the plaintext method. */
+  readonly #mse: { headerBytes: () => { client: number; server: number } } | undefined
   readonly #dirs: [BtDirection, BtDirection]
   readonly #infoHashes: string[] = []
   readonly #peerIds: string[] = []
@@ -69,9 +75,10 @@ export class BittorrentApp implements FlowApp {
   #frames: number[] = []
   #pieceFrames: number[] = []
 
-  constructor(ctx: AuditContext, flow: Flow) {
+  constructor(ctx: AuditContext, flow: Flow, mse?: { headerBytes: () => { client: number; server: number } }) {
     this.#ctx = ctx
     this.#flow = flow
+    this.#mse = mse
     const hs = (h: Buffer, frame: number): void => {
       if (h.compare(BT_PROTOCOL, 0, 20, 0, 20) !== 0) {
         this.#ctx.errors.add('bittorrent-bad-handshake', frame)
@@ -99,11 +106,12 @@ export class BittorrentApp implements FlowApp {
   finish(): void {
     if (this.#infoHashes.length === 0) return
     const flow = this.#flow.key()
+    const mse = this.#mse === undefined ? {} : { obfuscation: 'mse-plaintext', mseHeaderBytes: this.#mse.headerBytes() }
     this.#ctx.findings.add({
       code: 'bittorrent-plaintext',
-      title: `BitTorrent in clear with ${flow.dst}:${flow.dstPort} (info-hash ${this.#infoHashes[0]})`,
+      title: `BitTorrent in clear with ${flow.dst}:${flow.dstPort} (info-hash ${this.#infoHashes[0]}${this.#mse === undefined ? '' : ', after an MSE/PE handshake that chose plaintext'})`,
       flow,
-      evidence: { transport: 'tcp', infoHashes: this.#infoHashes, peerIds: this.#peerIds, pieces: this.#pieces },
+      evidence: { transport: 'tcp', infoHashes: this.#infoHashes, peerIds: this.#peerIds, pieces: this.#pieces, ...mse },
       frames: [...this.#frames, ...this.#pieceFrames.slice(0, 8)]
     })
     this.#ctx.classify(this.#flow, 'bittorrent', { encrypted: false, share: true })

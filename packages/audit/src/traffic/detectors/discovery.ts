@@ -73,10 +73,11 @@ export class DiscoveryApp implements FlowApp {
           this.#ctx.errors.add(`${this.#proto}-malformed`, frame)
           return
         }
-        for (const q of f.questions) addDistinct(this.#queries, q, 64)
-        for (const a of f.answers) addDistinct(this.#names, a, 64)
-        for (const t of f.targets) addDistinct(this.#names, t, 64)
-        for (const a of f.addresses) this.#ctx.hostName(a.addr, a.name, this.#proto)
+        // The root name ('', the owner of EDNS OPT records) names nothing: never evidence.
+        for (const q of f.questions) if (q !== '') addDistinct(this.#queries, q, 64)
+        for (const a of f.answers) if (a !== '') addDistinct(this.#names, a, 64)
+        for (const t of f.targets) if (t !== '') addDistinct(this.#names, t, 64)
+        for (const a of f.addresses) if (a.name !== '') this.#ctx.hostName(a.addr, a.name, this.#proto)
         break
       }
       case 'nbns': {

@@ -70,8 +70,9 @@ interface Seen {
 }
 
 /**
- * Collects the NTLM authentications of one flow and emits `ntlm-auth` (and `ntlmv1-auth`,
- * `http-ntlm-auth`, `smb-guest-session` for anonymous SMB logins) when the flow finishes.
+ * Collects the NTLM authentications of one flow and emits `ntlm-auth` (or `ntlmv1-auth` for a
+ * 24-byte NT response, never both), `http-ntlm-auth` and `smb-guest-session` for anonymous SMB
+ * logins when the flow finishes.
  */
 export class NtlmTracker {
   readonly #seen = new Map<string, Seen>()
@@ -130,16 +131,14 @@ export class NtlmTracker {
         }
         continue
       }
+      // One finding per login: NTLMv1 (crackable) is its own, more severe code, not an addition.
       this.ctx.findings.add({
-        code: 'ntlm-auth',
+        code: auth.version === 'v1' ? 'ntlmv1-auth' : 'ntlm-auth',
         title: `NTLM${auth.version} login ${who} from ${auth.workstation || flow.src} over ${this.carrier}`,
         flow,
         evidence,
         frames
       })
-      if (auth.version === 'v1') {
-        this.ctx.findings.add({ code: 'ntlmv1-auth', title: `NTLMv1 login ${who} over ${this.carrier}`, flow, evidence, frames })
-      }
       if (this.carrier === 'http') {
         this.ctx.findings.add({ code: 'http-ntlm-auth', title: `NTLM over plain HTTP: ${who}`, flow, evidence, frames })
       }
