@@ -26,10 +26,11 @@ const ALLOWED: Record<string, readonly string[] | 'any'> = {
   pki: ['interface', 'identity'],
   policy: ['interface'],
   channel: ['interface', 'identity', 'pki'],
-  audit: ['interface', 'identity', 'policy'],
-  share: ['interface', 'identity', 'pki', 'channel', 'policy', 'audit'],
-  libp2p: ['interface', 'identity', 'pki', 'channel', 'policy', 'audit'],
-  proxy: ['interface', 'identity', 'pki', 'channel', 'policy', 'audit'],
+  'decision-log': ['interface', 'identity'],
+  audit: ['interface', 'identity', 'policy', 'decision-log'],
+  share: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
+  libp2p: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
+  proxy: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   cli: 'any',
   'test-utils': 'any'
 }

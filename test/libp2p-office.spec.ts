@@ -2,7 +2,7 @@
  * A libp2p application adopting peerguard end to end, with no mocks: identities kept in encrypted
  * keystore files (@peerguard/identity) become the libp2p nodes' keys, certificates come from a LAN
  * CA (@peerguard/pki), the shipped office policy (policies/office.yaml, @peerguard/policy) gates
- * connections, and every decision lands in a hash-chained decision log (@peerguard/audit) that
+ * connections, and every decision lands in a hash-chained decision log (@peerguard/decision-log) that
  * verifies afterwards.
  */
 import '../packages/libp2p/test/node20-shim.js'
@@ -10,7 +10,7 @@ import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { openDecisionLog, verifyDecisionLogFile } from '@peerguard/audit'
+import { openDecisionLog, verifyDecisionLogFile } from '@peerguard/decision-log'
 import { generateKeyPair, loadIdentity, saveIdentity } from '@peerguard/identity'
 import { createPeerDirectory, peerguardGater } from '@peerguard/libp2p'
 import { loadPolicy } from '@peerguard/policy'

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
-import { type DecisionLog, openDecisionLog } from '@peerguard/audit'
+import { type DecisionLog, openDecisionLog } from '@peerguard/decision-log'
 import { pemEncode } from '@peerguard/pki'
 import {
   channelTransport,

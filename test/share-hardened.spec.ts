@@ -1,13 +1,13 @@
 /**
  * The hardened share end to end over loopback: real certificates from @peerguard/pki, the Noise
  * channel from @peerguard/channel, the office policy from @peerguard/policy and the decision log
- * from @peerguard/audit — no mocks.
+ * from @peerguard/decision-log — no mocks.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type DecisionLog, openDecisionLog, verifyDecisionLogFile } from '@peerguard/audit'
+import { type DecisionLog, openDecisionLog, verifyDecisionLogFile } from '@peerguard/decision-log'
 import { secureOutbound } from '@peerguard/channel'
 import { generateKeyPair } from '@peerguard/identity'
 import { loadPolicy } from '@peerguard/policy'

@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
- * LAN traffic auditor (pcap/pcapng and live capture → findings with stable codes) and
- * tamper-evident decision log.
+ * LAN traffic auditor: pcap/pcapng and live capture → findings with stable codes, reports and
+ * exports. Decision logs of hardened nodes are read through `@peerguard/decision-log`'s verifier.
  *
  * @example
  * ```ts
@@ -11,7 +11,6 @@
  * ```
  */
 
-// traffic auditor
 export { auditCaptureFile, createTrafficAuditor, TrafficAuditor } from './traffic/auditor.js'
 export type { PostCheck, TrafficAuditOptions, TrafficAuditReport, TrafficAuditSummary } from './traffic/auditor.js'
 export { CaptureParser, readCaptureFile, MAX_RECORD_BYTES, PCAP_MAX_SNAPLEN } from './traffic/capture-reader.js'
@@ -66,30 +65,3 @@ export { captureLive, loadPcap } from './traffic/live-capture.js'
 export type { LiveCaptureOptions, LiveCaptureResult } from './traffic/live-capture.js'
 export { RotatingPcapWriter } from './traffic/pcap-writer.js'
 export type { RotatingPcapWriterOptions } from './traffic/pcap-writer.js'
-// end traffic auditor
-
-// decision log
-export { DecisionLog } from './log/decision-log.js'
-export type { AppendResult, DecisionLogOptions, LogSyncPolicy } from './log/decision-log.js'
-export { openDecisionLog } from './log/open-log.js'
-export type {
-  ConnectionRecord,
-  DecisionRecord,
-  LogPeer,
-  OperationRecord,
-  RefusalSummaryRecord,
-  ReloadRecord
-} from './log/records.js'
-export { verifyDecisionLog, verifyDecisionLogFile } from './log/verify.js'
-export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './log/verify.js'
-export { CHECKPOINT_DOMAIN, GENESIS_HASH, HEAD_DOMAIN, LOG_FORMAT_VERSION } from './log/entry.js'
-export { parseHead } from './log/head.js'
-export type { ParsedHead, SignedHead } from './log/head.js'
-export { LogCorruptError, LogWriteError } from './log/errors.js'
-export { OVERFLOW_ADDRESS, RefusalSummarizer } from './log/refusal-summarizer.js'
-export type { RefusalSummarizerOptions, RefusalSummarySink } from './log/refusal-summarizer.js'
-export { checkpointTargetFrom, createCheckpointShipper, SYSLOG_TAG } from './log/checkpoint-shipper.js'
-export type { CheckpointTarget } from './log/checkpoint-shipper.js'
-export { sweepLogTempFiles } from './log/sweep.js'
-export type { LogFileHandle, LogFileOpener } from './log/append-file.js'
-// end decision log

@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDecisionLog } from '@peerguard/audit'
+import { openDecisionLog } from '@peerguard/decision-log'
 import { generateKeyPair } from '@peerguard/identity'
 import { pcap, tcpConversation } from './traffic-helpers.js'
 

@@ -13,12 +13,12 @@ import {
   inventoryFromObject,
   loadAuditProfile,
   loadInventory,
-  openDecisionLog,
   profileFromObject,
   readDecisionLog,
   type TrafficAuditReport,
   type VerifiedDecisionLog
 } from '@peerguard/audit'
+import { openDecisionLog } from '@peerguard/decision-log'
 import { generateKeyPair } from '@peerguard/identity'
 import { loadPolicy } from '@peerguard/policy'
 import { CORPUS } from './traffic-helpers.js'

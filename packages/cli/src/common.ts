@@ -4,7 +4,7 @@
  */
 import { open, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
-import type { DecisionLog } from '@peerguard/audit'
+import type { DecisionLog } from '@peerguard/decision-log'
 import { type KeyPair, loadIdentity } from '@peerguard/identity'
 import { type Clock, InvalidArgumentError, isPeerguardError, PeerguardError, wipe } from '@peerguard/interface'
 import {

@@ -7,7 +7,7 @@
  * record with the policy's SHA-256, and the servers then re-check their open connections.
  */
 import { createHash } from 'node:crypto'
-import type { ReloadRecord } from '@peerguard/audit'
+import type { ReloadRecord } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { InvalidArgumentError, isPeerguardError, type PeerInfo, PeerguardError } from '@peerguard/interface'
 import { parseCertificate, type TrustStore, verifyPeerChainSync } from '@peerguard/pki'
@@ -17,7 +17,7 @@ import { CrlRefresher } from './crl-refresher.js'
 import { type FileWatch, watchFiles } from './file-watch.js'
 import { planTrustUpdate, type TrustUpdate } from './trust-update.js'
 
-/** Where reload records go: a `@peerguard/audit` DecisionLog fits. */
+/** Where reload records go: a `@peerguard/decision-log` DecisionLog fits. */
 export interface ReloadSink {
   append(record: ReloadRecord): Promise<unknown>
 }

@@ -301,7 +301,7 @@ describe("peerguard audit capture of peerguard's own traffic", () => {
 
 describe('peerguard audit read --decision-log', () => {
   it('flows to a hardened node without a decision are unlogged-access; with the real decision log they are not', async () => {
-    const { openDecisionLog } = await import('@peerguard/audit')
+    const { openDecisionLog } = await import('@peerguard/decision-log')
     const { generateKeyPair } = await import('@peerguard/identity')
     await writeFile(
       join(dir, 'hard.yaml'),

@@ -9,7 +9,7 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { type DecisionRecord, type LogFileHandle, openDecisionLog, verifyDecisionLogFile } from '@peerguard/audit'
+import { type DecisionRecord, type LogFileHandle, openDecisionLog, verifyDecisionLogFile } from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 
 const alice = generateKeyPair()

@@ -17,7 +17,7 @@ import {
   type SignedHead,
   verifyDecisionLog,
   verifyDecisionLogFile
-} from '@peerguard/audit'
+} from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 
 const alice = generateKeyPair()

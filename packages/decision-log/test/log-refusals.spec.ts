@@ -13,7 +13,7 @@ import {
   type RefusalSummaryRecord,
   RefusalSummarizer,
   verifyDecisionLogFile
-} from '@peerguard/audit'
+} from '@peerguard/decision-log'
 import { generateKeyPair } from '@peerguard/identity'
 
 function memorySink(fail = () => false) {

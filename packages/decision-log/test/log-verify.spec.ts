@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { openDecisionLog, verifyDecisionLog, verifyDecisionLogFile, type DecisionRecord } from '@peerguard/audit'
+import { openDecisionLog, verifyDecisionLog, verifyDecisionLogFile, type DecisionRecord } from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { isPeerguardError } from '@peerguard/interface'
 

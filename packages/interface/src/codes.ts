@@ -224,7 +224,7 @@ export const CODES = {
     'a decision log given to the audit does not verify (edited, cut, reordered or another signer); entries after the damage are not used',
     EXIT_CODES.FINDING
   ),
-  // decision log (packages/audit/src/log; see packages/audit/README.md)
+  // decision log (packages/decision-log; see packages/decision-log/README.md)
   'log-entry-malformed': code('a decision-log line is not a well-formed entry', EXIT_CODES.FINDING),
   'log-entry-hash-mismatch': code('a decision-log entry was edited (its hash does not match its content)', EXIT_CODES.FINDING),
   'log-chain-broken': code(

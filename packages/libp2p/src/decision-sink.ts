@@ -1,6 +1,6 @@
 /**
  * A connection decision as written to the decision log; the same shape as `ConnectionRecord` of
- * `@peerguard/audit`'s DecisionLog, so a DecisionLog can be passed as a `DecisionSink`.
+ * `@peerguard/decision-log`'s DecisionLog, so a DecisionLog can be passed as a `DecisionSink`.
  */
 export interface Libp2pConnectionRecord {
   readonly kind: 'connection'
@@ -18,7 +18,7 @@ export interface Libp2pConnectionRecord {
   readonly mode?: string
 }
 
-/** Where decisions go: a DecisionLog from `@peerguard/audit`, or anything with `append`. */
+/** Where decisions go: a DecisionLog from `@peerguard/decision-log`, or anything with `append`. */
 export interface DecisionSink {
   append(record: Libp2pConnectionRecord): unknown
 }

@@ -23,7 +23,7 @@ export interface PeerguardGaterOptions {
   action?: string
   /** The resource asked about. Default `service:libp2p`. */
   resource?: string
-  /** Write every decision here (a DecisionLog of `@peerguard/audit`). When writing fails the connection is refused. Default: none. */
+  /** Write every decision here (a DecisionLog of `@peerguard/decision-log`). When writing fails the connection is refused. Default: none. */
   log?: DecisionSink
 }
 

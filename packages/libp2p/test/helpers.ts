@@ -5,7 +5,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { ConnectionGater, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
-import { openDecisionLog } from '@peerguard/audit'
+import { openDecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { createLibp2p } from 'libp2p'
 import {
@@ -78,7 +78,7 @@ export function memoryLog(): { records: Libp2pConnectionRecord[]; append(r: Libp
   }
 }
 
-/** A real hash-chained DecisionLog of @peerguard/audit in a fresh directory. */
+/** A real hash-chained DecisionLog of @peerguard/decision-log in a fresh directory. */
 export async function fileLog(identity: KeyPair) {
   const dir = await mkdtemp(join(tmpdir(), 'pg-libp2p-'))
   const path = join(dir, 'decisions.jsonl')

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, type NetConnectOpts, connect as netConnect, createServer, type Server, type Socket } from 'node:net'
-import { RefusalSummarizer, type RefusalSummaryRecord } from '@peerguard/audit'
+import { RefusalSummarizer, type RefusalSummaryRecord } from '@peerguard/decision-log'
 import { type AuthorizeResult, HandshakeLimiter, type HandshakeLimits, secureInbound } from '@peerguard/channel'
 import {
   assertInteger,
@@ -24,7 +24,7 @@ import {
 import { type SplicedStats, splice } from './pipe.js'
 import { secureTlsInbound } from './tls-channel.js'
 
-/** Where decisions go: `DecisionLog` from @peerguard/audit fits (only `append` is used). */
+/** Where decisions go: `DecisionLog` from @peerguard/decision-log fits (only `append` is used). */
 export interface DecisionSink {
   /** Refusals before authentication arrive as `refusal-summary` records, one per address and minute. */
   append(record: ConnectionDecision | RefusalSummaryRecord): Promise<unknown>

@@ -1,10 +1,10 @@
-import type { DecisionRecord, LogPeer } from '@peerguard/audit'
+import type { DecisionRecord, LogPeer } from '@peerguard/decision-log'
 import type { Decision, PeerInfo, PeerguardError } from '@peerguard/interface'
 import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
 import { ShareDeniedError, ShareError } from './errors.js'
 import { formatSharePath, parseSharePath } from './paths.js'
 
-/** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
+/** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
 export interface DecisionSink {
   append(record: DecisionRecord): Promise<unknown>
 }

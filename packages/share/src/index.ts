@@ -2,7 +2,7 @@
  * @packageDocumentation
  * A folder share for LAN peers, in two modes: **plain** (raw TCP, no authentication — today's
  * baseline) and **hardened** (over a `@peerguard/channel` session, every operation checked by
- * `@peerguard/policy` and recorded in the `@peerguard/audit` decision log). Paths are confined
+ * `@peerguard/policy` and recorded in the `@peerguard/decision-log` decision log). Paths are confined
  * to the share root; uploads are atomic and verified. Wire protocol: `packages/share/SPEC.md`.
  *
  * @example

@@ -17,7 +17,7 @@ import {
 import type { Authorizer } from './authorize.js'
 import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from './connection-check.js'
 import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
-import { RefusalSummarizer } from '@peerguard/audit'
+import { RefusalSummarizer } from '@peerguard/decision-log'
 
 export type { DecisionSink } from './enforcer.js'
 import { FrameConnection } from './connection.js'
@@ -29,7 +29,7 @@ import { plainTransport, type ShareTransport } from './transport.js'
 import { type OpenedRead, ShareRoot } from './share-root.js'
 import type { AtomicUpload } from './upload.js'
 
-/** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
+/** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
 export interface ShareServerOptions {
   /** The directory to share. */
   root: string

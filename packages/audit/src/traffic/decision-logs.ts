@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { assertString, InvalidArgumentError, PeerguardError } from '@peerguard/interface'
-import { openEntry } from '../log/entry.js'
-import type { LogPeer } from '../log/records.js'
-import { type LogVerifyOptions, type LogVerifyReport, verifyDecisionLog } from '../log/verify.js'
+import { type LogPeer, type LogVerifyOptions, type LogVerifyReport, openEntry, verifyDecisionLog } from '@peerguard/decision-log'
 
 /**
  * One verified decision-log entry, as the auditor uses it: the record the node wrote

@@ -7,7 +7,7 @@ import {
   type LogVerifyReport,
   openDecisionLog,
   verifyDecisionLogFile
-} from '@peerguard/audit'
+} from '@peerguard/decision-log'
 import { type KeyPair, peerIdFromString } from '@peerguard/identity'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { parseCertificate, PEER_URI_PREFIX, pemDecodeAll } from '@peerguard/pki'

@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
-import type { DecisionLog } from '@peerguard/audit'
+import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError } from '@peerguard/interface'
 import {

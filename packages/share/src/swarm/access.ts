@@ -1,4 +1,4 @@
-import type { DecisionRecord, OperationRecord } from '@peerguard/audit'
+import type { DecisionRecord, OperationRecord } from '@peerguard/decision-log'
 import type { Decision, PeerInfo } from '@peerguard/interface'
 import { PeerguardError } from '@peerguard/interface'
 
@@ -12,7 +12,7 @@ export interface SwarmPolicy {
   }): Decision
 }
 
-/** Where decisions go: `@peerguard/audit`'s DecisionLog fits. */
+/** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
 export interface SwarmDecisionSink {
   append(record: DecisionRecord): Promise<unknown>
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { open, rename, stat, unlink } from 'node:fs/promises'
 import { type AddressInfo, connect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { RefusalSummarizer } from '@peerguard/audit'
+import { RefusalSummarizer } from '@peerguard/decision-log'
 import {
   type ChannelListener,
   type ChannelOptions,
@@ -48,7 +48,7 @@ export interface SwarmPeerOptions {
    * every peer certified by `trust` may do everything (the CA is the access list).
    */
   policy?: SwarmPolicy
-  /** Decision log (`@peerguard/audit` DecisionLog); every admission and refusal is appended. Default none. */
+  /** Decision log (`@peerguard/decision-log` DecisionLog); every admission and refusal is appended. Default none. */
   log?: SwarmDecisionSink
   /** Most inbound (serving) connections at once. Default 64. */
   maxPeers?: number
