@@ -22,7 +22,7 @@ import { openDecisionLog } from '@peerguard/decision-log'
 import { keyPairFromSeed } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
-import { createSwarmPeer, encodeManifest, parseManifest } from '@peerguard/share'
+import { createSwarmPeer, encodeManifest, parseManifest } from '@peerguard/swarm'
 
 const POLICY = `version: 1
 groups:

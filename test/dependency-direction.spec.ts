@@ -29,6 +29,7 @@ const ALLOWED: Record<string, readonly string[] | 'any'> = {
   'decision-log': ['interface', 'identity'],
   audit: ['interface', 'identity', 'policy', 'decision-log'],
   share: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
+  swarm: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   libp2p: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   proxy: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   cli: 'any',

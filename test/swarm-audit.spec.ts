@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { auditCaptureFile } from '@peerguard/audit'
-import { createSwarmPeer } from '@peerguard/share'
+import { createSwarmPeer } from '@peerguard/swarm'
 import { makeTestPki, needs, type TestPeer } from '@peerguard/test-utils'
 
 const tools = needs(['root', 'tcpdump', 'aria2c', 'mktorrent'], 'swarm-audit: swarm and BitTorrent traffic captured with tcpdump')

@@ -13,14 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { DEFAULT_MAX_PENDING_PER_ADDRESS, secureOutbound } from '@peerguard/channel'
 import { loadPolicy } from '@peerguard/policy'
 import { createProxyServer } from '@peerguard/proxy'
-import {
-  channelTransport,
-  connectShare,
-  createShareServer,
-  createSwarmPeer,
-  policyAuthorizer,
-  SWARM_PROTOCOL
-} from '@peerguard/share'
+import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
+import { createSwarmPeer, SWARM_PROTOCOL } from '@peerguard/swarm'
 import { makeTestPki, type TestPki } from '@peerguard/test-utils'
 
 const POLICY = `version: 1

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isPeerguardError } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
-import { createSwarmPeer, type SwarmPeer } from '@peerguard/share'
+import { createSwarmPeer, type SwarmPeer } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 /**

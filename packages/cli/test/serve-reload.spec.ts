@@ -16,17 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { secureOutbound } from '@peerguard/channel'
 import { saveIdentity } from '@peerguard/identity'
 import { pemEncode } from '@peerguard/pki'
-import {
-  channelTransport,
-  connectShare,
-  createManifest,
-  encodeManifest,
-  encodeMessage,
-  MessageDecoder,
-  SWARM_PROTOCOL,
-  type ShareClient,
-  type ShareTransport
-} from '@peerguard/share'
+import { channelTransport, connectShare, type ShareClient, type ShareTransport } from '@peerguard/share'
+import { createManifest, encodeManifest, encodeMessage, MessageDecoder, SWARM_PROTOCOL } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 

@@ -1,5 +1,5 @@
-import type { PeerInfo } from '@peerguard/interface'
-import { isPeerguardError } from '@peerguard/interface'
+import { isPeerguardError } from './errors.js'
+import type { PeerInfo } from './types.js'
 
 /** Why an open connection must close: a stable code (`cert-revoked`, `deny-rule`…) and one readable line. */
 export interface ConnectionRefusal {

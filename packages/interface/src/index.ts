@@ -19,4 +19,6 @@ export { assertBytes, assertBytesRange, assertInteger, assertString, concatBytes
 export { writeFileAtomic } from './atomic-file.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
+export { runConnectionCheck } from './connection-check.js'
+export type { ConnectionCheck, ConnectionRefusal } from './connection-check.js'
 export type { Clock, Decision, Finding, FlowKey, Logger, PeerInfo, SecureChannel, Severity, SourceLocation } from './types.js'

@@ -29,9 +29,7 @@ export {
   ProxyServer
 } from './proxy-server.js'
 export type {
-  ConnectionCheck,
   ConnectionDecision,
-  ConnectionRefusal,
   DecisionSink,
   ProxyServerOptions,
   ProxyStats

@@ -5,6 +5,8 @@ import { type AuthorizeResult, HandshakeLimiter, type HandshakeLimits, secureInb
 import {
   assertInteger,
   assertString,
+  type ConnectionCheck,
+  type ConnectionRefusal,
   InvalidArgumentError,
   type Logger,
   type PeerInfo,
@@ -91,15 +93,6 @@ export interface ProxyServerOptions {
   connectionCheck?: ConnectionCheck
   logger?: Logger
 }
-
-/** Why an open connection must close: a stable code and one readable line. */
-export interface ConnectionRefusal {
-  readonly code: string
-  readonly reason: string
-}
-
-/** Re-decides an authenticated peer; synchronous, so a recheck pass cannot miss a connection. */
-export type ConnectionCheck = (peer: PeerInfo) => ConnectionRefusal | undefined
 
 interface OpenConnection {
   readonly peer: PeerInfo

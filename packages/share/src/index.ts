@@ -18,8 +18,6 @@
  */
 export { createShareServer, ShareServer } from './server.js'
 export type { DecisionSink, DroppedEvent, OperationEvent, ShareServerOptions } from './server.js'
-export { runConnectionCheck } from './connection-check.js'
-export type { ConnectionCheck, ConnectionRefusal } from './connection-check.js'
 export { connectShare, parseShareAddress, ShareClient } from './client.js'
 export type { ConnectShareOptions, Progress, ReadResult, ShareEntry, TransferOptions } from './client.js'
 export { hardenedTransport, plainTransport } from './transport.js'
@@ -40,57 +38,3 @@ export {
   ShareProtocolError,
   UploadVerifyError
 } from './errors.js'
-// swarm
-export {
-  createManifest,
-  createSwarmPeer,
-  decideSwarm,
-  decodeMessage,
-  defaultPieceSize,
-  encodeManifest,
-  encodeMessage,
-  MAX_MANIFEST_BYTES,
-  MAX_MESSAGE_BYTES,
-  MAX_OUTSTANDING_REQUESTS,
-  MAX_PIECE_BYTES,
-  MAX_PIECES,
-  MAX_REQUEST_BYTES,
-  MessageDecoder,
-  MessageType,
-  MIN_PIECE_BYTES,
-  parseManifest,
-  parsePeerAddress,
-  pieceLength,
-  SWARM_NAME,
-  SWARM_PROTOCOL,
-  SwarmClosedError,
-  SwarmDeniedError,
-  SwarmFileMismatchError,
-  SwarmManifestInvalidError,
-  SwarmManifestSignatureError,
-  SwarmPeer,
-  SwarmPieceCorruptError,
-  SwarmProtocolError,
-  SwarmPublisherDeniedError,
-  SwarmStalledError,
-  SwarmTooManyPeersError,
-  SwarmUnknownError,
-  verifyManifest
-} from './swarm/index.js'
-export type {
-  CreateManifestOptions,
-  DroppedPeer,
-  FetchOptions,
-  FetchProgress,
-  FetchResult,
-  PublishOptions,
-  SeedOptions,
-  SwarmDecisionSink,
-  SwarmManifest,
-  SwarmMessage,
-  SwarmPeerOptions,
-  SwarmPolicy,
-  SwarmVerb,
-  VerifyManifestOptions
-} from './swarm/index.js'
-// end swarm

@@ -8,14 +8,16 @@ import type { PeerInfo } from '@peerguard/interface'
 import {
   assertInteger,
   assertString,
+  type ConnectionCheck,
+  type ConnectionRefusal,
   InvalidArgumentError,
   isPeerguardError,
   type Logger,
   PeerguardError,
+  runConnectionCheck,
   silentLogger
 } from '@peerguard/interface'
 import type { Authorizer } from './authorize.js'
-import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from './connection-check.js'
 import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
 import { RefusalSummarizer } from '@peerguard/decision-log'
 

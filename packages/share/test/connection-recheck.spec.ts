@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import type { PeerInfo } from '@peerguard/interface'
+import type { ConnectionCheck, PeerInfo } from '@peerguard/interface'
 import {
   channelTransport,
   connectShare,
   createShareServer,
-  type ConnectionCheck,
   type DroppedEvent,
   type ShareServer,
   type ShareTransport

@@ -1,8 +1,9 @@
 /**
+ * @packageDocumentation
  * The peerguard swarm: a torrent-like file distribution where only peers enrolled with the LAN CA
  * take part, every connection is a peerguard channel, the policy decides who may fetch (`get`)
  * and seed/publish (`put`) each `swarm:<name>`, and every piece is verified by SHA-256.
- * Wire specification: `packages/share/SWARM.md`.
+ * Wire specification: `packages/swarm/SWARM.md`.
  */
 export {
   createSwarmPeer,

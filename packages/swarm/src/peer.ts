@@ -16,14 +16,16 @@ import {
   assertBytes,
   assertInteger,
   assertString,
+  type ConnectionCheck,
+  type ConnectionRefusal,
   InvalidArgumentError,
   type Logger,
   type PeerInfo,
   PeerguardError,
+  runConnectionCheck,
   silentLogger
 } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
-import { type ConnectionCheck, type ConnectionRefusal, runConnectionCheck } from '../connection-check.js'
 import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmDecisionSink, type SwarmPolicy } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'

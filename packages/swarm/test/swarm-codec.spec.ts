@@ -14,7 +14,7 @@ import {
   type SwarmMessage,
   SwarmManifestInvalidError,
   SwarmProtocolError
-} from '@peerguard/share'
+} from '@peerguard/swarm'
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff })
 const bytes = (min: number, max: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: min, maxLength: max })

@@ -19,7 +19,7 @@ import {
   SWARM_PROTOCOL,
   type SwarmManifest,
   type SwarmPeer
-} from '@peerguard/share'
+} from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 const POLICY = `

@@ -14,7 +14,7 @@ import {
   type SwarmManifest,
   type SwarmMessage,
   type SwarmPeer
-} from '@peerguard/share'
+} from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 let dir: string

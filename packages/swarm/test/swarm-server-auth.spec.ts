@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { KnownPeers } from '@peerguard/channel'
-import { createSwarmPeer, type SwarmManifest, type SwarmPeer } from '@peerguard/share'
+import { createSwarmPeer, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 let dir: string

@@ -14,7 +14,7 @@ import {
   parseManifest,
   type SwarmManifest,
   type SwarmPeer
-} from '@peerguard/share'
+} from '@peerguard/swarm'
 import type { CliIO } from '../io.js'
 import {
   acceptanceOf,
