@@ -13,6 +13,8 @@ export default {
   },
   moduleNameMapper: {
     '^@peerguard/([a-z0-9-]+)$': '<rootDir>/packages/$1/src/index.ts',
+    // subpath exports (`@peerguard/channel/tls`) are a folder with an index under src/
+    '^@peerguard/([a-z0-9-]+)/([a-z0-9-]+)$': '<rootDir>/packages/$1/src/$2/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1'
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],

@@ -113,6 +113,15 @@ function violations(root: string): string[] {
   const rootDev = new Set(Object.keys(rootManifest.devDependencies ?? {}))
   const dirs = readdirSync(packagesDir).filter((n) => statSync(join(packagesDir, n, 'package.json'), { throwIfNoEntry: false }))
   const workspace = new Set(dirs.map((d) => `@peerguard/${d}`))
+  // `@peerguard/channel/tls`: a subpath the package's exports map declares is not a deep import.
+  const subpaths = new Set(
+    dirs.flatMap((d) =>
+      Object.keys(readJson(join(packagesDir, d, 'package.json')).exports ?? {})
+        .filter((k) => k !== '.')
+        .map((k) => `@peerguard/${d}/${k.slice(2)}`)
+    )
+  )
+  const pastExports = (spec: string, name: string): boolean => spec !== name && !subpaths.has(spec)
   const usedAnywhere = new Set<string>()
   const devEdges = new Map<string, Set<string>>()
 
@@ -159,7 +168,7 @@ function violations(root: string): string[] {
           continue
         }
         if (workspace.has(name)) {
-          if (spec !== name) problems.push(`${rel}: deep import ${spec} past the package's exports`)
+          if (pastExports(spec, name)) problems.push(`${rel}: deep import ${spec} past the package's exports`)
           const target = name.slice('@peerguard/'.length)
           if (allowed !== 'any' && !allowed.includes(target))
             problems.push(`${rel}: imports ${name}, which the table does not allow`)
@@ -182,7 +191,8 @@ function violations(root: string): string[] {
         if (name === undefined || name === self) continue
         testUsed.add(name)
         usedAnywhere.add(name)
-        if (workspace.has(name) && spec !== name) problems.push(`${rel}: deep import ${spec} past the package's exports`)
+        if (workspace.has(name) && pastExports(spec, name))
+          problems.push(`${rel}: deep import ${spec} past the package's exports`)
         if (runtime.has(name) || dev.has(name) || (!workspace.has(name) && rootDev.has(name))) continue
         problems.push(`${rel}: imports ${name}, declared neither by ${self} nor by the root devDependencies`)
       }
@@ -201,7 +211,7 @@ function violations(root: string): string[] {
       if (name === undefined) continue
       usedAnywhere.add(name)
       if (workspace.has(name)) {
-        if (spec !== name) problems.push(`${rel}: deep import ${spec} past the package's exports`)
+        if (pastExports(spec, name)) problems.push(`${rel}: deep import ${spec} past the package's exports`)
         continue
       }
       if (!rootDev.has(name)) problems.push(`${rel}: imports ${name}, not in the root devDependencies`)
@@ -329,12 +339,24 @@ describe('dependency direction and declarations', () => {
     expect(violations(REPO)).toEqual([])
   })
 
-  it('every package has an exports map and nothing else as its entry', () => {
+  it('every package has an exports map and nothing else as its entry; subpaths are folders with an index', () => {
     for (const dirName of readdirSync(join(REPO, 'packages'))) {
       const path = join(REPO, 'packages', dirName, 'package.json')
       if (!statSync(path, { throwIfNoEntry: false })) continue
       const manifest = readJson(path)
-      expect(Object.keys(manifest.exports ?? {})).toEqual(['.'])
+      const keys = Object.keys(manifest.exports ?? {})
+      expect(keys[0]).toBe('.')
+      // `./tls` → dist/tls/index.js from src/tls/index.ts (what jest.config.js maps `@peerguard/x/tls` to)
+      for (const key of keys.slice(1)) {
+        expect(key).toMatch(/^\.\/[a-z0-9-]+$/)
+        expect(manifest.exports?.[key]).toEqual({
+          types: `./dist/${key.slice(2)}/index.d.ts`,
+          import: `./dist/${key.slice(2)}/index.js`
+        })
+        expect(
+          statSync(join(REPO, 'packages', dirName, 'src', key.slice(2), 'index.ts'), { throwIfNoEntry: false })
+        ).toBeDefined()
+      }
     }
   })
 })

@@ -39,6 +39,15 @@ for (const name of JSON.parse(process.argv[1])) {
 process.stdout.write(JSON.stringify(out))
 `
 
+/** Subpath exports (`@peerguard/channel/tls`) as `[package dir, subpath]`. */
+const SUBPATHS = PACKAGES.flatMap((p) =>
+  Object.keys(
+    (JSON.parse(readFileSync(join(ROOT, 'packages', p, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports
+  )
+    .filter((k) => k !== '.')
+    .map((k) => [p, k.slice(2)] as const)
+)
+
 let consumer: string
 let loaded: Record<string, Loaded>
 
@@ -52,7 +61,7 @@ beforeAll(() => {
   consumer = mkdtempSync(join(tmpdir(), 'pg-consumer-'))
   mkdirSync(join(consumer, 'node_modules', '@peerguard'), { recursive: true })
   for (const p of PACKAGES) symlinkSync(join(ROOT, 'packages', p), join(consumer, 'node_modules', '@peerguard', p), 'dir')
-  const names = PACKAGES.map((p) => `@peerguard/${p}`)
+  const names = [...PACKAGES.map((p) => `@peerguard/${p}`), ...SUBPATHS.map(([p, sub]) => `@peerguard/${p}/${sub}`)]
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, JSON.stringify(names)], {
     cwd: consumer,
     encoding: 'utf8',
@@ -81,6 +90,17 @@ describe('every package through its built exports map', () => {
       expect(got.names).toEqual(Object.keys(source).sort())
       expect(got.names?.length).toBeGreaterThan(0)
       expect(got.deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED')
+    })
+  }
+  for (const [p, sub] of SUBPATHS) {
+    it(`@peerguard/${p}/${sub}: loads from dist with the names of src/${sub}/index.ts, types shipped`, async () => {
+      const name = `@peerguard/${p}/${sub}`
+      expect(existsSync(join(ROOT, 'packages', p, 'dist', sub, 'index.d.ts'))).toBe(true)
+      const got = loaded[name] as Loaded
+      expect(got.error).toBeUndefined()
+      const source = (await import(name)) as Record<string, unknown>
+      expect(got.names).toEqual(Object.keys(source).sort())
+      expect(got.names?.length).toBeGreaterThan(0)
     })
   }
 })

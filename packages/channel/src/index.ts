@@ -3,8 +3,8 @@
  * Encrypted, mutually authenticated peer channels: Noise_XX_25519_ChaChaPoly_SHA256 over any Node
  * Duplex, each side's Noise static key bound to its Ed25519 identity and peerguard certificate,
  * framed ChaCha20-Poly1305 transport with rekey, alerts and half-close. Wire format: SPEC.md.
- * Also a general Noise core (any pattern, deferred and psk modifiers) that passes the published
- * cacophony and snow vectors.
+ * The general Noise core (any pattern, deferred and psk modifiers; passes the cacophony and snow
+ * vectors) is `@peerguard/channel/noise`; the TLS 1.3 sibling channel is `@peerguard/channel/tls`.
  *
  * @example
  * ```ts
@@ -27,12 +27,6 @@ export { FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
 export { TransportCipher } from './transport-cipher.js'
 export { decodeHandshakePayload, encodeHandshakePayload, decodeAlert, encodeAlert, FrameType } from './payload.js'
 export type { HandshakePayload } from './payload.js'
-export { CipherState, HandshakeState, SymmetricState, MAX_NOISE_MESSAGE } from './noise/noise.js'
-export type { HandshakeResult, HandshakeStateOptions, NoiseRole } from './noise/noise.js'
-export { parsePattern, parseProtocolName, PATTERN_NAMES } from './noise/patterns.js'
-export type { HandshakePattern, ProtocolName, Token } from './noise/patterns.js'
-export { nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './noise/primitives.js'
-export type { NoiseCipher, NoiseCryptoProvider, NoiseDH, NoiseHash, NoiseKeyPair } from './noise/primitives.js'
 export {
   BindingInvalidError,
   CertificateRequiredError,

@@ -8,14 +8,13 @@ import {
   decodeHandshakePayload,
   encodeHandshakePayload,
   FrameDecoder,
-  HandshakeState,
   KnownPeers,
   NoiseChannel,
-  parseProtocolName,
   secureInbound,
   secureOutbound,
   TransportCipher
 } from '@peerguard/channel'
+import { HandshakeState, parseProtocolName } from '@peerguard/channel/noise'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { duplexPair } from '@peerguard/test-utils'
 

@@ -2,16 +2,15 @@ import type { Socket } from 'node:net'
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import {
-  CipherState,
   type ChannelOptions,
   createListener,
   FrameType,
   type ListenerOptions,
   type NoiseChannel,
-  nodeChaChaPoly,
   secureOutbound,
   TransportCipher
 } from '@peerguard/channel'
+import { CipherState, nodeChaChaPoly } from '@peerguard/channel/noise'
 import { generateKeyPair } from '@peerguard/identity'
 import { createTrustStore } from '@peerguard/pki'
 import { connectTcp, frameProxy, makeTestPki, type TestPeer } from '@peerguard/test-utils'

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
-import { HandshakeState, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
+import { type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
+import { HandshakeState } from '@peerguard/channel/noise'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { tcpPair } from '@peerguard/test-utils'
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from '@jest/globals'
-import { HandshakeState, type NoiseCryptoProvider, nodeCryptoProvider } from '@peerguard/channel'
+import { HandshakeState, type NoiseCryptoProvider, nodeCryptoProvider } from '@peerguard/channel/noise'
 import { pureJsCryptoProvider } from './reference-crypto.js'
 import { type ReferenceKeys, ReferenceParty } from './reference-noise.js'
 

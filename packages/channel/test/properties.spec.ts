@@ -1,20 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
 import {
-  CipherState,
   decodeAlert,
   decodeHandshakePayload,
   encodeAlert,
   encodeHandshakePayload,
   FrameDecoder,
-  HandshakeState,
-  nodeChaChaPoly,
-  nodeSha256,
-  nodeX25519,
   secureInbound,
   secureOutbound,
   TransportCipher
 } from '@peerguard/channel'
+import { CipherState, HandshakeState, nodeChaChaPoly, nodeSha256, nodeX25519 } from '@peerguard/channel/noise'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { isPeerguardError } from '@peerguard/interface'
 import { duplexPair } from '@peerguard/test-utils'

@@ -1,5 +1,5 @@
 import { type AddressInfo, createServer, type Socket } from 'node:net'
-import { secureTlsInbound, secureTlsOutbound, type TlsChannel } from '@peerguard/proxy'
+import { secureTlsInbound, secureTlsOutbound, type TlsChannel } from '@peerguard/channel/tls'
 import { connectTcp, makeTestPki, runSecureChannelCompliance, type TestPki } from '@peerguard/test-utils'
 
 /** The TLS 1.3 channel runs the same SecureChannel compliance suite as the Noise channel, over loopback TCP. */

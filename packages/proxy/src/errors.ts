@@ -56,13 +56,6 @@ export class ProxyIdleTimeoutError extends PeerguardError {
   }
 }
 
-/** The TLS handshake failed, timed out, or the peer presented no certificate. */
-export class TlsHandshakeError extends PeerguardError {
-  constructor(message = 'TLS handshake failed', options?: PeerguardErrorOptions) {
-    super('proxy-tls-handshake-failed', message, options)
-  }
-}
-
 /** A reload failed; the previous configuration stays in force. */
 export class ProxyReloadError extends PeerguardError {
   constructor(message = 'reload failed; the previous configuration stays', options?: PeerguardErrorOptions) {

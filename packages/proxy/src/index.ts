@@ -38,8 +38,6 @@ export { createProxyClient, ProxyClient } from './proxy-client.js'
 export type { ProxyClientOptions } from './proxy-client.js'
 export { splice } from './pipe.js'
 export type { SpliceOptions, SplicedStats } from './pipe.js'
-export { secureTlsInbound, secureTlsOutbound, TlsChannel } from './tls-channel.js'
-export type { TlsChannelOptions } from './tls-channel.js'
 export {
   ProxyAddressInvalidError,
   ProxyClosedError,
@@ -50,6 +48,5 @@ export {
   ProxyTargetTimeoutError,
   ProxyTargetUnreachableError,
   ProxyTooManyConnectionsError,
-  ProxyTooManyPeerConnectionsError,
-  TlsHandshakeError
+  ProxyTooManyPeerConnectionsError
 } from './errors.js'

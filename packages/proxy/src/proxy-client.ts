@@ -23,7 +23,7 @@ import {
   type ProxyStats,
   SOCKET_HIGH_WATER_MARK
 } from './proxy-server.js'
-import { secureTlsOutbound } from './tls-channel.js'
+import { secureTlsOutbound } from '@peerguard/channel/tls'
 
 export interface ProxyClientOptions {
   /** Local address for plain TCP clients. Default `127.0.0.1:0`. */

@@ -24,7 +24,7 @@ import {
   ProxyTooManyConnectionsError
 } from './errors.js'
 import { type SplicedStats, splice } from './pipe.js'
-import { secureTlsInbound } from './tls-channel.js'
+import { secureTlsInbound } from '@peerguard/channel/tls'
 
 /** Where decisions go: `DecisionLog` from @peerguard/decision-log fits (only `append` is used). */
 export interface DecisionSink {

@@ -9,10 +9,9 @@ import {
   formatHostPort,
   loadProxyConfig,
   parseHostPort,
-  ProxyAddressInvalidError,
-  secureTlsInbound,
-  secureTlsOutbound
+  ProxyAddressInvalidError
 } from '@peerguard/proxy'
+import { secureTlsInbound, secureTlsOutbound } from '@peerguard/channel/tls'
 import fc from 'fast-check'
 import { configOf, peerFiles, testPki } from './helpers.js'
 

@@ -9,8 +9,6 @@ import {
   connect as tlsConnect,
   TLSSocket
 } from 'node:tls'
-import { CertificateRequiredError, PeerMismatchError, UnauthorizedError } from '@peerguard/channel'
-import type { Authorize } from '@peerguard/channel'
 import { type KeyPair, peerIdFromString } from '@peerguard/identity'
 import {
   assertBytes,
@@ -22,6 +20,8 @@ import {
   type SecureChannel
 } from '@peerguard/interface'
 import { pemEncode, type TrustStore, verifyPeerChain } from '@peerguard/pki'
+import { CertificateRequiredError, PeerMismatchError, UnauthorizedError } from '../errors.js'
+import type { Authorize } from '../options.js'
 import { TlsHandshakeError } from './errors.js'
 
 /** Options of a TLS 1.3 channel with peerguard certificates (a subset of the Noise channel's). */
