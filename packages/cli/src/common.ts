@@ -133,11 +133,6 @@ export interface LoadedTrust {
 const CRL_HINT =
   "pass the CA's CRL with --crl FILE or put it in the trust folder (sign one with `peerguard ca crl --ca DIR`); to run without revocation checks, knowingly, add --allow-missing-crl"
 
-/** A trust store from a root certificate file or a directory (revocation required): `buildTrust({ trust: path })`. */
-export async function readTrust(path: string): Promise<TrustStore> {
-  return buildTrust({ trust: path })
-}
-
 /**
  * A trust store from the flags, quietly (no checks, no output): roots from `--trust` (a file, or a
  * directory of roots and CRLs), CRLs from the directory and every `--crl` file, revocation required
