@@ -4,7 +4,7 @@ import type { Flow, FlowApp } from '../flow.js'
 import { decodeNetbiosName, parseDnsMessage, readName } from './dns-message.js'
 import { addDistinct, clean } from './text.js'
 
-export type DiscoveryProtocol = 'mdns' | 'llmnr' | 'nbns' | 'netbios-browser' | 'ssdp'
+export type DiscoveryProtocol = 'mdns' | 'llmnr' | 'nbns' | 'netbios-browser' | 'ssdp' | 'ws-discovery'
 
 /** Which discovery protocol a UDP datagram speaks, from its ports and a content check. */
 export function discoveryProtocol(
@@ -19,6 +19,8 @@ export function discoveryProtocol(
   if (either(5355) && len >= 12) return 'llmnr'
   if (either(137) && len >= 12) return 'nbns'
   if (either(138) && len >= 14 && buf[off]! >= 0x10 && buf[off]! <= 0x16) return 'netbios-browser'
+  // WS-Discovery (SOAP over UDP 3702): Probe/Hello/ProbeMatch of WSD printers and scanners.
+  if (either(3702) && len >= 16 && buf[off] === 0x3c) return 'ws-discovery'
   if (len >= 8) {
     const head = buf.toString('latin1', off, off + 12)
     if (
@@ -35,7 +37,8 @@ const LABEL: Record<DiscoveryProtocol, string> = {
   llmnr: 'LLMNR',
   nbns: 'NBNS',
   'netbios-browser': 'NetBIOS browser',
-  ssdp: 'SSDP'
+  ssdp: 'SSDP',
+  'ws-discovery': 'WS-Discovery'
 }
 
 /**
@@ -121,6 +124,16 @@ export class DiscoveryApp implements FlowApp {
         addDistinct(this.#queries, clean(first, 80), 16)
         for (const m of text.matchAll(/^(SERVER|USER-AGENT|LOCATION|ST|NT|USN):\s*(.+?)\s*$/gim)) {
           addDistinct(this.#details, `${m[1]!.toUpperCase()}: ${clean(m[2]!, 200)}`, 64)
+        }
+        break
+      }
+      case 'ws-discovery': {
+        const text = buf.toString('utf8', off, off + Math.min(len, 8192))
+        const action = /<(?:[A-Za-z0-9_-]+:)?Action[^>]*>[^<]*\/([A-Za-z]+)<\//.exec(text)
+        if (action !== null) addDistinct(this.#queries, action[1]!, 16)
+        for (const tag of ['Types', 'XAddrs', 'Address']) {
+          const m = new RegExp(`<(?:[A-Za-z0-9_-]+:)?${tag}[^>]*>([^<]{1,300})</`).exec(text)
+          if (m !== null) addDistinct(this.#details, `${tag}: ${clean(m[1]!.trim(), 200)}`, 64)
         }
         break
       }

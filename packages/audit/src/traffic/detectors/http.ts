@@ -1,6 +1,7 @@
 import type { AuditContext } from '../context.js'
 import { noteFrame } from '../findings.js'
 import type { Flow, FlowApp } from '../flow.js'
+import { PeripheralTracker } from './http-peripherals.js'
 import { NtlmTracker } from './ntlm.js'
 import { addDistinct, clean } from './text.js'
 
@@ -73,19 +74,55 @@ interface Message {
 
 /**
  * One direction of HTTP/1.x: request or status line, headers (bounded), then a body skipped by
- * Content-Length; a chunked or close-delimited body ends parsing of that direction.
+ * Content-Length or chunk sizes; a close-delimited body ends parsing of that direction. When
+ * `onMessage` asks for it, the first bytes of a body are copied and handed to `onBody` (IPP
+ * attributes, scan settings); the rest is skipped without copying.
  */
 class HttpDirection {
   #buf = ''
   #skip = 0
+  /** Bytes at the end of `#skip` that are not body (a chunk's CRLF). */
+  #skipTail = 0
   #frame = 0
+  #body: Buffer[] | undefined
+  #bodyLeft = 0
+  #bodyMsg: Message | undefined
   /** Inside a chunked body (RFC 9112 7.1): reading chunk-size lines, skipping chunk data. */
   #chunked = false
   #chunkLine = ''
   #chunkTrailer = false
   stopped = false
 
-  constructor(readonly onMessage: (m: Message) => void) {}
+  constructor(
+    readonly onMessage: (m: Message) => number,
+    readonly onBody: (m: Message, body: Buffer) => void = () => {}
+  ) {}
+
+  /** Consume `take` skipped bytes at `buf[p]`, copying the wanted body prefix. */
+  #consume(buf: Buffer, p: number, take: number): void {
+    if (this.#body !== undefined) {
+      const bodyBytes = Math.max(0, Math.min(take, this.#skip - this.#skipTail))
+      const c = Math.min(bodyBytes, this.#bodyLeft)
+      if (c > 0) {
+        this.#body.push(Buffer.from(buf.subarray(p, p + c)))
+        this.#bodyLeft -= c
+      }
+      if (this.#bodyLeft === 0) this.#emitBody()
+    }
+    this.#skip -= take
+    if (this.#skip === 0) {
+      this.#skipTail = 0
+      if (!this.#chunked) this.#emitBody()
+    }
+  }
+
+  #emitBody(): void {
+    const parts = this.#body
+    const msg = this.#bodyMsg
+    this.#body = undefined
+    this.#bodyMsg = undefined
+    if (parts !== undefined && msg !== undefined && parts.length > 0) this.onBody(msg, Buffer.concat(parts))
+  }
 
   push(buf: Buffer, off: number, len: number, frame: number): void {
     if (this.stopped) return
@@ -94,7 +131,7 @@ class HttpDirection {
     while (p < end && !this.stopped) {
       if (this.#skip > 0) {
         const take = Math.min(this.#skip, end - p)
-        this.#skip -= take
+        this.#consume(buf, p, take)
         p += take
         continue
       }
@@ -121,11 +158,19 @@ class HttpDirection {
         if (c > 0 && headers.size < 100) headers.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim())
       }
       const msg = { start: lines[0] ?? '', headers, frame: this.#frame }
-      this.onMessage(msg)
+      const want = this.onMessage(msg)
+      if (want > 0) {
+        this.#body = []
+        this.#bodyLeft = want
+        this.#bodyMsg = msg
+      }
       const te = headers.get('transfer-encoding')
       const cl = headers.get('content-length')
       if (te !== undefined && /chunked/i.test(te)) this.#chunked = true
-      else if (cl !== undefined && /^\d+$/.test(cl)) this.#skip = Number(cl)
+      else if (cl !== undefined && /^\d+$/.test(cl)) {
+        this.#skip = Number(cl)
+        if (this.#skip === 0) this.#emitBody()
+      }
       else if (msg.start.startsWith('HTTP/') && !/^HTTP\/1\.[01] (1\d\d|204|304)/.test(msg.start)) this.stopped = true
     }
   }
@@ -154,8 +199,13 @@ class HttpDirection {
       return end
     }
     const size = Number.parseInt(m[1]!, 16)
-    if (size === 0) this.#chunkTrailer = true
-    else this.#skip = size + 2
+    if (size === 0) {
+      this.#chunkTrailer = true
+      this.#emitBody()
+    } else {
+      this.#skip = size + 2
+      this.#skipTail = 2
+    }
     return nl + 1
   }
 
@@ -181,12 +231,21 @@ export class HttpApp implements FlowApp {
   #digestFrames: number[] = []
   readonly #transfers: { method: string; path: string; status?: string; contentType?: string; contentLength?: number }[] = []
   #transferFrames: number[] = []
+  /** Printing (IPP) and scanning (eSCL, WSD) carried over this HTTP connection. */
+  readonly #peripherals: PeripheralTracker
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
     this.#flow = flow
     this.#ntlm = new NtlmTracker('http', ctx, () => flow.client.addr)
-    this.#dirs = [new HttpDirection((m) => this.#request(m)), new HttpDirection((m) => this.#response(m))]
+    this.#peripherals = new PeripheralTracker(ctx, flow)
+    this.#dirs = [
+      new HttpDirection(
+        (m) => this.#request(m),
+        (m, body) => this.#peripherals.body(m.start, body, m.frame)
+      ),
+      new HttpDirection((m) => this.#response(m))
+    ]
   }
 
   get done(): boolean {
@@ -201,15 +260,17 @@ export class HttpApp implements FlowApp {
     this.#dirs[fromClient ? 0 : 1].gap()
   }
 
-  #request(m: Message): void {
+  /** A request: returns how many body bytes the peripheral parsers want copied. */
+  #request(m: Message): number {
     const rl = REQUEST_LINE.exec(m.start)
     if (rl === null) {
       this.#ctx.errors.add('http-bad-request-line', m.frame)
-      return
+      return 0
     }
     const method = rl[1]!
     const path = clean(rl[2]!, 300)
     if (this.#queue.length < 256) this.#queue.push({ method, path, frame: m.frame })
+    const want = this.#peripherals.request(method, path, m.headers, m.frame)
     const auth = m.headers.get('authorization') ?? m.headers.get('proxy-authorization')
     if (auth !== undefined) this.#authorization(auth, m.frame)
     const ctype = m.headers.get('content-type') ?? ''
@@ -220,6 +281,7 @@ export class HttpApp implements FlowApp {
         m.frame
       )
     }
+    return want
   }
 
   #authorization(value: string, frame: number): void {
@@ -241,16 +303,17 @@ export class HttpApp implements FlowApp {
     }
   }
 
-  #response(m: Message): void {
+  #response(m: Message): number {
     const st = /^HTTP\/1\.[01] (\d{3})/.exec(m.start)
     if (st === null) {
       this.#ctx.errors.add('http-bad-status-line', m.frame)
-      return
+      return 0
     }
     const status = st[1]!
-    if (status.startsWith('1')) return
+    if (status.startsWith('1')) return 0
     const req = this.#queue.shift()
-    if (req === undefined || req.method !== 'GET' || !status.startsWith('2')) return
+    if (req !== undefined) this.#peripherals.response(req.method, req.path, status, m.headers, m.frame)
+    if (req === undefined || req.method !== 'GET' || !status.startsWith('2')) return 0
     const ctype = m.headers.get('content-type') ?? ''
     const disposition = m.headers.get('content-disposition') ?? ''
     const file = req.path.split('?')[0]!.split('/').pop() ?? ''
@@ -270,6 +333,7 @@ export class HttpApp implements FlowApp {
         m.frame
       )
     }
+    return 0
   }
 
   #transfer(
@@ -323,7 +387,8 @@ export class HttpApp implements FlowApp {
       })
     }
     this.#ntlm.finish(flow)
-    this.#ctx.classify(this.#flow, 'http', { encrypted: false, share: this.#transfers.length > 0 })
+    const peripheral = this.#peripherals.finish()
+    this.#ctx.classify(this.#flow, peripheral ?? 'http', { encrypted: false, share: this.#transfers.length > 0 })
   }
 }
 
