@@ -10,6 +10,7 @@ import {
   assertString,
   type ConnectionCheck,
   type ConnectionRefusal,
+  type DecisionSink,
   InvalidArgumentError,
   isPeerguardError,
   type Logger,
@@ -18,10 +19,9 @@ import {
   silentLogger
 } from '@peerguard/interface'
 import type { Authorizer } from './authorize.js'
-import { type DecisionSink, Enforcer, logPeer } from './enforcer.js'
+import { Enforcer, logPeer } from './enforcer.js'
 import { RefusalSummarizer } from '@peerguard/decision-log'
 
-export type { DecisionSink } from './enforcer.js'
 import { FrameConnection } from './connection.js'
 import { ShareError, ShareProtocolError } from './errors.js'
 import { CHUNK_BYTES, type Frame, FrameType, parseJson, PREFACE, readExactly } from './frame.js'
@@ -29,6 +29,7 @@ import { fsError } from './fs-errors.js'
 import { dropBoxName, formatSharePath } from './paths.js'
 import { plainTransport, type ShareTransport } from './transport.js'
 import { type OpenedRead, ShareRoot } from './share-root.js'
+import type { SweepResult } from './sweep.js'
 import type { AtomicUpload } from './upload.js'
 
 /** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
@@ -109,6 +110,8 @@ export class ShareServer extends EventEmitter {
   #active = new Map<string, number>()
   #idleTimer: NodeJS.Timeout | undefined
   #fs: ShareRoot
+  #startedAt = Date.now()
+  #sweeping: Promise<SweepResult | undefined> | undefined
   #check: ConnectionCheck | undefined
   /** Counts recheck() calls: a handshake that overlapped one is checked again as it registers. */
   #recheckEpoch = 0
@@ -158,11 +161,35 @@ export class ShareServer extends EventEmitter {
       )
       server.listen(port, host, () => resolve())
     })
+    this.#sweeping = this.sweep().then(
+      (r) => {
+        if (r.removed > 0 || r.truncated) this.#logger.info('share: removed leftover temporary upload files', { ...r })
+        return r
+      },
+      (err) => {
+        this.#logger.warn('share: sweeping leftover temporary upload files failed', { error: String(err) })
+        return undefined
+      }
+    )
     const tick = Math.max(50, Math.min(1000, Math.floor(this.#idleMs / 4)))
     this.#idleTimer = setInterval(() => this.#checkIdle(), tick)
     this.#idleTimer.unref()
     const addr = server.address() as AddressInfo
     return { host: addr.address, port: addr.port }
+  }
+
+  /**
+   * Remove the temporary upload files (`.pgtmp-*`) a killed server left in the share: regular
+   * files older than this server's start (its own uploads are never touched). `listen()` starts
+   * one sweep in the background; `swept` resolves when it is done.
+   */
+  sweep(): Promise<SweepResult> {
+    return this.#fs.sweep(this.#startedAt)
+  }
+
+  /** The start-up sweep begun by `listen()` (undefined before). */
+  get swept(): Promise<SweepResult | undefined> | undefined {
+    return this.#sweeping
   }
 
   /** The bound address, once listening. */
@@ -180,6 +207,7 @@ export class ShareServer extends EventEmitter {
     for (const s of this.#sockets) s.destroy()
     await Promise.all([...this.#conns].flatMap((c) => [...c.uploads.values()].map((u) => u.upload.abort())))
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
+    await this.#sweeping
     await this.#refusals?.close()
     await this.#fs.close() // after running operations finish: no descriptor number is reused under them
   }

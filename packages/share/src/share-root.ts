@@ -5,6 +5,7 @@ import { fsError } from './fs-errors.js'
 import { NamespaceLock } from './namespace-lock.js'
 import { formatSharePath, TEMP_PREFIX } from './paths.js'
 import { type OpenDir, RootHandle } from './root-handle.js'
+import { type SweepResult, sweepTemporaryFiles } from './sweep.js'
 import { AtomicUpload, type WriteMode } from './upload.js'
 
 /** Most entries one `list` returns (SPEC.md §4). */
@@ -64,6 +65,11 @@ export class ShareRoot {
   /** Wait for running operations, then close the root descriptor; later operations are `aborted`. */
   async close(): Promise<void> {
     await this.lock.exclusive(async () => this.#root.close())
+  }
+
+  /** Remove temporary upload files older than `before` that a killed server left (sweep.ts). */
+  async sweep(before: number): Promise<SweepResult> {
+    return sweepTemporaryFiles(this.#root, before, (fn) => this.#shared(fn))
   }
 
   async list(names: readonly string[]): Promise<{ entries: ListEntry[]; truncated: boolean }> {
