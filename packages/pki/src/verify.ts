@@ -2,27 +2,22 @@ import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@peerguard/identity'
 import { type Clock, InvalidArgumentError } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
+import { CertificateMalformedError, CertificatePeerMismatchError } from './errors.js'
+import { describe } from './verify-messages.js'
 import {
-  CertificateBadSignatureError,
-  CertificateExpiredError,
-  CertificateMalformedError,
-  CertificateNotACaError,
-  CertificateNotYetValidError,
-  CertificatePathTooLongError,
-  CertificatePeerMismatchError,
-  CertificateRevokedError,
-  CertificateUnknownCriticalExtensionError,
-  CertificateUnknownIssuerError,
-  CertificateWrongUsageError,
-  CrlMissingError,
-  UnsupportedAlgorithmError
-} from './errors.js'
-import { EKU, KEY_USAGE } from './fields.js'
-import { currentCrl } from './revocation.js'
-import { describe, iso, label } from './verify-messages.js'
-import { peerUrisOf } from './peer-uri.js'
-import { publicKeyObject, verifySignature } from './signature.js'
-import { type TrustAnchor, TrustStore, VERIFY_CACHE_SIZE } from './trust-store.js'
+  bindPeerId,
+  checkIssuerConstraints,
+  checkLeafUsage,
+  checkRevocation,
+  checkValidity,
+  type Purpose,
+  type ValidityWindow
+} from './verify-checks.js'
+import { buildCertificationPath, MAX_CHAIN_LENGTH } from './verify-path.js'
+import { TrustStore, VERIFY_CACHE_SIZE } from './trust-store.js'
+
+export { MAX_CHAIN_LENGTH } from './verify-path.js'
+export type { Purpose } from './verify-checks.js'
 
 /** A peer whose certificate chain verified. */
 export interface VerifiedPeer {
@@ -43,8 +38,6 @@ export interface VerifiedPeer {
   serial: string
 }
 
-export type Purpose = 'clientAuth' | 'serverAuth'
-
 export interface VerifyPeerChainOptions {
   trust: TrustStore
   /** Required extended key usage. Default: clientAuth or serverAuth. */
@@ -57,8 +50,6 @@ export interface VerifyPeerChainOptions {
   cache?: boolean
 }
 
-/** Longest chain accepted (leaf + intermediates), a guard against path-building loops. */
-export const MAX_CHAIN_LENGTH = 8
 /** Largest certificate accepted, bytes: peerguard certificates are under 1 KiB; this bounds the work per chain. */
 export const MAX_CERTIFICATE_BYTES = 64 * 1024
 
@@ -113,27 +104,9 @@ export async function verifyPeerChain(chain: readonly Uint8Array[], options: Ver
   return verifyPeerChainSync(chain, options)
 }
 
-/** The same as verifyPeerChain, synchronously (node:crypto's checks are synchronous). */
-export function verifyPeerChainSync(chain: readonly Uint8Array[], options: VerifyPeerChainOptions): VerifiedPeer {
-  checkArgs(chain, options)
-  const trust = options.trust
-  const now = (options.clock ?? trust.clock).now()
-  let expected: string | undefined
-  if (options.expectedPeerId !== undefined) expected = peerIdFromString(options.expectedPeerId).toString()
-
-  const useCache = options.cache !== false
-  const key = useCache ? chainKey(chain, options.purpose) : ''
-  const hit = useCache ? trust._cache.get(key) : undefined
-  if (hit !== undefined && now >= hit.validFrom && now <= hit.validUntil) {
-    const peer = hit.value as VerifiedPeer
-    if (expected !== undefined && peer.peerId !== expected) {
-      throw new CertificatePeerMismatchError(`certificate is for peer ${peer.peerId}, expected ${expected}`)
-    }
-    return clonePeer(peer)
-  }
-
-  const skew = trust.clockSkewMs
-  const certs = chain.map((der, i) => {
+/** Parse every certificate of the chain; a malformed one is named by its index. */
+function parseChain(chain: readonly Uint8Array[]): ParsedCertificate[] {
+  return chain.map((der, i) => {
     try {
       return parseCertificate(der)
     } catch (err) {
@@ -142,208 +115,50 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
       throw err
     }
   })
+}
 
-  // ---- 1. build the path: leaf → intermediates from the chain → a trusted root ----
-  const leaf = certs[0] as ParsedCertificate
-  const path: ParsedCertificate[] = [leaf]
-  let anchor: TrustAnchor | undefined
-  const used = new Set<number>([0])
-  for (;;) {
-    const current = path[path.length - 1] as ParsedCertificate
-    let badSignature: ParsedCertificate | undefined
-    for (const a of trust._anchorsNamed(current.issuer.raw)) {
-      if (!keyIdsMatch(current, a.cert)) continue
-      if (verifySignature(current.signatureAlgorithm, current.tbs, current.signature, a.key, a.cert.publicKey.keyType)) {
-        anchor = a
-        break
-      }
-      badSignature = a.cert
-    }
-    if (anchor !== undefined) break
-    let next: ParsedCertificate | undefined
-    for (let i = 1; i < certs.length; i++) {
-      const c = certs[i] as ParsedCertificate
-      if (used.has(i) || !Buffer.from(c.subject.raw).equals(current.issuer.raw) || !keyIdsMatch(current, c)) continue
-      if (c.publicKey.keyType === undefined) continue
-      if (
-        verifySignature(
-          current.signatureAlgorithm,
-          current.tbs,
-          current.signature,
-          publicKeyObject(c.publicKey),
-          c.publicKey.keyType
-        )
-      ) {
-        next = c
-        used.add(i)
-        break
-      }
-      badSignature ??= c
-    }
-    if (next === undefined) {
-      const index = path.length - 1
-      if (current.signatureAlgorithm === undefined) {
-        throw new UnsupportedAlgorithmError(
-          `certificate ${label(current)}: signature algorithm is neither Ed25519 nor ECDSA with SHA-256`,
-          { details: describe(current, index) }
-        )
-      }
-      if (badSignature !== undefined) {
-        throw new CertificateBadSignatureError(
-          `certificate ${label(current)}: signature does not verify with the key of its issuer ${label(badSignature)}`,
-          { details: describe(current, index) }
-        )
-      }
-      throw new CertificateUnknownIssuerError(
-        `certificate ${label(current)}: issuer (${current.issuer.text}) is not a trusted root or a CA in the chain`,
-        { details: describe(current, index) }
-      )
-    }
-    path.push(next)
-    if (path.length > MAX_CHAIN_LENGTH)
-      throw new CertificatePathTooLongError(`chain: more than ${MAX_CHAIN_LENGTH} certificates before a trusted root`)
+/** A cached result still valid at `now`, checked against the expected peer; undefined on a miss. */
+function fromCache(trust: TrustStore, key: string, now: number, expected: string | undefined): VerifiedPeer | undefined {
+  const hit = trust._cache.get(key)
+  if (hit === undefined || now < hit.validFrom || now > hit.validUntil) return undefined
+  const peer = hit.value as VerifiedPeer
+  if (expected !== undefined && peer.peerId !== expected) {
+    throw new CertificatePeerMismatchError(`certificate is for peer ${peer.peerId}, expected ${expected}`)
   }
-  const anchorCert = anchor.cert
-  const all = [...path, anchorCert]
+  return clonePeer(peer)
+}
 
-  // ---- 2. validity windows (the root's too, as OpenSSL does) ----
-  let validFrom = Number.NEGATIVE_INFINITY
-  let validUntil = Number.POSITIVE_INFINITY
-  for (const [i, c] of all.entries()) {
-    if (now + skew < c.notBefore) {
-      throw new CertificateNotYetValidError(`certificate ${label(c)}: not valid before ${iso(c.notBefore)} (now ${iso(now)})`, {
-        details: describe(c, i)
-      })
-    }
-    if (now - skew > c.notAfter) {
-      throw new CertificateExpiredError(`certificate ${label(c)}: expired at ${iso(c.notAfter)} (now ${iso(now)})`, {
-        details: describe(c, i)
-      })
-    }
-    validFrom = Math.max(validFrom, c.notBefore - skew)
-    validUntil = Math.min(validUntil, c.notAfter + skew)
-  }
+function toCache(trust: TrustStore, key: string, peer: VerifiedPeer, window: ValidityWindow): void {
+  if (trust._cache.size >= VERIFY_CACHE_SIZE) trust._cache.delete(trust._cache.keys().next().value as string)
+  trust._cache.set(key, { value: clonePeer(peer), ...window })
+}
 
-  // ---- 3. critical extensions, CA flags, key usage and pathLen of the issuers ----
-  for (const [i, c] of all.entries()) {
-    if (c.unknownCritical.length > 0) {
-      throw new CertificateUnknownCriticalExtensionError(
-        `certificate ${label(c)}: critical extension ${c.unknownCritical.join(', ')} is not understood`,
-        { details: describe(c, i) }
-      )
-    }
-  }
-  for (let i = 1; i < all.length; i++) {
-    const c = all[i] as ParsedCertificate
-    if (!c.ca) {
-      throw new CertificateNotACaError(
-        `certificate ${label(c)}: issued ${label(all[i - 1] as ParsedCertificate)} but is not a CA (basicConstraints cA is not set)`,
-        { details: describe(c, i) }
-      )
-    }
-    if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0) {
-      throw new CertificateWrongUsageError(`certificate ${label(c)}: key usage does not include keyCertSign`, {
-        details: describe(c, i)
-      })
-    }
-    // Intermediates below c: all[1..i-1] (RFC 5280 §6.1.4 (l)/(m); no self-issued exceptions here).
-    if (c.pathLen !== undefined && i - 1 > c.pathLen) {
-      throw new CertificatePathTooLongError(
-        `certificate ${label(c)}: pathLen ${c.pathLen} allows ${c.pathLen} intermediate CA(s) below it, the chain has ${i - 1}`,
-        { details: describe(c, i) }
-      )
-    }
-    if (c.extKeyUsage !== undefined && !allowsPurpose(c.extKeyUsage, options.purpose)) {
-      throw new CertificateWrongUsageError(
-        `certificate ${label(c)}: extended key usage does not allow ${options.purpose ?? 'peer authentication'}`,
-        { details: describe(c, i) }
-      )
-    }
-  }
+/**
+ * The same as verifyPeerChain, synchronously (node:crypto's checks are synchronous). The steps, in
+ * this order (the first failure decides the error): path building, validity, CA constraints, the
+ * leaf's usage, the peer ID binding, revocation, then the expected peer.
+ */
+export function verifyPeerChainSync(chain: readonly Uint8Array[], options: VerifyPeerChainOptions): VerifiedPeer {
+  checkArgs(chain, options)
+  const trust = options.trust
+  const now = (options.clock ?? trust.clock).now()
+  const expected = options.expectedPeerId === undefined ? undefined : peerIdFromString(options.expectedPeerId).toString()
 
+  const useCache = options.cache !== false
+  const key = useCache ? chainKey(chain, options.purpose) : ''
+  const cached = useCache ? fromCache(trust, key, now, expected) : undefined
+  if (cached !== undefined) return cached
+
+  const { path, anchor } = buildCertificationPath(parseChain(chain), trust)
+  const leaf = path[0] as ParsedCertificate
+  const all = [...path, anchor.cert]
+  const validity = checkValidity(all, now, trust.clockSkewMs)
+  checkIssuerConstraints(all, options.purpose)
   // The intermediates chain to a root: their CRLs can now be verified (TrustStore.addCrl).
   for (let i = 1; i < path.length; i++) trust._noteIntermediate(path[i] as ParsedCertificate)
-
-  // ---- 4. the leaf: a peer certificate for this purpose ----
-  if (leaf.ca)
-    throw new CertificateWrongUsageError(`certificate ${label(leaf)}: is a CA certificate, not a peer certificate`, {
-      details: describe(leaf, 0)
-    })
-  if (leaf.keyUsage !== undefined && (leaf.keyUsage & KEY_USAGE.digitalSignature) === 0) {
-    throw new CertificateWrongUsageError(`certificate ${label(leaf)}: key usage does not include digitalSignature`, {
-      details: describe(leaf, 0)
-    })
-  }
-  if (leaf.extKeyUsage === undefined || !allowsPurpose(leaf.extKeyUsage, options.purpose)) {
-    throw new CertificateWrongUsageError(
-      `certificate ${label(leaf)}: extended key usage does not allow ${options.purpose ?? 'clientAuth or serverAuth'}`,
-      { details: describe(leaf, 0) }
-    )
-  }
-
-  // ---- 5. the binding: key ↔ peer ID SAN ↔ expected peer ----
-  const ids = peerUrisOf(leaf.uris)
-  if (ids.length !== 1) {
-    throw new CertificatePeerMismatchError(
-      `certificate ${label(leaf)}: names ${ids.length} peer IDs (peerguard://peer/… SAN), expected exactly one`,
-      { details: describe(leaf, 0) }
-    )
-  }
-  let peerId: string
-  let identityKey: Uint8Array
-  try {
-    const named = peerIdFromString(ids[0] as string)
-    peerId = named.toString()
-    identityKey = named.publicKey
-  } catch (err) {
-    throw new CertificatePeerMismatchError(`certificate ${label(leaf)}: its peer ID SAN is not a valid peer ID`, {
-      cause: err,
-      details: describe(leaf, 0)
-    })
-  }
-  if (leaf.publicKey.keyType === 'ed25519') {
-    if (!Buffer.from(leaf.publicKey.raw).equals(identityKey)) {
-      throw new CertificatePeerMismatchError(
-        `certificate ${label(leaf)}: its key is not the key of the peer ID it names (${peerId})`,
-        { details: describe(leaf, 0) }
-      )
-    }
-  } else if (leaf.publicKey.keyType !== 'p256') {
-    throw new UnsupportedAlgorithmError(`certificate ${label(leaf)}: key is neither Ed25519 nor P-256`, {
-      details: describe(leaf, 0)
-    })
-  }
-
-  // ---- 6. revocation: each certificate below the root against its issuer's CRL, from the top ----
-  for (let i = path.length - 1; i >= 0; i--) {
-    const c = path[i] as ParsedCertificate
-    const issuer = all[i + 1] as ParsedCertificate
-    const crl = currentCrl(trust, issuer, now, skew)
-    if (crl === undefined) {
-      if (trust.requireCrl)
-        throw new CrlMissingError(
-          `no CRL from ${label(issuer)} (${issuer.subject.text}) is loaded, so the revocation of ${label(c)} cannot be checked`,
-          {
-            details: {
-              ...describe(c, i),
-              issuer: issuer.subject.text,
-              distributionPoints: [...c.crlDistributionPoints],
-              hint: 'sign one with `peerguard ca crl` and pass it with --crl (or put it in the trust folder)'
-            }
-          }
-        )
-      continue
-    }
-    if (crl.nextUpdate !== undefined) validUntil = Math.min(validUntil, crl.nextUpdate + skew)
-    validFrom = Math.max(validFrom, crl.thisUpdate - skew)
-    const entry = crl.revoked.get(c.serial)
-    if (entry !== undefined) {
-      throw new CertificateRevokedError(
-        `certificate ${label(c)} (serial ${c.serial}) was revoked at ${iso(entry.revokedAt)}${entry.reason === undefined ? '' : ` (${entry.reason})`}`,
-        { details: { ...describe(c, i), revokedAt: iso(entry.revokedAt), reason: entry.reason } }
-      )
-    }
-  }
+  checkLeafUsage(leaf, options.purpose)
+  const { peerId, identityKey } = bindPeerId(leaf)
+  const window = checkRevocation(trust, all, now, validity)
 
   const peer: VerifiedPeer = {
     peerId,
@@ -355,10 +170,7 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
     notAfter: new Date(leaf.notAfter),
     serial: leaf.serial
   }
-  if (useCache) {
-    if (trust._cache.size >= VERIFY_CACHE_SIZE) trust._cache.delete(trust._cache.keys().next().value as string)
-    trust._cache.set(key, { value: clonePeer(peer), validFrom, validUntil })
-  }
+  if (useCache) toCache(trust, key, peer, window)
   if (expected !== undefined && peerId !== expected) {
     throw new CertificatePeerMismatchError(`certificate is for peer ${peerId}, expected ${expected}`, {
       details: describe(leaf, 0)
@@ -369,15 +181,4 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
 
 function clonePeer(p: VerifiedPeer): VerifiedPeer {
   return { ...p, publicKey: Uint8Array.from(p.publicKey), groups: [...p.groups], chain: [...p.chain] }
-}
-
-/** AKI of the child and SKI of the candidate issuer must agree when both are present. */
-function keyIdsMatch(child: ParsedCertificate, issuer: ParsedCertificate): boolean {
-  return child.authorityKeyId === undefined || issuer.subjectKeyId === undefined || child.authorityKeyId === issuer.subjectKeyId
-}
-
-function allowsPurpose(ekus: readonly string[], purpose: Purpose | undefined): boolean {
-  if (ekus.includes(EKU.any)) return true
-  if (purpose === undefined) return ekus.includes(EKU.clientAuth) || ekus.includes(EKU.serverAuth)
-  return ekus.includes(EKU[purpose])
 }
