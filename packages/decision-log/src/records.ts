@@ -1,77 +1,14 @@
-import { assertInteger, assertString, InvalidArgumentError } from '@peerguard/interface'
+import { assertInteger, assertString, type DecisionRecord, InvalidArgumentError } from '@peerguard/interface'
 
-/** Who a decision was about, as written in the log. */
-export interface LogPeer {
-  readonly peerId?: string
-  readonly name?: string
-  readonly groups?: readonly string[]
-  readonly address?: string
-}
-
-/** A connection accepted or refused by an enforcement point. */
-export interface ConnectionRecord {
-  readonly kind: 'connection'
-  readonly event: 'accepted' | 'refused'
-  /** Stable code: `allow`, or the error code that refused (e.g. `certificate-expired`). */
-  readonly code: string
-  readonly reason: string
-  readonly peer?: LogPeer
-  /** `hardened` or `plain`. */
-  readonly mode?: string
-}
-
-/** An operation allowed or denied by the policy. */
-export interface OperationRecord {
-  readonly kind: 'operation'
-  readonly allowed: boolean
-  /** Decision code (`allow`, `deny-rule`, `deny-default`) or a refusal code (`share-path-traversal`). */
-  readonly code: string
-  readonly reason: string
-  readonly peer?: LogPeer
-  /** `read` or `write`. */
-  readonly action: string
-  /** Protocol verb: `list`, `stat`, `read`, `write`, `delete`, `rename`, `mkdir`. */
-  readonly verb: string
-  /** Policy resource, e.g. `share:docs/report.pdf`. */
-  readonly resource: string
-  /** The deciding rule, absent for a default deny. */
-  readonly rule?: { readonly id: string; readonly source?: unknown }
-}
-
-/** A running node applied or rejected new configuration (policy, trust roots and CRLs, certificate). */
-export interface ReloadRecord {
-  readonly kind: 'reload'
-  readonly event: 'applied' | 'rejected'
-  /** What was reloaded: `policy`, `trust`, `crl`, `certificate` (comma-separated when several). */
-  readonly what: string
-  /** `ok`, or the error code that made the node keep its previous configuration. */
-  readonly code: string
-  readonly reason: string
-  /** SHA-256 (hex) of the policy file in force after this event, when there is a policy. */
-  readonly policySha256?: string
-}
-
-/**
- * Refusals before authentication (bad handshakes, unknown certificates, floods), counted per
- * address and time window instead of written one by one, so an unauthenticated peer cannot grow
- * the log without bound.
- */
-export interface RefusalSummaryRecord {
-  readonly kind: 'refusal-summary'
-  /** The remote address (host, without port). */
-  readonly address: string
-  /** Refusals in the window. */
-  readonly count: number
-  /** Refusals per code in the window. */
-  readonly codes: Readonly<Record<string, number>>
-  /** Window start and end (ISO 8601). */
-  readonly since: string
-  readonly until: string
-  readonly code: string
-  readonly reason: string
-}
-
-export type DecisionRecord = ConnectionRecord | OperationRecord | ReloadRecord | RefusalSummaryRecord
+// The record types are a contract every enforcement point shares: declared once in interface.
+export type {
+  ConnectionRecord,
+  DecisionRecord,
+  LogPeer,
+  OperationRecord,
+  RefusalSummaryRecord,
+  ReloadRecord
+} from '@peerguard/interface'
 
 /** Field names the log itself writes; a record may not use them. */
 const RESERVED = new Set(['v', 'seq', 'ts', 'prev', 'hash', 'mac', 'count', 'head', 'signer', 'sig'])

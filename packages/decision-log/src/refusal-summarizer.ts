@@ -3,7 +3,7 @@ import type { RefusalSummaryRecord } from './records.js'
 
 /** Where summaries go: a DecisionLog fits. */
 export interface RefusalSummarySink {
-  append(record: RefusalSummaryRecord): Promise<unknown>
+  append(record: RefusalSummaryRecord): unknown
 }
 
 export interface RefusalSummarizerOptions {

@@ -20,5 +20,15 @@ export { writeFileAtomic } from './atomic-file.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'
+export { isDecisionSink, recordOrRefuse } from './decision.js'
+export type {
+  ConnectionRecord,
+  DecisionRecord,
+  DecisionSink,
+  LogPeer,
+  OperationRecord,
+  RefusalSummaryRecord,
+  ReloadRecord
+} from './decision.js'
 export type { ConnectionCheck, ConnectionRefusal } from './connection-check.js'
 export type { Clock, Decision, Finding, FlowKey, Logger, PeerInfo, SecureChannel, Severity, SourceLocation } from './types.js'

@@ -13,10 +13,17 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Authorize, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
-import { assertBytes, equalBytes, InvalidArgumentError, type PeerInfo, PeerguardError } from '@peerguard/interface'
+import {
+  assertBytes,
+  type DecisionSink,
+  equalBytes,
+  InvalidArgumentError,
+  isDecisionSink,
+  type PeerInfo,
+  PeerguardError
+} from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
 import { addressOf } from './address.js'
-import { type DecisionSink, isDecisionSink } from './decision-sink.js'
 import { Libp2pKeyMismatchError, Libp2pPeerMismatchError, Libp2pStreamError } from './errors.js'
 import { identityFromLibp2pPrivateKey, libp2pPeerIdFromPeerguard, peerguardPeerIdFromLibp2p } from './identity-bridge.js'
 import { type IterableConnection, IterableDuplex } from './iterable-duplex.js'

@@ -1,8 +1,16 @@
 import type { ConnectionGater, MultiaddrConnection, PeerId as Libp2pPeerId } from '@libp2p/interface'
-import { assertString, type Decision, InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
+import {
+  assertString,
+  type Decision,
+  type DecisionSink,
+  InvalidArgumentError,
+  isDecisionSink,
+  type PeerInfo,
+  recordOrRefuse
+} from '@peerguard/interface'
 import type { DecideRequest } from '@peerguard/policy'
 import { addressOf } from './address.js'
-import { type DecisionSink, isDecisionSink, type Libp2pConnectionRecord } from './decision-sink.js'
+import type { Libp2pConnectionRecord } from './decision-sink.js'
 import { peerguardPeerIdFromLibp2p } from './identity-bridge.js'
 import { PeerDirectory, sessionOf } from './peer-directory.js'
 
@@ -67,15 +75,12 @@ export function peerguardGater(policy: PolicyDecider, options: PeerguardGaterOpt
   const resource = options.resource ?? 'service:libp2p'
   assertString('options.resource', resource, { nonEmpty: true, maxLength: 4096 })
 
-  const record = async (rec: Libp2pConnectionRecord): Promise<boolean> => {
-    if (log === undefined) return true
-    try {
-      await log.append(rec)
-      return true
-    } catch {
-      return false
-    }
-  }
+  // the one fail-closed rule: a connection whose decision cannot be written is refused
+  const record = (rec: Libp2pConnectionRecord): Promise<boolean> =>
+    recordOrRefuse(log, rec).then(
+      () => true,
+      () => false
+    )
 
   const allow = async (peerId: Libp2pPeerId, maConn: MultiaddrConnection): Promise<boolean> => {
     const address = addressOf(maConn)

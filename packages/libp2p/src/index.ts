@@ -23,7 +23,8 @@ export type { PeerguardEncrypterComponents, PeerguardEncrypterOptions, Peerguard
 export { peerguardGater } from './gater.js'
 export type { PeerguardGaterOptions, PolicyDecider } from './gater.js'
 export { createPeerDirectory, PeerDirectory } from './peer-directory.js'
-export type { DecisionSink, Libp2pConnectionRecord } from './decision-sink.js'
+export type { Libp2pConnectionRecord } from './decision-sink.js'
+export type { DecisionSink } from '@peerguard/interface'
 export {
   identityFromLibp2pPrivateKey,
   libp2pPeerIdFromPeerguard,

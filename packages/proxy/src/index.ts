@@ -30,7 +30,6 @@ export {
 } from './proxy-server.js'
 export type {
   ConnectionDecision,
-  DecisionSink,
   ProxyServerOptions,
   ProxyStats
 } from './proxy-server.js'

@@ -1,16 +1,19 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, type NetConnectOpts, connect as netConnect, createServer, type Server, type Socket } from 'node:net'
-import { RefusalSummarizer, type RefusalSummaryRecord } from '@peerguard/decision-log'
+import { RefusalSummarizer } from '@peerguard/decision-log'
 import { type AuthorizeResult, HandshakeLimiter, type HandshakeLimits, secureInbound } from '@peerguard/channel'
 import {
   assertInteger,
   assertString,
   type ConnectionCheck,
+  type ConnectionRecord,
   type ConnectionRefusal,
+  type DecisionSink,
   InvalidArgumentError,
   type Logger,
   type PeerInfo,
   PeerguardError,
+  recordOrRefuse,
   type SecureChannel,
   silentLogger
 } from '@peerguard/interface'
@@ -26,25 +29,12 @@ import {
 import { type SplicedStats, splice } from './pipe.js'
 import { secureTlsInbound } from '@peerguard/channel/tls'
 
-/** Where decisions go: `DecisionLog` from @peerguard/decision-log fits (only `append` is used). */
-export interface DecisionSink {
-  /** Refusals before authentication arrive as `refusal-summary` records, one per address and minute. */
-  append(record: ConnectionDecision | RefusalSummaryRecord): Promise<unknown>
-}
-
-/** One accept/refuse decision as the proxy writes it to the decision log. */
-export interface ConnectionDecision {
-  readonly kind: 'connection'
-  readonly event: 'accepted' | 'refused'
-  /** `allow`, a policy code (`deny-rule`, `deny-default`…) or an error code (`cert-revoked`, `proxy-target-unreachable`…). */
-  readonly code: string
-  readonly reason: string
-  readonly peer?: {
-    readonly peerId?: string
-    readonly name?: string
-    readonly groups?: readonly string[]
-    readonly address?: string
-  }
+/**
+ * One accept/refuse decision as the proxy writes it to the decision log: a `ConnectionRecord`
+ * (code `allow`, a policy code such as `deny-rule`, or an error code such as `cert-revoked`,
+ * `proxy-target-unreachable`) with the service and action it was about.
+ */
+export interface ConnectionDecision extends ConnectionRecord {
   /** `noise` or `tls`. */
   readonly mode: string
   /** `service:<name>`. */
@@ -337,14 +327,23 @@ export class ProxyServer extends EventEmitter {
     await this.#refusals?.close()
   }
 
-  #record(d: Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>): void {
-    const entry: ConnectionDecision = {
+  #entry(d: Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>): ConnectionDecision {
+    return {
       kind: 'connection',
       mode: this.#o.tls === true ? 'tls' : 'noise',
       resource: this.resource,
       action: this.action,
       ...d
     }
+  }
+
+  /**
+   * Count and log a decision; refusals are also appended to the decision log (they refuse
+   * whether or not the append succeeds). Acceptances were appended by the gate before the
+   * target was connected (`logged`).
+   */
+  #record(d: Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>, logged = false): void {
+    const entry = this.#entry(d)
     if (d.event === 'accepted') this.#accepted++
     else this.#refused++
     this.#log.info(`proxy ${d.event}`, { code: d.code, peer: d.peer?.peerId, address: d.peer?.address })
@@ -355,7 +354,8 @@ export class ProxyServer extends EventEmitter {
       this.#refusals.refused(colon > 0 ? address.slice(0, colon) : address, d.code)
       return
     }
-    this.#o.decisionLog?.append(entry).catch((err: unknown) => {
+    if (logged) return
+    recordOrRefuse(this.#o.decisionLog, entry).catch((err: unknown) => {
       this.#log.error('decision log append failed', { error: (err as Error).message })
     })
   }
@@ -418,6 +418,17 @@ export class ProxyServer extends EventEmitter {
       // Count before connecting so a burst from one peer cannot exceed the limit.
       this.#perPeer.set(peer.peerId, n + 1)
       counted = peer.peerId
+      // Fail closed: the acceptance is in the decision log before the target is connected;
+      // a decision that cannot be written refuses the connection (`log-unavailable`).
+      try {
+        await recordOrRefuse(
+          this.#o.decisionLog,
+          this.#entry({ event: 'accepted', code: 'allow', reason: d.reason, peer: logPeer(peer) })
+        )
+      } catch (err) {
+        const e = err as PeerguardError
+        return { allowed: false, code: e.code, reason: e.message }
+      }
       let connected: Socket
       try {
         connected = await connectTarget(this.target, this.#connectMs)
@@ -484,7 +495,7 @@ export class ProxyServer extends EventEmitter {
     }
     const open: OpenConnection = { peer, channel, target }
     this.#open.add(open)
-    this.#record({ event: 'accepted', code: 'allow', reason: allowReason, peer: logPeer(peer) })
+    this.#record({ event: 'accepted', code: 'allow', reason: allowReason, peer: logPeer(peer) }, true)
     this.emit('connection', peer, channel)
     channel.on('error', () => {})
     target.on('error', () => {})

@@ -126,7 +126,43 @@ for (const mode of ['noise', 'tls'] as const) {
         expect(err.message).toMatch(/ECONNREFUSED/)
       }
       await new Promise((res) => setTimeout(res, 50))
-      expect(r.log.entries[0]).toMatchObject({ event: 'refused', code: 'proxy-target-unreachable' })
+      // the acceptance is logged before the target is dialled; the failure to reach it follows
+      expect(r.log.entries).toEqual([
+        expect.objectContaining({ event: 'accepted', code: 'allow' }),
+        expect.objectContaining({ event: 'refused', code: 'proxy-target-unreachable' })
+      ])
+    })
+
+    it('fails closed: a decision the log cannot write refuses the connection before the target is connected', async () => {
+      let targetConnections = 0
+      const target = createServer((s) => {
+        targetConnections++
+        s.destroy()
+      })
+      await new Promise<void>((res) => target.listen(0, '127.0.0.1', res))
+      cleanups.push(() => new Promise<void>((res) => target.close(() => res())))
+      const appended: unknown[] = []
+      const failing = {
+        append: async (record: unknown) => {
+          appended.push(record)
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+        }
+      }
+      const r = await rig({
+        tls: mode === 'tls',
+        targetPort: (target.address() as AddressInfo).port,
+        server: { decisionLog: failing }
+      })
+      const refused = new Promise<Error & { details?: { decision?: string } }>((res) => r.server.once('refused', res))
+      const got = await roundTrip(r.localPort, Buffer.from('x'))
+      expect(got.bytes.length).toBe(0)
+      expect((await refused).details?.decision).toBe('log-unavailable')
+      expect(targetConnections).toBe(0)
+      expect(r.server.stats.accepted).toBe(0)
+      expect(appended).toEqual([
+        expect.objectContaining({ kind: 'connection', event: 'accepted', code: 'allow' }),
+        expect.objectContaining({ kind: 'connection', event: 'refused', code: 'log-unavailable' })
+      ])
     })
 
     it('keeps half-close: the app ends its request, the target answers after that, the answer arrives', async () => {
@@ -279,7 +315,11 @@ describe('proxy limits', () => {
     expect(got.bytes.length).toBe(0)
     expect(Date.now() - t0).toBeLessThan(3000)
     expect((await refused).code).toBe('proxy-target-timeout')
-    expect(r.log.entries[0]).toMatchObject({ event: 'refused', code: 'proxy-target-timeout' })
+    // the acceptance is logged before the target is dialled (fail closed); the timeout follows
+    expect(r.log.entries).toEqual([
+      expect.objectContaining({ event: 'accepted', code: 'allow' }),
+      expect.objectContaining({ event: 'refused', code: 'proxy-target-timeout' })
+    ])
   })
 
   it('the client refuses a server that is not the pinned peer ID', async () => {

@@ -1,13 +1,15 @@
-import type { DecisionRecord, LogPeer } from '@peerguard/decision-log'
-import type { Decision, PeerInfo, PeerguardError } from '@peerguard/interface'
+import {
+  type Decision,
+  type DecisionRecord,
+  type DecisionSink,
+  type LogPeer,
+  type PeerInfo,
+  type PeerguardError,
+  recordOrRefuse
+} from '@peerguard/interface'
 import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
 import { ShareDeniedError, ShareError } from './errors.js'
 import { formatSharePath, parseSharePath } from './paths.js'
-
-/** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
-export interface DecisionSink {
-  append(record: DecisionRecord): Promise<unknown>
-}
 
 export interface EnforcerOptions {
   shareName: string
@@ -145,13 +147,8 @@ export class Enforcer {
 
   /** Append a decision before acting; a log that cannot be written refuses the operation (fail closed). */
   async record(record: DecisionRecord): Promise<void> {
-    if (this.#log === undefined) return
-    try {
-      await this.#log.append(record)
-    } catch (err) {
-      // Fail closed: an operation whose decision cannot be recorded does not run.
-      throw new ShareError('io-error', 'the decision log cannot be written; operation refused', { cause: err })
-    }
+    // Fail closed: an operation whose decision cannot be recorded does not run (`log-unavailable`).
+    await recordOrRefuse(this.#log, record)
   }
 }
 

@@ -1,6 +1,11 @@
-import type { DecisionRecord, OperationRecord } from '@peerguard/decision-log'
-import type { Decision, PeerInfo } from '@peerguard/interface'
-import { PeerguardError } from '@peerguard/interface'
+import {
+  type Decision,
+  type DecisionRecord,
+  type DecisionSink,
+  type OperationRecord,
+  type PeerInfo,
+  recordOrRefuse
+} from '@peerguard/interface'
 
 /** The part of a `@peerguard/policy` Policy the swarm needs (structural). */
 export interface SwarmPolicy {
@@ -10,11 +15,6 @@ export interface SwarmPolicy {
     resource: string
     context?: { encrypted?: boolean; address?: string }
   }): Decision
-}
-
-/** Where decisions go: `@peerguard/decision-log`'s DecisionLog fits. */
-export interface SwarmDecisionSink {
-  append(record: DecisionRecord): Promise<unknown>
 }
 
 /** Policy verbs (policies/README.md): `get` (a read) to fetch, `put` (a write) to seed or publish. */
@@ -98,12 +98,7 @@ export function decisionRecord(peer: PeerInfo, verb: SwarmVerb | 'piece', resour
   }
 }
 
-/** Append to the log; a log that cannot be written refuses the operation (fail closed). */
-export async function appendDecision(log: SwarmDecisionSink | undefined, record: DecisionRecord): Promise<void> {
-  if (log === undefined) return
-  try {
-    await log.append(record)
-  } catch (err) {
-    throw new PeerguardError('io-error', 'the decision log cannot be written; operation refused', { cause: err })
-  }
+/** Append to the log; a log that cannot be written refuses the operation (fail closed, `log-unavailable`). */
+export async function appendDecision(log: DecisionSink | undefined, record: DecisionRecord): Promise<void> {
+  await recordOrRefuse(log, record)
 }

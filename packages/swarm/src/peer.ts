@@ -18,6 +18,7 @@ import {
   assertString,
   type ConnectionCheck,
   type ConnectionRefusal,
+  type DecisionSink,
   InvalidArgumentError,
   type Logger,
   type PeerInfo,
@@ -26,7 +27,7 @@ import {
   silentLogger
 } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
-import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmDecisionSink, type SwarmPolicy } from './access.js'
+import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmPolicy } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'
 import { SwarmClosedError, SwarmDeniedError, SwarmFileMismatchError, SwarmPublisherDeniedError } from './errors.js'
@@ -51,7 +52,7 @@ export interface SwarmPeerOptions {
    */
   policy?: SwarmPolicy
   /** Decision log (`@peerguard/decision-log` DecisionLog); every admission and refusal is appended. Default none. */
-  log?: SwarmDecisionSink
+  log?: DecisionSink
   /** Most inbound (serving) connections at once. Default 64. */
   maxPeers?: number
   /** Cap on upload bandwidth for all serving connections, bytes per second. Default: none. */
