@@ -8,7 +8,7 @@ import {
   recordOrRefuse
 } from '@peerguard/interface'
 import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
-import { ShareDeniedError, ShareError } from './errors.js'
+import { ShareDeniedError } from './errors.js'
 import { formatSharePath, parseSharePath } from './paths.js'
 
 export interface EnforcerOptions {
