@@ -8,17 +8,18 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey as libp2pPeerIdFromPublicKey } from '@libp2p/peer-id'
 import { loadKeystore, peerIdFromString } from '@peerguard/identity'
 import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
 
-/** Newest modification time under a source directory. */
+type Run = CliRun
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
+/** In-process: the same program as the binary, output captured (run-cli.ts). */
+function peerguard(args: string[], cwd: string): Promise<Run> {
+  return runCli(args, { cwd })
 }
 
-function peerguard(args: string[], cwd: string): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 30000 })
+/** Black-box: the built binary in its own process (help, version and usage below). */
+function peerguardProcess(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -37,14 +38,17 @@ afterAll(async () => {
 
 describe('peerguard id new / show', () => {
   it('new then show --json give the same peer ID, and libp2pPeerId equals what @libp2p/peer-id derives', async () => {
-    const created = peerguard(['id', 'new', '--out', 'alice.key', '--passphrase-file', 'pass', '--label', 'alice', '--json'], dir)
+    const created = await peerguard(
+      ['id', 'new', '--out', 'alice.key', '--passphrase-file', 'pass', '--label', 'alice', '--json'],
+      dir
+    )
     expect(created.stderr).toBe('')
     expect(created.code).toBe(0)
     const made = JSON.parse(created.stdout) as Record<string, unknown>
     expect(made.file).toBe('alice.key')
     expect(made.encrypted).toBe(true)
 
-    const shown = peerguard(['id', 'show', 'alice.key', '--passphrase-file', 'pass', '--json'], dir)
+    const shown = await peerguard(['id', 'show', 'alice.key', '--passphrase-file', 'pass', '--json'], dir)
     expect(shown.code).toBe(0)
     const info = JSON.parse(shown.stdout) as Record<string, string | boolean>
     expect(Object.keys(info).sort()).toEqual([
@@ -75,21 +79,21 @@ describe('peerguard id new / show', () => {
     }
   })
 
-  it('reads --json given before the noun or after the file (global option)', () => {
-    peerguard(['id', 'new', '--out', 'json.key'], dir)
-    const after = peerguard(['id', 'show', 'json.key', '--json'], dir)
-    const before = peerguard(['--json', 'id', 'show', 'json.key'], dir)
+  it('reads --json given before the noun or after the file (global option)', async () => {
+    await peerguard(['id', 'new', '--out', 'json.key'], dir)
+    const after = await peerguard(['id', 'show', 'json.key', '--json'], dir)
+    const before = await peerguard(['--json', 'id', 'show', 'json.key'], dir)
     expect(after.code).toBe(0)
     expect(JSON.parse(after.stdout)).toEqual(JSON.parse(before.stdout))
     expect(JSON.parse(after.stdout).encrypted).toBe(false)
   })
 
-  it('prints the peer ID alone in text mode and warns that an unencrypted key is unprotected', () => {
-    const r = peerguard(['id', 'new', '--out', 'plain.key'], dir)
+  it('prints the peer ID alone in text mode and warns that an unencrypted key is unprotected', async () => {
+    const r = await peerguard(['id', 'new', '--out', 'plain.key'], dir)
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^[A-Z2-7]{7}(-[A-Z2-7]{7}){7}\n$/)
     expect(r.stderr).toContain('peerguard: warning: plain.key is not encrypted')
-    const shown = peerguard(['id', 'show', 'plain.key'], dir)
+    const shown = await peerguard(['id', 'show', 'plain.key'], dir)
     expect(shown.code).toBe(0)
     expect(shown.stdout).toContain(`peer ID:      ${r.stdout.trim()}`)
     expect(shown.stdout).toMatch(/libp2p: {7}12D3KooW/)
@@ -97,16 +101,16 @@ describe('peerguard id new / show', () => {
   })
 
   it('refuses to overwrite a key file without --force', async () => {
-    const first = peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass'], dir)
-    const again = peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass'], dir)
+    const first = await peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass'], dir)
+    const again = await peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass'], dir)
     expect(again.code).toBe(3)
     expect(again.stdout).toBe('')
     expect(again.stderr).toBe(
       'peerguard: error: keep.key: already exists; refusing to overwrite a key file\npeerguard: hint: choose another file, or replace it on purpose (--force)\n'
     )
-    const show = peerguard(['id', 'show', 'keep.key', '--passphrase-file', 'pass'], dir)
+    const show = await peerguard(['id', 'show', 'keep.key', '--passphrase-file', 'pass'], dir)
     expect(show.stdout).toContain(first.stdout.trim())
-    const forced = peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass', '--force'], dir)
+    const forced = await peerguard(['id', 'new', '--out', 'keep.key', '--passphrase-file', 'pass', '--force'], dir)
     expect(forced.code).toBe(0)
     expect(forced.stdout).not.toBe(first.stdout)
     expect((await stat(join(dir, 'keep.key'))).mode & 0o777).toBe(0o600)
@@ -116,7 +120,7 @@ describe('peerguard id new / show', () => {
 describe('damaged keystores and bad passphrases each give their own error', () => {
   let original: Buffer
   beforeAll(async () => {
-    expect(peerguard(['id', 'new', '--out', 'bob.key', '--passphrase-file', 'pass'], dir).code).toBe(0)
+    expect((await peerguard(['id', 'new', '--out', 'bob.key', '--passphrase-file', 'pass'], dir)).code).toBe(0)
     original = await readFile(join(dir, 'bob.key'))
   })
 
@@ -141,7 +145,7 @@ describe('damaged keystores and bad passphrases each give their own error', () =
     it(`${name}: "peerguard: error: ${message}" and exit 3`, async () => {
       expect(original.length).toBe(213)
       await writeFile(join(dir, 'k.key'), damage(original), { mode: 0o600 })
-      const r = peerguard(['id', 'show', 'k.key', ...extra], dir)
+      const r = await peerguard(['id', 'show', 'k.key', ...extra], dir)
       expect(r.code).toBe(3)
       expect(r.stdout).toBe('')
       expect(r.stderr.split('\n')[0]).toBe(`peerguard: error: ${message}`)
@@ -151,19 +155,19 @@ describe('damaged keystores and bad passphrases each give their own error', () =
 
   it('--json puts the stable code on stdout', async () => {
     await writeFile(join(dir, 'k.key'), original.subarray(0, 100))
-    const r = peerguard(['id', 'show', 'k.key', '--json'], dir)
+    const r = await peerguard(['id', 'show', 'k.key', '--json'], dir)
     expect(r.code).toBe(3)
     expect(JSON.parse(r.stdout).error.code).toBe('keystore-truncated')
   })
 
-  it('an empty passphrase is a usage error (exit 2), a missing passphrase file exit 3', () => {
-    const empty = peerguard(['id', 'new', '--out', 'e.key', '--passphrase-file', 'empty'], dir)
+  it('an empty passphrase is a usage error (exit 2), a missing passphrase file exit 3', async () => {
+    const empty = await peerguard(['id', 'new', '--out', 'e.key', '--passphrase-file', 'empty'], dir)
     expect(empty.code).toBe(2)
     expect(empty.stderr.split('\n')[0]).toBe(
       'peerguard: error: empty: the passphrase file is empty (its first line is the passphrase)'
     )
     expect(existsSync(join(dir, 'e.key'))).toBe(false)
-    const missing = peerguard(['id', 'show', 'bob.key', '--passphrase-file', 'nope'], dir)
+    const missing = await peerguard(['id', 'show', 'bob.key', '--passphrase-file', 'nope'], dir)
     expect(missing.code).toBe(3)
     expect(missing.stderr.split('\n')[0]).toBe('peerguard: error: nope: no such passphrase file')
   })
@@ -172,7 +176,7 @@ describe('damaged keystores and bad passphrases each give their own error', () =
 describe('help, version and usage', () => {
   it('--help exits 0 with an example on every id command', () => {
     for (const args of [['--help'], ['id', '--help'], ['id', 'new', '--help'], ['id', 'show', '--help']]) {
-      const r = peerguard(args, dir)
+      const r = peerguardProcess(args, dir)
       expect({ args, code: r.code }).toEqual({ args, code: 0 })
       expect(r.stdout).toMatch(/Examples?:\n {2}\$ peerguard id/)
     }
@@ -180,20 +184,20 @@ describe('help, version and usage', () => {
 
   it('--version exits 0 and prints the version', async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string }
-    const r = peerguard(['--version'], dir)
+    const r = peerguardProcess(['--version'], dir)
     expect(r.code).toBe(0)
     expect(r.stdout.trim()).toBe(pkg.version)
   })
 
   it('an unknown command or a missing required option exits 2', () => {
-    const unknown = peerguard(['frobnicate'], dir)
+    const unknown = peerguardProcess(['frobnicate'], dir)
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain("peerguard: error: unknown command 'frobnicate'")
-    const noOut = peerguard(['id', 'new'], dir)
+    const noOut = peerguardProcess(['id', 'new'], dir)
     expect(noOut.code).toBe(2)
     expect(noOut.stderr).toContain("peerguard: error: required option '--out <file>' not specified")
-    expect(peerguard(['id', 'show'], dir).code).toBe(2)
-    const label = peerguard(['id', 'new', '--out', 'l.key', '--label', 'evil\u001b[2J'], dir)
+    expect(peerguardProcess(['id', 'show'], dir).code).toBe(2)
+    const label = peerguardProcess(['id', 'new', '--out', 'l.key', '--label', 'evil\u001b[2J'], dir)
     expect(label.code).toBe(2)
     expect(label.stderr).toBe('peerguard: error: --label: must not contain control characters\n')
     expect(existsSync(join(dir, 'l.key'))).toBe(false)
