@@ -10,6 +10,8 @@ import { AtomicUpload, type WriteMode } from './upload.js'
 
 /** Most entries one `list` returns (SPEC.md §4). */
 export const MAX_LIST_ENTRIES = 10_000
+/** Most `lstat` calls one `list` keeps in flight. */
+const LIST_STAT_CONCURRENCY = 64
 
 export interface ListEntry {
   readonly name: string
@@ -78,19 +80,21 @@ export class ShareRoot {
       const dir = await this.#root.openDir(names)
       try {
         const dirents = await readdir(dir.path).catch((err) => Promise.reject(fsError(err, label)))
+        const names = dirents.filter((name) => !name.startsWith(TEMP_PREFIX))
         const entries: ListEntry[] = []
-        let truncated = false
-        for (const name of dirents) {
-          if (name.startsWith(TEMP_PREFIX)) continue
-          if (entries.length >= MAX_LIST_ENTRIES) {
-            truncated = true
-            break
-          }
-          const st = await lstat(dir.child(name)).catch(() => undefined)
-          if (st !== undefined) entries.push({ name, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
+        // Up to LIST_STAT_CONCURRENCY lstat calls in flight: one at a time, a listing waits behind
+        // every other peer's queued file work once per entry. Never more stats than entries kept.
+        let next = 0
+        while (next < names.length && entries.length < MAX_LIST_ENTRIES) {
+          const batch = names.slice(next, next + Math.min(LIST_STAT_CONCURRENCY, MAX_LIST_ENTRIES - entries.length))
+          next += batch.length
+          const stats = await Promise.all(batch.map((name) => lstat(dir.child(name)).catch(() => undefined)))
+          stats.forEach((st, i) => {
+            if (st !== undefined) entries.push({ name: batch[i] as string, type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs })
+          })
         }
         entries.sort((a, b) => a.name.localeCompare(b.name))
-        return { entries, truncated }
+        return { entries, truncated: next < names.length }
       } finally {
         await dir.close()
       }
