@@ -32,6 +32,7 @@ interface Peer {
 let dir: string
 let root: CertificateAuthority
 let inter: CertificateAuthority
+let inter2: CertificateAuthority
 let nas: Peer
 let live: LiveConfig
 let server: ShareServer
@@ -44,15 +45,18 @@ async function replaceFile(path: string, data: string): Promise<void> {
   await rename(tmp, path)
 }
 
-async function issue(name: string): Promise<Peer> {
+async function issue(name: string, by: CertificateAuthority = inter): Promise<Peer> {
   const identity = generateKeyPair()
-  const cert = await inter.issuePeer({ publicKey: identity.publicKey, name, groups: ['staff'] })
+  const cert = await by.issuePeer({ publicKey: identity.publicKey, name, groups: ['staff'] })
   return { identity, chain: cert.chain, serial: cert.serial }
 }
 
 /** Connect as `peer`; resolves to when its channel closed. */
 async function connectAs(peer: Peer): Promise<{ closed: Promise<number> }> {
-  const trust = createTrustStore({ roots: [root.certificate], crls: [(await root.crl()).der, (await inter.crl()).der] })
+  const trust = createTrustStore({
+    roots: [root.certificate],
+    crls: [(await root.crl()).der, (await inter.crl()).der, (await inter2.crl()).der]
+  })
   const base = channelTransport({ identity: peer.identity, chain: peer.chain, trust })
   let stream: Duplex | undefined
   const transport: ShareTransport = {
@@ -73,6 +77,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pg-reload-inter-'))
   root = await createCertificateAuthority({ name: 'Office Root CA' })
   inter = await root.issueIntermediate({ name: 'Office Issuing CA' })
+  inter2 = await root.issueIntermediate({ name: 'Lab Issuing CA' })
   nas = await issue('nas')
   const trustDir = join(dir, 'trust')
   await mkdir(trustDir)
@@ -80,6 +85,7 @@ beforeAll(async () => {
   await writeFile(join(trustDir, 'root.pem'), pemEncode(root.certificate, 'CERTIFICATE'))
   await writeFile(join(trustDir, 'root.crl'), (await root.crl()).pem)
   await writeFile(join(trustDir, 'issuing.crl'), (await inter.crl()).pem)
+  await writeFile(join(trustDir, 'lab.crl'), (await inter2.crl()).pem)
   await writeFile(join(dir, 'nas.pem'), nas.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
   live = await createLiveConfig({
     identity: nas.identity,
@@ -108,6 +114,31 @@ afterAll(async () => {
 })
 
 describe('live reload below an intermediate CA', () => {
+  it("a peer below another intermediate than the server's is re-checked with the chain it presented", async () => {
+    const dave = await issue('dave', inter2)
+    const daveConn = await connectAs(dave)
+    let daveClosed = false
+    void daveConn.closed.then(() => {
+      daveClosed = true
+    })
+    // an unrelated trust change: a freshly signed root CRL. dave's chain (via "Lab Issuing CA",
+    // which the server's own chain does not hold) must still verify, so dave stays connected.
+    const before = dropped.length
+    let reloaded!: () => void
+    const applied = new Promise<void>((r) => (reloaded = r))
+    live.onChange(() => reloaded())
+    await replaceFile(join(dir, 'trust', 'root.crl'), (await root.crl()).pem)
+    await applied
+    await new Promise((r) => setTimeout(r, 300))
+    expect(dropped.slice(before)).toEqual([])
+    expect(daveClosed).toBe(false)
+    // revoked at his own intermediate: closed, with the revocation as the reason
+    await inter2.revoke(dave.serial, 'keyCompromise')
+    await replaceFile(join(dir, 'trust', 'lab.crl'), (await inter2.crl()).pem)
+    await daveConn.closed
+    expect(dropped.at(-1)).toMatchObject({ code: 'cert-revoked', peer: expect.objectContaining({ name: 'dave' }) })
+  }, 30_000)
+
   it("a peer revoked by the intermediate is closed when the intermediate's CRL lands; the others stay", async () => {
     const bob = await issue('bob')
     const carol = await issue('carol')

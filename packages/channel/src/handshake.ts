@@ -122,6 +122,7 @@ async function authenticate(
       name: v.name,
       groups: [...v.groups],
       certificate: v.certificate,
+      chain: v.chain,
       ...(address === undefined ? {} : { address })
     }
     const kp = o.knownPeers

@@ -136,14 +136,17 @@ export class LiveConfig {
 
   /**
    * Is this peer still trusted? Its certificate is verified again against the trust store in force
-   * (revocation, validity, chain to a root; intermediates from this node's own chain). Peers
+   * (revocation, validity, chain to a root; the intermediates the peer presented at its handshake,
+   * else this node's own). Peers
    * without a certificate (plain mode, pinned) are not this check's business.
    */
   readonly checkPeer = (peer: PeerInfo): { code: string; reason: string } | undefined => {
     if (peer.certificate === undefined) return undefined
     this.#crls.notePeer(peer.certificate)
     try {
-      const v = verifyPeerChainSync([peer.certificate, ...this.chain.slice(1)], { trust: this.trust, purpose: 'clientAuth' })
+      // The verified path ends with the root the store trusts; the peer's intermediates sit between.
+      const presented = peer.chain !== undefined && peer.chain.length > 1 ? peer.chain.slice(1, -1) : this.chain.slice(1)
+      const v = verifyPeerChainSync([peer.certificate, ...presented], { trust: this.trust, purpose: 'clientAuth' })
       if (v.peerId !== peer.peerId)
         return {
           code: 'cert-peer-mismatch',

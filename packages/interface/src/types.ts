@@ -13,6 +13,12 @@ export interface PeerInfo {
   readonly groups: readonly string[]
   /** The peer's leaf certificate in DER, when it presented one. */
   readonly certificate?: Uint8Array
+  /**
+   * The certificate path the channel verified, leaf first, ending with the trusted root (DER),
+   * when the peer presented a certificate. Lets a node re-check the peer later (after a CRL or
+   * trust reload) with the same intermediates the peer sent.
+   */
+  readonly chain?: readonly Uint8Array[]
   /** Network address the peer connected from, when known (`host:port`). */
   readonly address?: string
 }

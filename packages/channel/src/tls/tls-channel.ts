@@ -177,6 +177,7 @@ async function authenticate(tls: TLSSocket, o: Resolved, purpose: 'clientAuth' |
     name: v.name,
     groups: [...v.groups],
     certificate: v.certificate,
+    chain: v.chain,
     ...(address === undefined ? {} : { address })
   }
 }
