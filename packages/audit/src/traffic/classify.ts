@@ -5,16 +5,22 @@ import { DiscoveryApp, discoveryProtocol } from './detectors/discovery.js'
 import { EncryptedApp, isSsh, isTls } from './detectors/encrypted.js'
 import { FtpApp, isFtpStart } from './detectors/ftp.js'
 import { HttpApp, isHttpStart } from './detectors/http.js'
+import { isLpdStart, LpdApp } from './detectors/lpd.js'
 import { NTLMSSP_SIGNATURE, NtlmTracker } from './detectors/ntlm.js'
 import { isPeerguardChannelInit, isPeerguardPlain, PeerguardChannelApp, PeerguardPlainApp } from './detectors/peerguard.js'
+import { isRawPrintStart, RawPrintApp } from './detectors/pjl.js'
 import { isRpcCall, isRpcTcpStart, RpcApp } from './detectors/rpc.js'
+import { isRsyncdStart, RsyncApp } from './detectors/rsync.js'
 import { isSmbStart, SmbApp } from './detectors/smb.js'
+import { isTelnetStart, TelnetApp } from './detectors/telnet.js'
+import { isTftpRequest, TftpApp } from './detectors/tftp.js'
 import { entropy } from './detectors/text.js'
 import type { Flow, FlowApp } from './flow.js'
 
 /**
  * Recognise a TCP application protocol from the first bytes of one direction: by content, never
- * by port alone (an FTP server on port 2121 is still FTP).
+ * by port alone (an FTP server on port 2121 is still FTP). Each check looks at its first byte or
+ * magic before anything else, so a packet of another protocol costs a few comparisons.
  */
 export function classifyTcp(
   ctx: AuditContext,
@@ -33,6 +39,10 @@ export function classifyTcp(
   if (fromClient && isPeerguardChannelInit(buf, off, len)) return new PeerguardChannelApp(ctx, flow)
   if (isTls(buf, off, len)) return new EncryptedApp(ctx, flow, 'tls')
   if (isSsh(buf, off, len)) return new EncryptedApp(ctx, flow, 'ssh')
+  if (isRsyncdStart(buf, off, len)) return new RsyncApp(ctx, flow)
+  if (isTelnetStart(buf, off, len)) return new TelnetApp(ctx, flow)
+  if (isRawPrintStart(buf, off, len, fromClient, flow.server.port)) return new RawPrintApp(ctx, flow)
+  if (isLpdStart(buf, off, len, fromClient)) return new LpdApp(ctx, flow)
   return undefined
 }
 
@@ -51,6 +61,7 @@ export function classifyUdp(
   if (disc !== undefined) return new DiscoveryApp(ctx, flow, disc)
   if (isLsd(buf, off, len)) return new LsdApp(ctx, flow)
   if (isRpcCall(buf, off, len)) return new RpcApp(ctx, flow, false)
+  if (isTftpRequest(buf, off, len)) return new TftpApp(ctx, flow)
   if (isDht(buf, off, len) || isUtp(buf, off, len)) return new BittorrentUdpApp(ctx, flow)
   return undefined
 }

@@ -170,8 +170,7 @@ class HttpDirection {
       else if (cl !== undefined && /^\d+$/.test(cl)) {
         this.#skip = Number(cl)
         if (this.#skip === 0) this.#emitBody()
-      }
-      else if (msg.start.startsWith('HTTP/') && !/^HTTP\/1\.[01] (1\d\d|204|304)/.test(msg.start)) this.stopped = true
+      } else if (msg.start.startsWith('HTTP/') && !/^HTTP\/1\.[01] (1\d\d|204|304)/.test(msg.start)) this.stopped = true
     }
   }
 

@@ -1,28 +1,28 @@
 import { clean } from './text.js'
 
 /** IPP operation names (RFC 8011 5.4, CUPS extensions 0x4001+). */
-const OPERATIONS: Record<number, string> = {
-  0x0002: 'Print-Job',
-  0x0003: 'Print-URI',
-  0x0004: 'Validate-Job',
-  0x0005: 'Create-Job',
-  0x0006: 'Send-Document',
-  0x0007: 'Send-URI',
-  0x0008: 'Cancel-Job',
-  0x0009: 'Get-Job-Attributes',
-  0x000a: 'Get-Jobs',
-  0x000b: 'Get-Printer-Attributes',
-  0x000c: 'Hold-Job',
-  0x000d: 'Release-Job',
-  0x000e: 'Restart-Job',
-  0x0010: 'Pause-Printer',
-  0x0011: 'Resume-Printer',
-  0x0012: 'Purge-Jobs',
-  0x4001: 'CUPS-Get-Default',
-  0x4002: 'CUPS-Get-Printers',
-  0x4003: 'CUPS-Add-Modify-Printer',
-  0x4004: 'CUPS-Delete-Printer'
-}
+const OPERATIONS = new Map<number, string>([
+  [0x0002, 'Print-Job'],
+  [0x0003, 'Print-URI'],
+  [0x0004, 'Validate-Job'],
+  [0x0005, 'Create-Job'],
+  [0x0006, 'Send-Document'],
+  [0x0007, 'Send-URI'],
+  [0x0008, 'Cancel-Job'],
+  [0x0009, 'Get-Job-Attributes'],
+  [0x000a, 'Get-Jobs'],
+  [0x000b, 'Get-Printer-Attributes'],
+  [0x000c, 'Hold-Job'],
+  [0x000d, 'Release-Job'],
+  [0x000e, 'Restart-Job'],
+  [0x0010, 'Pause-Printer'],
+  [0x0011, 'Resume-Printer'],
+  [0x0012, 'Purge-Jobs'],
+  [0x4001, 'CUPS-Get-Default'],
+  [0x4002, 'CUPS-Get-Printers'],
+  [0x4003, 'CUPS-Add-Modify-Printer'],
+  [0x4004, 'CUPS-Delete-Printer']
+])
 
 /** Operations that submit a document (the job's content crosses the network). */
 export const IPP_JOB_OPERATIONS = new Set(['Print-Job', 'Print-URI', 'Create-Job', 'Send-Document', 'Send-URI'])
@@ -69,7 +69,7 @@ export function parseIppRequest(b: Buffer): IppRequest | undefined {
   if (first < 0x01 || first > 0x0f) return undefined
   const req: IppRequest = {
     version: `${major}.${b[1]}`,
-    operation: OPERATIONS[op] ?? `0x${op.toString(16).padStart(4, '0')}`,
+    operation: OPERATIONS.get(op) ?? `0x${op.toString(16).padStart(4, '0')}`,
     requestId: b.readUInt32BE(4),
     attributes: {}
   }

@@ -2,6 +2,7 @@ import type { AuditContext } from '../context.js'
 import { noteFrame } from '../findings.js'
 import type { Flow, FlowApp } from '../flow.js'
 import { MessageFramer } from '../message-framer.js'
+import { nfsCallOps } from './nfs-ops.js'
 import { addDistinct, latin1 } from './text.js'
 
 /** ONC-RPC program numbers (RFC 5531, IANA). */
@@ -17,6 +18,9 @@ const PROGRAMS: Record<number, string> = {
 const FILE_PROGRAMS = new Set([100003, 100005, 100021, 100227])
 const AUTH_SYS = 1
 const RPCSEC_GSS = 6
+/** RPCSEC_GSS services (RFC 2203 5): integrity wraps the arguments, privacy encrypts them. */
+const GSS_SVC_INTEGRITY = 2
+const GSS_SVC_PRIVACY = 3
 
 /** True when `buf[o]` starts an ONC-RPC call (xid, CALL=0, rpcvers=2, a known program). */
 export function isRpcCall(buf: Buffer, o: number, len: number): boolean {
@@ -52,6 +56,10 @@ export class RpcApp implements FlowApp {
   #rootCalls = 0
   #sysFrames: number[] = []
   #rootFrames: number[] = []
+  /** File data in clear: READ/WRITE calls not protected by RPCSEC_GSS privacy (krb5p). */
+  readonly #data = { reads: 0, writes: 0, readBytes: 0, writeBytes: 0, privacyCalls: 0, security: [] as string[] }
+  readonly #names: string[] = []
+  #dataFrames: number[] = []
 
   constructor(ctx: AuditContext, flow: Flow, tcp: boolean) {
     this.#ctx = ctx
@@ -122,6 +130,7 @@ export class RpcApp implements FlowApp {
         noteFrame(this.#rootFrames, frame)
       }
     } else if (flavor === RPCSEC_GSS && file) this.#gssCalls++
+    if (prog === 100003) this.#nfsData(b, o, end, cred, credLen, flavor, frame)
     // MOUNT MNT (RFC 1813 appendix I): the argument is the exported directory path.
     if (prog === 100005 && proc === 1) {
       const verf = cred + credLen
@@ -131,6 +140,39 @@ export class RpcApp implements FlowApp {
       const n = b.readUInt32BE(args)
       if (n <= 1024 && args + 4 + n <= end) addDistinct(this.#paths, latin1(b, args + 4, n, 1024))
     }
+  }
+
+  /** READ/WRITE and file names of an NFS call, unless RPCSEC_GSS privacy hides the arguments. */
+  #nfsData(b: Buffer, o: number, end: number, cred: number, credLen: number, flavor: number, frame: number): void {
+    let security = flavor === AUTH_SYS ? 'AUTH_SYS' : flavor === 0 ? 'AUTH_NONE' : `flavor ${flavor}`
+    const verf = cred + credLen
+    if (verf + 8 > end) return
+    const verfLen = b.readUInt32BE(verf + 4)
+    if (verfLen > 400) return
+    let args = verf + 8 + ((verfLen + 3) & ~3)
+    if (flavor === RPCSEC_GSS) {
+      // rpc_gss_cred_vers_1_t: version, gss_proc, seq_num, service, handle (RFC 2203 5).
+      if (credLen < 16) return
+      const service = b.readUInt32BE(cred + 12)
+      if (service === GSS_SVC_PRIVACY) {
+        this.#data.privacyCalls++
+        return
+      }
+      security = service === GSS_SVC_INTEGRITY ? 'krb5i' : 'krb5'
+      // Integrity: opaque databody (length, seq_num, then the arguments).
+      if (service === GSS_SVC_INTEGRITY) args += 8
+    }
+    const ops = nfsCallOps(b, args, end, b.readUInt32BE(o + 16), b.readUInt32BE(o + 20))
+    if (ops === undefined) return
+    for (const n of ops.names) addDistinct(this.#names, n, 64)
+    if (ops.reads + ops.writes === 0) return
+    const d = this.#data
+    d.reads += ops.reads
+    d.writes += ops.writes
+    d.readBytes += ops.readBytes
+    d.writeBytes += ops.writeBytes
+    addDistinct(d.security, security, 4)
+    noteFrame(this.#dataFrames, frame)
   }
 
   finish(): void {
@@ -161,6 +203,24 @@ export class RpcApp implements FlowApp {
         flow,
         evidence: { calls: this.#rootCalls, machineNames: this.#machines },
         frames: this.#rootFrames
+      })
+    }
+    const d = this.#data
+    if (d.reads + d.writes > 0) {
+      add({
+        code: 'nfs-cleartext-data',
+        title: `NFS file data in clear with ${flow.dst}:${flow.dstPort}: ${d.reads} READ, ${d.writes} WRITE (${d.security.join(', ')})`,
+        flow,
+        evidence: {
+          reads: d.reads,
+          writes: d.writes,
+          readBytesRequested: d.readBytes,
+          writeBytes: d.writeBytes,
+          security: d.security,
+          files: this.#names,
+          privacyProtectedCalls: d.privacyCalls
+        },
+        frames: this.#dataFrames
       })
     }
     const nfs = this.#programs.some((p) => !p.startsWith('portmap'))
