@@ -21,6 +21,8 @@ export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'
 export { isDecisionSink, recordOrRefuse } from './decision.js'
+export { isPolicyDecider } from './decider.js'
+export type { DecideRequest, PolicyDecider, PolicyPeer, RequestContext } from './decider.js'
 export type {
   ConnectionRecord,
   DecisionRecord,

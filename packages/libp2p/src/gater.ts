@@ -1,23 +1,18 @@
 import type { ConnectionGater, MultiaddrConnection, PeerId as Libp2pPeerId } from '@libp2p/interface'
 import {
   assertString,
-  type Decision,
   type DecisionSink,
   InvalidArgumentError,
   isDecisionSink,
+  isPolicyDecider,
   type PeerInfo,
+  type PolicyDecider,
   recordOrRefuse
 } from '@peerguard/interface'
-import type { DecideRequest } from '@peerguard/policy'
 import { addressOf } from './address.js'
 import type { Libp2pConnectionRecord } from './decision-sink.js'
 import { peerguardPeerIdFromLibp2p } from './identity-bridge.js'
 import { PeerDirectory, sessionOf } from './peer-directory.js'
-
-/** The policy side the gater needs: a `Policy` or a `PolicyWatcher` of `@peerguard/policy`. */
-export interface PolicyDecider {
-  decide(request: DecideRequest): Decision
-}
 
 export interface PeerguardGaterOptions {
   /** The directory the encrypter fills (`createPeerDirectory()`); gives the policy the certificate name and groups. Default: none. */
@@ -57,7 +52,7 @@ const LOG_FAILED = 'io-error'
  * ```
  */
 export function peerguardGater(policy: PolicyDecider, options: PeerguardGaterOptions = {}): ConnectionGater {
-  if (typeof policy !== 'object' || policy === null || typeof policy.decide !== 'function')
+  if (!isPolicyDecider(policy))
     throw new InvalidArgumentError('policy: expected a Policy or PolicyWatcher from @peerguard/policy')
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
   const { peers, log } = options

@@ -21,10 +21,10 @@
 export { peerguardEncrypter, PeerguardEncrypter, PEERGUARD_PROTOCOL } from './encrypter.js'
 export type { PeerguardEncrypterComponents, PeerguardEncrypterOptions, PeerguardExtensions } from './encrypter.js'
 export { peerguardGater } from './gater.js'
-export type { PeerguardGaterOptions, PolicyDecider } from './gater.js'
+export type { PeerguardGaterOptions } from './gater.js'
 export { createPeerDirectory, PeerDirectory } from './peer-directory.js'
 export type { Libp2pConnectionRecord } from './decision-sink.js'
-export type { DecisionSink } from '@peerguard/interface'
+export type { DecisionSink, PolicyDecider } from '@peerguard/interface'
 export {
   identityFromLibp2pPrivateKey,
   libp2pPeerIdFromPeerguard,

@@ -1,19 +1,9 @@
-import type { SourceLocation } from '@peerguard/interface'
+import type { PolicyPeer, RequestContext, SourceLocation } from '@peerguard/interface'
 import type { Action, Verb } from './actions.js'
 import type { CompiledPattern } from './resource.js'
-import type { RequestContext } from './values.js'
 
-/** A peer as a decision sees it; structurally a subset of `PeerInfo` from @peerguard/interface. */
-export interface PolicyPeer {
-  /** Peer ID in peerguard text form. */
-  readonly peerId: string
-  /** Certificate name (CN), when the peer presented a certificate. */
-  readonly name?: string
-  /** Certificate groups (OU values). */
-  readonly groups?: readonly string[]
-  /** Address the peer connected from (`host:port`). */
-  readonly address?: string
-}
+/** A peer as a decision sees it (declared once, in @peerguard/interface). */
+export type { PolicyPeer }
 
 /** Conditions of a rule's `when:` block, parsed. */
 export interface Conditions {

@@ -1,5 +1,13 @@
 import { subject as caslSubject } from '@casl/ability'
-import { type Clock, type Decision, InvalidArgumentError, type SourceLocation, systemClock } from '@peerguard/interface'
+import {
+  type Clock,
+  type DecideRequest,
+  type Decision,
+  InvalidArgumentError,
+  type PolicyDecider,
+  type SourceLocation,
+  systemClock
+} from '@peerguard/interface'
 import { type Action, isAction, type Verb, verbsOf } from './actions.js'
 import { searchTree } from './automaton.js'
 import { type CaslRawRule, caslRulesFor, type PolicyAbility, type RuleMeta } from './casl-rules.js'
@@ -21,15 +29,8 @@ import {
 import { nearest } from './suggest.js'
 import { type RequestContext, type RequestFacts, requestFacts } from './values.js'
 
-/** A question to the policy. */
-export interface DecideRequest {
-  readonly peer: PolicyPeer
-  /** A verb (`get`, `put`, …) or a class of verbs (`read`, `write`). */
-  readonly action: Action | string
-  /** `share:<share>/<path>`, `swarm:<name>`, `service:<name>` or `device:<name>`. */
-  readonly resource: string
-  readonly context?: RequestContext
-}
+/** A question to the policy (declared once, in @peerguard/interface). */
+export type { DecideRequest }
 
 /** The decision codes; stable, they go into the decision log. */
 export type DecisionCode = 'allow' | 'deny-rule' | 'deny-default' | 'deny-requirement' | 'deny-invalid-resource'
@@ -106,7 +107,7 @@ function assertContext(ctx: RequestContext | undefined): void {
  * A loaded, validated, immutable policy. `decide()` is the hot path: per-peer rule sets are
  * compiled once (through CASL) and cached; a new Policy (a reload) starts with an empty cache.
  */
-export class Policy {
+export class Policy implements PolicyDecider {
   readonly model: PolicyModel
   private readonly clock: Clock
   private readonly now: () => number

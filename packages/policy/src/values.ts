@@ -4,6 +4,10 @@
  * what was expected; the loader turns that into a located error.
  */
 import { isIP } from 'node:net'
+import type { RequestContext } from '@peerguard/interface'
+
+/** What a request tells about itself (declared once, in @peerguard/interface). */
+export type { RequestContext }
 
 /** Largest size a policy may name: 1 PiB. Anything larger is a typo. */
 export const MAX_SIZE_BYTES = 2 ** 50
@@ -138,18 +142,6 @@ export function parseCidr(value: unknown): Parsed<{ lo: string; hi: string }> {
     ok: true,
     value: { lo: toHex(bin.slice(0, prefix).padEnd(128, '0')), hi: toHex(bin.slice(0, prefix).padEnd(128, '1')) }
   }
-}
-
-/** What a request tells about itself; `decide()` compares rules' `when:` with these. */
-export interface RequestContext {
-  /** Size of the file in bytes (for `put`, the size being written). */
-  readonly size?: number
-  /** Whether the request came over an encrypted, authenticated channel. */
-  readonly encrypted?: boolean
-  /** When the request happens (ms since the epoch or a Date); default: the policy's clock. */
-  readonly time?: number | Date
-  /** Source address (`host`, `host:port` or `[v6]:port`); default: the peer's address. */
-  readonly address?: string
 }
 
 /** Facts derived from a request, the fields the CASL conditions and the fast matcher read. */

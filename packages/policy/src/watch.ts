@@ -1,6 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname } from 'node:path'
-import { InvalidArgumentError, isPeerguardError, type PeerguardError } from '@peerguard/interface'
+import { InvalidArgumentError, isPeerguardError, type PeerguardError, type PolicyDecider } from '@peerguard/interface'
 import { readPolicyText } from './load-policy.js'
 import { parsePolicyModel } from './parse-policy.js'
 import { type DecideRequest, Policy, type PolicyDecision, type PolicyOptions } from './policy.js'
@@ -15,7 +15,7 @@ export interface WatchPolicyOptions extends PolicyOptions {
 }
 
 /** A policy file kept current: `policy` is always the last valid version. */
-export interface PolicyWatcher {
+export interface PolicyWatcher extends PolicyDecider {
   /** The policy in force (never an invalid one). */
   readonly policy: Policy
   /** `policy.decide()` on the policy in force. */

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { type KeyPair, loadIdentity } from '@peerguard/identity'
-import { InvalidArgumentError, isPeerguardError, PeerguardError } from '@peerguard/interface'
-import { loadPolicy, type Policy } from '@peerguard/policy'
+import { InvalidArgumentError, isPeerguardError, PeerguardError, type PolicyDecider } from '@peerguard/interface'
+import { loadPolicy } from '@peerguard/policy'
 import { createTrustStore, loadTrustStore, pemDecodeAll, parseCertificate, type TrustStore } from '@peerguard/pki'
 import { ProxyConfigInvalidError } from './errors.js'
 
@@ -14,7 +14,7 @@ export interface ProxyConfig {
   /** Roots and CRLs the other end's chain is checked against. */
   readonly trust: TrustStore
   /** The policy deciding who may reach the service (server side). */
-  readonly policy?: Pick<Policy, 'decide'>
+  readonly policy?: PolicyDecider
 }
 
 /** Files a proxy configuration is read from (what the CLI flags name). */

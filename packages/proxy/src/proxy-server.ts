@@ -10,6 +10,7 @@ import {
   type ConnectionRefusal,
   type DecisionSink,
   InvalidArgumentError,
+  isPolicyDecider,
   type Logger,
   type PeerInfo,
   PeerguardError,
@@ -531,7 +532,7 @@ export function checkConfig(c: ProxyConfig, needPolicy: boolean): void {
     throw new InvalidArgumentError('config.chain: expected a non-empty array of DER certificates')
   if (typeof c.trust !== 'object' || c.trust === null || typeof c.trust.reload !== 'function')
     throw new InvalidArgumentError('config.trust: expected a TrustStore from @peerguard/pki')
-  if (needPolicy && (typeof c.policy !== 'object' || c.policy === null || typeof c.policy.decide !== 'function'))
+  if (needPolicy && !isPolicyDecider(c.policy))
     throw new InvalidArgumentError(
       'config.policy: expected a Policy (or PolicyWatcher) from @peerguard/policy; a proxy server without a policy would admit nobody'
     )

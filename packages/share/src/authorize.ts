@@ -1,5 +1,5 @@
-import type { Decision, PeerInfo } from '@peerguard/interface'
-import { InvalidArgumentError, assertString } from '@peerguard/interface'
+import type { DecideRequest, Decision, PeerInfo, PolicyDecider } from '@peerguard/interface'
+import { InvalidArgumentError, assertString, isPolicyDecider } from '@peerguard/interface'
 
 /** Policy verbs the share asks about (see `@peerguard/policy` actions and SPEC.md §8). */
 export type ShareVerb = 'list' | 'get' | 'put' | 'delete' | 'rename'
@@ -28,32 +28,17 @@ export interface AccessRequest {
 /** Decides one access. May be async; a throw is treated as a denial (fail closed). */
 export type Authorizer = (peer: PeerInfo, request: AccessRequest) => Decision | Promise<Decision>
 
-/** What the share asks a policy (the `@peerguard/policy` DecideRequest shape). */
-export interface PolicyRequest {
-  peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
-  action: string
-  resource: string
-  context?: { encrypted?: boolean; size?: number }
-}
-
-/** The shape of a `@peerguard/policy` Policy the share needs (structural, so tests can pass any). */
-export interface PolicyLike {
-  decide(request: PolicyRequest): Decision
-  /** Allowed only if allowed on `resource` and on every resource below it. Without it, subtree questions are denied. */
-  decideTree?(request: PolicyRequest): Decision
-}
-
 /**
  * An Authorizer backed by a policy: asks `policy.decide` about (peer, verb, resource), or
  * `policy.decideTree` for a subtree; a policy without `decideTree` denies every subtree question
  * (fail closed).
  */
-export function policyAuthorizer(policy: PolicyLike): Authorizer {
-  if (typeof policy !== 'object' || policy === null || typeof policy.decide !== 'function') {
+export function policyAuthorizer(policy: PolicyDecider): Authorizer {
+  if (!isPolicyDecider(policy)) {
     throw new InvalidArgumentError('policy: expected an object with a decide() method')
   }
   return (peer, request) => {
-    const question: PolicyRequest = {
+    const question: DecideRequest = {
       peer: {
         peerId: peer.peerId,
         ...(peer.name === undefined ? {} : { name: peer.name }),

@@ -4,18 +4,9 @@ import {
   type DecisionSink,
   type OperationRecord,
   type PeerInfo,
+  type PolicyDecider,
   recordOrRefuse
 } from '@peerguard/interface'
-
-/** The part of a `@peerguard/policy` Policy the swarm needs (structural). */
-export interface SwarmPolicy {
-  decide(request: {
-    peer: { peerId: string; name?: string; groups?: readonly string[]; address?: string }
-    action: string
-    resource: string
-    context?: { encrypted?: boolean; address?: string }
-  }): Decision
-}
 
 /** Policy verbs (policies/README.md): `get` (a read) to fetch, `put` (a write) to seed or publish. */
 export type SwarmVerb = 'get' | 'put'
@@ -38,7 +29,7 @@ const FINAL_DENY = new Set(['deny-rule', 'deny-requirement', 'deny-invalid-resou
  * that ID as its name. Without a policy every certified peer is allowed.
  */
 export function decideSwarm(
-  policy: SwarmPolicy | undefined,
+  policy: PolicyDecider | undefined,
   peer: PeerInfo,
   verb: SwarmVerb,
   swarm: { name: string; swarmId: string }

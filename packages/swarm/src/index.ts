@@ -42,7 +42,7 @@ export {
 } from './wire.js'
 export type { SwarmMessage } from './wire.js'
 export { decideSwarm } from './access.js'
-export type { SwarmPolicy, SwarmVerb } from './access.js'
+export type { SwarmVerb } from './access.js'
 export { MAX_OUTSTANDING_REQUESTS } from './serve.js'
 export { parsePeerAddress } from './address.js'
 export {

@@ -20,14 +20,16 @@ import {
   type ConnectionRefusal,
   type DecisionSink,
   InvalidArgumentError,
+  isPolicyDecider,
   type Logger,
   type PeerInfo,
   PeerguardError,
+  type PolicyDecider,
   runConnectionCheck,
   silentLogger
 } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
-import { appendDecision, decideSwarm, decisionRecord, logPeer, type SwarmPolicy } from './access.js'
+import { appendDecision, decideSwarm, decisionRecord, logPeer } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'
 import { SwarmClosedError, SwarmDeniedError, SwarmFileMismatchError, SwarmPublisherDeniedError } from './errors.js'
@@ -50,7 +52,7 @@ export interface SwarmPeerOptions {
    * Who may fetch (`get`) and seed or publish (`put`) each `swarm:<name>`. Default: none, and then
    * every peer certified by `trust` may do everything (the CA is the access list).
    */
-  policy?: SwarmPolicy
+  policy?: PolicyDecider
   /** Decision log (`@peerguard/decision-log` DecisionLog); every admission and refusal is appended. Default none. */
   log?: DecisionSink
   /** Most inbound (serving) connections at once. Default 64. */
@@ -545,10 +547,7 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
   if (typeof options.trust !== 'object' || options.trust === null)
     throw new InvalidArgumentError('options.trust: expected a TrustStore')
   if (options.dir !== undefined) assertString('options.dir', options.dir, { nonEmpty: true })
-  if (
-    options.policy !== undefined &&
-    (typeof options.policy !== 'object' || options.policy === null || typeof options.policy.decide !== 'function')
-  )
+  if (options.policy !== undefined && !isPolicyDecider(options.policy))
     throw new InvalidArgumentError('options.policy: expected a Policy (an object with decide())')
   if (
     options.log !== undefined &&
