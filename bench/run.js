@@ -1,10 +1,16 @@
 #!/usr/bin/env node
+// @ts-check
 // Run the benchmarks: every bench/*.bench.js in sequence, each in its own child process with
 // inherited stdio, or only those named on the command line (`node bench/run.js identity policy`).
 // Arguments starting with `--` (e.g. --quick) are passed on to every benchmark.
+// A full run (not --quick) writes bench/results/<date>.json: the machine (CPU, cores, memory,
+// load before and after), Node and OpenSSL versions, and every figure each benchmark recorded
+// with its runs, median and spread (bench/lib.js). `node bench/readme-table.js` then rebuilds the
+// README table from the newest results file. --quick runs are smoke tests and write nothing.
 // Exit code: 0 when all ran, 1 when one failed, 2 for an unknown benchmark name.
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,6 +23,7 @@ const available = readdirSync(here)
 
 const args = process.argv.slice(2)
 const flags = args.filter((a) => a.startsWith('--'))
+const quick = flags.includes('--quick')
 const names = args.filter((a) => !a.startsWith('--')).map((a) => basename(a).replace(/\.bench\.js$|\.js$/, ''))
 const unknown = names.filter((n) => !available.includes(n))
 if (unknown.length > 0) {
@@ -25,18 +32,61 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : available
 
+const work = mkdtempSync(join(tmpdir(), 'pg-bench-'))
+const out = join(work, 'figures.jsonl')
+writeFileSync(out, '')
+const machine = () => ({
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGB: +(totalmem() / 1e9).toFixed(1),
+  freeMemoryGB: +(freemem() / 1e9).toFixed(1),
+  loadavg: loadavg().map((l) => +l.toFixed(2)),
+  kernel: release()
+})
+const started = new Date()
+const before = machine()
+/** @type {Record<string, { seconds: number, status: string }>} */
+const runs = {}
 const failed = []
 for (const name of selected) {
   console.log(`\n=== ${name} ===`)
-  const started = performance.now()
-  const r = spawnSync(process.execPath, [join(here, `${name}${SUFFIX}`), ...flags], { stdio: 'inherit' })
-  const seconds = ((performance.now() - started) / 1000).toFixed(1)
+  const t0 = performance.now()
+  const r = spawnSync(process.execPath, [join(here, `${name}${SUFFIX}`), ...flags], {
+    stdio: 'inherit',
+    env: { ...process.env, PEERGUARD_BENCH_OUT: out }
+  })
+  const seconds = +((performance.now() - t0) / 1000).toFixed(1)
+  const status = r.status === 0 ? 'ok' : (r.signal ?? `exit ${r.status}`)
+  runs[name] = { seconds, status }
   if (r.status !== 0) {
     failed.push(name)
-    console.error(`bench: error: ${name} failed (${r.signal ?? `exit ${r.status}`}) after ${seconds} s`)
+    console.error(`bench: error: ${name} failed (${status}) after ${seconds} s`)
   } else {
     console.log(`--- ${name}: ${seconds} s`)
   }
+}
+const figures = readFileSync(out, 'utf8')
+  .split('\n')
+  .filter((l) => l !== '')
+  .map((l) => JSON.parse(l))
+rmSync(work, { recursive: true, force: true })
+if (!quick) {
+  const results = {
+    date: started.toISOString(),
+    machine: { ...before, loadavgAfter: loadavg().map((l) => +l.toFixed(2)) },
+    node: process.version,
+    openssl: process.versions.openssl,
+    units: 'MB = 10^6 bytes; MiB = 2^20 bytes (sizes of test data only)',
+    benchmarks: runs,
+    figures
+  }
+  const dir = join(here, 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `${started.toISOString().slice(0, 19).replace(/:/g, '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  console.log(`\nbench: ${figures.length} figures written to ${file}`)
+} else {
+  console.log(`\nbench: quick mode: ${figures.length} figures recorded, none kept (smoke test)`)
 }
 if (failed.length > 0) {
   console.error(`bench: ${failed.length} of ${selected.length} benchmarks failed: ${failed.join(', ')}`)
