@@ -71,3 +71,13 @@ export const fmt = (n) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.
 /** A one-line summary for the console: `median unit (n runs, spread x %)`. @param {Summary} s @param {string} unit */
 export const show = (s, unit) =>
   `${fmt(s.median)} ${unit} (${s.runs.length} run${s.runs.length === 1 ? '' : 's'}, spread ${(s.spread * 100).toFixed(0)} %)`
+
+/**
+ * `list[i]`, which must exist (benchmark tables are built full; an out-of-range index is a bug).
+ * @template T @param {readonly T[]} list @param {number} i @returns {T}
+ */
+export function at(list, i) {
+  const v = list[i]
+  if (v === undefined) throw new Error(`bench: no item ${i} of ${list.length}`)
+  return v
+}

@@ -13,7 +13,7 @@ import { keyPairFromSeed, peerIdFromPublicKey } from '@peerguard/identity'
 import { loadPolicy } from '@peerguard/policy'
 import picomatch from 'picomatch'
 import { stringify } from 'yaml'
-import { figure, QUICK, ratio, show } from './lib.js'
+import { at, figure, QUICK, ratio, show } from './lib.js'
 
 const DURATION_MS = QUICK ? 200 : 1000
 const ROUNDS = QUICK ? 1 : 5
@@ -61,7 +61,7 @@ const PEER_INDEX = new Map(PEER_IDS.map((id, p) => [id, p]))
 function buildPolicy(rules) {
   /** @type {{ version: 1, peers: Record<string, { id: string }>, groups: Record<string, string[]>, rules: Array<{ id: string, allow?: string[], deny?: string[], peers: string[], resources: string[] }> }} */
   const doc = { version: 1, peers: {}, groups: {}, rules: [] }
-  for (let p = 0; p < PEERS; p++) doc.peers[`peer${p}`] = { id: PEER_IDS[p] }
+  for (let p = 0; p < PEERS; p++) doc.peers[`peer${p}`] = { id: String(PEER_IDS[p]) }
   for (let g = 0; g < GROUPS; g++) doc.groups[`group${g}`] = []
   for (let p = 0; p < PEERS; p++) doc.groups[`group${p % GROUPS}`]?.push(`peer${p}`)
   for (let r = 0; r < rules; r++) {
@@ -80,6 +80,7 @@ const doc = buildPolicy(RULES)
 const heapBefore = process.memoryUsage().heapUsed
 const policy = loadPolicy({ text: JSON.stringify(doc), file: 'bench.json' })
 const peers = PEER_IDS.map((peerId) => ({ peerId, groups: [] }))
+/** @type {Array<'list' | 'get' | 'put' | 'delete'>} */
 const VERBS = ['list', 'get', 'put', 'delete']
 const N_REQ = 4096
 const requests = Array.from({ length: N_REQ }, (_, i) => {
@@ -88,7 +89,7 @@ const requests = Array.from({ length: N_REQ }, (_, i) => {
   const file = i % 5 === 0 ? `private/f${i}.txt` : `sub/f${i}.txt`
   return {
     peer: /** @type {{ peerId: string, groups: never[] }} */ (peers[(i * 31) % PEERS]),
-    action: VERBS[i % VERBS.length],
+    action: /** @type {'list' | 'get' | 'put' | 'delete'} */ (VERBS[i % VERBS.length]),
     resource: `share:share${share}/dir${dir}/${file}`,
     context: { encrypted: true }
   }
@@ -127,7 +128,7 @@ const subjects = requests.map((r) => subject('share', { name: r.resource.slice(6
 const compiledAbilities = requests.map((r) => policy.abilityFor(r.peer))
 let perPeerAgrees = 0
 for (let i = 0; i < N_REQ; i++)
-  if (perPeerAbilities[i].can(req(i).action, subjects[i]) === policy.decide(req(i)).allowed) perPeerAgrees++
+  if (at(perPeerAbilities, i).can(req(i).action, at(subjects, i)) === policy.decide(req(i)).allowed) perPeerAgrees++
 
 // ---- context only: one CASL ability for the whole policy, the peer's groups in the subject ----
 const whole = createMongoAbility(ordered.map((r) => caslRule(r, { groups: { $in: r.peers } })))
@@ -135,7 +136,8 @@ const wholeSubjects = requests.map((r) =>
   subject('share', { name: r.resource.slice(6), groups: [groupOf(Number(PEER_INDEX.get(r.peer.peerId)))] })
 )
 let wholeAgrees = 0
-for (let i = 0; i < N_REQ; i++) if (whole.can(req(i).action, wholeSubjects[i]) === policy.decide(req(i)).allowed) wholeAgrees++
+for (let i = 0; i < N_REQ; i++)
+  if (whole.can(req(i).action, at(wholeSubjects, i)) === policy.decide(req(i)).allowed) wholeAgrees++
 
 // Alternate the contenders round by round (a shared machine drifts).
 const decideRuns = []
@@ -147,19 +149,19 @@ for (let round = 0; round < ROUNDS; round++) {
   perPeerRuns.push(
     rate((i) => {
       const k = i & (N_REQ - 1)
-      return perPeerAbilities[k].can(req(k).action, subjects[k])
+      return at(perPeerAbilities, k).can(req(k).action, at(subjects, k))
     })
   )
   compiledRuns.push(
     rate((i) => {
       const k = i & (N_REQ - 1)
-      return compiledAbilities[k].can(req(k).action, subjects[k])
+      return at(compiledAbilities, k).can(req(k).action, at(subjects, k))
     })
   )
   wholeRuns.push(
     rate((i) => {
       const k = i & (N_REQ - 1)
-      return whole.can(req(k).action, wholeSubjects[k])
+      return whole.can(req(k).action, at(wholeSubjects, k))
     }, DURATION_MS / 4)
   )
 }
