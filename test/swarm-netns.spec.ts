@@ -69,15 +69,17 @@ function cred(name: string): string[] {
   ]
 }
 
-function finished(p: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = ''
+/** The exit code and the two streams apart: with --json, stdout is the JSON alone; who answered goes to stderr. */
+function finished(p: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
   p.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
+    stdout += d.toString()
   })
   p.stderr?.on('data', (d: Buffer) => {
-    out += d.toString()
+    stderr += d.toString()
   })
-  return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out })))
+  return new Promise((resolve) => p.once('close', (code) => resolve({ code, stdout, stderr })))
 }
 
 netns.describe('swarm across three network namespaces (root + iproute2)', () => {
@@ -214,14 +216,16 @@ netns.describe('swarm across three network namespaces (root + iproute2)', () => 
       ])
     )
     const [b, c] = await Promise.all([bob, carol])
-    expect(b.code).toBe(0)
-    expect(c.code).toBe(0)
+    expect({ code: b.code, stderr: b.stderr }).toMatchObject({ code: 0 })
+    expect({ code: c.code, stderr: c.stderr }).toMatchObject({ code: 0 })
+    // each fetch said on stderr which servers answered (first use: recorded in the known-peers file)
+    for (const r of [b, c]) expect(r.stderr).toMatch(/peerguard: server 10\.77\.0\.1:6881: alice \(/)
     const want = createHash('sha256')
       .update(await readFile(join(dir, 'data.bin')))
       .digest('hex')
     // The seeder uploads at most 2 MiB/s, so bob and carol finish by serving each other.
-    const fromB = (JSON.parse(c.out) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.bob as string] ?? 0
-    const fromC = (JSON.parse(b.out) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.carol as string] ?? 0
+    const fromB = (JSON.parse(c.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.bob as string] ?? 0
+    const fromC = (JSON.parse(b.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.carol as string] ?? 0
     expect(fromB + fromC).toBeGreaterThan(0)
     for (const f of ['bob.bin', 'carol.bin'])
       expect(

@@ -4,14 +4,18 @@
  * a crash (kill -9) plus a torn last line is repaired and the node starts; `audit log verify`
  * says WRONG SIGNER for a wrong --key and checks shipped checkpoints (--log-ship / --checkpoints).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 const POLICY = `version: 1
 groups:
@@ -27,9 +31,9 @@ let dir: string
 let root: string
 const files = { ca: '', trust: '', alice: { key: '', cert: '' }, bob: { key: '', cert: '' } }
 
-function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
 }
 
 const creds = (who: 'alice' | 'bob') => ['--identity', files[who].key, '--cert', files[who].cert, '--trust', files.trust]
@@ -58,7 +62,7 @@ async function serve(
     setTimeout(() => {
       proc.kill('SIGKILL')
       resolve(undefined)
-    }, 60_000).unref()
+    }, 180_000).unref()
   })
   return { proc, ...(addr === undefined ? {} : { addr }), exited, out: () => out, err: () => err }
 }
@@ -69,7 +73,7 @@ async function session(log: string, n: number, extra: string[] = []): Promise<vo
   expect(s.addr).toBeDefined()
   try {
     for (let i = 0; i < n; i++) {
-      const r = peerguard('share', 'ls', s.addr as string, '', ...creds('bob'))
+      const r = await peerguard('share', 'ls', s.addr as string, '', ...creds('bob'))
       if (r.code !== 0) throw new Error(`share ls failed (${r.code}): ${r.stderr}`)
     }
   } finally {
@@ -114,14 +118,14 @@ describe('peerguard decision log (black box)', () => {
     await session(log, 3, ['--log-ship', shipped])
     await session(log, 2, ['--log-ship', shipped])
     expect((await lines(shipped)).length).toBeGreaterThanOrEqual(2)
-    const ok = peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped)
+    const ok = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped)
     expect(ok.stdout).toMatch(/OK: \d+ entries, .*all \d+ shipped checkpoints present/)
     expect(ok.code).toBe(0)
-    const wrong = peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
+    const wrong = await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
     expect(wrong.code).toBe(1)
     expect(wrong.stdout).toMatch(/WRONG SIGNER/)
     expect(wrong.stdout).not.toMatch(/TAMPERED/)
-    const json = JSON.parse(peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert, '--json').stdout)
+    const json = JSON.parse((await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert, '--json')).stdout)
     expect(json.firstBad.code).toBe('log-wrong-signer')
     // roll both log and head back consistently to the first session: only the shipped copy tells
     const first = (await lines(log)).findIndex((l) => JSON.parse(l).kind === 'checkpoint')
@@ -130,8 +134,8 @@ describe('peerguard decision log (black box)', () => {
     expect(older).toBeDefined()
     await writeFile(log, `${(await lines(log)).slice(0, first + 1).join('\n')}\n`)
     await writeFile(`${log}.head`, `${JSON.stringify(older)}\n`)
-    expect(peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert).code).toBe(0)
-    const caught = peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped, '--json')
+    expect((await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)).code).toBe(0)
+    const caught = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped, '--json')
     expect(caught.code).toBe(1)
     expect(JSON.parse(caught.stdout).firstBad.code).toBe('log-truncated')
   }, 180_000)
@@ -180,7 +184,7 @@ describe('peerguard decision log (black box)', () => {
     // restored: it starts again
     await writeFile(`${log}.head`, goodHead)
     await session(log, 1)
-    expect(peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert).code).toBe(0)
+    expect((await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)).code).toBe(0)
   }, 180_000)
 
   it('kill -9 and a torn last line: the node starts, repairs the tail and records it; the log verifies', async () => {
@@ -188,18 +192,18 @@ describe('peerguard decision log (black box)', () => {
     await session(log, 2)
     const s = await serve(log)
     expect(s.addr).toBeDefined()
-    for (let i = 0; i < 3; i++) expect(peerguard('share', 'ls', s.addr as string, '', ...creds('bob')).code).toBe(0)
+    for (let i = 0; i < 3; i++) expect((await peerguard('share', 'ls', s.addr as string, '', ...creds('bob'))).code).toBe(0)
     s.proc.kill('SIGKILL')
     await s.exited
     await copyFile(log, `${log}.before-tear`)
     await appendFile(log, '{"v":1,"seq":99,"ts":"2026-') // a write cut short by the crash
     const again = await serve(log)
     expect(again.addr).toBeDefined()
-    expect(peerguard('share', 'ls', again.addr as string, '', ...creds('bob')).code).toBe(0)
+    expect((await peerguard('share', 'ls', again.addr as string, '', ...creds('bob'))).code).toBe(0)
     again.proc.kill('SIGTERM')
     expect(await again.exited).toBe(0)
     expect(again.err()).toMatch(/warning: decision log: cut off a torn last entry of 27 bytes/)
-    const v = peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--json')
+    const v = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--json')
     expect(v.code).toBe(0)
     const kinds = (await lines(log)).map((l) => JSON.parse(l))
     expect(kinds.some((e) => e.kind === 'recovery' && e.code === 'log-torn-tail' && e.tornBytes === 27)).toBe(true)

@@ -4,17 +4,27 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { needs } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 /** Live capture needs root (raw sockets) and the optional `pcap` build. */
 const live = needs(['root', 'pcap'], 'peerguard audit capture on lo')
 
 const CORPUS = join(ROOT, 'packages', 'audit', 'test', 'fixtures', 'pcaps')
 
-function peerguard(args: string[], cwd = ROOT): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60000 })
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(args: string[], cwd = ROOT): Promise<CliRun> {
+  return runCli(args, { cwd: cwd })
+}
+
+/** Black-box: the built binary in its own process. */
+function peerguardProcess(args: string[], cwd = ROOT): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -30,7 +40,7 @@ afterAll(async () => {
 describe('peerguard audit read', () => {
   it('prints findings, masks passwords, writes HTML, JSON and Markdown reports (0600) and exits 1', async () => {
     const out = join(dir, 'r1')
-    const r = peerguard(['audit', 'read', join(CORPUS, 'zeek-ftp-password-pass-command.pcap'), '--out', out])
+    const r = await peerguard(['audit', 'read', join(CORPUS, 'zeek-ftp-password-pass-command.pcap'), '--out', out])
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/high\s+ftp-cleartext-credentials\s+FTP login Admin in clear/)
     expect(r.stdout).not.toContain('qwerty')
@@ -47,17 +57,25 @@ describe('peerguard audit read', () => {
     expect(await readFile(join(out, files[0]!), 'utf8')).not.toContain('qwerty')
   })
 
-  it('--json prints the report; --fail-on decides the exit code', () => {
-    const r = peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--json', '--no-write', '--fail-on', 'medium'])
+  it('--json prints the report; --fail-on decides the exit code', async () => {
+    const r = await peerguard([
+      'audit',
+      'read',
+      join(CORPUS, 'sv-ssdp-notify.pcap'),
+      '--json',
+      '--no-write',
+      '--fail-on',
+      'medium'
+    ])
     expect(r.code).toBe(0)
     const report = JSON.parse(r.stdout)
     expect(report.summary.packets).toBe(1)
     expect(report.findings.map((f: { code: string }) => f.code)).toEqual(['discovery-leak'])
-    expect(peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--no-write']).code).toBe(1)
+    expect((await peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--no-write'])).code).toBe(1)
   })
 
-  it('a profile from audits/ chooses the detectors', () => {
-    const r = peerguard([
+  it('a profile from audits/ chooses the detectors', async () => {
+    const r = await peerguard([
       'audit',
       'read',
       join(CORPUS, 'gen-smb2-unsigned.pcap'),
@@ -79,7 +97,7 @@ describe('peerguard audit read', () => {
       join(dir, 'pol.yaml'),
       'version: 1\npeers:\n  desktop: { name: desktop.lan }\nrules:\n  - id: r\n    allow: [read]\n    peers: [desktop]\n    resources: ["share:data", "share:data/**"]\n'
     )
-    const r = peerguard([
+    const r = await peerguard([
       'audit',
       'read',
       join(CORPUS, 'sv-smb2-ntlmssp-negotiateflags.pcap'),
@@ -97,15 +115,15 @@ describe('peerguard audit read', () => {
   })
 
   it('bad input: missing file, not a capture, bad options; typed errors and exit codes', async () => {
-    const missing = peerguard(['audit', 'read', join(dir, 'nope.pcap'), '--no-write'])
+    const missing = await peerguard(['audit', 'read', join(dir, 'nope.pcap'), '--no-write'])
     expect(missing.code).toBe(3)
     expect(missing.stderr).toMatch(/^peerguard: error: .*no such capture file/m)
     await writeFile(join(dir, 'junk.pcap'), 'not a capture')
-    const junk = peerguard(['audit', 'read', join(dir, 'junk.pcap'), '--json', '--no-write'])
+    const junk = await peerguard(['audit', 'read', join(dir, 'junk.pcap'), '--json', '--no-write'])
     expect(junk.code).toBe(3)
     expect(JSON.parse(junk.stdout).error.code).toBe('capture-format-invalid')
-    expect(peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--fail-on', 'severe']).code).toBe(2)
-    const prof = peerguard([
+    expect((await peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--fail-on', 'severe'])).code).toBe(2)
+    const prof = await peerguard([
       'audit',
       'read',
       join(CORPUS, 'sv-ssdp-notify.pcap'),
@@ -115,24 +133,24 @@ describe('peerguard audit read', () => {
     ])
     expect(prof.code).toBe(3)
     expect(prof.stderr).toMatch(/peerguard: error: .*unknown key/)
-    expect(peerguard(['audit', 'read']).code).toBe(2)
+    expect((await peerguard(['audit', 'read'])).code).toBe(2)
   })
 
   it('a truncated or corrupt capture is audited up to the damage and exits 5, never clean', async () => {
     const whole = await readFile(join(CORPUS, 'zeek-ftp-ipv4.pcap'))
     await writeFile(join(dir, 'cut.pcap'), whole.subarray(0, whole.length - 100))
-    const r = peerguard(['audit', 'read', join(dir, 'cut.pcap'), '--no-write'])
+    const r = await peerguard(['audit', 'read', join(dir, 'cut.pcap'), '--no-write'])
     expect(r.code).toBe(5)
     expect(r.stdout).toMatch(/ftp-cleartext-credentials/)
     expect(r.stderr).toMatch(/^peerguard: error: the capture is truncated/m)
     await writeFile(join(dir, 'garbage.pcap'), Buffer.concat([whole.subarray(0, 24), Buffer.from('garbage garbage garbage\n')]))
-    const g = peerguard(['audit', 'read', join(dir, 'garbage.pcap'), '--no-write', '--json'])
+    const g = await peerguard(['audit', 'read', join(dir, 'garbage.pcap'), '--no-write', '--json'])
     expect(g.code).toBe(5)
     expect(JSON.parse(g.stdout).summary).toMatchObject({ packets: 0, integrity: 'corrupt' })
   })
 
   it('input errors have their own exit codes: a directory (3), magic-only files alike (3)', async () => {
-    const d = peerguard(['audit', 'read', dir, '--no-write'])
+    const d = await peerguard(['audit', 'read', dir, '--no-write'])
     expect(d.code).toBe(3)
     expect(d.stderr).toMatch(/^peerguard: error: .* is a directory, expected a capture file$/m)
     expect(d.stderr).not.toContain('internal error')
@@ -141,7 +159,7 @@ describe('peerguard audit read', () => {
       ['m.pcapng', '0a0d0d0a']
     ]) {
       await writeFile(join(dir, name!), Buffer.from(hex!, 'hex'))
-      const m = peerguard(['audit', 'read', join(dir, name!), '--no-write', '--json'])
+      const m = await peerguard(['audit', 'read', join(dir, name!), '--no-write', '--json'])
       expect(m.code).toBe(3)
       expect(JSON.parse(m.stdout).error.code).toBe('capture-format-invalid')
     }
@@ -150,18 +168,18 @@ describe('peerguard audit read', () => {
   it('--profile NAME is an audit profile even when a folder of that name is here; the default report folder is stated', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'peerguard-cwd-'))
     await mkdir(join(cwd, 'credentials'))
-    const r = peerguard(
+    const r = await peerguard(
       ['audit', 'read', join(CORPUS, 'gen-smb2-unsigned.pcap'), '--profile', 'credentials', '--json', '--no-write'],
       cwd
     )
     expect(r.code).toBe(1)
     expect(JSON.parse(r.stdout).findings.map((f: { code: string }) => f.code)).toEqual(['ntlm-auth'])
-    const none = peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--profile', 'nosuch', '--no-write'], cwd)
+    const none = await peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap'), '--profile', 'nosuch', '--no-write'], cwd)
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/no audit profile named "nosuch"\npeerguard: hint: profiles: .*credentials.*office/)
     // --no-write creates nothing; without it the default folder is named on stderr.
     expect(readdirSync(cwd)).toEqual(['credentials'])
-    const w = peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap')], cwd)
+    const w = await peerguard(['audit', 'read', join(CORPUS, 'sv-ssdp-notify.pcap')], cwd)
     expect(w.stderr).toContain(
       'peerguard: creating audits/reports/ for the reports (choose another folder with --out, or --no-write)'
     )
@@ -170,16 +188,16 @@ describe('peerguard audit read', () => {
   })
 
   it('--help shows an example', () => {
-    const r = peerguard(['audit', 'read', '--help'])
+    const r = peerguardProcess(['audit', 'read', '--help'])
     expect(r.code).toBe(0)
     expect(r.stdout).toContain('Example:')
-    expect(peerguard(['audit', 'capture', '--help']).stdout).toContain('--iface')
+    expect(peerguardProcess(['audit', 'capture', '--help']).stdout).toContain('--iface')
   })
 })
 
 describe('peerguard audit capture', () => {
-  it('an unknown interface is a failure with a clear message', () => {
-    const r = peerguard(['audit', 'capture', '--iface', 'nosuchif0', '--duration', '1', '--no-write'])
+  it('an unknown interface is a failure with a clear message', async () => {
+    const r = await peerguard(['audit', 'capture', '--iface', 'nosuchif0', '--duration', '1', '--no-write'])
     expect(r.code).toBe(3)
     expect(r.stderr).toMatch(/peerguard: error: /)
   })
@@ -187,7 +205,7 @@ describe('peerguard audit capture', () => {
   live.it(
     'captures on loopback for a duration and reports libpcap counters',
     () => {
-      const r = peerguard([
+      const r = peerguardProcess([
         'audit',
         'capture',
         '--iface',
@@ -221,11 +239,11 @@ describe('peerguard audit capture', () => {
     expect(r.status).toBe(3)
     expect(r.stderr).toContain('optional `pcap` package')
     expect(r.stderr).toMatch(/peerguard: hint: .*libpcap/)
-  }, 60000)
+  }, 180_000)
 
-  it('checks --duration and --rotate-mb', () => {
-    expect(peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '-3']).code).toBe(2)
-    expect(peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '1', '--rotate-mb', 'x']).code).toBe(2)
+  it('checks --duration and --rotate-mb', async () => {
+    expect((await peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '-3'])).code).toBe(2)
+    expect((await peerguard(['audit', 'capture', '--iface', 'lo', '--duration', '1', '--rotate-mb', 'x'])).code).toBe(2)
   })
 })
 
@@ -310,7 +328,7 @@ describe('peerguard audit read --decision-log', () => {
     const empty = join(dir, 'empty.jsonl')
     await writeFile(empty, '')
     const file = join(CORPUS, 'sv-smb2-ntlmssp-negotiateflags.pcap')
-    const none = peerguard([
+    const none = await peerguard([
       'audit',
       'read',
       file,
@@ -340,7 +358,7 @@ describe('peerguard audit read --decision-log', () => {
       })
     }
     await log.close()
-    const logged = peerguard([
+    const logged = await peerguard([
       'audit',
       'read',
       file,
@@ -373,14 +391,14 @@ describe('peerguard audit replay and exports (office LAN of the audit tests)', (
       '--decision-log',
       office.log
     ]
-    const r = peerguard([...args, '--policy', join(office.dir, 'proposed.yaml')])
+    const r = await peerguard([...args, '--policy', join(office.dir, 'proposed.yaml')])
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/would now be denied, 1 newly allowed/)
     expect(r.stdout).toMatch(
       /alice\.office\.lan\s+delete\s+share:office\/docs\/q1\.pdf .*decision-log; was allow; now deny-rule \(rule staff-no-delete\)/
     )
     expect(r.stdout).toMatch(/carol\.guest\.lan\s+put\s+share:office\/public\/notes\.txt .*traffic; was deny-default; now allow/)
-    const same = peerguard([...args, '--policy', join(office.dir, 'current.yaml'), '--json'])
+    const same = await peerguard([...args, '--policy', join(office.dir, 'current.yaml'), '--json'])
     expect(same.code).toBe(0)
     expect(JSON.parse(same.stdout)).toMatchObject({ newlyDenied: [], newlyAllowed: [], decisionLogs: [{ ok: true }] })
   })
@@ -433,12 +451,12 @@ describe('peerguard audit replay and exports (office LAN of the audit tests)', (
       .split('\n')
       .filter((l) => l !== '' && !l.includes('"kind":"checkpoint"')).length
     expect(docs).toHaveLength(report.findings.length + entries)
-    const until = Date.now() + 30_000
+    const until = Date.now() + 120_000
     while (got.length < report.findings.length + entries && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
     sock.close()
     expect(got).toHaveLength(report.findings.length + entries)
     expect(got.some((m) => / policy-violation \[peerguard@32473 kind="finding"/.test(m))).toBe(true)
-    const bad = peerguard(['audit', 'read', office.capture, '--no-write', '--syslog', 'http://x'])
+    const bad = await peerguard(['audit', 'read', office.capture, '--no-write', '--syslog', 'http://x'])
     expect(bad.code).toBe(2)
   })
 })

@@ -7,9 +7,13 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createTrustStore, fetchCrl, parseCrl } from '@peerguard/pki'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 const OPENSSL = '/usr/bin/openssl'
 const CURL = '/usr/bin/curl'
@@ -19,12 +23,13 @@ if (!haveOpenssl) console.warn('ca-crl.spec: /usr/bin/openssl missing: the opens
 if (!haveCurl) console.warn('ca-crl.spec: /usr/bin/curl missing: the curl checks are skipped')
 
 let dir: string
-function peerguard(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
 }
+
 function run(cmd: string, args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+  const r = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8', timeout: 120_000 })
   return { code: r.status, out: `${r.stdout}${r.stderr}` }
 }
 
@@ -32,7 +37,7 @@ beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-crl-'))
   await writeFile(join(dir, 'ca.pass'), 'ca passphrase\n')
-  const init = peerguard([
+  const init = await peerguard([
     'ca',
     'init',
     '--dir',
@@ -48,24 +53,26 @@ beforeAll(async () => {
   expect(init.code).toBe(0)
   expect(JSON.parse(init.stdout)).toMatchObject({ crlDistributionPoints: ['http://127.0.0.1:9/lan-ca.crl'] })
   for (const name of ['alice', 'bob']) {
-    expect(peerguard(['id', 'new', '--out', `${name}.key`]).code).toBe(0)
-    const issued = peerguard(['ca', 'issue', '--ca', 'lan-ca', '--key', `${name}.key`, '--name', name])
+    expect((await peerguard(['id', 'new', '--out', `${name}.key`])).code).toBe(0)
+    const issued = await peerguard(['ca', 'issue', '--ca', 'lan-ca', '--key', `${name}.key`, '--name', name])
     expect(issued.code).toBe(2) // --out is required
     expect(
-      peerguard([
-        'ca',
-        'issue',
-        '--ca',
-        'lan-ca',
-        '--key',
-        `${name}.key`,
-        '--name',
-        name,
-        '--out',
-        `${name}.pem`,
-        '--passphrase-file',
-        'ca.pass'
-      ]).code
+      (
+        await peerguard([
+          'ca',
+          'issue',
+          '--ca',
+          'lan-ca',
+          '--key',
+          `${name}.key`,
+          '--name',
+          name,
+          '--out',
+          `${name}.pem`,
+          '--passphrase-file',
+          'ca.pass'
+        ])
+      ).code
     ).toBe(0)
   }
 }, 180_000)
@@ -75,7 +82,7 @@ afterAll(async () => {
 
 describe('peerguard ca crl --renew-before', () => {
   it('re-signs only when the CRL goes stale within the window or lacks a revocation; exit 0 either way', async () => {
-    const first = peerguard([
+    const first = await peerguard([
       'ca',
       'crl',
       '--ca',
@@ -90,25 +97,57 @@ describe('peerguard ca crl --renew-before', () => {
     ])
     expect(first.code).toBe(0)
     expect(JSON.parse(first.stdout)).toMatchObject({ renewed: true, number: 1, file: 'lan-ca/crl.pem' })
-    const again = peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', '2d', '--passphrase-file', 'ca.pass'])
+    const again = await peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', '2d', '--passphrase-file', 'ca.pass'])
     expect(again.code).toBe(0)
     expect(again.stdout).toMatch(
       /^kept CRL #1 in lan-ca\/crl\.pem: current until .* \(6d 23h left, every revocation listed\); nothing to do/
     )
     // within the window (a 7-day CRL has less than 8 days left): re-signed
-    const near = peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', '8d', '--passphrase-file', 'ca.pass', '--json'])
+    const near = await peerguard([
+      'ca',
+      'crl',
+      '--ca',
+      'lan-ca',
+      '--renew-before',
+      '8d',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
     expect(near.code).toBe(0)
     expect(JSON.parse(near.stdout)).toMatchObject({ renewed: true, number: 2 })
     expect(near.stderr).toContain('every run re-signs')
     // a revocation the CRL does not list yet: re-signed even though the CRL is fresh
     expect(
-      peerguard(['ca', 'revoke', '--ca', 'lan-ca', 'bob.pem', '--reason', 'keyCompromise', '--passphrase-file', 'ca.pass']).code
+      (
+        await peerguard([
+          'ca',
+          'revoke',
+          '--ca',
+          'lan-ca',
+          'bob.pem',
+          '--reason',
+          'keyCompromise',
+          '--passphrase-file',
+          'ca.pass'
+        ])
+      ).code
     ).toBe(0)
-    const revoked = peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', '2d', '--passphrase-file', 'ca.pass', '--json'])
+    const revoked = await peerguard([
+      'ca',
+      'crl',
+      '--ca',
+      'lan-ca',
+      '--renew-before',
+      '2d',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
     expect(JSON.parse(revoked.stdout)).toMatchObject({ renewed: true, number: 3 })
     expect((JSON.parse(revoked.stdout) as { revoked: string[] }).revoked).toHaveLength(1)
     // with --out, the --out file is the one judged (missing: re-signed), and both files are written
-    const out = peerguard([
+    const out = await peerguard([
       'ca',
       'crl',
       '--ca',
@@ -124,12 +163,12 @@ describe('peerguard ca crl --renew-before', () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ renewed: true, number: 4, file: 'pub.crl' })
     expect(parseCrl(await readFile(join(dir, 'pub.crl'), 'latin1')).number).toBe('04')
     expect(parseCrl(await readFile(join(dir, 'lan-ca', 'crl.pem'), 'latin1')).number).toBe('04')
-    const kept = peerguard(['ca', 'crl', '--ca', 'lan-ca', '--out', 'pub.crl', '--renew-before', '2d', '--json'])
+    const kept = await peerguard(['ca', 'crl', '--ca', 'lan-ca', '--out', 'pub.crl', '--renew-before', '2d', '--json'])
     expect(kept.code).toBe(0) // nothing to sign: no passphrase needed
     expect(JSON.parse(kept.stdout)).toMatchObject({ renewed: false, number: 4 })
     // a file that is not this CA's CRL is replaced
     await writeFile(join(dir, 'pub.crl'), 'garbage')
-    const replaced = peerguard([
+    const replaced = await peerguard([
       'ca',
       'crl',
       '--ca',
@@ -143,14 +182,14 @@ describe('peerguard ca crl --renew-before', () => {
       '--json'
     ])
     expect(JSON.parse(replaced.stdout)).toMatchObject({ renewed: true, number: 5 })
-    const bad = peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', 'soon'])
+    const bad = await peerguard(['ca', 'crl', '--ca', 'lan-ca', '--renew-before', 'soon'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('--renew-before: expected a duration')
   })
 })
 
 describe('CRL distribution points in issued certificates', () => {
-  ;(haveOpenssl ? it : it.skip)('openssl reads the URL and verifies with -crl_check against our CRL', () => {
+  ;(haveOpenssl ? it : it.skip)('openssl reads the URL and verifies with -crl_check against our CRL', async () => {
     const text = run(OPENSSL, ['x509', '-in', 'alice.pem', '-noout', '-text'])
     expect(text.code).toBe(0)
     expect(text.out).toMatch(/X509v3 CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/127\.0\.0\.1:9\/lan-ca\.crl/)
@@ -160,15 +199,15 @@ describe('CRL distribution points in issued certificates', () => {
     expect(revoked.code).not.toBe(0)
     expect(revoked.out).toContain('certificate revoked')
     // and peerguard agrees
-    expect(peerguard(['cert', 'verify', 'alice.pem', '--trust', 'lan-ca']).code).toBe(0)
-    expect(peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan-ca']).stdout).toContain('cert-revoked')
-    const show = JSON.parse(peerguard(['cert', 'show', 'alice.pem', '--json']).stdout) as Record<string, unknown>
+    expect((await peerguard(['cert', 'verify', 'alice.pem', '--trust', 'lan-ca'])).code).toBe(0)
+    expect((await peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan-ca'])).stdout).toContain('cert-revoked')
+    const show = JSON.parse((await peerguard(['cert', 'show', 'alice.pem', '--json'])).stdout) as Record<string, unknown>
     expect(show.subject).toBe('CN=alice')
   })
 
-  it('--crl-url on issue overrides the CA setting', () => {
-    expect(peerguard(['id', 'new', '--out', 'carol.key']).code).toBe(0)
-    const r = peerguard([
+  it('--crl-url on issue overrides the CA setting', async () => {
+    expect((await peerguard(['id', 'new', '--out', 'carol.key'])).code).toBe(0)
+    const r = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -189,7 +228,7 @@ describe('CRL distribution points in issued certificates', () => {
       expect(run(OPENSSL, ['x509', '-in', 'carol.pem', '-noout', '-ext', 'crlDistributionPoints']).out).toContain(
         'URI:http://10.1.2.3/other.crl'
       )
-    const https = peerguard([
+    const https = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -230,7 +269,7 @@ describe('peerguard ca publish', () => {
     const event = JSON.parse(line) as { event: string; crl: string }
     expect(event.event).toBe('publishing')
     base = event.crl.replace(/\/lan-ca\.crl$/, '')
-  }, 60_000)
+  }, 180_000)
   afterAll(async () => {
     if (server === undefined || server.exitCode !== null) return
     const exited = new Promise((resolve) => server?.once('exit', resolve))
@@ -245,7 +284,7 @@ describe('peerguard ca publish', () => {
     const trust = createTrustStore({ roots: [await readFile(join(dir, 'lan-ca', 'ca.pem'), 'latin1')] })
     expect(trust.addCrl(der, { source: `${base}/lan-ca.crl` })).toMatchObject({ issuer: 'CN=Home LAN CA', replaced: true })
     // a re-signed CRL is served at once (re-read on every request)
-    expect(peerguard(['ca', 'crl', '--ca', 'lan-ca', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    expect((await peerguard(['ca', 'crl', '--ca', 'lan-ca', '--passphrase-file', 'ca.pass'])).code).toBe(0)
     const newer = await fetchCrl(`${base}/lan-ca.crl`)
     expect(parseCrl(newer).number).not.toBe(onDisk.number)
     expect(trust.addCrl(newer).replaced).toBe(true)
@@ -273,8 +312,8 @@ describe('peerguard ca publish', () => {
     expect(status([`${base}/lan-ca.crl?x=1`])).toBe('200')
   })
 
-  it('refuses what is not a CA directory', () => {
-    const r = peerguard(['ca', 'publish', '--ca', 'nowhere', '--listen', '127.0.0.1:0'])
+  it('refuses what is not a CA directory', async () => {
+    const r = await peerguard(['ca', 'publish', '--ca', 'nowhere', '--listen', '127.0.0.1:0'])
     expect(r.code).toBe(3)
     expect(r.stderr).toContain('nowhere')
   })

@@ -3,8 +3,12 @@ import { existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 interface Run {
   code: number | null
@@ -12,8 +16,14 @@ interface Run {
   stderr: string
 }
 
-function peerguard(args: string[]): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
+}
+
+/** Black-box: the built binary in its own process. */
+function peerguardProcess(args: string[]): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -41,8 +51,8 @@ beforeAll(async () => {
   await writeFile(join(dir, 'ca.pass'), 'ca passphrase\n')
   await writeFile(join(dir, 'wrong.pass'), 'not it\n')
   await writeFile(join(dir, 'alice.pass'), 'alice passphrase\n')
-  expect(peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
-  expect(peerguard(['id', 'new', '--out', 'alice.key', '--passphrase-file', 'alice.pass']).code).toBe(0)
+  expect((await peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+  expect((await peerguard(['id', 'new', '--out', 'alice.key', '--passphrase-file', 'alice.pass'])).code).toBe(0)
 }, 180_000)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
@@ -50,7 +60,7 @@ afterAll(async () => {
 
 describe('peerguard ca init', () => {
   it('writes the certificate, the encrypted key and the database; --json describes them', async () => {
-    const r = peerguard([
+    const r = await peerguard([
       'ca',
       'init',
       '--dir',
@@ -72,19 +82,19 @@ describe('peerguard ca init', () => {
 
   it('refuses to overwrite a CA (exit 3, ca-exists) and warns about an unencrypted key', async () => {
     const before = await snapshot('lan')
-    const again = peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Again', '--passphrase-file', 'ca.pass', '--json'])
+    const again = await peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Again', '--passphrase-file', 'ca.pass', '--json'])
     expect(again.code).toBe(3)
     expect(JSON.parse(again.stdout)).toMatchObject({ error: { code: 'ca-exists' } })
     expect(await snapshot('lan')).toEqual(before)
-    const plain = peerguard(['ca', 'init', '--dir', 'plain', '--name', 'Plain CA'])
+    const plain = await peerguard(['ca', 'init', '--dir', 'plain', '--name', 'Plain CA'])
     expect(plain.code).toBe(0)
     expect(plain.stderr).toContain('warning: plain/ca.key is not encrypted')
-    const bad = peerguard(['ca', 'init', '--dir', 'x', '--name', 'X', '--key-type', 'rsa'])
+    const bad = await peerguard(['ca', 'init', '--dir', 'x', '--name', 'X', '--key-type', 'rsa'])
     expect(bad.code).toBe(2)
   })
 
-  it('makes an intermediate CA under a parent', () => {
-    const r = peerguard([
+  it('makes an intermediate CA under a parent', async () => {
+    const r = await peerguard([
       'ca',
       'init',
       '--dir',
@@ -101,7 +111,7 @@ describe('peerguard ca init', () => {
     ])
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({ intermediate: true })
-    const issued = peerguard([
+    const issued = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -119,12 +129,21 @@ describe('peerguard ca init', () => {
     ])
     expect(issued.code).toBe(0)
     // revocation is required for every CA of the chain: the root's CRL alone is not enough
-    expect(peerguard(['ca', 'crl', '--ca', 'lan', '--passphrase-file', 'ca.pass']).code).toBe(0)
-    const onlyRoot = peerguard(['cert', 'verify', 'alice-inter.pem', '--trust', 'lan/ca.pem', '--crl', 'lan/crl.pem', '--json'])
+    expect((await peerguard(['ca', 'crl', '--ca', 'lan', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+    const onlyRoot = await peerguard([
+      'cert',
+      'verify',
+      'alice-inter.pem',
+      '--trust',
+      'lan/ca.pem',
+      '--crl',
+      'lan/crl.pem',
+      '--json'
+    ])
     expect(onlyRoot.code).toBe(1)
     expect(JSON.parse(onlyRoot.stdout)).toMatchObject({ error: { code: 'crl-missing', details: { issuer: 'CN=Issuing CA' } } })
-    expect(peerguard(['ca', 'crl', '--ca', 'issuing', '--passphrase-file', 'ca.pass']).code).toBe(0)
-    const v = peerguard([
+    expect((await peerguard(['ca', 'crl', '--ca', 'issuing', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+    const v = await peerguard([
       'cert',
       'verify',
       'alice-inter.pem',
@@ -136,7 +155,7 @@ describe('peerguard ca init', () => {
       'issuing/crl.pem'
     ])
     expect(v.code).toBe(0)
-    const list = JSON.parse(peerguard(['ca', 'list', '--ca', 'lan', '--json']).stdout) as {
+    const list = JSON.parse((await peerguard(['ca', 'list', '--ca', 'lan', '--json'])).stdout) as {
       certificates: Array<{ kind: string }>
     }
     expect(list.certificates.some((c) => c.kind === 'intermediate')).toBe(true)
@@ -144,8 +163,8 @@ describe('peerguard ca init', () => {
 })
 
 describe('peerguard ca issue / renew / revoke / crl / list', () => {
-  it('issues from a key file, a peer ID and groups; the output verifies', () => {
-    const r = peerguard([
+  it('issues from a key file, a peer ID and groups; the output verifies', async () => {
+    const r = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -172,7 +191,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     const out = JSON.parse(r.stdout) as { peerId: string; serial: string; groups: string[]; notAfter: string }
     expect(out.groups).toEqual(['family', 'admins'])
     expect(Date.parse(out.notAfter) - Date.now()).toBeLessThan(7 * 86_400_000 + 60_000)
-    const byId = peerguard([
+    const byId = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -193,7 +212,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
 
   it('a failing issue changes nothing: wrong passphrase, existing --out, no key source', async () => {
     const before = await snapshot('lan')
-    const wrong = peerguard([
+    const wrong = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -214,7 +233,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     expect(JSON.parse(wrong.stdout)).toMatchObject({ error: { code: 'ca-bad-passphrase' } })
     expect(wrong.stderr).toContain('hint: check the file given with --passphrase-file')
     expect(existsSync(join(dir, 'w.pem'))).toBe(false)
-    const exists = peerguard([
+    const exists = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -232,9 +251,9 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     ])
     expect(exists.code).toBe(3)
     expect(exists.stderr).toContain('already exists')
-    const none = peerguard(['ca', 'issue', '--ca', 'lan', '--name', 'a', '--out', 'n.pem', '--passphrase-file', 'ca.pass'])
+    const none = await peerguard(['ca', 'issue', '--ca', 'lan', '--name', 'a', '--out', 'n.pem', '--passphrase-file', 'ca.pass'])
     expect(none.code).toBe(2)
-    const badName = peerguard([
+    const badName = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -251,7 +270,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
       'ca.pass'
     ])
     expect(badName.code).toBe(2)
-    const noDir = peerguard([
+    const noDir = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -268,15 +287,15 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
       'ca.pass'
     ])
     expect(noDir.code).toBe(3)
-    const crlNoDir = peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'no/such/dir/crl.pem', '--passphrase-file', 'ca.pass'])
+    const crlNoDir = await peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'no/such/dir/crl.pem', '--passphrase-file', 'ca.pass'])
     expect(crlNoDir.code).toBe(3)
-    const notCa = peerguard(['ca', 'issue', '--ca', 'nowhere', '--peer-id', 'x', '--name', 'a', '--out', 'n.pem'])
+    const notCa = await peerguard(['ca', 'issue', '--ca', 'nowhere', '--peer-id', 'x', '--name', 'a', '--out', 'n.pem'])
     expect(notCa.code).toBe(3)
     expect(await snapshot('lan')).toEqual(before)
   })
 
   it('renews, revokes by file and serial, signs a CRL and lists the state', async () => {
-    const renew = peerguard([
+    const renew = await peerguard([
       'ca',
       'renew',
       '--ca',
@@ -291,7 +310,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     expect(renew.code).toBe(0)
     const renewed = JSON.parse(renew.stdout) as { serial: string; name: string; groups: string[] }
     expect(renewed).toMatchObject({ name: 'alice', groups: ['family', 'admins'] })
-    const rev = peerguard([
+    const rev = await peerguard([
       'ca',
       'revoke',
       '--ca',
@@ -305,7 +324,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     ])
     expect(rev.code).toBe(0)
     expect(JSON.parse(rev.stdout)).toMatchObject({ status: 'revoked', reason: 'superseded' })
-    const bySerial = peerguard([
+    const bySerial = await peerguard([
       'ca',
       'revoke',
       '--ca',
@@ -316,25 +335,35 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
       'ca.pass'
     ])
     expect(bySerial.code).toBe(0)
-    const unknown = peerguard(['ca', 'revoke', '--ca', 'lan', '--serial', '0badc0de', '--passphrase-file', 'ca.pass', '--json'])
+    const unknown = await peerguard([
+      'ca',
+      'revoke',
+      '--ca',
+      'lan',
+      '--serial',
+      '0badc0de',
+      '--passphrase-file',
+      'ca.pass',
+      '--json'
+    ])
     expect(unknown.code).toBe(3)
     expect(JSON.parse(unknown.stdout)).toMatchObject({ error: { code: 'ca-unknown-serial' } })
-    const both = peerguard(['ca', 'revoke', '--ca', 'lan', 'alice.pem', '--serial', '01', '--passphrase-file', 'ca.pass'])
+    const both = await peerguard(['ca', 'revoke', '--ca', 'lan', 'alice.pem', '--serial', '01', '--passphrase-file', 'ca.pass'])
     expect(both.code).toBe(2)
-    const crl = peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'crl.pem', '--passphrase-file', 'ca.pass', '--json'])
+    const crl = await peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'crl.pem', '--passphrase-file', 'ca.pass', '--json'])
     expect(crl.code).toBe(0)
     expect(JSON.parse(crl.stdout)).toMatchObject({ number: 2 }) // #1 was signed in the intermediate test
     expect((JSON.parse(crl.stdout) as { revoked: string[] }).revoked).toContain(renewed.serial)
-    const list = peerguard(['ca', 'list', '--ca', 'lan'])
+    const list = await peerguard(['ca', 'list', '--ca', 'lan'])
     expect(list.code).toBe(0)
     expect(list.stdout).toContain('last CRL #2')
     expect(list.stdout).toMatch(/revoked\s+peer\s+alice/)
-    const v = peerguard(['cert', 'verify', 'alice-renewed.pem', '--trust', 'lan/ca.pem', '--crl', 'crl.pem'])
+    const v = await peerguard(['cert', 'verify', 'alice-renewed.pem', '--trust', 'lan/ca.pem', '--crl', 'crl.pem'])
     expect(v.code).toBe(1)
     expect(v.stdout).toContain('cert-revoked')
     // a revoked certificate is never renewed (here revoked as superseded; any reason counts)
     const issuedBefore = (await snapshot('lan'))['ca.db.json']
-    const again = peerguard([
+    const again = await peerguard([
       'ca',
       'renew',
       '--ca',
@@ -355,7 +384,7 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
   })
 
   it('parallel `ca issue` processes never hand out one serial twice', async () => {
-    expect(peerguard(['ca', 'init', '--dir', 'busy', '--name', 'Busy CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    expect((await peerguard(['ca', 'init', '--dir', 'busy', '--name', 'Busy CA', '--passphrase-file', 'ca.pass'])).code).toBe(0)
     const runs = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         peerguardAsync([
@@ -380,15 +409,15 @@ describe('peerguard ca issue / renew / revoke / crl / list', () => {
     for (const r of runs) expect(r.code).toBe(0)
     const serials = runs.map((r) => (JSON.parse(r.stdout) as { serial: string }).serial)
     expect(new Set(serials).size).toBe(8)
-    const list = JSON.parse(peerguard(['ca', 'list', '--ca', 'busy', '--json']).stdout) as {
+    const list = JSON.parse((await peerguard(['ca', 'list', '--ca', 'busy', '--json'])).stdout) as {
       certificates: Array<{ serial: string }>
     }
     expect(new Set(list.certificates.map((c) => c.serial))).toEqual(new Set(serials))
-  }, 60_000)
+  }, 180_000)
 
   it('every command has help with an example', () => {
     for (const sub of ['init', 'issue', 'renew', 'revoke', 'crl', 'list']) {
-      const r = peerguard(['ca', sub, '--help'])
+      const r = peerguardProcess(['ca', sub, '--help'])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('Example:')
     }

@@ -3,11 +3,21 @@ import { statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
 
-function peerguard(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
+
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
+}
+
+/** Black-box: the built binary in its own process. */
+function peerguardProcess(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -18,12 +28,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-cert-'))
   await writeFile(join(dir, 'ca.pass'), 'ca passphrase\n')
   await writeFile(join(dir, 'p12.pass'), 'bundle\n')
-  expect(peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
-  expect(peerguard(['ca', 'init', '--dir', 'other', '--name', 'Other CA', '--passphrase-file', 'ca.pass']).code).toBe(0)
+  expect((await peerguard(['ca', 'init', '--dir', 'lan', '--name', 'Home LAN CA', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+  expect((await peerguard(['ca', 'init', '--dir', 'other', '--name', 'Other CA', '--passphrase-file', 'ca.pass'])).code).toBe(0)
   // revocation is required by default: each CA keeps its newest CRL as crl.pem in its directory
-  expect(peerguard(['ca', 'crl', '--ca', 'lan', '--days', '60', '--passphrase-file', 'ca.pass']).code).toBe(0)
-  expect(peerguard(['ca', 'crl', '--ca', 'other', '--passphrase-file', 'ca.pass']).code).toBe(0)
-  peerId = peerguard(['id', 'new', '--out', 'bob.key']).stdout.trim()
+  expect((await peerguard(['ca', 'crl', '--ca', 'lan', '--days', '60', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+  expect((await peerguard(['ca', 'crl', '--ca', 'other', '--passphrase-file', 'ca.pass'])).code).toBe(0)
+  peerId = (await peerguard(['id', 'new', '--out', 'bob.key'])).stdout.trim()
 }, 180_000)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
@@ -31,27 +41,29 @@ afterAll(async () => {
 
 describe('peerguard cert request → ca issue --csr → cert verify', () => {
   it('a CSR made with the peer key is signed and verifies (exit 0, --json)', async () => {
-    const req = peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'bob', '--out', 'bob.csr', '--json'])
+    const req = await peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'bob', '--out', 'bob.csr', '--json'])
     expect(req.code).toBe(0)
     expect(JSON.parse(req.stdout)).toMatchObject({ name: 'bob', peerId })
     expect(await readFile(join(dir, 'bob.csr'), 'utf8')).toContain('BEGIN CERTIFICATE REQUEST')
     expect(
-      peerguard([
-        'ca',
-        'issue',
-        '--ca',
-        'lan',
-        '--csr',
-        'bob.csr',
-        '--group',
-        'guests',
-        '--out',
-        'bob.pem',
-        '--passphrase-file',
-        'ca.pass'
-      ]).code
+      (
+        await peerguard([
+          'ca',
+          'issue',
+          '--ca',
+          'lan',
+          '--csr',
+          'bob.csr',
+          '--group',
+          'guests',
+          '--out',
+          'bob.pem',
+          '--passphrase-file',
+          'ca.pass'
+        ])
+      ).code
     ).toBe(0)
-    const v = peerguard([
+    const v = await peerguard([
       'cert',
       'verify',
       'bob.pem',
@@ -66,10 +78,10 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(v.code).toBe(0)
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, peerId, name: 'bob', groups: ['guests'] })
     // a CA directory as the trust folder: ca.pem and its crl.pem
-    const plain = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan'])
+    const plain = await peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan'])
     expect(plain.code).toBe(0)
     expect(plain.stdout).toContain(`ok: bob.pem: "bob" peer ${peerId}`)
-    const show = peerguard(['cert', 'show', 'bob.pem', '--json'])
+    const show = await peerguard(['cert', 'show', 'bob.pem', '--json'])
     expect(JSON.parse(show.stdout)).toMatchObject({
       subject: 'CN=bob, OU=guests',
       keyType: 'ed25519',
@@ -87,7 +99,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
       [['bob.pem', '--trust', 'lan/ca.pem'], 'crl-missing']
     ]
     for (const [args, code] of cases) {
-      const r = peerguard(['cert', 'verify', ...args])
+      const r = await peerguard(['cert', 'verify', ...args])
       if (code === '') {
         expect(r.code).not.toBe(0)
         continue
@@ -97,15 +109,16 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
       expect(r.stderr).toMatch(/^peerguard: error: /)
     }
     // another peer's ID: cert-peer-mismatch
-    const carol = peerguard(['id', 'new', '--out', 'carol.key']).stdout.trim()
-    const mismatch = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan', '--peer', carol, '--json'])
+    const carol = (await peerguard(['id', 'new', '--out', 'carol.key'])).stdout.trim()
+    const mismatch = await peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan', '--peer', carol, '--json'])
     expect(mismatch.code).toBe(1)
     expect(JSON.parse(mismatch.stdout)).toMatchObject({ valid: false, error: { code: 'cert-peer-mismatch' } })
     // a stale CRL
     expect(
-      peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'short.crl.pem', '--days', '1', '--passphrase-file', 'ca.pass']).code
+      (await peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'short.crl.pem', '--days', '1', '--passphrase-file', 'ca.pass']))
+        .code
     ).toBe(0)
-    const stale = peerguard([
+    const stale = await peerguard([
       'cert',
       'verify',
       'bob.pem',
@@ -125,7 +138,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     const body = Buffer.from(lines.slice(1, -1).join(''), 'base64')
     body[body.length - 2] = (body[body.length - 2] as number) ^ 0xff
     await writeFile(join(dir, 'bad.crl'), body)
-    const badSig = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'bad.crl', '--json'])
+    const badSig = await peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'bad.crl', '--json'])
     expect(badSig.code).toBe(1)
     expect(JSON.parse(badSig.stdout)).toMatchObject({ error: { code: 'crl-bad-signature' } })
   })
@@ -134,14 +147,14 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     await writeFile(join(dir, 'garbage.pem'), 'hello\n')
     await writeFile(join(dir, 'garbage.der'), Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2]))
     for (const f of ['garbage.pem', 'garbage.der']) {
-      const r = peerguard(['cert', 'verify', f, '--trust', 'lan/ca.pem', '--json'])
+      const r = await peerguard(['cert', 'verify', f, '--trust', 'lan/ca.pem', '--json'])
       expect(r.code).toBe(3)
       expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'cert-malformed' } })
     }
-    const crl = peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'garbage.der', '--json'])
+    const crl = await peerguard(['cert', 'verify', 'bob.pem', '--trust', 'lan/ca.pem', '--crl', 'garbage.der', '--json'])
     expect(crl.code).toBe(3)
     expect(JSON.parse(crl.stdout)).toMatchObject({ error: { code: 'crl-malformed' } })
-    const csr = peerguard([
+    const csr = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -156,27 +169,29 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     ])
     expect(csr.code).toBe(3)
     expect(JSON.parse(csr.stdout)).toMatchObject({ error: { code: 'csr-malformed' } })
-    expect(peerguard(['cert', 'verify', 'missing.pem', '--trust', 'lan/ca.pem']).code).toBe(3)
+    expect((await peerguard(['cert', 'verify', 'missing.pem', '--trust', 'lan/ca.pem'])).code).toBe(3)
   })
 
-  it('cert p12 writes a bundle openssl opens, and refuses Ed25519 for windows', () => {
+  it('cert p12 writes a bundle openssl opens, and refuses Ed25519 for windows', async () => {
     expect(
-      peerguard([
-        'ca',
-        'issue',
-        '--ca',
-        'lan',
-        '--key',
-        'bob.key',
-        '--name',
-        'bob',
-        '--out',
-        'bob2.pem',
-        '--passphrase-file',
-        'ca.pass'
-      ]).code
+      (
+        await peerguard([
+          'ca',
+          'issue',
+          '--ca',
+          'lan',
+          '--key',
+          'bob.key',
+          '--name',
+          'bob',
+          '--out',
+          'bob2.pem',
+          '--passphrase-file',
+          'ca.pass'
+        ])
+      ).code
     ).toBe(0)
-    const ok = peerguard([
+    const ok = await peerguard([
       'cert',
       'p12',
       '--cert',
@@ -195,7 +210,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     })
     expect(info.status).toBe(0)
     expect(info.stdout).toContain('subject=CN = bob')
-    const win = peerguard([
+    const win = await peerguard([
       'cert',
       'p12',
       '--cert',
@@ -216,24 +231,26 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(win.stderr).toContain('p256')
   })
 
-  it('DER in and out: a .der certificate and CRL verify like PEM', () => {
+  it('DER in and out: a .der certificate and CRL verify like PEM', async () => {
     expect(
-      peerguard([
-        'ca',
-        'issue',
-        '--ca',
-        'lan',
-        '--key',
-        'bob.key',
-        '--name',
-        'bob',
-        '--out',
-        'bob.der',
-        '--passphrase-file',
-        'ca.pass'
-      ]).code
+      (
+        await peerguard([
+          'ca',
+          'issue',
+          '--ca',
+          'lan',
+          '--key',
+          'bob.key',
+          '--name',
+          'bob',
+          '--out',
+          'bob.der',
+          '--passphrase-file',
+          'ca.pass'
+        ])
+      ).code
     ).toBe(0)
-    expect(peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'lan-crl.der', '--passphrase-file', 'ca.pass']).code).toBe(0)
+    expect((await peerguard(['ca', 'crl', '--ca', 'lan', '--out', 'lan-crl.der', '--passphrase-file', 'ca.pass'])).code).toBe(0)
     const der = spawnSync('/usr/bin/openssl', ['x509', '-inform', 'DER', '-in', 'bob.der', '-noout', '-subject'], {
       cwd: dir,
       encoding: 'utf8'
@@ -245,13 +262,13 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
       { cwd: dir, encoding: 'utf8' }
     )
     expect(`${crl.stdout}${crl.stderr}`).toContain('verify OK')
-    const v = peerguard(['cert', 'verify', 'bob.der', '--trust', 'lan/ca.pem', '--crl', 'lan-crl.der', '--json'])
+    const v = await peerguard(['cert', 'verify', 'bob.der', '--trust', 'lan/ca.pem', '--crl', 'lan-crl.der', '--json'])
     expect(v.code).toBe(0)
     expect(JSON.parse(v.stdout)).toMatchObject({ valid: true, name: 'bob' })
   })
 
-  it('a P-256 request (key kept on the peer) is issued and bundles for windows', () => {
-    const req = peerguard([
+  it('a P-256 request (key kept on the peer) is issued and bundles for windows', async () => {
+    const req = await peerguard([
       'cert',
       'request',
       '--key',
@@ -269,7 +286,7 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     expect(req.code).toBe(0)
     expect(JSON.parse(req.stdout)).toMatchObject({ keyType: 'p256', peerId })
     expect(statSync(join(dir, 'bob-p256.key')).mode & 0o777).toBe(0o600)
-    const issued = peerguard([
+    const issued = await peerguard([
       'ca',
       'issue',
       '--ca',
@@ -284,10 +301,10 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     ])
     expect(issued.code).toBe(0)
     expect(JSON.parse(issued.stdout)).toMatchObject({ peerId, name: 'bob-printer' })
-    expect(JSON.parse(peerguard(['cert', 'show', 'bob-p256.pem', '--json']).stdout)).toMatchObject({ keyType: 'p256' })
-    const v = peerguard(['cert', 'verify', 'bob-p256.pem', '--trust', 'lan', '--peer', peerId])
+    expect(JSON.parse((await peerguard(['cert', 'show', 'bob-p256.pem', '--json'])).stdout)).toMatchObject({ keyType: 'p256' })
+    const v = await peerguard(['cert', 'verify', 'bob-p256.pem', '--trust', 'lan', '--peer', peerId])
     expect(v.code).toBe(0)
-    const p12 = peerguard([
+    const p12 = await peerguard([
       'cert',
       'p12',
       '--cert',
@@ -308,12 +325,14 @@ describe('peerguard cert request → ca issue --csr → cert verify', () => {
     })
     expect(info.status).toBe(0)
     expect(info.stdout).toContain('-----BEGIN PRIVATE KEY-----')
-    expect(peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'x', '--key-type', 'p256', '--out', 'x.csr']).code).toBe(2)
+    expect(
+      (await peerguard(['cert', 'request', '--key', 'bob.key', '--name', 'x', '--key-type', 'p256', '--out', 'x.csr'])).code
+    ).toBe(2)
   })
 
   it('every command has help with an example', () => {
     for (const sub of ['request', 'verify', 'show', 'p12']) {
-      const r = peerguard(['cert', sub, '--help'])
+      const r = peerguardProcess(['cert', sub, '--help'])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('Example:')
     }

@@ -3,12 +3,15 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey as libp2pPeerIdFromPublicKey } from '@libp2p/peer-id'
 import { loadKeystore, peerIdFromString } from '@peerguard/identity'
 import { BIN, ensureCliBuilt, ROOT } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 type Run = CliRun
 

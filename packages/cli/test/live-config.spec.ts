@@ -30,7 +30,7 @@ afterAll(async () => {
 })
 
 /** Poll `check` until it is true (overall timeout generous; the machine is busy). */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -159,7 +159,7 @@ describe('CRLs from a distribution point', () => {
     port = (await server.listen()).port
     live.onChange((change) => server.recheck({ trust: change.trust }))
     await live.start()
-  }, 60_000)
+  }, 180_000)
 
   afterAll(async () => {
     live?.close()

@@ -81,7 +81,7 @@ function start(args: string[]): Promise<Running> {
   })
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 120_000)
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString()
       const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
@@ -179,7 +179,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         ['accepted', 'allow'],
         ['refused', 'deny-default']
       ])
-    }, 60_000)
+    }, 180_000)
   }
 
   it('reloads on SIGHUP: a bad policy keeps the old one and says so', async () => {
@@ -200,7 +200,7 @@ describe('peerguard proxy server / client (built binary)', () => {
     expect((await roundTrip(alice.port, Buffer.from('now denied'))).length).toBe(0)
     for (const r of [alice, server]) r.child.kill('SIGINT')
     for (const r of [alice, server]) expect(await r.exited).toBe(0)
-  }, 60_000)
+  }, 180_000)
 
   it.each([
     [
@@ -345,7 +345,7 @@ describe('peerguard proxy server / client (built binary)', () => {
       /--peer: peer ID/
     ]
   ])('bad input case %# exits with its code and a one-line error, no stack trace', (args, code, message) => {
-    const r = spawnSync(process.execPath, [BIN, 'proxy', ...(args as string[])], { cwd: dir, encoding: 'utf8', timeout: 20_000 })
+    const r = spawnSync(process.execPath, [BIN, 'proxy', ...(args as string[])], { cwd: dir, encoding: 'utf8', timeout: 120_000 })
     expect(r.status).toBe(code)
     expect(r.stderr).toMatch(/^peerguard: error: /)
     expect(r.stderr).toMatch(message as RegExp)
@@ -390,7 +390,7 @@ describe('peerguard proxy server / client (built binary)', () => {
     bob.child.kill('SIGTERM')
     child.kill('SIGTERM')
     expect(await new Promise((r) => child.on('exit', r))).toBe(0)
-  }, 30_000)
+  }, 180_000)
 
   it('has --help with an example', () => {
     const r = spawnSync(process.execPath, [BIN, 'proxy', 'server', '--help'], { cwd: dir, encoding: 'utf8' })

@@ -21,6 +21,13 @@ import { createManifest, encodeManifest, encodeMessage, MessageDecoder, SWARM_PR
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 
+/**
+ * A connection counts as closed by the reload when it closes within this long after the reload line:
+ * far longer than the reload takes even on a loaded machine, far shorter than anything else that
+ * would close it (the test ends, the idle timeout). Causality, not performance.
+ */
+const CLOSED_BY_RELOAD_MS = 20_000
+
 const SHARE_POLICY = `version: 1
 groups:
   staff: ["ou:staff"]
@@ -68,7 +75,7 @@ function start(args: string[], portRe: RegExp): Promise<Running> {
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
   let out = ''
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no port line; stderr:\n${lines.map((l) => l.line).join('\n')}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`no port line; stderr:\n${lines.map((l) => l.line).join('\n')}`)), 120_000)
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString()
       const m = portRe.exec(out)
@@ -85,7 +92,7 @@ function start(args: string[], portRe: RegExp): Promise<Running> {
 }
 
 /** The first stderr line matching `re` read at or after `since`. */
-async function line(r: Running, re: RegExp, since = 0, timeoutMs = 10_000): Promise<{ at: number; line: string }> {
+async function line(r: Running, re: RegExp, since = 0, timeoutMs = 60_000): Promise<{ at: number; line: string }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const hit = r.lines.find((l) => l.at >= since && re.test(l.line))
@@ -198,8 +205,8 @@ describe('share serve stays current (--trust DIR)', () => {
     await replaceFile(join(trust, 'ca.crl'), (await pki.ca.crl()).pem)
     const reload = await line(s, /^peerguard: reloaded crl/, written)
     const closedAt = await bob.closed
-    expect(closedAt - reload.at).toBeLessThan(1000)
-    expect(closedAt - written).toBeLessThan(5000)
+    expect(closedAt - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
+    expect(closedAt - written).toBeLessThan(2 * CLOSED_BY_RELOAD_MS)
     await expect(shareClient(s.port, peer('bob'))).rejects.toThrow()
     expect((await alice.client.stat('plan.txt')).type).toBe('file')
 
@@ -235,7 +242,7 @@ describe('share serve stays current (--trust DIR)', () => {
         peer: expect.objectContaining({ name: 'bob' })
       })
     )
-  }, 90_000)
+  }, 240_000)
 })
 
 describe('swarm seed stays current (--trust DIR)', () => {
@@ -315,7 +322,7 @@ describe('swarm seed stays current (--trust DIR)', () => {
     await replaceFile(join(trust, 'ca.crl'), (await pki.ca.crl()).pem)
     const reload = await line(s, /^peerguard: reloaded crl/, written)
     const closedAt = await carol.closed
-    expect(closedAt - reload.at).toBeLessThan(1000)
+    expect(closedAt - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     expect(carol.messages).toContain('error:cert-revoked')
     await expect(hello(peer('carol'))).rejects.toThrow()
 
@@ -325,7 +332,7 @@ describe('swarm seed stays current (--trust DIR)', () => {
     expect((await hello(peer('alice'))).messages).toContain('unchoke')
     s.child.kill('SIGINT')
     expect(await s.exited).toBe(0)
-  }, 90_000)
+  }, 240_000)
 })
 
 describe('proxy server stays current (--trust FILE --crl FILE)', () => {
@@ -392,7 +399,7 @@ describe('proxy server stays current (--trust FILE --crl FILE)', () => {
       const closed = new Promise<number>((res) => sock.once('close', () => res(Date.now())))
       sock.write('ping')
       const echoed = await new Promise<string>((res, rej) => {
-        const t = setTimeout(() => rej(new Error('no echo through the tunnel')), 10_000)
+        const t = setTimeout(() => rej(new Error('no echo through the tunnel')), 60_000)
         sock.once('data', (d: Buffer) => {
           clearTimeout(t)
           res(d.toString())
@@ -411,17 +418,17 @@ describe('proxy server stays current (--trust FILE --crl FILE)', () => {
     let since = Date.now()
     await replaceFile(join(dir, 'proxy-ca.crl'), (await pki.ca.crl()).pem)
     let reload = await line(s, /^peerguard: reloaded crl/, since)
-    expect((await alice.closed) - reload.at).toBeLessThan(1000)
+    expect((await alice.closed) - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     await line(s, /closed alice .*cert-revoked/, since)
 
     // a policy edit that no longer lets staff in closes erin's open tunnel
     since = Date.now()
     await replaceFile(join(dir, 'proxy.yaml'), 'version: 1\nrules: []\n')
     reload = await line(s, /^peerguard: reloaded policy/, since)
-    expect((await erinTunnel.closed) - reload.at).toBeLessThan(1000)
+    expect((await erinTunnel.closed) - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     await line(s, /closed erin .*deny-default/, since)
 
     for (const r of [aliceClient, erinClient, s]) r.child.kill('SIGTERM')
     for (const r of [aliceClient, erinClient, s]) expect(await r.exited).toBe(0)
-  }, 90_000)
+  }, 240_000)
 })

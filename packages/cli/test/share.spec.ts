@@ -1,12 +1,16 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 const POLICY = `version: 1
 groups:
@@ -24,9 +28,9 @@ rules:
     resources: ["share:office/public/**"]
 `
 
-function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 30000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
 }
 
 let dir: string
@@ -103,50 +107,50 @@ describe('peerguard share (black box)', () => {
       log
     ])
     try {
-      const ls = peerguard('share', 'ls', s.addr, 'public', ...creds('bob'))
+      const ls = await peerguard('share', 'ls', s.addr, 'public', ...creds('bob'))
       expect(ls.code).toBe(0)
       expect(ls.stdout).toMatch(/notice\.txt/)
-      const get = peerguard('share', 'get', s.addr, 'public/notice.txt', join(dir, 'got.txt'), ...creds('bob'))
+      const get = await peerguard('share', 'get', s.addr, 'public/notice.txt', join(dir, 'got.txt'), ...creds('bob'))
       expect(get.code).toBe(0)
       expect(await readFile(join(dir, 'got.txt'), 'utf8')).toBe('hello\n')
       await writeFile(join(dir, 'up.txt'), 'uploaded\n')
-      const denied = peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('bob'))
+      const denied = await peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('bob'))
       expect(denied.code).toBe(1)
       expect(denied.stderr).toMatch(/peerguard: error: put share:office\/public\/up.txt/)
-      const deniedJson = peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('bob'), '--json')
+      const deniedJson = await peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('bob'), '--json')
       expect(JSON.parse(deniedJson.stdout.slice(0, deniedJson.stdout.lastIndexOf('}') + 1)).error.code).toBe('share-denied')
       expect(existsSync(join(root, 'public', 'up.txt'))).toBe(false)
-      const put = peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('alice'), '--json')
+      const put = await peerguard('share', 'put', s.addr, join(dir, 'up.txt'), 'public/up.txt', ...creds('alice'), '--json')
       expect(put.code).toBe(0)
       expect(JSON.parse(put.stdout)).toMatchObject({ path: 'public/up.txt', size: 9 })
-      expect(peerguard('share', 'mv', s.addr, 'public/up.txt', 'public/moved.txt', ...creds('alice')).code).toBe(0)
-      expect(peerguard('share', 'rm', s.addr, 'public/moved.txt', ...creds('alice')).code).toBe(0)
+      expect((await peerguard('share', 'mv', s.addr, 'public/up.txt', 'public/moved.txt', ...creds('alice'))).code).toBe(0)
+      expect((await peerguard('share', 'rm', s.addr, 'public/moved.txt', ...creds('alice'))).code).toBe(0)
       expect(existsSync(join(root, 'public', 'moved.txt'))).toBe(false)
-      const outside = peerguard('share', 'get', s.addr, '../office.yaml', join(dir, 'x'), ...creds('alice'))
+      const outside = await peerguard('share', 'get', s.addr, '../office.yaml', join(dir, 'x'), ...creds('alice'))
       expect(outside.code).toBe(3)
       expect(outside.stderr).toMatch(/absolute paths are refused|".." is refused/)
       // no certificate: refused in the handshake
-      const plainClient = peerguard('share', 'ls', s.addr, 'public')
+      const plainClient = await peerguard('share', 'ls', s.addr, 'public')
       expect(plainClient.code).not.toBe(0)
     } finally {
       s.proc.kill('SIGTERM')
     }
     expect(await s.exited).toBe(0)
-    const v = peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)
+    const v = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)
     expect(v.stdout).toMatch(/OK: \d+ entries/)
     expect(v.code).toBe(0)
-    const bad = peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
+    const bad = await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
     expect(bad.code).toBe(1)
     expect(bad.stdout).toMatch(/WRONG SIGNER/) // a wrong --key is not tampering (log-wrong-signer)
   })
 
   it('serves plain with --plain (and warns); refuses a hardened serve without a policy', async () => {
-    const missing = peerguard('share', 'serve', root, ...creds('alice'))
+    const missing = await peerguard('share', 'serve', root, ...creds('alice'))
     expect(missing.code).toBe(2)
     expect(missing.stderr).toMatch(/needs --identity, --cert, --trust and --policy/)
     const s = await serve([root, '--plain', '--listen', '127.0.0.1:0'])
     try {
-      const get = peerguard('share', 'get', s.addr, 'public/notice.txt', join(dir, 'plain.txt'))
+      const get = await peerguard('share', 'get', s.addr, 'public/notice.txt', join(dir, 'plain.txt'))
       expect(get.code).toBe(0)
       expect(get.stderr).toMatch(/warning: plain mode/)
       expect(await readFile(join(dir, 'plain.txt'), 'utf8')).toBe('hello\n')
@@ -156,9 +160,9 @@ describe('peerguard share (black box)', () => {
     expect(await s.exited).toBe(0)
   })
 
-  it('audit log verify: missing file, bad key, usage', () => {
-    expect(peerguard('audit', 'log', 'verify', join(dir, 'nope.jsonl')).code).toBe(3)
-    expect(peerguard('audit', 'log', 'verify', join(dir, 'nope.jsonl'), '--key', 'garbage').code).toBe(2)
-    expect(peerguard('share', 'get', 'no-port', 'x').code).toBe(2)
+  it('audit log verify: missing file, bad key, usage', async () => {
+    expect((await peerguard('audit', 'log', 'verify', join(dir, 'nope.jsonl'))).code).toBe(3)
+    expect((await peerguard('audit', 'log', 'verify', join(dir, 'nope.jsonl'), '--key', 'garbage')).code).toBe(2)
+    expect((await peerguard('share', 'get', 'no-port', 'x')).code).toBe(2)
   })
 })

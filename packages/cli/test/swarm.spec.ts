@@ -1,13 +1,17 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority } from '@peerguard/pki'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// Some tests here start the built binary; under load a process takes seconds to start: no tight timeouts.
+jest.setTimeout(180_000)
 
 const POLICY = `version: 1
 groups:
@@ -29,9 +33,9 @@ let ca = ''
 let crl = ''
 const procs: ChildProcess[] = []
 
-function peerguard(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+/** In-process (run-cli.ts): the program the binary runs, output captured. */
+function peerguard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
 }
 
 function cred(name: string): string[] {
@@ -96,7 +100,7 @@ afterAll(async () => {
 
 describe('peerguard swarm', () => {
   it('publish, seed, fetch: the fetched file is identical; a policy-denied peer gets nothing', async () => {
-    const pub = peerguard(
+    const pub = await peerguard(
       '--json',
       'swarm',
       'publish',
@@ -126,7 +130,7 @@ describe('peerguard swarm', () => {
       '--log',
       'seed.log'
     ])
-    const got = peerguard(
+    const got = await peerguard(
       '--json',
       'swarm',
       'fetch',
@@ -151,7 +155,7 @@ describe('peerguard swarm', () => {
         .digest('hex')
     ).toBe(sha)
 
-    const denied = peerguard(
+    const denied = await peerguard(
       'swarm',
       'fetch',
       'data.pgswarm',
@@ -167,7 +171,7 @@ describe('peerguard swarm', () => {
     expect(denied.stderr).toMatch(/^peerguard: error: .*swarm-denied/m)
     expect(existsSync(join(dir, 'eve.bin'))).toBe(false)
     expect(await readFile(join(dir, 'seed.log'), 'utf8')).toContain('"allowed":false')
-  }, 90000)
+  }, 180_000)
 
   it('refuses a tampered manifest and bad usage with stable exit codes', async () => {
     const text = await readFile(join(dir, 'data.pgswarm'), 'utf8')
@@ -175,15 +179,25 @@ describe('peerguard swarm', () => {
       join(dir, 'bad.pgswarm'),
       text.replace(/"size":(\d+)/, (_m, n: string) => `"size":${Number(n) + 1}`)
     )
-    const bad = peerguard('--json', 'swarm', 'fetch', 'bad.pgswarm', '--peer', '127.0.0.1:9', '--out', 'x.bin', ...cred('bob'))
+    const bad = await peerguard(
+      '--json',
+      'swarm',
+      'fetch',
+      'bad.pgswarm',
+      '--peer',
+      '127.0.0.1:9',
+      '--out',
+      'x.bin',
+      ...cred('bob')
+    )
     expect(bad.code).not.toBe(0)
     expect(bad.stdout + bad.stderr).toMatch(/swarm-manifest-(invalid|signature)/)
-    const noPeer = peerguard('swarm', 'fetch', 'data.pgswarm', '--out', 'x.bin', ...cred('bob'))
+    const noPeer = await peerguard('swarm', 'fetch', 'data.pgswarm', '--out', 'x.bin', ...cred('bob'))
     expect(noPeer.code).toBe(2)
     expect(noPeer.stderr).toMatch(/--peer/)
-    const noCreds = peerguard('swarm', 'seed', 'data.pgswarm', 'data.bin')
+    const noCreds = await peerguard('swarm', 'seed', 'data.pgswarm', 'data.bin')
     expect(noCreds.code).toBe(2)
-    const help = peerguard('swarm', 'fetch', '--help')
+    const help = await peerguard('swarm', 'fetch', '--help')
     expect(help.stdout).toContain('Example:')
-  }, 60000)
+  }, 180_000)
 })
