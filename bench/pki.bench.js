@@ -11,6 +11,7 @@ import { X509Certificate as NodeX509, webcrypto } from 'node:crypto'
 import * as x509 from '@peculiar/x509'
 import { generateKeyPair } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore, verifyPeerChain, verifyPeerChainSync } from '@peerguard/pki'
+import { figure } from './lib.js'
 
 const QUICK = process.argv.includes('--quick')
 const DURATION_MS = QUICK ? 400 : 2500
@@ -150,8 +151,18 @@ for (const [name, ops] of rows) console.log(`${name.padEnd(width)}  ${fmt(ops).p
 console.log()
 const goal = (label, value, target) =>
   console.log(`${label}: ${value.toFixed(2)}x  (goal >= ${target}x) ${value >= target ? 'met' : 'NOT met'}`)
-goal('cold full validation / node:crypto bare parse+verify', cold / nodeBoth, 0.8)
-console.log(`cold full validation / node:crypto parse leaf+verify (stricter anchor): ${(cold / nodeLeaf).toFixed(2)}x`)
+// Headline: the like-for-like anchor. Our trust store parses the root and builds its key once,
+// so the anchor reuses the root key too; re-parsing the root per call (nodeBoth) is context only.
+goal('cold full validation / node:crypto parse leaf+verify, root key reused (like for like)', cold / nodeLeaf, 0.8)
+console.log(`cold full validation / node:crypto parsing the root every call too (context): ${(cold / nodeBoth).toFixed(2)}x`)
 console.log(`cold full validation / @peculiar/x509 verify: ${(cold / peculiar).toFixed(2)}x`)
 console.log(`cached re-verification: ${fmt(cached)}/s  (goal >= 100,000/s) ${cached >= 100_000 ? 'met' : 'NOT met'}`)
 console.log(`issuance / @peculiar/x509 direct: ${(issuePg / issueDirect).toFixed(2)}x`)
+
+// One measurement each (rates over DURATION_MS); recorded for bench/results.
+figure('cold-chain', 'certificate chain validation, cold (leaf + root + CRL)', 'ops/s', [cold])
+figure('node-leaf-verify', 'node:crypto parse leaf + verify, root key reused', 'ops/s', [nodeLeaf])
+figure('node-both-verify', 'node:crypto parse leaf + root + verify (context)', 'ops/s', [nodeBoth])
+figure('cached-chain', 'certificate re-verification, cached', 'ops/s', [cached])
+figure('issue-peer', 'certificate issuance (ca.issuePeer)', 'ops/s', [issuePg])
+figure('issue-x509', '@peculiar/x509 certificate generation', 'ops/s', [issueDirect])

@@ -6,7 +6,8 @@
 // A full run (not --quick) writes bench/results/<date>.json: the machine (CPU, cores, memory,
 // load before and after), Node and OpenSSL versions, and every figure each benchmark recorded
 // with its runs, median and spread (bench/lib.js). `node bench/readme-table.js` then rebuilds the
-// README table from the newest results file. --quick runs are smoke tests and write nothing.
+// README table from the newest results file. --quick runs are smoke tests and write nothing;
+// neither does a run in which a benchmark failed.
 // Exit code: 0 when all ran, 1 when one failed, 2 for an unknown benchmark name.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -70,7 +71,9 @@ const figures = readFileSync(out, 'utf8')
   .filter((l) => l !== '')
   .map((l) => JSON.parse(l))
 rmSync(work, { recursive: true, force: true })
-if (!quick) {
+if (!quick && failed.length > 0) {
+  console.log('\nbench: a benchmark failed: no results file written (a results file holds complete runs only)')
+} else if (!quick) {
   const results = {
     date: started.toISOString(),
     machine: { ...before, loadavgAfter: loadavg().map((l) => +l.toFixed(2)) },
