@@ -155,7 +155,7 @@ export class Policy implements PolicyDecider {
     const split = splitResource(resource)
     if (split === undefined)
       throw new InvalidArgumentError(
-        `request.resource: expected share:, swarm:, swarm-id:, service: or device:<name>, got ${JSON.stringify(resource.slice(0, 40))}`
+        `request.resource: expected share:, swarm:, swarm-id:, service:, device: or protocol:<name>, got ${JSON.stringify(resource.slice(0, 40))}`
       )
     const bad = badResourceName(split.name, split.kind)
     if (bad !== undefined) return invalidResource(bad)

@@ -8,6 +8,9 @@
  *   a publisher picks can never stand for an ID: a `swarm:` pattern shaped like a hash is refused.
  * - `service:<name>` — a TCP service reached through the proxy (`service:printer`).
  * - `device:<name>` — a device (`device:scanner1`).
+ * - `protocol:<id>` — a libp2p protocol a stream is opened for (`protocol:/app/echo/1.0.0`); the
+ *   leading `/` of the ID is dropped before matching, so `protocol:/app/**` matches it, and
+ *   `protocol:app/echo/1.0.0` means the same protocol.
  *
  * Patterns in rules are the same strings with globs of the dialect of `glob.ts` after the colon (`share:docs/**`,
  * `swarm:*`). A share pattern without `/` names the whole share: `share:docs` means `docs` and
@@ -16,22 +19,31 @@
 import { buildNfa, type Nfa } from './automaton.js'
 import { globRegExp, type ParsedGlob, parseGlob } from './glob.js'
 
-export const RESOURCE_KINDS = ['share', 'swarm', 'swarm-id', 'service', 'device'] as const
+export const RESOURCE_KINDS = ['share', 'swarm', 'swarm-id', 'service', 'device', 'protocol'] as const
 export type ResourceKind = (typeof RESOURCE_KINDS)[number]
 
 /** Longest resource string `decide()` accepts. */
 export const MAX_RESOURCE_LENGTH = 4096
 
 export function isResourceKind(value: string): value is ResourceKind {
-  return value === 'share' || value === 'swarm' || value === 'swarm-id' || value === 'service' || value === 'device'
+  return (
+    value === 'share' ||
+    value === 'swarm' ||
+    value === 'swarm-id' ||
+    value === 'service' ||
+    value === 'device' ||
+    value === 'protocol'
+  )
 }
 
 const HEX_HASH = /^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/
 const SWARM_ID = /^[0-9a-f]{64}$/
 
-/** Lowercase a swarm ID; leave every other name as it is. */
+/** Lowercase a swarm ID; drop the leading `/` of a libp2p protocol ID; leave every other name as it is. */
 export function normaliseName(kind: ResourceKind, name: string): string {
-  return kind === 'swarm-id' ? name.toLowerCase() : name
+  if (kind === 'swarm-id') return name.toLowerCase()
+  if (kind === 'protocol' && name.startsWith('/')) return name.slice(1)
+  return name
 }
 
 const BAD_NAME = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$|\\|\0/
