@@ -74,8 +74,7 @@ rules:
       fc.property(fc.array(segment, { minLength: 1, maxLength: 4 }), (segs) => {
         const id = `/${segs.join('/')}`
         const d = policy.decide({ peer: staff, action: 'get', resource: `protocol:${id}` })
-        const expected =
-          id === '/app/echo/1.0.0' || (id.startsWith('/app/chat/') && id.length > '/app/chat/'.length)
+        const expected = id === '/app/echo/1.0.0' || (id.startsWith('/app/chat/') && id.length > '/app/chat/'.length)
         expect(d.allowed).toBe(expected)
       })
     )
