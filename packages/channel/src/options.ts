@@ -1,7 +1,6 @@
 import type { KeyPair } from '@peerguard/identity'
-import { peerIdFromString } from '@peerguard/identity'
 import { assertBytes, assertInteger, type Clock, InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
-import type { TrustStore } from '@peerguard/pki'
+import { checkCredentials, type Credentials, normalizePeerId, type TrustStore } from '@peerguard/pki'
 import { DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
 import { MAX_FRAME_LENGTH } from './frame-decoder.js'
 import type { KnownPeers } from './known-peers.js'
@@ -36,15 +35,15 @@ export interface KnownPeersOption {
   certified?: boolean
 }
 
-export interface ChannelOptions {
+/**
+ * The channel's options: the credentials (`@peerguard/pki` Credentials, checked by its
+ * `checkCredentials`) and how the handshake runs. Without `chain` the remote must pin this peer;
+ * without `trust` only pinned or known peers are accepted; without `expectedPeerId` any
+ * authenticated peer is.
+ */
+export interface ChannelOptions extends Credentials {
   /** This peer's Ed25519 identity (`@peerguard/identity` key pair). Required. */
   identity: KeyPair
-  /** This peer's certificate chain, leaf first, DER. Default: none (the remote must pin this peer). */
-  chain?: readonly Uint8Array[]
-  /** Trust store for the remote's chain. Default: none (then only pinned or known peers are accepted). */
-  trust?: TrustStore
-  /** Refuse unless the remote has this peer ID (or one of these). Default: any authenticated peer. */
-  expectedPeerId?: string | readonly string[]
   /** Peer IDs accepted without a certificate (explicit pinning). Default: none. */
   pinnedPeers?: readonly string[]
   /** Trust on first use for peers without a certificate (like SSH known_hosts). Default: off. */
@@ -92,55 +91,13 @@ export interface ResolvedOptions {
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_HANDSHAKE_MESSAGE = 8192
 
-/**
- * Peer ID texts already parsed, to their canonical form: an application that reconnects passes the
- * same `expectedPeerId` every time, and parsing it (base32, checksum) costs more than a hash look-up.
- * Only successes are kept; bounded, oldest dropped first.
- */
-const normalizedPeerIds = new Map<string, string>()
-const NORMALIZED_PEER_IDS_MAX = 1024
-
-function normalizePeerId(name: string, value: unknown): string {
-  if (typeof value !== 'string') throw new InvalidArgumentError(`${name}: expected a peer ID string, got ${typeof value}`)
-  const hit = normalizedPeerIds.get(value)
-  if (hit !== undefined) return hit
-  let normalized: string
-  try {
-    normalized = peerIdFromString(value).toString()
-  } catch (err) {
-    throw new InvalidArgumentError(`${name}: ${(err as Error).message}`, { cause: err })
-  }
-  if (normalizedPeerIds.size >= NORMALIZED_PEER_IDS_MAX) normalizedPeerIds.delete(normalizedPeerIds.keys().next().value as string)
-  normalizedPeerIds.set(value, normalized)
-  return normalized
-}
-
-function expectedPeers(value: unknown): Set<string> | undefined {
-  if (value === undefined) return undefined
-  if (!Array.isArray(value)) return new Set([normalizePeerId('options.expectedPeerId', value)])
-  if (value.length === 0) throw new InvalidArgumentError('options.expectedPeerId: expected at least one peer ID')
-  return new Set(value.map((p, i) => normalizePeerId(`options.expectedPeerId[${i}]`, p)))
-}
-
 /** Check every option (exact messages, InvalidArgumentError) and fill in defaults. */
 export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  const id = options.identity
-  if (typeof id !== 'object' || id === null)
-    throw new InvalidArgumentError('options.identity: expected a key pair { publicKey, secretKey }')
-  assertBytes('options.identity.publicKey', id.publicKey, 32)
-  assertBytes('options.identity.secretKey', id.secretKey, 64)
-  const chain = options.chain ?? []
-  if (!Array.isArray(chain)) throw new InvalidArgumentError('options.chain: expected an array of DER certificates')
-  if (chain.length > MAX_CERTIFICATES) throw new InvalidArgumentError(`options.chain: at most ${MAX_CERTIFICATES} certificates`)
-  chain.forEach((c, i) => {
-    assertBytes(`options.chain[${i}]`, c)
-    if (c.length < 1 || c.length > MAX_CERTIFICATE_LENGTH)
-      throw new InvalidArgumentError(`options.chain[${i}]: expected 1..${MAX_CERTIFICATE_LENGTH} bytes`)
+  const credentials = checkCredentials(options, {
+    maxCertificates: MAX_CERTIFICATES,
+    maxCertificateBytes: MAX_CERTIFICATE_LENGTH
   })
-  if (options.trust !== undefined && (typeof options.trust !== 'object' || options.trust === null)) {
-    throw new InvalidArgumentError('options.trust: expected a TrustStore from @peerguard/pki')
-  }
   const pinned = options.pinnedPeers ?? []
   if (!Array.isArray(pinned)) throw new InvalidArgumentError('options.pinnedPeers: expected an array of peer IDs')
   const kp = options.knownPeers
@@ -173,10 +130,10 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
   const rekeyFrames = options.rekeyAfterFrames ?? DEFAULT_REKEY_AFTER_FRAMES
   assertInteger('options.rekeyAfterFrames', rekeyFrames, 1, DEFAULT_REKEY_AFTER_FRAMES)
   return {
-    identity: id,
-    chain: chain.map((c) => Uint8Array.from(c)),
-    trust: options.trust,
-    expectedPeerId: expectedPeers(options.expectedPeerId),
+    identity: credentials.identity as KeyPair,
+    chain: credentials.chain,
+    trust: credentials.trust,
+    expectedPeerId: credentials.expectedPeerIds as Set<string> | undefined,
     pinnedPeers: new Set(pinned.map((p, i) => normalizePeerId(`options.pinnedPeers[${i}]`, p))),
     knownPeers: kp,
     authorize: options.authorize,

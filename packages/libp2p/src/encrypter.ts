@@ -14,7 +14,6 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Authorize, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
 import {
-  assertBytes,
   type DecisionSink,
   equalBytes,
   InvalidArgumentError,
@@ -22,7 +21,7 @@ import {
   type PeerInfo,
   PeerguardError
 } from '@peerguard/interface'
-import type { TrustStore } from '@peerguard/pki'
+import { checkCredentials, type TrustStore } from '@peerguard/pki'
 import { addressOf } from './address.js'
 import { Libp2pKeyMismatchError, Libp2pPeerMismatchError, Libp2pStreamError } from './errors.js'
 import { identityFromLibp2pPrivateKey, libp2pPeerIdFromPeerguard, peerguardPeerIdFromLibp2p } from './identity-bridge.js'
@@ -87,22 +86,7 @@ interface Resolved {
 }
 
 function checkOptions(options: PeerguardEncrypterOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  if (options.identity !== undefined) {
-    const id = options.identity
-    if (typeof id !== 'object' || id === null)
-      throw new InvalidArgumentError('options.identity: expected a key pair { publicKey, secretKey }')
-    assertBytes('options.identity.publicKey', id.publicKey, 32)
-    assertBytes('options.identity.secretKey', id.secretKey, 64)
-  }
-  if (options.chain !== undefined) {
-    if (!Array.isArray(options.chain)) throw new InvalidArgumentError('options.chain: expected an array of DER certificates')
-    options.chain.forEach((c, i) => {
-      assertBytes(`options.chain[${i}]`, c)
-    })
-  }
-  if (options.trust !== undefined && (typeof options.trust !== 'object' || options.trust === null))
-    throw new InvalidArgumentError('options.trust: expected a TrustStore from @peerguard/pki')
+  checkCredentials(options, { identityOptional: true })
   if (options.pinnedPeers !== undefined && !Array.isArray(options.pinnedPeers))
     throw new InvalidArgumentError('options.pinnedPeers: expected an array of peer IDs')
   if (options.authorize !== undefined && typeof options.authorize !== 'function')

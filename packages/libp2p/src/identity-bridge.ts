@@ -1,34 +1,10 @@
 import { privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PeerId as Libp2pPeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPublicKey as libp2pPeerIdFromPublicKey } from '@libp2p/peer-id'
-import {
-  type KeyPair,
-  keyPairFromSeed,
-  type PeerId,
-  peerIdFromLibp2pBytes,
-  peerIdFromPublicKey,
-  peerIdFromString,
-  SEED_LENGTH
-} from '@peerguard/identity'
-import { assertBytes, equalBytes, InvalidArgumentError, wipe } from '@peerguard/interface'
+import { type KeyPair, type PeerId, peerIdFromLibp2pBytes, peerIdFromPublicKey, peerIdFromString } from '@peerguard/identity'
+import { InvalidArgumentError } from '@peerguard/interface'
+import { checkKeyPair } from '@peerguard/pki'
 import { Libp2pUnsupportedKeyError } from './errors.js'
-
-function checkKeyPair(name: string, keyPair: KeyPair): void {
-  if (typeof keyPair !== 'object' || keyPair === null)
-    throw new InvalidArgumentError(`${name}: expected a key pair { publicKey, secretKey }`)
-  assertBytes(`${name}.publicKey`, keyPair.publicKey, 32)
-  assertBytes(`${name}.secretKey`, keyPair.secretKey, 64)
-  const derived = keyPairFromSeed(keyPair.secretKey.subarray(0, SEED_LENGTH))
-  try {
-    if (
-      !equalBytes(derived.publicKey, keyPair.publicKey) ||
-      !equalBytes(derived.publicKey, keyPair.secretKey.subarray(SEED_LENGTH))
-    )
-      throw new InvalidArgumentError(`${name}: the public key is not the public key of the secret key's seed`)
-  } finally {
-    wipe(derived.secretKey)
-  }
-}
 
 /**
  * The libp2p private key of a peerguard identity: the same Ed25519 key, so the libp2p node's

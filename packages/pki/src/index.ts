@@ -41,6 +41,8 @@ export { DEFAULT_CRL_FETCH_MAX_BYTES, DEFAULT_CRL_FETCH_TIMEOUT_MS, fetchCrl } f
 export type { FetchCrlOptions } from './crl-fetch.js'
 export { assertCrlUrl, MAX_CRL_URLS } from './distribution-points.js'
 export { MAX_CERTIFICATE_BYTES, MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
+export { checkCredentials, checkKeyPair, normalizePeerId } from './credentials.js'
+export type { CheckedCredentials, CredentialRules, Credentials } from './credentials.js'
 export type { Purpose, VerifiedPeer, VerifyPeerChainOptions } from './verify.js'
 export { crlDistributionPoints, parseCertificate } from './certificate.js'
 export type { ParsedCertificate } from './certificate.js'

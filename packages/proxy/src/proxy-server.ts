@@ -18,6 +18,7 @@ import {
   type SecureChannel,
   silentLogger
 } from '@peerguard/interface'
+import { checkCredentials } from '@peerguard/pki'
 import { type HostPort, formatHostPort, listenOn, parseHostPort } from './address.js'
 import type { ProxyConfig } from './config.js'
 import {
@@ -526,12 +527,7 @@ function logPeer(p: PeerInfo): NonNullable<ConnectionDecision['peer']> {
 /** @internal check a ProxyConfig's shape (the channel checks key and chain bytes in depth). */
 export function checkConfig(c: ProxyConfig, needPolicy: boolean): void {
   if (typeof c !== 'object' || c === null) throw new InvalidArgumentError('config: expected { identity, chain, trust, policy }')
-  if (typeof c.identity !== 'object' || c.identity === null || !(c.identity.secretKey instanceof Uint8Array))
-    throw new InvalidArgumentError('config.identity: expected a key pair')
-  if (!Array.isArray(c.chain) || c.chain.length === 0 || c.chain.some((x) => !(x instanceof Uint8Array)))
-    throw new InvalidArgumentError('config.chain: expected a non-empty array of DER certificates')
-  if (typeof c.trust !== 'object' || c.trust === null || typeof c.trust.reload !== 'function')
-    throw new InvalidArgumentError('config.trust: expected a TrustStore from @peerguard/pki')
+  checkCredentials(c, { prefix: 'config.', chainRequired: 'enrol with the LAN CA', trustRequired: true })
   if (needPolicy && !isPolicyDecider(c.policy))
     throw new InvalidArgumentError(
       'config.policy: expected a Policy (or PolicyWatcher) from @peerguard/policy; a proxy server without a policy would admit nobody'

@@ -9,7 +9,7 @@ import {
 } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
 import { InvalidArgumentError } from '@peerguard/interface'
-import type { TrustStore } from '@peerguard/pki'
+import { checkCredentials, type TrustStore } from '@peerguard/pki'
 import { hardenedTransport, type ShareTransport } from './transport.js'
 
 /** Application protocol name offered in the channel handshake. */
@@ -64,9 +64,7 @@ function remoteName(socket: Socket): string {
  */
 export function channelTransport(options: ChannelTransportOptions): ShareTransport {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  if (!Array.isArray(options.chain) || options.chain.length === 0)
-    throw new InvalidArgumentError('chain: expected at least one DER certificate')
-  if (typeof options.trust !== 'object' || options.trust === null) throw new InvalidArgumentError('trust: expected a TrustStore')
+  checkCredentials(options, { prefix: '', chainRequired: 'enrol with the LAN CA', trustRequired: true })
   const kp = options.knownPeers
   if (kp !== undefined && (typeof kp !== 'object' || kp === null || typeof kp.store?.check !== 'function'))
     throw new InvalidArgumentError('knownPeers: expected { store: KnownPeers, name?, trustOnFirstUse? }')

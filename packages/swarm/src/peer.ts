@@ -13,7 +13,6 @@ import {
 } from '@peerguard/channel'
 import { type KeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
-  assertBytes,
   assertInteger,
   assertString,
   type ConnectionCheck,
@@ -28,7 +27,7 @@ import {
   runConnectionCheck,
   silentLogger
 } from '@peerguard/interface'
-import type { TrustStore } from '@peerguard/pki'
+import { checkCredentials, type TrustStore } from '@peerguard/pki'
 import { appendDecision, decideSwarm, decisionRecord, logPeer } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'
@@ -535,17 +534,7 @@ async function verifyPieces(store: SwarmStore, upTo = store.manifest.size): Prom
 
 /** Create a swarm peer. Checks every option (InvalidArgumentError). */
 export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  const id = options.identity
-  if (typeof id !== 'object' || id === null)
-    throw new InvalidArgumentError('options.identity: expected a key pair { publicKey, secretKey }')
-  assertBytes('options.identity.publicKey', id.publicKey, 32)
-  assertBytes('options.identity.secretKey', id.secretKey, 64)
-  if (!Array.isArray(options.chain) || options.chain.length === 0)
-    throw new InvalidArgumentError('options.chain: expected at least one DER certificate (enrol with the LAN CA)')
-  for (const [i, c] of options.chain.entries()) assertBytes(`options.chain[${i}]`, c)
-  if (typeof options.trust !== 'object' || options.trust === null)
-    throw new InvalidArgumentError('options.trust: expected a TrustStore')
+  checkCredentials(options, { chainRequired: 'enrol with the LAN CA', trustRequired: true })
   if (options.dir !== undefined) assertString('options.dir', options.dir, { nonEmpty: true })
   if (options.policy !== undefined && !isPolicyDecider(options.policy))
     throw new InvalidArgumentError('options.policy: expected a Policy (an object with decide())')
@@ -573,7 +562,7 @@ export function createSwarmPeer(options: SwarmPeerOptions): SwarmPeer {
     throw new InvalidArgumentError('options.knownPeers: expected { store: KnownPeers, trustOnFirstUse? }')
   let peerId: string
   try {
-    peerId = peerIdOf(id.publicKey)
+    peerId = peerIdOf(options.identity.publicKey)
   } catch (err) {
     throw new InvalidArgumentError(`options.identity.publicKey: ${(err as Error).message}`, { cause: err })
   }

@@ -9,9 +9,8 @@ import {
   connect as tlsConnect,
   TLSSocket
 } from 'node:tls'
-import { type KeyPair, peerIdFromString } from '@peerguard/identity'
+import type { KeyPair } from '@peerguard/identity'
 import {
-  assertBytes,
   assertInteger,
   type Clock,
   InvalidArgumentError,
@@ -19,21 +18,19 @@ import {
   PeerguardError,
   type SecureChannel
 } from '@peerguard/interface'
-import { pemEncode, type TrustStore, verifyPeerChain } from '@peerguard/pki'
+import { checkCredentials, type Credentials, pemEncode, type TrustStore, verifyPeerChain } from '@peerguard/pki'
 import { CertificateRequiredError, PeerMismatchError, UnauthorizedError } from '../errors.js'
 import type { Authorize } from '../options.js'
 import { TlsHandshakeError } from './errors.js'
 
 /** Options of a TLS 1.3 channel with peerguard certificates (a subset of the Noise channel's). */
-export interface TlsChannelOptions {
+export interface TlsChannelOptions extends Credentials {
   /** This peer's Ed25519 identity; its key signs the TLS CertificateVerify. Required. */
   identity: KeyPair
   /** This peer's certificate chain, leaf first, DER (the leaf's key is the identity key). Required. */
   chain: readonly Uint8Array[]
   /** Trust store for the remote chain, checked with pki's `verifyPeerChain`. Required. */
   trust: TrustStore
-  /** Refuse unless the remote has this peer ID. Default: any peer the trust store accepts. */
-  expectedPeerId?: string
   /** The gate, called with the authenticated peer before any application byte. Default: allow. */
   authorize?: Authorize
   /** ALPN protocols in order of preference. Default: none. */
@@ -47,7 +44,7 @@ export interface TlsChannelOptions {
 interface Resolved {
   context: SecureContext
   trust: TrustStore
-  expectedPeerId: string | undefined
+  expectedPeerIds: ReadonlySet<string> | undefined
   authorize: Authorize | undefined
   protocols: string[]
   timeoutMs: number
@@ -99,18 +96,7 @@ function secureContextOf(identity: KeyPair, chain: readonly Uint8Array[]): Secur
 
 function resolve(options: TlsChannelOptions): Resolved {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
-  const id = options.identity
-  if (typeof id !== 'object' || id === null)
-    throw new InvalidArgumentError('options.identity: expected a key pair { publicKey, secretKey }')
-  assertBytes('options.identity.publicKey', id.publicKey, 32)
-  assertBytes('options.identity.secretKey', id.secretKey, 64)
-  if (!Array.isArray(options.chain) || options.chain.length === 0)
-    throw new InvalidArgumentError('options.chain: expected a non-empty array of DER certificates (TLS needs a certificate)')
-  options.chain.forEach((c, i) => {
-    assertBytes(`options.chain[${i}]`, c)
-  })
-  if (typeof options.trust !== 'object' || options.trust === null || typeof (options.trust as TrustStore).roots !== 'object')
-    throw new InvalidArgumentError('options.trust: expected a TrustStore from @peerguard/pki')
+  const { chain, expectedPeerIds } = checkCredentials(options, { chainRequired: 'TLS needs a certificate', trustRequired: true })
   if (options.authorize !== undefined && typeof options.authorize !== 'function')
     throw new InvalidArgumentError('options.authorize: expected a function')
   const protocols = options.protocols ?? []
@@ -118,20 +104,10 @@ function resolve(options: TlsChannelOptions): Resolved {
     throw new InvalidArgumentError('options.protocols: expected an array of names of 1..255 bytes')
   const timeoutMs = options.handshakeTimeoutMs ?? 10_000
   assertInteger('options.handshakeTimeoutMs', timeoutMs, 1, 600_000)
-  let expectedPeerId: string | undefined
-  if (options.expectedPeerId !== undefined) {
-    if (typeof options.expectedPeerId !== 'string')
-      throw new InvalidArgumentError('options.expectedPeerId: expected a peer ID string')
-    try {
-      expectedPeerId = peerIdFromString(options.expectedPeerId).toString()
-    } catch (err) {
-      throw new InvalidArgumentError(`options.expectedPeerId: ${(err as Error).message}`, { cause: err })
-    }
-  }
   return {
-    context: secureContextOf(id, options.chain),
+    context: secureContextOf(options.identity, chain),
     trust: options.trust,
-    expectedPeerId,
+    expectedPeerIds,
     authorize: options.authorize,
     protocols: [...protocols],
     timeoutMs,
@@ -160,10 +136,12 @@ async function authenticate(tls: TLSSocket, o: Resolved, purpose: 'clientAuth' |
   const chain = peerChain(tls)
   if (chain.length === 0) throw new CertificateRequiredError('the TLS peer presented no certificate')
   const v = await verifyPeerChain(chain, { trust: o.trust, purpose, ...(o.clock === undefined ? {} : { clock: o.clock }) })
-  if (o.expectedPeerId !== undefined && o.expectedPeerId !== v.peerId) {
-    throw new PeerMismatchError(`expected peer ${o.expectedPeerId}, but the TLS peer is ${v.peerId}`, {
-      details: { expected: o.expectedPeerId, actual: v.peerId }
-    })
+  if (o.expectedPeerIds !== undefined && !o.expectedPeerIds.has(v.peerId)) {
+    const expected = [...o.expectedPeerIds]
+    throw new PeerMismatchError(
+      `expected peer ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}, but the TLS peer is ${v.peerId}`,
+      { details: { expected: expected.length === 1 ? expected[0] : expected, actual: v.peerId } }
+    )
   }
   const address =
     typeof tls.remoteAddress === 'string'
