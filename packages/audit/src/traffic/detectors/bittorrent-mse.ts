@@ -53,7 +53,9 @@ export class MseFollower {
       this.#tail = Buffer.alloc(0)
       return at
     }
-    this.#tail = Buffer.from(buf.subarray(Math.max(off, end - (BT_PROTOCOL.length - 1)), end))
+    // Keep the last 19 bytes of the stream so far (a short chunk keeps part of the previous tail).
+    const last = Buffer.concat([this.#tail, buf.subarray(Math.max(off, end - (BT_PROTOCOL.length - 1)), end)])
+    this.#tail = Buffer.from(last.subarray(Math.max(0, last.length - (BT_PROTOCOL.length - 1))))
     return -1
   }
 
