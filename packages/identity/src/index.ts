@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
  * Ed25519 peer identities (RFC 8032): key pairs, detached signatures on node:crypto's native path
- * (tweetnacl kept as the cross-checked reference), self-certifying peer IDs with a human-checkable
+ * (tweetnacl kept as the cross-checked reference, `@peerguard/identity/reference`), self-certifying peer IDs with a human-checkable
  * text form, the same key as a libp2p PeerId, and an encrypted keystore.
  *
  * @example
@@ -26,7 +26,6 @@ export {
   SIGNATURE_LENGTH
 } from './ed25519.js'
 export type { KeyPair } from './ed25519.js'
-export { tweetnaclEd25519 } from './reference.js'
 export {
   PeerId,
   peerIdFromLibp2p,

@@ -5,15 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 import nacl from 'tweetnacl'
-import {
-  generateKeyPair,
-  InvalidKeyError,
-  keyPairFromSeed,
-  publicKeyOf,
-  sign,
-  tweetnaclEd25519,
-  verify
-} from '@peerguard/identity'
+import { generateKeyPair, InvalidKeyError, keyPairFromSeed, publicKeyOf, sign, verify } from '@peerguard/identity'
+import { tweetnaclEd25519 } from '@peerguard/identity/reference'
 import { InvalidArgumentError } from '@peerguard/interface'
 
 const here = dirname(fileURLToPath(import.meta.url))

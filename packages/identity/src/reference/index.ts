@@ -1,6 +1,12 @@
 import nacl from 'tweetnacl'
 import { assertBytes } from '@peerguard/interface'
-import { type KeyPair, PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SEED_LENGTH, SIGNATURE_LENGTH } from './ed25519.js'
+import { type KeyPair, PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SEED_LENGTH, SIGNATURE_LENGTH } from '../ed25519.js'
+
+/**
+ * @packageDocumentation
+ * `@peerguard/identity/reference`: the reference Ed25519 implementation (tweetnacl, pure
+ * JavaScript), kept out of the main entry point so applications do not load it.
+ */
 
 /**
  * The reference Ed25519 implementation (tweetnacl, pure JavaScript). The native node:crypto path in
