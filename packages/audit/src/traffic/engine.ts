@@ -1,8 +1,9 @@
 import type { FlowKey } from '@peerguard/interface'
 import { classifyTcp, classifyUdp, UnknownStreamApp } from './classify.js'
 import type { AuditContext, ExpectedFtpData } from './context.js'
+import { FtpDataApp, FtpLoginTracker } from './detectors/ftp-data.js'
 import { FindingCollector } from './findings.js'
-import { Flow, type FlowApp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './flow.js'
+import { Flow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './flow.js'
 import { type DecodedPacketHandler, IPPROTO_TCP, IPPROTO_UDP, macString, PacketDecoder } from './packet-decoder.js'
 import { MAX_OPERATIONS_PER_FLOW, type WireOperation } from './operations.js'
 import { ParseErrors } from './parse-errors.js'
@@ -97,16 +98,6 @@ interface HostStats {
   firstFrame: number
 }
 
-interface FtpLoginStats {
-  client: string
-  server: string
-  port: number
-  users: Set<string>
-  failed: number
-  ok: number
-  frames: number[]
-}
-
 class FlowReceiver implements StreamReceiver {
   constructor(
     readonly engine: TrafficEngine,
@@ -167,7 +158,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   readonly #hosts = new Map<string, HostStats>()
   readonly #arp = new Map<string, string>()
   readonly #ftpData = new Map<string, ExpectedFtpData>()
-  readonly #ftpLogins = new Map<string, FtpLoginStats>()
+  readonly #ftpLogins = new FtpLoginTracker()
   readonly #pendingNames: { addr: string; name: string; via: string }[] = []
   /** Finished flows with their application facts (for policy/inventory findings). */
   readonly classified: ClassifiedFlow[] = []
@@ -510,19 +501,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   }
 
   ftpLogin(client: string, server: string, user: string, ok: boolean, frame: number, port = 21): void {
-    const key = `${client}|${server}|${port}`
-    let s = this.#ftpLogins.get(key)
-    if (s === undefined) {
-      if (this.#ftpLogins.size >= 100_000) return
-      s = { client, server, port, users: new Set(), failed: 0, ok: 0, frames: [] }
-      this.#ftpLogins.set(key, s)
-    }
-    if (s.users.size < 32) s.users.add(user)
-    if (ok) s.ok++
-    else {
-      s.failed++
-      if (s.frames.length < 32) s.frames.push(frame)
-    }
+    this.#ftpLogins.login(client, server, user, ok, frame, port)
   }
 
   classify(flow: Flow, protocol: string, info: { encrypted: boolean; share?: boolean; resource?: string }): void {
@@ -554,24 +533,7 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     live.sort((x, y) => x.firstFrame - y.firstFrame)
     for (const f of live) this.#finalize(f)
     this.flows.sort((x, y) => x.firstFrame - y.firstFrame)
-    for (const s of this.#ftpLogins.values()) {
-      if (s.failed >= 5) {
-        this.findings.add({
-          code: 'ftp-bruteforce',
-          title: `${s.failed} failed FTP logins from ${s.client} to ${s.server}:${s.port}`,
-          flow: { proto: 'tcp', src: s.client, srcPort: 0, dst: s.server, dstPort: s.port },
-          evidence: {
-            client: s.client,
-            server: s.server,
-            port: s.port,
-            failedLogins: s.failed,
-            successfulLogins: s.ok,
-            users: [...s.users]
-          },
-          frames: s.frames
-        })
-      }
-    }
+    this.#ftpLogins.finish(this.findings)
     for (const { addr, name, via } of this.#pendingNames) {
       const h = this.#hosts.get(addr)
       if (h === undefined || name === '') continue
@@ -597,33 +559,5 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
         protocols: [...h.protocols].sort(),
         firstFrame: h.firstFrame
       }))
-  }
-}
-
-/** An FTP data connection announced on a control channel: a cleartext file transfer. */
-class FtpDataApp implements FlowApp {
-  readonly name = 'ftp-data'
-  done = false
-  #bytes = 0
-  #frames: number[] = []
-  constructor(
-    readonly ctx: AuditContext,
-    readonly flow: Flow,
-    readonly expected: ExpectedFtpData
-  ) {
-    ctx.classify(flow, 'ftp-data', { encrypted: false, share: true })
-  }
-  data(_fromClient: boolean, _buf: Buffer, _off: number, len: number, frame: number): void {
-    this.#bytes += len
-    if (this.#frames.length < 8) this.#frames.push(frame)
-    if (this.#bytes > 65536) this.done = true
-  }
-  gap(): void {}
-  finish(): void {
-    // The finding is reported on the control channel (with the file name); this flow is the data.
-    const cmd = this.expected.command()
-    const resource =
-      cmd !== undefined && cmd.file !== '' && /^(RETR|STOR|STOU|APPE)$/.test(cmd.verb) ? `file:${cmd.file}` : undefined
-    this.ctx.classify(this.flow, 'ftp-data', { encrypted: false, share: true, ...(resource === undefined ? {} : { resource }) })
   }
 }
