@@ -5,14 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
-import {
-  type CertificateAuthority,
-  createCertificateAuthority,
-  CsrBadSignatureError,
-  CsrInvalidError,
-  pemDecode,
-  pemEncode
-} from '@peerguard/pki'
+import { type CertificateAuthority, createCertificateAuthority, pemDecode, pemEncode } from '@peerguard/pki'
+import { CsrBadSignatureError, CsrInvalidError } from '@peerguard/pki/errors'
 
 /**
  * Differential tests against OpenSSL 3 (/usr/bin/openssl), a verifier no one here wrote:

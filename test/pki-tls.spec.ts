@@ -4,7 +4,6 @@ import { connect, createServer, type TLSSocket } from 'node:tls'
 import { describe, expect, it } from '@jest/globals'
 import { generateKeyPair, type KeyPair } from '@peerguard/identity'
 import {
-  CertificateRevokedError,
   type CertificateAuthority,
   createCertificateAuthority,
   createTrustStore,
@@ -14,6 +13,7 @@ import {
   tlsCredentials,
   verifyTlsPeer
 } from '@peerguard/pki'
+import { CertificateRevokedError } from '@peerguard/pki/errors'
 
 /**
  * Interop: node:tls (OpenSSL underneath) runs a TLS 1.3 mutual-auth handshake on loopback with

@@ -16,7 +16,6 @@
  */
 export { CertificateAuthority, createCertificateAuthority } from './certificate-authority.js'
 export { normalizeSerial } from './ca-encoding.js'
-export { DEFAULT_CRL_DAYS, DEFAULT_INTERMEDIATE_DAYS, DEFAULT_PEER_DAYS, DEFAULT_ROOT_DAYS } from './ca-options.js'
 export type {
   BeforeCommit,
   CertificateAuthorityFromKeyOptions,
@@ -30,17 +29,15 @@ export type {
 } from './ca-options.js'
 export { CA_FILES, initCaDirectory, initIntermediateDirectory, openCaDirectory, readCaDirectory } from './ca-directory.js'
 export type { CaDirectoryKeyOptions, InitCaDirectoryOptions, OpenCaDirectoryOptions } from './ca-directory.js'
-export { emptyDatabase, fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'
+export { fileCaStore, memoryCaStore, parseDatabase, REVOCATION_REASONS } from './ca-store.js'
 export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReason } from './ca-store.js'
-export { createTrustStore, DEFAULT_CLOCK_SKEW_MS, TrustStore } from './trust-store.js'
+export { createTrustStore, TrustStore } from './trust-store.js'
 export { loadTrustStore } from './trust-directory.js'
 export type { CrlInput, LoadTrustStoreOptions, TrustReloadResult, TrustStoreOptions } from './trust-store.js'
-export { DEFAULT_CRL_WARNING_FRACTION, DEFAULT_CRL_WARNING_MS } from './crl-set.js'
 export type { CrlStatus, CrlWarning, CrlWarningOptions } from './crl-set.js'
-export { DEFAULT_CRL_FETCH_MAX_BYTES, DEFAULT_CRL_FETCH_TIMEOUT_MS, fetchCrl } from './crl-fetch.js'
+export { fetchCrl } from './crl-fetch.js'
 export type { FetchCrlOptions } from './crl-fetch.js'
-export { assertCrlUrl, MAX_CRL_URLS } from './distribution-points.js'
-export { MAX_CERTIFICATE_BYTES, MAX_CHAIN_LENGTH, verifyPeerChain, verifyPeerChainSync } from './verify.js'
+export { verifyPeerChain, verifyPeerChainSync } from './verify.js'
 export { checkCredentials, checkKeyPair, normalizePeerId } from './credentials.js'
 export type { CheckedCredentials, CredentialRules, Credentials } from './credentials.js'
 export type { Purpose, VerifiedPeer, VerifyPeerChainOptions } from './verify.js'
@@ -48,51 +45,17 @@ export { crlDistributionPoints, parseCertificate } from './certificate.js'
 export type { ParsedCertificate } from './certificate.js'
 export { parseCrl } from './crl.js'
 export type { ParsedCrl, RevokedEntry } from './crl.js'
-export { BINDING_URI_PREFIX, createCsr, parseCsr, verifyBinding } from './csr.js'
+export { createCsr, parseCsr, verifyBinding } from './csr.js'
 export type { CreateCsrOptions, CreatedCsr, ParsedCsr } from './csr.js'
 export { generateCaKey } from './keys.js'
 export type { CaKeyEntry } from './keys.js'
 export type { KeyType, ParsedName, ParsedPublicKey } from './fields.js'
-export { exportPkcs12, PKCS12_ITERATIONS } from './pkcs12.js'
+export { exportPkcs12 } from './pkcs12.js'
 export type { ExportPkcs12Options, Pkcs12Target } from './pkcs12.js'
 export { identityKeyPem, p256KeyPem, peerChainOf, tlsCredentials, verifyTlsPeer } from './tls.js'
 export type { TlsCredentialsOptions } from './tls.js'
 export { pemDecode, pemDecodeAll, pemEncode } from './pem.js'
 export type { PemLabel } from './pem.js'
 export { PEER_URI_PREFIX, peerUri } from './peer-uri.js'
-export {
-  CaBadPassphraseError,
-  CaCertificateRevokedError,
-  CaDatabaseCorruptError,
-  CaExistsError,
-  CaLockedError,
-  CaNotFoundError,
-  CaUnknownSerialError,
-  CaWrongIssuerError,
-  CertificateBadSignatureError,
-  CertificateExpiredError,
-  CertificateMalformedError,
-  CertificateNotACaError,
-  CertificateNotYetValidError,
-  CertificatePathTooLongError,
-  CertificatePeerMismatchError,
-  CertificateRevokedError,
-  CertificateUnknownCriticalExtensionError,
-  CertificateUnknownIssuerError,
-  CertificateVerificationError,
-  CertificateWrongUsageError,
-  CrlBadSignatureError,
-  CrlFetchError,
-  CrlMalformedError,
-  CrlMissingError,
-  CrlOlderError,
-  CrlStaleError,
-  CrlUnknownIssuerError,
-  CsrBadSignatureError,
-  CsrInvalidError,
-  CsrMalformedError,
-  PemMalformedError,
-  Pkcs12UnsupportedKeyError,
-  TrustStoreEmptyError,
-  UnsupportedAlgorithmError
-} from './errors.js'
+// Every error class (by name, for `instanceof`) is at `@peerguard/pki/errors`; the codes are the contract.
+export { CertificateMalformedError, CertificateVerificationError, CrlMalformedError } from './errors.js'

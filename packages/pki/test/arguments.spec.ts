@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { isPeerguardError } from '@peerguard/interface'
 import * as pki from '@peerguard/pki'
+import { assertCrlUrl } from '../src/distribution-points.js'
 
 /** Every exported function checks its arguments: wrong types, sizes and encodings get typed errors. */
 const TYPED = new Set([
@@ -40,7 +41,7 @@ describe('argument checks of the exports', () => {
       await rejectsTyped(() => pki.normalizeSerial(g as never))
       await rejectsTyped(() => pki.crlDistributionPoints(g as never))
       await rejectsTyped(() => pki.fetchCrl(g as never))
-      await rejectsTyped(() => pki.assertCrlUrl('url', g))
+      await rejectsTyped(() => assertCrlUrl('url', g))
     }
   })
 

@@ -6,9 +6,6 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair } from '@peerguard/identity'
 import {
-  CaBadPassphraseError,
-  CaExistsError,
-  CaNotFoundError,
   createTrustStore,
   fileCaStore,
   initCaDirectory,
@@ -17,6 +14,7 @@ import {
   readCaDirectory,
   verifyPeerChain
 } from '@peerguard/pki'
+import { CaBadPassphraseError, CaExistsError, CaNotFoundError } from '@peerguard/pki/errors'
 
 const run = promisify(execFile)
 const FAST = { N: 2 ** 10, r: 8, p: 1 }

@@ -4,15 +4,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
-  CaWrongIssuerError,
   CertificateAuthority,
-  CertificateRevokedError,
   createCertificateAuthority,
-  BINDING_URI_PREFIX,
   createCsr,
   createTrustStore,
-  CsrBadSignatureError,
-  CsrInvalidError,
   loadTrustStore,
   parseCertificate,
   parseCsr,
@@ -21,6 +16,8 @@ import {
   verifyBinding,
   verifyPeerChain
 } from '@peerguard/pki'
+import { CaWrongIssuerError, CertificateRevokedError, CsrBadSignatureError, CsrInvalidError } from '@peerguard/pki/errors'
+import { BINDING_URI_PREFIX } from '../src/csr.js'
 import { DAY, manualClock, wc, x509 } from './helpers.js'
 
 describe('createCertificateAuthority and issuePeer: arguments', () => {

@@ -7,8 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 import { generateKeyPair } from '@peerguard/identity'
 import {
-  CertificateRevokedError,
-  CrlMissingError,
   crlDistributionPoints,
   createCertificateAuthority,
   createTrustStore,
@@ -17,6 +15,7 @@ import {
   parseCertificate,
   verifyPeerChain
 } from '@peerguard/pki'
+import { CertificateRevokedError, CrlMissingError } from '@peerguard/pki/errors'
 import { DAY, manualClock, x509 } from './helpers.js'
 
 const HOUR = 3_600_000

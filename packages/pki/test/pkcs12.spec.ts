@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { createSecureContext } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { generateKeyPair } from '@peerguard/identity'
-import { createCertificateAuthority, exportPkcs12, Pkcs12UnsupportedKeyError } from '@peerguard/pki'
+import { createCertificateAuthority, exportPkcs12 } from '@peerguard/pki'
+import { Pkcs12UnsupportedKeyError } from '@peerguard/pki/errors'
 
 let dir: string
 beforeAll(async () => {

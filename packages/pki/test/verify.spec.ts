@@ -3,9 +3,15 @@ import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import {
+  CertificateMalformedError,
+  createCertificateAuthority,
+  createTrustStore,
+  parseCertificate,
+  verifyPeerChain
+} from '@peerguard/pki'
+import {
   CertificateBadSignatureError,
   CertificateExpiredError,
-  CertificateMalformedError,
   CertificateNotACaError,
   CertificateNotYetValidError,
   CertificatePathTooLongError,
@@ -16,12 +22,8 @@ import {
   CertificateWrongUsageError,
   CrlBadSignatureError,
   CrlMissingError,
-  CrlStaleError,
-  createCertificateAuthority,
-  createTrustStore,
-  parseCertificate,
-  verifyPeerChain
-} from '@peerguard/pki'
+  CrlStaleError
+} from '@peerguard/pki/errors'
 import { craft, DAY, manualClock, peerUriOf, spkiOf, wc, webKeyOf, x509 } from './helpers.js'
 
 async function setup(keyType: 'ed25519' | 'p256' = 'ed25519') {

@@ -27,8 +27,6 @@ export type { HardenedTransportOptions, ShareTransport } from './transport.js'
 export { policyAuthorizer, shareResource } from './authorize.js'
 export type { AccessRequest, Authorizer, ShareVerb } from './authorize.js'
 export { formatSharePath, MAX_NAME_BYTES, MAX_PATH_BYTES, parseSharePath } from './paths.js'
-export { FrameDecoder, encodeFrame, FrameType, MAX_PAYLOAD_BYTES, PREFACE } from './frame.js'
-export type { Frame } from './frame.js'
 export {
   PathRefusedError,
   ShareConnectionClosedError,

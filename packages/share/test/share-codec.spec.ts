@@ -3,17 +3,14 @@ import fc from 'fast-check'
 import { isPeerguardError } from '@peerguard/interface'
 import {
   channelTransport,
-  encodeFrame,
-  type Frame,
-  FrameDecoder,
-  FrameType,
   hardenedTransport,
-  MAX_PAYLOAD_BYTES,
   parseShareAddress,
   parseSharePath,
   policyAuthorizer,
   shareResource
 } from '@peerguard/share'
+// The wire codec is internal (SPEC.md describes the format); its tests read the source.
+import { encodeFrame, type Frame, FrameDecoder, FrameType, MAX_PAYLOAD_BYTES } from '../src/frame.js'
 
 const frameArb = fc.record({
   type: fc.constantFrom(FrameType.REQUEST, FrameType.REPLY, FrameType.DATA, FrameType.END, FrameType.CANCEL),

@@ -5,16 +5,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  connectShare,
-  createShareServer,
-  encodeFrame,
-  FrameType,
-  PREFACE,
-  type ShareClient,
-  type ShareServer
-} from '@peerguard/share'
+import { connectShare, createShareServer, type ShareClient, type ShareServer } from '@peerguard/share'
 import { needs } from '@peerguard/test-utils'
+// The wire codec is internal (SPEC.md describes the format); these tests speak it raw.
+import { encodeFrame, FrameType, PREFACE } from '../src/frame.js'
 
 let dir: string
 let root: string
