@@ -8,8 +8,9 @@ import type { NoiseCryptoProvider } from '@peerguard/channel/noise'
 /**
  * A pure-JavaScript Noise crypto provider, the differential reference for the node:crypto one:
  * X25519 from @noble/curves (tweetnacl's `scalarMult` is checked against node:crypto separately in
- * primitives.spec.ts; it is too slow to run every vector), ChaCha20-Poly1305 from @noble/ciphers, SHA-256 and
- * HMAC from @noble/hashes. Test-only.
+ * properties.spec.ts; it is too slow to run every vector), ChaCha20-Poly1305 from @noble/ciphers,
+ * SHA-256 and HMAC from @noble/hashes. Test-only. (reference-noise.ts is a whole second Noise
+ * implementation; this is only a second set of primitives under our own state machine.)
  */
 const nonce = (n: bigint | number): Uint8Array => {
   const out = new Uint8Array(12)

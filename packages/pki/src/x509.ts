@@ -1,6 +1,6 @@
 /**
- * The ONE place that touches @peculiar/x509's process-wide crypto provider (STYLE.md:
- * "set it in exactly one place in pki"). Every other pki module imports `x509` from here.
+ * The ONE place that touches @peculiar/x509's process-wide crypto provider (CONTRIBUTING.md,
+ * "Code": set it in exactly one place). Every other pki module imports `x509` from here.
  * @peculiar/x509 needs a Reflect metadata polyfill before it loads (its README).
  */
 import 'reflect-metadata'
