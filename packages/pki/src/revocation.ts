@@ -2,7 +2,7 @@ import type { ParsedCertificate } from './certificate.js'
 import type { ParsedCrl } from './crl.js'
 import { crlNamesIssuer, crlSignatureProblem } from './crl-set.js'
 import { CrlBadSignatureError, CrlStaleError } from './errors.js'
-import type { TrustStore } from './trust-store.js'
+import { type TrustStore, trustInternals } from './trust-store.js'
 import { iso, label } from './verify-messages.js'
 
 /**
@@ -10,7 +10,7 @@ import { iso, label } from './verify-messages.js'
  * key (once per CRL, cached) and that it is current. Undefined when the store has none.
  */
 export function currentCrl(trust: TrustStore, issuer: ParsedCertificate, now: number, skew: number): ParsedCrl | undefined {
-  const named = trust._crlsFor(issuer.subject.raw)
+  const named = trustInternals(trust).crlsFor(issuer.subject.raw)
   const crl = named.find((c) => crlNamesIssuer(c, issuer))
   if (crl === undefined) {
     // A CRL under the issuer's name with another key identifier: someone else's CRL, or a forgery.
@@ -21,10 +21,11 @@ export function currentCrl(trust: TrustStore, issuer: ParsedCertificate, now: nu
     return undefined
   }
   // The signature is checked once per CRL object and issuer key; the result lives with the CRL.
-  let byKey = trust._crlChecks.get(crl)
+  const checks = trustInternals(trust).crlChecks
+  let byKey = checks.get(crl)
   if (byKey === undefined) {
     byKey = new Map()
-    trust._crlChecks.set(crl, byKey)
+    checks.set(crl, byKey)
   }
   const issuerKey = Buffer.from(issuer.publicKey.spki).toString('base64')
   let problem = byKey.get(issuerKey) === true ? '' : undefined

@@ -59,6 +59,30 @@ export interface TrustReloadResult {
   olderCrls: Array<{ issuer: string; source?: string }>
 }
 
+/**
+ * What verification (verify.ts, verify-path.ts, revocation.ts) reads of a TrustStore: its private
+ * state, reached through `trustInternals`, which the package index does not export.
+ */
+export interface TrustInternals {
+  /** Verified chains. */
+  readonly cache: Map<string, CacheEntry<unknown>>
+  /** CRL signature results: CRL → issuer SPKI (base64) → ok. */
+  readonly crlChecks: WeakMap<ParsedCrl, Map<string, boolean>>
+  /** Remember an intermediate CA of a chain that verified up to a root. */
+  noteIntermediate(cert: ParsedCertificate): void
+  /** Anchors whose subject is `issuerRaw`. */
+  anchorsNamed(issuerRaw: Uint8Array): readonly TrustAnchor[]
+  /** CRLs issued under this name, newest first. */
+  crlsFor(issuerRaw: Uint8Array): readonly ParsedCrl[]
+}
+
+let internalsOf: (store: TrustStore) => TrustInternals
+
+/** The private state of a TrustStore, for verification inside this package (not exported from the index). */
+export function trustInternals(store: TrustStore): TrustInternals {
+  return internalsOf(store)
+}
+
 /** @internal a verified result kept for re-verification. */
 export interface CacheEntry<T> {
   readonly value: T
@@ -86,13 +110,31 @@ export class TrustStore {
   #generation = 0
   /** Intermediate CAs of verified chains, by SHA-256: CAs whose CRLs `addCrl` can verify. */
   readonly #intermediates = new Map<string, ParsedCertificate>()
-  /** @internal verified chains. */
-  readonly _cache = new Map<string, CacheEntry<unknown>>()
-  /** @internal CRL signature results: CRL → issuer SPKI (base64) → ok. Replaced with the contents. */
-  _crlChecks = new WeakMap<ParsedCrl, Map<string, boolean>>()
+  /** Verified chains. */
+  readonly #cache = new Map<string, CacheEntry<unknown>>()
+  /** CRL signature results: CRL → issuer SPKI (base64) → ok. Replaced with the contents. */
+  #crlChecks = new WeakMap<ParsedCrl, Map<string, boolean>>()
   readonly #loader: (() => Promise<Contents>) | undefined
-  /** @internal the directory a store from loadTrustStore watches. */
-  readonly _dir: string | undefined
+  /** The directory a store from loadTrustStore watches. */
+  readonly #dir: string | undefined
+  /** What verification reads of the store (`trustInternals`); one object per store. */
+  readonly #internals: TrustInternals = ((store: TrustStore): TrustInternals => ({
+    cache: store.#cache,
+    get crlChecks() {
+      return store.#crlChecks
+    },
+    noteIntermediate: (cert) => store.#noteIntermediate(cert),
+    anchorsNamed: (issuerRaw) => store.#anchorsNamed(issuerRaw),
+    crlsFor: (issuerRaw) => store.#crlsFor(issuerRaw)
+  }))(this)
+
+  static {
+    internalsOf = (store) => {
+      if (!(typeof store === 'object' && store !== null && #internals in store))
+        throw new InvalidArgumentError('trust: expected a TrustStore from @peerguard/pki')
+      return store.#internals
+    }
+  }
 
   /** @internal use createTrustStore or loadTrustStore. */
   constructor(
@@ -105,7 +147,7 @@ export class TrustStore {
     this.clockSkewMs = options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS
     this.requireCrl = options.requireCrl ?? true
     this.#loader = loader
-    this._dir = dir
+    this.#dir = dir
     this.#install(contents)
   }
 
@@ -132,8 +174,8 @@ export class TrustStore {
     this.#crlsByIssuer = crlsByIssuer
     this.#contents = contents
     this.#generation++
-    this._cache.clear()
-    this._crlChecks = new WeakMap()
+    this.#cache.clear()
+    this.#crlChecks = new WeakMap()
   }
 
   /** Increases every time the contents change. */
@@ -200,7 +242,7 @@ export class TrustStore {
     options: { debounceMs?: number; onError?: (err: unknown) => void; onReload?: (result: TrustReloadResult) => void } = {}
   ): () => void {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-    const dir = this._dir
+    const dir = this.#dir
     if (dir === undefined)
       throw new InvalidArgumentError('watch: only a trust store from loadTrustStore(dir) can watch its directory')
     const debounceMs = options.debounceMs ?? 200
@@ -240,7 +282,7 @@ export class TrustStore {
     const crl = parseCrl(der)
     const issuer = crl.issuer.text
     const candidates = [
-      ...this._anchorsNamed(crl.issuer.raw).map((a) => a.cert),
+      ...this.#anchorsNamed(crl.issuer.raw).map((a) => a.cert),
       ...[...this.#intermediates.values()].filter((c) => Buffer.from(c.subject.raw).equals(crl.issuer.raw))
     ].filter((c) => crlNamesIssuer(crl, c))
     if (candidates.length === 0)
@@ -270,7 +312,7 @@ export class TrustStore {
     const sources = new Map([...this.#contents.sources].filter(([c]) => crls.includes(c)))
     if (options.source !== undefined) sources.set(crl, options.source)
     this.#install({ anchors: this.#contents.anchors, crls, sources })
-    this._crlChecks.set(crl, new Map([[Buffer.from(signer.publicKey.spki).toString('base64'), true]]))
+    this.#crlChecks.set(crl, new Map([[Buffer.from(signer.publicKey.spki).toString('base64'), true]]))
     return { issuer, replaced: true, older: false }
   }
 
@@ -331,7 +373,7 @@ export class TrustStore {
     const missing: string[] = []
     for (const ca of [...this.roots, ...parsed]) {
       if (!ca.ca) continue
-      if (this._crlsFor(ca.subject.raw).some((c) => crlNamesIssuer(c, ca))) continue
+      if (this.#crlsFor(ca.subject.raw).some((c) => crlNamesIssuer(c, ca))) continue
       if (!missing.includes(ca.subject.text)) missing.push(ca.subject.text)
     }
     return missing
@@ -345,8 +387,8 @@ export class TrustStore {
     return out
   }
 
-  /** @internal remember an intermediate CA of a chain that verified up to a root. */
-  _noteIntermediate(cert: ParsedCertificate): void {
+  /** Remember an intermediate CA of a chain that verified up to a root. */
+  #noteIntermediate(cert: ParsedCertificate): void {
     const k = sha256Hex(cert.der)
     if (this.#intermediates.has(k)) return
     if (this.#intermediates.size >= SEEN_INTERMEDIATES_MAX)
@@ -354,18 +396,13 @@ export class TrustStore {
     this.#intermediates.set(k, cert)
   }
 
-  /** @internal anchors whose subject is `issuerRaw`. */
-  _anchorsNamed(issuerRaw: Uint8Array): readonly TrustAnchor[] {
+  /** Anchors whose subject is `issuerRaw`. */
+  #anchorsNamed(issuerRaw: Uint8Array): readonly TrustAnchor[] {
     return this.#byName.get(nameKey(issuerRaw)) ?? []
   }
 
-  /** @internal the anchor with this exact DER, if any. */
-  _anchorBySha(sha256: string): TrustAnchor | undefined {
-    return this.#byHash.get(sha256)
-  }
-
-  /** @internal CRLs issued under this name, newest first. */
-  _crlsFor(issuerRaw: Uint8Array): readonly ParsedCrl[] {
+  /** CRLs issued under this name, newest first. */
+  #crlsFor(issuerRaw: Uint8Array): readonly ParsedCrl[] {
     return this.#crlsByIssuer.get(nameKey(issuerRaw)) ?? []
   }
 }

@@ -10,7 +10,7 @@ import {
   UnsupportedAlgorithmError
 } from './errors.js'
 import { publicKeyObject, verifySignature } from './signature.js'
-import type { TrustAnchor, TrustStore } from './trust-store.js'
+import { type TrustAnchor, type TrustStore, trustInternals } from './trust-store.js'
 import { describe, label } from './verify-messages.js'
 
 /** Longest chain accepted (leaf + intermediates), a guard against path-building loops. */
@@ -30,7 +30,7 @@ function keyIdsMatch(child: ParsedCertificate, issuer: ParsedCertificate): boole
 
 /** The trusted root that signed `current`, if any; a root that matches by name but not by signature goes to `bad`. */
 function anchorFor(trust: TrustStore, current: ParsedCertificate, bad: { cert?: ParsedCertificate }): TrustAnchor | undefined {
-  for (const a of trust._anchorsNamed(current.issuer.raw)) {
+  for (const a of trustInternals(trust).anchorsNamed(current.issuer.raw)) {
     if (!keyIdsMatch(current, a.cert)) continue
     if (verifySignature(current.signatureAlgorithm, current.tbs, current.signature, a.key, a.cert.publicKey.keyType)) return a
     bad.cert = a.cert

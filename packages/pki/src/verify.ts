@@ -14,7 +14,7 @@ import {
   type ValidityWindow
 } from './verify-checks.js'
 import { buildCertificationPath, MAX_CHAIN_LENGTH } from './verify-path.js'
-import { TrustStore, VERIFY_CACHE_SIZE } from './trust-store.js'
+import { TrustStore, trustInternals, VERIFY_CACHE_SIZE } from './trust-store.js'
 
 export { MAX_CHAIN_LENGTH } from './verify-path.js'
 export type { Purpose } from './verify-checks.js'
@@ -119,7 +119,7 @@ function parseChain(chain: readonly Uint8Array[]): ParsedCertificate[] {
 
 /** A cached result still valid at `now`, checked against the expected peer; undefined on a miss. */
 function fromCache(trust: TrustStore, key: string, now: number, expected: string | undefined): VerifiedPeer | undefined {
-  const hit = trust._cache.get(key)
+  const hit = trustInternals(trust).cache.get(key)
   if (hit === undefined || now < hit.validFrom || now > hit.validUntil) return undefined
   const peer = hit.value as VerifiedPeer
   if (expected !== undefined && peer.peerId !== expected) {
@@ -129,8 +129,9 @@ function fromCache(trust: TrustStore, key: string, now: number, expected: string
 }
 
 function toCache(trust: TrustStore, key: string, peer: VerifiedPeer, window: ValidityWindow): void {
-  if (trust._cache.size >= VERIFY_CACHE_SIZE) trust._cache.delete(trust._cache.keys().next().value as string)
-  trust._cache.set(key, { value: clonePeer(peer), ...window })
+  const cache = trustInternals(trust).cache
+  if (cache.size >= VERIFY_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(key, { value: clonePeer(peer), ...window })
 }
 
 /**
@@ -155,7 +156,7 @@ export function verifyPeerChainSync(chain: readonly Uint8Array[], options: Verif
   const validity = checkValidity(all, now, trust.clockSkewMs)
   checkIssuerConstraints(all, options.purpose)
   // The intermediates chain to a root: their CRLs can now be verified (TrustStore.addCrl).
-  for (let i = 1; i < path.length; i++) trust._noteIntermediate(path[i] as ParsedCertificate)
+  for (let i = 1; i < path.length; i++) trustInternals(trust).noteIntermediate(path[i] as ParsedCertificate)
   checkLeafUsage(leaf, options.purpose)
   const { peerId, identityKey } = bindPeerId(leaf)
   const window = checkRevocation(trust, all, now, validity)
