@@ -3,12 +3,12 @@
  * OpenSSL reads and checks, and `ca publish` answering curl, openssl and `fetchCrl` on 127.0.0.1.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { createTrustStore, fetchCrl, parseCrl } from '@peerguard/pki'
+import { needs } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
 
@@ -17,10 +17,8 @@ jest.setTimeout(180_000)
 
 const OPENSSL = '/usr/bin/openssl'
 const CURL = '/usr/bin/curl'
-const haveOpenssl = existsSync(OPENSSL)
-const haveCurl = existsSync(CURL)
-if (!haveOpenssl) console.warn('ca-crl.spec: /usr/bin/openssl missing: the openssl checks are skipped')
-if (!haveCurl) console.warn('ca-crl.spec: /usr/bin/curl missing: the curl checks are skipped')
+const withOpenssl = needs('openssl', 'ca-crl: openssl reads the published CRL').it
+const withCurl = needs(['curl', 'openssl'], 'ca-crl: curl fetches the published CRL').it
 
 let dir: string
 /** In-process (run-cli.ts): the program the binary runs, output captured. */
@@ -189,7 +187,7 @@ describe('peerguard ca crl --renew-before', () => {
 })
 
 describe('CRL distribution points in issued certificates', () => {
-  ;(haveOpenssl ? it : it.skip)('openssl reads the URL and verifies with -crl_check against our CRL', async () => {
+  withOpenssl('openssl reads the URL and verifies with -crl_check against our CRL', async () => {
     const text = run(OPENSSL, ['x509', '-in', 'alice.pem', '-noout', '-text'])
     expect(text.code).toBe(0)
     expect(text.out).toMatch(/X509v3 CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/127\.0\.0\.1:9\/lan-ca\.crl/)
@@ -205,7 +203,7 @@ describe('CRL distribution points in issued certificates', () => {
     expect(show.subject).toBe('CN=alice')
   })
 
-  it('--crl-url on issue overrides the CA setting', async () => {
+  withOpenssl('--crl-url on issue overrides the CA setting', async () => {
     expect((await peerguard(['id', 'new', '--out', 'carol.key'])).code).toBe(0)
     const r = await peerguard([
       'ca',
@@ -224,10 +222,9 @@ describe('CRL distribution points in issued certificates', () => {
       'ca.pass'
     ])
     expect(r.code).toBe(0)
-    if (haveOpenssl)
-      expect(run(OPENSSL, ['x509', '-in', 'carol.pem', '-noout', '-ext', 'crlDistributionPoints']).out).toContain(
-        'URI:http://10.1.2.3/other.crl'
-      )
+    expect(run(OPENSSL, ['x509', '-in', 'carol.pem', '-noout', '-ext', 'crlDistributionPoints']).out).toContain(
+      'URI:http://10.1.2.3/other.crl'
+    )
     const https = await peerguard([
       'ca',
       'issue',
@@ -290,7 +287,7 @@ describe('peerguard ca publish', () => {
     expect(trust.addCrl(newer).replaced).toBe(true)
   })
 
-  ;(haveCurl && haveOpenssl ? it : it.skip)('curl gets DER with application/pkix-crl, openssl reads it; read only', () => {
+  withCurl('curl gets DER with application/pkix-crl, openssl reads it; read only', () => {
     const head = run(CURL, ['-sS', '-D', '-', '-o', 'served.crl', `${base}/lan-ca.crl`])
     expect(head.code).toBe(0)
     expect(head.out).toMatch(/^HTTP\/1\.1 200 OK/)
