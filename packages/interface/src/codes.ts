@@ -332,6 +332,7 @@ export const CODES = {
   'proxy-tls-handshake-failed': code('the TLS handshake failed, timed out or the peer sent no certificate'),
   'proxy-reload-failed': code('reloading certificate, trust store or policy failed; the previous configuration stays'),
   'proxy-closed': code('the proxy was closed'),
+  'proxy-protocol-invalid': code('a PROXY protocol v2 header is malformed or its addresses and TLVs exceed 65535 bytes'),
   // ---- swarm ----
   'swarm-manifest-invalid': code('a swarm manifest is malformed, too large or not canonical'),
   'swarm-manifest-signature': code('a swarm manifest signature or publisher certificate does not verify', EXIT_CODES.FINDING),

@@ -69,3 +69,10 @@ export class ProxyClosedError extends PeerguardError {
     super('proxy-closed', message, options)
   }
 }
+
+/** A PROXY protocol v2 header is malformed, or addresses and TLVs do not fit its 16-bit length. */
+export class ProxyProtocolInvalidError extends PeerguardError {
+  constructor(message = 'invalid PROXY protocol v2 header', options?: PeerguardErrorOptions) {
+    super('proxy-protocol-invalid', message, options)
+  }
+}

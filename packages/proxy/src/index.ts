@@ -36,6 +36,16 @@ export type {
 export { createProxyClient, ProxyClient } from './proxy-client.js'
 export type { ProxyClientOptions } from './proxy-client.js'
 export { splice } from './pipe.js'
+export {
+  encodeProxyV2,
+  parseProxyV2,
+  peerTlvs,
+  PP2_TYPE_PEERGUARD_GROUP,
+  PP2_TYPE_PEERGUARD_NAME,
+  PP2_TYPE_PEERGUARD_PEER_ID,
+  PROXY_V2_SIGNATURE
+} from './proxy-protocol.js'
+export type { ProxyEndpoint, ProxyHeader, ProxyTlv } from './proxy-protocol.js'
 export type { SpliceOptions, SplicedStats } from './pipe.js'
 export {
   ProxyAddressInvalidError,
@@ -43,6 +53,7 @@ export {
   ProxyConfigInvalidError,
   ProxyDeniedError,
   ProxyIdleTimeoutError,
+  ProxyProtocolInvalidError,
   ProxyReloadError,
   ProxyTargetTimeoutError,
   ProxyTargetUnreachableError,

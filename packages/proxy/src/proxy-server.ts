@@ -29,6 +29,7 @@ import {
   ProxyTooManyConnectionsError
 } from './errors.js'
 import { type SplicedStats, splice } from './pipe.js'
+import { encodeProxyV2, peerTlvs } from './proxy-protocol.js'
 import { secureTlsInbound } from '@peerguard/channel/tls'
 
 /**
@@ -83,6 +84,12 @@ export interface ProxyServerOptions {
    * a refusal closes the connection. Default none.
    */
   connectionCheck?: ConnectionCheck
+  /**
+   * Send a PROXY protocol v2 header to the target before any data: the client's address and port,
+   * and TLVs with the peer ID, certificate name and groups (README, "Identity to the backend").
+   * Default false.
+   */
+  proxyProtocol?: boolean
   logger?: Logger
 }
 
@@ -443,6 +450,7 @@ export class ProxyServer extends EventEmitter {
         connected.destroy()
         return { allowed: false, code: 'channel-handshake-timeout', reason: 'the handshake timed out' }
       }
+      if (this.#o.proxyProtocol === true) connected.write(proxyHeaderFor(socket, peer))
       target = connected
       return { allowed: true }
     }
@@ -513,6 +521,18 @@ export class ProxyServer extends EventEmitter {
     this.#bytesOut += stats.bToA
     this.emit('closed', peer, stats)
   }
+}
+
+/** The PROXY v2 header for a relayed connection: the peer's socket address, the proxy's, the peer's TLVs. */
+function proxyHeaderFor(socket: Socket, peer: PeerInfo): Uint8Array {
+  const { remoteAddress, remotePort, localAddress, localPort } = socket
+  const known = remoteAddress !== undefined && remotePort !== undefined && localAddress !== undefined && localPort !== undefined
+  return encodeProxyV2({
+    ...(known
+      ? { source: { address: remoteAddress, port: remotePort }, destination: { address: localAddress, port: localPort } }
+      : {}),
+    tlvs: peerTlvs(peer)
+  })
 }
 
 function logPeer(p: PeerInfo): NonNullable<ConnectionDecision['peer']> {

@@ -30,6 +30,7 @@ export type Capability =
   | 'aria2c'
   | 'mktorrent'
   | 'stunnel4'
+  | 'nginx'
   | 'python3'
   | 'chromium'
   | 'rsyslogd'
@@ -116,6 +117,8 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
   aria2c: tool('aria2c', 'aria2'),
   mktorrent: tool('mktorrent', 'mktorrent'),
   stunnel4: tool('stunnel4', 'stunnel4'),
+  // Debian puts nginx in /usr/sbin, which a non-root PATH may lack
+  nginx: { hint: 'apt-get install nginx-light', present: () => onPath('nginx') || ok('/usr/sbin/nginx', ['-v']) },
   python3: tool('python3', 'python3'),
   chromium: tool('chromium', 'chromium'),
   rsyslogd: tool('rsyslogd', 'rsyslog')
