@@ -109,69 +109,7 @@ Example:
   $ peerguard ca init --dir lan-ca --name "Home LAN CA" --crl-url http://ca.lan:8080/lan-ca.crl --passphrase-file ca.pass
   $ peerguard ca init --dir issuing --name "Issuing CA" --parent lan-ca --parent-passphrase-file ca.pass --passphrase-file issuing.pass`
     )
-    .action(
-      async (
-        opts: {
-          dir: string
-          name: string
-          keyType: 'ed25519' | 'p256'
-          days?: number
-          pathLen?: number
-          passphraseFile?: string
-          parent?: string
-          parentPassphraseFile?: string
-          crlUrl?: string[]
-        },
-        cmd: Command
-      ) => {
-        const key = await passphraseOf(opts.passphraseFile)
-        let made: CertificateAuthority
-        if (opts.parent !== undefined) {
-          const parent = await openCaDirectory(opts.parent, await passphraseOf(opts.parentPassphraseFile))
-          made = await initIntermediateDirectory(opts.dir, parent, {
-            name: opts.name,
-            keyType: opts.keyType,
-            ...(opts.days === undefined ? {} : { days: opts.days }),
-            ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
-            ...(opts.crlUrl === undefined ? {} : { ownCrlDistributionPoints: opts.crlUrl }),
-            ...key
-          })
-        } else {
-          made = await initCaDirectory(opts.dir, {
-            name: opts.name,
-            keyType: opts.keyType,
-            ...(opts.days === undefined ? {} : { days: opts.days }),
-            ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
-            ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
-            ...key
-          })
-        }
-        const crlUrls = await made.getCrlDistributionPoints()
-        const info = {
-          dir: opts.dir,
-          name: made.name,
-          keyType: made.keyType,
-          certificate: `${opts.dir}/ca.pem`,
-          serial: made.parsed.serial,
-          notAfter: new Date(made.parsed.notAfter).toISOString(),
-          intermediate: opts.parent !== undefined,
-          encrypted: key.passphrase !== undefined,
-          crlDistributionPoints: crlUrls
-        }
-        if (wantsJson(cmd)) io.json(info)
-        else {
-          io.out(`created ${info.intermediate ? 'intermediate' : 'root'} CA "${made.name}" (${made.keyType}) in ${opts.dir}`)
-          io.out(`  certificate: ${info.certificate} (give this to every peer as its trust root)`)
-          io.out(`  expires:     ${info.notAfter}`)
-          if (crlUrls.length > 0)
-            io.out(`  CRL URL:     ${crlUrls.join(', ')} (serve it with \`peerguard ca publish --ca ${opts.dir}\`)`)
-        }
-        if (key.passphrase === undefined) {
-          io.err(`peerguard: warning: ${opts.dir}/ca.key is not encrypted; anyone who can read it can issue certificates`)
-          io.err('peerguard: hint: use --passphrase-file FILE to encrypt the CA key at rest')
-        }
-      }
-    )
+    .action((opts, cmd) => caInit(io, opts, cmd))
 
   ca.command('issue')
     .description("issue a peer certificate for a key file, a peer ID or a peer's CSR")
@@ -202,63 +140,7 @@ Example:
   $ peerguard ca issue --ca lan-ca --key alice.key --name alice --group family --out alice.pem --passphrase-file ca.pass
   $ peerguard ca issue --ca lan-ca --csr bob.csr --name bob --days 7 --out bob.pem --passphrase-file ca.pass`
     )
-    .action(
-      async (
-        opts: {
-          ca: string
-          key?: string
-          keyPassphraseFile?: string
-          csr?: string
-          peerId?: string
-          name?: string
-          group: string[]
-          days?: number
-          crlUrl?: string[]
-          out: string
-          passphraseFile?: string
-          force?: boolean
-        },
-        cmd: Command
-      ) => {
-        const sources = [opts.key, opts.csr, opts.peerId].filter((s) => s !== undefined)
-        if (sources.length !== 1) throw new PeerguardError('usage', 'give exactly one of --key, --csr or --peer-id')
-        await assertWritable(opts.out, opts.force)
-        const days = {
-          ...(opts.days === undefined ? {} : { days: opts.days }),
-          ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl })
-        }
-        let issued: IssuedCertificate
-        if (opts.csr !== undefined) {
-          const csr = await readLimited(opts.csr, 'certificate request')
-          const authority = await openCa(opts)
-          issued = await authority.signCsr(new Uint8Array(csr), {
-            beforeCommit: (c) => writeCert(opts.out, c, opts.force),
-            ...(opts.name === undefined ? {} : { name: opts.name }),
-            groups: opts.group,
-            ...days
-          })
-        } else {
-          if (opts.name === undefined) throw new PeerguardError('usage', '--name is required with --key or --peer-id')
-          let publicKey: Uint8Array
-          if (opts.key !== undefined) {
-            const identity = await loadIdentity(opts.key, await passphraseOf(opts.keyPassphraseFile))
-            publicKey = identity.keyPair.publicKey
-            wipe(identity.keyPair.secretKey)
-          } else {
-            publicKey = peerIdFromString(opts.peerId as string).publicKey
-          }
-          const authority = await openCa(opts)
-          issued = await authority.issuePeer({
-            publicKey,
-            name: opts.name,
-            groups: opts.group,
-            ...days,
-            beforeCommit: (c) => writeCert(opts.out, c, opts.force)
-          })
-        }
-        printIssued(io, cmd, issued, opts.out)
-      }
-    )
+    .action((opts, cmd) => caIssue(io, opts, cmd))
 
   ca.command('renew')
     .description('issue a fresh certificate (new serial and dates) for the same peer, name and groups; never for a revoked one')
@@ -280,23 +162,7 @@ Example:
 Example:
   $ peerguard ca renew --ca lan-ca alice.pem --out alice-new.pem --passphrase-file ca.pass`
     )
-    .action(
-      async (
-        certFile: string,
-        opts: { ca: string; days?: number; crlUrl?: string[]; out: string; passphraseFile?: string; force?: boolean },
-        cmd: Command
-      ) => {
-        await assertWritable(opts.out, opts.force)
-        const cert = await readLimited(certFile, 'certificate')
-        const authority = await openCa(opts)
-        const issued = await authority.renew(new Uint8Array(cert), {
-          ...(opts.days === undefined ? {} : { days: opts.days }),
-          ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
-          beforeCommit: (c) => writeCert(opts.out, c, opts.force)
-        })
-        printIssued(io, cmd, issued, opts.out)
-      }
-    )
+    .action((certFile, opts, cmd) => caRenew(io, certFile, opts, cmd))
 
   ca.command('revoke')
     .description('revoke a certificate this CA issued (recorded in the CA database; publish with `ca crl`)')
@@ -315,25 +181,7 @@ Example:
   $ peerguard ca revoke --ca lan-ca alice.pem --reason keyCompromise --passphrase-file ca.pass
   $ peerguard ca crl --ca lan-ca --out crl.pem --passphrase-file ca.pass`
     )
-    .action(
-      async (
-        certFile: string | undefined,
-        opts: { ca: string; serial?: string; reason: RevocationReason; passphraseFile?: string },
-        cmd: Command
-      ) => {
-        if ((certFile === undefined) === (opts.serial === undefined))
-          throw new PeerguardError('usage', 'give either a certificate file or --serial, not both')
-        const target =
-          certFile !== undefined ? new Uint8Array(await readLimited(certFile, 'certificate')) : (opts.serial as string)
-        const authority = await openCa(opts)
-        const rec = await authority.revoke(target, opts.reason)
-        if (wantsJson(cmd)) io.json(recordJson(rec))
-        else {
-          io.out(`revoked ${rec.serial} (${rec.name}) at ${rec.revokedAt} (${rec.reason})`)
-          io.err('peerguard: hint: sign and publish a new CRL with `peerguard ca crl`')
-        }
-      }
-    )
+    .action((certFile, opts, cmd) => caRevoke(io, certFile, opts, cmd))
 
   registerCaCrlCommands(ca, io)
 
@@ -347,24 +195,186 @@ Example:
 Example:
   $ peerguard ca list --ca lan-ca --json`
     )
-    .action(async (opts: { ca: string }, cmd: Command) => {
-      const { certificate, database } = await readCaDirectory(opts.ca)
-      const records = database.certificates.map(recordJson)
-      if (wantsJson(cmd)) {
-        io.json({
-          ca: certificate.subject.commonName ?? certificate.subject.text,
-          crlNumber: database.crlNumber,
-          certificates: records
-        })
-        return
-      }
-      io.out(
-        `CA "${certificate.subject.commonName ?? certificate.subject.text}": ${records.length} issued, last CRL #${database.crlNumber}`
-      )
-      for (const r of records) {
-        io.out(
-          `${r.serial.padEnd(34)} ${r.status.padEnd(8)} ${r.kind.padEnd(12)} ${r.name}${r.peerId === undefined ? '' : ` ${r.peerId}`}`
-        )
-      }
+    .action((opts, cmd) => caList(io, opts, cmd))
+}
+
+/** `ca init`: a root CA, or with --parent an intermediate CA, in a new directory. */
+async function caInit(
+  io: CliIO,
+  opts: {
+    dir: string
+    name: string
+    keyType: 'ed25519' | 'p256'
+    days?: number
+    pathLen?: number
+    passphraseFile?: string
+    parent?: string
+    parentPassphraseFile?: string
+    crlUrl?: string[]
+  },
+  cmd: Command
+): Promise<void> {
+  const key = await passphraseOf(opts.passphraseFile)
+  let made: CertificateAuthority
+  if (opts.parent !== undefined) {
+    const parent = await openCaDirectory(opts.parent, await passphraseOf(opts.parentPassphraseFile))
+    made = await initIntermediateDirectory(opts.dir, parent, {
+      name: opts.name,
+      keyType: opts.keyType,
+      ...(opts.days === undefined ? {} : { days: opts.days }),
+      ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+      ...(opts.crlUrl === undefined ? {} : { ownCrlDistributionPoints: opts.crlUrl }),
+      ...key
     })
+  } else {
+    made = await initCaDirectory(opts.dir, {
+      name: opts.name,
+      keyType: opts.keyType,
+      ...(opts.days === undefined ? {} : { days: opts.days }),
+      ...(opts.pathLen === undefined ? {} : { pathLen: opts.pathLen }),
+      ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
+      ...key
+    })
+  }
+  const crlUrls = await made.getCrlDistributionPoints()
+  const info = {
+    dir: opts.dir,
+    name: made.name,
+    keyType: made.keyType,
+    certificate: `${opts.dir}/ca.pem`,
+    serial: made.parsed.serial,
+    notAfter: new Date(made.parsed.notAfter).toISOString(),
+    intermediate: opts.parent !== undefined,
+    encrypted: key.passphrase !== undefined,
+    crlDistributionPoints: crlUrls
+  }
+  if (wantsJson(cmd)) io.json(info)
+  else {
+    io.out(`created ${info.intermediate ? 'intermediate' : 'root'} CA "${made.name}" (${made.keyType}) in ${opts.dir}`)
+    io.out(`  certificate: ${info.certificate} (give this to every peer as its trust root)`)
+    io.out(`  expires:     ${info.notAfter}`)
+    if (crlUrls.length > 0)
+      io.out(`  CRL URL:     ${crlUrls.join(', ')} (serve it with \`peerguard ca publish --ca ${opts.dir}\`)`)
+  }
+  if (key.passphrase === undefined) {
+    io.err(`peerguard: warning: ${opts.dir}/ca.key is not encrypted; anyone who can read it can issue certificates`)
+    io.err('peerguard: hint: use --passphrase-file FILE to encrypt the CA key at rest')
+  }
+}
+
+/** `ca issue`: a peer certificate for a key file, a peer ID or a CSR; the file is written before the CA records it. */
+async function caIssue(
+  io: CliIO,
+  opts: {
+    ca: string
+    key?: string
+    keyPassphraseFile?: string
+    csr?: string
+    peerId?: string
+    name?: string
+    group: string[]
+    days?: number
+    crlUrl?: string[]
+    out: string
+    passphraseFile?: string
+    force?: boolean
+  },
+  cmd: Command
+): Promise<void> {
+  const sources = [opts.key, opts.csr, opts.peerId].filter((s) => s !== undefined)
+  if (sources.length !== 1) throw new PeerguardError('usage', 'give exactly one of --key, --csr or --peer-id')
+  await assertWritable(opts.out, opts.force)
+  const days = {
+    ...(opts.days === undefined ? {} : { days: opts.days }),
+    ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl })
+  }
+  let issued: IssuedCertificate
+  if (opts.csr !== undefined) {
+    const csr = await readLimited(opts.csr, 'certificate request')
+    const authority = await openCa(opts)
+    issued = await authority.signCsr(new Uint8Array(csr), {
+      beforeCommit: (c) => writeCert(opts.out, c, opts.force),
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+      groups: opts.group,
+      ...days
+    })
+  } else {
+    if (opts.name === undefined) throw new PeerguardError('usage', '--name is required with --key or --peer-id')
+    let publicKey: Uint8Array
+    if (opts.key !== undefined) {
+      const identity = await loadIdentity(opts.key, await passphraseOf(opts.keyPassphraseFile))
+      publicKey = identity.keyPair.publicKey
+      wipe(identity.keyPair.secretKey)
+    } else {
+      publicKey = peerIdFromString(opts.peerId as string).publicKey
+    }
+    const authority = await openCa(opts)
+    issued = await authority.issuePeer({
+      publicKey,
+      name: opts.name,
+      groups: opts.group,
+      ...days,
+      beforeCommit: (c) => writeCert(opts.out, c, opts.force)
+    })
+  }
+  printIssued(io, cmd, issued, opts.out)
+}
+
+/** `ca renew`: a fresh certificate for the same peer, name and groups (never for a revoked one). */
+async function caRenew(
+  io: CliIO,
+  certFile: string,
+  opts: { ca: string; days?: number; crlUrl?: string[]; out: string; passphraseFile?: string; force?: boolean },
+  cmd: Command
+): Promise<void> {
+  await assertWritable(opts.out, opts.force)
+  const cert = await readLimited(certFile, 'certificate')
+  const authority = await openCa(opts)
+  const issued = await authority.renew(new Uint8Array(cert), {
+    ...(opts.days === undefined ? {} : { days: opts.days }),
+    ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
+    beforeCommit: (c) => writeCert(opts.out, c, opts.force)
+  })
+  printIssued(io, cmd, issued, opts.out)
+}
+
+/** `ca revoke`: record the revocation of a certificate (by file or serial) in the CA database. */
+async function caRevoke(
+  io: CliIO,
+  certFile: string | undefined,
+  opts: { ca: string; serial?: string; reason: RevocationReason; passphraseFile?: string },
+  cmd: Command
+): Promise<void> {
+  if ((certFile === undefined) === (opts.serial === undefined))
+    throw new PeerguardError('usage', 'give either a certificate file or --serial, not both')
+  const target = certFile !== undefined ? new Uint8Array(await readLimited(certFile, 'certificate')) : (opts.serial as string)
+  const authority = await openCa(opts)
+  const rec = await authority.revoke(target, opts.reason)
+  if (wantsJson(cmd)) io.json(recordJson(rec))
+  else {
+    io.out(`revoked ${rec.serial} (${rec.name}) at ${rec.revokedAt} (${rec.reason})`)
+    io.err('peerguard: hint: sign and publish a new CRL with `peerguard ca crl`')
+  }
+}
+
+/** `ca list`: the certificates this CA issued, with their state. */
+async function caList(io: CliIO, opts: { ca: string }, cmd: Command): Promise<void> {
+  const { certificate, database } = await readCaDirectory(opts.ca)
+  const records = database.certificates.map(recordJson)
+  if (wantsJson(cmd)) {
+    io.json({
+      ca: certificate.subject.commonName ?? certificate.subject.text,
+      crlNumber: database.crlNumber,
+      certificates: records
+    })
+    return
+  }
+  io.out(
+    `CA "${certificate.subject.commonName ?? certificate.subject.text}": ${records.length} issued, last CRL #${database.crlNumber}`
+  )
+  for (const r of records) {
+    io.out(
+      `${r.serial.padEnd(34)} ${r.status.padEnd(8)} ${r.kind.padEnd(12)} ${r.name}${r.peerId === undefined ? '' : ` ${r.peerId}`}`
+    )
+  }
 }

@@ -66,65 +66,7 @@ Example:
   $ peerguard cert request --key alice.key --passphrase-file alice.pass --name alice --out alice.csr
   $ peerguard cert request --key alice.key --name alice --key-type p256 --p256-key-out alice-p256.key --out alice-p256.csr`
     )
-    .action(
-      async (
-        opts: {
-          key: string
-          name: string
-          out: string
-          passphraseFile?: string
-          keyType: 'ed25519' | 'p256'
-          p256KeyOut?: string
-          force?: boolean
-        },
-        cmd: Command
-      ) => {
-        if ((opts.keyType === 'p256') !== (opts.p256KeyOut !== undefined)) {
-          throw new PeerguardError('usage', '--p256-key-out goes with --key-type p256 (and is required by it)')
-        }
-        await assertWritable(opts.out, opts.force)
-        if (opts.p256KeyOut !== undefined) await assertWritable(opts.p256KeyOut, opts.force)
-        const passphrase = opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
-        const identity = await loadIdentity(opts.key, passphrase)
-        let p256Key: Uint8Array | undefined
-        try {
-          const csr = await createCsr({ keyPair: identity.keyPair, name: opts.name, keyType: opts.keyType })
-          p256Key = csr.p256Key
-          if (p256Key !== undefined && opts.p256KeyOut !== undefined) {
-            const spki = new Uint8Array(
-              createPublicKey(createPrivateKey({ key: Buffer.from(p256Key), format: 'der', type: 'pkcs8' })).export({
-                format: 'der',
-                type: 'spki'
-              })
-            )
-            await saveKeystore(
-              opts.p256KeyOut,
-              { type: 'p256', secret: p256Key, publicKey: spki, label: `${opts.name} (P-256)` },
-              { ...passphrase, overwrite: opts.force === true }
-            )
-          }
-          await writeFileAtomic(opts.out, csr.pem, { mode: 0o644, exclusive: opts.force !== true })
-          const peerId = identity.peerId.toString()
-          if (wantsJson(cmd))
-            io.json({
-              file: opts.out,
-              name: opts.name,
-              peerId,
-              keyType: opts.keyType,
-              ...(opts.p256KeyOut === undefined ? {} : { p256Key: opts.p256KeyOut })
-            })
-          else
-            io.out(
-              `wrote ${opts.out} for "${opts.name}" (peer ${peerId}${opts.keyType === 'p256' ? `, P-256 key in ${opts.p256KeyOut}` : ''})`
-            )
-          if (opts.p256KeyOut !== undefined && opts.passphraseFile === undefined) {
-            io.err(`peerguard: warning: ${opts.p256KeyOut} is not encrypted; pass --passphrase-file to encrypt it`)
-          }
-        } finally {
-          wipe(identity.keyPair.secretKey, p256Key)
-        }
-      }
-    )
+    .action((opts, cmd) => certRequest(io, opts, cmd))
 
   cert
     .command('verify')
@@ -154,72 +96,7 @@ the answer is crl-missing, unless --allow-missing-crl.
 Example:
   $ peerguard cert verify alice.pem --trust ca.pem --crl crl.pem --json`
     )
-    .action(
-      async (
-        file: string,
-        opts: {
-          trust: string
-          crl: string[]
-          chain?: string
-          peer?: string
-          purpose?: 'clientAuth' | 'serverAuth'
-          at?: string
-          clockSkew?: string
-          allowMissingCrl?: boolean
-          json?: boolean
-        },
-        cmd: Command
-      ) => {
-        let at: number | undefined
-        if (opts.at !== undefined) {
-          at = Date.parse(opts.at)
-          if (Number.isNaN(at)) throw new InvalidArgumentError(`--at: expected an ISO 8601 time, got ${JSON.stringify(opts.at)}`)
-        }
-        let skew: number | undefined
-        if (opts.clockSkew !== undefined) {
-          if (!/^\d+$/.test(opts.clockSkew))
-            throw new InvalidArgumentError(`--clock-skew: expected whole seconds, got ${JSON.stringify(opts.clockSkew)}`)
-          skew = Number.parseInt(opts.clockSkew, 10) * 1000
-        }
-        const chain = await readCertificates(file)
-        if (opts.chain !== undefined) chain.push(...(await readCertificates(opts.chain)))
-        const trust = await buildTrust(
-          { trust: opts.trust, crl: opts.crl, allowMissingCrl: opts.allowMissingCrl === true },
-          { ...(at === undefined ? {} : { clock: { now: () => at } }), ...(skew === undefined ? {} : { clockSkewMs: skew }) }
-        )
-        if (opts.allowMissingCrl === true)
-          io.err('peerguard: warning: --allow-missing-crl: a CA without a CRL is not checked for revocation')
-        try {
-          const peer = await verifyPeerChain(chain, {
-            trust,
-            ...(opts.purpose === undefined ? {} : { purpose: opts.purpose }),
-            ...(opts.peer === undefined ? {} : { expectedPeerId: opts.peer })
-          })
-          const info = {
-            valid: true,
-            peerId: peer.peerId,
-            name: peer.name,
-            groups: peer.groups,
-            serial: peer.serial,
-            notAfter: peer.notAfter.toISOString(),
-            chainLength: peer.chain.length
-          }
-          if (wantsJson(cmd)) io.json(info)
-          else io.out(`ok: ${file}: "${peer.name}" peer ${peer.peerId} serial ${peer.serial}, valid until ${info.notAfter}`)
-        } catch (err) {
-          if (!(err instanceof CertificateVerificationError) && !(isPeerguardError(err) && err.exitCode === 1)) throw err
-          const e = err as CertificateVerificationError
-          if (wantsJson(cmd)) io.json({ valid: false, error: e.toJSON() })
-          else {
-            io.out(`invalid: ${file}: ${e.code}`)
-            io.err(`peerguard: error: ${e.message}`)
-            const hint = (e.details as { hint?: unknown } | undefined)?.hint
-            if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
-          }
-          io.setExitCode(1)
-        }
-      }
-    )
+    .action((file, opts, cmd) => certVerify(io, file, opts, cmd))
 
   cert
     .command('p12')
@@ -241,38 +118,7 @@ Example:
 Example:
   $ peerguard cert p12 --cert alice.pem --key alice.key --passphrase-file alice.pass --p12-passphrase-file p12.pass --out alice.p12`
     )
-    .action(
-      async (opts: {
-        cert: string
-        key: string
-        passphraseFile?: string
-        p12PassphraseFile: string
-        target: 'openssl'
-        out: string
-        force?: boolean
-      }) => {
-        await assertWritable(opts.out, opts.force)
-        const chain = await readCertificates(opts.cert)
-        const bundlePass = await readPassphraseFile(opts.p12PassphraseFile)
-        const entry = await loadKeystore(
-          opts.key,
-          opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
-        )
-        let key: Uint8Array
-        if (entry.type === 'ed25519') {
-          key = new Uint8Array(Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), entry.secret]))
-        } else {
-          key = Uint8Array.from(entry.secret)
-        }
-        try {
-          const p12 = exportPkcs12({ key, chain, passphrase: bundlePass, target: opts.target })
-          await writeFileAtomic(opts.out, p12, { mode: 0o600, exclusive: opts.force !== true })
-          io.out(`wrote ${opts.out} (${chain.length} certificate(s) and the key, for ${opts.target})`)
-        } finally {
-          wipe(key, entry.secret)
-        }
-      }
-    )
+    .action((opts) => certP12(io, opts))
 
   cert
     .command('show')
@@ -285,20 +131,191 @@ Example:
 Example:
   $ peerguard cert show alice.pem --json`
     )
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
-      const certs = (await readCertificates(file)).map((d) => describe(parseCertificate(d)))
-      if (wantsJson(cmd)) {
-        io.json(certs.length === 1 ? certs[0] : certs)
-        return
-      }
-      for (const c of certs) {
-        io.out(`subject:   ${c.subject}`)
-        io.out(`issuer:    ${c.issuer}`)
-        io.out(`serial:    ${c.serial}`)
-        io.out(`valid:     ${c.notBefore} .. ${c.notAfter}`)
-        io.out(`key:       ${c.keyType}${c.ca ? ` (CA${c.pathLen === undefined ? '' : `, pathLen ${c.pathLen}`})` : ''}`)
-        for (const u of c.uris) io.out(`san:       ${u}`)
-        if (c.extKeyUsage.length > 0) io.out(`eku:       ${c.extKeyUsage.join(', ')}`)
-      }
+    .action((file, _opts, cmd) => certShow(io, file, _opts, cmd))
+}
+
+/** `cert request`: a CSR signed with the identity key (ed25519), or for a new P-256 key kept in a keystore (p256). */
+async function certRequest(
+  io: CliIO,
+  opts: {
+    key: string
+    name: string
+    out: string
+    passphraseFile?: string
+    keyType: 'ed25519' | 'p256'
+    p256KeyOut?: string
+    force?: boolean
+  },
+  cmd: Command
+): Promise<void> {
+  if ((opts.keyType === 'p256') !== (opts.p256KeyOut !== undefined)) {
+    throw new PeerguardError('usage', '--p256-key-out goes with --key-type p256 (and is required by it)')
+  }
+  await assertWritable(opts.out, opts.force)
+  if (opts.p256KeyOut !== undefined) await assertWritable(opts.p256KeyOut, opts.force)
+  const passphrase = opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
+  const identity = await loadIdentity(opts.key, passphrase)
+  let p256Key: Uint8Array | undefined
+  try {
+    const csr = await createCsr({ keyPair: identity.keyPair, name: opts.name, keyType: opts.keyType })
+    p256Key = csr.p256Key
+    if (p256Key !== undefined && opts.p256KeyOut !== undefined) {
+      const spki = new Uint8Array(
+        createPublicKey(createPrivateKey({ key: Buffer.from(p256Key), format: 'der', type: 'pkcs8' })).export({
+          format: 'der',
+          type: 'spki'
+        })
+      )
+      await saveKeystore(
+        opts.p256KeyOut,
+        { type: 'p256', secret: p256Key, publicKey: spki, label: `${opts.name} (P-256)` },
+        { ...passphrase, overwrite: opts.force === true }
+      )
+    }
+    await writeFileAtomic(opts.out, csr.pem, { mode: 0o644, exclusive: opts.force !== true })
+    const peerId = identity.peerId.toString()
+    if (wantsJson(cmd))
+      io.json({
+        file: opts.out,
+        name: opts.name,
+        peerId,
+        keyType: opts.keyType,
+        ...(opts.p256KeyOut === undefined ? {} : { p256Key: opts.p256KeyOut })
+      })
+    else
+      io.out(
+        `wrote ${opts.out} for "${opts.name}" (peer ${peerId}${opts.keyType === 'p256' ? `, P-256 key in ${opts.p256KeyOut}` : ''})`
+      )
+    if (opts.p256KeyOut !== undefined && opts.passphraseFile === undefined) {
+      io.err(`peerguard: warning: ${opts.p256KeyOut} is not encrypted; pass --passphrase-file to encrypt it`)
+    }
+  } finally {
+    wipe(identity.keyPair.secretKey, p256Key)
+  }
+}
+
+/** `--at` (ISO 8601) and `--clock-skew` (whole seconds) of `cert verify`, in milliseconds. */
+function verifyClock(opts: { at?: string; clockSkew?: string }): { at?: number; skew?: number } {
+  let at: number | undefined
+  if (opts.at !== undefined) {
+    at = Date.parse(opts.at)
+    if (Number.isNaN(at)) throw new InvalidArgumentError(`--at: expected an ISO 8601 time, got ${JSON.stringify(opts.at)}`)
+  }
+  let skew: number | undefined
+  if (opts.clockSkew !== undefined) {
+    if (!/^\d+$/.test(opts.clockSkew))
+      throw new InvalidArgumentError(`--clock-skew: expected whole seconds, got ${JSON.stringify(opts.clockSkew)}`)
+    skew = Number.parseInt(opts.clockSkew, 10) * 1000
+  }
+  return { ...(at === undefined ? {} : { at }), ...(skew === undefined ? {} : { skew }) }
+}
+
+/** `cert verify`: exit 0 and the peer when the chain verifies, 1 and the reason code when it does not. */
+async function certVerify(
+  io: CliIO,
+  file: string,
+  opts: {
+    trust: string
+    crl: string[]
+    chain?: string
+    peer?: string
+    purpose?: 'clientAuth' | 'serverAuth'
+    at?: string
+    clockSkew?: string
+    allowMissingCrl?: boolean
+    json?: boolean
+  },
+  cmd: Command
+): Promise<void> {
+  const { at, skew } = verifyClock(opts)
+  const chain = await readCertificates(file)
+  if (opts.chain !== undefined) chain.push(...(await readCertificates(opts.chain)))
+  const trust = await buildTrust(
+    { trust: opts.trust, crl: opts.crl, allowMissingCrl: opts.allowMissingCrl === true },
+    { ...(at === undefined ? {} : { clock: { now: () => at } }), ...(skew === undefined ? {} : { clockSkewMs: skew }) }
+  )
+  if (opts.allowMissingCrl === true)
+    io.err('peerguard: warning: --allow-missing-crl: a CA without a CRL is not checked for revocation')
+  try {
+    const peer = await verifyPeerChain(chain, {
+      trust,
+      ...(opts.purpose === undefined ? {} : { purpose: opts.purpose }),
+      ...(opts.peer === undefined ? {} : { expectedPeerId: opts.peer })
     })
+    const info = {
+      valid: true,
+      peerId: peer.peerId,
+      name: peer.name,
+      groups: peer.groups,
+      serial: peer.serial,
+      notAfter: peer.notAfter.toISOString(),
+      chainLength: peer.chain.length
+    }
+    if (wantsJson(cmd)) io.json(info)
+    else io.out(`ok: ${file}: "${peer.name}" peer ${peer.peerId} serial ${peer.serial}, valid until ${info.notAfter}`)
+  } catch (err) {
+    if (!(err instanceof CertificateVerificationError) && !(isPeerguardError(err) && err.exitCode === 1)) throw err
+    const e = err as CertificateVerificationError
+    if (wantsJson(cmd)) io.json({ valid: false, error: e.toJSON() })
+    else {
+      io.out(`invalid: ${file}: ${e.code}`)
+      io.err(`peerguard: error: ${e.message}`)
+      const hint = (e.details as { hint?: unknown } | undefined)?.hint
+      if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
+    }
+    io.setExitCode(1)
+  }
+}
+
+/** `cert p12`: the key and its chain as a password-protected PKCS#12 bundle (mode 0600). */
+async function certP12(
+  io: CliIO,
+  opts: {
+    cert: string
+    key: string
+    passphraseFile?: string
+    p12PassphraseFile: string
+    target: 'openssl'
+    out: string
+    force?: boolean
+  }
+): Promise<void> {
+  await assertWritable(opts.out, opts.force)
+  const chain = await readCertificates(opts.cert)
+  const bundlePass = await readPassphraseFile(opts.p12PassphraseFile)
+  const entry = await loadKeystore(
+    opts.key,
+    opts.passphraseFile === undefined ? {} : { passphrase: await readPassphraseFile(opts.passphraseFile) }
+  )
+  let key: Uint8Array
+  if (entry.type === 'ed25519') {
+    key = new Uint8Array(Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), entry.secret]))
+  } else {
+    key = Uint8Array.from(entry.secret)
+  }
+  try {
+    const p12 = exportPkcs12({ key, chain, passphrase: bundlePass, target: opts.target })
+    await writeFileAtomic(opts.out, p12, { mode: 0o600, exclusive: opts.force !== true })
+    io.out(`wrote ${opts.out} (${chain.length} certificate(s) and the key, for ${opts.target})`)
+  } finally {
+    wipe(key, entry.secret)
+  }
+}
+
+/** `cert show`: the fields of each certificate in the file. */
+async function certShow(io: CliIO, file: string, _opts: unknown, cmd: Command): Promise<void> {
+  const certs = (await readCertificates(file)).map((d) => describe(parseCertificate(d)))
+  if (wantsJson(cmd)) {
+    io.json(certs.length === 1 ? certs[0] : certs)
+    return
+  }
+  for (const c of certs) {
+    io.out(`subject:   ${c.subject}`)
+    io.out(`issuer:    ${c.issuer}`)
+    io.out(`serial:    ${c.serial}`)
+    io.out(`valid:     ${c.notBefore} .. ${c.notAfter}`)
+    io.out(`key:       ${c.keyType}${c.ca ? ` (CA${c.pathLen === undefined ? '' : `, pathLen ${c.pathLen}`})` : ''}`)
+    for (const u of c.uris) io.out(`san:       ${u}`)
+    if (c.extKeyUsage.length > 0) io.out(`eku:       ${c.extKeyUsage.join(', ')}`)
+  }
 }

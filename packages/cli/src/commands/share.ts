@@ -196,95 +196,7 @@ Example:
   $ peerguard share serve ./office --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.jsonl
   $ peerguard share serve ./scratch --plain --listen 127.0.0.1:4456`
     )
-    .action(
-      async (
-        dir: string,
-        opts: CredentialOptions & {
-          policy?: string
-          listen: string
-          log?: string
-          logShip?: string
-          name?: string
-          plain?: boolean
-          maxOps: string
-          crlRefresh?: string
-        },
-        cmd: Command
-      ) => {
-        const listen = parseListen(opts.listen)
-        const maxOps = Number(opts.maxOps)
-        if (!Number.isSafeInteger(maxOps) || maxOps < 1)
-          throw new InvalidArgumentError('--max-ops: expected a positive whole number')
-        if (
-          opts.plain !== true &&
-          (opts.identity === undefined || opts.cert === undefined || opts.trust === undefined || opts.policy === undefined)
-        ) {
-          throw new PeerguardError('usage', 'a hardened share needs --identity, --cert, --trust and --policy', {
-            details: { hint: 'or pass --plain to serve without authentication (not recommended)' }
-          })
-        }
-        if (opts.plain === true && opts.policy !== undefined)
-          throw new PeerguardError('usage', '--policy needs hardened mode: a plain share cannot tell peers apart')
-        if (opts.log !== undefined && opts.identity === undefined)
-          throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
-        const identity = opts.identity === undefined ? undefined : await readKey(opts.identity, opts.passphraseFile)
-        let log: DecisionLog | undefined
-        let live: LiveConfig | undefined
-        let server: ReturnType<typeof createShareServer>
-        try {
-          if (opts.log !== undefined) log = await openNodeLog(opts.log, identity as KeyPair, opts, io)
-          // Hardened: certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
-          if (opts.plain !== true) {
-            live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
-            // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
-            await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
-          }
-          server = createShareServer({
-            root: dir,
-            ...(opts.name === undefined ? {} : { shareName: opts.name }),
-            transport:
-              live === undefined
-                ? plainTransport()
-                : channelTransport({ identity: identity as KeyPair, chain: live.chain, trust: live.trust }),
-            ...(live?.policy === undefined ? {} : { authorize: policyAuthorizer(live.policy) }),
-            ...(live === undefined ? {} : { connectionCheck: live.checkPeer }),
-            ...(log === undefined ? {} : { log }),
-            maxConcurrentPerPeer: maxOps
-          })
-        } catch (err) {
-          await log?.close()
-          throw err
-        }
-        const signals = trapSignals(io, live)
-        try {
-          const addr = await server.listen(listen)
-          if (wantsJson(cmd))
-            io.json({
-              listening: addr,
-              mode: server.mode,
-              share: server.shareName,
-              root: server.root,
-              ...(opts.log === undefined ? {} : { log: opts.log })
-            })
-          else {
-            io.out(
-              `serving ${dir} as share "${server.shareName}" on ${addr.host}:${addr.port} (${server.mode})${opts.log === undefined ? '' : `, decision log ${opts.log}`}`
-            )
-            if (server.mode === 'plain')
-              io.err('peerguard: warning: plain mode: anyone who can reach this port can read and write the folder')
-          }
-          live?.onChange((change) => server.recheck({ trust: change.trust }))
-          await live?.start()
-          await signals.stopped
-        } finally {
-          signals.dispose()
-          live?.close()
-          await server.close()
-          await log?.close()
-        }
-        if (!wantsJson(cmd)) io.out('share closed')
-      }
-    )
+    .action((dir, opts, cmd) => shareServe(io, dir, opts, cmd))
 
   credentialOptions(
     share
@@ -297,18 +209,7 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share ls 127.0.0.1:4455 public --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl'
     )
-    .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
-      const {
-        value: { entries, truncated },
-        server
-      } = await withClient(addr, opts, io, (c) => c.list(path))
-      if (wantsJson(cmd)) return io.json({ path, entries, truncated, ...(server === undefined ? {} : { server }) })
-      for (const e of entries)
-        io.out(
-          `${e.type === 'dir' ? 'd' : e.type === 'file' ? '-' : 'l'} ${String(e.size).padStart(12)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19)}  ${e.name}${e.type === 'dir' ? '/' : ''}`
-        )
-      if (truncated) io.err('peerguard: warning: listing truncated at 10000 entries')
-    })
+    .action((addr, path, opts, cmd) => shareLs(io, addr, path, opts, cmd))
 
   credentialOptions(
     share
@@ -323,40 +224,7 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share get 127.0.0.1:4455 public/notice.txt notice.txt --identity bob.key --cert bob.pem --trust ca.pem --crl ca.crl'
     )
-    .action(
-      async (
-        addr: string,
-        path: string,
-        local: string | undefined,
-        opts: CredentialOptions & { resume?: boolean },
-        cmd: Command
-      ) => {
-        const target = local ?? basename(path)
-        const json = wantsJson(cmd)
-        const bar = progressBar(io, json, basename(path))
-        try {
-          const { value: r, server } = await withClient(addr, opts, io, (c) =>
-            c.download(path, target, { resume: opts.resume === true, onProgress: (p) => bar.update(p) })
-          )
-          bar.stop()
-          if (json)
-            io.json({
-              path,
-              local: target,
-              size: r.size,
-              ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
-              resumedFrom: r.resumedFrom,
-              ...(server === undefined ? {} : { server })
-            })
-          else
-            io.out(
-              `${target}: ${r.size} bytes${r.sha256 === undefined ? ' (authenticated channel)' : `, sha256 ${r.sha256}`}${r.resumedFrom > 0 ? ` (resumed at ${r.resumedFrom})` : ''}`
-            )
-        } finally {
-          bar.stop()
-        }
-      }
-    )
+    .action((addr, path, local, opts, cmd) => shareGet(io, addr, path, local, opts, cmd))
 
   credentialOptions(
     share
@@ -375,29 +243,7 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share put 127.0.0.1:4455 plan.txt docs/plan.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
-    .action(
-      async (
-        addr: string,
-        local: string,
-        path: string | undefined,
-        opts: CredentialOptions & { mode: 'create' | 'overwrite' | 'append' },
-        cmd: Command
-      ) => {
-        const dest = path ?? basename(local)
-        const json = wantsJson(cmd)
-        const bar = progressBar(io, json, basename(local))
-        try {
-          const { value: r, server } = await withClient(addr, opts, io, (c) =>
-            c.upload(local, dest, { mode: opts.mode, onProgress: (p) => bar.update(p) })
-          )
-          bar.stop()
-          if (json) io.json({ path: dest, size: r.size, sha256: r.sha256, ...(server === undefined ? {} : { server }) })
-          else io.out(`${dest}: ${r.size} bytes, sha256 ${r.sha256}`)
-        } finally {
-          bar.stop()
-        }
-      }
-    )
+    .action((addr, local, path, opts, cmd) => sharePut(io, addr, local, path, opts, cmd))
 
   credentialOptions(
     share
@@ -410,11 +256,7 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share rm 127.0.0.1:4455 docs/old.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
-    .action(async (addr: string, path: string, opts: CredentialOptions, cmd: Command) => {
-      const { server } = await withClient(addr, opts, io, (c) => c.delete(path))
-      if (wantsJson(cmd)) io.json({ deleted: path, ...(server === undefined ? {} : { server }) })
-      else io.out(`deleted ${path}`)
-    })
+    .action((addr, path, opts, cmd) => shareRm(io, addr, path, opts, cmd))
 
   credentialOptions(
     share
@@ -429,11 +271,7 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share mv 127.0.0.1:4455 docs/draft.txt docs/final.txt --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
-    .action(async (addr: string, from: string, to: string, opts: CredentialOptions & { overwrite?: boolean }, cmd: Command) => {
-      const { server } = await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
-      if (wantsJson(cmd)) io.json({ renamed: { from, to }, ...(server === undefined ? {} : { server }) })
-      else io.out(`renamed ${from} -> ${to}`)
-    })
+    .action((addr, from, to, opts, cmd) => shareMv(io, addr, from, to, opts, cmd))
 
   credentialOptions(
     share
@@ -447,9 +285,217 @@ Example:
       'after',
       '\nExample:\n  $ peerguard share mkdir 127.0.0.1:4455 docs/2026 --identity alice.key --cert alice.pem --trust ca.pem --crl ca.crl'
     )
-    .action(async (addr: string, path: string, opts: CredentialOptions & { parents?: boolean }, cmd: Command) => {
-      const { server } = await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))
-      if (wantsJson(cmd)) io.json({ created: path, ...(server === undefined ? {} : { server }) })
-      else io.out(`created ${path}`)
+    .action((addr, path, opts, cmd) => shareMkdir(io, addr, path, opts, cmd))
+}
+
+type ServeOptions = CredentialOptions & {
+  policy?: string
+  listen: string
+  log?: string
+  logShip?: string
+  name?: string
+  plain?: boolean
+  maxOps: string
+  crlRefresh?: string
+}
+
+/** The flags of `share serve` that must agree before anything is read: listen address, --max-ops, mode. */
+function checkServeFlags(opts: ServeOptions): { listen: { host: string; port: number }; maxOps: number } {
+  const listen = parseListen(opts.listen)
+  const maxOps = Number(opts.maxOps)
+  if (!Number.isSafeInteger(maxOps) || maxOps < 1) throw new InvalidArgumentError('--max-ops: expected a positive whole number')
+  if (
+    opts.plain !== true &&
+    (opts.identity === undefined || opts.cert === undefined || opts.trust === undefined || opts.policy === undefined)
+  ) {
+    throw new PeerguardError('usage', 'a hardened share needs --identity, --cert, --trust and --policy', {
+      details: { hint: 'or pass --plain to serve without authentication (not recommended)' }
     })
+  }
+  if (opts.plain === true && opts.policy !== undefined)
+    throw new PeerguardError('usage', '--policy needs hardened mode: a plain share cannot tell peers apart')
+  if (opts.log !== undefined && opts.identity === undefined)
+    throw new PeerguardError('usage', '--log needs --identity: its key signs the log checkpoints')
+  return { listen, maxOps }
+}
+
+/**
+ * The share server of `share serve`, not yet listening: the decision log, and in hardened mode the
+ * live configuration (refusing to start without a current CRL per CA). The log is closed on failure.
+ */
+async function createServeServer(
+  io: CliIO,
+  dir: string,
+  opts: ServeOptions,
+  maxOps: number
+): Promise<{ server: ReturnType<typeof createShareServer>; log?: DecisionLog; live?: LiveConfig }> {
+  const identity = opts.identity === undefined ? undefined : await readKey(opts.identity, opts.passphraseFile)
+  let log: DecisionLog | undefined
+  let live: LiveConfig | undefined
+  try {
+    if (opts.log !== undefined) log = await openNodeLog(opts.log, identity as KeyPair, opts, io)
+    // Hardened: certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
+    if (opts.plain !== true) {
+      live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
+      // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
+      await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
+    }
+    const server = createShareServer({
+      root: dir,
+      ...(opts.name === undefined ? {} : { shareName: opts.name }),
+      transport:
+        live === undefined
+          ? plainTransport()
+          : channelTransport({ identity: identity as KeyPair, chain: live.chain, trust: live.trust }),
+      ...(live?.policy === undefined ? {} : { authorize: policyAuthorizer(live.policy) }),
+      ...(live === undefined ? {} : { connectionCheck: live.checkPeer }),
+      ...(log === undefined ? {} : { log }),
+      maxConcurrentPerPeer: maxOps
+    })
+    return { server, ...(log === undefined ? {} : { log }), ...(live === undefined ? {} : { live }) }
+  } catch (err) {
+    await log?.close()
+    throw err
+  }
+}
+
+/** `share serve`: serve DIR until SIGINT or SIGTERM, keeping certificate, trust, CRLs and policy current. */
+async function shareServe(io: CliIO, dir: string, opts: ServeOptions, cmd: Command): Promise<void> {
+  const { listen, maxOps } = checkServeFlags(opts)
+  const { server, log, live } = await createServeServer(io, dir, opts, maxOps)
+  const signals = trapSignals(io, live)
+  try {
+    const addr = await server.listen(listen)
+    if (wantsJson(cmd))
+      io.json({
+        listening: addr,
+        mode: server.mode,
+        share: server.shareName,
+        root: server.root,
+        ...(opts.log === undefined ? {} : { log: opts.log })
+      })
+    else {
+      io.out(
+        `serving ${dir} as share "${server.shareName}" on ${addr.host}:${addr.port} (${server.mode})${opts.log === undefined ? '' : `, decision log ${opts.log}`}`
+      )
+      if (server.mode === 'plain')
+        io.err('peerguard: warning: plain mode: anyone who can reach this port can read and write the folder')
+    }
+    live?.onChange((change) => server.recheck({ trust: change.trust }))
+    await live?.start()
+    await signals.stopped
+  } finally {
+    signals.dispose()
+    live?.close()
+    await server.close()
+    await log?.close()
+  }
+  if (!wantsJson(cmd)) io.out('share closed')
+}
+
+/** `share ls`: list a folder of a share. */
+async function shareLs(io: CliIO, addr: string, path: string, opts: CredentialOptions, cmd: Command): Promise<void> {
+  const {
+    value: { entries, truncated },
+    server
+  } = await withClient(addr, opts, io, (c) => c.list(path))
+  if (wantsJson(cmd)) return io.json({ path, entries, truncated, ...(server === undefined ? {} : { server }) })
+  for (const e of entries)
+    io.out(
+      `${e.type === 'dir' ? 'd' : e.type === 'file' ? '-' : 'l'} ${String(e.size).padStart(12)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19)}  ${e.name}${e.type === 'dir' ? '/' : ''}`
+    )
+  if (truncated) io.err('peerguard: warning: listing truncated at 10000 entries')
+}
+
+/** `share get`: download a file (resumable), with a progress bar on a terminal. */
+async function shareGet(
+  io: CliIO,
+  addr: string,
+  path: string,
+  local: string | undefined,
+  opts: CredentialOptions & { resume?: boolean },
+  cmd: Command
+): Promise<void> {
+  const target = local ?? basename(path)
+  const json = wantsJson(cmd)
+  const bar = progressBar(io, json, basename(path))
+  try {
+    const { value: r, server } = await withClient(addr, opts, io, (c) =>
+      c.download(path, target, { resume: opts.resume === true, onProgress: (p) => bar.update(p) })
+    )
+    bar.stop()
+    if (json)
+      io.json({
+        path,
+        local: target,
+        size: r.size,
+        ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
+        resumedFrom: r.resumedFrom,
+        ...(server === undefined ? {} : { server })
+      })
+    else
+      io.out(
+        `${target}: ${r.size} bytes${r.sha256 === undefined ? ' (authenticated channel)' : `, sha256 ${r.sha256}`}${r.resumedFrom > 0 ? ` (resumed at ${r.resumedFrom})` : ''}`
+      )
+  } finally {
+    bar.stop()
+  }
+}
+
+/** `share put`: upload a file (atomic on the server). */
+async function sharePut(
+  io: CliIO,
+  addr: string,
+  local: string,
+  path: string | undefined,
+  opts: CredentialOptions & { mode: 'create' | 'overwrite' | 'append' },
+  cmd: Command
+): Promise<void> {
+  const dest = path ?? basename(local)
+  const json = wantsJson(cmd)
+  const bar = progressBar(io, json, basename(local))
+  try {
+    const { value: r, server } = await withClient(addr, opts, io, (c) =>
+      c.upload(local, dest, { mode: opts.mode, onProgress: (p) => bar.update(p) })
+    )
+    bar.stop()
+    if (json) io.json({ path: dest, size: r.size, sha256: r.sha256, ...(server === undefined ? {} : { server }) })
+    else io.out(`${dest}: ${r.size} bytes, sha256 ${r.sha256}`)
+  } finally {
+    bar.stop()
+  }
+}
+
+/** `share rm`: delete a file or an empty folder. */
+async function shareRm(io: CliIO, addr: string, path: string, opts: CredentialOptions, cmd: Command): Promise<void> {
+  const { server } = await withClient(addr, opts, io, (c) => c.delete(path))
+  if (wantsJson(cmd)) io.json({ deleted: path, ...(server === undefined ? {} : { server }) })
+  else io.out(`deleted ${path}`)
+}
+
+/** `share mv`: rename or move inside the share. */
+async function shareMv(
+  io: CliIO,
+  addr: string,
+  from: string,
+  to: string,
+  opts: CredentialOptions & { overwrite?: boolean },
+  cmd: Command
+): Promise<void> {
+  const { server } = await withClient(addr, opts, io, (c) => c.rename(from, to, { overwrite: opts.overwrite === true }))
+  if (wantsJson(cmd)) io.json({ renamed: { from, to }, ...(server === undefined ? {} : { server }) })
+  else io.out(`renamed ${from} -> ${to}`)
+}
+
+/** `share mkdir`: create a folder. */
+async function shareMkdir(
+  io: CliIO,
+  addr: string,
+  path: string,
+  opts: CredentialOptions & { parents?: boolean },
+  cmd: Command
+): Promise<void> {
+  const { server } = await withClient(addr, opts, io, (c) => c.mkdir(path, { parents: opts.parents === true }))
+  if (wantsJson(cmd)) io.json({ created: path, ...(server === undefined ? {} : { server }) })
+  else io.out(`created ${path}`)
 }
