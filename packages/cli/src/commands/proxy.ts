@@ -135,6 +135,10 @@ Example:
     .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
     .option('--connect-timeout <seconds>', 'deadline to reach the target', intOption('--connect-timeout', 1, 600))
     .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
+    .option(
+      '--proxy-protocol',
+      "send a PROXY protocol v2 header to the target: the peer's address, peer ID, certificate name and groups"
+    )
     .option('--json', 'machine-readable output (JSON lines on stdout)')
     .addHelpText(
       'after',
@@ -159,6 +163,7 @@ Example:
           maxConnections?: number
           maxPerPeer?: number
           crlRefresh?: string
+          proxyProtocol?: boolean
         },
         cmd: Command
       ) => {
@@ -189,6 +194,7 @@ Example:
             },
             connectionCheck: live.checkPeer,
             tls: o.tls === true,
+            proxyProtocol: o.proxyProtocol === true,
             ...(log === undefined ? {} : { decisionLog: log }),
             ...(o.maxConnections === undefined ? {} : { maxConnections: o.maxConnections }),
             ...(o.maxPerPeer === undefined ? {} : { maxConnectionsPerPeer: o.maxPerPeer }),
