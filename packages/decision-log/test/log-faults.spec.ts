@@ -9,10 +9,21 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { type DecisionRecord, type LogFileHandle, openDecisionLog, verifyDecisionLogFile } from '@peerguard/decision-log'
+import {
+  type DecisionLog,
+  type DecisionLogOptions,
+  type DecisionRecord,
+  type LogFileHandle,
+  type LogFileOpener,
+  openDecisionLog,
+  verifyDecisionLogFile
+} from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 
 const alice = generateKeyPair()
+
+/** `openFile` is an internal seam (not in the published types): the fault-injecting opener goes through it. */
+const openFaulty = (options: DecisionLogOptions & { openFile: LogFileOpener }): Promise<DecisionLog> => openDecisionLog(options)
 const ALICE = peerIdFromPublicKey(alice.publicKey).toString()
 
 const op = (i: number): DecisionRecord => ({
@@ -82,7 +93,7 @@ describe('decision log: faults', () => {
   it('short writes are completed: every entry whole, the log verifies', async () => {
     const { dir, path } = await tmp()
     const { opener, stats } = faulty(Array.from({ length: 200 }, () => 'short' as Fault))
-    const log = await openDecisionLog({ path, identity: alice, checkpointEvery: 5, checkpointIntervalMs: 0, openFile: opener })
+    const log = await openFaulty({ path, identity: alice, checkpointEvery: 5, checkpointIntervalMs: 0, openFile: opener })
     for (let i = 0; i < 20; i++) await log.append(op(i))
     await log.close()
     expect(stats.shortWrites).toBeGreaterThan(20)
@@ -94,7 +105,7 @@ describe('decision log: faults', () => {
     const { dir, path } = await tmp()
     const plan: Fault[] = []
     const { opener } = faulty(plan)
-    const log = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
+    const log = await openFaulty({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
     for (let i = 0; i < 3; i++) await log.append(op(i))
     const whole = (await stat(path)).size
     plan.push('enospc-after-half')
@@ -132,7 +143,7 @@ describe('decision log: faults', () => {
     const { dir, path } = await tmp()
     const plan: Fault[] = []
     const { opener } = faulty(plan)
-    const log = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
+    const log = await openFaulty({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
     await log.append(op(0))
     plan.push('enospc')
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append(op(i + 1))))
@@ -148,7 +159,7 @@ describe('decision log: faults', () => {
     const plan: Fault[] = []
     let failTruncate = false
     const { opener } = faulty(plan, { truncateFails: () => failTruncate })
-    const log = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
+    const log = await openFaulty({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
     await log.append(op(0))
     const whole = (await stat(path)).size
     plan.push('sync-fails')
@@ -176,7 +187,7 @@ describe('decision log: faults', () => {
         async (schedule, count) => {
           const path = join(dir, `p-${n++}.jsonl`)
           const { opener } = faulty([...schedule])
-          const log = await openDecisionLog({
+          const log = await openFaulty({
             path,
             identity: alice,
             checkpointEvery: 4,

@@ -24,7 +24,7 @@ export interface TrustAnchor {
 /** A CRL as DER or PEM, optionally with where it came from (shown by `crlStatus`). */
 export type CrlInput = Uint8Array | string | { crl: Uint8Array | string; source: string }
 
-/** @internal what a store holds; swapped as a whole. */
+/** What a store holds; swapped as a whole (internal: not exported from the index). */
 export interface Contents {
   anchors: TrustAnchor[]
   crls: ParsedCrl[]

@@ -60,8 +60,8 @@ export interface TrustReloadResult {
 }
 
 /**
- * What verification (verify.ts, verify-path.ts, revocation.ts) reads of a TrustStore: its private
- * state, reached through `trustInternals`, which the package index does not export.
+ * @internal What verification (verify.ts, verify-path.ts, revocation.ts) reads of a TrustStore: its
+ * private state, reached through `trustInternals`, which the package index does not export.
  */
 export interface TrustInternals {
   /** Verified chains. */
@@ -78,7 +78,7 @@ export interface TrustInternals {
 
 let internalsOf: (store: TrustStore) => TrustInternals
 
-/** The private state of a TrustStore, for verification inside this package (not exported from the index). */
+/** @internal The private state of a TrustStore, for verification inside this package (not exported from the index). */
 export function trustInternals(store: TrustStore): TrustInternals {
   return internalsOf(store)
 }
