@@ -72,6 +72,223 @@ export interface DemoResult {
   seconds: number
 }
 
+type AddStep = (s: Omit<Step, 'n'>) => void
+
+/** The office: a CA whose CRL the trust store holds, alice (staff), bob (guest), mallory (no certificate), the policy and two copies of the folder. */
+async function setUpOffice(ws: string) {
+  const ca = await createCertificateAuthority({ name: 'Demo Office CA' })
+  // Revocation is required: the trust store holds the CA's CRL (signed like `peerguard ca crl`).
+  const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] })
+  const mk = async (name: string, groups: string[]) => {
+    const identity = generateKeyPair()
+    const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups })
+    return { identity, chain: cert.chain, peerId: cert.peerId }
+  }
+  const alice = await mk('alice', ['staff'])
+  const bob = await mk('bob', ['guests'])
+  const mallory = { identity: generateKeyPair() }
+  await writeFile(join(ws, 'office.yaml'), DEMO_POLICY)
+  await writeFile(join(ws, 'ca.pem'), ca.certificatePem)
+  const policy = loadPolicy({ path: join(ws, 'office.yaml') })
+
+  // Alice's share: a public notice and private documents.
+  const root = join(ws, 'office')
+  await mkdir(join(root, 'public'), { recursive: true })
+  await mkdir(join(root, 'docs'))
+  const notice = 'Lunch on Friday at noon.\n'
+  await writeFile(join(root, 'public', 'notice.txt'), notice)
+  await writeFile(join(root, 'docs', 'salaries.csv'), 'alice,5200\nbob,4100\n')
+  const plainRoot = join(ws, 'office-plain')
+  await cp(root, plainRoot, { recursive: true })
+  return { trust, alice, bob, mallory, policy, root, plainRoot, notice }
+}
+
+type Office = Awaited<ReturnType<typeof setUpOffice>>
+
+/** bob (a guest) connects to the hardened share, reads the notice, is denied a write and the salaries. */
+async function bobOnHardened(office: Office, addr: { host: string; port: number }, add: AddStep): Promise<void> {
+  const { bob, alice, trust, root, notice } = office
+  const bobTransport = channelTransport({ identity: bob.identity, chain: bob.chain, trust, expectedPeerId: alice.peerId })
+  const bobClient = await attempt(async () => {
+    const c = await connectShare(addr, { transport: bobTransport })
+    c.close()
+    return `certificate ok, server is ${c.remotePeer?.name ?? '?'}`
+  })
+  add({
+    share: 'hardened',
+    who: 'bob',
+    action: 'connect (guest certificate)',
+    expected: 'accepted',
+    result: bobClient.ok ? 'accepted' : `refused: ${bobClient.code}`,
+    ok: bobClient.ok
+  })
+  const bc = await connectShare(addr, { transport: bobTransport })
+  try {
+    const read = await attempt(async () => {
+      const got = (await bc.readFile('public/notice.txt')).toString()
+      if (got !== notice) throw new Error('wrong content')
+      return undefined
+    })
+    add({
+      share: 'hardened',
+      who: 'bob',
+      action: 'read public/notice.txt',
+      expected: 'allowed',
+      result: read.ok ? 'allowed (rule everyone-reads-public)' : `denied: ${read.code}`,
+      ok: read.ok
+    })
+    const write = await attempt(async () => {
+      await bc.writeFile('public/notice.txt', 'Lunch is cancelled.\n')
+      return undefined
+    })
+    const unchanged = (await readFile(join(root, 'public', 'notice.txt'), 'utf8')) === notice
+    add({
+      share: 'hardened',
+      who: 'bob',
+      action: 'write public/notice.txt',
+      expected: 'denied',
+      result: write.ok ? 'allowed!' : `denied: ${write.code}${unchanged ? ', file unchanged' : ', FILE CHANGED'}`,
+      ok: !write.ok && write.code === 'share-denied' && unchanged
+    })
+    const secret = await attempt(async () => {
+      await bc.readFile('docs/salaries.csv')
+      return undefined
+    })
+    add({
+      share: 'hardened',
+      who: 'bob',
+      action: 'read docs/salaries.csv',
+      expected: 'denied',
+      result: secret.ok ? 'allowed!' : `denied: ${secret.code}`,
+      ok: !secret.ok && secret.code === 'share-denied'
+    })
+  } finally {
+    bc.close()
+  }
+}
+
+/** mallory has a key but no certificate: refused in the handshake. */
+async function malloryOnHardened(office: Office, addr: { host: string; port: number }, add: AddStep): Promise<void> {
+  const { mallory, trust } = office
+  const malloryTransport = hardenedTransport({
+    inbound: () => Promise.reject(new Error('client only')),
+    outbound: (socket) => secureOutbound(socket, { identity: mallory.identity, trust })
+  })
+  const m = await attempt(async () => {
+    const c = await connectShare(addr, { transport: malloryTransport, timeoutMs: 5000 })
+    c.close()
+    return undefined
+  })
+  add({
+    share: 'hardened',
+    who: 'mallory',
+    action: 'connect (no certificate)',
+    expected: 'refused',
+    result: m.ok ? 'accepted!' : `refused at the handshake: ${m.code}`,
+    ok: !m.ok
+  })
+}
+
+/** The same transfers over a plain share: no one asks who is there, so nothing is refused. */
+async function onPlain(office: Office, paddr: { host: string; port: number }, add: AddStep): Promise<void> {
+  const { plainRoot, notice } = office
+  // bob repeats his transfer: the plain share cannot tell him from anyone, so nothing is refused.
+  const pbc = await connectShare(paddr)
+  try {
+    const read = await attempt(async () => {
+      if ((await pbc.readFile('public/notice.txt')).toString() !== notice) throw new Error('wrong content')
+      return undefined
+    })
+    add({
+      share: 'plain',
+      who: 'bob',
+      action: 'read public/notice.txt',
+      expected: 'allowed',
+      result: read.ok ? 'allowed (no check at all)' : `failed: ${read.code}`,
+      ok: read.ok
+    })
+    const write = await attempt(async () => {
+      await pbc.writeFile('public/notice.txt', 'Lunch is cancelled.\n')
+      return undefined
+    })
+    const overwritten = (await readFile(join(plainRoot, 'public', 'notice.txt'), 'utf8')) !== notice
+    add({
+      share: 'plain',
+      who: 'bob',
+      action: 'write public/notice.txt',
+      expected: 'allowed',
+      result: write.ok && overwritten ? 'allowed: notice overwritten' : `not written${write.ok ? '' : `: ${write.code}`}`,
+      ok: write.ok && overwritten
+    })
+  } finally {
+    pbc.close()
+  }
+  // mallory, with no certificate, walks in and reads the private documents.
+  const pm = await attempt(async () => {
+    const c = await connectShare(paddr)
+    try {
+      await c.readFile('docs/salaries.csv')
+    } finally {
+      c.close()
+    }
+    return undefined
+  })
+  add({
+    share: 'plain',
+    who: 'mallory',
+    action: 'connect, read docs/salaries.csv',
+    expected: 'allowed',
+    result: pm.ok ? 'allowed: nobody asked who she is' : `failed: ${pm.code}`,
+    ok: pm.ok
+  })
+}
+
+/** Verify the closed decision log against alice's key, then show that an edited copy is caught. */
+async function checkLog(logPath: string, signer: string, add: AddStep) {
+  const report = await verifyDecisionLogFile(logPath, { key: signer })
+  add({
+    share: 'log',
+    who: 'alice',
+    action: 'verify the decision log',
+    expected: 'verifies',
+    result: report.ok
+      ? `${report.entries} entries, ${report.checkpoints} signed checkpoint${report.checkpoints === 1 ? '' : 's'}, chain intact`
+      : `FAILED: ${report.firstBad?.message ?? 'torn tail'}`,
+    ok: report.ok && report.unsignedTail === 0
+  })
+  // A tampered copy: turn bob's denied write into an allowed one.
+  const text = await readFile(logPath, 'utf8')
+  const lines = text.split('\n')
+  const idx = lines.findIndex((l) => l.includes('"allowed":false') && l.includes('"verb":"put"'))
+  let tamperedLine: number | undefined
+  if (idx >= 0) {
+    lines[idx] = (lines[idx] as string).replace('"allowed":false', '"allowed":true')
+    const tampered = verifyDecisionLog(lines.join('\n'), { key: signer })
+    tamperedLine = tampered.firstBad?.line
+    add({
+      share: 'log',
+      who: 'anyone',
+      action: `edit line ${idx + 1} (bob's denied write)`,
+      expected: 'detected',
+      result:
+        tampered.firstBad === undefined
+          ? 'NOT detected'
+          : `detected: ${tampered.firstBad.code} at line ${tampered.firstBad.line}`,
+      ok: tampered.firstBad?.line === idx + 1
+    })
+  }
+  return { report, tamperedLine }
+}
+
+/** Keep only the decision log (and its head file) for inspection, in a directory of its own. */
+async function keepLog(logPath: string): Promise<string> {
+  const keepDir = await mkdtemp(join(tmpdir(), 'peerguard-demo-log-'))
+  const keptLog = join(keepDir, 'decisions.jsonl')
+  await cp(logPath, keptLog)
+  await cp(`${logPath}.head`, `${keptLog}.head`).catch(() => {})
+  return keptLog
+}
+
 /**
  * Run the whole demo in a temporary workspace and return what happened. Every server is closed
  * before it returns; the workspace is removed except the decision log (unless `keep`).
@@ -82,226 +299,41 @@ export async function runDemo(options: { keep?: boolean } = {}): Promise<DemoRes
   const steps: Step[] = []
   const servers: ShareServer[] = []
   let logOpen: { close(): Promise<void> } | undefined
-  const add = (s: Omit<Step, 'n'>): void => void steps.push({ n: steps.length + 1, ...s })
+  const add: AddStep = (s) => void steps.push({ n: steps.length + 1, ...s })
   try {
-    // 1. A CA, three peers and the office policy.
-    const ca = await createCertificateAuthority({ name: 'Demo Office CA' })
-    // Revocation is required: the trust store holds the CA's CRL (signed like `peerguard ca crl`).
-    const trust = createTrustStore({ roots: [ca.certificate], crls: [(await ca.crl()).der] })
-    const mk = async (name: string, groups: string[]) => {
-      const identity = generateKeyPair()
-      const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups })
-      return { identity, chain: cert.chain, peerId: cert.peerId }
-    }
-    const alice = await mk('alice', ['staff'])
-    const bob = await mk('bob', ['guests'])
-    const mallory = { identity: generateKeyPair() }
-    await writeFile(join(ws, 'office.yaml'), DEMO_POLICY)
-    await writeFile(join(ws, 'ca.pem'), ca.certificatePem)
-    const policy = loadPolicy({ path: join(ws, 'office.yaml') })
-
-    // 2. Alice's share: a public notice and private documents.
-    const root = join(ws, 'office')
-    await mkdir(join(root, 'public'), { recursive: true })
-    await mkdir(join(root, 'docs'))
-    const notice = 'Lunch on Friday at noon.\n'
-    await writeFile(join(root, 'public', 'notice.txt'), notice)
-    await writeFile(join(root, 'docs', 'salaries.csv'), 'alice,5200\nbob,4100\n')
-    const plainRoot = join(ws, 'office-plain')
-    await cp(root, plainRoot, { recursive: true })
+    // 1. A CA, three peers and the office policy; 2. alice's folder.
+    const office = await setUpOffice(ws)
+    const { alice } = office
 
     // 3. Alice's hardened share on loopback, with a decision log signed by her key.
     const logPath = join(ws, 'decisions.jsonl')
     const log = await openDecisionLog({ path: logPath, identity: alice.identity, checkpointEvery: 8, checkpointIntervalMs: 0 })
     logOpen = log
     const hardened = createShareServer({
-      root,
+      root: office.root,
       shareName: 'office',
-      transport: channelTransport({ identity: alice.identity, chain: alice.chain, trust }),
-      authorize: policyAuthorizer(policy),
+      transport: channelTransport({ identity: alice.identity, chain: alice.chain, trust: office.trust }),
+      authorize: policyAuthorizer(office.policy),
       log
     })
     servers.push(hardened)
     const addr = await hardened.listen({ host: '127.0.0.1', port: 0 })
-    const bobTransport = channelTransport({ identity: bob.identity, chain: bob.chain, trust, expectedPeerId: alice.peerId })
+    await bobOnHardened(office, addr, add)
+    await malloryOnHardened(office, addr, add)
 
-    // bob (guests) connects and reads the public notice: allowed.
-    const bobClient = await attempt(async () => {
-      const c = await connectShare(addr, { transport: bobTransport })
-      c.close()
-      return `certificate ok, server is ${c.remotePeer?.name ?? '?'}`
-    })
-    add({
-      share: 'hardened',
-      who: 'bob',
-      action: 'connect (guest certificate)',
-      expected: 'accepted',
-      result: bobClient.ok ? 'accepted' : `refused: ${bobClient.code}`,
-      ok: bobClient.ok
-    })
-    const bc = await connectShare(addr, { transport: bobTransport })
-    try {
-      const read = await attempt(async () => {
-        const got = (await bc.readFile('public/notice.txt')).toString()
-        if (got !== notice) throw new Error('wrong content')
-        return undefined
-      })
-      add({
-        share: 'hardened',
-        who: 'bob',
-        action: 'read public/notice.txt',
-        expected: 'allowed',
-        result: read.ok ? 'allowed (rule everyone-reads-public)' : `denied: ${read.code}`,
-        ok: read.ok
-      })
-      const write = await attempt(async () => {
-        await bc.writeFile('public/notice.txt', 'Lunch is cancelled.\n')
-        return undefined
-      })
-      const unchanged = (await readFile(join(root, 'public', 'notice.txt'), 'utf8')) === notice
-      add({
-        share: 'hardened',
-        who: 'bob',
-        action: 'write public/notice.txt',
-        expected: 'denied',
-        result: write.ok ? 'allowed!' : `denied: ${write.code}${unchanged ? ', file unchanged' : ', FILE CHANGED'}`,
-        ok: !write.ok && write.code === 'share-denied' && unchanged
-      })
-      const secret = await attempt(async () => {
-        await bc.readFile('docs/salaries.csv')
-        return undefined
-      })
-      add({
-        share: 'hardened',
-        who: 'bob',
-        action: 'read docs/salaries.csv',
-        expected: 'denied',
-        result: secret.ok ? 'allowed!' : `denied: ${secret.code}`,
-        ok: !secret.ok && secret.code === 'share-denied'
-      })
-    } finally {
-      bc.close()
-    }
-
-    // mallory has a key but no certificate: refused in the handshake.
-    const malloryTransport = hardenedTransport({
-      inbound: () => Promise.reject(new Error('client only')),
-      outbound: (socket) => secureOutbound(socket, { identity: mallory.identity, trust })
-    })
-    const m = await attempt(async () => {
-      const c = await connectShare(addr, { transport: malloryTransport, timeoutMs: 5000 })
-      c.close()
-      return undefined
-    })
-    add({
-      share: 'hardened',
-      who: 'mallory',
-      action: 'connect (no certificate)',
-      expected: 'refused',
-      result: m.ok ? 'accepted!' : `refused at the handshake: ${m.code}`,
-      ok: !m.ok
-    })
-
-    // 4. The same transfer over a plain share: no one asks who is there.
-    const plain = createShareServer({ root: plainRoot, shareName: 'office' })
+    // 4. The same transfer over a plain share.
+    const plain = createShareServer({ root: office.plainRoot, shareName: 'office' })
     servers.push(plain)
-    const paddr = await plain.listen({ host: '127.0.0.1', port: 0 })
-    // bob repeats his transfer: the plain share cannot tell him from anyone, so nothing is refused.
-    const pbc = await connectShare(paddr)
-    try {
-      const read = await attempt(async () => {
-        if ((await pbc.readFile('public/notice.txt')).toString() !== notice) throw new Error('wrong content')
-        return undefined
-      })
-      add({
-        share: 'plain',
-        who: 'bob',
-        action: 'read public/notice.txt',
-        expected: 'allowed',
-        result: read.ok ? 'allowed (no check at all)' : `failed: ${read.code}`,
-        ok: read.ok
-      })
-      const write = await attempt(async () => {
-        await pbc.writeFile('public/notice.txt', 'Lunch is cancelled.\n')
-        return undefined
-      })
-      const overwritten = (await readFile(join(plainRoot, 'public', 'notice.txt'), 'utf8')) !== notice
-      add({
-        share: 'plain',
-        who: 'bob',
-        action: 'write public/notice.txt',
-        expected: 'allowed',
-        result: write.ok && overwritten ? 'allowed: notice overwritten' : `not written${write.ok ? '' : `: ${write.code}`}`,
-        ok: write.ok && overwritten
-      })
-    } finally {
-      pbc.close()
-    }
-    // mallory, with no certificate, walks in and reads the private documents.
-    const pm = await attempt(async () => {
-      const c = await connectShare(paddr)
-      try {
-        await c.readFile('docs/salaries.csv')
-      } finally {
-        c.close()
-      }
-      return undefined
-    })
-    add({
-      share: 'plain',
-      who: 'mallory',
-      action: 'connect, read docs/salaries.csv',
-      expected: 'allowed',
-      result: pm.ok ? 'allowed: nobody asked who she is' : `failed: ${pm.code}`,
-      ok: pm.ok
-    })
+    await onPlain(office, await plain.listen({ host: '127.0.0.1', port: 0 }), add)
 
     // 5. Close everything, then verify the decision log against alice's key.
     for (const s of servers.splice(0)) await s.close()
     await log.close()
     logOpen = undefined
     const signer = peerIdFromPublicKey(alice.identity.publicKey).toString()
-    const report = await verifyDecisionLogFile(logPath, { key: signer })
-    add({
-      share: 'log',
-      who: 'alice',
-      action: 'verify the decision log',
-      expected: 'verifies',
-      result: report.ok
-        ? `${report.entries} entries, ${report.checkpoints} signed checkpoint${report.checkpoints === 1 ? '' : 's'}, chain intact`
-        : `FAILED: ${report.firstBad?.message ?? 'torn tail'}`,
-      ok: report.ok && report.unsignedTail === 0
-    })
-    // A tampered copy: turn bob's denied write into an allowed one.
-    const text = await readFile(logPath, 'utf8')
-    const lines = text.split('\n')
-    const idx = lines.findIndex((l) => l.includes('"allowed":false') && l.includes('"verb":"put"'))
-    let tamperedLine: number | undefined
-    if (idx >= 0) {
-      lines[idx] = (lines[idx] as string).replace('"allowed":false', '"allowed":true')
-      const tampered = verifyDecisionLog(lines.join('\n'), { key: signer })
-      tamperedLine = tampered.firstBad?.line
-      add({
-        share: 'log',
-        who: 'anyone',
-        action: `edit line ${idx + 1} (bob's denied write)`,
-        expected: 'detected',
-        result:
-          tampered.firstBad === undefined
-            ? 'NOT detected'
-            : `detected: ${tampered.firstBad.code} at line ${tampered.firstBad.line}`,
-        ok: tampered.firstBad?.line === idx + 1
-      })
-    }
+    const { report, tamperedLine } = await checkLog(logPath, signer, add)
 
-    let keptLog = logPath
-    if (options.keep !== true) {
-      // Keep only the decision log (and its head file) for inspection; the rest goes.
-      const keepDir = await mkdtemp(join(tmpdir(), 'peerguard-demo-log-'))
-      keptLog = join(keepDir, 'decisions.jsonl')
-      await cp(logPath, keptLog)
-      await cp(`${logPath}.head`, `${keptLog}.head`).catch(() => {})
-    }
+    const keptLog = options.keep !== true ? await keepLog(logPath) : logPath
     return {
       steps,
       ok: steps.every((s) => s.ok),
