@@ -4,10 +4,15 @@
 // user would pick instead: sftp (OpenSSH) and smbclient against Samba with SMB3 encryption.
 //
 //   node bench/share.bench.js            1 GiB file (the issue's figure)
-//   node bench/share.bench.js --quick    256 MiB
-//   node bench/share.bench.js --size-mb 512 --repeat 3   (best of 3 per tool)
+//   node bench/share.bench.js --quick    64 MiB, one round
+//   node bench/share.bench.js --size-mb 512 --repeat 3   (3 rounds; default 3, quick 1)
 //
-// The peerguard server runs in a child process (like sshd and smbd), the client in this one.
+// Every tool is timed the same way: the server runs as a daemon (peerguard's in a child process,
+// like sshd and smbd), and each get or put is one client process timed from spawn to exit — process
+// start-up, connection, handshake and login included on every side (peerguard: `node` loading
+// @peerguard/share, the Noise handshake with certificate checks; sftp: ssh key exchange and public
+// key login; smbclient: SMB3 negotiate, NTLM login, encryption). MB = 10^6 bytes; sizes in MiB.
+// Rounds alternate the tools; medians are reported.
 // sftp and smbclient need Debian packages openssh-server openssh-client samba smbclient; a tool
 // that is missing is reported as skipped, never silently.
 // Goals (issue 6): hardened >= 0.8x plain; hardened >= 1.0x sftp and >= 1.0x encrypted SMB3; memory bounded.
@@ -24,6 +29,7 @@ import { keyPairFromSeed } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
 import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
+import { figure } from './lib.js'
 
 const POLICY = `version: 1
 groups:
@@ -46,7 +52,7 @@ if (process.argv[2] === '--serve-child') {
   const [, , , mode, root, credsFile] = process.argv
   const creds = JSON.parse(await readFile(credsFile, 'utf8'))
   const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
-  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')] })
+  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
   const log = mode === 'hardened' ? await openDecisionLog({ path: join(root, '..', 'decisions.jsonl'), identity }) : undefined
   const server = createShareServer({
     root,
@@ -68,6 +74,21 @@ if (process.argv[2] === '--serve-child') {
     process.stdout.write(`${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`)
     process.exit(0)
   })
+} else if (process.argv[2] === '--client-child') {
+  // ---- child: one peerguard client transfer (get or put), as a user's process would do it ----
+  const [, , , mode, addrJson, op, from, to, credsFile] = process.argv
+  const creds = JSON.parse(await readFile(String(credsFile), 'utf8'))
+  const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
+  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
+  const transport =
+    mode === 'hardened'
+      ? channelTransport({ identity, chain: creds.chain.map((/** @type {string} */ c) => Buffer.from(c, 'base64')), trust })
+      : undefined
+  const client = await connectShare(JSON.parse(String(addrJson)), transport === undefined ? {} : { transport })
+  if (op === 'get') await client.download(String(from), String(to))
+  else await client.upload(String(from), String(to))
+  client.close()
+  process.exit(0)
 } else {
   await main()
 }
@@ -147,15 +168,21 @@ async function peerguardRun(mode, dir, root, size, creds) {
   })
   const next = () => (lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r)))
   const addr = await next()
-  const transport =
-    mode === 'hardened'
-      ? channelTransport({ identity: creds.client.identity, chain: creds.client.chain, trust: creds.trust })
-      : undefined
-  const client = await connectShare(addr, transport === undefined ? {} : { transport })
+  const clientCreds = join(dir, 'client-creds.json')
+  await writeFile(clientCreds, JSON.stringify(creds.client), { mode: 0o600 })
   const local = join(dir, `${mode}-dl.bin`)
-  const get = await timed(() => client.download('big.bin', local))()
-  const put = await timed(() => client.upload(local, `${mode}-up.bin`))()
-  client.close()
+  /** @param {'get' | 'put'} op @param {string} from @param {string} to */
+  const transfer = (op, from, to) =>
+    new Promise((resolve, reject) => {
+      const p = spawn(
+        process.execPath,
+        [fileURLToPath(import.meta.url), '--client-child', mode, JSON.stringify(addr), op, from, to, clientCreds],
+        { stdio: ['ignore', 'ignore', 'inherit'] }
+      )
+      p.on('exit', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`peerguard client exited ${code}`))))
+    })
+  const get = await timed(() => transfer('get', 'big.bin', local))()
+  const put = await timed(() => transfer('put', local, `${mode}-up.bin`))()
   await unlink(local)
   child.stdin.end()
   const { maxRssMB } = await next()
@@ -312,8 +339,9 @@ async function main() {
   const i = argv.indexOf('--size-mb')
   const verbose = argv.includes('--verbose')
   const r = argv.indexOf('--repeat')
-  const repeat = r >= 0 ? Math.max(1, Number(argv[r + 1]) || 1) : 1
-  const sizeMB = i >= 0 ? Number(argv[i + 1]) : argv.includes('--quick') ? 256 : 1024
+  const repeat = r >= 0 ? Math.max(1, Number(argv[r + 1]) || 1) : argv.includes('--quick') ? 1 : 3
+  const quick = argv.includes('--quick')
+  const sizeMB = i >= 0 ? Number(argv[i + 1]) : quick ? 64 : 1024
   const size = sizeMB * 1024 * 1024
   const dir = await mkdtemp(join(tmpdir(), 'pg-share-bench-'))
   const root = join(dir, 'root')
@@ -325,11 +353,11 @@ async function main() {
     for (let o = 0; o < size; o += block.length) await fh.write(block, 0, Math.min(block.length, size - o))
     await fh.close()
     console.log(
-      `file: ${sizeMB} MiB over 127.0.0.1; peerguard server in a child process; best of ${repeat} run${repeat === 1 ? '' : 's'}`
+      `file: ${sizeMB} MiB over 127.0.0.1; every get/put a client process timed spawn to exit; ${repeat} round(s), median; MB = 10^6 bytes`
     )
 
     const ca = await createCertificateAuthority({ name: 'Bench CA' })
-    const trust = createTrustStore({ roots: [ca.certificate] })
+    const crl = Buffer.from((await ca.crl()).der).toString('base64')
     const issue = async (name) => {
       const seed = randomBytes(32)
       const identity = keyPairFromSeed(seed)
@@ -342,33 +370,59 @@ async function main() {
       server: {
         seed: s.seed.toString('base64'),
         chain: s.chain.map((x) => Buffer.from(x).toString('base64')),
-        root: Buffer.from(ca.certificate).toString('base64')
+        root: Buffer.from(ca.certificate).toString('base64'),
+        crl
       },
-      client: c,
-      trust
+      client: {
+        seed: c.seed.toString('base64'),
+        chain: c.chain.map((x) => Buffer.from(x).toString('base64')),
+        root: Buffer.from(ca.certificate).toString('base64'),
+        crl
+      }
     }
 
-    const results = {}
-    // Best of --repeat N runs per tool (default 1): loopback figures on a shared machine are noisy.
-    const stage = async (name, fn) => {
-      for (let r = 0; r < repeat; r++) {
-        if (verbose) console.error(`bench: ${name} (run ${r + 1}/${repeat})…`)
+    /** @type {Record<string, () => Promise<any>>} */
+    const tools = {
+      'peerguard hardened': () => peerguardRun('hardened', dir, root, size, creds),
+      'peerguard plain': () => peerguardRun('plain', dir, root, size, creds),
+      'sftp (OpenSSH)': () => sftpRun(dir, root, size),
+      'smbclient SMB3 encrypted': () => smbRun(dir, root, size)
+    }
+    /** @type {Record<string, any>} */
+    const all = {}
+    // Rounds alternate the tools, so a burst of load from other work does not land on one only.
+    for (let round = 0; round < repeat; round++) {
+      for (const [name, fn] of Object.entries(tools)) {
+        if (verbose) console.error(`bench: ${name} (round ${round + 1}/${repeat})…`)
         const got = await fn().catch((e) => ({ skipped: `failed: ${e.message}` }))
-        const prev = results[name]
-        if (prev === undefined || prev.skipped !== undefined) results[name] = got
-        else if (got.skipped === undefined)
-          results[name] = {
-            ...got,
-            get: Math.max(prev.get, got.get),
-            put: Math.max(prev.put, got.put),
-            serverRssMB: Math.max(prev.serverRssMB ?? 0, got.serverRssMB ?? 0)
+        const prev = all[name]
+        if (got.skipped !== undefined) all[name] = prev?.get === undefined ? got : prev
+        else
+          all[name] = {
+            get: [...(prev?.get ?? []), got.get],
+            put: [...(prev?.put ?? []), got.put],
+            serverRssMB: Math.max(prev?.serverRssMB ?? 0, got.serverRssMB ?? 0)
           }
       }
     }
-    await stage('peerguard hardened', () => peerguardRun('hardened', dir, root, size, creds))
-    await stage('peerguard plain', () => peerguardRun('plain', dir, root, size, creds))
-    await stage('sftp (OpenSSH)', () => sftpRun(dir, root, size))
-    await stage('smbclient SMB3 encrypted', () => smbRun(dir, root, size))
+    const keys = {
+      'peerguard hardened': 'hardened',
+      'peerguard plain': 'plain',
+      'sftp (OpenSSH)': 'sftp',
+      'smbclient SMB3 encrypted': 'smb3'
+    }
+    /** @type {Record<string, any>} */
+    const results = {}
+    for (const [name, r] of Object.entries(all)) {
+      if (r.skipped !== undefined) {
+        results[name] = r
+        continue
+      }
+      const k = /** @type {Record<string, string>} */ (keys)[name]
+      const get = figure(`get-${k}`, `share get ${sizeMB} MiB: ${name} (client process)`, 'MB/s', r.get)
+      const put = figure(`put-${k}`, `share put ${sizeMB} MiB: ${name} (client process)`, 'MB/s', r.put)
+      results[name] = { get: get.median, put: put.median, serverRssMB: r.serverRssMB }
+    }
     const clientRss = process.resourceUsage().maxRSS / 1024
 
     console.log('')
@@ -394,7 +448,7 @@ async function main() {
     const p = results['peerguard plain']
     if (h.skipped === undefined && p.skipped === undefined)
       console.log(
-        `  memory: peak RSS client ${clientRss.toFixed(0)} MB, hardened server ${h.serverRssMB.toFixed(0)} MB, plain server ${results['peerguard plain'].serverRssMB.toFixed(0)} MB for a ${sizeMB} MiB file (bounded: ${Math.max(h.serverRssMB, clientRss) < 400 ? 'yes' : 'NO'})`
+        `  memory: peak RSS bench process ${clientRss.toFixed(0)} MB, hardened server ${h.serverRssMB.toFixed(0)} MB, plain server ${results['peerguard plain'].serverRssMB.toFixed(0)} MB for a ${sizeMB} MiB file (bounded: ${Math.max(h.serverRssMB, clientRss) < 400 ? 'yes' : 'NO'})`
       )
   } finally {
     await rm(dir, { recursive: true, force: true })
