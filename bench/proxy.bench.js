@@ -1,3 +1,4 @@
+// @ts-check
 // Throughput (MB/s) and connections per second through a TCP proxy pair (client → server →
 // target) on loopback: a direct TCP connection (the ceiling), the peerguard proxy over its Noise
 // channel and over TLS 1.3, and stunnel4 (TLS 1.3, mutual certificate verification, the same
@@ -18,7 +19,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { createCertificateAuthority, pemEncode } from '@peerguard/pki'
-import { figure, show } from './lib.js'
+import { at, figure, show } from './lib.js'
 
 const QUICK = process.argv.includes('--quick')
 const BYTES = (QUICK ? 32 : 128) * 1024 * 1024
@@ -29,6 +30,7 @@ const CONCURRENCY = 16
 const here = dirname(fileURLToPath(import.meta.url))
 const BIN = join(here, '..', 'packages', 'cli', 'dist', 'bin.js')
 const dir = mkdtempSync(join(tmpdir(), 'peerguard-proxy-bench-'))
+/** @type {import('node:child_process').ChildProcess[]} */
 const children = []
 const cleanup = () => {
   for (const c of children) c.kill('SIGKILL')
@@ -45,6 +47,7 @@ writeFileSync(
   join(dir, 'policy.yaml'),
   'version: 1\nrules:\n  - id: all\n    allow: [get]\n    peers: ["ou:bench"]\n    resources: ["service:*"]\ngroups: {}\n'
 )
+/** @type {Record<string, { peerId: string }>} */
 const peers = {}
 for (const name of ['server', 'client']) {
   const identity = generateKeyPair()
@@ -77,17 +80,20 @@ const target = createServer({ allowHalfOpen: true }, (s) => {
   s.on('end', () => s.end(`${n}`))
   s.on('error', () => {})
 })
-await new Promise((r) => target.listen(0, '127.0.0.1', r))
-const targetPort = target.address().port
+await new Promise((r) => target.listen(0, '127.0.0.1', () => r(undefined)))
+/** @param {import('node:net').Server} s */
+const portOf = (s) => /** @type {import('node:net').AddressInfo} */ (s.address()).port
+const targetPort = portOf(target)
 
 async function freePort() {
   const s = createServer()
-  await new Promise((r) => s.listen(0, '127.0.0.1', r))
-  const p = s.address().port
-  await new Promise((r) => s.close(r))
+  await new Promise((r) => s.listen(0, '127.0.0.1', () => r(undefined)))
+  const p = portOf(s)
+  await new Promise((r) => s.close(() => r(undefined)))
   return p
 }
 
+/** @param {number} port @returns {Promise<void>} */
 function waitPort(port, ms = 15000) {
   const end = Date.now() + ms
   return new Promise((resolve, reject) => {
@@ -106,6 +112,7 @@ function waitPort(port, ms = 15000) {
   })
 }
 
+/** @param {string[]} args @returns {Promise<{ port: number, pid: number | undefined }>} */
 function startPeerguard(args) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'proxy', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -124,6 +131,7 @@ function startPeerguard(args) {
   })
 }
 
+/** @param {boolean} tls */
 async function peerguardPair(tls) {
   const mode = tls ? ['--tls'] : []
   const common = ['--trust', 'root.pem', '--crl', 'crl.pem', '--idle-timeout', '0']
@@ -157,7 +165,7 @@ async function peerguardPair(tls) {
     '--cert',
     'client.pem',
     '--peer',
-    peers.server.peerId,
+    /** @type {{ peerId: string }} */ (peers.server).peerId,
     ...common,
     ...mode
   ])
@@ -171,6 +179,7 @@ function haveStunnel() {
 async function stunnelPair() {
   const serverPort = await freePort()
   const clientPort = await freePort()
+  /** @param {string} name @param {string} body */
   const conf = (name, body) => {
     const path = join(dir, `stunnel-${name}.conf`)
     writeFileSync(path, `foreground = yes\npid =\ndebug = 3\noutput = ${join(dir, `stunnel-${name}.log`)}\n${body}\n`)
@@ -185,6 +194,7 @@ async function stunnelPair() {
     'client',
     `[cli]\nclient = yes\naccept = 127.0.0.1:${clientPort}\nconnect = 127.0.0.1:${serverPort}\ncert = ${join(dir, 'client.pem')}\nkey = ${join(dir, 'client.key.pem')}\n${common}`
   )
+  /** @type {(number | undefined)[]} */
   const pids = []
   for (const path of [s, c]) {
     const child = spawn('stunnel4', [path], { stdio: 'ignore' })
@@ -197,17 +207,22 @@ async function stunnelPair() {
 }
 
 /** Send BYTES through `port`, half-close, wait for the target's byte count. MB/s. */
+/** @param {number} port @returns {Promise<number>} */
 function throughput(port) {
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(64 * 1024, 7)
     const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
     let answer = ''
     let sent = 0
-    let t0
+    let t0 = 0
+    /** @returns {void} */
     const pump = () => {
       while (sent < BYTES) {
         sent += chunk.length
-        if (!s.write(chunk)) return s.once('drain', pump)
+        if (!s.write(chunk)) {
+          s.once('drain', pump)
+          return
+        }
       }
       s.end()
     }
@@ -229,7 +244,9 @@ function throughput(port) {
 }
 
 /** Open, ping one byte, read the echo, close; CONCURRENCY at a time for CONN_MS. Connections/s. */
+/** @param {number} port */
 async function connectionsPerSecond(port) {
+  /** @returns {Promise<void>} */
   const once = () =>
     new Promise((resolve, reject) => {
       const s = connect({ port, host: '127.0.0.1' })
@@ -255,11 +272,12 @@ async function connectionsPerSecond(port) {
 }
 
 /** CPU time (user + system) of processes so far, in ms, from /proc (Linux); 0 elsewhere. */
+/** @param {(number | undefined)[]} pids */
 function cpuMs(pids) {
   let ticks = 0
   for (const pid of pids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      const fields = String(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]).split(' ')
       ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15 of stat)
     } catch {
       return 0
@@ -268,6 +286,7 @@ function cpuMs(pids) {
   return ticks * 10 // USER_HZ is 100 on Linux
 }
 
+/** @type {{ name: string, port: number, pids: (number | undefined)[] }[]} */
 const paths = [{ name: 'direct TCP (no proxy)', port: targetPort, pids: [] }]
 paths.push({ name: 'peerguard proxy, Noise', ...(await peerguardPair(false)) })
 paths.push({ name: 'peerguard proxy, TLS 1.3', ...(await peerguardPair(true)) })
@@ -276,24 +295,26 @@ if (stunnel) paths.push({ name: 'stunnel4, TLS 1.3', ...(await stunnelPair()) })
 for (const { port } of paths) await throughput(port).catch(() => 0) // warm every path up
 
 // CPU per MB of the two proxy processes: what the proxy costs, whatever else runs on the machine
+/** @type {{ mbs: number[], cps: number[], cpu: number[] }[]} */
 const runs = paths.map(() => ({ mbs: [], cps: [], cpu: [] }))
 for (let round = 0; round < ROUNDS; round++) {
   for (const [i, { port, pids }] of paths.entries()) {
     const before = cpuMs(pids)
-    runs[i].mbs.push(await throughput(port))
-    runs[i].cpu.push((cpuMs(pids) - before) / (BYTES / 1e6))
-    runs[i].cps.push(await connectionsPerSecond(port))
+    const r = at(runs, i)
+    r.mbs.push(await throughput(port))
+    r.cpu.push((cpuMs(pids) - before) / (BYTES / 1e6))
+    r.cps.push(await connectionsPerSecond(port))
   }
 }
 const KEYS = ['direct', 'noise', 'tls', 'stunnel']
 const rows = paths.map(({ name }, i) => {
   const k = KEYS[i]
   const direct = name.startsWith('direct')
-  const mbs = figure(`mbs-${k}`, `proxy pair throughput: ${name}`, 'MB/s', runs[i].mbs)
-  const cps = figure(`cps-${k}`, `proxy pair connections (${CONCURRENCY} in parallel): ${name}`, 'conn/s', runs[i].cps)
+  const mbs = figure(`mbs-${k}`, `proxy pair throughput: ${name}`, 'MB/s', at(runs, i).mbs)
+  const cps = figure(`cps-${k}`, `proxy pair connections (${CONCURRENCY} in parallel): ${name}`, 'conn/s', at(runs, i).cps)
   const cpu = direct
     ? undefined
-    : figure(`cpu-${k}`, `proxy CPU per MB: ${name}`, 'ms/MB', runs[i].cpu, { higherIsBetter: false })
+    : figure(`cpu-${k}`, `proxy CPU per MB: ${name}`, 'ms/MB', at(runs, i).cpu, { higherIsBetter: false })
   return { name, mbs: mbs.median, cps: cps.median, cpuPerMB: cpu?.median ?? Number.NaN, mbsS: mbs, cpsS: cps }
 })
 
@@ -312,7 +333,7 @@ for (const r of rows.filter((x) => x.name.startsWith('peerguard'))) {
       `${r.name}: throughput ${ratio.toFixed(2)}x stunnel (goal >= 1.0x: ${ratio >= 1 ? 'met' : 'NOT met'}), connections ${(r.cps / st.cps).toFixed(2)}x, CPU per MB ${(r.cpuPerMB / st.cpuPerMB).toFixed(2)}x stunnel's`
     )
   }
-  console.log(`${r.name}: ${((r.mbs / rows[0].mbs) * 100).toFixed(0)}% of direct TCP throughput`)
+  console.log(`${r.name}: ${((r.mbs / at(rows, 0).mbs) * 100).toFixed(0)}% of direct TCP throughput`)
 }
 if (!st) console.log('stunnel4 not installed (apt-get install stunnel4): no anchor, goal not checked')
 target.close()
