@@ -320,6 +320,18 @@ export const CODES = {
     'the gater refused a libp2p connection that the peerguard encrypter did not secure',
     EXIT_CODES.FINDING
   ),
+  'libp2p-unsupported-version': code(
+    'the libp2p version in use is not one @peerguard/libp2p supports (libp2p 2.x or 3.x)',
+    EXIT_CODES.USAGE
+  ),
+  'libp2p-unsupported-runtime': code(
+    'this Node.js lacks what libp2p needs (Promise.withResolvers: Node 22 or later)',
+    EXIT_CODES.USAGE
+  ),
+  'libp2p-no-common-encrypter': code(
+    'the remote libp2p node offers only stock Noise and this node accepts only the peerguard encrypter'
+  ),
+  'libp2p-protocol-denied': code('the policy denies this peer the libp2p protocol it opened a stream for', EXIT_CODES.FINDING),
   // ---- proxy ----
   'proxy-address-invalid': code('a HOST:PORT address is malformed', EXIT_CODES.USAGE),
   'proxy-config-invalid': code('a key, certificate, trust or policy file of the proxy cannot be used'),

@@ -25,12 +25,16 @@ import { checkCredentials, type TrustStore } from '@peerguard/pki'
 import { addressOf } from './address.js'
 import { Libp2pKeyMismatchError, Libp2pPeerMismatchError, Libp2pStreamError } from './errors.js'
 import { identityFromLibp2pPrivateKey, libp2pPeerIdFromPeerguard, peerguardPeerIdFromLibp2p } from './identity-bridge.js'
+import { channelMessageStream } from './channel-message-stream.js'
 import { type IterableConnection, IterableDuplex } from './iterable-duplex.js'
+import { type MessageStreamLike, MessageStreamDuplex } from './message-stream-duplex.js'
 import { PEERGUARD_SESSION, PeerDirectory } from './peer-directory.js'
+import { registerSession } from './peer-of.js'
+import { PEERGUARD_PROTOCOL } from './protocol.js'
+import { assertRuntime, connectionShapeOf } from './runtime.js'
 import { endChannel, securedStream } from './secured-stream.js'
 
-/** The multistream-select protocol id of the peerguard channel inside libp2p. */
-export const PEERGUARD_PROTOCOL = '/peerguard/1.0.0'
+export { PEERGUARD_PROTOCOL } from './protocol.js'
 /** At most this many stream muxers are offered in the handshake (SPEC.md §2.2: 0..16 protocols). */
 const MAX_EARLY_MUXERS = 16
 
@@ -61,6 +65,12 @@ export interface PeerguardEncrypterOptions {
    * extensions), saving a multistream-select round trip. Default true.
    */
   earlyMuxerNegotiation?: boolean
+  /**
+   * Close `log`, and the log of a `peerguardGater` sharing `peers`, when the node stops
+   * (`node.stop()`). Set false when the logs outlive the node (a restart, a log shared by nodes).
+   * Default true.
+   */
+  closeLogOnStop?: boolean
 }
 
 /** What libp2p gives a connection encrypter factory. */
@@ -83,6 +93,7 @@ interface Resolved {
   peers: PeerDirectory | undefined
   log: DecisionSink | undefined
   earlyMuxers: boolean
+  closeLogOnStop: boolean
 }
 
 function checkOptions(options: PeerguardEncrypterOptions): void {
@@ -97,6 +108,8 @@ function checkOptions(options: PeerguardEncrypterOptions): void {
     throw new InvalidArgumentError('options.log: expected a decision log (an object with append(record))')
   if (options.earlyMuxerNegotiation !== undefined && typeof options.earlyMuxerNegotiation !== 'boolean')
     throw new InvalidArgumentError('options.earlyMuxerNegotiation: expected a boolean')
+  if (options.closeLogOnStop !== undefined && typeof options.closeLogOnStop !== 'boolean')
+    throw new InvalidArgumentError('options.closeLogOnStop: expected a boolean')
   if (options.trust === undefined && (options.pinnedPeers ?? []).length === 0)
     throw new InvalidArgumentError(
       'options: give a trust store (trust) or pinned peers (pinnedPeers); otherwise no peer could be accepted'
@@ -125,7 +138,8 @@ function resolve(options: PeerguardEncrypterOptions, components: PeerguardEncryp
     handshakeTimeoutMs: options.handshakeTimeoutMs,
     peers: options.peers,
     log: options.log,
-    earlyMuxers: options.earlyMuxerNegotiation !== false
+    earlyMuxers: options.earlyMuxerNegotiation !== false,
+    closeLogOnStop: options.closeLogOnStop !== false
   }
 }
 
@@ -151,6 +165,21 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
     checkOptions(options)
     this.#o = resolve(options, components)
     this.#components = components
+  }
+
+  /** libp2p starts its components; nothing to do. */
+  start(): void {}
+
+  /** libp2p stops its components on `node.stop()`: close the decision logs (unless `closeLogOnStop: false`). */
+  async stop(): Promise<void> {
+    if (!this.#o.closeLogOnStop) return
+    const logs = new Set([...(this.#o.log === undefined ? [] : [this.#o.log]), ...(this.#o.peers?.logs() ?? [])])
+    await Promise.allSettled(
+      [...logs].map(async (log) => {
+        const close = (log as { close?: () => unknown }).close
+        if (typeof close === 'function') await close.call(log)
+      })
+    )
   }
 
   /** The PeerId this encrypter authenticates as (the libp2p form of the identity key). */
@@ -188,15 +217,9 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
     connection: Stream,
     options: SecureConnectionOptions | undefined
   ): Promise<SecuredConnection<Stream, PeerguardExtensions>> {
-    if (
-      typeof connection !== 'object' ||
-      connection === null ||
-      typeof connection.sink !== 'function' ||
-      typeof (connection.source as AsyncIterable<unknown> | undefined)?.[Symbol.asyncIterator] !== 'function'
-    ) {
-      throw new InvalidArgumentError('connection: expected a libp2p duplex { source, sink }')
-    }
-    const conn = connection as unknown as IterableConnection & Record<PropertyKey, unknown>
+    // libp2p 2 hands an it-stream duplex, libp2p 3 a MessageStream; anything else is refused by name
+    const shape = connectionShapeOf(connection)
+    const conn = connection as unknown as IterableConnection & MessageStreamLike & Record<PropertyKey, unknown>
     const o = this.#o
     let expected: string | undefined
     // libp2p 2 does not pass the dialled peer to encrypters; it is the /p2p/ part of the address.
@@ -217,7 +240,7 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
       }
     }
     const muxers = this.#muxers(options)
-    const socket = new IterableDuplex(conn)
+    const socket = shape === 'duplex' ? new IterableDuplex(conn) : new MessageStreamDuplex(conn)
     const signal = options?.signal
     const onAbort = (): void => {
       socket.destroy(new PeerguardError('aborted', 'the connection upgrade was aborted'))
@@ -268,11 +291,22 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
       await this.#refused(e, socket)
       throw e
     }
-    // As @chainsafe/libp2p-noise does, the same connection object carries the decrypted streams, so
-    // close(), abort(), remoteAddr and timeline keep working for libp2p.
-    const secured = securedStream(channel)
-    conn.source = secured.source
-    conn.sink = secured.sink
+    let secured: MessageStreamLike | undefined
+    if (shape === 'duplex') {
+      // As @chainsafe/libp2p-noise 16 does, the same connection object carries the decrypted streams,
+      // so close(), abort(), remoteAddr and timeline keep working for libp2p 2.
+      const duplex = securedStream(channel)
+      conn.source = duplex.source
+      conn.sink = duplex.sink
+    } else {
+      // libp2p 3: a MessageStream of its own over the channel (as @chainsafe/libp2p-noise 17 returns)
+      try {
+        secured = await channelMessageStream(channel, conn, socket as MessageStreamDuplex)
+      } catch (err) {
+        channel.destroy(err as Error)
+        throw err
+      }
+    }
     // libp2p closes a connection by closing the raw connection under the muxer: send the channel's
     // CLOSE first, so the remote sees a clean end rather than truncation.
     const rawClose = conn.close?.bind(conn)
@@ -282,22 +316,26 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
         await rawClose(opts)
       }
     }
-    if (o.peers !== undefined) {
-      const session = {}
-      o.peers.set(session, peer)
-      // Own enumerable property: survives the object spreads libp2p makes before calling the gater.
-      conn[PEERGUARD_SESSION] = session
-    }
+    const session = {}
+    registerSession(session, peer) // peerOf(connection)
+    o.peers?.set(session, peer)
+    // Own enumerable property: survives the object spreads libp2p 2 makes before calling the gater;
+    // libp2p 3 hands the gater this very object.
+    conn[PEERGUARD_SESSION] = session
     const muxer = channel.protocol === undefined ? undefined : muxers.get(channel.protocol)
-    return {
-      conn: connection,
+    const result = {
       remotePeer: libp2pPeer,
       remoteExtensions: peer,
       ...(muxer === undefined ? {} : { streamMuxer: muxer })
     }
+    // libp2p 2 reads `conn`, libp2p 3 `connection`
+    return (secured === undefined ? { ...result, conn: connection } : { ...result, connection: secured }) as SecuredConnection<
+      Stream,
+      PeerguardExtensions
+    >
   }
 
-  async #refused(err: PeerguardError, socket: IterableDuplex | undefined): Promise<void> {
+  async #refused(err: PeerguardError, socket: IterableDuplex | MessageStreamDuplex | undefined): Promise<void> {
     if (this.#o.log === undefined) return
     const details = err.details as { peerId?: unknown; actual?: unknown } | undefined
     const peerId =
@@ -337,5 +375,6 @@ export function peerguardEncrypter(
   options: PeerguardEncrypterOptions
 ): (components: PeerguardEncrypterComponents) => PeerguardEncrypter {
   checkOptions(options)
+  assertRuntime()
   return (components) => new PeerguardEncrypter(components, options)
 }

@@ -69,6 +69,8 @@ export function peerguardGater(policy: PolicyDecider, options: PeerguardGaterOpt
   assertString('options.action', action, { nonEmpty: true, maxLength: 64 })
   const resource = options.resource ?? 'service:libp2p'
   assertString('options.resource', resource, { nonEmpty: true, maxLength: 4096 })
+  // the encrypter sharing `peers` closes this log on node.stop()
+  if (log !== undefined) peers?.adoptLog(log)
 
   // the one fail-closed rule: a connection whose decision cannot be written is refused
   const record = (rec: Libp2pConnectionRecord): Promise<boolean> =>

@@ -23,6 +23,13 @@ export type { PeerguardEncrypterComponents, PeerguardEncrypterOptions, Peerguard
 export { peerguardGater } from './gater.js'
 export type { PeerguardGaterOptions } from './gater.js'
 export { createPeerDirectory, PeerDirectory } from './peer-directory.js'
+export { peerOf } from './peer-of.js'
+export { guardHandler } from './guard-handler.js'
+export type { GuardHandlerOptions } from './guard-handler.js'
+export { refuseStockNoise, StockNoiseRefusal } from './refuse-stock-noise.js'
+export type { RefuseStockNoiseOptions } from './refuse-stock-noise.js'
+export { MessageStreamDuplex } from './message-stream-duplex.js'
+export type { MessageStreamLike } from './message-stream-duplex.js'
 export type { Libp2pConnectionRecord } from './decision-sink.js'
 export type { DecisionSink, PolicyDecider } from '@peerguard/interface'
 export {
@@ -35,4 +42,14 @@ export { IterableDuplex } from './iterable-duplex.js'
 export type { IterableConnection } from './iterable-duplex.js'
 export { securedStream } from './secured-stream.js'
 export type { SecuredStream } from './secured-stream.js'
-export { Libp2pKeyMismatchError, Libp2pPeerMismatchError, Libp2pStreamError, Libp2pUnsupportedKeyError } from './errors.js'
+export {
+  Libp2pKeyMismatchError,
+  Libp2pNoCommonEncrypterError,
+  Libp2pPeerMismatchError,
+  Libp2pProtocolDeniedError,
+  Libp2pStreamError,
+  Libp2pUnsupportedKeyError,
+  Libp2pUnsupportedRuntimeError,
+  Libp2pUnsupportedVersionError,
+  SUPPORTED_VERSIONS
+} from './errors.js'

@@ -1,4 +1,4 @@
-import type { PeerInfo } from '@peerguard/interface'
+import type { DecisionSink, PeerInfo } from '@peerguard/interface'
 import { InvalidArgumentError } from '@peerguard/interface'
 
 /**
@@ -23,6 +23,17 @@ export function sessionOf(connection: unknown): object | undefined {
  */
 export class PeerDirectory {
   readonly #byConnection = new WeakMap<object, PeerInfo>()
+  readonly #logs = new Set<DecisionSink>()
+
+  /** @internal The gater leaves its decision log here, so the encrypter closes it on `node.stop()`. */
+  adoptLog(log: DecisionSink): void {
+    this.#logs.add(log)
+  }
+
+  /** @internal The decision logs the gaters sharing this directory write to. */
+  logs(): DecisionSink[] {
+    return [...this.#logs]
+  }
 
   /** Record the peer the handshake on `connection` authenticated. */
   set(connection: object, peer: PeerInfo): void {

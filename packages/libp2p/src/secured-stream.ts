@@ -1,6 +1,5 @@
 import type { NoiseChannel } from '@peerguard/channel'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { IterableDuplex } from './iterable-duplex.js'
 
 /** The decrypted side of a peerguard-secured libp2p connection, as an it-stream duplex. */
 export interface SecuredStream {
@@ -55,7 +54,7 @@ export function securedStream(channel: NoiseChannel): SecuredStream {
 }
 
 /** Send CLOSE (once) and wait until the channel has handed it to the connection. */
-export async function endChannel(channel: NoiseChannel, socket?: IterableDuplex): Promise<void> {
+export async function endChannel(channel: NoiseChannel, socket?: { flushed(): Promise<void> }): Promise<void> {
   if (!channel.destroyed && !channel.writableEnded) {
     await new Promise<void>((resolve) => {
       const done = (): void => {

@@ -1,8 +1,9 @@
 /**
  * libp2p 2.10 reaches `it-queue` (through @libp2p/peer-store → mortice ≥ 3.3), which calls
- * `Promise.withResolvers` (ES2024, Node 22). This project runs on Node 20, so the tests and the
- * bench add the standard function when it is missing. The package itself sets no globals; see the
- * README ("Node 20") for the override an application can use instead.
+ * `Promise.withResolvers` (ES2024, Node 22), and `peerguardEncrypter` refuses to start without it.
+ * The libp2p 2 tests also run on Node 20 (CI's first pass), so they add the standard function when
+ * it is missing — what the README tells a libp2p 2 application on Node 20 to do. The package itself
+ * sets no globals.
  */
 const P = Promise as unknown as { withResolvers?: unknown }
 if (typeof P.withResolvers !== 'function') {
