@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Folder share throughput: download and upload of one large file over loopback, in one run —
 // peerguard share hardened (Noise channel + policy + decision log) and plain, against the tools a
 // user would pick instead: sftp (OpenSSH) and smbclient against Samba with SMB3 encryption.
@@ -49,8 +50,9 @@ const childNodeArgs = (() => {
 
 // ---- child: the peerguard share server ----
 if (process.argv[2] === '--serve-child') {
-  const [, , , mode, root, credsFile] = process.argv
-  const creds = JSON.parse(await readFile(credsFile, 'utf8'))
+  const [, , , mode, rootArg, credsFile] = process.argv
+  const root = String(rootArg)
+  const creds = JSON.parse(await readFile(String(credsFile), 'utf8'))
   const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
   const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
   const log = mode === 'hardened' ? await openDecisionLog({ path: join(root, '..', 'decisions.jsonl'), identity }) : undefined
@@ -59,7 +61,11 @@ if (process.argv[2] === '--serve-child') {
     shareName: 'bench',
     ...(mode === 'hardened'
       ? {
-          transport: channelTransport({ identity, chain: creds.chain.map((c) => Buffer.from(c, 'base64')), trust }),
+          transport: channelTransport({
+            identity,
+            chain: creds.chain.map((/** @type {string} */ c) => Buffer.from(c, 'base64')),
+            trust
+          }),
           authorize: policyAuthorizer(loadPolicy(POLICY)),
           log
         }
@@ -93,17 +99,19 @@ if (process.argv[2] === '--serve-child') {
   await main()
 }
 
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve) => {
     const s = createServer()
     s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address())
       s.close(() => resolve(port))
     })
   })
 }
 
 /** SIGTERM a daemon we started (by its pid), SIGKILL it after 3 s, and wait for it. */
+/** @param {import('node:child_process').ChildProcess} child */
 async function stopDaemon(child) {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((r) => child.once('exit', r))
@@ -113,10 +121,12 @@ async function stopDaemon(child) {
   clearTimeout(t)
 }
 
+/** @param {string} cmd */
 function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0
 }
 
+/** @param {number} port */
 async function waitPort(port, ms = 15000) {
   const { connect } = await import('node:net')
   const deadline = Date.now() + ms
@@ -134,6 +144,7 @@ async function waitPort(port, ms = 15000) {
   throw new Error(`nothing listens on ${port}`)
 }
 
+/** @param {() => Promise<unknown>} fn */
 function timed(fn) {
   return async () => {
     const t = performance.now()
@@ -142,6 +153,7 @@ function timed(fn) {
   }
 }
 
+/** @param {string} mode @param {string} dir @param {string} root @param {number} size @param {any} creds */
 async function peerguardRun(mode, dir, root, size, creds) {
   const credsFile = join(dir, 'creds.json')
   await writeFile(credsFile, JSON.stringify(creds.server), { mode: 0o600 })
@@ -152,8 +164,10 @@ async function peerguardRun(mode, dir, root, size, creds) {
       stdio: ['pipe', 'pipe', 'inherit']
     }
   )
+  /** @type {any[]} */
   const lines = []
   let buf = ''
+  /** @type {((line: any) => void)[]} */
   const waiters = []
   child.stdout.on('data', (d) => {
     buf += d
@@ -190,6 +204,7 @@ async function peerguardRun(mode, dir, root, size, creds) {
   return { get: size / 1e6 / get, put: size / 1e6 / put, serverRssMB: maxRssMB }
 }
 
+/** @param {string} dir @param {string} root @param {number} size @returns {Promise<any>} */
 async function sftpRun(dir, root, size) {
   if (!existsSync('/usr/sbin/sshd') || !which('sftp') || !which('ssh-keygen'))
     return { skipped: 'apt-get install openssh-server openssh-client' }
@@ -221,6 +236,7 @@ async function sftpRun(dir, root, size) {
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')], { stdio: 'ignore', detached: true })
   try {
     await waitPort(port)
+    /** @param {string} batch @returns {Promise<void>} */
     const sftp = (batch) =>
       new Promise((resolve, reject) => {
         const p = spawn(
@@ -257,6 +273,7 @@ async function sftpRun(dir, root, size) {
   }
 }
 
+/** @param {string} dir @param {string} root @param {number} size @returns {Promise<any>} */
 async function smbRun(dir, root, size) {
   if (!existsSync('/usr/sbin/smbd') || !which('smbclient') || !which('smbpasswd'))
     return { skipped: 'apt-get install samba smbclient' }
@@ -298,6 +315,7 @@ async function smbRun(dir, root, size) {
   const smbd = spawn('/usr/sbin/smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore', detached: true })
   try {
     await waitPort(port)
+    /** @param {string} cmd @returns {Promise<void>} */
     const smb = (cmd) =>
       new Promise((resolve, reject) => {
         const p = spawn(
@@ -358,6 +376,7 @@ async function main() {
 
     const ca = await createCertificateAuthority({ name: 'Bench CA' })
     const crl = Buffer.from((await ca.crl()).der).toString('base64')
+    /** @param {string} name */
     const issue = async (name) => {
       const seed = randomBytes(32)
       const identity = keyPairFromSeed(seed)
@@ -432,6 +451,7 @@ async function main() {
       else console.log(`  ${name.padEnd(26)} ${r.get.toFixed(0).padStart(9)} ${r.put.toFixed(0).padStart(9)}`)
     }
     const h = results['peerguard hardened']
+    /** @param {string} name @param {number} goal */
     const ratio = (name, goal) => {
       const o = results[name]
       if (o.skipped !== undefined || h.skipped !== undefined) return console.log(`  hardened / ${name}: skipped`)
