@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Swarm distribution: time for 1 seeder to get one file to 3 leechers over loopback, where the
 // leechers also serve each other — peerguard swarm (enrolled peers, Noise channels, policy,
 // decision log, SHA-256 per piece) against aria2c, a BitTorrent client, with DHT, LPD and peer
@@ -34,11 +35,12 @@ import { createSwarmPeer, encodeManifest, parseManifest } from '@peerguard/swarm
 import { figure, show } from './lib.js'
 
 /** A free loopback port (listen on 0, close). */
+/** @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve) => {
     const s = createTcpServer()
     s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address())
       s.close(() => resolve(port))
     })
   })
@@ -57,7 +59,15 @@ const LEECHERS = 3
 
 // ---- child: one peerguard swarm peer ----
 if (process.argv[2] === '--swarm-child') {
-  const [, , , credsFile, role, manifestPath, filePath, workDir, portArg, peersJson] = process.argv
+  const argv = process.argv.slice(3)
+  const arg = (/** @type {number} */ i) => String(argv[i])
+  const credsFile = arg(0)
+  const role = arg(1)
+  const manifestPath = arg(2)
+  const filePath = arg(3)
+  const workDir = arg(4)
+  const portArg = arg(5)
+  const peersJson = argv[6]
   const creds = JSON.parse(await readFile(credsFile, 'utf8'))
   const me = creds.peers[role]
   const identity = keyPairFromSeed(Buffer.from(me.seed, 'base64'))
@@ -65,7 +75,7 @@ if (process.argv[2] === '--swarm-child') {
   const log = await openDecisionLog({ path: join(workDir, `${role}.log`), identity })
   const peer = createSwarmPeer({
     identity,
-    chain: me.chain.map((c) => Buffer.from(c, 'base64')),
+    chain: me.chain.map((/** @type {string} */ c) => Buffer.from(c, 'base64')),
     trust,
     policy: loadPolicy(POLICY),
     log
@@ -73,23 +83,25 @@ if (process.argv[2] === '--swarm-child') {
   const manifest = parseManifest(await readFile(manifestPath))
   if (role === 'seeder') await peer.seed(manifest, filePath)
   const { port } = await peer.listen(Number(portArg ?? 0), '127.0.0.1')
-  process.on('message', async (msg) => {
+  const send = /** @type {(m: unknown) => void} */ (process.send?.bind(process))
+  process.on('message', async (/** @type {any} */ msg) => {
     if (msg.stop) {
       await peer.close()
       await log.close()
       process.exit(0)
     }
   })
-  process.send({ port, peerId: peer.peerId })
+  send({ port, peerId: peer.peerId })
   if (peersJson !== undefined) {
     // a leecher: fetch at once from the peers named on the command line
     const r = await peer.fetch(manifest, { peers: JSON.parse(peersJson), out: join(workDir, `${role}.out`) })
-    process.send({ done: true, sha256: r.sha256, piecesFrom: r.piecesFrom })
+    send({ done: true, sha256: r.sha256, piecesFrom: r.piecesFrom })
   }
   await new Promise(() => {})
 }
 
 const args = process.argv.slice(2)
+/** @param {string} name @param {number} def */
 const opt = (name, def) => {
   const k = args.indexOf(name)
   return k >= 0 ? Number(args[k + 1]) : def
@@ -100,8 +112,10 @@ const ROUNDS = opt('--rounds', QUICK ? 1 : 3)
 const SIZE = SIZE_MB * 1024 * 1024
 const self = fileURLToPath(import.meta.url)
 
+/** @param {import('node:child_process').ChildProcess} child @param {(m: any) => boolean} pred @returns {Promise<any>} */
 function onMessage(child, pred) {
   return new Promise((resolve, reject) => {
+    /** @param {any} m */
     const on = (m) => {
       if (pred(m)) {
         child.off('message', on)
@@ -113,11 +127,14 @@ function onMessage(child, pred) {
   })
 }
 
+/** @param {string} dir @param {string} file */
 async function benchPeerguard(dir, file) {
   const ca = await createCertificateAuthority({ name: 'Bench Swarm CA' })
   const crl = (await ca.crl()).der
+  /** @type {{ root: string, crl: string, peers: Record<string, { seed: string, chain: string[] }> }} */
   const creds = { root: Buffer.from(ca.certificate).toString('base64'), crl: Buffer.from(crl).toString('base64'), peers: {} }
   const roles = ['seeder', ...Array.from({ length: LEECHERS }, (_, i) => `leecher${i + 1}`)]
+  /** @type {{ kp: import('@peerguard/identity').KeyPair, chain: Uint8Array[] } | undefined} */
   let seederKeys
   for (const role of roles) {
     const seed = randomBytes(32)
@@ -128,6 +145,7 @@ async function benchPeerguard(dir, file) {
   }
   const credsFile = join(dir, 'creds.json')
   await writeFile(credsFile, JSON.stringify(creds), { mode: 0o600 })
+  if (seederKeys === undefined) throw new Error('no seeder')
   const publisher = createSwarmPeer({
     identity: seederKeys.kp,
     chain: seederKeys.chain,
@@ -139,13 +157,20 @@ async function benchPeerguard(dir, file) {
   await publisher.close()
   const manifestPath = join(dir, 'bench.pgswarm')
   await writeFile(manifestPath, encodeManifest(manifest))
+  /** @type {[string, import('node:child_process').ChildProcess][]} */
   const children = []
+  /** @type {Record<string, string>} */
   const addrs = {}
   for (const role of roles) addrs[role] = `127.0.0.1:${await freePort()}`
+  /** @param {string} role @param {string[]} extra */
   const start = (role, extra) => {
-    const c = fork(self, ['--swarm-child', credsFile, role, manifestPath, file, dir, addrs[role].split(':')[1], ...extra], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-    })
+    const c = fork(
+      self,
+      ['--swarm-child', credsFile, role, manifestPath, file, dir, String(addrs[role]).split(':')[1] ?? '0', ...extra],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+      }
+    )
     children.push([role, c])
     return c
   }
@@ -177,11 +202,12 @@ async function benchPeerguard(dir, file) {
     return { ms, publishMs, fromLeechersShare: fromLeechers / (results.length * manifest.pieces.length) }
   } finally {
     for (const [, c] of children) c.send({ stop: true })
-    await Promise.all(children.map(([, c]) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))))
+    await Promise.all(children.map(([, c]) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))))
   }
 }
 
 // ---- aria2c: tracker, torrent, seeder and leechers ----
+/** @param {any} v @returns {Buffer} */
 function bencode(v) {
   if (typeof v === 'number') return Buffer.from(`i${v}e`)
   if (Buffer.isBuffer(v)) return Buffer.concat([Buffer.from(`${v.length}:`), v])
@@ -193,7 +219,7 @@ function bencode(v) {
 async function startTracker() {
   const peers = new Map()
   const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://127.0.0.1')
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const port = Number(url.searchParams.get('port'))
     const key = `127.0.0.1:${port}`
     if (port > 0 && url.searchParams.get('event') !== 'stopped') peers.set(key, port)
@@ -209,10 +235,11 @@ async function startTracker() {
     )
     res.end(bencode({ interval: 1, 'min interval': 1, complete: 1, incomplete: peers.size - 1, peers: compact }))
   })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  return { server, port: server.address().port, peers }
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)))
+  return { server, port: /** @type {import('node:net').AddressInfo} */ (server.address()).port, peers }
 }
 
+/** @param {string} cmd */
 function have(cmd) {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'pipe' })
@@ -222,6 +249,7 @@ function have(cmd) {
   }
 }
 
+/** @param {() => boolean | Promise<boolean>} pred @param {number} timeoutMs @param {string} what */
 async function waitFor(pred, timeoutMs, what) {
   const end = Date.now() + timeoutMs
   while (!(await pred())) {
@@ -230,6 +258,7 @@ async function waitFor(pred, timeoutMs, what) {
   }
 }
 
+/** @param {string} dir @param {string} file */
 async function benchAria2(dir, file) {
   const tracker = await startTracker()
   const torrent = join(dir, 'bench.torrent')
@@ -256,7 +285,9 @@ async function benchAria2(dir, file) {
     '--disable-ipv6=true',
     `--on-bt-download-complete=${hook}`
   ]
+  /** @type {import('node:child_process').ChildProcess[]} */
   const procs = []
+  /** @param {string} d @param {number} port @param {string[]} extra */
   const run = (d, port, extra) => {
     const p = spawn('aria2c', [...common, `--dir=${d}`, `--listen-port=${port}`, ...extra, '-T', torrent], {
       stdio: ['ignore', 'ignore', 'inherit']
@@ -272,6 +303,7 @@ async function benchAria2(dir, file) {
     run(seedDir, basePort, ['--bt-seed-unverified=true'])
     await waitFor(() => tracker.peers.size >= 1, 15000, 'the aria2c seeder to announce')
     const t0 = performance.now()
+    /** @type {string[]} */
     const outs = []
     for (let i = 0; i < LEECHERS; i++) {
       const d = join(dir, `aria-leech${i + 1}`)
@@ -290,6 +322,7 @@ async function benchAria2(dir, file) {
   }
 }
 
+/** @param {string} path */
 async function sha256File(path) {
   const h = createHash('sha256')
   const fh = await open(path, 'r')
@@ -338,7 +371,7 @@ try {
       await rm(aDir, { recursive: true, force: true })
     }
   }
-  const rate = (ms) => total / (ms / 1000)
+  const rate = (/** @type {number} */ ms) => total / (ms / 1000)
   const pgF = figure('peerguard', `swarm, ${SIZE_MB} MiB to ${LEECHERS} leechers: peerguard (aggregate)`, 'MB/s', pgMs.map(rate))
   console.log(`  peerguard swarm                  ${show(pgF, 'MB/s')} aggregate; ${note}`)
   if (ariaMs.length > 0) {
