@@ -345,6 +345,12 @@ export const CODES = {
   'proxy-reload-failed': code('reloading certificate, trust store or policy failed; the previous configuration stays'),
   'proxy-closed': code('the proxy was closed'),
   'proxy-protocol-invalid': code('a PROXY protocol v2 header is malformed or its addresses and TLVs exceed 65535 bytes'),
+  // ---- cli: peerguard node ----
+  'node-config-invalid': code('a node configuration file is malformed or names an unknown key (file:line:column)'),
+  'node-already-running': code("another node answers on this node's control socket"),
+  'node-control-foreign': code('the control socket or its directory is not owned by this user, or is not a socket'),
+  'node-control-unavailable': code('no node answers on the control socket'),
+  'node-reload-refused': code('a configuration edit changes keys that need a restart; the configuration in force stays'),
   // ---- swarm ----
   'swarm-manifest-invalid': code('a swarm manifest is malformed, too large or not canonical'),
   'swarm-manifest-signature': code('a swarm manifest signature or publisher certificate does not verify', EXIT_CODES.FINDING),
