@@ -124,8 +124,10 @@ function nodeTls(o = {}) {
   /** @type {Buffer | undefined} */
   let session
   return {
-    server: (onStream) =>
-      tls.createServer({ ...tlsServerOptions, minVersion: 'TLSv1.3', allowHalfOpen: true, ...suites }, (s) => onStream(s)),
+    server: (onStream) => {
+      session = undefined // a new server has new ticket keys: the old ticket cannot resume
+      return tls.createServer({ ...tlsServerOptions, minVersion: 'TLSv1.3', allowHalfOpen: true, ...suites }, (s) => onStream(s))
+    },
     connect: (port) =>
       new Promise((resolve, reject) => {
         const common = {
