@@ -88,9 +88,58 @@ describe('grouped findings with times and a summary that says how to fix', () =>
         ?.config.map((c) => c.lines.join(' '))
         .join(' ')
     ).toMatch(/bt-require-crypto=true.*"encryption": 2/)
-    expect(remediationFor('ipp-cleartext-job')?.config[0]?.lines).toContain('DefaultEncryption Required')
+    expect(remediationFor('ipp-print-job')?.config[0]?.lines).toContain('DefaultEncryption Required')
     expect(remediationFor('smb-encrypted')).toBeUndefined()
     expect(remediationFor('peerguard-channel')).toBeUndefined()
+    // no guessing by prefix, nothing from Object.prototype
+    expect(remediationFor('ipp-cleartext-job')).toBeUndefined()
+    expect(remediationFor('constructor')).toBeUndefined()
+    expect(remediationFor('toString')).toBeUndefined()
+  })
+
+  it('every finding code in the table has a remediation with config lines, except the good cases', async () => {
+    const { remediationFor } = await import('@peerguard/audit')
+    const { DEFAULT_SEVERITY, FINDING_CODES } = await import('../src/traffic/findings.js')
+    // Informational codes that report the secure case: nothing to fix.
+    const GOOD = ['smb-encrypted', 'smb-share-access', 'ftp-auth-tls', 'bittorrent-encrypted', 'peerguard-channel']
+    for (const code of GOOD) expect([code, DEFAULT_SEVERITY[code]]).toEqual([code, 'info'])
+    const missing: string[] = []
+    for (const code of FINDING_CODES) {
+      const r = remediationFor(code)
+      if (GOOD.includes(code)) {
+        expect([code, r]).toEqual([code, undefined])
+        continue
+      }
+      if (r === undefined || r.risk === '' || r.fix === '' || r.config.length === 0) missing.push(code)
+      for (const c of r?.config ?? []) expect([code, c.where, c.lines.length > 0]).toEqual([code, c.where, true])
+    }
+    expect(missing).toEqual([])
+    // The README's findings table names exactly the codes the auditor emits.
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    const table = readme.slice(readme.indexOf('### Findings'), readme.indexOf('What could not be parsed'))
+    const inTable = [...table.matchAll(/^\| (.+?) +\|/gm)].flatMap((m) =>
+      [...m[1]!.matchAll(/`([a-z0-9-]+)`/g)].map((x) => x[1]!)
+    )
+    expect(new Set(inTable)).toEqual(new Set(FINDING_CODES))
+  })
+
+  it('concrete fixes for printers, scanners, telnet, TFTP, the rsync daemon and NFS data', async () => {
+    const { remediationFor } = await import('@peerguard/audit')
+    const lines = (code: string) => remediationFor(code)?.config.flatMap((c) => c.lines) ?? []
+    expect(lines('ipp-print-job')).toContain('DefaultEncryption Required')
+    expect(lines('ipp-cleartext')).toContain('DefaultEncryption Required')
+    expect(lines('raw-print-job').join('\n')).toMatch(/backend\/lpd .*backend\/socket/)
+    expect(lines('lpd-print-job').join('\n')).toMatch(/backend\/lpd/)
+    expect(lines('scan-cleartext').join('\n')).toMatch(/https:\/\/SCANNER\/eSCL/)
+    expect(lines('telnet-cleartext-login').join('\n')).toMatch(/PasswordAuthentication no/)
+    expect(lines('telnet-session').join('\n')).toMatch(/purge telnetd/)
+    expect(lines('tftp-transfer').join('\n')).toMatch(/scp:\/\/.*[\s\S]*--secure/)
+    expect(lines('rsync-daemon-transfer')).toEqual(
+      expect.arrayContaining(['auth users = backup', 'secrets file = /etc/rsyncd.secrets'])
+    )
+    expect(lines('rsync-daemon-transfer').join('\n')).toMatch(/-e ssh/)
+    expect(lines('rsync-module-list')).toContain('list = no')
+    expect(lines('nfs-cleartext-data').join('\n')).toMatch(/sec=krb5p.*\n.*sec=krb5p/)
   })
 
   it('frame times: exact for small captures, never later than the frame beyond', () => {

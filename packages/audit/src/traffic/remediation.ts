@@ -1,8 +1,10 @@
 /**
  * What to do about each finding: one sentence on the risk and concrete configuration for the
  * software that usually causes it (Samba, vsftpd, CUPS, aria2, Transmission, rsync, Avahi, NFS,
- * peerguard itself). Shown in the report summary next to the findings it fixes.
+ * peerguard itself). Shown in the report summary next to the findings it fixes. Printers, scanners,
+ * telnet, TFTP, the rsync daemon and NFS data are in remediation-lan.ts.
  */
+import { LAN_REMEDIATIONS } from './remediation-lan.js'
 
 /** Configuration lines for one product. */
 export interface ConfigFix {
@@ -241,83 +243,8 @@ const ALIASES: Readonly<Record<string, string>> = {
   'smb-unsigned': 'smb-signing-not-required'
 }
 
-/** Fixes for families of codes other detectors add (printers, telnet, TFTP, rsync), by prefix. */
-const byPrefix: readonly [string, Remediation][] = [
-  [
-    'ipp',
-    {
-      risk: 'Print jobs, user names and job names cross the LAN in clear.',
-      fix: 'Require encryption in CUPS (IPPS) and share printers only with known hosts.',
-      config: [{ where: 'CUPS — /etc/cups/cupsd.conf', lines: ['DefaultEncryption Required', 'Browsing No'] }]
-    }
-  ],
-  [
-    'lpd',
-    {
-      risk: 'LPD sends jobs, user and host names in clear with no authentication.',
-      fix: 'Print over IPPS through CUPS instead of LPD.',
-      config: [{ where: 'CUPS — /etc/cups/cupsd.conf', lines: ['DefaultEncryption Required'] }]
-    }
-  ],
-  [
-    'raw-print',
-    {
-      risk: 'Raw port 9100 printing takes jobs from anyone, in clear.',
-      fix: 'Close port 9100 on the printer and print through CUPS with IPPS.',
-      config: [{ where: 'CUPS — /etc/cups/cupsd.conf', lines: ['DefaultEncryption Required'] }]
-    }
-  ],
-  [
-    'telnet',
-    {
-      risk: 'Telnet sends logins and whole sessions in clear.',
-      fix: 'Turn telnet off and use SSH.',
-      config: [{ where: 'Debian', lines: ['apt-get purge inetutils-telnetd', 'apt-get install openssh-server'] }]
-    }
-  ],
-  [
-    'tftp',
-    {
-      risk: 'TFTP has no authentication: anyone can fetch or replace the files (often switch configurations).',
-      fix: 'Serve TFTP read-only, from a chroot, on the management network only.',
-      config: [{ where: 'tftpd-hpa — /etc/default/tftpd-hpa', lines: ['TFTP_ADDRESS="10.0.0.2:69"', 'TFTP_OPTIONS="--secure"'] }]
-    }
-  ],
-  [
-    'rsync',
-    {
-      risk: 'The rsync daemon lists modules and moves files in clear.',
-      fix: 'Use rsync over SSH, or require auth users and limit hosts.',
-      config: [
-        {
-          where: 'rsync — /etc/rsyncd.conf, per module',
-          lines: ['auth users = backup', 'secrets file = /etc/rsyncd.secrets', 'hosts allow = 192.168.1.0/24', 'list = no']
-        }
-      ]
-    }
-  ],
-  [
-    'escl',
-    {
-      risk: 'Scanned documents cross the LAN in clear.',
-      fix: 'Use the scanner over HTTPS (eSCL over TLS) and limit it to known hosts.',
-      config: []
-    }
-  ],
-  [
-    'wsd',
-    {
-      risk: 'WS-Discovery announces devices and scans travel over plain HTTP.',
-      fix: 'Turn WSD off on the device and scan over HTTPS.',
-      config: []
-    }
-  ]
-]
-
 /** The remediation of a finding code; undefined for informational codes with nothing to fix. */
 export function remediationFor(code: string): Remediation | undefined {
-  const exact = byCode[ALIASES[code] ?? code]
-  if (exact !== undefined) return exact
-  for (const [prefix, r] of byPrefix) if (code.startsWith(prefix)) return r
-  return undefined
+  const key = Object.hasOwn(ALIASES, code) ? ALIASES[code]! : code
+  return Object.hasOwn(byCode, key) ? byCode[key] : Object.hasOwn(LAN_REMEDIATIONS, key) ? LAN_REMEDIATIONS[key] : undefined
 }
