@@ -54,6 +54,10 @@ export interface IssuePeerOptions {
    * Default: certify `publicKey` itself.
    */
   subjectPublicKey?: Uint8Array
+  /** DNS names (dNSName SANs) standard TLS clients check the host against. Default none. */
+  dnsNames?: string[]
+  /** IP addresses (iPAddress SANs) standard TLS clients check the host against. Default none. */
+  ipAddresses?: string[]
   /** CRL distribution point URLs for this certificate (`[]`: none). Default: the CA's setting. */
   crlDistributionPoints?: string[]
   /** See BeforeCommit. Default none. */
@@ -70,6 +74,10 @@ export interface IssuedCertificate {
   peerId: string
   name: string
   groups: string[]
+  /** dNSName SANs (for standard TLS clients' hostname check). */
+  dnsNames: string[]
+  /** iPAddress SANs (for standard TLS clients' hostname check). */
+  ipAddresses: string[]
   notBefore: Date
   notAfter: Date
   /** What to present: the leaf and any intermediate CAs (not the root), leaf first. */
@@ -117,6 +125,10 @@ export interface SignCsrOptions {
   days?: number
   /** The peer ID the operator expects; refuse a CSR for any other key. */
   peerId?: string
+  /** DNS names to certify (from the operator; SANs a CSR asks for are ignored). Default none. */
+  dnsNames?: string[]
+  /** IP addresses to certify (from the operator; SANs a CSR asks for are ignored). Default none. */
+  ipAddresses?: string[]
   /** CRL distribution point URLs for this certificate (`[]`: none). Default: the CA's setting. */
   crlDistributionPoints?: string[]
   /** See BeforeCommit. Default none. */

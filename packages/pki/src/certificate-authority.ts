@@ -49,6 +49,14 @@ import { assertName, checkDays, checkGroups, PEER_DAYS_MAX } from './names.js'
 import { peerUri, peerUrisOf } from './peer-uri.js'
 import { pemEncode } from './pem.js'
 import { publicKeyObject, verifySignature } from './signature.js'
+import {
+  checkDnsNames,
+  checkIpAddresses,
+  SAN_MAX,
+  type SubjectAltNames,
+  subjectAltNameExtension,
+  subjectAltNamesOf
+} from './subject-alt-names.js'
 import { x509 } from './x509.js'
 
 /**
@@ -180,7 +188,7 @@ export class CertificateAuthority {
     }
   }
 
-  #issued(cert: ParsedCertificate, peerId: string, name: string, groups: string[]): IssuedCertificate {
+  #issued(cert: ParsedCertificate, peerId: string, name: string, groups: string[], sans: SubjectAltNames): IssuedCertificate {
     // Present the leaf and the CAs between it and the root (the root is the verifier's anchor).
     const presented = [cert.der, ...this.chain.slice(0, -1)]
     return {
@@ -190,6 +198,8 @@ export class CertificateAuthority {
       peerId,
       name,
       groups,
+      dnsNames: [...sans.dnsNames],
+      ipAddresses: [...sans.ipAddresses],
       notBefore: new Date(cert.notBefore),
       notAfter: new Date(cert.notAfter),
       chain: presented,
@@ -209,6 +219,8 @@ export class CertificateAuthority {
     groups: string[]
     days: number
     spki: Uint8Array
+    /** DNS names and IP addresses (checked) beside the peer URI. */
+    sans: SubjectAltNames
     crlUrls?: string[] | undefined
     /** Serial of the certificate being renewed: refused when the CA has revoked it. */
     renewOf?: string | undefined
@@ -220,7 +232,7 @@ export class CertificateAuthority {
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerUri(peerId) }], false)
+      subjectAltNameExtension(peerUri(peerId), params.sans)
     ]
     return this.store.transaction(async (db) => {
       if (params.renewOf !== undefined) {
@@ -241,10 +253,21 @@ export class CertificateAuthority {
       extensions.push(...CertificateAuthority.#distributionPoints(db, params.crlUrls))
       const { cert } = await this.#sign({ db, subject, spki: params.spki, days: params.days, extensions })
       db.certificates.push(this.#record(cert, 'peer', params.name, params.groups, peerId))
-      const issued = this.#issued(cert, peerId, params.name, params.groups)
+      const issued = this.#issued(cert, peerId, params.name, params.groups, params.sans)
       await params.beforeCommit?.(issued)
       return issued
     })
+  }
+
+  /** The checked DNS names and IP addresses an operator asked for. */
+  static #sans(options: { dnsNames?: unknown; ipAddresses?: unknown }): SubjectAltNames {
+    const dnsNames = checkDnsNames('dnsNames', options.dnsNames)
+    const ipAddresses = checkIpAddresses('ipAddresses', options.ipAddresses)
+    if (dnsNames.length + ipAddresses.length > SAN_MAX)
+      throw new InvalidArgumentError(
+        `dnsNames, ipAddresses: at most ${SAN_MAX} together, got ${dnsNames.length + ipAddresses.length}`
+      )
+    return { dnsNames, ipAddresses }
   }
 
   /** Issue a peer certificate for an Ed25519 identity key. */
@@ -272,12 +295,14 @@ export class CertificateAuthority {
       options.crlDistributionPoints === undefined
         ? undefined
         : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
+    const sans = CertificateAuthority.#sans(options)
     return this.#issueLeaf({
       identityKey: options.publicKey,
       name: options.name,
       groups,
       days,
       spki,
+      sans,
       crlUrls,
       beforeCommit: options.beforeCommit
     })
@@ -363,6 +388,8 @@ export class CertificateAuthority {
       groups: [...old.subject.organizationalUnits],
       days,
       spki: old.publicKey.spki,
+      // The renewed certificate names the same hosts as the old one.
+      sans: subjectAltNamesOf(old.der),
       crlUrls,
       renewOf: old.serial,
       beforeCommit: options.beforeCommit
@@ -449,7 +476,7 @@ export class CertificateAuthority {
    * Sign a peer's CSR after checking its self-signature, that its key is an Ed25519 identity (or
    * a P-256 key with a binding proof from the identity key of the peer it names),
    * that a peer ID it asks for is its own key's, and that the name matches what the operator
-   * approved. Groups come from the operator only, never from the CSR.
+   * approved. Groups, DNS names and IP addresses come from the operator only, never from the CSR.
    */
   async signCsr(csr: Uint8Array | string, options: SignCsrOptions = {}): Promise<IssuedCertificate> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
@@ -461,8 +488,9 @@ export class CertificateAuthority {
       options.crlDistributionPoints === undefined
         ? undefined
         : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
+    const sans = CertificateAuthority.#sans(options)
     const { identityKey, name, spki } = acceptCsr(parsedCsr, options)
-    return this.#issueLeaf({ identityKey, name, groups, days, spki, crlUrls, beforeCommit: options.beforeCommit })
+    return this.#issueLeaf({ identityKey, name, groups, days, spki, sans, crlUrls, beforeCommit: options.beforeCommit })
   }
 
   /**
