@@ -18,16 +18,20 @@ const LIVE = ['root', 'pcap'] as const
 const withCurl = needs([...LIVE, 'curl'], 'traffic-fresh: curl traffic captured live').it
 const withSamba = needs([...LIVE, 'smbd', 'smbclient', 'smbpasswd'], 'traffic-fresh: Samba traffic captured live').it
 
-/** Capture `filter` on lo while `work` runs, then audit. */
+/**
+ * Capture `filter` on lo while `work` runs, then audit. The work starts once libpcap is listening
+ * (onReady), not after a guessed delay; on abort the capture drains what the kernel holds.
+ */
 async function captureWhile(filter: string, work: () => Promise<void>): Promise<TrafficAuditReport> {
   const auditor = createTrafficAuditor()
   const ac = new AbortController()
-  const capture = captureLive(auditor, { iface: 'lo', filter, signal: ac.signal })
-  await new Promise((r) => setTimeout(r, 300))
+  let ready!: () => void
+  const listening = new Promise<void>((r) => (ready = r))
+  const capture = captureLive(auditor, { iface: 'lo', filter, signal: ac.signal, onReady: ready })
+  await Promise.race([listening, capture])
   try {
     await work()
   } finally {
-    await new Promise((r) => setTimeout(r, 300))
     ac.abort()
     await capture
   }

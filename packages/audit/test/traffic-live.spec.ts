@@ -54,16 +54,19 @@ describe('live capture on loopback', () => {
     const save = join(dir, 'live.pcap')
     const auditor = createTrafficAuditor()
     const ac = new AbortController()
+    let ready!: () => void
+    const listening = new Promise<void>((r) => (ready = r))
     const capture = captureLive(auditor, {
       iface: 'lo',
       filter: `tcp port ${port}`,
       signal: ac.signal,
       save,
-      rotateBytes: 1024 * 1024
+      rotateBytes: 1024 * 1024,
+      onReady: ready
     })
-    await new Promise((r) => setTimeout(r, 300))
+    // Traffic starts once libpcap listens; on abort the capture drains what the kernel holds.
+    await Promise.race([listening, capture])
     await client(port)
-    await new Promise((r) => setTimeout(r, 300))
     ac.abort()
     const result = await capture
     server.close()
@@ -94,6 +97,10 @@ describe('live capture on loopback', () => {
     await expect(captureLive(createTrafficAuditor(), { iface: '' })).rejects.toMatchObject({ code: 'invalid-argument' })
     await expect(captureLive(createTrafficAuditor(), { iface: 'lo', durationSeconds: -1 })).rejects.toMatchObject({
       code: 'invalid-argument'
+    })
+    await expect(captureLive(createTrafficAuditor(), { iface: 'lo', onReady: 5 as never })).rejects.toMatchObject({
+      code: 'invalid-argument',
+      message: 'onReady: expected a function'
     })
   })
 })

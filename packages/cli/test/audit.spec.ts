@@ -279,8 +279,6 @@ describe("peerguard audit capture of peerguard's own traffic", () => {
           'lo',
           '--filter',
           `tcp port ${sharePort} or tcp port ${chPort}`,
-          '--duration',
-          '6',
           '--json',
           '--no-write'
         ],
@@ -290,29 +288,27 @@ describe("peerguard audit capture of peerguard's own traffic", () => {
       let stderr = ''
       child.stdout.on('data', (d) => (stdout += d))
       child.stderr.on('data', (d) => (stderr += d))
-      let running = true
-      const exited = new Promise<number | null>((r) =>
-        child.on('close', (c) => {
-          running = false
-          r(c)
-        })
-      )
-      // The capture starts when the process is up, which takes a while on a busy machine and says
-      // nothing: the same traffic repeats until the capture ends, so some of it is captured whole.
-      while (running) {
-        const client = await connectShare({ host: '127.0.0.1', port: sharePort })
-        await client.writeFile('plan.txt', 'the plan\n')
-        await client.list('')
-        client.close()
-        const sock = connect(chPort, '127.0.0.1')
-        await new Promise((r) => sock.on('connect', r))
-        const ch = await secureOutbound(sock, { identity: a, pinnedPeers: [peerIdFromPublicKey(b.publicKey).toString()] })
-        ch.on('data', () => {})
-        const closed = new Promise((r) => sock.once('close', r))
-        ch.end(Buffer.alloc(50_000, 7))
-        await closed
-        await new Promise((r) => setTimeout(r, 250))
-      }
+      const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)))
+      // The traffic starts when the CLI says libpcap listens (however long start-up takes on a
+      // busy machine), and the capture is stopped with Ctrl-C once the traffic is done: the CLI
+      // drains what the kernel already captured before it reports.
+      const listening = await Promise.race([
+        new Promise<boolean>((r) => child.stderr.on('data', () => stderr.includes('peerguard: capturing on lo') && r(true))),
+        exited.then(() => false)
+      ])
+      expect([listening, stderr]).toEqual([true, expect.stringContaining('peerguard: capturing on lo')])
+      const client = await connectShare({ host: '127.0.0.1', port: sharePort })
+      await client.writeFile('plan.txt', 'the plan\n')
+      await client.list('')
+      client.close()
+      const sock = connect(chPort, '127.0.0.1')
+      await new Promise((r) => sock.on('connect', r))
+      const ch = await secureOutbound(sock, { identity: a, pinnedPeers: [peerIdFromPublicKey(b.publicKey).toString()] })
+      ch.on('data', () => {})
+      const closed = new Promise((r) => sock.once('close', r))
+      ch.end(Buffer.alloc(50_000, 7))
+      await closed
+      child.kill('SIGINT')
       const code = await exited
       await share.close()
       channelServer.close()

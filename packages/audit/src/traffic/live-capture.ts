@@ -24,6 +24,11 @@ export interface LiveCaptureOptions {
   rotateBytes?: number
   /** Called about once a second with the packets seen so far (progress display). */
   onProgress?: (packets: number) => void
+  /**
+   * Called once libpcap has opened the interface and installed the filter: every packet sent from
+   * now on is captured. Start the traffic to watch here rather than after a guessed delay.
+   */
+  onReady?: () => void
 }
 
 export interface LiveCaptureResult {
@@ -103,6 +108,8 @@ setInterval(flush, 20)
 process.send({ ready: true, linktype })
 process.on('message', (m) => {
   if (!m || !m.stop) return
+  // Drain what the kernel already holds for us before the counters and the end of the stream.
+  for (let i = 0; i < 1e6 && session.session.dispatch(session.buf, session.header) > 0; i++);
   flush()
   const s = session.stats()
   process.stdout.end(() => process.send({ stats: { received: s.ps_recv, dropped: s.ps_drop, ifDropped: s.ps_ifdrop, userDropped, payloadShed: shed } }, () => process.exit(0)))
@@ -136,6 +143,8 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
     throw new InvalidArgumentError(`durationSeconds: expected a positive number, got ${options.durationSeconds}`)
   if (options.filter !== undefined && typeof options.filter !== 'string')
     throw new InvalidArgumentError('filter: expected a BPF expression')
+  if (options.onReady !== undefined && typeof options.onReady !== 'function')
+    throw new InvalidArgumentError('onReady: expected a function')
   const pcapPath = await loadPcap()
   const snaplen = options.snaplen ?? 262144
   const config = {
@@ -186,6 +195,7 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
           ...(options.rotateBytes === undefined ? {} : { rotateBytes: options.rotateBytes })
         })
   auditor.setSource({ interface: options.iface, format: 'live', linktypes: [linktype] })
+  options.onReady?.()
   let packets = 0
   const sink = {
     packet(lt: number, buf: Buffer, off: number, caplen: number, len: number, ts: number): void {
@@ -223,7 +233,8 @@ export async function captureLive(auditor: TrafficAuditor, options: LiveCaptureO
       timers.push(setTimeout(tick, 1000))
     }
   })
-  // Give libpcap a moment to hand over what is already buffered, then stop and read the counters.
+  // Give the kernel a moment to hand over its current block (buffer_timeout 50 ms), then stop: the
+  // capture process drains what is buffered, then sends the counters.
   await new Promise((r) => setTimeout(r, 150))
   let stats: LiveCaptureResult['stats'] = { received: 0, dropped: 0, ifDropped: 0, userDropped: 0, payloadShed: 0 }
   if (child.connected) {

@@ -295,7 +295,8 @@ Example:
             ...(duration === undefined ? {} : { durationSeconds: duration }),
             ...(o.save === undefined ? {} : { save: o.save }),
             ...(rotate === undefined ? {} : { rotateBytes: rotate * 1_000_000 }),
-            ...(io.isTTY ? { onProgress: (n: number) => io.err(`peerguard: ${n} packets`) } : {})
+            ...(io.isTTY ? { onProgress: (n: number) => io.err(`peerguard: ${n} packets`) } : {}),
+            onReady: () => io.err(`peerguard: capturing on ${o.iface}`)
           })
           io.err(
             `peerguard: captured ${r.packets} packets; libpcap received ${r.stats.received}, dropped ${r.stats.dropped}, interface dropped ${r.stats.ifDropped}`
