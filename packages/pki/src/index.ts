@@ -57,7 +57,7 @@ export type { TlsCredentialsOptions } from './tls.js'
 export { pemDecode, pemDecodeAll, pemEncode } from './pem.js'
 export type { PemLabel } from './pem.js'
 export { PEER_URI_PREFIX, peerUri } from './peer-uri.js'
-export { SAN_MAX, subjectAltNamesOf } from './subject-alt-names.js'
+export { checkDnsNames, checkIpAddresses, SAN_MAX, subjectAltNamesOf } from './subject-alt-names.js'
 export type { SubjectAltNames } from './subject-alt-names.js'
 // Every error class (by name, for `instanceof`) is at `@peerguard/pki/errors`; the codes are the contract.
 export { CertificateMalformedError, CertificateVerificationError, CrlMalformedError } from './errors.js'

@@ -4,6 +4,8 @@ import { InvalidArgumentError, PeerguardError, wipe, writeFileAtomic } from '@pe
 import {
   type CaRecord,
   type CertificateAuthority,
+  checkDnsNames,
+  checkIpAddresses,
   type IssuedCertificate,
   initCaDirectory,
   initIntermediateDirectory,
@@ -30,6 +32,8 @@ function issuedJson(c: IssuedCertificate, out: string) {
     peerId: c.peerId,
     name: c.name,
     groups: c.groups,
+    dnsNames: c.dnsNames,
+    ipAddresses: c.ipAddresses,
     notBefore: c.notBefore.toISOString(),
     notAfter: c.notAfter.toISOString()
   }
@@ -43,6 +47,8 @@ function printIssued(io: CliIO, cmd: Command, c: IssuedCertificate, out: string)
   io.out(`issued ${out}`)
   io.out(`  name:      ${c.name}${c.groups.length > 0 ? ` (groups: ${c.groups.join(', ')})` : ''}`)
   io.out(`  peer ID:   ${c.peerId}`)
+  const hosts = [...c.dnsNames, ...c.ipAddresses]
+  if (hosts.length > 0) io.out(`  hosts:     ${hosts.join(', ')}`)
   io.out(`  serial:    ${c.serial}`)
   io.out(`  expires:   ${c.notAfter.toISOString()}`)
 }
@@ -120,6 +126,8 @@ Example:
     .option('--peer-id <id>', 'issue for this peer ID (the ID is the public key)')
     .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
     .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
+    .option('--dns <name>', 'a host name (DNS SAN) standard TLS clients such as curl check; repeat for more', collect, [])
+    .option('--ip <address>', 'an IP address (IP SAN) standard TLS clients such as curl check; repeat for more', collect, [])
     .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
     .option(
       '--crl-url <url>',
@@ -138,7 +146,13 @@ Example:
       `
 Example:
   $ peerguard ca issue --ca lan-ca --key alice.key --name alice --group family --out alice.pem --passphrase-file ca.pass
-  $ peerguard ca issue --ca lan-ca --csr bob.csr --name bob --days 7 --out bob.pem --passphrase-file ca.pass`
+  $ peerguard ca issue --ca lan-ca --csr bob.csr --name bob --days 7 --out bob.pem --passphrase-file ca.pass
+  $ peerguard ca issue --ca lan-ca --key nas.key --name nas --dns nas.lan --dns localhost --ip 127.0.0.1 \\
+      --out nas.pem --passphrase-file ca.pass
+
+--dns and --ip name the hosts a TLS client (curl, openssl s_client, a browser) connects to, so
+its hostname check passes; peerguard's own peers are matched by peer ID, not by these.
+\`ca renew\` keeps them.`
     )
     .action((opts, cmd) => caIssue(io, opts, cmd))
 
@@ -273,6 +287,8 @@ async function caIssue(
     peerId?: string
     name?: string
     group: string[]
+    dns: string[]
+    ip: string[]
     days?: number
     crlUrl?: string[]
     out: string
@@ -286,7 +302,10 @@ async function caIssue(
   await assertWritable(opts.out, opts.force)
   const days = {
     ...(opts.days === undefined ? {} : { days: opts.days }),
-    ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl })
+    ...(opts.crlUrl === undefined ? {} : { crlDistributionPoints: opts.crlUrl }),
+    // Checked here so a bad value is reported under its flag's name.
+    dnsNames: checkDnsNames('--dns', opts.dns),
+    ipAddresses: checkIpAddresses('--ip', opts.ip)
   }
   let issued: IssuedCertificate
   if (opts.csr !== undefined) {

@@ -12,6 +12,7 @@ import {
 import { InvalidArgumentError, PeerguardError, wipe } from '@peerguard/interface'
 import type { CliIO } from '../io.js'
 import { readPassphraseFile, wantsJson } from '../common.js'
+import { registerIdExportCommand } from './id-export.js'
 
 /** Everything `id show --json` prints: public facts only, never the secret. */
 function describePeer(peerId: PeerId, encrypted: boolean, label: string | undefined) {
@@ -36,7 +37,7 @@ function printPeer(io: CliIO, info: ReturnType<typeof describePeer>): void {
   io.out(`encrypted:    ${info.encrypted ? 'yes' : 'no'}`)
 }
 
-/** `peerguard id new` and `peerguard id show`: create and inspect identity key files. */
+/** `peerguard id new`, `id show` and `id export`: create, inspect and export identity key files. */
 export function registerIdCommands(program: Command, io: CliIO): void {
   const id = program
     .command('id')
@@ -46,7 +47,8 @@ export function registerIdCommands(program: Command, io: CliIO): void {
       `
 Example:
   $ peerguard id new --out alice.key --passphrase-file alice.pass
-  $ peerguard id show alice.key --passphrase-file alice.pass --json`
+  $ peerguard id show alice.key --passphrase-file alice.pass --json
+  $ peerguard id export alice.key --pem --passphrase-file alice.pass --pem-passphrase-file pem.pass --out alice-key.pem`
     )
 
   id.command('new')
@@ -127,4 +129,6 @@ Example:
         io.err(`peerguard: warning: ${file} is not encrypted; the passphrase was not needed`)
       }
     })
+
+  registerIdExportCommand(id, io)
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { InvalidArgumentError, isPeerguardError, type PeerInfo, type SecureChannel } from '@peerguard/interface'
+import { InvalidArgumentError, isPeerguardError, PeerguardError, type PeerInfo, type SecureChannel } from '@peerguard/interface'
 import {
   createProxyClient,
   createProxyServer,
@@ -11,6 +11,7 @@ import {
   type ProxyServer
 } from '@peerguard/proxy'
 import type { CliIO } from '../io.js'
+import { allowPolicy } from '../allow-policy.js'
 import {
   acceptanceOf,
   explainServerRefusal,
@@ -119,7 +120,9 @@ Example:
     .requiredOption('--identity <file>', "this node's identity key file")
     .requiredOption('--cert <file>', "this node's certificate (PEM, leaf first)")
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
-    .requiredOption('--policy <file>', 'policy file deciding who may reach the service')
+    .option('--policy <file>', 'policy file deciding who may reach the service (or --allow-group/--allow-peer)')
+    .option('--allow-group <group>', 'instead of --policy: admit peers in this group (certificate OU); repeatable', collect)
+    .option('--allow-peer <peer-id>', 'instead of --policy: admit the peer with this ID; repeatable', collect)
     .option('--crl <file>', 'a CRL to honour (repeatable)', collect)
     .option(
       '--allow-missing-crl',
@@ -147,16 +150,24 @@ Runs until SIGINT or SIGTERM. Certificate, trust store, CRLs and policy are watc
 change or SIGHUP (a bad file keeps the previous configuration); established connections of peers
 no longer trusted or allowed by the new policy are closed, the others keep running.
 
+--allow-group and --allow-peer stand for a one-rule policy: allow --action on service:<name> to
+peers in any of the groups or with any of the peer IDs, deny everyone else. They cannot be
+combined with --policy (write the rule into the policy file instead).
+
 Example:
   $ peerguard proxy server --listen 0.0.0.0:7631 --target 127.0.0.1:631 --service printer --action print \\
-      --identity nas.key --cert nas.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.log`
+      --identity nas.key --cert nas.pem --trust ca.pem --crl ca.crl --policy office.yaml --log decisions.log
+  $ peerguard proxy server --tls --listen 0.0.0.0:7632 --target 127.0.0.1:8080 --service web \\
+      --identity nas.key --cert nas.pem --trust ca.pem --crl ca.crl --allow-group family`
     )
     .action(
       async (
         o: CommonOptions & {
           target: string
           service: string
-          policy: string
+          policy?: string
+          allowGroup?: string[]
+          allowPeer?: string[]
           log?: string
           logShip?: string
           action: string
@@ -170,6 +181,16 @@ Example:
         const json = wantsJson(cmd)
         const listen = parseHostPort(o.listen, '--listen')
         const target = parseHostPort(o.target, '--target')
+        const allowFlags = o.allowGroup !== undefined || o.allowPeer !== undefined
+        if (allowFlags && o.policy !== undefined)
+          throw new PeerguardError('usage', 'give --policy or --allow-group/--allow-peer, not both', {
+            details: { hint: 'write the rule into the policy file instead' }
+          })
+        // The flags compile to an in-memory policy; checked before any file is read.
+        const flagPolicy =
+          o.policy === undefined
+            ? allowPolicy({ groups: o.allowGroup ?? [], peers: o.allowPeer ?? [], service: o.service, action: o.action })
+            : undefined
         const files = await filesOf(o, o.policy)
         const config = await loadProxyConfig(files)
         const log = o.log === undefined ? undefined : await openNodeLog(o.log, config.identity, o, io)
@@ -190,7 +211,7 @@ Example:
               identity: config.identity,
               chain: live.chain,
               trust: live.trust,
-              ...(live.policy === undefined ? {} : { policy: live.policy })
+              ...(flagPolicy !== undefined ? { policy: flagPolicy } : live.policy === undefined ? {} : { policy: live.policy })
             },
             connectionCheck: live.checkPeer,
             tls: o.tls === true,
