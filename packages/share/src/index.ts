@@ -17,7 +17,7 @@
  * ```
  */
 export { createShareServer, ShareServer } from './server.js'
-export type { DroppedEvent, OperationEvent, ShareServerOptions } from './server.js'
+export type { DroppedEvent, OperationEvent, ShareConnectionInfo, ShareServerOptions } from './server.js'
 export { connectShare, parseShareAddress, ShareClient } from './client.js'
 export type { ConnectShareOptions, Progress, ReadResult, ShareEntry, TransferOptions } from './client.js'
 export { hardenedTransport, plainTransport } from './transport.js'

@@ -77,8 +77,18 @@ export interface OperationEvent {
 
 const OPS = new Set(['list', 'stat', 'read', 'write', 'delete', 'rename', 'mkdir'])
 
+/** One open connection, for status displays (`connections()`). */
+export interface ShareConnectionInfo {
+  readonly peer: PeerInfo
+  /** When the connection was accepted (ms since the epoch). */
+  readonly since: number
+  /** Operations running on it now. */
+  readonly operations: number
+}
+
 interface Conn {
   peer: PeerInfo
+  since: number
   frames: FrameConnection
   uploads: Map<number, UploadState>
   reads: Map<number, { cancelled: boolean }>
@@ -117,6 +127,8 @@ export class ShareServer extends EventEmitter {
   #recheckEpoch = 0
   /** Refusals before authentication: counted per address and minute, not logged one by one. */
   #refusals: RefusalSummarizer | undefined
+  /** Set by drain(): new operations are refused. */
+  #draining = false
 
   constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
     super()
@@ -196,6 +208,25 @@ export class ShareServer extends EventEmitter {
   get address(): { host: string; port: number } | undefined {
     const addr = this.#server?.address()
     return addr === null || addr === undefined || typeof addr === 'string' ? undefined : { host: addr.address, port: addr.port }
+  }
+
+  /** The open connections now: peer, since when, operations running. */
+  connections(): ShareConnectionInfo[] {
+    return [...this.#conns].map((c) => ({ peer: c.peer, since: c.since, operations: c.open.size }))
+  }
+
+  /**
+   * Stop accepting connections and new operations (refused with `aborted`), then wait until no
+   * operation runs or `timeoutMs` passed. Resolves to true when drained. Call `close()` after.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    assertInteger('timeoutMs', timeoutMs, 0, 3_600_000)
+    this.#draining = true
+    this.#server?.close()
+    const deadline = Date.now() + timeoutMs
+    const busy = (): boolean => [...this.#conns].some((c) => c.open.size > 0)
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    return !busy()
   }
 
   /** Stop listening, close every connection, discard unfinished uploads. */
@@ -320,6 +351,7 @@ export class ShareServer extends EventEmitter {
   #serve(stream: Duplex, peer: PeerInfo, initial: Buffer): void {
     const conn: Conn = {
       peer,
+      since: Date.now(),
       uploads: new Map(),
       reads: new Map(),
       open: new Set(),
@@ -416,6 +448,14 @@ export class ShareServer extends EventEmitter {
     }
     const req = parseJson(frame.payload)
     if (frame.id === 0 || conn.open.has(frame.id)) throw new ShareProtocolError(`request id ${frame.id} is zero or already open`)
+    if (this.#draining) {
+      await conn.frames.sendJson(FrameType.REPLY, frame.id, {
+        ok: false,
+        code: 'aborted',
+        message: 'the server is shutting down'
+      })
+      return
+    }
     // Hardened: the authenticated peer ID. Plain: the source host (the only identity there is).
     const key = this.mode === 'plain' ? (conn.peer.address ?? conn.peer.peerId).replace(/:\d+$/, '') : conn.peer.peerId
     const active = this.#active.get(key) ?? 0

@@ -9,6 +9,7 @@ import { registerDemoCommands } from './demo.js'
 import { registerShareCommands } from './share.js'
 import { registerProxyCommands } from './proxy.js'
 import { registerSwarmCommands } from './swarm.js'
+import { registerNodeCommands } from './node.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -21,6 +22,7 @@ export function registerAll(program: Command, io: CliIO): void {
   registerShareCommands(program, io)
   registerProxyCommands(program, io)
   registerSwarmCommands(program, io)
+  registerNodeCommands(program, io)
   void program
   void io
 }

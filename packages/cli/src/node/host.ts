@@ -1,0 +1,247 @@
+/**
+ * The service host of `peerguard node`: every share and proxy service of one config under one
+ * identity, one trust store (+ CRLs), one policy and one decision log, kept current by one
+ * LiveConfig. The config file itself is watched too: an edit that only touches live keys applies,
+ * anything else is refused (node-reload-refused) and the configuration in force stays.
+ */
+import type { DecisionLog } from '@peerguard/decision-log'
+import type { KeyPair } from '@peerguard/identity'
+import { isPeerguardError, type PeerInfo } from '@peerguard/interface'
+import { createProxyServer, type ProxyServer } from '@peerguard/proxy'
+import { channelTransport, createShareServer, policyAuthorizer, type ShareServer } from '@peerguard/share'
+import { openNodeLog } from '../commands/audit-log.js'
+import { checkTrust, readKey, recordTrustChoice } from '../common.js'
+import { type FileWatch, watchFiles } from '../file-watch.js'
+import type { CliIO } from '../io.js'
+import type { LiveConfig } from '../live-config.js'
+import { liveConfigFor } from '../serve-live.js'
+import { loadNodeConfig, type NodeConfig, restartKeys } from './config.js'
+import { type NodeStatus, type PeerStatus, peerStatus, trustStatus } from './status.js'
+
+interface HostedShare {
+  readonly kind: 'share'
+  readonly spec: NodeConfig['shares'][number]
+  readonly server: ShareServer
+}
+
+interface HostedProxy {
+  readonly kind: 'proxy'
+  readonly spec: NodeConfig['proxies'][number]
+  readonly server: ProxyServer
+  /** Open connections: the PeerInfo object `connection` and `closed` both carry. */
+  readonly open: Map<PeerInfo, number>
+}
+
+/** What a reload did: the policy hash before and after, and what was refused. */
+export interface NodeReloadResult {
+  readonly policySha256Before?: string
+  readonly policySha256: string | undefined
+  readonly refused?: { code: string; reason: string }
+}
+
+function messageOf(err: unknown): { code: string; reason: string } {
+  return { code: isPeerguardError(err) ? err.code : 'internal', reason: err instanceof Error ? err.message : String(err) }
+}
+
+const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+
+/** A running node. Create with `startNode`; `stop()` drains and closes. */
+export class NodeHost {
+  readonly startedAt = Date.now()
+  #config: NodeConfig
+  readonly #io: CliIO
+  readonly #live: LiveConfig
+  readonly #log: DecisionLog | undefined
+  readonly #services: Array<HostedShare | HostedProxy>
+  #watch: FileWatch | undefined
+
+  /** @internal use startNode. */
+  constructor(
+    config: NodeConfig,
+    io: CliIO,
+    live: LiveConfig,
+    log: DecisionLog | undefined,
+    services: Array<HostedShare | HostedProxy>
+  ) {
+    this.#config = config
+    this.#io = io
+    this.#live = live
+    this.#log = log
+    this.#services = services
+  }
+
+  get config(): NodeConfig {
+    return this.#config
+  }
+
+  /** Watch the config file and the files it names; resolves once watching. */
+  async watch(): Promise<void> {
+    this.#live.onChange(async (change) => {
+      for (const s of this.#services) await s.server.recheck({ trust: change.trust })
+    })
+    await this.#live.start()
+    this.#watch = watchFiles({ paths: [this.#config.file], onChange: () => void this.reload('file change') })
+    await this.#watch.ready
+  }
+
+  /**
+   * Re-read the config file (refusing edits that need a restart) and every file it names.
+   * Never fails open: a bad file keeps the one in force.
+   */
+  async reload(trigger = 'request'): Promise<NodeReloadResult> {
+    const before = this.#live.policySha256
+    let refused: { code: string; reason: string } | undefined
+    try {
+      const next = await loadNodeConfig(this.#config.file)
+      const changed = restartKeys(this.#config, next)
+      if (changed.length > 0) {
+        refused = {
+          code: 'node-reload-refused',
+          reason: `${this.#config.file}: ${changed.map(kebab).join(', ')} changed: restart the node to apply (only drain-seconds and the contents of the certificate, trust, CRL and policy files reload live)`
+        }
+      } else this.#config = next
+    } catch (err) {
+      refused = messageOf(err)
+    }
+    if (refused !== undefined) {
+      this.#io.err(
+        `peerguard: warning: reload: config rejected (${refused.code}): ${refused.reason}; keeping the configuration in force`
+      )
+      await this.#log
+        ?.append({ kind: 'reload', event: 'rejected', what: 'config', code: refused.code, reason: refused.reason })
+        .catch(() => {})
+    }
+    await this.#live.reload(trigger === 'file change' ? trigger : 'SIGHUP')
+    const after = this.#live.policySha256
+    return {
+      ...(before === undefined ? {} : { policySha256Before: before }),
+      policySha256: after,
+      ...(refused === undefined ? {} : { refused })
+    }
+  }
+
+  /** Everything `peerguard node status` shows. */
+  status(): NodeStatus {
+    return {
+      pid: process.pid,
+      config: this.#config.file,
+      since: new Date(this.startedAt).toISOString(),
+      policy: { file: this.#config.policy, sha256: this.#live.policySha256 },
+      ...(this.#config.log === undefined ? {} : { log: this.#config.log }),
+      crls: trustStatus(this.#live.trust),
+      services: this.#services.map((s) => {
+        if (s.kind === 'share') {
+          const a = s.server.address
+          return {
+            kind: 'share',
+            name: s.spec.name,
+            root: s.spec.path,
+            listening: a === undefined ? undefined : `${a.host}:${a.port}`,
+            peers: s.server.connections().map((c) => peerStatus(c.peer, c.since, c.operations))
+          }
+        }
+        const a = s.server.server.address()
+        const stats = s.server.stats
+        return {
+          kind: 'proxy',
+          name: s.spec.service,
+          target: `${s.spec.target.host}:${s.spec.target.port}`,
+          mode: s.spec.tls ? 'tls' : 'noise',
+          listening: a === null || typeof a === 'string' ? undefined : `${a.address}:${a.port}`,
+          bytes: { in: stats.bytesIn, out: stats.bytesOut },
+          peers: [...s.open].map(([peer, since]): PeerStatus => peerStatus(peer, since, 1))
+        }
+      })
+    }
+  }
+
+  /**
+   * SIGTERM: stop accepting everywhere, let running operations finish for up to `drain-seconds`,
+   * then close every service and the log. Resolves to whether everything finished in time.
+   */
+  async stop(): Promise<boolean> {
+    this.#watch?.close()
+    this.#live.close()
+    const ms = this.#config.drainSeconds * 1000
+    const drained = await Promise.all(
+      this.#services.map(async (s) => {
+        if (s.kind === 'share') return s.server.drain(ms)
+        let timer: NodeJS.Timeout | undefined
+        const done = await Promise.race([
+          s.server.close({ drain: true }).then(() => true),
+          new Promise<boolean>((r) => {
+            timer = setTimeout(() => r(false), ms)
+          })
+        ])
+        clearTimeout(timer)
+        return done
+      })
+    )
+    await Promise.all(this.#services.map((s) => s.server.close()))
+    await this.#log?.close()
+    return drained.every(Boolean)
+  }
+}
+
+/** Start every service of `config`; on any failure, what started is closed again. */
+export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost> {
+  const identity: KeyPair = await readKey(config.identity, config.passphraseFile)
+  const log = config.log === undefined ? undefined : await openNodeLog(config.log, identity, config, io)
+  const services: Array<HostedShare | HostedProxy> = []
+  let live: LiveConfig | undefined
+  try {
+    live = await liveConfigFor(
+      {
+        cert: config.cert,
+        trust: config.trust,
+        crl: config.crl,
+        allowMissingCrl: config.allowMissingCrl,
+        policy: config.policy,
+        crlRefresh: String(config.crlRefresh)
+      },
+      identity,
+      io,
+      log
+    )
+    await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
+    const policy = live.policy as NonNullable<LiveConfig['policy']>
+    for (const spec of config.shares) {
+      const server = createShareServer({
+        root: spec.path,
+        shareName: spec.name,
+        transport: channelTransport({ identity, chain: live.chain, trust: live.trust }),
+        authorize: policyAuthorizer(policy),
+        connectionCheck: live.checkPeer,
+        ...(log === undefined ? {} : { log }),
+        maxConcurrentPerPeer: spec.maxOps
+      })
+      services.push({ kind: 'share', spec, server })
+      await server.listen(spec.listen)
+    }
+    for (const spec of config.proxies) {
+      const server = createProxyServer({
+        listen: `${spec.listen.host.includes(':') ? `[${spec.listen.host}]` : spec.listen.host}:${spec.listen.port}`,
+        target: `${spec.target.host.includes(':') ? `[${spec.target.host}]` : spec.target.host}:${spec.target.port}`,
+        service: spec.service,
+        action: spec.action,
+        config: { identity, chain: live.chain, trust: live.trust, policy },
+        connectionCheck: live.checkPeer,
+        tls: spec.tls,
+        proxyProtocol: spec.proxyProtocol,
+        ...(log === undefined ? {} : { decisionLog: log })
+      })
+      const open = new Map<PeerInfo, number>()
+      server.on('connection', (peer: PeerInfo) => open.set(peer, Date.now()))
+      server.on('closed', (peer: PeerInfo) => open.delete(peer))
+      server.on('dropped', (peer: PeerInfo) => open.delete(peer))
+      services.push({ kind: 'proxy', spec, server, open })
+      await server.listen()
+    }
+  } catch (err) {
+    live?.close()
+    await Promise.all(services.map((s) => s.server.close().catch(() => {})))
+    await log?.close()
+    throw err
+  }
+  return new NodeHost(config, io, live, log, services)
+}

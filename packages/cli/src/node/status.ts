@@ -1,0 +1,87 @@
+/**
+ * What `peerguard node status` reports (the JSON of `--json`, the same over the control socket)
+ * and its table for people.
+ */
+import type { PeerInfo } from '@peerguard/interface'
+import type { TrustStore } from '@peerguard/pki'
+
+export interface PeerStatus {
+  readonly name?: string
+  readonly peerId: string
+  readonly address?: string
+  /** ISO 8601. */
+  readonly since: string
+  /** Operations running now (a proxied connection is one). */
+  readonly operations: number
+}
+
+export interface CrlStatus {
+  readonly issuer: string
+  /** ISO 8601. */
+  readonly thisUpdate: string
+  readonly nextUpdate?: string
+  /** Past its nextUpdate: revocation information may be missing. */
+  readonly stale: boolean
+}
+
+export interface ServiceStatus {
+  readonly kind: 'share' | 'proxy'
+  readonly name: string
+  readonly listening: string | undefined
+  readonly root?: string
+  readonly target?: string
+  readonly mode?: string
+  /** Proxy: bytes carried by closed connections. */
+  readonly bytes?: { in: number; out: number }
+  readonly peers: readonly PeerStatus[]
+}
+
+export interface NodeStatus {
+  readonly pid: number
+  readonly config: string
+  readonly since: string
+  readonly policy: { file: string; sha256: string | undefined }
+  readonly log?: string
+  readonly crls: readonly CrlStatus[]
+  readonly services: readonly ServiceStatus[]
+}
+
+export function peerStatus(peer: PeerInfo, since: number, operations: number): PeerStatus {
+  return {
+    ...(peer.name === undefined ? {} : { name: peer.name }),
+    peerId: peer.peerId,
+    ...(peer.address === undefined ? {} : { address: peer.address }),
+    since: new Date(since).toISOString(),
+    operations
+  }
+}
+
+export function trustStatus(trust: TrustStore, now = Date.now()): CrlStatus[] {
+  return trust.crls.map((c) => ({
+    issuer: c.issuer.text,
+    thisUpdate: new Date(c.thisUpdate).toISOString(),
+    ...(c.nextUpdate === undefined ? {} : { nextUpdate: new Date(c.nextUpdate).toISOString() }),
+    stale: c.nextUpdate !== undefined && c.nextUpdate < now
+  }))
+}
+
+/** The status as lines for a terminal. */
+export function formatStatus(s: NodeStatus): string[] {
+  const out = [
+    `node pid ${s.pid} since ${s.since}, config ${s.config}`,
+    `policy ${s.policy.file} sha256 ${s.policy.sha256 ?? '(none)'}`,
+    ...(s.log === undefined ? [] : [`decision log ${s.log}`]),
+    ...s.crls.map(
+      (c) => `crl ${c.issuer}: this update ${c.thisUpdate}, next ${c.nextUpdate ?? '(none)'}${c.stale ? '  STALE' : ''}`
+    )
+  ]
+  for (const v of s.services) {
+    const what = v.kind === 'share' ? `share ${v.name} (${v.root})` : `proxy ${v.name} -> ${v.target} (${v.mode})`
+    out.push(`${what} on ${v.listening ?? '(not listening)'}: ${v.peers.length} peer${v.peers.length === 1 ? '' : 's'}`)
+    for (const p of v.peers)
+      out.push(
+        `  ${p.name ?? '-'}  ${p.peerId}  ${p.address ?? '-'}  since ${p.since}  ${p.operations} op${p.operations === 1 ? '' : 's'}`
+      )
+  }
+  return out
+}
