@@ -2,11 +2,13 @@
  * The node config: located errors for every kind of mistake, all at once; relative paths; the
  * committed example checks; `peerguard node check` exits 0 / 3 (in process).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import fc from 'fast-check'
+import { parse } from 'yaml'
 import { checkNodeConfig, loadNodeConfig, restartKeys } from '../src/node/config.js'
 import { ROOT } from './built-cli.js'
 import { runCli } from './run-cli.js'
@@ -138,5 +140,22 @@ describe('peerguard node check', () => {
     expect(j.code).toBe(3)
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, errors: 1, findings: [{ line: 14, column: 14 }] })
     await expect(loadNodeConfig(file)).rejects.toMatchObject({ code: 'node-config-invalid' })
+  })
+})
+
+describe('node.schema.json', () => {
+  it('accepts what the loader accepts and rejects what it rejects', async () => {
+    const schema = JSON.parse(await readFile(join(ROOT, 'packages', 'cli', 'node.schema.json'), 'utf8'))
+    const validate = new Ajv2020({ strict: false }).compile(schema)
+    const example = await readFile(join(ROOT, 'examples', 'node.yaml'), 'utf8')
+    for (const text of [GOOD, example]) expect(validate(parse(text))).toBe(true)
+    for (const bad of [
+      GOOD.replace('max-ops: 2', 'max-ops: 0'),
+      GOOD.replace('tls: true', 'tls: yes please'),
+      `${GOOD}colour: red\n`
+    ]) {
+      expect(checkNodeConfig(bad, 'n.yaml').findings.length).toBeGreaterThan(0)
+      expect(validate(parse(bad))).toBe(false)
+    }
   })
 })
