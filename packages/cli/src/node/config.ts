@@ -80,7 +80,7 @@ function formatPath(path: Path): string {
   return out === '' ? '(top level)' : out
 }
 
-const TOP_KEYS = [
+export const TOP_KEYS = [
   'identity',
   'passphrase-file',
   'cert',
@@ -96,8 +96,8 @@ const TOP_KEYS = [
   'shares',
   'proxies'
 ]
-const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
-const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
+export const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
+export const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
 const NAME = /^[A-Za-z0-9._-]{1,200}$/
 const HOST_PORT = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/
 
