@@ -241,7 +241,7 @@ describe('peerguard proxy server / client (built binary)', () => {
         'trust'
       ],
       2,
-      /required option '--policy/
+      /give --policy FILE, or at least one --allow-group or --allow-peer/
     ],
     [
       [

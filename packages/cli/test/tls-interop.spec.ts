@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { loadKeystore } from '@peerguard/identity'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { runCli } from './run-cli.js'
 
@@ -162,6 +163,27 @@ describe('id export --pem', () => {
     expect(der.subarray(12).toString('base64')).toBe(shown.publicKey)
     const wrong = await tool('openssl', ['pkey', '-in', 'alice-key.pem', '-passin', 'pass:wrong', '-noout'])
     expect(wrong.code).not.toBe(0)
+  })
+
+  itOpenssl('exports a P-256 key file (cert request --key-type p256) whose public key is the stored one', async () => {
+    await cli(
+      ['cert', 'request', '--key', 'alice.key', '--name', 'alice', '--key-type', 'p256'].concat([
+        '--p256-key-out',
+        'alice-p256.key',
+        '--out',
+        'alice-p256.csr'
+      ])
+    )
+    const out = JSON.parse(
+      (await cli(['id', 'export', 'alice-p256.key', '--pem', '--pem-passphrase-file', 'pem.pass', '--out', 'p256.pem', '--json']))
+        .stdout
+    ) as Record<string, unknown>
+    expect(out).toMatchObject({ keyType: 'p256', encrypted: true })
+    const der = execFileSync('openssl', ['pkey', '-in', 'p256.pem', '-passin', 'file:pem.pass', '-pubout', '-outform', 'DER'], {
+      cwd: dir
+    })
+    const entry = await loadKeystore(join(dir, 'alice-p256.key'))
+    expect(Buffer.from(der).equals(Buffer.from(entry.publicKey))).toBe(true)
   })
 
   it('needs --pem and a passphrase choice, refuses to overwrite, and --no-passphrase says so', async () => {
