@@ -87,6 +87,10 @@ if (!quick && failed.length > 0) {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `${started.toISOString().slice(0, 19).replace(/:/g, '-')}.json`)
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  // in the repository's JSON style, so `npm run lint` (biome) accepts the file as written
+  const biome = join(here, '..', 'node_modules', '.bin', 'biome')
+  if (spawnSync(biome, ['format', '--write', file], { stdio: 'ignore' }).status !== 0)
+    console.log(`bench: note: could not format ${file} with biome; run npx biome format --write on it`)
   console.log(`\nbench: ${figures.length} figures written to ${file}`)
 } else {
   console.log(`\nbench: quick mode: ${figures.length} figures recorded, none kept (smoke test)`)
