@@ -18,7 +18,9 @@ export type {
   ConnectionRecord,
   DecisionRecord,
   LogPeer,
+  NodeRecord,
   OperationRecord,
+  OutcomeRecord,
   RefusalSummaryRecord,
   ReloadRecord
 } from './records.js'

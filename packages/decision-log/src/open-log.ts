@@ -1,4 +1,5 @@
-import { readFile, truncate } from 'node:fs/promises'
+import { readFile, stat, truncate } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { peerIdFromPublicKey } from '@peerguard/identity'
 import {
   assertBytes,
@@ -55,6 +56,7 @@ export async function openDecisionLog(options: DecisionLogOptions): Promise<Deci
   const path = options.path
   const me = peerIdFromPublicKey(options.identity.publicKey).toString()
 
+  await assertFolder(path)
   const swept = await sweepLogTempFiles(path)
   const existing = await readOptional(path)
   const headText = await readOptional(`${path}.head`)
@@ -146,4 +148,26 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
     if (e.code === 'ENOENT') return undefined
     throw new PeerguardError('io-error', `${path}: ${e.code ?? 'read failed'}`, { cause: err })
   }
+}
+
+/** The log's folder must exist: a typed `log-folder-missing`, never a bare ENOENT from deeper down. */
+async function assertFolder(path: string): Promise<void> {
+  const dir = dirname(resolve(path))
+  let isDir: boolean
+  try {
+    isDir = (await stat(dir)).isDirectory()
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR')
+      throw new PeerguardError('io-error', `${dir}: ${e.code ?? 'stat failed'}`, { cause: err })
+    isDir = false
+  }
+  if (!isDir)
+    throw new PeerguardError(
+      'log-folder-missing',
+      `${path}: the folder ${dir} does not exist; create it or choose another log path`,
+      {
+        details: { folder: dir, hint: `mkdir -p ${dir}` }
+      }
+    )
 }

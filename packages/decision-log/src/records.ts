@@ -5,7 +5,9 @@ export type {
   ConnectionRecord,
   DecisionRecord,
   LogPeer,
+  NodeRecord,
   OperationRecord,
+  OutcomeRecord,
   RefusalSummaryRecord,
   ReloadRecord
 } from '@peerguard/interface'
@@ -33,6 +35,32 @@ export function checkRecord(record: DecisionRecord): void {
     assertString('record.action', record.action, { nonEmpty: true })
     assertString('record.verb', record.verb, { nonEmpty: true })
     assertString('record.resource', record.resource, { maxLength: 8192 })
+    if (record.op !== undefined) assertString('record.op', record.op, { nonEmpty: true, maxLength: 32 })
+    if (record.to !== undefined) assertString('record.to', record.to, { maxLength: 8192 })
+  } else if (record.kind === 'outcome') {
+    if (record.outcome !== 'ok' && record.outcome !== 'failed')
+      throw new InvalidArgumentError(`record.outcome: expected 'ok' or 'failed', got ${JSON.stringify(record.outcome)}`)
+    assertString('record.op', record.op, { nonEmpty: true, maxLength: 32 })
+    assertString('record.resource', record.resource, { maxLength: 8192 })
+    if (record.to !== undefined) assertString('record.to', record.to, { maxLength: 8192 })
+    if (record.bytes !== undefined) assertInteger('record.bytes', record.bytes, 0)
+    if (record.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(record.sha256))
+      throw new InvalidArgumentError('record.sha256: expected 64 lowercase hex digits')
+    if (record.decisions !== undefined) {
+      if (!Array.isArray(record.decisions) || record.decisions.length > 64)
+        throw new InvalidArgumentError('record.decisions: expected an array of at most 64 sequence numbers')
+      for (const [i, n] of record.decisions.entries()) assertInteger(`record.decisions[${i}]`, n, 0)
+    }
+  } else if (record.kind === 'node') {
+    if (record.event !== 'start' && record.event !== 'stop')
+      throw new InvalidArgumentError(`record.event: expected 'start' or 'stop', got ${JSON.stringify(record.event)}`)
+    if (record.policySha256 !== undefined && !/^[0-9a-f]{64}$/.test(record.policySha256))
+      throw new InvalidArgumentError('record.policySha256: expected 64 lowercase hex digits')
+    if (record.services !== undefined) {
+      if (!Array.isArray(record.services) || record.services.length > 256)
+        throw new InvalidArgumentError('record.services: expected an array of at most 256 names')
+      for (const [i, n] of record.services.entries()) assertString(`record.services[${i}]`, n, { nonEmpty: true, maxLength: 256 })
+    }
   } else if (record.kind === 'connection') {
     if (record.event !== 'accepted' && record.event !== 'refused')
       throw new InvalidArgumentError(`record.event: expected 'accepted' or 'refused', got ${JSON.stringify(record.event)}`)
@@ -52,4 +80,4 @@ export function checkRecord(record: DecisionRecord): void {
   }
 }
 
-const RECORD_KINDS = new Set<string>(['connection', 'operation', 'reload', 'refusal-summary'])
+const RECORD_KINDS = new Set<string>(['connection', 'operation', 'outcome', 'node', 'reload', 'refusal-summary'])

@@ -272,6 +272,7 @@ export const CODES = {
     EXIT_CODES.FINDING
   ),
   'log-unavailable': code('the decision log cannot be written (disk full, I/O error); operations are refused until it can'),
+  'log-folder-missing': code('the folder of the decision log does not exist (create it, or choose another log path)'),
   'log-refusal-summary': code(
     'connections refused before authentication, counted per address and time window (one decision-log entry per window)',
     EXIT_CODES.FINDING

@@ -36,6 +36,52 @@ export interface OperationRecord {
   readonly resource: string
   /** The deciding rule, absent for a default deny. */
   readonly rule?: { readonly id: string; readonly source?: unknown }
+  /**
+   * The protocol operation this decision belongs to (`mkdir`, `rename`, `write`, …) when it
+   * differs from `verb` or is worth naming: a `mkdir` is decided as the policy verb `put`.
+   */
+  readonly op?: string
+  /** The destination of a rename (a share path), on every decision of that rename. */
+  readonly to?: string
+}
+
+/**
+ * What an allowed operation did, written AFTER it ran (the decision entries before it stay the
+ * fail-closed record of intent). `decisions` names the `seq` of every decision entry of the
+ * operation, so a reader joins them into one row.
+ */
+export interface OutcomeRecord {
+  readonly kind: 'outcome'
+  /** `ok`, or `failed` (the operation was allowed but did not happen; `code` says why). */
+  readonly outcome: 'ok' | 'failed'
+  /** `ok`, or the error code of the failure (e.g. `share-already-exists`). */
+  readonly code: string
+  readonly reason: string
+  readonly peer?: LogPeer
+  /** Protocol operation: `list`, `stat`, `read`, `write`, `delete`, `rename`, `mkdir`. */
+  readonly op: string
+  /** Policy resource of the operation's path, e.g. `share:docs/report.pdf` (a rename's source). */
+  readonly resource: string
+  /** Policy resource of a rename's destination. */
+  readonly to?: string
+  /** Bytes written or read. */
+  readonly bytes?: number
+  /** SHA-256 (hex) of the content written (or of a read, when the client asked for it). */
+  readonly sha256?: string
+  /** `seq` of the decision entries this operation made, when the sink reported them. */
+  readonly decisions?: readonly number[]
+}
+
+/** A node started or stopped (the policy hash in force from then on, until a reload or the next start). */
+export interface NodeRecord {
+  readonly kind: 'node'
+  readonly event: 'start' | 'stop'
+  readonly code: string
+  readonly reason: string
+  /** SHA-256 (hex) of the policy file in force, when there is a policy. */
+  readonly policySha256?: string
+  /** The services the node runs, e.g. `share:docs`, `proxy:web`. */
+  readonly services?: readonly string[]
 }
 
 /** A running node applied or rejected new configuration (policy, trust roots and CRLs, certificate). */
@@ -71,7 +117,7 @@ export interface RefusalSummaryRecord {
   readonly reason: string
 }
 
-export type DecisionRecord = ConnectionRecord | OperationRecord | ReloadRecord | RefusalSummaryRecord
+export type DecisionRecord = ConnectionRecord | OperationRecord | OutcomeRecord | NodeRecord | ReloadRecord | RefusalSummaryRecord
 
 /**
  * Where an enforcement point writes its decisions: `DecisionLog` of `@peerguard/decision-log`
@@ -90,14 +136,15 @@ export function isDecisionSink(value: unknown): value is DecisionSink {
 /**
  * The one fail-closed logging rule of every enforcement point (share, swarm, proxy, libp2p):
  * write the decision first; an operation or connection whose decision cannot be written does
- * not proceed. Resolves when the record is written (or there is no sink); otherwise rejects with
+ * not proceed. Resolves to what the sink's `append` returned (a DecisionLog: `{ seq, hash }`) when the
+ * record is written (undefined without a sink); otherwise rejects with
  * the log's own `log-*` error (`log-unavailable` for a full disk), or a `log-unavailable` error
  * whose cause is what the sink threw.
  */
-export async function recordOrRefuse(sink: DecisionSink | undefined, record: DecisionRecord): Promise<void> {
-  if (sink === undefined) return
+export async function recordOrRefuse(sink: DecisionSink | undefined, record: DecisionRecord): Promise<unknown> {
+  if (sink === undefined) return undefined
   try {
-    await sink.append(record)
+    return await sink.append(record)
   } catch (err) {
     if (isPeerguardError(err) && err.code.startsWith('log-')) throw err
     throw new PeerguardError('log-unavailable', 'the decision log cannot be written; refused', { cause: err })

@@ -28,7 +28,9 @@ export type {
   DecisionRecord,
   DecisionSink,
   LogPeer,
+  NodeRecord,
   OperationRecord,
+  OutcomeRecord,
   RefusalSummaryRecord,
   ReloadRecord
 } from './decision.js'

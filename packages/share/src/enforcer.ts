@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import {
   type Decision,
   type DecisionRecord,
@@ -10,6 +11,18 @@ import {
 import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
 import { ShareDeniedError } from './errors.js'
 import { formatSharePath, parseSharePath } from './paths.js'
+
+/**
+ * One protocol operation in progress: the decision entries it made (their `seq`), whether one of
+ * them denied it, and what its outcome entry will name. See `Enforcer.within` and `outcome`.
+ */
+export interface OperationScope {
+  readonly op: string
+  readonly decisions: number[]
+  denied: boolean
+  resource?: string
+  to?: string
+}
 
 export interface EnforcerOptions {
   shareName: string
@@ -29,6 +42,7 @@ export class Enforcer {
   readonly mode: 'plain' | 'hardened'
   #authorize: Authorizer | undefined
   #log: DecisionSink | undefined
+  #scope = new AsyncLocalStorage<OperationScope>()
 
   constructor(options: EnforcerOptions) {
     this.shareName = options.shareName
@@ -57,6 +71,8 @@ export class Enforcer {
       })
       throw err
     }
+    const scope = this.#scope.getStore()
+    if (field === 'to' && scope !== undefined) scope.to = shareResource(this.shareName, formatSharePath(names))
     return this.authorize(peer, verb, names, size === undefined ? {} : { size })
   }
 
@@ -147,8 +163,63 @@ export class Enforcer {
 
   /** Append a decision before acting; a log that cannot be written refuses the operation (fail closed). */
   async record(record: DecisionRecord): Promise<void> {
+    const scope = this.#scope.getStore()
+    let entry = record
+    if (scope !== undefined && record.kind === 'operation') {
+      // every decision of one operation names it (a mkdir is decided as `put`) and a rename's destination
+      entry = {
+        ...record,
+        ...(scope.op === record.verb ? {} : { op: scope.op }),
+        ...(scope.to === undefined ? {} : { to: scope.to })
+      }
+      scope.resource ??= record.resource
+      if (!record.allowed) scope.denied = true
+    }
     // Fail closed: an operation whose decision cannot be recorded does not run (`log-unavailable`).
-    await recordOrRefuse(this.#log, record)
+    const written = await recordOrRefuse(this.#log, entry)
+    const seq = (written as { seq?: unknown } | undefined)?.seq
+    if (scope !== undefined && record.kind === 'operation' && typeof seq === 'number') scope.decisions.push(seq)
+  }
+
+  /** Run one protocol operation `op` in a scope that collects its decisions (for `outcome`). */
+  within<T>(scope: OperationScope, fn: () => Promise<T>): Promise<T> {
+    return this.#scope.run(scope, fn)
+  }
+
+  /**
+   * Record what an allowed operation did, AFTER it ran: `ok` or `failed` with the reply's code,
+   * bytes and SHA-256. Nothing is written for an operation refused by a decision (that entry says
+   * so) or one that never reached a decision. A failure to write is returned, not thrown: the
+   * operation already happened, and its decision is on the record.
+   */
+  async outcome(peer: PeerInfo, scope: OperationScope, reply: Record<string, unknown>): Promise<unknown> {
+    if (scope.denied || scope.resource === undefined) return undefined
+    const ok = reply.ok === true
+    const bytes =
+      typeof reply.bytes === 'number'
+        ? reply.bytes
+        : typeof reply.size === 'number' && scope.op === 'write'
+          ? reply.size
+          : undefined
+    const sha256 = typeof reply.sha256 === 'string' && /^[0-9a-f]{64}$/.test(reply.sha256) ? reply.sha256 : undefined
+    try {
+      await recordOrRefuse(this.#log, {
+        kind: 'outcome',
+        outcome: ok ? 'ok' : 'failed',
+        code: ok ? 'ok' : typeof reply.code === 'string' && reply.code !== '' ? reply.code.slice(0, 128) : 'share-io-error',
+        reason: ok ? `${scope.op} done` : typeof reply.message === 'string' ? reply.message.slice(0, 1024) : 'failed',
+        peer: logPeer(peer),
+        op: scope.op,
+        resource: scope.resource,
+        ...(scope.to === undefined ? {} : { to: scope.to }),
+        ...(ok && bytes !== undefined ? { bytes } : {}),
+        ...(ok && sha256 !== undefined ? { sha256 } : {}),
+        ...(scope.decisions.length === 0 ? {} : { decisions: scope.decisions.slice(0, 64) })
+      })
+      return undefined
+    } catch (err) {
+      return err
+    }
   }
 }
 

@@ -19,7 +19,7 @@ import {
   silentLogger
 } from '@peerguard/interface'
 import type { Authorizer } from './authorize.js'
-import { Enforcer, logPeer } from './enforcer.js'
+import { Enforcer, logPeer, type OperationScope } from './enforcer.js'
 import { RefusalSummarizer } from '@peerguard/decision-log'
 
 import { FrameConnection } from './connection.js'
@@ -481,13 +481,18 @@ export class ShareServer extends EventEmitter {
     const op = typeof req.op === 'string' && OPS.has(req.op) ? req.op : undefined
     const path = typeof req.path === 'string' ? req.path : typeof req.from === 'string' ? req.from : ''
     let reply: Record<string, unknown>
+    const scope: OperationScope = { op: op ?? 'unknown', decisions: [], denied: false }
     try {
       if (op === undefined) throw new ShareError('invalid-argument', `unknown op ${JSON.stringify(req.op)}`)
-      reply = await this.#dispatch(conn, id, op, req)
+      reply = await this.#enforcer.within(scope, () => this.#dispatch(conn, id, op, req))
     } catch (err) {
       if (!isPeerguardError(err)) this.#logger.error('share operation failed', { op, error: String(err) })
       reply = errorReply(err)
     }
+    // the outcome goes on the record before the reply: a client that saw the reply finds it logged
+    const unlogged = await this.#enforcer.outcome(conn.peer, scope, reply)
+    if (unlogged !== undefined)
+      this.#logger.warn('share: the outcome of an operation could not be logged', { op, error: String(unlogged) })
     if (reply.streamed !== true) await conn.frames.sendJson(FrameType.REPLY, id, reply).catch(() => {})
     this.emit('operation', {
       peer: conn.peer,
@@ -506,8 +511,8 @@ export class ShareServer extends EventEmitter {
         return { ok: true, ...(await this.#fs.stat(await this.#enforcer.check(conn.peer, 'list', req.path))) }
       case 'read': {
         const opened = await this.#fs.openRead(await this.#enforcer.check(conn.peer, 'get', req.path), req)
-        await this.#stream(conn, id, opened, req.sha256 === true)
-        return { ok: true, streamed: true }
+        const trailer = await this.#stream(conn, id, opened, req.sha256 === true)
+        return { ...trailer, streamed: true, ...(trailer.ok === true ? { bytes: opened.length } : {}) }
       }
       case 'write': {
         const mode = req.mode ?? 'overwrite'
@@ -597,7 +602,7 @@ export class ShareServer extends EventEmitter {
   }
 
   /** Send an opened range as DATA frames (one chunk read ahead), then END. */
-  async #stream(conn: Conn, id: number, opened: OpenedRead, withHash: boolean): Promise<void> {
+  async #stream(conn: Conn, id: number, opened: OpenedRead, withHash: boolean): Promise<Record<string, unknown>> {
     const { handle, offset, length, label } = opened
     try {
       const state = { cancelled: false }
@@ -628,9 +633,12 @@ export class ShareServer extends EventEmitter {
             : { ok: true, sha256: hash.digest('hex') }
         await next?.catch(() => {})
         await conn.frames.sendJson(FrameType.END, id, trailer)
+        return trailer
       } catch (err) {
         await next?.catch(() => {})
-        await conn.frames.sendJson(FrameType.END, id, errorReply(fsError(err, label))).catch(() => {})
+        const failed = errorReply(fsError(err, label))
+        await conn.frames.sendJson(FrameType.END, id, failed).catch(() => {})
+        return failed
       } finally {
         conn.reads.delete(id)
       }
