@@ -2,6 +2,8 @@
  * What a command may do to the outside world. Commands never touch process.stdout/exit directly,
  * so the same code runs in the binary and in tests.
  */
+import { promptHidden } from './tty-prompt.js'
+
 export interface CliIO {
   /** Print a line on stdout. */
   out(text: string): void
@@ -13,6 +15,8 @@ export interface CliIO {
   readonly isTTY: boolean
   /** Set the exit code: 1 for a finding or denial the user asked about. */
   setExitCode(code: number): void
+  /** Ask for a secret on the terminal without echo; absent when stdin is not a terminal. */
+  promptSecret?(question: string): Promise<string>
 }
 
 export interface BufferedIO extends CliIO {
@@ -22,7 +26,9 @@ export interface BufferedIO extends CliIO {
 }
 
 export function processIO(): CliIO {
+  const stdin = process.stdin
   return {
+    ...(stdin.isTTY === true ? { promptSecret: (question: string) => promptHidden(question, stdin, process.stderr) } : {}),
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
     json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),

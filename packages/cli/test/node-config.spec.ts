@@ -107,6 +107,9 @@ describe('checkNodeConfig', () => {
       }),
       { numRuns: 300 }
     )
+    // Found by the property above: an alias without its anchor made the yaml library throw.
+    for (const text of ['*!', 'identity: *a', 'a: &x [*x]'])
+      expect(checkNodeConfig(text, 'x.yaml').findings.length).toBeGreaterThan(0)
   })
 
   it('names the keys that need a restart; drain-seconds reloads live', () => {

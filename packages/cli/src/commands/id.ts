@@ -12,6 +12,7 @@ import {
 import { InvalidArgumentError, PeerguardError, wipe } from '@peerguard/interface'
 import type { CliIO } from '../io.js'
 import { readPassphraseFile, wantsJson } from '../common.js'
+import { type PassphraseFlags, withPassphrase } from '../passphrase.js'
 import { registerIdExportCommand } from './id-export.js'
 
 /** Everything `id show --json` prints: public facts only, never the secret. */
@@ -94,18 +95,21 @@ Example:
     .description("print a key file's peer ID, short ID, fingerprint and libp2p PeerId (never the secret)")
     .argument('<file>', 'the key file')
     .option('--passphrase-file <file>', 'the passphrase of an encrypted key file (first line)')
+    .option('--passphrase-credential <name>', 'the passphrase from systemd credential NAME')
     .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `
+Without --passphrase-file, an encrypted key's passphrase is asked for on the terminal (no echo).
 The key is decrypted and checked (the secret must derive the stored public key) before anything is shown.
 
 Example:
   $ peerguard id show alice.key --passphrase-file alice.pass --json`
     )
-    .action(async (file: string, opts: { passphraseFile?: string }, cmd: Command) => {
-      const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
-      const entry = await loadKeystore(file, passphrase === undefined ? {} : { passphrase })
+    .action(async (file: string, opts: PassphraseFlags, cmd: Command) => {
+      const entry = await withPassphrase(file, opts, io, (passphrase) =>
+        loadKeystore(file, passphrase === undefined ? {} : { passphrase })
+      )
       let peerId: PeerId
       try {
         if (entry.type !== 'ed25519') {
@@ -125,7 +129,7 @@ Example:
       const info = describePeer(peerId, encrypted, entry.label)
       if (wantsJson(cmd)) io.json(info)
       else printPeer(io, info)
-      if (!encrypted && passphrase !== undefined) {
+      if (!encrypted && (opts.passphraseFile !== undefined || opts.passphraseCredential !== undefined)) {
         io.err(`peerguard: warning: ${file} is not encrypted; the passphrase was not needed`)
       }
     })

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { loadIdentity } from '@peerguard/identity'
 import { InvalidArgumentError, isPeerguardError, PeerguardError, type PeerInfo, type SecureChannel } from '@peerguard/interface'
 import {
   createProxyClient,
@@ -24,7 +25,8 @@ import {
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
-import { checkTrust, readPassphraseFile, recordTrustChoice, wantsJson } from '../common.js'
+import { checkTrust, recordTrustChoice, wantsJson } from '../common.js'
+import { withPassphrase } from '../passphrase.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -44,13 +46,18 @@ interface CommonOptions {
   crl?: string[]
   allowMissingCrl?: boolean
   passphraseFile?: string
+  passphraseCredential?: string
   tls?: boolean
   idleTimeout?: number
   connectTimeout?: number
 }
 
-async function filesOf(o: CommonOptions, policy?: string): Promise<ProxyFiles> {
-  const passphrase = o.passphraseFile === undefined ? undefined : await readPassphraseFile(o.passphraseFile)
+async function filesOf(o: CommonOptions, io: CliIO, policy?: string): Promise<ProxyFiles> {
+  // The proxy opens the key itself (and again on reload): find the passphrase first, prompting if needed.
+  const passphrase = await withPassphrase(o.identity, o, io, async (p) => {
+    await loadIdentity(o.identity, p === undefined ? {} : { passphrase: p })
+    return p
+  })
   return {
     identity: o.identity,
     cert: o.cert,
@@ -133,6 +140,7 @@ Example:
     .option('--action <verb>', 'policy action asked for each connection', 'get')
     .option('--tls', 'speak TLS 1.3 (for TLS-only clients such as openssl s_client) instead of the Noise channel')
     .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity from systemd credential NAME')
     .option('--max-connections <n>', 'most connections at once', intOption('--max-connections', 1, 1_000_000))
     .option('--max-per-peer <n>', 'most connections per peer', intOption('--max-per-peer', 1, 1_000_000))
     .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
@@ -191,7 +199,7 @@ Example:
           o.policy === undefined
             ? allowPolicy({ groups: o.allowGroup ?? [], peers: o.allowPeer ?? [], service: o.service, action: o.action })
             : undefined
-        const files = await filesOf(o, o.policy)
+        const files = await filesOf(o, io, o.policy)
         const config = await loadProxyConfig(files)
         const log = o.log === undefined ? undefined : await openNodeLog(o.log, config.identity, o, io)
         let server: ProxyServer
@@ -290,6 +298,7 @@ Example:
     .option('--tls', 'speak TLS 1.3 to the server instead of the Noise channel')
     .option('--allow-remote', 'allow a non-loopback --listen address (anyone reaching it uses this identity)')
     .option('--passphrase-file <file>', 'passphrase of an encrypted identity file (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity from systemd credential NAME')
     .option('--idle-timeout <seconds>', 'close connections idle this long (0 = never)', intOption('--idle-timeout', 0, 86_400))
     .option('--connect-timeout <seconds>', 'deadline to reach the server', intOption('--connect-timeout', 1, 600))
     .option('--json', 'machine-readable output (JSON lines on stdout)')
@@ -316,7 +325,7 @@ Example:
       })
       const serverName = serverEntryName('proxy', remote.host, remote.port)
       const how = acceptanceOf(serverAuth)
-      const files = await filesOf(o)
+      const files = await filesOf(o, io)
       const config = await loadProxyConfig(files)
       const client: ProxyClient = createProxyClient({
         listen,

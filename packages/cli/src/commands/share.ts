@@ -28,6 +28,7 @@ import {
 } from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
+import { openKey } from '../passphrase.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
@@ -36,7 +37,6 @@ import {
   loadTrust,
   parseListen,
   readCertificates,
-  readKey,
   recordTrustChoice,
   wantsJson
 } from '../common.js'
@@ -48,6 +48,7 @@ interface CredentialOptions {
   crl?: string[]
   allowMissingCrl?: boolean
   passphraseFile?: string
+  passphraseCredential?: string
   expectPeer?: string
   knownPeers?: string
 }
@@ -70,7 +71,7 @@ async function transportFrom(
       details: { hint: 'give all three, or none of them for the plain (unprotected) mode' }
     })
   }
-  const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  const identity = await openKey(opts.identity as string, opts, io)
   const chain = await readCertificates(opts.cert as string)
   const { trust } = await loadTrust({ ...opts, trust: opts.trust as string }, io, { chain })
   const auth = server?.auth
@@ -91,7 +92,9 @@ function credentialOptions(cmd: Command): Command {
         .option('--cert <cert>', 'your certificate chain, PEM (hardened mode)')
         .option('--trust <root>', 'the LAN CA root certificate (file or directory) to verify the server')
     )
-  ).option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+  )
+    .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
 }
 
 /**
@@ -183,6 +186,7 @@ Example:
     .option('--name <share>', 'share name in policy resources (share:<name>/…); default: the folder name')
     .option('--plain', 'serve without authentication or encryption (the unprotected baseline)')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
     .addOption(new Option('--max-ops <n>', 'concurrent operations per peer').default('8'))
     .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
     .addHelpText(
@@ -329,7 +333,7 @@ async function createServeServer(
   opts: ServeOptions,
   maxOps: number
 ): Promise<{ server: ReturnType<typeof createShareServer>; log?: DecisionLog; live?: LiveConfig }> {
-  const identity = opts.identity === undefined ? undefined : await readKey(opts.identity, opts.passphraseFile)
+  const identity = opts.identity === undefined ? undefined : await openKey(opts.identity, opts, io)
   let log: DecisionLog | undefined
   let live: LiveConfig | undefined
   try {

@@ -27,6 +27,7 @@ import {
 } from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import type { LiveConfig } from '../live-config.js'
+import { openKey } from '../passphrase.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
@@ -35,7 +36,6 @@ import {
   loadTrust,
   parseListen,
   readCertificates,
-  readKey,
   recordTrustChoice,
   wantsJson
 } from '../common.js'
@@ -47,6 +47,7 @@ interface Credentials {
   crl?: string[]
   allowMissingCrl?: boolean
   passphraseFile?: string
+  passphraseCredential?: string
   policy?: string
   log?: string
   logShip?: string
@@ -85,7 +86,7 @@ async function peerFrom(
       )
     maxUpload = Number(opts.maxUpload)
   }
-  const identity = await readKey(opts.identity as string, opts.passphraseFile)
+  const identity = await openKey(opts.identity as string, opts, io)
   if (options.live === true) {
     const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
     try {
@@ -135,6 +136,7 @@ function credentialOptions(cmd: Command): Command {
     .option('--log <file>', 'decision log (JSON Lines, checkpoints signed with --identity)')
     .option('--log-ship <target>', LOG_SHIP_HELP)
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
     .option('--max-upload <bytes-per-second>', 'cap the upload bandwidth to other peers')
 }
 
@@ -161,6 +163,7 @@ Example:
     .option('--name <name>', 'swarm name (swarm:<name> in policies); default: the file name')
     .option('--piece-size <bytes>', 'piece size, a power of two (16384..16777216); default: 256 KiB or more')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
+    .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
     .addHelpText(
       'after',
       '\nExample:\n  $ peerguard swarm publish dataset.bin --identity alice.key --cert alice.pem --out dataset.pgswarm'
@@ -168,7 +171,7 @@ Example:
     .action(async (file: string, opts: Credentials & { out: string; name?: string; pieceSize?: string }, cmd: Command) => {
       if (opts.identity === undefined || opts.cert === undefined)
         throw new PeerguardError('usage', 'swarm publish needs --identity and --cert')
-      const identity = await readKey(opts.identity, opts.passphraseFile)
+      const identity = await openKey(opts.identity, opts, io)
       const chain = await readCertificates(opts.cert)
       let pieceSize: number | undefined
       if (opts.pieceSize !== undefined) {

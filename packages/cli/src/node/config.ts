@@ -34,6 +34,8 @@ export interface NodeConfig {
   readonly file: string
   readonly identity: string
   readonly passphraseFile?: string
+  /** systemd credential holding the passphrase (`$CREDENTIALS_DIRECTORY/NAME`). */
+  readonly passphraseCredential?: string
   readonly cert: string
   readonly trust: string
   readonly crl: readonly string[]
@@ -83,6 +85,7 @@ function formatPath(path: Path): string {
 export const TOP_KEYS = [
   'identity',
   'passphrase-file',
+  'passphrase-credential',
   'cert',
   'trust',
   'crl',
@@ -256,10 +259,21 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
   const c = new Checker(file, doc, lines)
   const base = dirname(resolve(file))
   const at = (p: string): string => resolve(base, p)
-  const top = c.object(doc.toJS({ maxAliasCount: 100 }), [], TOP_KEYS)
+  let js: unknown
+  try {
+    js = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // An alias without its anchor, or an alias bomb: the yaml library throws while converting.
+    c.fail([], `YAML: ${(err as Error).message.split('\n')[0]}`)
+    return { findings: c.findings }
+  }
+  const top = c.object(js, [], TOP_KEYS)
   if (top === undefined) return { findings: c.findings }
   const identity = c.string(top, [], 'identity', true)
   const passphraseFile = c.string(top, [], 'passphrase-file', false)
+  const passphraseCredential = c.string(top, [], 'passphrase-credential', false)
+  if (passphraseFile !== undefined && passphraseCredential !== undefined)
+    c.fail(['passphrase-credential'], 'give either passphrase-file or passphrase-credential, not both')
   const cert = c.string(top, [], 'cert', true)
   const trust = c.string(top, [], 'trust', true)
   const crl = c.list(top, [], 'crl').flatMap((v, i) => {
@@ -286,6 +300,7 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       file: resolve(file),
       identity: at(identity as string),
       ...(passphraseFile === undefined ? {} : { passphraseFile: at(passphraseFile) }),
+      ...(passphraseCredential === undefined ? {} : { passphraseCredential }),
       cert: at(cert as string),
       trust: at(trust as string),
       crl,

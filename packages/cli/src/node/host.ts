@@ -10,7 +10,8 @@ import { isPeerguardError, type PeerInfo } from '@peerguard/interface'
 import { createProxyServer, type ProxyServer } from '@peerguard/proxy'
 import { channelTransport, createShareServer, policyAuthorizer, type ShareServer } from '@peerguard/share'
 import { openNodeLog } from '../commands/audit-log.js'
-import { checkTrust, readKey, recordTrustChoice } from '../common.js'
+import { checkTrust, recordTrustChoice } from '../common.js'
+import { openKey } from '../passphrase.js'
 import { type FileWatch, watchFiles } from '../file-watch.js'
 import type { CliIO } from '../io.js'
 import type { LiveConfig } from '../live-config.js'
@@ -185,7 +186,7 @@ export class NodeHost {
 
 /** Start every service of `config`; on any failure, what started is closed again. */
 export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost> {
-  const identity: KeyPair = await readKey(config.identity, config.passphraseFile)
+  const identity: KeyPair = await openKey(config.identity, config, io)
   const log = config.log === undefined ? undefined : await openNodeLog(config.log, identity, config, io)
   const services: Array<HostedShare | HostedProxy> = []
   let live: LiveConfig | undefined
