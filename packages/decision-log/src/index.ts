@@ -25,6 +25,8 @@ export type {
   ReloadRecord
 } from './records.js'
 export { verifyDecisionLog, verifyDecisionLogFile } from './verify.js'
+export { decisionLogRows } from './rows.js'
+export type { LogRow, LogRows, RowIntegrity } from './rows.js'
 export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './verify.js'
 export { CHECKPOINT_DOMAIN, GENESIS_HASH, HEAD_DOMAIN, LOG_FORMAT_VERSION, openEntry } from './entry.js'
 export type { OpenedEntry } from './entry.js'

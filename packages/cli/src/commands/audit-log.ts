@@ -4,6 +4,7 @@ import {
   checkpointTargetFrom,
   createCheckpointShipper,
   type DecisionLog,
+  decisionLogRows,
   type LogVerifyReport,
   openDecisionLog,
   verifyDecisionLogFile
@@ -13,6 +14,16 @@ import { InvalidArgumentError } from '@peerguard/interface'
 import { parseCertificate, PEER_URI_PREFIX, pemDecodeAll } from '@peerguard/pki'
 import type { CliIO } from '../io.js'
 import { readLimited, wantsJson } from '../common.js'
+import {
+  checkOutcome,
+  globToRegExp,
+  integrityNotes,
+  parseSince,
+  type RowFilter,
+  rowMatches,
+  rowsToCsv,
+  rowsToTable
+} from './audit-log-show.js'
 
 /** `--key`: a peer ID, or a certificate file (PEM or DER) whose SAN names the peer. */
 async function keyFrom(value: string): Promise<string> {
@@ -125,5 +136,86 @@ Example:
         for (const w of report.warnings) io.err(`peerguard: warning: ${w}`)
       }
       if (!report.ok) io.setExitCode(1)
+    })
+  registerShow(log, io)
+}
+
+interface ShowOptions {
+  key?: string
+  head?: string
+  since?: string
+  peer?: string
+  action?: string
+  resource?: string
+  outcome?: string
+  format?: string
+}
+
+/** `peerguard audit log show FILE [filters] [--format table|csv|json]`. */
+function registerShow(log: Command, io: CliIO): void {
+  log
+    .command('show')
+    .description('print the log as rows (who did what, how it ended), verifying the chain as it reads')
+    .argument('<file>', 'decision log (JSON Lines)')
+    .option('--since <when>', 'rows from then on: a duration back (30s, 15m, 12h, 1d, 2w) or an ISO 8601 date/time')
+    .option('--peer <nameOrId>', 'rows of one peer: its name or peer ID')
+    .option(
+      '--action <op>',
+      'rows of one operation (write, read, mkdir, rename, delete, list, stat, connect, node-start, reload, …) or policy verb (put, get)'
+    )
+    .option(
+      '--resource <glob>',
+      'rows whose resource or rename destination matches (* within a name, ** across names), e.g. office/docs/**'
+    )
+    .option('--outcome <outcome>', 'ok, denied or failed')
+    .option('--format <format>', 'table (default), csv or json', 'table')
+    .option('--key <peerIdOrCert>', 'the node that must have signed the checkpoints: its peer ID or certificate')
+    .option('--head <file>', 'a signed head (default: <file>.head when present) to detect truncation')
+    .addHelpText(
+      'after',
+      `
+One row per operation: an allowed operation's decision entries (written before it ran) are joined
+with its outcome entry (written after): ok or failed with the code, bytes and SHA-256 written, both
+paths of a rename. A denied operation is its denying decision. POLICY is the policy hash in force
+(from the last node start or reload entry). INTEGRITY says what the row is worth: signed (covered by
+a checkpoint signature), unsigned (chained, after the last checkpoint), TAMPERED (at or after the
+first bad entry: shown, not evidence). Exit codes: 0 the log verifies, 1 it does not, 3 it cannot be read.
+
+Example:
+  $ peerguard audit log show decisions.jsonl --since 1d --action write --resource 'office/docs/**'
+  $ peerguard audit log show decisions.jsonl --peer bob --outcome denied --format csv > denied.csv`
+    )
+    .action(async (file: string, opts: ShowOptions, cmd: Command) => {
+      const format = wantsJson(cmd) ? 'json' : opts.format
+      if (format !== 'table' && format !== 'csv' && format !== 'json')
+        throw new InvalidArgumentError(`--format: expected table, csv or json, got ${JSON.stringify(format)}`)
+      const filter: RowFilter = {
+        ...(opts.since === undefined ? {} : { since: parseSince(opts.since, Date.now()) }),
+        ...(opts.peer === undefined ? {} : { peer: opts.peer }),
+        ...(opts.action === undefined ? {} : { action: opts.action }),
+        ...(opts.resource === undefined ? {} : { resource: globToRegExp(opts.resource) }),
+        ...(opts.outcome === undefined ? {} : { outcome: checkOutcome(opts.outcome) })
+      }
+      const key = opts.key === undefined ? undefined : await keyFrom(opts.key)
+      const data = await readLimited(file, 'decision log', 1024 * 1024 * 1024)
+      let head = opts.head === undefined ? undefined : (await readLimited(opts.head, 'head file')).toString('utf8')
+      if (head === undefined && existsSync(`${file}.head`))
+        head = (await readLimited(`${file}.head`, 'head file')).toString('utf8')
+      const shown = decisionLogRows(data, { ...(key === undefined ? {} : { key }), ...(head === undefined ? {} : { head }) })
+      const rows = shown.rows.filter((r) => rowMatches(r, filter))
+      const r = shown.report
+      if (format === 'json')
+        io.json({
+          file,
+          ok: r.ok,
+          ...(r.firstBad === undefined ? {} : { firstBad: r.firstBad }),
+          ...(r.tornTail === undefined ? {} : { tornTail: r.tornTail }),
+          warnings: r.warnings,
+          rows
+        })
+      else io.out(format === 'csv' ? rowsToCsv(rows).trimEnd() : rowsToTable(rows))
+      for (const note of integrityNotes(file, shown)) io.err(`peerguard: warning: ${note}`)
+      if (format !== 'json') for (const w of r.warnings) io.err(`peerguard: warning: ${w}`)
+      if (!r.ok) io.setExitCode(1)
     })
 }
