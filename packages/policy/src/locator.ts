@@ -2,6 +2,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import type { SourceLocation } from '@peerguard/interface'
 import type { PolicyErrorDetails } from './errors.js'
 import { jsonPositions, lineColumn, lineStartsOf } from './json-positions.js'
+import { yamlPositions } from './yaml-positions.js'
 
 export type DocPath = ReadonlyArray<string | number>
 
@@ -13,19 +14,24 @@ export function formatPath(path: DocPath): string {
 }
 
 /**
- * Maps a path inside the document to a line and column. JSON texts are parsed with JSON.parse
- * for speed; the YAML document (which keeps positions) is then built only when an error or a
- * source location needs it.
+ * Maps a path inside the document to a line and column. JSON texts are parsed with JSON.parse,
+ * and plain YAML texts with js-yaml, for speed; the `yaml` document (which keeps positions) is
+ * then built only when an error or a source location the line scans cannot give needs it.
  */
 export class Locator {
   private doc: Document | undefined
   private readonly lines = new LineCounter()
 
+  /**
+   * `data`, given for a YAML text read by js-yaml (no `doc`), lets `source` find items by a line
+   * scan checked against it; without it and without `doc`, the text is JSON.
+   */
   constructor(
     private readonly text: string,
     readonly file: string | undefined,
     doc?: Document,
-    lines?: LineCounter
+    lines?: LineCounter,
+    private readonly data?: object
   ) {
     if (doc !== undefined && lines !== undefined) {
       this.doc = doc
@@ -61,10 +67,14 @@ export class Locator {
 
   private json: { positions: Map<string, number>; starts: number[] } | undefined
 
-  /** Source location of an item one or two levels deep (`rules[3]`), cheap for JSON texts. */
+  /** Source location of an item one or two levels deep (`rules[3]`), cheap for JSON and plain YAML texts. */
   source(path: readonly [string, string | number]): SourceLocation {
     if (this.doc === undefined) {
-      if (this.json === undefined) this.json = { positions: jsonPositions(this.text), starts: lineStartsOf(this.text) }
+      if (this.json === undefined)
+        this.json = {
+          positions: this.data === undefined ? jsonPositions(this.text) : yamlPositions(this.text, this.data),
+          starts: lineStartsOf(this.text)
+        }
       const offset = this.json.positions.get(`${path[0]}\u0000${path[1]}`)
       if (offset !== undefined)
         return { ...(this.file === undefined ? {} : { file: this.file }), ...lineColumn(this.json.starts, offset) }

@@ -15,6 +15,7 @@ import { ModelBuilder } from './model-builder.js'
 import type { PolicyModel } from './model.js'
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.js'
 import { nearest } from './suggest.js'
+import { fastYamlData } from './yaml-fast.js'
 
 /** Largest policy text the parser reads: 16 MiB. */
 export const MAX_POLICY_BYTES = 16 * 2 ** 20
@@ -126,8 +127,12 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)?.slice(0, 40) ?? ''}`
 }
 
-/** Parse the text into plain data and a locator. Only PolicyParseError escapes. */
-function parseText(text: string, file: string | undefined): { data: unknown; loc: Locator } {
+/**
+ * Parse the text into plain data and a locator. Only PolicyParseError escapes. With `fast`, a
+ * YAML text is read by js-yaml when it can be (see yaml-fast.ts): its locator builds the `yaml`
+ * document only if a position is asked for that the line scan cannot give.
+ */
+function parseText(text: string, file: string | undefined, fast: boolean): { data: unknown; loc: Locator; fast: boolean } {
   if (/^\s*[{[]/.test(text)) {
     let data: unknown
     let parsed = false
@@ -149,8 +154,14 @@ function parseText(text: string, file: string | undefined): { data: unknown; loc
           expected: 'each key once per mapping'
         })
       }
-      return { data, loc: new Locator(text, file) }
+      return { data, loc: new Locator(text, file), fast: false }
     }
+  }
+  if (fast) {
+    const data = fastYamlData(text)
+    // Anything but a mapping is an error, reported from `yaml`'s reading below.
+    if (data !== null && typeof data === 'object' && !Array.isArray(data))
+      return { data, loc: new Locator(text, file, undefined, undefined, data), fast: true }
   }
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true })
@@ -177,7 +188,7 @@ function parseText(text: string, file: string | undefined): { data: unknown; loc
       expected: 'a document without excessive aliases'
     })
   }
-  return { data, loc: new Locator(text, file, doc, lines) }
+  return { data, loc: new Locator(text, file, doc, lines), fast: false }
 }
 
 /**
@@ -190,32 +201,64 @@ function parseText(text: string, file: string | undefined): { data: unknown; loc
 export function parsePolicyModel(text: string, file?: string): PolicyModel
 export function parsePolicyModel(text: string, file: string | undefined, errors: PolicyLoadError[]): PolicyModel | undefined
 export function parsePolicyModel(text: string, file?: string, errors?: PolicyLoadError[]): PolicyModel | undefined {
-  if (errors === undefined) return parseStrict(text, file)
+  if (errors === undefined) {
+    try {
+      return parseStrict(text, file, true)
+    } catch (err) {
+      // Any problem in a text js-yaml read is found again from `yaml`'s reading, so that what
+      // is reported (and where) never depends on the fast path.
+      if (err instanceof FastPathError) return parseStrict(text, file, false)
+      throw err
+    }
+  }
+  const found: PolicyLoadError[] = []
+  const first = parseCollecting(text, file, found, true)
+  if (found.length > 0 && first.fast) return parseCollecting(text, file, errors, false).model
+  errors.push(...found)
+  return first.model
+}
+
+/** A problem found in a text read on the fast path (a wrapper, never seen by callers). */
+class FastPathError extends Error {}
+
+function parseCollecting(
+  text: string,
+  file: string | undefined,
+  errors: PolicyLoadError[],
+  fast: boolean
+): { model: PolicyModel | undefined; fast: boolean } {
+  let used = false
   try {
-    const doc = parseDocumentData(text, file)
+    const doc = parseDocumentData(text, file, fast)
+    used = doc.fast
     const problems = validate(doc.data)
     if (problems.length > 0) {
       errors.push(...problems.map((p) => schemaError(p, doc.loc)))
-      return undefined
+      return { model: undefined, fast: used }
     }
     const model = new ModelBuilder(doc.data as PolicyDocument, doc.loc, errors).build()
-    return errors.length === 0 ? model : undefined
+    return { model: errors.length === 0 ? model : undefined, fast: used }
   } catch (err) {
     if (!(err instanceof PolicyLoadError)) throw err
     errors.push(err)
-    return undefined
+    return { model: undefined, fast: used }
   }
 }
 
-function parseStrict(text: string, file?: string): PolicyModel {
-  const { data, loc } = parseDocumentData(text, file)
-  const schemaProblem = validate(data)[0]
-  if (schemaProblem !== undefined) throw schemaError(schemaProblem, loc)
-  return new ModelBuilder(data as PolicyDocument, loc).build()
+function parseStrict(text: string, file: string | undefined, fast: boolean): PolicyModel {
+  const { data, loc, fast: used } = parseDocumentData(text, file, fast)
+  try {
+    const schemaProblem = validate(data)[0]
+    if (schemaProblem !== undefined) throw schemaError(schemaProblem, loc)
+    return new ModelBuilder(data as PolicyDocument, loc).build()
+  } catch (err) {
+    if (used && err instanceof PolicyLoadError) throw new FastPathError(err.message)
+    throw err
+  }
 }
 
 /** Checked input, parsed into plain data (a mapping) with its locator. */
-function parseDocumentData(text: string, file?: string): { data: object; loc: Locator } {
+function parseDocumentData(text: string, file: string | undefined, fast: boolean): { data: object; loc: Locator; fast: boolean } {
   if (typeof text !== 'string')
     throw new InvalidArgumentError(`text: expected string, got ${text === null ? 'null' : typeof text}`)
   if (file !== undefined && typeof file !== 'string') throw new InvalidArgumentError(`file: expected string, got ${typeof file}`)
@@ -228,7 +271,7 @@ function parseDocumentData(text: string, file?: string): { data: object; loc: Lo
       expected: `at most ${MAX_POLICY_BYTES} characters`
     })
   }
-  const { data, loc } = parseText(text, file)
+  const { data, loc, fast: used } = parseText(text, file, fast)
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new PolicyInvalidError(
       `the document is ${describeValue(data)}`,
@@ -240,5 +283,5 @@ function parseDocumentData(text: string, file?: string): { data: object; loc: Lo
       })
     )
   }
-  return { data, loc }
+  return { data, loc, fast: used }
 }
