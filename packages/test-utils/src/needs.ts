@@ -34,6 +34,7 @@ export type Capability =
   | 'python3'
   | 'chromium'
   | 'rsyslogd'
+  | 'systemd-analyze'
 
 /** The environment variable that turns a missing capability from a visible skip into a failure. */
 export const REQUIRE_ALL_ENV = 'PEERGUARD_REQUIRE_ALL'
@@ -121,7 +122,8 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
   nginx: { hint: 'apt-get install nginx-light', present: () => onPath('nginx') || ok('/usr/sbin/nginx', ['-v']) },
   python3: tool('python3', 'python3'),
   chromium: tool('chromium', 'chromium'),
-  rsyslogd: tool('rsyslogd', 'rsyslog')
+  rsyslogd: tool('rsyslogd', 'rsyslog'),
+  'systemd-analyze': tool('systemd-analyze', 'systemd')
 }
 
 /** Every capability `needs()` knows, in a stable order. */
