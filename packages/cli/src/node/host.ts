@@ -179,8 +179,20 @@ export class NodeHost {
       })
     )
     await Promise.all(this.#services.map((s) => s.server.close()))
+    const clean = drained.every(Boolean)
+    await this.#log
+      ?.append({
+        kind: 'node',
+        event: 'stop',
+        code: 'ok',
+        reason: clean
+          ? 'node stopped; every operation finished'
+          : 'node stopped; operations still running at the drain deadline were cut off',
+        ...(this.#live.policySha256 === undefined ? {} : { policySha256: this.#live.policySha256 })
+      })
+      .catch(() => {})
     await this.#log?.close()
-    return drained.every(Boolean)
+    return clean
   }
 }
 
@@ -238,6 +250,15 @@ export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost
       services.push({ kind: 'proxy', spec, server, open })
       await server.listen()
     }
+    // on the record once every service listens: the policy in force from here on
+    await log?.append({
+      kind: 'node',
+      event: 'start',
+      code: 'ok',
+      reason: 'node started',
+      ...(live.policySha256 === undefined ? {} : { policySha256: live.policySha256 }),
+      services: services.map((s) => (s.kind === 'share' ? `share:${s.spec.name}` : `proxy:${s.spec.service}`))
+    })
   } catch (err) {
     live?.close()
     await Promise.all(services.map((s) => s.server.close().catch(() => {})))
