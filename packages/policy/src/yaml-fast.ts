@@ -55,7 +55,7 @@ const CORE_AS_YAML = FAILSAFE_SCHEMA.extend({ implicit: [nullType, boolType, int
  * `__proto__`. False positives only cost speed.
  */
 const DECLINED =
-  /(?:^|[\s[{,])[&!]\S|^%|^[ \t-]*\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,?-])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t]|$)|__proto__/m
+  /(?:^|[\s[{,])[&!]|^%|^[ \t-]*\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,?-])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t]|$)|__proto__/m
 
 /**
  * The data of a YAML policy text read by js-yaml, or undefined when the text is declined or
