@@ -139,8 +139,10 @@ function violations(root: string): string[] {
       Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies })
     )
     const dev = new Set(Object.keys(manifest.devDependencies ?? {}))
+    const peers = manifest.peerDependencies ?? {}
     for (const dep of runtime) {
-      if (dev.has(dep)) problems.push(`${self}: ${dep} is both a dependency and a devDependency`)
+      // a peer dependency is also a devDependency to build and test against (the usual way)
+      if (dev.has(dep) && peers[dep] === undefined) problems.push(`${self}: ${dep} is both a dependency and a devDependency`)
       if (!workspace.has(dep)) continue
       const target = dep.slice('@peerguard/'.length)
       if (target === 'test-utils') problems.push(`${self}: @peerguard/test-utils may only be a devDependency`)
@@ -178,8 +180,13 @@ function violations(root: string): string[] {
         problems.push(`${rel}: imports ${name}, not declared in ${self}'s dependencies`)
       }
     }
+    // a peer dependency is the host the package plugs into (libp2p): src need not import it
     for (const dep of runtime)
-      if (!srcUsed.has(dep) && !(dep.startsWith('@types/') && srcUsed.has(dep.slice('@types/'.length))))
+      if (
+        peers[dep] === undefined &&
+        !srcUsed.has(dep) &&
+        !(dep.startsWith('@types/') && srcUsed.has(dep.slice('@types/'.length)))
+      )
         problems.push(`${self}: declares ${dep} but nothing in src imports it`)
 
     // test: imports declared by the package (workspace packages always) or by the root devDependencies.
