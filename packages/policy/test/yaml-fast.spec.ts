@@ -64,13 +64,15 @@ const style = fc.record({
   indent: fc.constantFrom(2, 4),
   defaultStringType: fc.constantFrom('PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE') as fc.Arbitrary<'PLAIN'>,
   defaultKeyType: fc.constantFrom(null, 'PLAIN', 'QUOTE_DOUBLE') as fc.Arbitrary<null>,
-  collectionStyle: fc.constantFrom('any', 'block', 'block', 'flow') as fc.Arbitrary<'any'>,
+  collectionStyle: fc.constantFrom('any', 'block', 'block', 'flow') as fc.Arbitrary<'any' | 'block' | 'flow'>,
   comments: fc.boolean(),
   crlf: fc.boolean()
 })
 
+type Style = typeof style extends fc.Arbitrary<infer T> ? T : never
+
 /** `stringify`, then (maybe) a comment after each line that ends in a colon, and CRLF. */
-function render(doc: unknown, s: fc.Infer<typeof style>): string {
+function render(doc: unknown, s: Style): string {
   let text = stringify(doc, { ...s, lineWidth: 0 })
   if (s.comments) text = text.replace(/:\n/g, ': # note\n# a comment line\n')
   return s.crlf ? text.replace(/\n/g, '\r\n') : text
