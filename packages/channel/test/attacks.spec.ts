@@ -14,6 +14,7 @@ import { CipherState, nodeChaChaPoly } from '@peerguard/channel/noise'
 import { generateKeyPair } from '@peerguard/identity'
 import { createTrustStore } from '@peerguard/pki'
 import { connectTcp, frameProxy, makeTestPki, type TestPeer } from '@peerguard/test-utils'
+import { forgingInitiator, forgingResponder } from './forged-peer.js'
 
 /**
  * The attacks of issue 4, each over real loopback sockets: forged, foreign, revoked and expired
@@ -148,13 +149,29 @@ describe('certificate attacks', () => {
     await server.close()
   })
 
-  it("a forged binding signature: binding error (claims Bob's key, signs with Mallory's)", async () => {
-    const forged = { publicKey: bob.identity.publicKey, secretKey: mallory.identity.secretKey }
-    const server = await serve({ identity: forged, chain: bob.chain, trust: pki.trust })
-    await expect(dial(server.port, asAlice({ expectedPeerId: bob.peerId }))).rejects.toMatchObject({
+  // The forger speaks the handshake by hand (forged-peer.ts): the channel's own options refuse a
+  // key pair whose halves do not match, so the forgery is made on the wire.
+  const forgery = { claimedKey: bob.identity.publicKey, signingKey: mallory.identity.secretKey, chain: bob.chain }
+
+  it("a forged binding signature from the responder: binding error (claims Bob's key, signs with Mallory's)", async () => {
+    const forger = await forgingResponder(forgery)
+    await expect(dial(forger.port, asAlice({ expectedPeerId: bob.peerId }))).rejects.toMatchObject({
       code: 'channel-binding-invalid'
     })
+    await forger.close()
+  })
+
+  it("a forged binding signature from the initiator: the responder refuses it (claims Bob's key, signs with Mallory's)", async () => {
+    const server = await serve({ identity: alice.identity, chain: alice.chain, trust: pki.trust })
+    const outcome = Promise.race([
+      server.nextError().then((e) => e.code),
+      server.nextChannel().then(() => 'authenticated the forger')
+    ])
+    const forger = forgingInitiator(server.port, forgery)
+    expect(await outcome).toBe('channel-binding-invalid')
+    expect(server.channels).toHaveLength(0)
     await server.close()
+    await forger
   })
 
   it('the authorization gate refuses a peer: an alert with a reason code, and the socket closes', async () => {
