@@ -4,7 +4,9 @@
  * Duplex, each side's Noise static key bound to its Ed25519 identity and peerguard certificate,
  * framed ChaCha20-Poly1305 transport with rekey, alerts and half-close. Wire format: SPEC.md.
  * The general Noise core (any pattern, deferred and psk modifiers; passes the cacophony and snow
- * vectors) is `@peerguard/channel/noise`; the TLS 1.3 sibling channel is `@peerguard/channel/tls`.
+ * vectors; its `noise-*` error classes) is `@peerguard/channel/noise`; the TLS 1.3 sibling channel
+ * is `@peerguard/channel/tls`; the wire pieces (frame decoder, transport cipher, handshake payload
+ * and alert codecs, protocol constants) for tools and tests are `@peerguard/channel/wire`.
  *
  * @example
  * ```ts
@@ -14,8 +16,8 @@
  * channel.end('hello')
  * ```
  */
-export { secureInbound, secureOutbound, IK_PROTOCOL_NAME, PROLOGUE, PROTOCOL_NAME } from './handshake.js'
-export { NoiseChannel, DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
+export { secureInbound, secureOutbound } from './handshake.js'
+export { NoiseChannel, DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES } from './channel.js'
 export { createListener, ChannelListener } from './listener.js'
 export type { ListenerOptions } from './listener.js'
 export { HandshakeLimiter, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS } from './handshake-limiter.js'
@@ -23,10 +25,6 @@ export type { HandshakeLimits } from './handshake-limiter.js'
 export { KnownPeers } from './known-peers.js'
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_HANDSHAKE_MESSAGE } from './options.js'
 export type { Authorize, AuthorizeResult, ChannelOptions, KnownPeersOption } from './options.js'
-export { FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
-export { TransportCipher } from './transport-cipher.js'
-export { decodeHandshakePayload, encodeHandshakePayload, decodeAlert, encodeAlert, FrameType } from './payload.js'
-export type { HandshakePayload } from './payload.js'
 export {
   BindingInvalidError,
   CertificateRequiredError,
@@ -39,11 +37,6 @@ export {
   HandshakeTimeoutError,
   KnownPeerChangedError,
   KnownPeersInvalidError,
-  NoiseDecryptError,
-  NoiseMessageError,
-  NoiseNonceExhaustedError,
-  NoiseStateError,
-  NoiseUnsupportedProtocolError,
   PeerMismatchError,
   ProtocolMismatchError,
   TooManyHandshakesError,

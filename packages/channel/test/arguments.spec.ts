@@ -2,19 +2,15 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
+import { createListener, KnownPeers, NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
+import { HandshakeState, parseProtocolName } from '@peerguard/channel/noise'
 import {
-  createListener,
   decodeAlert,
   decodeHandshakePayload,
   encodeHandshakePayload,
   FrameDecoder,
-  KnownPeers,
-  NoiseChannel,
-  secureInbound,
-  secureOutbound,
   TransportCipher
-} from '@peerguard/channel'
-import { HandshakeState, parseProtocolName } from '@peerguard/channel/noise'
+} from '@peerguard/channel/wire'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { duplexPair } from '@peerguard/test-utils'
 

@@ -1,16 +1,9 @@
 import type { Socket } from 'node:net'
 import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import {
-  type ChannelOptions,
-  createListener,
-  FrameType,
-  type ListenerOptions,
-  type NoiseChannel,
-  secureOutbound,
-  TransportCipher
-} from '@peerguard/channel'
+import { type ChannelOptions, createListener, type ListenerOptions, type NoiseChannel, secureOutbound } from '@peerguard/channel'
 import { CipherState, nodeChaChaPoly } from '@peerguard/channel/noise'
+import { FrameType, TransportCipher } from '@peerguard/channel/wire'
 import { generateKeyPair } from '@peerguard/identity'
 import { createTrustStore } from '@peerguard/pki'
 import { connectTcp, frameProxy, makeTestPki, type TestPeer } from '@peerguard/test-utils'

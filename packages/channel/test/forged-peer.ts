@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import { encodeHandshakePayload, PROLOGUE, PROTOCOL_NAME } from '@peerguard/channel'
 import { HandshakeState, nodeX25519 } from '@peerguard/channel/noise'
+import { encodeHandshakePayload, PROLOGUE, PROTOCOL_NAME } from '@peerguard/channel/wire'
 import { sign } from '@peerguard/identity'
 import { connectTcp } from '@peerguard/test-utils'
 

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from '@jest/globals'
+import { secureInbound, secureOutbound } from '@peerguard/channel'
+import { CipherState, HandshakeState, nodeChaChaPoly, nodeSha256, nodeX25519 } from '@peerguard/channel/noise'
 import {
   decodeAlert,
   decodeHandshakePayload,
   encodeAlert,
   encodeHandshakePayload,
   FrameDecoder,
-  secureInbound,
-  secureOutbound,
   TransportCipher
-} from '@peerguard/channel'
-import { CipherState, HandshakeState, nodeChaChaPoly, nodeSha256, nodeX25519 } from '@peerguard/channel/noise'
+} from '@peerguard/channel/wire'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { isPeerguardError } from '@peerguard/interface'
 import { duplexPair } from '@peerguard/test-utils'

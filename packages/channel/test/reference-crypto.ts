@@ -2,8 +2,7 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { NoiseDecryptError, NoiseMessageError } from '@peerguard/channel'
-import type { NoiseCryptoProvider } from '@peerguard/channel/noise'
+import { NoiseDecryptError, NoiseMessageError, type NoiseCryptoProvider } from '@peerguard/channel/noise'
 
 /**
  * A pure-JavaScript Noise crypto provider, the differential reference for the node:crypto one:

@@ -2,7 +2,8 @@
  * @packageDocumentation
  * `@peerguard/channel/noise`: the general Noise Protocol Framework core under the peerguard
  * channel: CipherState, SymmetricState, HandshakeState for any pattern (with deferred and psk
- * modifiers), pattern and protocol-name parsing, and the Node crypto provider. It passes the
+ * modifiers), pattern and protocol-name parsing, the Node crypto provider and the `noise-*`
+ * errors (which the channel's handshake and transport also throw). It passes the
  * published cacophony and snow vectors. Most users want the channel itself (`@peerguard/channel`).
  *
  * @example
@@ -17,3 +18,10 @@ export { parsePattern, parseProtocolName, PATTERN_NAMES } from './patterns.js'
 export type { HandshakePattern, ProtocolName, Token } from './patterns.js'
 export { nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './primitives.js'
 export type { NoiseCipher, NoiseCryptoProvider, NoiseDH, NoiseHash, NoiseKeyPair } from './primitives.js'
+export {
+  NoiseDecryptError,
+  NoiseMessageError,
+  NoiseNonceExhaustedError,
+  NoiseStateError,
+  NoiseUnsupportedProtocolError
+} from '../errors.js'
