@@ -52,17 +52,22 @@ const CORE_AS_YAML = FAILSAFE_SCHEMA.extend({ implicit: [nullType, boolType, int
 /**
  * Texts js-yaml could read differently from `yaml`: an anchor (`&a`), a tag (`!x`), a
  * directive line (`%YAML`), an explicit key (`? `), a flow collection or null-like key, or
- * `__proto__`. False positives only cost speed.
+ * `__proto__`, or a `#` right after something other than blank space (YAML starts a comment only
+ * after white space: `''#` is an error for `yaml` but a comment for js-yaml). False positives only
+ * cost speed.
  */
 const DECLINED =
   /(?:^|[\s[{,])[&!]|^%|^[ \t-]*\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,?-])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t]|$)|__proto__/m
+
+/** A `#` glued to what precedes it (not a comment in YAML; read differently by the two parsers). */
+const GLUED_HASH = /[^\s]#/
 
 /**
  * The data of a YAML policy text read by js-yaml, or undefined when the text is declined or
  * js-yaml rejects it (the caller then reads it with `yaml`, which locates the problem).
  */
 export function fastYamlData(text: string): unknown {
-  if (DECLINED.test(text)) return undefined
+  if (DECLINED.test(text) || GLUED_HASH.test(text)) return undefined
   try {
     return load(text, { schema: CORE_AS_YAML })
   } catch {

@@ -109,7 +109,7 @@ describe('fast YAML path (js-yaml) against yaml', () => {
       }),
       { numRuns: 300 }
     )
-    expect(read).toBeGreaterThan(30) // the fast path was taken (random descriptions with `!`, `&` or ` :` are declined)
+    expect(read).toBeGreaterThan(10) // the fast path was taken (~40 of 300; random descriptions with `!`, `&`, ` :` or a glued `#` are declined)
   })
 
   it('loads generated valid policies to the same rules and locations as the reference document', () => {
@@ -153,7 +153,8 @@ describe('fast YAML path (js-yaml) against yaml', () => {
       '%YAML 1.1\n---\nversion: 1\nx: yes\n',
       'version: 1\n? [a]\n: 1\n',
       'version: 1\nnull: 1\n',
-      'version: 1\n__proto__: {}\n'
+      'version: 1\n__proto__: {}\n',
+      "version: 1\nx: ''#\n" // a glued # is no comment: yaml rejects it, js-yaml would not (found by the property)
     ])
       expect(fastYamlData(text)).toBeUndefined()
     expect(fastYamlData('version: 1\nx: 0o17\ny: 0x1F\nz: 1_000\nw: 2025-01-02\nv: .NaN\n')).toEqual({
