@@ -14,7 +14,8 @@ import { DEFAULT_MAX_PENDING_PER_ADDRESS, secureOutbound } from '@peerguard/chan
 import { loadPolicy } from '@peerguard/policy'
 import { createProxyServer } from '@peerguard/proxy'
 import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
-import { createSwarmPeer, SWARM_PROTOCOL } from '@peerguard/swarm'
+import { createSwarmPeer } from '@peerguard/swarm'
+import { SWARM_PROTOCOL } from '@peerguard/swarm/wire'
 import { makeTestPki, type TestPki } from '@peerguard/test-utils'
 
 const POLICY = `version: 1

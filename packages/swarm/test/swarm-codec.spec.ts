@@ -2,19 +2,21 @@ import { describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import {
-  decodeMessage,
   encodeManifest,
+  parseManifest,
+  type SwarmManifest,
+  SwarmManifestInvalidError,
+  SwarmProtocolError
+} from '@peerguard/swarm'
+import {
+  decodeMessage,
   encodeMessage,
   MAX_MESSAGE_BYTES,
   MAX_PIECES,
   MAX_REQUEST_BYTES,
   MessageDecoder,
-  parseManifest,
-  type SwarmManifest,
-  type SwarmMessage,
-  SwarmManifestInvalidError,
-  SwarmProtocolError
-} from '@peerguard/swarm'
+  type SwarmMessage
+} from '@peerguard/swarm/wire'
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff })
 const bytes = (min: number, max: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: min, maxLength: max })

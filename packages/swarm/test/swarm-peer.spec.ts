@@ -10,16 +10,8 @@ import { createListener, secureOutbound } from '@peerguard/channel'
 import { generateKeyPair } from '@peerguard/identity'
 import { createTrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
-import {
-  createSwarmPeer,
-  encodeManifest,
-  encodeMessage,
-  MessageDecoder,
-  parseManifest,
-  SWARM_PROTOCOL,
-  type SwarmManifest,
-  type SwarmPeer
-} from '@peerguard/swarm'
+import { createSwarmPeer, encodeManifest, parseManifest, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
+import { encodeMessage, MessageDecoder, SWARM_PROTOCOL } from '@peerguard/swarm/wire'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 const POLICY = `

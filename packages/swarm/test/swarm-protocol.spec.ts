@@ -6,15 +6,8 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
-import {
-  createSwarmPeer,
-  encodeMessage,
-  MessageDecoder,
-  SWARM_PROTOCOL,
-  type SwarmManifest,
-  type SwarmMessage,
-  type SwarmPeer
-} from '@peerguard/swarm'
+import { createSwarmPeer, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
+import { encodeMessage, MessageDecoder, SWARM_PROTOCOL, type SwarmMessage } from '@peerguard/swarm/wire'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 
 let dir: string
