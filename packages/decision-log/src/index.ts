@@ -3,6 +3,8 @@
  * Tamper-evident, append-only decision log of a hardened node: every connection and operation
  * decision, hash-chained, HMAC-keyed and signed at checkpoints; its verifier; the refusal
  * summarizer; and the node's way of opening its log (recovery of a torn tail, temp-file sweep).
+ * The entry and head format itself (domains, genesis hash, `openEntry`, `parseHead`), for readers
+ * that work line by line, is `@peerguard/decision-log/format`.
  *
  * @example
  * ```ts
@@ -28,14 +30,9 @@ export { verifyDecisionLog, verifyDecisionLogFile } from './verify.js'
 export { decisionLogRows } from './rows.js'
 export type { LogRow, LogRows, RowIntegrity } from './rows.js'
 export type { LogProblem, LogVerifyOptions, LogVerifyReport } from './verify.js'
-export { CHECKPOINT_DOMAIN, GENESIS_HASH, HEAD_DOMAIN, LOG_FORMAT_VERSION, openEntry } from './entry.js'
-export type { OpenedEntry } from './entry.js'
-export { parseHead } from './head.js'
-export type { ParsedHead, SignedHead } from './head.js'
 export { LogCorruptError, LogWriteError } from './errors.js'
 export { OVERFLOW_ADDRESS, RefusalSummarizer } from './refusal-summarizer.js'
 export type { RefusalSummarizerOptions, RefusalSummarySink } from './refusal-summarizer.js'
 export { checkpointTargetFrom, createCheckpointShipper, SYSLOG_TAG } from './checkpoint-shipper.js'
 export type { CheckpointTarget } from './checkpoint-shipper.js'
-export { sweepLogTempFiles } from './sweep.js'
 export type { LogFileHandle, LogFileOpener } from './append-file.js'

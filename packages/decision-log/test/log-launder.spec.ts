@@ -13,11 +13,10 @@ import {
   createCheckpointShipper,
   type DecisionRecord,
   openDecisionLog,
-  parseHead,
-  type SignedHead,
   verifyDecisionLog,
   verifyDecisionLogFile
 } from '@peerguard/decision-log'
+import { parseHead, type SignedHead } from '@peerguard/decision-log/format'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 
 const alice = generateKeyPair()

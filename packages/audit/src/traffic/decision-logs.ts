@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { assertString, InvalidArgumentError, PeerguardError } from '@peerguard/interface'
-import { type LogPeer, type LogVerifyOptions, type LogVerifyReport, openEntry, verifyDecisionLog } from '@peerguard/decision-log'
+import { type LogPeer, type LogVerifyOptions, type LogVerifyReport, verifyDecisionLog } from '@peerguard/decision-log'
+import { openEntry } from '@peerguard/decision-log/format'
 
 /**
  * One verified decision-log entry, as the auditor uses it: the record the node wrote
