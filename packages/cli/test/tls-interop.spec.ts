@@ -4,6 +4,7 @@
  * that curl and openssl s_client reach with their normal hostname and chain checks (no -k, no
  * --resolve). Real processes and sockets on 127.0.0.1 only.
  */
+import { needs } from '@peerguard/test-utils'
 import { type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
@@ -17,20 +18,11 @@ import { runCli } from './run-cli.js'
 
 jest.setTimeout(180_000)
 
-function have(tool: string, args: string[]): boolean {
-  try {
-    execFileSync(tool, args, { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-const hasOpenssl = have('openssl', ['version'])
-const hasCurl = have('curl', ['--version'])
-const itOpenssl = hasOpenssl ? it : it.skip
-const itCurl = hasCurl && hasOpenssl ? it : it.skip
-if (!hasOpenssl) console.warn('tls-interop.spec: openssl not installed (Debian package openssl); openssl tests skipped')
-if (!hasCurl) console.warn('tls-interop.spec: curl not installed (Debian package curl); curl tests skipped')
+const opensslGate = needs('openssl', 'tls-interop: openssl reads the SANs and the exported key, s_client verifies')
+const curlGate = needs(['curl', 'openssl'], 'tls-interop: curl talks to a TLS-mode proxy without -k')
+const hasOpenssl = opensslGate.ok
+const itOpenssl = opensslGate.it
+const itCurl = curlGate.it
 
 interface Tool {
   code: number
