@@ -77,7 +77,9 @@ function schemaError(error: ErrorObject, loc: Locator): PolicyLoadError {
       )
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map(String)
-      const value = String(error.data)
+      // The data is whatever the file held (a mapping whose `toString` is a list, say): name
+      // scalars as written and anything else by its shape, never by calling into it.
+      const value = typeof error.data === 'string' ? error.data : describeValue(error.data)
       const guess = nearest(value, allowed)
       const hint = guess === undefined ? {} : { hint: `did you mean "${guess}"?` }
       if (path.includes('allow') || path.includes('deny')) {
@@ -93,7 +95,7 @@ function schemaError(error: ErrorObject, loc: Locator): PolicyLoadError {
     }
     case 'const':
       return new PolicyInvalidError(
-        `unsupported value ${JSON.stringify(error.data) ?? 'undefined'}`,
+        `unsupported value ${describeValue(error.data)}`,
         loc.details(path, { expected: JSON.stringify(params.allowedValue) })
       )
     case 'type':
