@@ -147,13 +147,7 @@ describe('loader: only our errors escape', () => {
         numRuns: 300,
         // Found by CI: an enum value that is a mapping whose `toString` is a list made the error
         // message builder throw a TypeError (String() called into the value).
-        examples: [
-          [
-            { rules: [], members: [[], [], [], []], encryptedShares: ['docs'] } as never,
-            2130706418,
-            { toString: [] }
-          ]
-        ]
+        examples: [[{ rules: [], members: [[], [], [], []], encryptedShares: ['docs'] } as never, 2130706418, { toString: [] }]]
       }
     )
   })
