@@ -297,6 +297,10 @@ export const CODES = {
   'share-permission-denied': code('the share server has no permission on the file'),
   'share-io-error': code('a file operation on the share failed'),
   'share-denied': code('the policy denies this operation to this peer', EXIT_CODES.FINDING),
+  'share-subtree-unsupported': code(
+    'a directory rename needs a subtree decision and the authorizer does not declare that it can make one (`subtrees: true`)',
+    EXIT_CODES.FINDING
+  ),
   'share-verify-failed': code('an upload did not match its declared size or SHA-256; nothing was changed'),
   'share-file-changed': code('the remote file or folder changed during the operation (or since an interrupted download began)'),
   'share-range-invalid': code('a byte range lies outside the file'),

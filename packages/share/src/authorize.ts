@@ -20,24 +20,40 @@ export interface AccessRequest {
   /**
    * `path` (default): the resource itself. `tree`: the resource and everything below it — asked
    * for directory renames and removals (SPEC.md §8); allowed only if allowed on the whole subtree.
-   * An Authorizer that cannot answer for a subtree must deny.
+   * Only asked of an Authorizer that declares `subtrees: true`.
    */
   readonly scope?: 'path' | 'tree'
 }
 
-/** Decides one access. May be async; a throw is treated as a denial (fail closed). */
-export type Authorizer = (peer: PeerInfo, request: AccessRequest) => Decision | Promise<Decision>
+/**
+ * Decides one access. May be async; a throw is treated as a denial (fail closed).
+ *
+ * `subtrees: true` declares that it answers `scope: 'tree'` questions for the resource and
+ * everything below it (or denies them). Without it the server asks it no subtree question: a
+ * directory rename is refused (`share-subtree-unsupported`), a directory removal (of an empty
+ * folder only) is decided on the folder's path (SPEC.md §8). A function that ignores `scope` would
+ * otherwise answer for the folder's name alone, and a deny below it would not hold.
+ */
+export interface Authorizer {
+  (peer: PeerInfo, request: AccessRequest): Decision | Promise<Decision>
+  readonly subtrees?: boolean
+}
+
+/** True when `authorize` declares that it answers subtree questions (`subtrees: true`, exactly). */
+export function decidesSubtrees(authorize: Authorizer): boolean {
+  return (authorize as { subtrees?: unknown }).subtrees === true
+}
 
 /**
  * An Authorizer backed by a policy: asks `policy.decide` about (peer, verb, resource), or
  * `policy.decideTree` for a subtree; a policy without `decideTree` denies every subtree question
- * (fail closed).
+ * (fail closed). Declares `subtrees: true`.
  */
 export function policyAuthorizer(policy: PolicyDecider): Authorizer {
   if (!isPolicyDecider(policy)) {
     throw new InvalidArgumentError('policy: expected an object with a decide() method')
   }
-  return (peer, request) => {
+  const authorize = (peer: PeerInfo, request: AccessRequest): Decision | Promise<Decision> => {
     const question: DecideRequest = {
       peer: {
         peerId: peer.peerId,
@@ -54,6 +70,8 @@ export function policyAuthorizer(policy: PolicyDecider): Authorizer {
       return { allowed: false, code: 'deny-error', reason: 'the policy cannot decide subtrees', matchedGroups: [] }
     return policy.decideTree(question)
   }
+  // it honours `scope`: decideTree answers for the whole subtree, and without it every subtree question is denied
+  return Object.assign(authorize, { subtrees: true as const })
 }
 
 /** The resource string of a share path (SPEC.md §8). */

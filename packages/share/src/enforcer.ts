@@ -8,9 +8,12 @@ import {
   type PeerguardError,
   recordOrRefuse
 } from '@peerguard/interface'
-import { type AccessRequest, type Authorizer, type ShareVerb, shareResource } from './authorize.js'
-import { ShareDeniedError } from './errors.js'
+import { type AccessRequest, type Authorizer, type ShareVerb, decidesSubtrees, shareResource } from './authorize.js'
+import { ShareDeniedError, ShareError } from './errors.js'
 import { formatSharePath, parseSharePath } from './paths.js'
+
+/** Why a subtree question was not put to an authorizer that did not declare `subtrees: true`. */
+const UNSUPPORTED = 'the authorizer does not declare that it decides subtrees (subtrees: true)'
 
 /**
  * One protocol operation in progress: the decision entries it made (their `seq`), whether one of
@@ -40,6 +43,8 @@ export interface EnforcerOptions {
 export class Enforcer {
   readonly shareName: string
   readonly mode: 'plain' | 'hardened'
+  /** Subtree questions may be asked: no authorizer (plain mode), or one that declares `subtrees: true`. */
+  readonly subtrees: boolean
   #authorize: Authorizer | undefined
   #log: DecisionSink | undefined
   #scope = new AsyncLocalStorage<OperationScope>()
@@ -48,6 +53,7 @@ export class Enforcer {
     this.shareName = options.shareName
     this.mode = options.mode
     this.#authorize = options.authorize
+    this.subtrees = options.authorize === undefined || decidesSubtrees(options.authorize)
     this.#log = options.log
   }
 
@@ -101,6 +107,8 @@ export class Enforcer {
         ? {}
         : { rule: { id: decision.rule.id, ...(decision.rule.source === undefined ? {} : { source: decision.rule.source }) } })
     })
+    if (!decision.allowed && options.scope === 'tree' && !this.subtrees)
+      throw new ShareError('share-subtree-unsupported', `${verb} ${request.resource} (subtree): ${decision.reason}`)
     if (!decision.allowed)
       throw new ShareDeniedError(`${verb} ${request.resource}${subtree === '' ? '' : ' (subtree)'}: ${decision.reason}`, {
         details: { rule: decision.rule?.id, decision: decision.code }
@@ -138,6 +146,11 @@ export class Enforcer {
       ...(options.size === undefined ? {} : { size: options.size }),
       ...(options.scope === undefined ? {} : { scope: options.scope })
     }
+    if (options.scope === 'tree' && !this.subtrees)
+      return {
+        request,
+        decision: { allowed: false, code: 'deny-error', reason: UNSUPPORTED, matchedGroups: [] }
+      }
     if (this.#authorize === undefined)
       return {
         request,

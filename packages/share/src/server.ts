@@ -541,8 +541,10 @@ export class ShareServer extends EventEmitter {
         const names = await this.#enforcer.check(conn.peer, 'delete', req.path)
         const seen = await this.#fs.peek(names)
         if (seen === undefined) throw new ShareError('share-not-found', `${formatSharePath(names)}: no such file`)
-        // unlink(2) never removes a directory, so only a directory needs its subtree authorised
-        if (seen.type === 'dir') await this.#enforcer.authorize(conn.peer, 'delete', names, { scope: 'tree' })
+        // unlink(2) never removes a directory, so only a directory needs its subtree authorised; without
+        // an authorizer that decides subtrees, the path decision above is exact: only an empty one goes (rmdir)
+        if (seen.type === 'dir' && this.#enforcer.subtrees)
+          await this.#enforcer.authorize(conn.peer, 'delete', names, { scope: 'tree' })
         await this.#fs.remove(names, seen)
         return { ok: true }
       }
@@ -587,6 +589,8 @@ export class ShareServer extends EventEmitter {
    * at the destination what it could not read at the source — for a file, if the verb is allowed
    * at `to` it must be allowed at `from`; for a directory, the verb must be allowed on the whole
    * source subtree (a subtree query cannot tell "allowed somewhere below `to`", so assume it is).
+   * An authorizer that does not decide subtrees gets none of these: the first is refused
+   * (`share-subtree-unsupported`, logged as a `deny-error` decision) and nothing is renamed.
    */
   async #authorizeRename(peer: PeerInfo, from: string[], to: string[], directory: boolean): Promise<void> {
     if (directory) {
