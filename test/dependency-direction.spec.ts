@@ -32,6 +32,7 @@ const ALLOWED: Record<string, readonly string[] | 'any'> = {
   swarm: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   libp2p: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   proxy: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
+  workspace: ['interface', 'identity', 'pki', 'channel', 'policy', 'decision-log'],
   cli: 'any',
   'test-utils': 'any'
 }

@@ -367,7 +367,27 @@ export const CODES = {
   'swarm-file-mismatch': code('the file does not match the manifest (size, piece or whole-file SHA-256)'),
   'swarm-stalled': code('no peer could supply the missing pieces before the stall timeout'),
   'swarm-too-many-peers': code('the swarm peer is at its connection limit'),
-  'swarm-closed': code('the swarm peer was closed')
+  'swarm-closed': code('the swarm peer was closed'),
+  // ---- workspace (packages/workspace; see packages/workspace/SPEC.md) ----
+  'workspace-announce-malformed': code('a workspace announcement is truncated, too large or not in the wire format'),
+  'workspace-announce-other-workspace': code('the announcement is for another workspace (its workspace ID is not ours)'),
+  'workspace-announce-decrypt': code('the announcement body does not decrypt with the workspace key (sender lacks the root)'),
+  'workspace-announce-signature': code('the announcement signature does not verify with the key it names', EXIT_CODES.FINDING),
+  'workspace-announce-replayed': code(
+    'the announcement is not newer than the last one from its sender, or outside the time window'
+  ),
+  'workspace-announce-revoked': code('the announcement comes from a peer whose certificate is revoked', EXIT_CODES.FINDING),
+  'workspace-announce-rate-limited': code('too many announcements from one source; the excess is dropped'),
+  'workspace-peer-unverified': code(
+    "the peer's certificate is unknown or does not chain to the workspace root; it is not a member"
+  ),
+  'workspace-bundle-malformed': code('a workspace bundle is truncated, too large or not in the wire format'),
+  'workspace-bundle-workspace': code('the bundle is for another workspace (its workspace ID is not ours)'),
+  'workspace-bundle-signature': code('the bundle signature does not verify with the workspace root key', EXIT_CODES.FINDING),
+  'workspace-bundle-stale': code('the bundle version is not newer than the one held (no rollback)'),
+  'workspace-bundle-content': code("a bundle's CRL or policy does not load; the bundle is refused and the one in force stays"),
+  'workspace-fetch-failed': code('a bundle could not be fetched from the peer (connection, channel or protocol failure)'),
+  'workspace-config-invalid': code('the workspace options are malformed (group, port, interval, peers)', EXIT_CODES.USAGE)
 } as const satisfies Record<string, CodeInfo>
 
 /** A stable error or result code from the table in `CODES`. */

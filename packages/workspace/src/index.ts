@@ -1,0 +1,20 @@
+/**
+ * @packageDocumentation
+ * The peerguard workspace: the members of one LAN CA find each other with signed, sealed
+ * announcements (multicast or unicast UDP), and the CA's CRLs and policy travel as a versioned
+ * bundle signed by the CA that every member fetches from another over a peerguard channel,
+ * verifies, applies and passes on. Wire formats: SPEC.md.
+ */
+export { addressBytes, addressText } from './address.js'
+export {
+  type AnnouncedService,
+  type Announcement,
+  announcementWorkspace,
+  MAX_DATAGRAM,
+  openAnnouncement,
+  sealAnnouncement,
+  type ServiceKind
+} from './announcement.js'
+export { type Bundle, type BundleContent, MAX_BUNDLE_BYTES, parseBundle, signBundle, verifyBundle } from './bundle.js'
+export { AnnouncementError, BundleError, FetchError } from './errors.js'
+export { announceKeyOf, WORKSPACE_ID_LENGTH, workspaceIdHex, workspaceIdOf } from './workspace-id.js'
