@@ -64,7 +64,15 @@ export class Enforcer {
     try {
       names = parseSharePath(rawPath, field)
     } catch (err) {
-      const shown = typeof rawPath === 'string' ? rawPath.slice(0, 256) : String(rawPath)
+      // name a non-string by its shape: String() would call into a peer's object (`{"toString":1}` throws)
+      const shown =
+        typeof rawPath === 'string'
+          ? rawPath.slice(0, 256)
+          : typeof rawPath === 'object' && rawPath !== null
+            ? Array.isArray(rawPath)
+              ? '(a list)'
+              : '(an object)'
+            : String(rawPath)
       await this.record({
         kind: 'operation',
         allowed: false,

@@ -496,7 +496,7 @@ export class ShareServer extends EventEmitter {
     if (reply.streamed !== true) await conn.frames.sendJson(FrameType.REPLY, id, reply).catch(() => {})
     this.emit('operation', {
       peer: conn.peer,
-      op: op ?? String(req.op),
+      op: op ?? (typeof req.op === 'string' ? req.op : `(${typeof req.op})`),
       path,
       ok: reply.ok === true,
       code: typeof reply.code === 'string' ? reply.code : 'ok'
