@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { EXIT_CODES, isPeerguardError } from '@peerguard/interface'
 import { registerAll } from './commands/index.js'
+import { registerCompletionCommand } from './completion.js'
+import { registerHelpCommand } from './help-topics.js'
 import type { CliIO } from './io.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -32,6 +34,8 @@ Examples:
 Exit codes: 0 ok, 1 a finding or denial you asked about, 2 usage, 3 failure, 4 internal error.`
     )
   registerAll(program, io)
+  registerCompletionCommand(program, io)
+  registerHelpCommand(program, io)
   for (const cmd of program.commands) applyDefaults(cmd, io)
   return program
 }

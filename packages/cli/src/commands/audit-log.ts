@@ -105,6 +105,7 @@ export function registerAuditLogCommands(audit: Command, io: CliIO): void {
       '--checkpoints <file>',
       'shipped checkpoints (a --log-ship file, or `journalctl -t peerguard-log -o cat` output): the log must hold every one'
     )
+    .option('--json', 'machine-readable output: the verification report as JSON on stdout')
     .addHelpText(
       'after',
       `
@@ -169,6 +170,7 @@ function registerShow(log: Command, io: CliIO): void {
     )
     .option('--outcome <outcome>', 'ok, denied or failed')
     .option('--format <format>', 'table (default), csv or json', 'table')
+    .option('--json', 'the same as --format json')
     .option('--key <peerIdOrCert>', 'the node that must have signed the checkpoints: its peer ID or certificate')
     .option('--head <file>', 'a signed head (default: <file>.head when present) to detect truncation')
     .addHelpText(

@@ -112,13 +112,14 @@ Example:
     )
     .requiredOption('--out <file>', 'the .p12 file to write (mode 0600)')
     .option('--force', 'replace an existing --out file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `
 Example:
   $ peerguard cert p12 --cert alice.pem --key alice.key --passphrase-file alice.pass --p12-passphrase-file p12.pass --out alice.p12`
     )
-    .action((opts) => certP12(io, opts))
+    .action((opts, cmd) => certP12(io, opts, cmd))
 
   cert
     .command('show')
@@ -278,7 +279,8 @@ async function certP12(
     target: 'openssl'
     out: string
     force?: boolean
-  }
+  },
+  cmd: Command
 ): Promise<void> {
   await assertWritable(opts.out, opts.force)
   const chain = await readCertificates(opts.cert)
@@ -296,7 +298,8 @@ async function certP12(
   try {
     const p12 = exportPkcs12({ key, chain, passphrase: bundlePass, target: opts.target })
     await writeFileAtomic(opts.out, p12, { mode: 0o600, exclusive: opts.force !== true })
-    io.out(`wrote ${opts.out} (${chain.length} certificate(s) and the key, for ${opts.target})`)
+    if (wantsJson(cmd)) io.json({ file: opts.out, certificates: chain.length, target: opts.target })
+    else io.out(`wrote ${opts.out} (${chain.length} certificate(s) and the key, for ${opts.target})`)
   } finally {
     wipe(key, entry.secret)
   }

@@ -364,6 +364,7 @@ export function registerDemoCommands(program: Command, io: CliIO): void {
     .command('demo')
     .description('run a hardened and a plain LAN share side by side on loopback and show what each allows')
     .option('--keep', 'keep the temporary workspace (keys, certificates, policy, shares) for inspection')
+    .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `

@@ -80,6 +80,7 @@ function credentialOptions(cmd: Command): Command {
   )
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
+    .option('--json', 'machine-readable output (JSON on stdout)')
 }
 
 /**

@@ -48,6 +48,7 @@ Example:
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
     .addOption(new Option('--max-ops <n>', 'concurrent operations per peer').default('8'))
+    .option('--json', 'machine-readable output (JSON Lines events on stdout)')
     .option('--crl-refresh <seconds>', CRL_REFRESH_HELP)
     .addHelpText(
       'after',

@@ -138,6 +138,7 @@ function credentialOptions(cmd: Command): Command {
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
     .option('--max-upload <bytes-per-second>', 'cap the upload bandwidth to other peers')
+    .option('--json', 'machine-readable output (JSON on stdout)')
 }
 
 export function registerSwarmCommands(program: Command, io: CliIO): void {
@@ -164,6 +165,7 @@ Example:
     .option('--piece-size <bytes>', 'piece size, a power of two (16384..16777216); default: 256 KiB or more')
     .option('--passphrase-file <file>', 'passphrase of the identity key (first line)')
     .option('--passphrase-credential <name>', 'passphrase of the identity key from systemd credential NAME')
+    .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       '\nExample:\n  $ peerguard swarm publish dataset.bin --identity alice.key --cert alice.pem --out dataset.pgswarm'

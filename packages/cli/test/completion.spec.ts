@@ -1,0 +1,123 @@
+/**
+ * `peerguard completion bash|zsh`: the generated scripts really complete. bash sources the script and
+ * calls `_peerguard` with COMP_WORDS/COMP_CWORD set as readline would; zsh sources it with the
+ * completion builtins it calls (`_describe`, `compadd`, `_files`) replaced by ones that print what
+ * they were given, and also loads it through `compinit`.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { REQUIRE_ALL_ENV, requireAll } from '@peerguard/test-utils'
+import { runCli } from './run-cli.js'
+
+jest.setTimeout(60_000)
+
+let dir: string
+const script = { bash: '', zsh: '' }
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pg-completion-'))
+  for (const shell of ['bash', 'zsh'] as const) {
+    const r = await runCli(['completion', shell])
+    expect(r.code).toBe(0)
+    script[shell] = join(dir, `peerguard.${shell}`)
+    writeFileSync(script[shell], r.stdout)
+  }
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** What `_peerguard` offers for the command line `words` (the last one is the word at the cursor). */
+function bashComplete(...words: string[]): string[] {
+  const body = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _peerguard; printf '%s\\n' "\${COMPREPLY[@]}"`
+  const r = spawnSync('bash', ['-c', body, 'bash', script.bash, 'peerguard', ...words], { cwd: dir, encoding: 'utf8' })
+  expect(r.stderr).toBe('')
+  expect(r.status).toBe(0)
+  return r.stdout.split('\n').filter((l) => l !== '')
+}
+
+describe('bash completion', () => {
+  it('completes the nouns, a prefix, and the verbs of a noun', () => {
+    expect(bashComplete('')).toEqual(
+      expect.arrayContaining(['id', 'ca', 'share', 'proxy', 'swarm', 'node', 'completion', 'help'])
+    )
+    expect(bashComplete('sh')).toEqual(['share'])
+    expect(bashComplete('share', '')).toEqual(['serve', 'ls', 'get', 'put', 'rm', 'mv', 'mkdir'])
+    expect(bashComplete('audit', 'log', 's')).toEqual(['show'])
+  })
+
+  it("completes a command's flags, after global flags and option values too", () => {
+    expect(bashComplete('share', 'get', '--re')).toEqual(['--resume'])
+    expect(bashComplete('--json', 'share', 'serve', '--li')).toEqual(['--listen'])
+    expect(bashComplete('share', 'serve', '--listen', '127.0.0.1:1', '--pl')).toEqual(['--plain'])
+    expect(bashComplete('proxy', 'server', '--')).toEqual(expect.arrayContaining(['--tls', '--json', '--help']))
+  })
+
+  it("completes an option's declared choices, and file names for other values", () => {
+    expect(bashComplete('cert', 'p12', '--target', '')).toEqual(['openssl', 'node', 'windows', 'macos', 'java', 'browser'])
+    expect(bashComplete('cert', 'p12', '--target', 'ma')).toEqual(['macos'])
+    writeFileSync(join(dir, 'alice.pem'), '')
+    expect(bashComplete('cert', 'show', 'ali')).toEqual(['alice.pem'])
+    expect(bashComplete('id', 'new', '--out', 'alice.')).toEqual(['alice.pem'])
+    expect(bashComplete('completion', '')).toEqual(['bash', 'zsh'])
+  })
+
+  it('the value of an option is not taken for a command (`--out share` is a file)', () => {
+    expect(bashComplete('id', 'new', '--out', 'share', '--')).toContain('--label')
+  })
+})
+
+const hasZsh = spawnSync('sh', ['-c', 'command -v zsh'], { stdio: 'ignore' }).status === 0
+const zshReason = 'zsh completion: apt-get install zsh'
+if (!hasZsh && !requireAll())
+  process.stderr.write(`peerguard tests: SKIPPED ${zshReason}; ${REQUIRE_ALL_ENV}=1 makes this a failure\n`)
+const zshDescribe = hasZsh || requireAll() ? describe : describe.skip
+
+zshDescribe('zsh completion', () => {
+  /** Lines printed by the stand-in completion builtins for `words`. */
+  function zshComplete(...words: string[]): string[] {
+    if (!hasZsh) throw new Error(`${REQUIRE_ALL_ENV} is set and zsh is missing: ${zshReason}`)
+    const body = [
+      'compdef() { :; }',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh parameter expansion, not a template
+      '_describe() { local -a arr; arr=("${(@P)${@[-1]}}"); print -rl -- "${arr[@]}"; }',
+      'compadd() { shift; print -rl -- "$@"; }',
+      "_files() { print -r -- '<files>'; }",
+      'source "$1"; shift',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh parameter expansion, not a template
+      'words=("$@"); CURRENT=${#words}; _peerguard'
+    ].join('\n')
+    const r = spawnSync('zsh', ['-f', '-c', body, 'zsh', script.zsh, 'peerguard', ...words], { encoding: 'utf8' })
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    return r.stdout.split('\n').filter((l) => l !== '')
+  }
+
+  it('is valid zsh and registers _peerguard through compinit', () => {
+    const r = spawnSync(
+      'zsh',
+      [
+        '-f',
+        '-c',
+        'autoload -U compinit && compinit -u -d "$2/zcompdump" && source "$1" && print -r -- "$_comps[peerguard]"',
+        'zsh',
+        script.zsh,
+        dir
+      ],
+      { encoding: 'utf8' }
+    )
+    expect(r.stderr).toBe('')
+    expect(r.stdout.trim()).toBe('_peerguard')
+  })
+
+  it('completes commands and flags with their descriptions, choices and files', () => {
+    const nouns = zshComplete('')
+    expect(nouns.find((l) => l.startsWith('share:'))).toMatch(/^share:serve a folder .{10,}/) // name:description
+    expect(nouns.map((l) => l.split(':')[0])).toEqual(expect.arrayContaining(['id', 'proxy', 'node', 'completion', 'help']))
+    expect(zshComplete('share', '').map((l) => l.split(':')[0])).toEqual(['serve', 'ls', 'get', 'put', 'rm', 'mv', 'mkdir'])
+    expect(zshComplete('share', 'get', '--')).toContain('--resume:continue an interrupted download (<local>.pgpart)')
+    expect(zshComplete('cert', 'p12', '--target', '')).toEqual(['openssl', 'node', 'windows', 'macos', 'java', 'browser'])
+    expect(zshComplete('id', 'new', '--out', '')).toEqual(['<files>'])
+    expect(zshComplete('completion', '')).toEqual(['bash', 'zsh'])
+  })
+})
