@@ -1,3 +1,4 @@
+import { gcm } from '@noble/ciphers/aes.js'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { hmac } from '@noble/hashes/hmac.js'
@@ -7,13 +8,14 @@ import { NoiseDecryptError, NoiseMessageError, type NoiseCryptoProvider } from '
 /**
  * A pure-JavaScript Noise crypto provider, the differential reference for the node:crypto one:
  * X25519 from @noble/curves (tweetnacl's `scalarMult` is checked against node:crypto separately in
- * properties.spec.ts; it is too slow to run every vector), ChaCha20-Poly1305 from @noble/ciphers,
+ * properties.spec.ts; it is too slow to run every vector), ChaCha20-Poly1305 and AES-256-GCM from @noble/ciphers,
  * SHA-256 and HMAC from @noble/hashes. Test-only. (reference-noise.ts is a whole second Noise
  * implementation; this is only a second set of primitives under our own state machine.)
  */
-const nonce = (n: bigint | number): Uint8Array => {
+/** ChaChaPoly: 4 zero bytes, then n little-endian (Noise §12.3); AESGCM: big-endian (§12.4). */
+const nonce = (n: bigint | number, littleEndian = true): Uint8Array => {
   const out = new Uint8Array(12)
-  new DataView(out.buffer).setBigUint64(4, BigInt(n), true)
+  new DataView(out.buffer).setBigUint64(4, BigInt(n), littleEndian)
   return out
 }
 
@@ -46,6 +48,17 @@ export const pureJsCryptoProvider: NoiseCryptoProvider = {
       decrypt(key, n, ad, ciphertext) {
         try {
           return chacha20poly1305(key, nonce(n), ad).decrypt(ciphertext)
+        } catch (err) {
+          throw new NoiseDecryptError(undefined, { cause: err })
+        }
+      }
+    },
+    AESGCM: {
+      name: 'AESGCM',
+      encrypt: (key, n, ad, plaintext) => gcm(key, nonce(n, false), ad).encrypt(plaintext),
+      decrypt(key, n, ad, ciphertext) {
+        try {
+          return gcm(key, nonce(n, false), ad).decrypt(ciphertext)
         } catch (err) {
           throw new NoiseDecryptError(undefined, { cause: err })
         }

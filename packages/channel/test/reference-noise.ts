@@ -1,3 +1,4 @@
+import { gcm } from '@noble/ciphers/aes.js'
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { x25519 } from '@noble/curves/ed25519.js'
 import { hmac } from '@noble/hashes/hmac.js'
@@ -6,7 +7,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 /**
  * A second, independent Noise implementation for the known-answer tests: the handshake of the
  * Noise Protocol Framework rev 34 (§5 processing rules, §7 patterns, §9 psk modifiers, §18
- * deferred patterns) for 25519_ChaChaPoly_SHA256 only, on @noble primitives, written from the
+ * deferred patterns) for 25519_ChaChaPoly_SHA256 and 25519_AESGCM_SHA256, on @noble primitives, written from the
  * spec and sharing no code with `@peerguard/channel` (not its pattern table, state machine or
  * crypto provider). It exists to give every vector a handshake hash computed without our code:
  * snow's vectors carry none. Test-only; it trusts its inputs.
@@ -73,8 +74,8 @@ const PATTERNS: Record<string, Pattern> = {
 }
 
 /** `NNpsk0+psk2` → NN with a psk token first in message 1 and last in message 2 (§9.2). */
-function patternOf(protocolName: string): { pattern: Pattern; psk: boolean } {
-  const m = /^Noise_([A-Z0-9]+?)((?:psk\d)(?:\+psk\d)*)?_25519_ChaChaPoly_SHA256$/.exec(protocolName)
+function patternOf(protocolName: string): { pattern: Pattern; psk: boolean; aead: Aead } {
+  const m = /^Noise_([A-Z0-9]+?)((?:psk\d)(?:\+psk\d)*)?_25519_(ChaChaPoly|AESGCM)_SHA256$/.exec(protocolName)
   const base = m === null ? undefined : PATTERNS[m[1] as string]
   if (m === null || base === undefined) throw new Error(`reference: no pattern for ${protocolName}`)
   const messages = base.messages.map((t) => [...t])
@@ -83,29 +84,39 @@ function patternOf(protocolName: string): { pattern: Pattern; psk: boolean } {
     if (n === 0) messages[0]?.unshift('psk')
     else messages[n - 1]?.push('psk')
   }
-  return { pattern: { ...base, messages }, psk: mods.length > 0 }
+  return { pattern: { ...base, messages }, psk: mods.length > 0, aead: m[3] === 'AESGCM' ? aesGcm : chachaPoly }
 }
 
 const concat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(Buffer.concat(parts))
-const nonce = (n: number): Uint8Array => {
+/** §12.3: ChaChaPoly's nonce is 4 zero bytes then n little-endian; §12.4: AESGCM's, n big-endian. */
+const nonce = (n: number, littleEndian: boolean): Uint8Array => {
   const out = new Uint8Array(12)
-  new DataView(out.buffer).setBigUint64(4, BigInt(n), true)
+  new DataView(out.buffer).setBigUint64(4, BigInt(n), littleEndian)
   return out
 }
+type Aead = (
+  k: Uint8Array,
+  n: number,
+  ad: Uint8Array
+) => { encrypt(b: Uint8Array): Uint8Array; decrypt(b: Uint8Array): Uint8Array }
+const chachaPoly: Aead = (k, n, ad) => chacha20poly1305(k, nonce(n, true), ad)
+const aesGcm: Aead = (k, n, ad) => gcm(k, nonce(n, false), ad)
 
 class Cipher {
   k: Uint8Array | undefined
   n = 0
-  constructor(k?: Uint8Array) {
+  readonly aead: Aead
+  constructor(aead: Aead, k?: Uint8Array) {
+    this.aead = aead
     this.k = k
   }
   encrypt(ad: Uint8Array, pt: Uint8Array): Uint8Array {
     if (this.k === undefined) return pt
-    return chacha20poly1305(this.k, nonce(this.n++), ad).encrypt(pt)
+    return this.aead(this.k, this.n++, ad).encrypt(pt)
   }
   decrypt(ad: Uint8Array, ct: Uint8Array): Uint8Array {
     if (this.k === undefined) return ct
-    return chacha20poly1305(this.k, nonce(this.n++), ad).decrypt(ct)
+    return this.aead(this.k, this.n++, ad).decrypt(ct)
   }
 }
 
@@ -130,7 +141,8 @@ export interface ReferenceKeys {
 export class ReferenceParty {
   h: Uint8Array
   ck: Uint8Array
-  c = new Cipher()
+  c: Cipher
+  readonly #aead: Aead
   readonly #initiator: boolean
   readonly #pattern: Pattern
   readonly #psk: boolean
@@ -144,7 +156,9 @@ export class ReferenceParty {
   receive: Cipher | undefined
 
   constructor(protocolName: string, initiator: boolean, keys: ReferenceKeys) {
-    const { pattern, psk } = patternOf(protocolName)
+    const { pattern, psk, aead } = patternOf(protocolName)
+    this.#aead = aead
+    this.c = new Cipher(aead)
     this.#initiator = initiator
     this.#pattern = pattern
     this.#psk = psk
@@ -172,13 +186,13 @@ export class ReferenceParty {
   #mixKey(ikm: Uint8Array): void {
     const [ck, k] = hkdf(this.ck, ikm, 2) as [Uint8Array, Uint8Array]
     this.ck = ck
-    this.c = new Cipher(k)
+    this.c = new Cipher(this.#aead, k)
   }
   #mixKeyAndHash(ikm: Uint8Array): void {
     const [ck, h, k] = hkdf(this.ck, ikm, 3) as [Uint8Array, Uint8Array, Uint8Array]
     this.ck = ck
     this.#mixHash(h)
-    this.c = new Cipher(k)
+    this.c = new Cipher(this.#aead, k)
   }
   #encryptAndHash(pt: Uint8Array): Uint8Array {
     const ct = this.c.encrypt(this.h, pt)
@@ -229,8 +243,8 @@ export class ReferenceParty {
     this.#next++
     if (!this.complete) return
     const [k1, k2] = hkdf(this.ck, new Uint8Array(0), 2) as [Uint8Array, Uint8Array]
-    this.send = new Cipher(this.#initiator ? k1 : k2)
-    this.receive = new Cipher(this.#initiator ? k2 : k1)
+    this.send = new Cipher(this.#aead, this.#initiator ? k1 : k2)
+    this.receive = new Cipher(this.#aead, this.#initiator ? k2 : k1)
   }
 
   writeMessage(payload: Uint8Array): Uint8Array {

@@ -16,7 +16,7 @@ export { CipherState, HandshakeState, SymmetricState, MAX_NOISE_MESSAGE } from '
 export type { HandshakeResult, HandshakeStateOptions, NoiseRole } from './noise.js'
 export { parsePattern, parseProtocolName, PATTERN_NAMES } from './patterns.js'
 export type { HandshakePattern, ProtocolName, Token } from './patterns.js'
-export { nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './primitives.js'
+export { nodeAesGcm, nodeCryptoProvider, nodeChaChaPoly, nodeSha256, nodeX25519 } from './primitives.js'
 export type { NoiseCipher, NoiseCryptoProvider, NoiseDH, NoiseHash, NoiseKeyPair } from './primitives.js'
 export {
   NoiseDecryptError,

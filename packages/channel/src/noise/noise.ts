@@ -62,6 +62,11 @@ export class CipherState {
     return this.#k
   }
 
+  /** The cipher's name in the protocol name (`ChaChaPoly`, `AESGCM`). */
+  get cipherName(): string {
+    return this.#cipher.name
+  }
+
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (this.#k === undefined) return plaintext
     if (this.#n >= MAX_SAFE_NONCE) throw new NoiseNonceExhaustedError()
@@ -198,6 +203,12 @@ export interface HandshakeStateOptions {
   staticKeyPair?: NoiseKeyPair
   /** Fixed local ephemeral private key, for test vectors only. Default: a fresh key per `e` token. */
   ephemeralPrivateKey?: Uint8Array
+  /**
+   * A local ephemeral key pair made beforehand (instead of `ephemeralPrivateKey`): the channel's
+   * initiator sends its `e` before it knows which cipher the responder picks, then runs the
+   * handshake under the chosen protocol name with that same key (SPEC.md §2.6).
+   */
+  ephemeralKeyPair?: NoiseKeyPair
   /** The remote static public key, when the pattern pre-shares it (`K`, `IK`, `NK`…). */
   remoteStaticPublicKey?: Uint8Array
   /** The remote ephemeral public key, for patterns that pre-share it. */
@@ -294,6 +305,11 @@ export class HandshakeState {
       options.staticKeyPair ??
       (options.staticPrivateKey === undefined ? undefined : dh.keyPairFromPrivate(options.staticPrivateKey))
     this.#fixedE = options.ephemeralPrivateKey
+    if (options.ephemeralKeyPair !== undefined) {
+      assertBytes('ephemeralKeyPair.publicKey', options.ephemeralKeyPair.publicKey, dh.dhLen)
+      assertBytes('ephemeralKeyPair.privateKey', options.ephemeralKeyPair.privateKey, dh.dhLen)
+      this.#e = options.ephemeralKeyPair
+    }
     this.#rs = options.remoteStaticPublicKey === undefined ? undefined : Uint8Array.from(options.remoteStaticPublicKey)
     this.#re = options.remoteEphemeralPublicKey === undefined ? undefined : Uint8Array.from(options.remoteEphemeralPublicKey)
     this.#psks = psks.map((p) => Uint8Array.from(p))

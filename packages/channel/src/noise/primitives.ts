@@ -61,7 +61,7 @@ export interface NoiseCryptoProvider {
   readonly hash: Record<string, NoiseHash>
 }
 
-/** Authentication tag length of ChaCha20-Poly1305 in bytes (RFC 8439 §2.8). */
+/** Authentication tag length of ChaCha20-Poly1305 (RFC 8439 §2.8) and of Noise's AES-GCM (§12.4), in bytes. */
 export const TAG_LENGTH = 16
 /**
  * Native key objects for raw X25519 keys. Keys go in and out as JWK (RFC 8037 OKP), which
@@ -146,32 +146,57 @@ export function chachaNonce(n: bigint | number, out: Buffer = Buffer.alloc(12)):
   return out
 }
 
-/** ChaCha20-Poly1305 on node:crypto (RFC 8439). */
-export const nodeChaChaPoly: NoiseCipher = {
-  name: 'ChaChaPoly',
-  encrypt(key, n, ad, plaintext) {
-    const c = createCipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAG_LENGTH })
-    c.setAAD(ad, { plaintextLength: plaintext.length })
-    const head = c.update(plaintext)
-    c.final()
-    return Buffer.concat([head, c.getAuthTag()])
-  },
-  decrypt(key, n, ad, ciphertext) {
-    if (ciphertext.length < TAG_LENGTH) throw new NoiseDecryptError('ciphertext shorter than its tag')
-    const body = ciphertext.subarray(0, ciphertext.length - TAG_LENGTH)
-    const d = createDecipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAG_LENGTH })
-    d.setAAD(ad, { plaintextLength: body.length })
-    d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
-    const out = d.update(body)
-    try {
-      d.final()
-    } catch (err) {
-      out.fill(0)
-      throw new NoiseDecryptError(undefined, { cause: err })
+/** Noise nonce for AESGCM: 32 bits of zeros then the 64-bit counter big-endian (§12.4). */
+export function aesGcmNonce(n: bigint | number, out: Buffer = Buffer.alloc(12)): Buffer {
+  out.writeUInt32BE(0, 0)
+  if (typeof n === 'bigint') {
+    out.writeBigUInt64BE(n, 4)
+  } else {
+    out.writeUInt32BE(Math.floor(n / 0x1_0000_0000) >>> 0, 4)
+    out.writeUInt32BE(n >>> 0, 8)
+  }
+  return out
+}
+
+/** An AEAD of node:crypto with a 32-byte key, a 12-byte nonce and a 16-byte tag, as a Noise cipher. */
+function nodeAead(
+  name: string,
+  algorithm: 'chacha20-poly1305' | 'aes-256-gcm',
+  nonce: (n: bigint | number) => Buffer
+): NoiseCipher {
+  return {
+    name,
+    encrypt(key, n, ad, plaintext) {
+      // One overload per family in the typings; both take the same options.
+      const c = createCipheriv(algorithm as 'aes-256-gcm', key, nonce(n), { authTagLength: TAG_LENGTH })
+      c.setAAD(ad, { plaintextLength: plaintext.length })
+      const head = c.update(plaintext)
+      c.final()
+      return Buffer.concat([head, c.getAuthTag()])
+    },
+    decrypt(key, n, ad, ciphertext) {
+      if (ciphertext.length < TAG_LENGTH) throw new NoiseDecryptError('ciphertext shorter than its tag')
+      const body = ciphertext.subarray(0, ciphertext.length - TAG_LENGTH)
+      const d = createDecipheriv(algorithm as 'aes-256-gcm', key, nonce(n), { authTagLength: TAG_LENGTH })
+      d.setAAD(ad, { plaintextLength: body.length })
+      d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG_LENGTH))
+      const out = d.update(body)
+      try {
+        d.final()
+      } catch (err) {
+        out.fill(0)
+        throw new NoiseDecryptError(undefined, { cause: err })
+      }
+      return out
     }
-    return out
   }
 }
+
+/** ChaCha20-Poly1305 on node:crypto (RFC 8439; Noise §12.3). */
+export const nodeChaChaPoly: NoiseCipher = nodeAead('ChaChaPoly', 'chacha20-poly1305', chachaNonce)
+
+/** AES-256-GCM on node:crypto (NIST SP 800-38D; Noise §12.4), hardware-accelerated where the CPU has AES instructions. */
+export const nodeAesGcm: NoiseCipher = nodeAead('AESGCM', 'aes-256-gcm', aesGcmNonce)
 
 /** SHA-256 and HMAC-SHA-256 on node:crypto. */
 export const nodeSha256: NoiseHash = {
@@ -206,6 +231,6 @@ const BYTE_3 = Uint8Array.of(3)
 /** The provider peerguard uses: node:crypto only. */
 export const nodeCryptoProvider: NoiseCryptoProvider = {
   dh: { '25519': nodeX25519 },
-  cipher: { ChaChaPoly: nodeChaChaPoly },
+  cipher: { ChaChaPoly: nodeChaChaPoly, AESGCM: nodeAesGcm },
   hash: { SHA256: nodeSha256 }
 }
