@@ -349,6 +349,7 @@ export const CODES = {
   'proxy-tls-handshake-failed': code('the TLS handshake failed, timed out or the peer sent no certificate'),
   'proxy-reload-failed': code('reloading certificate, trust store or policy failed; the previous configuration stays'),
   'proxy-closed': code('the proxy was closed'),
+  'proxy-connection-reset': code('a proxied connection was reset or aborted by one side before both directions ended'),
   'proxy-protocol-invalid': code('a PROXY protocol v2 header is malformed or its addresses and TLVs exceed 65535 bytes'),
   // ---- cli: peerguard node ----
   'node-config-invalid': code('a node configuration file is malformed or names an unknown key (file:line:column)'),

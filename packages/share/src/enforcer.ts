@@ -209,13 +209,16 @@ export class Enforcer {
 
   /**
    * Record what an allowed operation did, AFTER it ran: `ok` or `failed` with the reply's code,
-   * bytes and SHA-256. Nothing is written for an operation refused by a decision (that entry says
+   * bytes and SHA-256 (a successful `list` or `stat` writes nothing: its decision is its record). Nothing is written for an operation refused by a decision (that entry says
    * so) or one that never reached a decision. A failure to write is returned, not thrown: the
    * operation already happened, and its decision is on the record.
    */
   async outcome(peer: PeerInfo, scope: OperationScope, reply: Record<string, unknown>): Promise<unknown> {
     if (scope.denied || scope.resource === undefined) return undefined
     const ok = reply.ok === true
+    // A listing that succeeded changed nothing and carried no content: its allowed decision is its
+    // record (log growth: one entry per list/stat, not two). A failed one still gets its outcome.
+    if (ok && METADATA_READS.has(scope.op)) return undefined
     const bytes =
       typeof reply.bytes === 'number'
         ? reply.bytes
@@ -243,6 +246,9 @@ export class Enforcer {
     }
   }
 }
+
+/** Operations whose success writes no outcome entry (decision-log README, "Log growth"). */
+const METADATA_READS = new Set(['list', 'stat'])
 
 /** The peer as written in a decision-log entry. */
 export function logPeer(peer: PeerInfo): LogPeer {

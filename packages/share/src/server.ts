@@ -84,11 +84,18 @@ export interface ShareConnectionInfo {
   readonly since: number
   /** Operations running on it now. */
   readonly operations: number
+  /** Bytes received and sent on its socket so far (channel framing included). */
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** The operations running now, `read docs/a.txt`. */
+  readonly current: readonly string[]
 }
 
 interface Conn {
   peer: PeerInfo
   since: number
+  socket?: Socket
+  current: Map<number, string>
   frames: FrameConnection
   uploads: Map<number, UploadState>
   reads: Map<number, { cancelled: boolean }>
@@ -212,7 +219,14 @@ export class ShareServer extends EventEmitter {
 
   /** The open connections now: peer, since when, operations running. */
   connections(): ShareConnectionInfo[] {
-    return [...this.#conns].map((c) => ({ peer: c.peer, since: c.since, operations: c.open.size }))
+    return [...this.#conns].map((c) => ({
+      peer: c.peer,
+      since: c.since,
+      operations: c.open.size,
+      bytesIn: c.socket?.bytesRead ?? 0,
+      bytesOut: c.socket?.bytesWritten ?? 0,
+      current: [...c.current.values()]
+    }))
   }
 
   /**
@@ -323,7 +337,7 @@ export class ShareServer extends EventEmitter {
         return
       }
       this.emit('connection', peer)
-      this.#serve(stream, peer, rest)
+      this.#serve(stream, peer, rest, socket)
     } catch (err) {
       const code = isPeerguardError(err) ? err.code : 'share-connection-refused'
       const reason = err instanceof Error ? err.message : String(err)
@@ -348,10 +362,12 @@ export class ShareServer extends EventEmitter {
     }
   }
 
-  #serve(stream: Duplex, peer: PeerInfo, initial: Buffer): void {
+  #serve(stream: Duplex, peer: PeerInfo, initial: Buffer, socket?: Socket): void {
     const conn: Conn = {
       peer,
       since: Date.now(),
+      ...(socket === undefined ? {} : { socket }),
+      current: new Map(),
       uploads: new Map(),
       reads: new Map(),
       open: new Set(),
@@ -482,6 +498,7 @@ export class ShareServer extends EventEmitter {
     const path = typeof req.path === 'string' ? req.path : typeof req.from === 'string' ? req.from : ''
     let reply: Record<string, unknown>
     const scope: OperationScope = { op: op ?? 'unknown', decisions: [], denied: false }
+    conn.current.set(id, `${op ?? 'unknown'} ${path.slice(0, 256)}`)
     try {
       if (op === undefined) throw new ShareError('invalid-argument', `unknown op ${JSON.stringify(req.op)}`)
       reply = await this.#enforcer.within(scope, () => this.#dispatch(conn, id, op, req))
@@ -494,6 +511,7 @@ export class ShareServer extends EventEmitter {
     if (unlogged !== undefined)
       this.#logger.warn('share: the outcome of an operation could not be logged', { op, error: String(unlogged) })
     if (reply.streamed !== true) await conn.frames.sendJson(FrameType.REPLY, id, reply).catch(() => {})
+    conn.current.delete(id)
     this.emit('operation', {
       peer: conn.peer,
       op: op ?? (typeof req.op === 'string' ? req.op : `(${typeof req.op})`),
