@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
@@ -6,15 +5,8 @@ import type { DecisionLog } from '@peerguard/decision-log'
 import { peerIdFromPublicKey } from '@peerguard/identity'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { loadPolicy } from '@peerguard/policy'
-import {
-  createManifest,
-  createSwarmPeer,
-  encodeManifest,
-  MAX_MANIFEST_BYTES,
-  parseManifest,
-  type SwarmManifest,
-  type SwarmPeer
-} from '@peerguard/swarm'
+import { createManifest, createSwarmPeer, encodeManifest, type SwarmPeer } from '@peerguard/swarm'
+import { liveSwarmPeer, readManifest, startSwarmSeed } from '../node/swarm-seed.js'
 import type { CliIO } from '../io.js'
 import {
   acceptanceOf,
@@ -53,17 +45,6 @@ interface Credentials {
   logShip?: string
 }
 
-async function readManifest(path: string): Promise<SwarmManifest> {
-  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-    throw new PeerguardError(err.code === 'ENOENT' ? 'not-found' : 'io-error', `${path}: ${err.code ?? err.message}`, {
-      cause: err
-    })
-  })
-  if (bytes.length > MAX_MANIFEST_BYTES)
-    throw new PeerguardError('swarm-manifest-invalid', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes`)
-  return parseManifest(bytes)
-}
-
 function need(opts: Credentials, what: string): void {
   if (opts.identity === undefined || opts.cert === undefined || opts.trust === undefined) {
     throw new PeerguardError('usage', `${what} needs --identity, --cert and --trust`, {
@@ -93,15 +74,7 @@ async function peerFrom(
       const live = await liveConfigFor(opts as LiveFlags, identity, io, log)
       // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
       await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
-      const peer = createSwarmPeer({
-        identity,
-        chain: live.chain,
-        trust: live.trust,
-        ...(live.policy === undefined ? {} : { policy: live.policy }),
-        ...(log === undefined ? {} : { log }),
-        ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload }),
-        connectionCheck: live.checkPeer
-      })
+      const peer = liveSwarmPeer({ identity, live, log, ...(maxUpload === undefined ? {} : { maxUpload }) })
       return { peer, log, live }
     } catch (err) {
       await log?.close()
@@ -231,8 +204,7 @@ Example:
         const { peer, log, live } = await peerFrom(opts, io, { live: true })
         const signals = trapSignals(io, live)
         try {
-          await peer.seed(manifest, file)
-          const addr = await peer.listen(listen.port, listen.host)
+          const addr = await startSwarmSeed(peer, manifest, file, listen)
           if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
           else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
           live?.onChange((change) => peer.recheck({ trust: change.trust }))
