@@ -44,6 +44,9 @@ export function checkRecord(record: DecisionRecord): void {
     assertString('record.resource', record.resource, { maxLength: 8192 })
     if (record.to !== undefined) assertString('record.to', record.to, { maxLength: 8192 })
     if (record.bytes !== undefined) assertInteger('record.bytes', record.bytes, 0)
+    if (record.bytesIn !== undefined) assertInteger('record.bytesIn', record.bytesIn, 0)
+    if (record.bytesOut !== undefined) assertInteger('record.bytesOut', record.bytesOut, 0)
+    if (record.durationMs !== undefined) assertInteger('record.durationMs', record.durationMs, 0)
     if (record.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(record.sha256))
       throw new InvalidArgumentError('record.sha256: expected 64 lowercase hex digits')
     if (record.decisions !== undefined) {

@@ -31,6 +31,8 @@ export interface LogRow {
   readonly to?: string
   readonly bytes?: number
   readonly sha256?: string
+  /** How long the operation or session ran (outcome entries that say), milliseconds. */
+  readonly durationMs?: number
   readonly rule?: string
   /** SHA-256 of the policy in force (from the last node start or reload entry before the row). */
   readonly policySha256?: string
@@ -49,7 +51,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 /**
  * Verify a decision log and turn its entries into rows, as `peerguard audit log show` prints them.
  * Each allowed operation is ONE row: its decision entries (written before acting) are joined into
- * the outcome entry written after it (by the outcome's `decisions`). A denied operation is its
+ * the outcome entry written after it (by the outcome's `decisions`); so is an accepted connection
+ * whose session outcome names it (a proxied connection). A denied operation is its
  * denying decision. Every row carries its integrity: rows from the first bad entry on are
  * `tampered` (shown, never as fact); a torn last line is left out (the report says so).
  */
@@ -105,7 +108,8 @@ export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOpt
     const seq = typeof f.seq === 'number' ? f.seq : undefined
     // a verified decision is never hidden behind a tampered outcome: then both rows are shown
     const by = seq === undefined ? undefined : joined.get(seq)
-    if (kind === 'operation' && f.allowed === true && by !== undefined && (by !== 'tampered' || integrity === 'tampered')) return
+    const decided = (kind === 'operation' && f.allowed === true) || (kind === 'connection' && f.event === 'accepted')
+    if (decided && by !== undefined && (by !== 'tampered' || integrity === 'tampered')) return
     const peer = (typeof f.peer === 'object' && f.peer !== null ? f.peer : {}) as Fields
     const base = {
       line,
@@ -125,7 +129,8 @@ export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOpt
   return { report, rows }
 }
 
-type Described = Pick<LogRow, 'op' | 'outcome' | 'resource'> & Partial<Pick<LogRow, 'verb' | 'to' | 'bytes' | 'sha256' | 'rule'>>
+type Described = Pick<LogRow, 'op' | 'outcome' | 'resource'> &
+  Partial<Pick<LogRow, 'verb' | 'to' | 'bytes' | 'sha256' | 'rule' | 'durationMs'>>
 
 function describe(kind: string, f: Fields, bySeq: Map<number, Fields>): Described {
   const resource = str(f.resource) ?? ''
@@ -154,6 +159,7 @@ function describe(kind: string, f: Fields, bySeq: Map<number, Fields>): Describe
         ...(to === undefined ? {} : { to }),
         ...(typeof f.bytes === 'number' ? { bytes: f.bytes } : {}),
         ...(str(f.sha256) === undefined ? {} : { sha256: f.sha256 as string }),
+        ...(typeof f.durationMs === 'number' ? { durationMs: f.durationMs } : {}),
         ...(rule === undefined ? {} : { rule })
       }
     }
@@ -162,7 +168,12 @@ function describe(kind: string, f: Fields, bySeq: Map<number, Fields>): Describe
     case 'refusal-summary':
       return { op: 'refused', outcome: 'denied', resource: `${typeof f.count === 'number' ? f.count : '?'} refusals` }
     case 'node':
-      return { op: `node-${str(f.event) ?? '?'}`, outcome: 'ok', resource: Array.isArray(f.services) ? f.services.join(',') : '' }
+      // a service that is not a string shows as `?`: join() would call into a foreign object
+      return {
+        op: `node-${str(f.event) ?? '?'}`,
+        outcome: 'ok',
+        resource: Array.isArray(f.services) ? f.services.map((s) => str(s) ?? '?').join(',') : ''
+      }
     case 'reload':
       return { op: 'reload', outcome: f.event === 'applied' ? 'ok' : 'failed', resource: str(f.what) ?? '' }
     default:

@@ -58,7 +58,10 @@ export interface OutcomeRecord {
   readonly code: string
   readonly reason: string
   readonly peer?: LogPeer
-  /** Protocol operation: `list`, `stat`, `read`, `write`, `delete`, `rename`, `mkdir`. */
+  /**
+   * Protocol operation: `list`, `stat`, `read`, `write`, `delete`, `rename`, `mkdir`; a session:
+   * `connect` (a proxied connection), `fetch` (a swarm peer served, one entry per session).
+   */
   readonly op: string
   /** Policy resource of the operation's path, e.g. `share:docs/report.pdf` (a rename's source). */
   readonly resource: string
@@ -70,6 +73,12 @@ export interface OutcomeRecord {
   readonly sha256?: string
   /** `seq` of the decision entries this operation made, when the sink reported them. */
   readonly decisions?: readonly number[]
+  /** How long the operation (or the session it summarises) ran, milliseconds. */
+  readonly durationMs?: number
+  /** A session's bytes received from the peer (a proxied connection, a swarm session). */
+  readonly bytesIn?: number
+  /** A session's bytes sent to the peer. */
+  readonly bytesOut?: number
 }
 
 /** A node started or stopped (the policy hash in force from then on, until a reload or the next start). */

@@ -15,6 +15,8 @@ export interface SplicedStats {
 export interface SpliceOptions {
   /** Abort when no byte moved either way for this long, ms; 0 = never. Default 0. */
   idleTimeoutMs?: number
+  /** Counters updated as bytes move (live figures for status displays). Default none. */
+  live?: { aToB: number; bToA: number }
 }
 
 /**
@@ -25,6 +27,7 @@ export interface SpliceOptions {
  */
 export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promise<SplicedStats> {
   const idleMs = options.idleTimeoutMs ?? 0
+  const live = options.live
   let aToB = 0
   let bToA = 0
   let last = Date.now()
@@ -53,6 +56,10 @@ export function splice(a: Duplex, b: Duplex, options: SpliceOptions = {}): Promi
         last = Date.now()
         if (from === a) aToB += chunk.length
         else bToA += chunk.length
+        if (live !== undefined) {
+          live.aToB = aToB
+          live.bToA = bToA
+        }
       })
       from.on('error', (err: Error) => abort(err))
       from.on('close', () => {

@@ -97,6 +97,22 @@ interface OpenConnection {
   readonly peer: PeerInfo
   readonly channel: SecureChannel
   readonly target: Socket
+  /** When the channel was established (ms since the epoch). */
+  readonly since: number
+  /** Bytes from the peer (aToB) and to it (bToA), live. */
+  readonly bytes: { aToB: number; bToA: number }
+  /** Set when a re-check closed it: the refusal (for its outcome entry). */
+  dropped?: ConnectionRefusal
+}
+
+/** One proxied connection now, for status displays (`connections()`). */
+export interface ProxyConnectionInfo {
+  readonly peer: PeerInfo
+  /** When the channel was established (ms since the epoch). */
+  readonly since: number
+  /** Bytes received from the peer (sent on to the target) and sent to it, so far. */
+  readonly bytesIn: number
+  readonly bytesOut: number
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 1024
@@ -243,6 +259,11 @@ export class ProxyServer extends EventEmitter {
     }
   }
 
+  /** The relayed connections now: peer, since when, bytes each way. */
+  connections(): ProxyConnectionInfo[] {
+    return [...this.#open].map((c) => ({ peer: c.peer, since: c.since, bytesIn: c.bytes.aToB, bytesOut: c.bytes.bToA }))
+  }
+
   /** Start listening; resolves to the bound address. */
   listen(): Promise<AddressInfo> {
     return listenOn(this.server, this.#listen)
@@ -289,6 +310,7 @@ export class ProxyServer extends EventEmitter {
     }
     for (const { conn, refusal } of dropped) {
       this.#open.delete(conn)
+      conn.dropped = refusal
       conn.channel.destroy()
       conn.target.destroy()
       this.#record({
@@ -399,6 +421,7 @@ export class ProxyServer extends EventEmitter {
     let target: Socket | undefined
     let gatePeer: PeerInfo | undefined
     let allowReason = ''
+    let acceptedSeq: number | undefined
     let counted: string | undefined
     let abandoned = false
     const authorize = async (peer: PeerInfo): Promise<AuthorizeResult> => {
@@ -430,10 +453,12 @@ export class ProxyServer extends EventEmitter {
       // Fail closed: the acceptance is in the decision log before the target is connected;
       // a decision that cannot be written refuses the connection (`log-unavailable`).
       try {
-        await recordOrRefuse(
+        const written = await recordOrRefuse(
           this.#o.decisionLog,
           this.#entry({ event: 'accepted', code: 'allow', reason: d.reason, peer: logPeer(peer) })
         )
+        const seq = (written as { seq?: unknown } | undefined)?.seq
+        if (typeof seq === 'number') acceptedSeq = seq
       } catch (err) {
         const e = err as PeerguardError
         return { allowed: false, code: e.code, reason: e.message }
@@ -503,7 +528,7 @@ export class ProxyServer extends EventEmitter {
       this.emit('refused', new PeerguardError('channel-unauthorized', late.reason, { details: { decision: late.code } }), peer)
       return
     }
-    const open: OpenConnection = { peer, channel, target }
+    const open: OpenConnection = { peer, channel, target, since: Date.now(), bytes: { aToB: 0, bToA: 0 } }
     this.#open.add(open)
     this.#record({ event: 'accepted', code: 'allow', reason: allowReason, peer: logPeer(peer) }, true)
     this.emit('connection', peer, channel)
@@ -512,15 +537,59 @@ export class ProxyServer extends EventEmitter {
     if (this.#closed) channel.destroy(new ProxyClosedError())
     let stats: SplicedStats
     try {
-      stats = await splice(channel, target, { idleTimeoutMs: this.#idleMs })
+      stats = await splice(channel, target, { idleTimeoutMs: this.#idleMs, live: open.bytes })
     } finally {
       this.#open.delete(open)
       release()
     }
     this.#bytesIn += stats.aToB
     this.#bytesOut += stats.bToA
+    await this.#outcome(open, stats, acceptedSeq)
     this.emit('closed', peer, stats)
   }
+
+  /**
+   * The one outcome entry of a relayed connection, after it closed: `ok` when both directions
+   * ended or the target closed, else `failed` with the code (an idle timeout, an abort, a reload
+   * that closed it); bytes each way and how long. A failure to write is logged, not thrown: the
+   * connection is over and its acceptance is on the record.
+   */
+  async #outcome(open: OpenConnection, stats: SplicedStats, seq: number | undefined): Promise<void> {
+    if (this.#o.decisionLog === undefined) return
+    const err = stats.error
+    const dropped = open.dropped
+    const code = dropped !== undefined ? dropped.code : err === undefined ? 'ok' : errorCode(err)
+    try {
+      await recordOrRefuse(this.#o.decisionLog, {
+        kind: 'outcome',
+        outcome: code === 'ok' ? 'ok' : 'failed',
+        code,
+        reason:
+          code === 'ok'
+            ? 'connection closed'
+            : dropped !== undefined
+              ? `closed by a re-check: ${dropped.reason.slice(0, 1000)}`
+              : (err as Error).message.slice(0, 1024),
+        peer: logPeer(open.peer),
+        op: 'connect',
+        resource: this.resource,
+        bytes: stats.aToB + stats.bToA,
+        bytesIn: stats.aToB,
+        bytesOut: stats.bToA,
+        durationMs: Math.max(0, Date.now() - open.since),
+        ...(seq === undefined ? {} : { decisions: [seq] })
+      })
+    } catch (e) {
+      this.#log.error('decision log append failed', { error: (e as Error).message })
+    }
+  }
+}
+
+/** A stable code for why a splice ended (`io-error` for a socket error without one of ours). */
+function errorCode(err: Error): string {
+  if (err instanceof PeerguardError) return err.code
+  const errno = (err as NodeJS.ErrnoException).code
+  return errno === 'ECONNRESET' || errno === 'EPIPE' ? 'proxy-connection-reset' : 'io-error'
 }
 
 /** The PROXY v2 header for a relayed connection: the peer's socket address, the proxy's, the peer's TLVs. */

@@ -38,13 +38,28 @@ export function configOf(peer: TestPeer, pki: TestPki, policy = POLICY): ProxyCo
 }
 
 /** A decision sink that keeps what it was given. */
-export function memoryLog(): { entries: ConnectionDecision[]; append(r: ConnectionDecision): Promise<void> } {
+export function memoryLog(): {
+  entries: ConnectionDecision[]
+  append(r: ConnectionDecision): Promise<void>
+  /** Resolves once the log holds at least `n` entries. */
+  holding(n: number): Promise<void>
+} {
   const entries: ConnectionDecision[] = []
+  const waiting: Array<{ n: number; resolve: () => void }> = []
   return {
     entries,
     append: async (r) => {
       entries.push(r)
-    }
+      for (const w of waiting.splice(0)) {
+        if (entries.length >= w.n) w.resolve()
+        else waiting.push(w)
+      }
+    },
+    holding: (n) =>
+      new Promise<void>((resolve) => {
+        if (entries.length >= n) resolve()
+        else waiting.push({ n, resolve })
+      })
   }
 }
 

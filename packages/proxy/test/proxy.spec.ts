@@ -70,7 +70,9 @@ for (const mode of ['noise', 'tls'] as const) {
       expect(got.bytes.length).toBe(data.length)
       expect(sha(got.bytes)).toBe(sha(data))
       const pki = await testPki()
-      expect(r.log.entries).toHaveLength(1)
+      // the acceptance, then (once closed) the connection's one outcome entry
+      await r.log.holding(2)
+      expect(r.log.entries).toHaveLength(2)
       expect(r.log.entries[0]).toMatchObject({
         kind: 'connection',
         event: 'accepted',
@@ -80,6 +82,18 @@ for (const mode of ['noise', 'tls'] as const) {
         action: 'get',
         peer: { peerId: pki.peers.alice!.peerId, name: 'alice', groups: ['family'] }
       })
+      expect(r.log.entries[1]).toMatchObject({
+        kind: 'outcome',
+        outcome: 'ok',
+        code: 'ok',
+        op: 'connect',
+        resource: 'service:echo',
+        bytesIn: data.length,
+        bytesOut: data.length,
+        bytes: 2 * data.length,
+        peer: { peerId: pki.peers.alice!.peerId }
+      })
+      expect(typeof (r.log.entries[1] as { durationMs?: unknown }).durationMs).toBe('number')
     }, 60_000)
 
     it('refuses a peer the policy denies: no byte reaches the target, the decision is logged with its code', async () => {

@@ -89,7 +89,10 @@ export function decisionRecord(peer: PeerInfo, verb: SwarmVerb | 'piece', resour
   }
 }
 
-/** Append to the log; a log that cannot be written refuses the operation (fail closed, `log-unavailable`). */
-export async function appendDecision(log: DecisionSink | undefined, record: DecisionRecord): Promise<void> {
-  await recordOrRefuse(log, record)
+/**
+ * Append to the log; a log that cannot be written refuses the operation (fail closed,
+ * `log-unavailable`). Resolves to what the log returned (`{ seq, hash }`).
+ */
+export async function appendDecision(log: DecisionSink | undefined, record: DecisionRecord): Promise<unknown> {
+  return recordOrRefuse(log, record)
 }

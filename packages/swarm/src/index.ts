@@ -19,6 +19,7 @@ export type { DroppedPeer, FetchProgress, FetchResult } from './download.js'
 export { createManifest, encodeManifest, MAX_MANIFEST_BYTES, parseManifest, verifyManifest } from './manifest.js'
 export type { CreateManifestOptions, SwarmManifest, VerifyManifestOptions } from './manifest.js'
 export type { SwarmVerb } from './access.js'
+export type { ServingSession } from './session.js'
 export {
   SwarmClosedError,
   SwarmDeniedError,

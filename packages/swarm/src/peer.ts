@@ -35,6 +35,7 @@ import { SwarmClosedError, SwarmDeniedError, SwarmFileMismatchError, SwarmPublis
 import { createManifest, pieceLength, type SwarmManifest, verifyManifest } from './manifest.js'
 import { RateLimiter } from './rate-limit.js'
 import { ServeConnection } from './serve.js'
+import { type ServingSession, sessionOutcome, sessionOf } from './session.js'
 import { SwarmStore } from './store.js'
 import { SWARM_PROTOCOL } from './wire.js'
 
@@ -137,6 +138,8 @@ export class SwarmPeer {
   #refusals: RefusalSummarizer | undefined
   #closed = false
   #bytesServed = 0
+  /** Session outcome entries being written (close() waits for them). */
+  readonly #outcomes = new Set<Promise<void>>()
 
   constructor(options: SwarmPeerOptions, peerId: string) {
     this.#o = options
@@ -148,6 +151,11 @@ export class SwarmPeer {
   /** Bytes served to other peers so far. */
   get bytesServed(): number {
     return this.#bytesServed
+  }
+
+  /** The serving connections now: who, since when, bytes each way, what it is doing. */
+  sessions(): ServingSession[] {
+    return [...this.#serving].map(sessionOf)
   }
 
   /** Swarm IDs this peer serves (seeded, fetched or being fetched). */
@@ -265,8 +273,8 @@ export class SwarmPeer {
           return connected
         },
         admitServer: (peer) => this.#admit(peer, store, 'put'),
-        recordCorrupt: (peer, piece) =>
-          appendDecision(this.#o.log, {
+        recordCorrupt: async (peer, piece) => {
+          await appendDecision(this.#o.log, {
             kind: 'operation',
             allowed: false,
             code: 'swarm-piece-corrupt',
@@ -275,7 +283,8 @@ export class SwarmPeer {
             action: 'read',
             verb: 'piece',
             resource: `swarm:${manifest.name}`
-          }),
+          })
+        },
         requestsPerPeer: this.#o.requestsPerPeer ?? DEFAULT_REQUESTS_PER_PEER,
         stallTimeoutMs: this.#o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
         requestTimeoutMs: this.#o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -407,12 +416,13 @@ export class SwarmPeer {
     }
     const conn = new ServeConnection(channel, peer, {
       lookup: (id) => this.#stores.get(id),
-      admit: (p, store) => this.#admit(p, store, 'get'),
+      admit: (p, store, onLogged) => this.#admit(p, store, 'get', onLogged),
       limiter: this.#limiter,
       onServed: (n) => {
         this.#bytesServed += n
       },
-      onError: (err, p) => this.#logger.debug?.('swarm serve error', { peer: p.peerId, error: String(err) })
+      onError: (err, p) => this.#logger.debug?.('swarm serve error', { peer: p.peerId, error: String(err) }),
+      onClosed: (c) => this.#sessionEnded(c)
     })
     if (this.#serving.size >= (this.#o.maxPeers ?? DEFAULT_MAX_PEERS)) {
       conn.fail('swarm-too-many-peers', `this peer serves at most ${this.#o.maxPeers ?? DEFAULT_MAX_PEERS} peers`)
@@ -422,12 +432,36 @@ export class SwarmPeer {
     channel.once('close', () => this.#serving.delete(conn))
   }
 
+  /**
+   * One summary entry per admitted serving session, written when it closes (never one per piece:
+   * the log grows with sessions, not with bytes). A failure to write is a warning: the session is over.
+   */
+  #sessionEnded(conn: ServeConnection): void {
+    const record = sessionOutcome(conn)
+    if (record === undefined || this.#o.log === undefined) return
+    const write = appendDecision(this.#o.log, record).then(
+      () => {},
+      (err: unknown) => {
+        this.#logger.warn('swarm: a session outcome could not be logged', { error: (err as Error).message })
+      }
+    )
+    this.#outcomes.add(write)
+    void write.finally(() => this.#outcomes.delete(write))
+  }
+
   /** Policy check for a remote peer on a swarm, logged; a refusal code or undefined. */
-  async #admit(peer: PeerInfo, store: SwarmStore, verb: 'get' | 'put'): Promise<{ code: string; reason: string } | undefined> {
+  async #admit(
+    peer: PeerInfo,
+    store: SwarmStore,
+    verb: 'get' | 'put',
+    onLogged?: (seq: number) => void
+  ): Promise<{ code: string; reason: string } | undefined> {
     const m = store.manifest
     const decision = decideSwarm(this.#o.policy, peer, verb, m)
     const record = decisionRecord(peer, verb, `swarm:${m.name}`, decision)
-    await appendDecision(this.#o.log, { ...record, verb: verb === 'get' ? 'fetch' : 'seed' })
+    const written = await appendDecision(this.#o.log, { ...record, verb: verb === 'get' ? 'fetch' : 'seed' })
+    const seq = (written as { seq?: unknown } | undefined)?.seq
+    if (typeof seq === 'number') onLogged?.(seq)
     if (decision.allowed) return undefined
     const err = new SwarmDeniedError(`${verb === 'get' ? 'fetch' : 'seed'} swarm:${m.name}: ${decision.reason}`)
     return { code: err.code, reason: err.message }
@@ -500,9 +534,10 @@ export class SwarmPeer {
     if (this.#closed) return
     this.#closed = true
     for (const d of this.#downloads) d.abort(new SwarmClosedError())
-    for (const c of this.#serving) c.close()
+    for (const c of this.#serving) c.close(false, { code: 'swarm-closed', reason: 'the serving peer stopped' })
     this.#serving.clear()
     await this.#listener?.close()
+    await Promise.all([...this.#outcomes])
     await this.#refusals?.close()
     for (const s of this.#stores.values()) await s.fh.close().catch(() => {})
     this.#stores.clear()

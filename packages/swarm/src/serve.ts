@@ -15,14 +15,42 @@ export const HELLO_TIMEOUT_MS = 10_000
 export interface ServeHooks {
   /** Find the swarm a HELLO names; undefined when this peer does not serve it. */
   lookup(swarmId: string): SwarmStore | undefined
-  /** Decide (and log) whether the peer may fetch; resolves to an error code + reason to refuse. */
-  admit(peer: PeerInfo, store: SwarmStore): Promise<{ code: string; reason: string } | undefined>
+  /**
+   * Decide (and log) whether the peer may fetch; resolves to an error code + reason to refuse.
+   * `onLogged` gets the `seq` of the decision entry, when the log reports one.
+   */
+  admit(peer: PeerInfo, store: SwarmStore, onLogged: (seq: number) => void): Promise<{ code: string; reason: string } | undefined>
   /** Upload limiter shared by all connections, if any. */
   limiter: RateLimiter | undefined
   /** Count of bytes served, per call. */
   onServed(bytes: number): void
   /** Protocol errors and closes, for the peer's logger. */
   onError(err: unknown, peer: PeerInfo): void
+  /** Once, when the connection closed (for its session outcome). */
+  onClosed?(conn: ServeConnection): void
+}
+
+/** Why a session ended: `ok` (the peer left), or the code it was closed with. */
+export interface SessionEnd {
+  readonly code: string
+  readonly reason: string
+}
+
+/** Live figures of one serving connection (status displays, the session outcome). */
+export interface ServeStats {
+  /** When the channel was accepted (ms since the epoch). */
+  readonly since: number
+  /** Bytes of swarm messages received from the peer. */
+  readonly bytesIn: number
+  /** Bytes of swarm messages sent to the peer. */
+  readonly bytesOut: number
+  /** Piece bytes served (the payload of bytesOut). */
+  readonly served: number
+  /** Blocks (PIECE messages) served, and distinct pieces they came from. */
+  readonly blocks: number
+  readonly pieces: number
+  /** Requests queued or being served now. */
+  readonly pending: number
 }
 
 type Request = { piece: number; offset: number; length: number }
@@ -42,6 +70,16 @@ export class ServeConnection {
   #pumping = false
   #closed = false
   #helloTimer: NodeJS.Timeout | undefined
+  readonly #since = Date.now()
+  #bytesIn = 0
+  #bytesOut = 0
+  #served = 0
+  #blocks = 0
+  #serving = false
+  readonly #pieces = new Set<number>()
+  #end: SessionEnd | undefined
+  /** `seq` of the decision entry that admitted the peer, when logged. */
+  admittedSeq: number | undefined
   #onHave = (piece: number): void => {
     this.#send(encodeMessage({ type: 'have', piece }))
   }
@@ -54,6 +92,7 @@ export class ServeConnection {
     channel.on('data', (chunk: Buffer) => this.#onData(chunk))
     channel.on('error', (err) => {
       hooks.onError(err, peer)
+      this.#end ??= { code: isPeerguardError(err) ? err.code : 'io-error', reason: (err as Error).message }
       this.close()
     })
     channel.on('end', () => this.close())
@@ -70,8 +109,26 @@ export class ServeConnection {
     return this.#closed
   }
 
+  get stats(): ServeStats {
+    return {
+      since: this.#since,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      served: this.#served,
+      blocks: this.#blocks,
+      pieces: this.#pieces.size,
+      pending: this.#queue.length + (this.#serving ? 1 : 0)
+    }
+  }
+
+  /** How the session ended (`ok` when the peer left or the serving peer closed); undefined while open. */
+  get end(): SessionEnd | undefined {
+    return this.#closed ? (this.#end ?? { code: 'ok', reason: 'session ended' }) : undefined
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#closed) return
+    this.#bytesIn += chunk.length
     let messages: SwarmMessage[]
     try {
       messages = this.#decoder.push(chunk)
@@ -139,7 +196,9 @@ export class ServeConnection {
     }
     let refusal: { code: string; reason: string } | undefined
     try {
-      refusal = await this.#hooks.admit(this.peer, store)
+      refusal = await this.#hooks.admit(this.peer, store, (seq) => {
+        this.admittedSeq = seq
+      })
     } catch (err) {
       refusal = { code: isPeerguardError(err) ? err.code : 'swarm-denied', reason: (err as Error).message }
     }
@@ -163,6 +222,7 @@ export class ServeConnection {
       const store = this.#store as SwarmStore
       while (!this.#closed && this.#queue.length > 0) {
         const r = this.#queue.shift() as Request
+        this.#serving = true
         if (this.#hooks.limiter !== undefined) await this.#hooks.limiter.take(r.length)
         if (this.#closed) return
         const msg = allocPieceMessage(r.piece, r.offset, r.length)
@@ -175,6 +235,10 @@ export class ServeConnection {
         if (bytesRead !== r.length) throw new SwarmProtocolError(`short read serving piece ${r.piece}`)
         if (this.#closed) return
         this.#hooks.onServed(r.length)
+        this.#served += r.length
+        this.#bytesOut += msg.length
+        this.#blocks++
+        this.#pieces.add(r.piece)
         if (!this.channel.write(msg))
           await new Promise<void>((resolve) => {
             const done = (): void => {
@@ -185,22 +249,27 @@ export class ServeConnection {
             this.channel.on('drain', done)
             this.channel.on('close', done)
           })
+        this.#serving = false
       }
     } catch (err) {
       this.#hooks.onError(err, this.peer)
       this.fail('io-error', 'cannot read the piece')
     } finally {
       this.#pumping = false
+      this.#serving = false
     }
   }
 
   #send(buf: Buffer): void {
-    if (!this.#closed && !this.channel.destroyed) this.channel.write(buf)
+    if (this.#closed || this.channel.destroyed) return
+    this.#bytesOut += buf.length
+    this.channel.write(buf)
   }
 
   /** Send ERROR and close. */
   fail(code: string, reason: string): void {
     if (this.#closed) return
+    this.#end ??= { code, reason }
     try {
       this.#send(encodeMessage({ type: 'error', code, message: reason }))
     } catch {
@@ -210,10 +279,14 @@ export class ServeConnection {
     this.close(true)
   }
 
-  /** Stop serving; `graceful` ends the channel (flushing an ERROR) instead of destroying it. */
-  close(graceful = false): void {
+  /**
+   * Stop serving; `graceful` ends the channel (flushing an ERROR) instead of destroying it. `end`
+   * says why, for the session outcome (default: `ok`, the session simply ended).
+   */
+  close(graceful = false, end?: SessionEnd): void {
     if (this.#closed) return
     this.#closed = true
+    if (end !== undefined) this.#end ??= end
     if (this.#helloTimer !== undefined) clearTimeout(this.#helloTimer)
     this.#store?.off('have', this.#onHave)
     this.#queue.length = 0
@@ -221,5 +294,6 @@ export class ServeConnection {
       this.channel.end()
       setTimeout(() => this.channel.destroy(), 2000).unref()
     } else this.channel.destroy()
+    this.#hooks.onClosed?.(this)
   }
 }

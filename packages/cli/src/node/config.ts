@@ -29,6 +29,17 @@ export interface ProxyService {
   readonly proxyProtocol: boolean
 }
 
+/** A swarm the node seeds: what `peerguard swarm seed MANIFEST FILE --listen … --max-upload …` takes. */
+export interface SwarmService {
+  /** The manifest file (`swarm publish --out`). */
+  readonly manifest: string
+  /** The complete file it describes. */
+  readonly file: string
+  readonly listen: { host: string; port: number }
+  /** Upload cap for this swarm's peers, bytes per second. */
+  readonly maxUpload?: number
+}
+
 /** A checked node configuration, paths absolute. */
 export interface NodeConfig {
   readonly file: string
@@ -48,6 +59,7 @@ export interface NodeConfig {
   readonly drainSeconds: number
   readonly shares: readonly ShareService[]
   readonly proxies: readonly ProxyService[]
+  readonly swarms: readonly SwarmService[]
 }
 
 /** One located problem of a config file. */
@@ -97,10 +109,12 @@ export const TOP_KEYS = [
   'crl-refresh',
   'drain-seconds',
   'shares',
-  'proxies'
+  'proxies',
+  'swarms'
 ]
 export const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
 export const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
+export const SWARM_KEYS = ['manifest', 'file', 'listen', 'max-upload']
 const NAME = /^[A-Za-z0-9._-]{1,200}$/
 const HOST_PORT = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/
 
@@ -221,8 +235,24 @@ function proxyOf(c: Checker, v: unknown, path: Path): ProxyService | undefined {
   return { service, listen, target, action, tls, proxyProtocol }
 }
 
+function swarmOf(c: Checker, v: unknown, path: Path, at: (p: string) => string): SwarmService | undefined {
+  const o = c.object(v, path, SWARM_KEYS)
+  if (o === undefined) return undefined
+  const manifest = c.string(o, path, 'manifest', true)
+  const file = c.string(o, path, 'file', true)
+  const listen = c.hostPort(o, path, 'listen', true)
+  const maxUpload = o['max-upload'] === undefined ? undefined : c.int(o, path, 'max-upload', 1024, 1e12, 1024)
+  if (manifest === undefined || file === undefined) return undefined
+  return { manifest: at(manifest), file: at(file), listen, ...(maxUpload === undefined ? {} : { maxUpload }) }
+}
+
 /** Duplicate share names, services and listen addresses are findings too. */
-function checkUnique(c: Checker, shares: Array<ShareService | undefined>, proxies: Array<ProxyService | undefined>): void {
+function checkUnique(
+  c: Checker,
+  shares: Array<ShareService | undefined>,
+  proxies: Array<ProxyService | undefined>,
+  swarms: Array<SwarmService | undefined>
+): void {
   const seen = new Map<string, string>()
   const claim = (key: string, path: Path, what: string): void => {
     const before = seen.get(key)
@@ -238,6 +268,11 @@ function checkUnique(c: Checker, shares: Array<ShareService | undefined>, proxie
     if (p === undefined) return
     claim(`service:${p.service}`, ['proxies', i, 'service'], `service "${p.service}"`)
     if (p.listen.port !== 0) claim(`listen:${p.listen.port}`, ['proxies', i, 'listen'], `port ${p.listen.port}`)
+  })
+  swarms.forEach((w, i) => {
+    if (w === undefined) return
+    claim(`manifest:${w.manifest}`, ['swarms', i, 'manifest'], `manifest ${JSON.stringify(w.manifest)}`)
+    if (w.listen.port !== 0) claim(`listen:${w.listen.port}`, ['swarms', i, 'listen'], `port ${w.listen.port}`)
   })
 }
 
@@ -290,9 +325,10 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
   const drainSeconds = c.int(top, [], 'drain-seconds', 0, 3600, DEFAULT_DRAIN_SECONDS)
   const shares = c.list(top, [], 'shares').map((v, i) => shareOf(c, v, ['shares', i], at))
   const proxies = c.list(top, [], 'proxies').map((v, i) => proxyOf(c, v, ['proxies', i]))
-  checkUnique(c, shares, proxies)
-  if (shares.length === 0 && proxies.length === 0 && c.findings.length === 0)
-    c.fail([], 'the node serves nothing: add at least one entry under "shares" or "proxies"')
+  const swarms = c.list(top, [], 'swarms').map((v, i) => swarmOf(c, v, ['swarms', i], at))
+  checkUnique(c, shares, proxies, swarms)
+  if (shares.length === 0 && proxies.length === 0 && swarms.length === 0 && c.findings.length === 0)
+    c.fail([], 'the node serves nothing: add at least one entry under "shares", "proxies" or "swarms"')
   if (c.findings.length > 0) return { findings: c.findings }
   return {
     findings: [],
@@ -312,7 +348,8 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       crlRefresh,
       drainSeconds,
       shares: shares as ShareService[],
-      proxies: proxies as ProxyService[]
+      proxies: proxies as ProxyService[],
+      swarms: swarms as SwarmService[]
     }
   }
 }

@@ -1,23 +1,26 @@
 /**
- * The service host of `peerguard node`: every share and proxy service of one config under one
+ * The service host of `peerguard node`: every share, proxy and swarm seed of one config under one
  * identity, one trust store (+ CRLs), one policy and one decision log, kept current by one
  * LiveConfig. The config file itself is watched too: an edit that only touches live keys applies,
  * anything else is refused (node-reload-refused) and the configuration in force stays.
  */
 import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
-import { isPeerguardError, type PeerInfo } from '@peerguard/interface'
+import { isPeerguardError } from '@peerguard/interface'
 import { createProxyServer, type ProxyServer } from '@peerguard/proxy'
 import { channelTransport, createShareServer, policyAuthorizer, type ShareServer } from '@peerguard/share'
+import type { SwarmManifest, SwarmPeer } from '@peerguard/swarm'
 import { openNodeLog } from '../commands/audit-log.js'
 import { checkTrust, recordTrustChoice } from '../common.js'
 import { openKey } from '../passphrase.js'
 import { type FileWatch, watchFiles } from '../file-watch.js'
 import type { CliIO } from '../io.js'
+import type { ServiceConsole } from '../service-console.js'
 import type { LiveConfig } from '../live-config.js'
 import { liveConfigFor } from '../serve-live.js'
 import { loadNodeConfig, type NodeConfig, restartKeys } from './config.js'
-import { type NodeStatus, type PeerStatus, peerStatus, trustStatus } from './status.js'
+import { type NodeStatus, peerStatus, trustStatus } from './status.js'
+import { liveSwarmPeer, readManifest, startSwarmSeed } from './swarm-seed.js'
 
 interface HostedShare {
   readonly kind: 'share'
@@ -29,9 +32,19 @@ interface HostedProxy {
   readonly kind: 'proxy'
   readonly spec: NodeConfig['proxies'][number]
   readonly server: ProxyServer
-  /** Open connections: the PeerInfo object `connection` and `closed` both carry. */
-  readonly open: Map<PeerInfo, number>
 }
+
+interface HostedSwarm {
+  readonly kind: 'swarm'
+  readonly spec: NodeConfig['swarms'][number]
+  readonly server: SwarmPeer
+  readonly manifest: SwarmManifest
+}
+
+type Hosted = HostedShare | HostedProxy | HostedSwarm
+
+const serviceName = (s: Hosted): string =>
+  s.kind === 'share' ? `share:${s.spec.name}` : s.kind === 'proxy' ? `proxy:${s.spec.service}` : `swarm:${s.manifest.name}`
 
 /** What a reload did: the policy hash before and after, and what was refused. */
 export interface NodeReloadResult {
@@ -53,17 +66,11 @@ export class NodeHost {
   readonly #io: CliIO
   readonly #live: LiveConfig
   readonly #log: DecisionLog | undefined
-  readonly #services: Array<HostedShare | HostedProxy>
+  readonly #services: Hosted[]
   #watch: FileWatch | undefined
 
   /** @internal use startNode. */
-  constructor(
-    config: NodeConfig,
-    io: CliIO,
-    live: LiveConfig,
-    log: DecisionLog | undefined,
-    services: Array<HostedShare | HostedProxy>
-  ) {
+  constructor(config: NodeConfig, io: CliIO, live: LiveConfig, log: DecisionLog | undefined, services: Hosted[]) {
     this.#config = config
     this.#io = io
     this.#live = live
@@ -138,7 +145,19 @@ export class NodeHost {
             name: s.spec.name,
             root: s.spec.path,
             listening: a === undefined ? undefined : `${a.host}:${a.port}`,
-            peers: s.server.connections().map((c) => peerStatus(c.peer, c.since, c.operations))
+            peers: s.server.connections().map((c) => peerStatus(c.peer, c.since, c, c.current))
+          }
+        }
+        if (s.kind === 'swarm') {
+          const a = s.server.address
+          return {
+            kind: 'swarm',
+            name: s.manifest.name,
+            root: s.spec.file,
+            swarmId: s.manifest.swarmId,
+            listening: a === undefined ? undefined : `${a.address}:${a.port}`,
+            bytes: { in: 0, out: s.server.bytesServed },
+            peers: s.server.sessions().map((c) => peerStatus(c.peer, c.since, c, c.operations))
           }
         }
         const a = s.server.server.address()
@@ -150,7 +169,7 @@ export class NodeHost {
           mode: s.spec.tls ? 'tls' : 'noise',
           listening: a === null || typeof a === 'string' ? undefined : `${a.address}:${a.port}`,
           bytes: { in: stats.bytesIn, out: stats.bytesOut },
-          peers: [...s.open].map(([peer, since]): PeerStatus => peerStatus(peer, since, 1))
+          peers: s.server.connections().map((c) => peerStatus(c.peer, c.since, c, [`connect ${s.server.resource}`]))
         }
       })
     }
@@ -167,6 +186,8 @@ export class NodeHost {
     const drained = await Promise.all(
       this.#services.map(async (s) => {
         if (s.kind === 'share') return s.server.drain(ms)
+        // a fetching peer resumes elsewhere: a seed stops at once (its sessions' outcomes logged)
+        if (s.kind === 'swarm') return s.server.close().then(() => true)
         let timer: NodeJS.Timeout | undefined
         const done = await Promise.race([
           s.server.close({ drain: true }).then(() => true),
@@ -197,10 +218,10 @@ export class NodeHost {
 }
 
 /** Start every service of `config`; on any failure, what started is closed again. */
-export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost> {
+export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceConsole): Promise<NodeHost> {
   const identity: KeyPair = await openKey(config.identity, config, io)
   const log = config.log === undefined ? undefined : await openNodeLog(config.log, identity, config, io)
-  const services: Array<HostedShare | HostedProxy> = []
+  const services: Hosted[] = []
   let live: LiveConfig | undefined
   try {
     live = await liveConfigFor(
@@ -214,7 +235,7 @@ export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost
       },
       identity,
       io,
-      log
+      svc === undefined ? log : svc.reloads(log)
     )
     await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
     const policy = live.policy as NonNullable<LiveConfig['policy']>
@@ -229,6 +250,7 @@ export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost
         maxConcurrentPerPeer: spec.maxOps
       })
       services.push({ kind: 'share', spec, server })
+      svc?.share(server, `share:${spec.name}`)
       await server.listen(spec.listen)
     }
     for (const spec of config.proxies) {
@@ -243,12 +265,20 @@ export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost
         proxyProtocol: spec.proxyProtocol,
         ...(log === undefined ? {} : { decisionLog: log })
       })
-      const open = new Map<PeerInfo, number>()
-      server.on('connection', (peer: PeerInfo) => open.set(peer, Date.now()))
-      server.on('closed', (peer: PeerInfo) => open.delete(peer))
-      server.on('dropped', (peer: PeerInfo) => open.delete(peer))
-      services.push({ kind: 'proxy', spec, server, open })
+      services.push({ kind: 'proxy', spec, server })
+      svc?.proxy(server, `proxy:${spec.service}`)
       await server.listen()
+    }
+    for (const spec of config.swarms) {
+      const manifest = await readManifest(spec.manifest)
+      const server = liveSwarmPeer({
+        identity,
+        live,
+        log,
+        ...(spec.maxUpload === undefined ? {} : { maxUpload: spec.maxUpload })
+      })
+      services.push({ kind: 'swarm', spec, server, manifest })
+      await startSwarmSeed(server, manifest, spec.file, spec.listen)
     }
     // on the record once every service listens: the policy in force from here on
     await log?.append({
@@ -257,7 +287,7 @@ export async function startNode(config: NodeConfig, io: CliIO): Promise<NodeHost
       code: 'ok',
       reason: 'node started',
       ...(live.policySha256 === undefined ? {} : { policySha256: live.policySha256 }),
-      services: services.map((s) => (s.kind === 'share' ? `share:${s.spec.name}` : `proxy:${s.spec.service}`))
+      services: services.map(serviceName)
     })
   } catch (err) {
     live?.close()

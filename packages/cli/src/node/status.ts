@@ -11,8 +11,13 @@ export interface PeerStatus {
   readonly address?: string
   /** ISO 8601. */
   readonly since: string
-  /** Operations running now (a proxied connection is one). */
+  /** Operations running now (a proxied connection is one, a swarm session is one). */
   readonly operations: number
+  /** What they are: `read docs/a.txt`, `connect service:web`, `fetch swarm:data (3 requests pending)`. */
+  readonly current: readonly string[]
+  /** Bytes received from and sent to the peer on this connection so far. */
+  readonly bytesIn: number
+  readonly bytesOut: number
 }
 
 export interface CrlStatus {
@@ -25,13 +30,15 @@ export interface CrlStatus {
 }
 
 export interface ServiceStatus {
-  readonly kind: 'share' | 'proxy'
+  readonly kind: 'share' | 'proxy' | 'swarm'
   readonly name: string
   readonly listening: string | undefined
   readonly root?: string
   readonly target?: string
   readonly mode?: string
-  /** Proxy: bytes carried by closed connections. */
+  /** Swarm: the swarm ID (SHA-256 of its manifest); `root` is the file seeded. */
+  readonly swarmId?: string
+  /** Proxy: bytes carried by closed connections. Swarm: piece bytes served so far (out). */
   readonly bytes?: { in: number; out: number }
   readonly peers: readonly PeerStatus[]
 }
@@ -46,14 +53,34 @@ export interface NodeStatus {
   readonly services: readonly ServiceStatus[]
 }
 
-export function peerStatus(peer: PeerInfo, since: number, operations: number): PeerStatus {
+export function peerStatus(
+  peer: PeerInfo,
+  since: number,
+  bytes: { bytesIn: number; bytesOut: number },
+  current: readonly string[]
+): PeerStatus {
   return {
     ...(peer.name === undefined ? {} : { name: peer.name }),
     peerId: peer.peerId,
     ...(peer.address === undefined ? {} : { address: peer.address }),
     since: new Date(since).toISOString(),
-    operations
+    operations: current.length,
+    current: [...current],
+    bytesIn: bytes.bytesIn,
+    bytesOut: bytes.bytesOut
   }
+}
+
+/** A byte count for people: 1536 -> `1.5 KiB`. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`
 }
 
 export function trustStatus(trust: TrustStore, now = Date.now()): CrlStatus[] {
@@ -76,12 +103,19 @@ export function formatStatus(s: NodeStatus): string[] {
     )
   ]
   for (const v of s.services) {
-    const what = v.kind === 'share' ? `share ${v.name} (${v.root})` : `proxy ${v.name} -> ${v.target} (${v.mode})`
+    const what =
+      v.kind === 'share'
+        ? `share ${v.name} (${v.root})`
+        : v.kind === 'swarm'
+          ? `swarm ${v.name} (${v.root})`
+          : `proxy ${v.name} -> ${v.target} (${v.mode})`
     out.push(`${what} on ${v.listening ?? '(not listening)'}: ${v.peers.length} peer${v.peers.length === 1 ? '' : 's'}`)
-    for (const p of v.peers)
+    for (const p of v.peers) {
       out.push(
-        `  ${p.name ?? '-'}  ${p.peerId}  ${p.address ?? '-'}  since ${p.since}  ${p.operations} op${p.operations === 1 ? '' : 's'}`
+        `  ${p.name ?? '-'}  ${p.peerId}  ${p.address ?? '-'}  since ${p.since}  in ${formatBytes(p.bytesIn)}  out ${formatBytes(p.bytesOut)}  ${p.operations} op${p.operations === 1 ? '' : 's'}`
       )
+      for (const op of p.current) out.push(`    ${op}`)
+    }
   }
   return out
 }

@@ -1,0 +1,57 @@
+/**
+ * Seeding one swarm under a live configuration: what `peerguard swarm seed` runs and what
+ * `peerguard node` runs for each entry under `swarms:` (the same code, so both admit, log and
+ * re-check peers alike).
+ */
+import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import type { DecisionLog } from '@peerguard/decision-log'
+import type { KeyPair } from '@peerguard/identity'
+import { PeerguardError } from '@peerguard/interface'
+import { createSwarmPeer, MAX_MANIFEST_BYTES, parseManifest, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
+import type { LiveConfig } from '../live-config.js'
+
+/** Read and parse a manifest file (not-found, io-error, swarm-manifest-invalid). */
+export async function readManifest(path: string): Promise<SwarmManifest> {
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    throw new PeerguardError(err.code === 'ENOENT' ? 'not-found' : 'io-error', `${path}: ${err.code ?? err.message}`, {
+      cause: err
+    })
+  })
+  if (bytes.length > MAX_MANIFEST_BYTES)
+    throw new PeerguardError('swarm-manifest-invalid', `${path}: larger than ${MAX_MANIFEST_BYTES} bytes`)
+  return parseManifest(bytes)
+}
+
+/** A swarm peer whose certificate, trust, CRLs and policy are those of `live` (kept current by it). */
+export function liveSwarmPeer(options: {
+  identity: KeyPair
+  live: LiveConfig
+  log: DecisionLog | undefined
+  maxUpload?: number
+}): SwarmPeer {
+  const { identity, live, log, maxUpload } = options
+  return createSwarmPeer({
+    identity,
+    chain: live.chain,
+    trust: live.trust,
+    ...(live.policy === undefined ? {} : { policy: live.policy }),
+    ...(log === undefined ? {} : { log }),
+    ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload }),
+    connectionCheck: live.checkPeer
+  })
+}
+
+/**
+ * Check `manifest` (publisher chain, signature and policy), verify every piece of `file`, then
+ * listen. On failure nothing listens; closing the peer is the caller's.
+ */
+export async function startSwarmSeed(
+  peer: SwarmPeer,
+  manifest: SwarmManifest,
+  file: string,
+  listen: { host: string; port: number }
+): Promise<AddressInfo> {
+  await peer.seed(manifest, file)
+  return peer.listen(listen.port, listen.host)
+}
