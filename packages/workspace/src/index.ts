@@ -16,5 +16,10 @@ export {
   type ServiceKind
 } from './announcement.js'
 export { type Bundle, type BundleContent, MAX_BUNDLE_BYTES, parseBundle, signBundle, verifyBundle } from './bundle.js'
+export { BUNDLE_FILE, readBundleFile } from './bundle-file.js'
 export { AnnouncementError, BundleError, FetchError } from './errors.js'
+export { FETCH_PROTOCOL, type FetchResult, fetchBundle } from './fetch.js'
+export type { UdpTarget, WorkspaceOptions } from './options.js'
+export type { PeerState, WorkspacePeer } from './peer-table.js'
+export { type Refusal, Workspace, type WorkspaceStats } from './workspace.js'
 export { announceKeyOf, WORKSPACE_ID_LENGTH, workspaceIdHex, workspaceIdOf } from './workspace-id.js'

@@ -1,0 +1,404 @@
+/**
+ * A running workspace member: announces itself (multicast and/or unicast UDP), listens to the
+ * others, keeps the peer table, serves its bundle over a peerguard channel and pulls newer ones.
+ *
+ * Events: `peer` (WorkspacePeer) when a peer's state changes, `bundle` (Bundle) when a bundle is
+ * applied, `refused` ({ code, message, from }) for every announcement or bundle refused.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { EventEmitter } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { type ChannelListener, createListener } from '@peerguard/channel'
+import { equalBytes, isPeerguardError, type PeerInfo, PeerguardError } from '@peerguard/interface'
+import type { TrustStore } from '@peerguard/pki'
+import { type AnnouncedService, openAnnouncement, sealAnnouncement } from './announcement.js'
+import { type Bundle, verifyBundle } from './bundle.js'
+import { readBundleFile, saveBundleFile } from './bundle-file.js'
+import { AnnouncementError } from './errors.js'
+import { FETCH_PROTOCOL, fetchBundle, serveFetch } from './fetch.js'
+import { resolveWorkspaceOptions, type ResolvedWorkspaceOptions, type UdpTarget, type WorkspaceOptions } from './options.js'
+import { type PeerEntry, PeerTable, type WorkspacePeer } from './peer-table.js'
+import { SourceLimiter } from './rate-limit.js'
+import { announceKeyOf, workspaceIdHex, workspaceIdOf } from './workspace-id.js'
+
+/** What a member has sent and refused, for tests, benchmarks and `peerguard peers --json`. */
+export interface WorkspaceStats {
+  announcementsSent: number
+  announcementBytesSent: number
+  announcementsAccepted: number
+  fetches: number
+  fetchBytes: number
+  refused: Record<string, number>
+}
+
+export interface Refusal {
+  readonly code: string
+  readonly message: string
+  readonly from: string
+}
+
+/** Retry a failed pull from the same peer no sooner than this. */
+const PULL_BACKOFF_MS = 1000
+/** Retry a bundle version whose application failed no sooner than this. */
+const APPLY_RETRY_MS = 30_000
+const MAX_CONCURRENT_PULLS = 4
+
+function codeOf(err: unknown): string {
+  return isPeerguardError(err) ? err.code : 'internal'
+}
+
+export class Workspace extends EventEmitter {
+  readonly workspaceId: string
+  readonly stats: WorkspaceStats = {
+    announcementsSent: 0,
+    announcementBytesSent: 0,
+    announcementsAccepted: 0,
+    fetches: 0,
+    fetchBytes: 0,
+    refused: {}
+  }
+  readonly #o: WorkspaceOptions
+  readonly #r: ResolvedWorkspaceOptions
+  readonly #root: Uint8Array
+  readonly #id: Uint8Array
+  readonly #key: Uint8Array
+  readonly #table: PeerTable
+  readonly #limiter: SourceLimiter
+  readonly #targets: UdpTarget[]
+  #services: readonly AnnouncedService[]
+  #udp: Socket | undefined
+  #listener: ChannelListener | undefined
+  #servicePort = 0
+  #held: { version: number; bytes: Uint8Array } | undefined
+  #seq = 0
+  #timer: NodeJS.Timeout | undefined
+  #soon: NodeJS.Timeout | undefined
+  #closed = false
+  #applying: Promise<void> = Promise.resolve()
+  readonly #pulling = new Set<string>()
+  readonly #lastPull = new Map<string, number>()
+  readonly #failedVersions = new Map<number, number>()
+
+  /** @internal use Workspace.start. */
+  constructor(options: WorkspaceOptions, root: Uint8Array) {
+    super()
+    this.#o = options
+    this.#r = resolveWorkspaceOptions(options)
+    this.#root = root
+    this.#id = workspaceIdOf(root)
+    this.#key = announceKeyOf(root)
+    this.workspaceId = workspaceIdHex(root)
+    this.#table = new PeerTable(options.trust)
+    this.#limiter = new SourceLimiter(this.#r.rateLimit.perSecond, this.#r.rateLimit.burst)
+    this.#targets = [...(options.peers ?? [])]
+    this.#services = [...(options.advertise?.services ?? [])]
+  }
+
+  /** Load the stored bundle, open the service and UDP sockets, announce, and keep announcing. */
+  static async start(options: WorkspaceOptions): Promise<Workspace> {
+    resolveWorkspaceOptions(options)
+    const roots = options.trust?.roots ?? []
+    const root = options.root ?? (roots.length === 1 ? Uint8Array.from((roots[0] as { der: Uint8Array }).der) : undefined)
+    if (root === undefined)
+      throw new PeerguardError('workspace-config-invalid', 'root: the trust store holds several roots; name the workspace root')
+    const ws = new Workspace(options, root)
+    try {
+      await ws.#loadStored()
+      await ws.#openService()
+      await ws.#openUdp()
+    } catch (err) {
+      await ws.close()
+      throw err
+    }
+    ws.announce()
+    ws.#schedule()
+    return ws
+  }
+
+  /** The trust store this member enforces (the one it was given). */
+  get trust(): TrustStore {
+    return this.#o.trust
+  }
+
+  /** Where the bundle is stored, when it is. */
+  get bundleDir(): string | undefined {
+    return this.#o.bundleDir
+  }
+
+  /** The bundle version held (0: none). */
+  get bundleVersion(): number {
+    return this.#held?.version ?? 0
+  }
+
+  /** The bundle held, as bytes (to hand to another tool or test). */
+  get bundleBytes(): Uint8Array | undefined {
+    return this.#held?.bytes
+  }
+
+  /** UDP address this member listens on (give it to others as a unicast target). */
+  get udpAddress(): UdpTarget {
+    const a = this.#udp?.address() as AddressInfo
+    return { host: a.address === '0.0.0.0' ? '127.0.0.1' : a.address, port: a.port }
+  }
+
+  /** TCP port of the workspace service. */
+  get servicePort(): number {
+    return this.#servicePort
+  }
+
+  /** Every peer heard of, members or not. */
+  peers(): WorkspacePeer[] {
+    return this.#table.all().map((e) => PeerTable.view(e))
+  }
+
+  /** Verified, not revoked, and heard from within the peer timeout. */
+  members(): WorkspacePeer[] {
+    const now = this.#r.clock.now()
+    return this.peers().filter((p) => p.state === 'member' && now - p.lastSeen <= this.#r.peerTimeoutMs)
+  }
+
+  /** Add a unicast announcement target. */
+  addTarget(target: UdpTarget): void {
+    if (!this.#targets.some((t) => t.host === target.host && t.port === target.port)) this.#targets.push(target)
+  }
+
+  /** Change what this member offers; announced at once. */
+  setServices(services: readonly AnnouncedService[]): void {
+    this.#services = [...services]
+    this.announceSoon()
+  }
+
+  /** Verify the peer table again after the trust store changed outside the workspace. */
+  recheck(): void {
+    for (const e of this.#table.recheck()) this.emit('peer', PeerTable.view(e))
+  }
+
+  /** Take a bundle made here (the admin's `workspace publish`): verify, apply, store, announce. */
+  publish(bytes: Uint8Array): Promise<Bundle> {
+    return this.#accept(bytes)
+  }
+
+  /** Send one announcement now to the group and every unicast target. */
+  announce(): void {
+    const udp = this.#udp
+    if (udp === undefined || this.#closed) return
+    const datagram = sealAnnouncement(
+      {
+        timestampMs: this.#r.clock.now(),
+        seq: this.#seq++ % 0x100000000,
+        bundleVersion: this.bundleVersion,
+        fetchPort: this.#servicePort,
+        addresses: [...(this.#o.advertise?.addresses ?? [])],
+        services: this.#services
+      },
+      { identity: this.#o.identity, workspaceId: this.#id, key: this.#key }
+    )
+    const send = (host: string, port: number): void => {
+      this.stats.announcementsSent++
+      this.stats.announcementBytesSent += datagram.length
+      udp.send(datagram, port, host, () => {})
+    }
+    if (this.#o.multicast !== undefined) send(this.#o.multicast.group, this.#o.multicast.port)
+    for (const t of this.#targets) send(t.host, t.port)
+  }
+
+  /** Announce within a few ms (several changes at once make one datagram). */
+  announceSoon(): void {
+    if (this.#soon !== undefined || this.#closed) return
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined
+      this.announce()
+    }, 5)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    clearTimeout(this.#soon)
+    const udp = this.#udp
+    this.#udp = undefined
+    if (udp !== undefined) await new Promise<void>((resolve) => udp.close(() => resolve()))
+    await this.#listener?.close()
+    this.#listener?.server.close()
+    await this.#applying.catch(() => {})
+  }
+
+  #schedule(): void {
+    const jitter = 0.75 + Math.random() * 0.5
+    this.#timer = setTimeout(
+      () => {
+        this.announce()
+        this.#schedule()
+      },
+      Math.round(this.#r.announceIntervalMs * jitter)
+    )
+    this.#timer.unref()
+  }
+
+  #refuse(code: string, message: string, from: string): void {
+    this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1
+    this.emit('refused', { code, message, from } satisfies Refusal)
+  }
+
+  async #loadStored(): Promise<void> {
+    if (this.#o.bundleDir === undefined) return
+    const bytes = await readBundleFile(this.#o.bundleDir)
+    if (bytes === undefined) return
+    try {
+      await this.#accept(bytes, { store: false })
+    } catch (err) {
+      this.#refuse(codeOf(err), `stored bundle: ${(err as Error).message}`, this.#o.bundleDir)
+    }
+  }
+
+  async #openService(): Promise<void> {
+    const listener = createListener({
+      identity: this.#o.identity,
+      chain: this.#o.chain,
+      trust: this.#o.trust,
+      protocols: [FETCH_PROTOCOL]
+    })
+    listener.on('channel', (channel) => {
+      this.#notePeer(channel.remotePeer)
+      serveFetch(channel, () => this.#held).then(
+        () => {},
+        () => channel.destroy()
+      )
+    })
+    listener.on('handshakeError', (err: PeerguardError, address: string) => this.#refuse(err.code, err.message, address))
+    this.#listener = listener
+    const a = await listener.listen(this.#o.service?.port ?? 0, this.#o.service?.host ?? '127.0.0.1')
+    this.#servicePort = a.port
+  }
+
+  async #openUdp(): Promise<void> {
+    const m = this.#o.multicast
+    const udp = createSocket({ type: 'udp4', reuseAddr: m !== undefined })
+    udp.on('message', (msg, rinfo) => this.#onDatagram(msg, rinfo))
+    udp.on('error', (err) => this.#refuse('io-error', err.message, 'udp'))
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject)
+      udp.bind(this.#o.udp?.port ?? m?.port ?? 0, this.#o.udp?.host ?? (m === undefined ? '127.0.0.1' : '0.0.0.0'), () => {
+        udp.off('error', reject)
+        resolve()
+      })
+    })
+    if (m !== undefined) {
+      udp.addMembership(m.group, m.interface)
+      if (m.interface !== undefined) udp.setMulticastInterface(m.interface)
+      udp.setMulticastTTL(1)
+      udp.setMulticastLoopback(true)
+    }
+    this.#udp = udp
+  }
+
+  #onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
+    const now = this.#r.clock.now()
+    const from = `${rinfo.address}:${rinfo.port}`
+    if (!this.#limiter.take(rinfo.address, now)) {
+      this.#refuse('workspace-announce-rate-limited', 'announcement: rate limit', from)
+      return
+    }
+    let entry: PeerEntry
+    try {
+      const a = openAnnouncement(new Uint8Array(msg), { workspaceId: this.#id, key: this.#key })
+      if (equalBytes(a.publicKey, this.#o.identity.publicKey)) return // our own, looped back
+      const before = this.#table.get(a.publicKey)?.state
+      entry = this.#table.noteAnnouncement(a, rinfo.address, now, this.#r.maxClockSkewMs)
+      this.stats.announcementsAccepted++
+      if (entry.state === 'revoked')
+        throw new AnnouncementError('workspace-announce-revoked', `announcement: ${entry.peerId} is revoked`)
+      if (before !== entry.state) this.emit('peer', PeerTable.view(entry))
+    } catch (err) {
+      this.#refuse(codeOf(err), (err as Error).message, from)
+      return
+    }
+    const wantsBundle = entry.bundleVersion > this.bundleVersion && !this.#versionBlocked(entry.bundleVersion, now)
+    if (entry.fetchPort !== 0 && (entry.state === 'unverified' || (entry.state === 'member' && wantsBundle)))
+      this.#schedulePull(entry, now)
+  }
+
+  #versionBlocked(version: number, now: number): boolean {
+    const at = this.#failedVersions.get(version)
+    return at !== undefined && now - at < APPLY_RETRY_MS
+  }
+
+  #schedulePull(entry: PeerEntry, now: number): void {
+    const k = entry.peerId
+    if (this.#pulling.has(k) || this.#pulling.size >= MAX_CONCURRENT_PULLS) return
+    if (now - (this.#lastPull.get(k) ?? 0) < PULL_BACKOFF_MS) return
+    this.#pulling.add(k)
+    const delay = Math.floor(Math.random() * (this.#r.fetchJitterMs + 1))
+    setTimeout(() => {
+      this.#pull(entry).finally(() => {
+        this.#pulling.delete(k)
+        this.#lastPull.set(k, this.#r.clock.now())
+      })
+    }, delay)
+  }
+
+  /** Fetch from a peer: learns its certificate (the channel verifies it) and a newer bundle, if any. */
+  async #pull(entry: PeerEntry): Promise<void> {
+    if (this.#closed || entry.host === undefined) return
+    const from = `${entry.host}:${entry.fetchPort}`
+    if (entry.state === 'member' && entry.bundleVersion <= this.bundleVersion) return // already caught up
+    try {
+      this.stats.fetches++
+      const got = await fetchBundle({
+        host: entry.host,
+        port: entry.fetchPort,
+        haveVersion: this.bundleVersion,
+        channel: {
+          identity: this.#o.identity,
+          chain: this.#o.chain,
+          trust: this.#o.trust,
+          expectedPeerId: entry.peerId
+        }
+      })
+      this.#notePeer(got.peer)
+      if (got.bundle !== undefined) {
+        this.stats.fetchBytes += got.bundle.length
+        await this.#accept(got.bundle).catch((err) => this.#refuse(codeOf(err), (err as Error).message, from))
+      }
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause
+      const code = codeOf(cause)
+      if (code === 'cert-revoked' || code === 'cert-untrusted' || code.startsWith('cert-')) {
+        // the peer's certificate does not verify: it stays out of the members
+        this.#refuse('workspace-peer-unverified', `${entry.peerId}: ${(err as Error).message}`, from)
+      } else this.#refuse(codeOf(err), (err as Error).message, from)
+    }
+  }
+
+  #notePeer(peer: PeerInfo): void {
+    const e = this.#table.get(peer.publicKey)
+    const before = e?.state
+    const now = this.#table.noteChannelPeer(peer)
+    if (now !== undefined && now.state !== before) this.emit('peer', PeerTable.view(now))
+  }
+
+  /** Verify, apply, store and announce a bundle, one at a time. */
+  #accept(bytes: Uint8Array, o: { store?: boolean } = {}): Promise<Bundle> {
+    const run = this.#applying.then(async () => {
+      const bundle = verifyBundle(bytes, { root: this.#root, heldVersion: this.bundleVersion })
+      try {
+        if (this.#o.apply !== undefined) await this.#o.apply(bundle)
+        else for (const crl of bundle.crls) this.#o.trust.addCrl(crl, { source: `workspace bundle ${bundle.version}` })
+      } catch (err) {
+        this.#failedVersions.set(bundle.version, this.#r.clock.now())
+        throw err
+      }
+      if (o.store !== false && this.#o.bundleDir !== undefined) await saveBundleFile(this.#o.bundleDir, bytes)
+      this.#held = { version: bundle.version, bytes: Uint8Array.from(bytes) }
+      this.recheck()
+      this.emit('bundle', bundle)
+      this.announceSoon()
+      return bundle
+    })
+    this.#applying = run.then(
+      () => {},
+      () => {}
+    )
+    return run
+  }
+}
