@@ -27,6 +27,7 @@ export interface WorkspacePeer {
   /** Source address of its announcements. */
   readonly host: string | undefined
   readonly fetchPort: number
+  /** What it offers, as announced; empty unless the peer is a member. */
   readonly addresses: readonly string[]
   readonly services: readonly AnnouncedService[]
   readonly bundleVersion: number
@@ -166,8 +167,9 @@ export class PeerTable {
     }
   }
 
-  /** What `peers()` reports for an entry. */
+  /** What `peers()` reports for an entry: what a non-member claims to offer is not passed on. */
   static view(e: PeerEntry): WorkspacePeer {
+    const member = e.state === 'member'
     return {
       peerId: e.peerId,
       name: e.name,
@@ -177,8 +179,8 @@ export class PeerTable {
       lastSeen: e.lastSeen,
       host: e.host,
       fetchPort: e.fetchPort,
-      addresses: [...e.addresses],
-      services: e.services.map((s) => ({ ...s })),
+      addresses: member ? [...e.addresses] : [],
+      services: member ? e.services.map((s) => ({ ...s })) : [],
       bundleVersion: e.bundleVersion
     }
   }
