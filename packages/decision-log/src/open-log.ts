@@ -130,12 +130,17 @@ export async function openDecisionLog(options: DecisionLogOptions): Promise<Deci
   for (const p of swept) log.notes.push(`removed ${p}, a temporary head file left by a killed writer`)
   if (torn !== undefined) {
     log.notes.push(`cut off a torn last entry of ${torn.bytes} bytes (a crash or a failed write) and recorded it`)
-    await log.recordRecovery({
-      code: 'log-torn-tail',
-      reason: `cut off a torn tail of ${torn.bytes} bytes left by a crash or a failed write`,
-      tornBytes: torn.bytes,
-      tornSha256: torn.sha256
-    })
+    try {
+      await log.recordRecovery({
+        code: 'log-torn-tail',
+        reason: `cut off a torn tail of ${torn.bytes} bytes left by a crash or a failed write`,
+        tornBytes: torn.bytes,
+        tornSha256: torn.sha256
+      })
+    } catch (err) {
+      await log.close() // the caller never gets the log: its descriptor and timer go with the refusal
+      throw err
+    }
   }
   return log
 }

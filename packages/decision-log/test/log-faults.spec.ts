@@ -5,7 +5,7 @@
  * injected by wrapping the real file handle.
  */
 import { describe, expect, it } from '@jest/globals'
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
+import { appendFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -19,6 +19,7 @@ import {
   verifyDecisionLogFile
 } from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
+import { descriptorsUnder } from './crash-log.js'
 
 const alice = generateKeyPair()
 
@@ -90,6 +91,24 @@ async function tmp(): Promise<{ dir: string; path: string }> {
 }
 
 describe('decision log: faults', () => {
+  it('an open whose torn-tail recovery entry cannot be written is refused and leaves no descriptor open', async () => {
+    const { dir, path } = await tmp()
+    const log = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0 })
+    await log.append(op(0))
+    await log.close()
+    await appendFile(path, '{"v":1,"seq":2,"torn') // a crash mid-write
+    const { opener } = faulty(['enospc'])
+    await expect(
+      openFaulty({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0, openFile: opener })
+    ).rejects.toMatchObject({ code: 'log-unavailable' })
+    expect(descriptorsUnder(dir)).toEqual([])
+    // space is back: the log opens again and verifies
+    const again = await openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
+    await again.close()
+    expect(await verifyDecisionLogFile(path, { key: ALICE })).toMatchObject({ ok: true })
+    await rm(dir, { recursive: true })
+  })
+
   it('short writes are completed: every entry whole, the log verifies', async () => {
     const { dir, path } = await tmp()
     const { opener, stats } = faulty(Array.from({ length: 200 }, () => 'short' as Fault))

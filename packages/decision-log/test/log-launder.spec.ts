@@ -3,7 +3,7 @@
  * matches its signed head and every entry after the last checkpoint is its own; otherwise it
  * refuses with a specific code. Real files, real keys.
  */
-import { describe, expect, it } from '@jest/globals'
+import { afterEach, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,6 +18,7 @@ import {
 } from '@peerguard/decision-log'
 import { parseHead, type SignedHead } from '@peerguard/decision-log/format'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
+import { descriptorsUnder, openToCrash } from './crash-log.js'
 
 const alice = generateKeyPair()
 const mallory = generateKeyPair()
@@ -57,6 +58,9 @@ function forge(prevLine: string, fields: Record<string, unknown>): string {
 }
 
 const reopen = (path: string) => openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
+
+// every log a test opens is closed or crashed by it: no descriptor is left to the garbage collector (DEP0137)
+afterEach(() => expect(descriptorsUnder(join(tmpdir(), 'pg-launder-'))).toEqual([]))
 
 describe('decision log: not launderable', () => {
   it('a new log starts with a signed genesis head; each checkpoint replaces it with a signed head', async () => {
@@ -123,9 +127,10 @@ describe('decision log: not launderable', () => {
   it('a forged entry copied between genuine unsigned entries is found too (the MAC binds the content)', async () => {
     const { dir, path } = await makeLog(4)
     // the node writes two more entries and dies before its next checkpoint
-    const crashed = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0 })
-    await crashed.append(op(50))
-    await crashed.append(op(51))
+    const crashed = await openToCrash({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0 })
+    await crashed.log.append(op(50))
+    await crashed.log.append(op(51))
+    await crashed.crash()
     const ls = lines(await readFile(path, 'utf8'))
     // an attacker replaces the last one by a different entry at the same position, keeping its MAC
     const last = JSON.parse(ls[ls.length - 1] as string)
@@ -140,8 +145,9 @@ describe('decision log: not launderable', () => {
 
   it("the node's own unsigned entries after a crash are adopted, and the log verifies afterwards", async () => {
     const { dir, path } = await makeLog(4)
-    const crashed = await openDecisionLog({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0 })
-    for (let i = 0; i < 3; i++) await crashed.append(op(100 + i))
+    const crashed = await openToCrash({ path, identity: alice, checkpointEvery: 100, checkpointIntervalMs: 0 })
+    for (let i = 0; i < 3; i++) await crashed.log.append(op(100 + i))
+    await crashed.crash()
     const before = lines(await readFile(path, 'utf8')).length
     const log = await reopen(path)
     expect(log.entries).toBe(before)

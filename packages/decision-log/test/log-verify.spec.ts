@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals'
+import { afterEach, describe, expect, it } from '@jest/globals'
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,9 +6,13 @@ import fc from 'fast-check'
 import { openDecisionLog, verifyDecisionLog, verifyDecisionLogFile, type DecisionRecord } from '@peerguard/decision-log'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
 import { isPeerguardError } from '@peerguard/interface'
+import { descriptorsUnder, openToCrash } from './crash-log.js'
 
 const alice = generateKeyPair()
 const mallory = generateKeyPair()
+
+// every log a test opens is closed or crashed by it: no descriptor is left to the garbage collector (DEP0137)
+afterEach(() => expect(descriptorsUnder(join(tmpdir(), 'pg-log-'))).toEqual([]))
 
 function op(i: number, allowed = i % 3 !== 0): DecisionRecord {
   return {
@@ -165,9 +169,10 @@ describe('decision log: writing and verifying', () => {
   it('reopening after a crash mid-write cuts the torn tail and records the recovery', async () => {
     const { dir, path } = await makeLog(5)
     // the node appends two more entries and crashes (no close, no checkpoint) in the middle of the second
-    const crashed = await openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
-    await crashed.append(op(50))
-    await crashed.append(op(51))
+    const crashed = await openToCrash({ path, identity: alice, checkpointIntervalMs: 0 })
+    await crashed.log.append(op(50))
+    await crashed.log.append(op(51))
+    await crashed.crash()
     const text = await readFile(path, 'utf8')
     await truncate(path, Buffer.byteLength(text) - 7)
     const log = await openDecisionLog({ path, identity: alice, checkpointIntervalMs: 0 })
