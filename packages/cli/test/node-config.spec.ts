@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
-import { checkNodeConfig, loadNodeConfig, PROXY_KEYS, restartKeys, SHARE_KEYS, TOP_KEYS } from '../src/node/config.js'
+import { checkNodeConfig, loadNodeConfig, PROXY_KEYS, restartKeys, SHARE_KEYS, SWARM_KEYS, TOP_KEYS } from '../src/node/config.js'
 import { ROOT } from './built-cli.js'
 import { runCli } from './run-cli.js'
 
@@ -112,6 +112,57 @@ describe('checkNodeConfig', () => {
       expect(checkNodeConfig(text, 'x.yaml').findings.length).toBeGreaterThan(0)
   })
 
+  it('reads swarm seeds: paths relative to the file, the upload cap; a swarm alone is a node', () => {
+    const text = `${GOOD}swarms:\n  - manifest: data.pgswarm\n    file: /srv/data.bin\n    listen: 0.0.0.0:6881\n    max-upload: 1048576\n`
+    const { config, findings } = checkNodeConfig(text, '/etc/peerguard/node.yaml')
+    expect(findings).toEqual([])
+    expect(config?.swarms).toEqual([
+      {
+        manifest: '/etc/peerguard/data.pgswarm',
+        file: '/srv/data.bin',
+        listen: { host: '0.0.0.0', port: 6881 },
+        maxUpload: 1048576
+      }
+    ])
+    const alone = checkNodeConfig(
+      'identity: a\ncert: b\ntrust: c\npolicy: d\nswarms:\n  - manifest: m\n    file: f\n    listen: 127.0.0.1:0\n',
+      '/n.yaml'
+    )
+    expect(alone.findings).toEqual([])
+    expect(alone.config?.swarms[0]).toEqual({ manifest: '/m', file: '/f', listen: { host: '127.0.0.1', port: 0 } })
+    expect(checkNodeConfig(GOOD, '/n.yaml').config?.swarms).toEqual([])
+  })
+
+  it('locates swarm mistakes: unknown key, bad cap, a port or manifest used twice, missing file', () => {
+    const text = `${GOOD}swarms:
+  - manifest: data.pgswarm
+    file: data.bin
+    listen: 127.0.0.1:4456
+    max-upload: 10
+    seeds: 3
+  - manifest: data.pgswarm
+    file: data.bin
+    listen: 127.0.0.1:6881
+  - manifest: other.pgswarm
+    listen: 127.0.0.1:6882
+`
+    const lines = text.split('\n')
+    const at = (needle: string, from = 0): number => lines.findIndex((l, i) => i >= from && l.includes(needle)) + 1
+    const { config, findings } = checkNodeConfig(text, '/etc/node.yaml')
+    expect(config).toBeUndefined()
+    expect(findings.map((f) => [f.path, f.line, f.message])).toEqual([
+      ['swarms[0].seeds', at('seeds'), expect.stringContaining('unknown key "seeds"')],
+      ['swarms[0].max-upload', at('max-upload'), 'expected a whole number 1024..1000000000000'],
+      ['swarms[2]', at('other.pgswarm'), 'missing required key "file"'],
+      ['swarms[0].listen', at('4456', at('swarms:')), 'port 4456 is already used by shares[1].listen'],
+      [
+        'swarms[1].manifest',
+        at('data.pgswarm', at('seeds')),
+        'manifest "/etc/data.pgswarm" is already used by swarms[0].manifest'
+      ]
+    ])
+  })
+
   it('names the keys that need a restart; drain-seconds reloads live', () => {
     const a = checkNodeConfig(GOOD, '/n.yaml').config
     const b = checkNodeConfig(`${GOOD}drain-seconds: 3\n`, '/n.yaml').config
@@ -150,6 +201,8 @@ describe('node.schema.json', () => {
     expect(Object.keys(schema.properties).sort()).toEqual([...TOP_KEYS].sort())
     expect(Object.keys(schema.properties.shares.items.properties).sort()).toEqual([...SHARE_KEYS].sort())
     expect(Object.keys(schema.properties.proxies.items.properties).sort()).toEqual([...PROXY_KEYS].sort())
+    expect(Object.keys(schema.properties.swarms.items.properties).sort()).toEqual([...SWARM_KEYS].sort())
+    expect(schema.properties.swarms.items.required).toEqual(['manifest', 'file', 'listen'])
     for (const key of schema.required as string[]) {
       const without = GOOD.split('\n')
         .filter((l) => !l.startsWith(`${key}:`))
