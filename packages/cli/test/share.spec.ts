@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
+import { type LanCa, makeLanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
 
@@ -35,21 +33,14 @@ function peerguard(...args: string[]): Promise<CliRun> {
 
 let dir: string
 let root: string
-const files = { ca: '', crl: '', alice: { key: '', cert: '' }, bob: { key: '', cert: '' }, alicePeerId: '' }
+let lan: LanCa
 
-async function serve(args: string[]): Promise<{ proc: ChildProcess; addr: string; exited: Promise<number | null> }> {
-  const proc = spawn(process.execPath, [BIN, 'share', 'serve', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
-  let out = ''
-  const addr = await new Promise<string>((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = / on (127\.0\.0\.1:\d+)/.exec(out)
-      if (m) resolve(m[1] as string)
-    })
-    proc.once('exit', () => reject(new Error(`server exited: ${out}`)))
+async function serve(args: string[]): Promise<Spawned & { addr: string }> {
+  const s = await spawnAndWait(process.execPath, [BIN, 'share', 'serve', ...args], {
+    cwd: dir,
+    readyLine: / on (127\.0\.0\.1:\d+)/
   })
-  return { proc, addr, exited }
+  return { ...s, addr: s.match[1] as string }
 }
 
 beforeAll(async () => {
@@ -58,23 +49,15 @@ beforeAll(async () => {
   root = join(dir, 'office')
   await mkdir(join(root, 'public'), { recursive: true })
   await writeFile(join(root, 'public', 'notice.txt'), 'hello\n')
-  const ca = await createCertificateAuthority({ name: 'CLI Test CA' })
-  files.ca = join(dir, 'ca.pem')
-  await writeFile(files.ca, ca.certificatePem)
   // revocation is required: every hardened command gets the CA's CRL (--trust FILE --crl FILE)
-  files.crl = join(dir, 'ca.crl')
-  await writeFile(files.crl, (await ca.crl()).pem)
-  for (const [name, groups] of [
-    ['alice', ['staff']],
-    ['bob', ['guests']]
-  ] as const) {
-    const kp = generateKeyPair()
-    const cert = await ca.issuePeer({ publicKey: kp.publicKey, name, groups: [...groups] })
-    files[name] = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) }
-    await saveIdentity(files[name].key, kp)
-    await writeFile(files[name].cert, cert.chainPem)
-    if (name === 'alice') files.alicePeerId = cert.peerId
-  }
+  lan = await makeLanCa({
+    dir,
+    name: 'CLI Test CA',
+    peers: [
+      { name: 'alice', groups: ['staff'] },
+      { name: 'bob', groups: ['guests'] }
+    ]
+  })
   await writeFile(join(dir, 'office.yaml'), POLICY)
 }, 180000)
 
@@ -82,16 +65,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const creds = (who: 'alice' | 'bob') => [
-  '--identity',
-  files[who].key,
-  '--cert',
-  files[who].cert,
-  '--trust',
-  files.ca,
-  '--crl',
-  files.crl
-]
+const creds = (who: 'alice' | 'bob'): string[] => lan.creds(who)
 
 describe('peerguard share (black box)', () => {
   it('serves hardened: ls/get/put/mv/rm with policy checks, and the log verifies after SIGTERM', async () => {
@@ -136,10 +110,10 @@ describe('peerguard share (black box)', () => {
       s.proc.kill('SIGTERM')
     }
     expect(await s.exited).toBe(0)
-    const v = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)
+    const v = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert)
     expect(v.stdout).toMatch(/OK: \d+ entries/)
     expect(v.code).toBe(0)
-    const bad = await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
+    const bad = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('bob').cert)
     expect(bad.code).toBe(1)
     expect(bad.stdout).toMatch(/WRONG SIGNER/) // a wrong --key is not tampering (log-wrong-signer)
   })
