@@ -17,6 +17,9 @@ export function createProgram(io: CliIO): Command {
     )
     .version(VERSION, '-V, --version', 'print the version')
     .option('--json', 'machine-readable output (JSON on stdout)')
+    .option('--log-level <level>', 'console log of long-running commands: error, warn, info (default) or debug')
+    .option('-v, --verbose', 'console log at debug level (-v, -vv)', (_: string, n: number) => n + 1, 0)
+    .option('--log-format <format>', 'console log as text or json (default: text on a terminal, JSON Lines otherwise)')
     .showSuggestionAfterError(true)
     .configureOutput({
       writeOut: (s) => io.out(s.replace(/\n$/, '')),

@@ -190,7 +190,7 @@ describe('peerguard proxy server / client (built binary)', () => {
     await writeFile(policyPath, 'version: 1\nrules: [ {')
     server.child.kill('SIGHUP')
     await new Promise((r) => setTimeout(r, 500))
-    expect(server.stderr()).toMatch(/peerguard: warning: reload: new policy rejected \(policy-parse-error\)/)
+    expect(server.stderr()).toMatch(/"level":"warn","event":"reload".*reload: new policy rejected \(policy-parse-error\)/)
     expect((await roundTrip(alice.port, Buffer.from('still served'))).toString()).toBe('still served')
     // a valid policy that denies everyone takes effect for new connections
     await writeFile(policyPath, 'version: 1\nrules: []\n')

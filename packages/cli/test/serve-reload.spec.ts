@@ -120,7 +120,7 @@ async function records(path: string): Promise<Array<Record<string, unknown>>> {
 }
 
 /** Wait for a server's stderr to say it watches its files (a change from now on is seen). */
-const watching = (r: Running): Promise<unknown> => line(r, /^peerguard: watching /)
+const watching = (r: Running): Promise<unknown> => line(r, /"msg":"watching /)
 
 beforeAll(async () => {
   ensureCliBuilt()
@@ -194,7 +194,7 @@ describe('share serve stays current (--trust DIR)', () => {
 
     // SIGHUP: the share stays up and says what it did
     s.child.kill('SIGHUP')
-    await line(s, /^peerguard: reload: nothing changed/)
+    await line(s, /"msg":"reload: nothing changed"/)
 
     const bob = await shareClient(s.port, peer('bob'))
     const alice = await shareClient(s.port, peer('alice'))
@@ -204,7 +204,7 @@ describe('share serve stays current (--trust DIR)', () => {
     await pki.ca.revoke(peer('bob').certificate.serial, 'keyCompromise')
     const written = Date.now()
     await replaceFile(join(trust, 'ca.crl'), (await pki.ca.crl()).pem)
-    const reload = await line(s, /^peerguard: reloaded crl/, written)
+    const reload = await line(s, /"msg":"reloaded crl/, written)
     const closedAt = await bob.closed
     expect(closedAt - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     expect(closedAt - written).toBeLessThan(2 * CLOSED_BY_RELOAD_MS)
@@ -222,7 +222,7 @@ describe('share serve stays current (--trust DIR)', () => {
       join(dir, 'office.yaml'),
       SHARE_POLICY.replace('resources: ["share:office/**"]', 'resources: ["share:office/public/**"]')
     )
-    await line(s, /^peerguard: reloaded policy/, since)
+    await line(s, /"msg":"reloaded policy/, since)
     await expect(alice.client.stat('plan.txt')).rejects.toMatchObject({ code: 'share-denied' })
     alice.client.close()
 
@@ -321,7 +321,7 @@ describe('swarm seed stays current (--trust DIR)', () => {
     await pki.ca.revoke(peer('carol').certificate.serial, 'superseded')
     const written = Date.now()
     await replaceFile(join(trust, 'ca.crl'), (await pki.ca.crl()).pem)
-    const reload = await line(s, /^peerguard: reloaded crl/, written)
+    const reload = await line(s, /"msg":"reloaded crl/, written)
     const closedAt = await carol.closed
     expect(closedAt - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     expect(carol.messages).toContain('error:cert-revoked')
@@ -329,7 +329,7 @@ describe('swarm seed stays current (--trust DIR)', () => {
 
     // SIGHUP keeps it seeding
     s.child.kill('SIGHUP')
-    await line(s, /^peerguard: reload: nothing changed/)
+    await line(s, /"msg":"reload: nothing changed"/)
     expect((await hello(peer('alice'))).messages).toContain('unchoke')
     s.child.kill('SIGINT')
     expect(await s.exited).toBe(0)
@@ -418,14 +418,14 @@ describe('proxy server stays current (--trust FILE --crl FILE)', () => {
     await pki.ca.revoke(peer('alice').certificate.serial, 'keyCompromise')
     let since = Date.now()
     await replaceFile(join(dir, 'proxy-ca.crl'), (await pki.ca.crl()).pem)
-    let reload = await line(s, /^peerguard: reloaded crl/, since)
+    let reload = await line(s, /"msg":"reloaded crl/, since)
     expect((await alice.closed) - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     await line(s, /closed alice .*cert-revoked/, since)
 
     // a policy edit that no longer lets staff in closes erin's open tunnel
     since = Date.now()
     await replaceFile(join(dir, 'proxy.yaml'), 'version: 1\nrules: []\n')
-    reload = await line(s, /^peerguard: reloaded policy/, since)
+    reload = await line(s, /"msg":"reloaded policy/, since)
     expect((await erinTunnel.closed) - reload.at).toBeLessThan(CLOSED_BY_RELOAD_MS)
     await line(s, /closed erin .*deny-default/, since)
 

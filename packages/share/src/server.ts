@@ -383,6 +383,8 @@ export class ShareServer extends EventEmitter {
 
   #onClose(conn: Conn): void {
     this.#conns.delete(conn)
+    // `closed` ({ peer, since }): for the console's one line per connection closed
+    this.emit('closed', { peer: conn.peer, since: conn.since })
     for (const r of conn.reads.values()) r.cancelled = true
     for (const u of conn.uploads.values()) {
       u.failed ??= new ShareError('share-connection-closed', 'connection closed during upload')

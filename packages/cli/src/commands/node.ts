@@ -6,6 +6,8 @@ import { checkNodeConfig, loadNodeConfig, MAX_NODE_CONFIG_BYTES } from '../node/
 import { askControl, type ControlServer, controlSocketPath, listenControl } from '../node/control.js'
 import { type NodeHost, type NodeReloadResult, startNode } from '../node/host.js'
 import { formatStatus, type NodeStatus } from '../node/status.js'
+import { consoleLogFor, loggedIO } from '../console-log.js'
+import { ServiceConsole } from '../service-console.js'
 
 /** Extra time after `drain-seconds` before a stuck node is ended anyway (exit 1). */
 const HARD_STOP_GRACE_MS = 10_000
@@ -18,10 +20,13 @@ async function socketOf(opts: { socket?: string; config?: string }): Promise<str
 }
 
 /** `peerguard node --config FILE`: run every service of the config until SIGTERM or SIGINT. */
-async function nodeRun(io: CliIO, opts: { config?: string }, cmd: Command): Promise<void> {
+async function nodeRun(plainIO: CliIO, opts: { config?: string }, cmd: Command): Promise<void> {
   if (opts.config === undefined)
     throw new PeerguardError('usage', 'peerguard node needs --config FILE (or a subcommand: check, status, reload)')
   const config = await loadNodeConfig(opts.config)
+  // the console log (service-console.ts): connections, refusals, reloads; stderr lines go through it
+  const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
+  const io = loggedIO(plainIO, svc.log)
   const json = wantsJson(cmd)
   let host: NodeHost | undefined
   let stop: () => void = () => {}
@@ -39,9 +44,10 @@ async function nodeRun(io: CliIO, opts: { config?: string }, cmd: Command): Prom
       if (host === undefined) throw new PeerguardError('node-control-unavailable', 'the node is starting')
       return what === 'status' ? host.status() : host.reload('request')
     })
-    host = await startNode(config, io)
+    host = await startNode(config, io, svc)
     await host.watch()
     const status = host.status()
+    for (const s of status.services) svc.started(`${s.kind}:${s.name}`, `listening on ${s.listening}`)
     if (json) io.out(JSON.stringify({ event: 'ready', control: control.path, ...status }))
     else {
       for (const s of status.services) io.out(`${s.kind} ${s.name} listening on ${s.listening}`)
@@ -61,6 +67,7 @@ async function nodeRun(io: CliIO, opts: { config?: string }, cmd: Command): Prom
     host = undefined
     clearTimeout(hard)
     if (!drained) io.err(`peerguard: warning: operations still running after ${config.drainSeconds} s were cut off`)
+    svc.stopped(drained ? 'node stopped' : 'node stopped; operations cut off at the drain deadline')
     if (json) io.out(JSON.stringify({ event: 'stopped', drained }))
     else io.out('node stopped')
   } finally {
@@ -69,6 +76,7 @@ async function nodeRun(io: CliIO, opts: { config?: string }, cmd: Command): Prom
     process.off('SIGTERM', stop)
     await host?.stop().catch(() => {})
     await control?.close()
+    svc.close()
   }
 }
 

@@ -27,6 +27,8 @@ import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
 import { checkTrust, recordTrustChoice, wantsJson } from '../common.js'
 import { withPassphrase } from '../passphrase.js'
+import { consoleLogFor, loggedIO } from '../console-log.js'
+import { ServiceConsole } from '../service-console.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -90,11 +92,6 @@ function runUntilSignal(io: CliIO, end: { reload(): Promise<void>; close(): Prom
   })
 }
 
-function who(p: PeerInfo | undefined): string {
-  if (p === undefined) return 'unknown peer'
-  return `${p.name ?? '?'} (${p.peerId})${p.address === undefined ? '' : ` from ${p.address}`}`
-}
-
 interface ClientOptions extends CommonOptions {
   connect: string
   peer?: string
@@ -105,6 +102,7 @@ interface ClientOptions extends CommonOptions {
 
 /** `peerguard proxy server` and `peerguard proxy client`: put any TCP service behind peerguard. */
 export function registerProxyCommands(program: Command, io: CliIO): void {
+  const plainIO = io // `proxy server` sends its stderr lines through its console log
   const proxy = program
     .command('proxy')
     .description('put any TCP service behind peerguard: authenticated, encrypted, policy-checked tunnels')
@@ -187,6 +185,9 @@ Example:
         cmd: Command
       ) => {
         const json = wantsJson(cmd)
+        // the console log (service-console.ts): connections, refusals, reloads; stderr lines go through it
+        const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
+        const io = loggedIO(plainIO, svc.log)
         const listen = parseHostPort(o.listen, '--listen')
         const target = parseHostPort(o.target, '--target')
         const allowFlags = o.allowGroup !== undefined || o.allowPeer !== undefined
@@ -207,7 +208,7 @@ Example:
         let signals: TrappedSignals | undefined
         try {
           // Certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
-          live = await liveConfigFor(o, config.identity, io, log)
+          live = await liveConfigFor(o, config.identity, io, svc.reloads(log))
           // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
           await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
           server = createProxyServer({
@@ -231,8 +232,13 @@ Example:
             ...(o.connectTimeout === undefined ? {} : { connectTimeoutMs: o.connectTimeout * 1000 })
           })
           signals = trapSignals(io, live)
+          svc.proxy(server, `proxy:${o.service}`)
           const bound = await server.listen()
           const address = formatHostPort({ host: bound.address, port: bound.port })
+          svc.started(
+            `proxy:${o.service}`,
+            `listening on ${address}, forwarding to ${formatHostPort(target)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
+          )
           if (json)
             io.out(
               JSON.stringify({
@@ -252,20 +258,19 @@ Example:
           await log?.close()
           throw err
         }
-        server.on('connection', (peer: PeerInfo) => {
-          if (json) io.out(JSON.stringify({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }))
-          else io.err(`peerguard: accepted ${who(peer)}`)
-        })
-        server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
-          const code = isPeerguardError(err) ? String(err.details?.decision ?? err.code) : 'internal'
-          if (json)
+        // --json: the events on stdout as before; the console log (stderr) has them for people
+        if (json) {
+          server.on('connection', (peer: PeerInfo) => {
+            io.out(JSON.stringify({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }))
+          })
+          server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
+            const code = isPeerguardError(err) ? String(err.details?.decision ?? err.code) : 'internal'
             io.out(JSON.stringify({ event: 'refused', code, peerId: peer?.peerId, address: peer?.address, reason: err.message }))
-          else io.err(`peerguard: refused ${who(peer)}: ${code}: ${err.message}`)
-        })
-        server.on('dropped', (peer: PeerInfo, refusal: { code: string; reason: string }) => {
-          if (json) io.out(JSON.stringify({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }))
-          else io.err(`peerguard: closed ${who(peer)}: ${refusal.code}: ${refusal.reason}`)
-        })
+          })
+          server.on('dropped', (peer: PeerInfo, refusal: { code: string; reason: string }) => {
+            io.out(JSON.stringify({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }))
+          })
+        }
         try {
           live.onChange((change) => server.recheck({ trust: change.trust }))
           await live.start()
@@ -275,6 +280,7 @@ Example:
           live.close()
           await server.close()
           await log?.close()
+          svc.stopped('proxy closed', `proxy:${o.service}`)
         }
       }
     )

@@ -10,6 +10,8 @@ import { openKey } from '../passphrase.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import { checkTrust, collect, parseListen, recordTrustChoice, wantsJson } from '../common.js'
 import { type CredentialOptions, registerShareClientCommands } from './share-client.js'
+import { consoleLogFor, loggedIO } from '../console-log.js'
+import { ServiceConsole } from '../service-console.js'
 
 /**
  * `peerguard share`: `serve` here (flag checks, server start-up, the serving loop); the client
@@ -105,7 +107,8 @@ async function createServeServer(
   io: CliIO,
   dir: string,
   opts: ServeOptions,
-  maxOps: number
+  maxOps: number,
+  svc?: ServiceConsole
 ): Promise<{ server: ReturnType<typeof createShareServer>; log?: DecisionLog; live?: LiveConfig }> {
   const identity = opts.identity === undefined ? undefined : await openKey(opts.identity, opts, io)
   let log: DecisionLog | undefined
@@ -114,7 +117,7 @@ async function createServeServer(
     if (opts.log !== undefined) log = await openNodeLog(opts.log, identity as KeyPair, opts, io)
     // Hardened: certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
     if (opts.plain !== true) {
-      live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, log)
+      live = await liveConfigFor(opts as LiveFlags, identity as KeyPair, io, svc === undefined ? log : svc.reloads(log))
       // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
       await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
     }
@@ -138,12 +141,17 @@ async function createServeServer(
 }
 
 /** `share serve`: serve DIR until SIGINT or SIGTERM, keeping certificate, trust, CRLs and policy current. */
-async function shareServe(io: CliIO, dir: string, opts: ServeOptions, cmd: Command): Promise<void> {
+async function shareServe(plainIO: CliIO, dir: string, opts: ServeOptions, cmd: Command): Promise<void> {
   const { listen, maxOps } = checkServeFlags(opts)
-  const { server, log, live } = await createServeServer(io, dir, opts, maxOps)
+  // the console log (service-console.ts): connections, refusals, reloads; stderr lines go through it
+  const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
+  const io = loggedIO(plainIO, svc.log)
+  const { server, log, live } = await createServeServer(io, dir, opts, maxOps, svc)
+  svc.share(server)
   const signals = trapSignals(io, live)
   try {
     const addr = await server.listen(listen)
+    svc.started(`share:${server.shareName}`, `serving ${dir} on ${addr.host}:${addr.port} (${server.mode})`)
     if (wantsJson(cmd))
       io.json({
         listening: addr,
@@ -167,6 +175,7 @@ async function shareServe(io: CliIO, dir: string, opts: ServeOptions, cmd: Comma
     live?.close()
     await server.close()
     await log?.close()
+    svc.stopped('share closed', `share:${server.shareName}`)
   }
   if (!wantsJson(cmd)) io.out('share closed')
 }

@@ -8,6 +8,8 @@ import { loadPolicy } from '@peerguard/policy'
 import { createManifest, createSwarmPeer, encodeManifest, type SwarmPeer } from '@peerguard/swarm'
 import { liveSwarmPeer, readManifest, startSwarmSeed } from '../node/swarm-seed.js'
 import type { CliIO } from '../io.js'
+import { consoleLogFor, loggedIO } from '../console-log.js'
+import { ServiceConsole } from '../service-console.js'
 import {
   acceptanceOf,
   loadServerAuth,
@@ -57,7 +59,7 @@ function need(opts: Credentials, what: string): void {
 async function peerFrom(
   opts: Credentials & { maxUpload?: string; crlRefresh?: string },
   io: CliIO,
-  options: { live?: boolean; serverAuth?: ServerAuth } = {}
+  options: { live?: boolean; serverAuth?: ServerAuth; svc?: ServiceConsole } = {}
 ): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined; live: LiveConfig | undefined }> {
   let maxUpload: number | undefined
   if (opts.maxUpload !== undefined) {
@@ -71,7 +73,7 @@ async function peerFrom(
   if (options.live === true) {
     const log = opts.log === undefined ? undefined : await openNodeLog(opts.log, identity, opts, io)
     try {
-      const live = await liveConfigFor(opts as LiveFlags, identity, io, log)
+      const live = await liveConfigFor(opts as LiveFlags, identity, io, options.svc?.reloads(log) ?? log)
       // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
       await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
       const peer = liveSwarmPeer({ identity, live, log, ...(maxUpload === undefined ? {} : { maxUpload }) })
@@ -115,6 +117,7 @@ function credentialOptions(cmd: Command): Command {
 }
 
 export function registerSwarmCommands(program: Command, io: CliIO): void {
+  const plainIO = io // `swarm seed` sends its stderr lines through its console log
   const swarm = program
     .command('swarm')
     .description('torrent-like distribution among enrolled peers: signed manifests, encrypted channels, policy per swarm')
@@ -200,11 +203,15 @@ Example:
       async (manifestPath: string, file: string, opts: Credentials & { listen: string; crlRefresh?: string }, cmd: Command) => {
         need(opts, 'swarm seed')
         const listen = parseListen(opts.listen)
+        // the console log (service-console.ts): refusals, reloads, start/stop; stderr lines go through it
+        const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
+        const io = loggedIO(plainIO, svc.log)
         const manifest = await readManifest(manifestPath)
-        const { peer, log, live } = await peerFrom(opts, io, { live: true })
+        const { peer, log, live } = await peerFrom(opts, io, { live: true, svc })
         const signals = trapSignals(io, live)
         try {
           const addr = await startSwarmSeed(peer, manifest, file, listen)
+          svc.started(`swarm:${manifest.name}`, `seeding ${manifest.swarmId} on ${addr.address}:${addr.port}`)
           if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
           else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
           live?.onChange((change) => peer.recheck({ trust: change.trust }))
@@ -215,6 +222,7 @@ Example:
           live?.close()
           await peer.close()
           await log?.close()
+          svc.stopped('seed closed', `swarm:${manifest.name}`)
         }
       }
     )
