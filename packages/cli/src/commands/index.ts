@@ -10,6 +10,8 @@ import { registerShareCommands } from './share.js'
 import { registerProxyCommands } from './proxy.js'
 import { registerSwarmCommands } from './swarm.js'
 import { registerNodeCommands } from './node.js'
+import { registerWorkspaceCommands } from './workspace.js'
+import { registerPeersCommand } from './peers.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -23,6 +25,8 @@ export function registerAll(program: Command, io: CliIO): void {
   registerProxyCommands(program, io)
   registerSwarmCommands(program, io)
   registerNodeCommands(program, io)
+  registerWorkspaceCommands(program, io)
+  registerPeersCommand(program, io)
   void program
   void io
 }

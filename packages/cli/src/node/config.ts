@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { PeerguardError } from '@peerguard/interface'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
+import { type WorkspaceConfig, workspaceOf } from './workspace-config.js'
 
 /** A config file larger than this is surely the wrong file. */
 export const MAX_NODE_CONFIG_BYTES = 1024 * 1024
@@ -60,6 +61,8 @@ export interface NodeConfig {
   readonly shares: readonly ShareService[]
   readonly proxies: readonly ProxyService[]
   readonly swarms: readonly SwarmService[]
+  /** The `workspace:` section: discovery and bundle spreading (absent: the node does not join). */
+  readonly workspace?: WorkspaceConfig
 }
 
 /** One located problem of a config file. */
@@ -110,7 +113,8 @@ export const TOP_KEYS = [
   'drain-seconds',
   'shares',
   'proxies',
-  'swarms'
+  'swarms',
+  'workspace'
 ]
 export const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
 export const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
@@ -327,6 +331,7 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
   const proxies = c.list(top, [], 'proxies').map((v, i) => proxyOf(c, v, ['proxies', i]))
   const swarms = c.list(top, [], 'swarms').map((v, i) => swarmOf(c, v, ['swarms', i], at))
   checkUnique(c, shares, proxies, swarms)
+  const workspace = workspaceOf(c, top.workspace, at)
   if (shares.length === 0 && proxies.length === 0 && swarms.length === 0 && c.findings.length === 0)
     c.fail([], 'the node serves nothing: add at least one entry under "shares", "proxies" or "swarms"')
   if (c.findings.length > 0) return { findings: c.findings }
@@ -349,7 +354,8 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       drainSeconds,
       shares: shares as ShareService[],
       proxies: proxies as ProxyService[],
-      swarms: swarms as SwarmService[]
+      swarms: swarms as SwarmService[],
+      ...(workspace === undefined ? {} : { workspace })
     }
   }
 }

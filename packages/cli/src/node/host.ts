@@ -21,6 +21,7 @@ import { liveConfigFor } from '../serve-live.js'
 import { loadNodeConfig, type NodeConfig, restartKeys } from './config.js'
 import { type NodeStatus, peerStatus, trustStatus } from './status.js'
 import { liveSwarmPeer, readManifest, startSwarmSeed } from './swarm-seed.js'
+import { type NodeWorkspace, servicesOf, startNodeWorkspace } from './workspace-node.js'
 
 interface HostedShare {
   readonly kind: 'share'
@@ -62,6 +63,8 @@ const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCas
 /** A running node. Create with `startNode`; `stop()` drains and closes. */
 export class NodeHost {
   readonly startedAt = Date.now()
+  /** The node's workspace member, when the config has a `workspace:` section. */
+  workspace: NodeWorkspace | undefined
   #config: NodeConfig
   readonly #io: CliIO
   readonly #live: LiveConfig
@@ -137,6 +140,7 @@ export class NodeHost {
       policy: { file: this.#config.policy, sha256: this.#live.policySha256 },
       ...(this.#config.log === undefined ? {} : { log: this.#config.log }),
       crls: trustStatus(this.#live.trust),
+      ...(this.workspace === undefined ? {} : { workspace: this.workspace.status() }),
       services: this.#services.map((s) => {
         if (s.kind === 'share') {
           const a = s.server.address
@@ -181,6 +185,7 @@ export class NodeHost {
    */
   async stop(): Promise<boolean> {
     this.#watch?.close()
+    await this.workspace?.close()
     this.#live.close()
     const ms = this.#config.drainSeconds * 1000
     const drained = await Promise.all(
@@ -295,5 +300,15 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
     await log?.close()
     throw err
   }
-  return new NodeHost(config, io, live, log, services)
+  const host = new NodeHost(config, io, live, log, services)
+  if (config.workspace?.enable === true) {
+    try {
+      const c = { config: config.workspace, crl: config.crl, policy: config.policy, identity, live, io }
+      host.workspace = await startNodeWorkspace({ ...c, services: servicesOf(host.status()) })
+    } catch (err) {
+      await host.stop().catch(() => {})
+      throw err
+    }
+  }
+  return host
 }

@@ -4,6 +4,7 @@
  */
 import type { PeerInfo } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
+import type { WorkspaceStatus } from './workspace-node.js'
 
 export interface PeerStatus {
   readonly name?: string
@@ -51,6 +52,8 @@ export interface NodeStatus {
   readonly log?: string
   readonly crls: readonly CrlStatus[]
   readonly services: readonly ServiceStatus[]
+  /** The workspace: its ID, the bundle version held, the peers heard of (`peerguard peers`). */
+  readonly workspace?: WorkspaceStatus
 }
 
 export function peerStatus(
