@@ -92,11 +92,11 @@ async function nodeCheck(io: CliIO, file: string, cmd: Command): Promise<void> {
   if (findings.length > 0) io.setExitCode(3)
 }
 
-/** `peerguard node …`: one service for shares and proxies, its config check, status and reload. */
+/** `peerguard node …`: one service for shares, proxies and swarm seeds, its config check, status and reload. */
 export function registerNodeCommands(program: Command, io: CliIO): void {
   const node = program
     .command('node')
-    .description('run every share and proxy service of one config file as one node; check it, ask its status, reload it')
+    .description('run every share, proxy and swarm seed of one config file as one node; check it, ask its status, reload it')
     .option('--config <file>', 'the node config (YAML; see packages/cli/node.schema.json and examples/node.yaml)')
     .option('--json', 'machine-readable output (JSON Lines events on stdout)')
     .addHelpText(
@@ -123,7 +123,7 @@ Example:
 
   node
     .command('status')
-    .description("the running node's services, listening addresses, connected peers, CRLs and policy hash")
+    .description("the running node's services, listening addresses, connected peers (bytes, operations), CRLs and policy hash")
     .option('--socket <path>', 'the control socket (default: from --config, else $XDG_RUNTIME_DIR/peerguard/node.sock)')
     .option('--json', 'machine-readable output (JSON on stdout)')
     .action(async (opts: { socket?: string }, cmd: Command) => {
