@@ -4,13 +4,11 @@
  * a crash (kill -9) plus a torn last line is repaired and the node starts; `audit log verify`
  * says WRONG SIGNER for a wrong --key and checks shipped checkpoints (--log-ship / --checkpoints).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
+import { type LanCa, makeLanCa, type Spawned, SpawnExitedError, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
 
@@ -29,42 +27,24 @@ rules:
 
 let dir: string
 let root: string
-const files = { ca: '', trust: '', alice: { key: '', cert: '' }, bob: { key: '', cert: '' } }
+let lan: LanCa
 
 /** In-process (run-cli.ts): the program the binary runs, output captured. */
 function peerguard(...args: string[]): Promise<CliRun> {
   return runCli(args, { cwd: dir })
 }
 
-const creds = (who: 'alice' | 'bob') => ['--identity', files[who].key, '--cert', files[who].cert, '--trust', files.trust]
+// a trust folder: the root and its current CRL (hardened nodes require one: fail closed)
+const creds = (who: 'alice' | 'bob'): string[] => lan.creds(who, { trust: 'dir' })
 
-/** Start `share serve`; resolves once listening, or with the exit code and output if it refuses to start. */
-async function serve(
-  log: string,
-  extra: string[] = []
-): Promise<{ proc: ChildProcess; addr?: string; exited: Promise<number | null>; out: () => string; err: () => string }> {
+/** Start `share serve`; resolves once listening, rejects with a SpawnExitedError (code, output) if it refuses to start. */
+async function serve(log: string, extra: string[] = []): Promise<Spawned & { addr: string }> {
   const args = ['share', 'serve', root, ...creds('alice'), '--policy', join(dir, 'office.yaml'), '--listen', '127.0.0.1:0']
-  const proc = spawn(process.execPath, [BIN, ...args, '--log', log, ...extra], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
-  let out = ''
-  let err = ''
-  proc.stderr?.on('data', (d: Buffer) => {
-    err += d.toString()
+  const s = await spawnAndWait(process.execPath, [BIN, ...args, '--log', log, ...extra], {
+    cwd: dir,
+    readyLine: / on (127\.0\.0\.1:\d+)/
   })
-  const addr = await new Promise<string | undefined>((resolve) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = / on (127\.0\.0\.1:\d+)/.exec(out)
-      if (m) resolve(m[1] as string)
-    })
-    proc.once('exit', () => resolve(undefined))
-    // neither listening nor exiting: report it instead of hanging
-    setTimeout(() => {
-      proc.kill('SIGKILL')
-      resolve(undefined)
-    }, 180_000).unref()
-  })
-  return { proc, ...(addr === undefined ? {} : { addr }), exited, out: () => out, err: () => err }
+  return { ...s, addr: s.match[1] as string }
 }
 
 /** Serve, let bob list the share `n` times, stop with SIGTERM (a clean close: final checkpoint). */
@@ -90,20 +70,14 @@ beforeAll(async () => {
   root = join(dir, 'office')
   await mkdir(root)
   await writeFile(join(root, 'notice.txt'), 'hello\n')
-  const ca = await createCertificateAuthority({ name: 'Log Test CA' })
-  // a trust folder: the root and its current CRL (hardened nodes require one: fail closed)
-  files.trust = join(dir, 'trust')
-  await mkdir(files.trust)
-  files.ca = join(files.trust, 'ca.pem')
-  await writeFile(files.ca, ca.certificatePem)
-  for (const name of ['alice', 'bob'] as const) {
-    const kp = generateKeyPair()
-    const cert = await ca.issuePeer({ publicKey: kp.publicKey, name, groups: ['staff'] })
-    files[name] = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) }
-    await saveIdentity(files[name].key, kp)
-    await writeFile(files[name].cert, cert.chainPem)
-  }
-  await writeFile(join(files.trust, 'ca.crl'), (await ca.crl()).pem)
+  lan = await makeLanCa({
+    dir,
+    name: 'Log Test CA',
+    peers: [
+      { name: 'alice', groups: ['staff'] },
+      { name: 'bob', groups: ['staff'] }
+    ]
+  })
   await writeFile(join(dir, 'office.yaml'), POLICY)
 }, 180_000)
 
@@ -118,14 +92,14 @@ describe('peerguard decision log (black box)', () => {
     await session(log, 3, ['--log-ship', shipped])
     await session(log, 2, ['--log-ship', shipped])
     expect((await lines(shipped)).length).toBeGreaterThanOrEqual(2)
-    const ok = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped)
+    const ok = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert, '--checkpoints', shipped)
     expect(ok.stdout).toMatch(/OK: \d+ entries, .*all \d+ shipped checkpoints present/)
     expect(ok.code).toBe(0)
-    const wrong = await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert)
+    const wrong = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('bob').cert)
     expect(wrong.code).toBe(1)
     expect(wrong.stdout).toMatch(/WRONG SIGNER/)
     expect(wrong.stdout).not.toMatch(/TAMPERED/)
-    const json = JSON.parse((await peerguard('audit', 'log', 'verify', log, '--key', files.bob.cert, '--json')).stdout)
+    const json = JSON.parse((await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('bob').cert, '--json')).stdout)
     expect(json.firstBad.code).toBe('log-wrong-signer')
     // roll both log and head back consistently to the first session: only the shipped copy tells
     const first = (await lines(log)).findIndex((l) => JSON.parse(l).kind === 'checkpoint')
@@ -134,8 +108,18 @@ describe('peerguard decision log (black box)', () => {
     expect(older).toBeDefined()
     await writeFile(log, `${(await lines(log)).slice(0, first + 1).join('\n')}\n`)
     await writeFile(`${log}.head`, `${JSON.stringify(older)}\n`)
-    expect((await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)).code).toBe(0)
-    const caught = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--checkpoints', shipped, '--json')
+    expect((await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert)).code).toBe(0)
+    const caught = await peerguard(
+      'audit',
+      'log',
+      'verify',
+      log,
+      '--key',
+      lan.peer('alice').cert,
+      '--checkpoints',
+      shipped,
+      '--json'
+    )
     expect(caught.code).toBe(1)
     expect(JSON.parse(caught.stdout).firstBad.code).toBe('log-truncated')
   }, 180_000)
@@ -147,12 +131,17 @@ describe('peerguard decision log (black box)', () => {
     const good = await lines(log)
     const goodHead = await readFile(`${log}.head`, 'utf8')
     const refusedWith = async (code: string): Promise<void> => {
-      const s = await serve(log)
-      if (s.addr !== undefined) s.proc.kill('SIGTERM')
-      if (s.addr !== undefined) throw new Error(`started on a ${code} log: ${s.out()} ${s.err()}`)
-      expect(await s.exited).toBe(1)
-      expect(s.err()).toMatch(/refusing to append/)
-      expect(s.err()).toContain(`(${code})`)
+      const refused = await serve(log).then(
+        async (s) => {
+          await s.stop()
+          throw new Error(`started on a ${code} log: ${s.out()} ${s.err()}`)
+        },
+        (e: unknown) => e
+      )
+      expect(refused).toBeInstanceOf(SpawnExitedError)
+      expect((refused as SpawnExitedError).code).toBe(1)
+      expect((refused as SpawnExitedError).stderr).toMatch(/refusing to append/)
+      expect((refused as SpawnExitedError).stderr).toContain(`(${code})`)
     }
     // truncation to an earlier checkpoint
     const cp = good.findIndex((l) => JSON.parse(l).kind === 'checkpoint')
@@ -184,7 +173,7 @@ describe('peerguard decision log (black box)', () => {
     // restored: it starts again
     await writeFile(`${log}.head`, goodHead)
     await session(log, 1)
-    expect((await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert)).code).toBe(0)
+    expect((await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert)).code).toBe(0)
   }, 180_000)
 
   it('kill -9 and a torn last line: the node starts, repairs the tail and records it; the log verifies', async () => {
@@ -203,7 +192,7 @@ describe('peerguard decision log (black box)', () => {
     again.proc.kill('SIGTERM')
     expect(await again.exited).toBe(0)
     expect(again.err()).toMatch(/warning: decision log: cut off a torn last entry of 27 bytes/)
-    const v = await peerguard('audit', 'log', 'verify', log, '--key', files.alice.cert, '--json')
+    const v = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert, '--json')
     expect(v.code).toBe(0)
     const kinds = (await lines(log)).map((l) => JSON.parse(l))
     expect(kinds.some((e) => e.kind === 'recovery' && e.code === 'log-torn-tail' && e.tornBytes === 27)).toBe(true)

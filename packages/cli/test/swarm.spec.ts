@@ -1,12 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
+import { type LanCa, makeLanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
 
@@ -28,10 +26,8 @@ rules:
 `
 
 let dir: string
-const files: Record<string, { key: string; cert: string }> = {}
-let ca = ''
-let crl = ''
-const procs: ChildProcess[] = []
+let lan: LanCa
+const procs: Spawned[] = []
 
 /** In-process (run-cli.ts): the program the binary runs, output captured. */
 function peerguard(...args: string[]): Promise<CliRun> {
@@ -39,62 +35,38 @@ function peerguard(...args: string[]): Promise<CliRun> {
 }
 
 function cred(name: string): string[] {
-  const f = files[name] as { key: string; cert: string }
-  return ['--identity', f.key, '--cert', f.cert, '--trust', ca, '--crl', crl]
+  return lan.creds(name)
 }
 
 async function seed(args: string[]): Promise<string> {
-  const proc = spawn(process.execPath, [BIN, 'swarm', 'seed', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  procs.push(proc)
-  let out = ''
-  return new Promise<string>((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = / on (127\.0\.0\.1:\d+)/.exec(out)
-      if (m) resolve(m[1] as string)
-    })
-    proc.stderr?.on('data', (d: Buffer) => {
-      out += d.toString()
-    })
-    proc.once('exit', () => reject(new Error(`seeder exited: ${out}`)))
+  const s = await spawnAndWait(process.execPath, [BIN, 'swarm', 'seed', ...args], {
+    cwd: dir,
+    readyLine: / on (127\.0\.0\.1:\d+)/
   })
+  procs.push(s)
+  return s.match[1] as string
 }
 
 beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-swarm-'))
-  const authority = await createCertificateAuthority({ name: 'CLI Swarm CA' })
-  ca = join(dir, 'ca.pem')
-  await writeFile(ca, authority.certificatePem)
   // revocation is required: every hardened command gets the CA's CRL
-  crl = join(dir, 'ca.crl')
-  await writeFile(crl, (await authority.crl()).der)
-  for (const [name, groups] of [
-    ['alice', ['team']],
-    ['bob', ['team']],
-    ['eve', ['visitors']]
-  ] as const) {
-    const kp = generateKeyPair()
-    const cert = await authority.issuePeer({ publicKey: kp.publicKey, name, groups: [...groups] })
-    files[name] = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`) }
-    await saveIdentity((files[name] as { key: string }).key, kp)
-    await writeFile((files[name] as { cert: string }).cert, cert.chainPem)
-  }
+  lan = await makeLanCa({
+    dir,
+    name: 'CLI Swarm CA',
+    crlFormat: 'der',
+    peers: [
+      { name: 'alice', groups: ['team'] },
+      { name: 'bob', groups: ['team'] },
+      { name: 'eve', groups: ['visitors'] }
+    ]
+  })
   await writeFile(join(dir, 'swarm.yaml'), POLICY)
   await writeFile(join(dir, 'data.bin'), randomBytes(3 * 1024 * 1024 + 17))
 }, 180000)
 
 afterAll(async () => {
-  await Promise.all(
-    procs.map(
-      (p) =>
-        new Promise<void>((resolve) => {
-          if (p.exitCode !== null || p.signalCode !== null) return resolve()
-          p.once('exit', () => resolve())
-          p.kill('SIGTERM')
-        })
-    )
-  )
+  await Promise.all(procs.map((p) => p.stop()))
   await rm(dir, { recursive: true, force: true })
 })
 
@@ -106,9 +78,9 @@ describe('peerguard swarm', () => {
       'publish',
       'data.bin',
       '--identity',
-      (files.alice as { key: string }).key,
+      lan.peer('alice').key,
       '--cert',
-      (files.alice as { cert: string }).cert,
+      lan.peer('alice').cert,
       '--out',
       'data.pgswarm',
       '--name',
