@@ -2,7 +2,8 @@
  * `peerguard node` with every kind of service, black box over 127.0.0.1: two shares, a proxy and
  * a swarm seed from one config. `node status` shows each connected peer's bytes growing and its
  * current operation while real transfers run; a reload under load (continuous gets and puts, a
- * swarm fetch, the policy flipping) loses no request; the decision log gets one outcome entry per
+ * swarm fetch, the policy flipping) loses no request, and a reload that denies the swarm closes
+ * its running session; the decision log gets one outcome entry per
  * proxied connection and per swarm session, none for a successful list/stat, verifies, and
  * `audit log show` filters over the new entries.
  */
@@ -22,8 +23,8 @@ import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { runCli } from './run-cli.js'
 
-/** Policy A lets staff write docs (rule docs-rw); policy B only read them (docs-ro). */
-const POLICY = (docs: 'docs-rw' | 'docs-ro'): string => `version: 1
+/** Policy A lets staff write docs (rule docs-rw); policy B only read them (docs-ro). `fetch: false` denies the swarm. */
+const POLICY = (docs: 'docs-rw' | 'docs-ro', fetch = true): string => `version: 1
 groups:
   staff: ["ou:staff"]
   servers: ["ou:servers"]
@@ -42,7 +43,7 @@ rules:
     resources: ["service:echo"]
   - id: swarm-fetch
     allow: [read]
-    peers: [staff]
+    peers: [${fetch ? 'staff' : 'servers'}]
     resources: ["swarm:*"]
   - id: swarm-publish
     allow: [write]
@@ -329,7 +330,7 @@ describe('peerguard node: shares, a proxy and a swarm seed', () => {
     expect(after.services.find((s) => s.name === 'data')?.bytes?.out).toBeGreaterThanOrEqual(SWARM_BYTES)
   }, 240_000)
 
-  it('reload under load: gets, puts and a swarm fetch run while the policy flips; every request is answered', async () => {
+  it('reload under load: gets, puts and a swarm fetch run while the policy flips; every request is answered; a denied swarm session is closed', async () => {
     const alice = await shareClient(portOf('docs'), peer('alice'))
     let flips = 0
     let stop = false
@@ -372,6 +373,18 @@ describe('peerguard node: shares, a proxy and a swarm seed', () => {
     expect(observed.other).toEqual([])
     expect(observed.putsOk).toBeGreaterThan(0)
     expect(observed.putsDenied).toBeGreaterThan(0)
+    // a policy that denies the swarm, applied by reload, closes the running session
+    const denied = fetchSwarm(peer('bob'), join(dir, 'fetched', 'three.bin')).then(
+      () => 'fetched',
+      (err: { code?: string }) => err.code
+    )
+    await statusUntil((st) => peersOf(st, 'data').find((p) => p.name === 'bob' && p.bytesOut > 0), "bob's session")
+    await replaceFile(join(dir, 'office.yaml'), POLICY('docs-rw', false))
+    expect((await runCli(['node', 'reload', '--config', join(dir, 'node.yaml')])).code).toBe(0)
+    expect(await denied).toMatch(/^swarm-/)
+    expect(peersOf(await status(), 'data')).toEqual([])
+    await replaceFile(join(dir, 'office.yaml'), POLICY('docs-rw'))
+    expect((await runCli(['node', 'reload', '--config', join(dir, 'node.yaml')])).code).toBe(0)
     // listings: a successful one is its decision alone; a failed one gets its outcome
     expect((await alice.list('')).entries.map((e) => e.name)).toContain('plan.txt')
     await expect(alice.stat('plan.txt')).resolves.toMatchObject({ size: 5 })
@@ -426,13 +439,18 @@ describe('peerguard node: shares, a proxy and a swarm seed', () => {
     })
     // swarm: one outcome per session (two fetches), never one per piece
     const sessions = entries.filter((e) => e.kind === 'outcome' && e.op === 'fetch')
-    expect(sessions).toHaveLength(2)
-    for (const s of sessions) {
+    expect(sessions.map((e) => [(e.peer as { name: string }).name, e.outcome, e.code])).toEqual([
+      ['alice', 'ok', 'ok'],
+      ['bob', 'ok', 'ok'],
+      ['bob', 'failed', 'deny-default']
+    ])
+    expect((sessions[2]?.bytes as number) < SWARM_BYTES).toBe(true)
+    for (const s of sessions.slice(0, 2)) {
       expect(s).toMatchObject({ outcome: 'ok', resource: 'swarm:data', bytes: SWARM_BYTES })
       expect(s.durationMs).toEqual(expect.any(Number))
     }
-    // the seed's publisher check, two admissions, two session outcomes: 64 pieces served each, none logged
-    expect(entries.filter((e) => e.resource === 'swarm:data')).toHaveLength(5)
+    // the seed's publisher check, three admissions, three session outcomes: 64 pieces served each, none logged
+    expect(entries.filter((e) => e.resource === 'swarm:data')).toHaveLength(7)
     // log growth: a successful list or stat writes its decision only
     expect(entries.filter((e) => e.kind === 'outcome' && (e.op === 'list' || e.op === 'stat') && e.outcome === 'ok')).toEqual([])
     expect(entries.filter((e) => e.kind === 'outcome' && e.op === 'stat')).toEqual([
@@ -453,7 +471,9 @@ describe('peerguard node: shares, a proxy and a swarm seed', () => {
       ['alice', 'swarm:data', SWARM_BYTES],
       ['bob', 'swarm:data', SWARM_BYTES]
     ])
-    expect(await show('--action', 'fetch', '--outcome', 'failed')).toEqual([])
+    expect((await show('--action', 'fetch', '--outcome', 'failed')).map((r) => [r.peerName, r.code])).toEqual([
+      ['bob', 'deny-default']
+    ])
     // --outcome still answers for listings: ok includes a listing's allowed decision, failed its outcome
     expect((await show('--action', 'stat', '--outcome', 'ok')).map((r) => [r.resource, r.outcome])).toEqual([
       ['share:docs/plan.txt', 'allowed']
