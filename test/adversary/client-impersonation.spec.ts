@@ -7,15 +7,14 @@
  * download nothing; a pin (`--expect-peer`) refuses it too, and overrides the file when the user
  * means to talk to the guest. The same holds for `swarm fetch` and `proxy client`.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
+import { type LanCa, makeLanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from '../../packages/cli/test/built-cli.js'
 
 const POLICY = `version: 1
@@ -29,11 +28,7 @@ rules:
 `
 
 let dir: string
-const ids: Record<'nas' | 'guest' | 'alice', { key: string; cert: string; peerId: string }> = {
-  nas: { key: '', cert: '', peerId: '' },
-  guest: { key: '', cert: '', peerId: '' },
-  alice: { key: '', cert: '', peerId: '' }
-}
+let lan: LanCa
 let knownPeers: string
 
 function pg(...args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -41,45 +36,11 @@ function pg(...args: string[]): { code: number | null; stdout: string; stderr: s
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-const creds = (who: keyof typeof ids): string[] => [
-  '--identity',
-  ids[who].key,
-  '--cert',
-  ids[who].cert,
-  '--trust',
-  join(dir, 'ca.pem'),
-  '--crl',
-  join(dir, 'ca.crl')
-]
+const creds = (who: 'nas' | 'guest' | 'alice'): string[] => lan.creds(who)
 
 /** Start a long-running command; resolve with the first stdout line matching `ready`. */
-async function start(
-  args: string[],
-  ready: RegExp
-): Promise<{ proc: ChildProcess; match: RegExpExecArray; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()))
-  let out = ''
-  let err = ''
-  proc.stderr?.on('data', (d: Buffer) => {
-    err += d.toString()
-  })
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = ready.exec(out)
-      if (m) resolve(m)
-    })
-    proc.once('exit', (code) => reject(new Error(`${args.slice(0, 2).join(' ')} exited ${code}: ${out}${err}`)))
-  })
-  return {
-    proc,
-    match,
-    stop: async () => {
-      proc.kill('SIGTERM')
-      await exited
-    }
-  }
+function start(args: string[], ready: RegExp): Promise<Spawned> {
+  return spawnAndWait(process.execPath, [BIN, ...args], { cwd: dir, readyLine: ready })
 }
 
 async function freePort(): Promise<number> {
@@ -94,20 +55,15 @@ beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-impersonation-'))
   knownPeers = join(dir, 'alice-known-peers')
-  const ca = await createCertificateAuthority({ name: 'Impersonation Test CA' })
-  await writeFile(join(dir, 'ca.pem'), ca.certificatePem)
-  for (const [name, groups] of [
-    ['nas', ['servers']],
-    ['guest', ['guests']],
-    ['alice', ['staff']]
-  ] as const) {
-    const kp = generateKeyPair()
-    const cert = await ca.issuePeer({ publicKey: kp.publicKey, name, groups: [...groups] })
-    ids[name] = { key: join(dir, `${name}.key`), cert: join(dir, `${name}.pem`), peerId: cert.peerId }
-    await saveIdentity(ids[name].key, kp)
-    await writeFile(ids[name].cert, cert.chainPem)
-  }
-  await writeFile(join(dir, 'ca.crl'), (await ca.crl()).pem)
+  lan = await makeLanCa({
+    dir,
+    name: 'Impersonation Test CA',
+    peers: [
+      { name: 'nas', groups: ['servers'] },
+      { name: 'guest', groups: ['guests'] },
+      { name: 'alice', groups: ['staff'] }
+    ]
+  })
   await writeFile(join(dir, 'policy.yaml'), POLICY)
   for (const who of ['nas', 'guest']) {
     await mkdir(join(dir, who, 'office', 'public'), { recursive: true })
@@ -144,9 +100,14 @@ describe('clients authenticate the server (issue 11 item 4)', () => {
       await nas.stop()
     }
     expect(first.code).toBe(0)
-    expect(first.stderr).toContain(`server ${addr}: nas (${ids.nas.peerId}), first use: recorded in ${knownPeers}`)
-    expect(JSON.parse(first.stdout).server).toEqual({ name: 'nas', peerId: ids.nas.peerId, address: addr, accepted: 'recorded' })
-    expect(await readFile(knownPeers, 'utf8')).toContain(`share@${addr} ${ids.nas.peerId}\n`)
+    expect(first.stderr).toContain(`server ${addr}: nas (${lan.peer('nas').peerId}), first use: recorded in ${knownPeers}`)
+    expect(JSON.parse(first.stdout).server).toEqual({
+      name: 'nas',
+      peerId: lan.peer('nas').peerId,
+      address: addr,
+      accepted: 'recorded'
+    })
+    expect(await readFile(knownPeers, 'utf8')).toContain(`share@${addr} ${lan.peer('nas').peerId}\n`)
     expect(second.code).toBe(0)
     expect(JSON.parse(second.stdout).server).toMatchObject({ name: 'nas', accepted: 'known' })
 
@@ -168,7 +129,7 @@ describe('clients authenticate the server (issue 11 item 4)', () => {
       expect(put.code).not.toBe(0)
       expect(JSON.parse(put.stdout).error.code).toBe('channel-known-peer-changed')
       expect(put.stderr).toContain(`the server at ${addr} is not the one recorded in ${knownPeers}`)
-      expect(put.stderr).toContain(`${ids.guest.peerId} (guest)`)
+      expect(put.stderr).toContain(`${lan.peer('guest').peerId} (guest)`)
       expect(put.stderr).toMatch(/hint: .*delete the line "share@127\.0\.0\.1:\d+"/)
 
       const local = join(dir, 'got-notice.txt')
@@ -179,13 +140,13 @@ describe('clients authenticate the server (issue 11 item 4)', () => {
       expect(existsSync(`${local}.pgpart`)).toBe(false)
 
       // A pin refuses the guest as well; a pin naming the guest is the user's explicit override.
-      const pinned = pg('share', 'ls', addr, ...creds('alice'), '--expect-peer', ids.nas.peerId, '--json')
+      const pinned = pg('share', 'ls', addr, ...creds('alice'), '--expect-peer', lan.peer('nas').peerId, '--json')
       expect(JSON.parse(pinned.stdout).error.code).toBe('channel-peer-mismatch')
-      const meant = pg('share', 'ls', addr, 'public', ...creds('alice'), '--expect-peer', ids.guest.peerId, '--json')
+      const meant = pg('share', 'ls', addr, 'public', ...creds('alice'), '--expect-peer', lan.peer('guest').peerId, '--json')
       expect(meant.code).toBe(0)
       expect(JSON.parse(meant.stdout).server).toMatchObject({ name: 'guest', accepted: 'pinned' })
       // The file still names the NAS: the override did not rewrite it.
-      expect(await readFile(knownPeers, 'utf8')).toContain(`share@${addr} ${ids.nas.peerId}\n`)
+      expect(await readFile(knownPeers, 'utf8')).toContain(`share@${addr} ${lan.peer('nas').peerId}\n`)
     } finally {
       await guest.stop()
     }
@@ -269,7 +230,7 @@ describe('clients authenticate the server (issue 11 item 4)', () => {
         expect(await echo('hello nas')).toBe('hello nas')
         expect(await waitFor((l) => l.event === 'server')).toMatchObject({
           name: 'nas',
-          peerId: ids.nas.peerId,
+          peerId: lan.peer('nas').peerId,
           accepted: 'recorded'
         })
       } finally {
@@ -284,7 +245,7 @@ describe('clients authenticate the server (issue 11 item 4)', () => {
       } finally {
         await guest.stop()
       }
-      expect(await readFile(proxyKnown, 'utf8')).toContain(`proxy@127.0.0.1:${port} ${ids.nas.peerId}\n`)
+      expect(await readFile(proxyKnown, 'utf8')).toContain(`proxy@127.0.0.1:${port} ${lan.peer('nas').peerId}\n`)
     } finally {
       await client.stop()
       for (const s of backends) await new Promise<void>((r) => s.close(() => r()))
