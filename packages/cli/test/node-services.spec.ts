@@ -7,9 +7,9 @@
  * proxied connection and per swarm session, none for a successful list/stat, verifies, and
  * `audit log show` filters over the new entries.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +20,8 @@ import { createProxyClient, type ProxyClient } from '@peerguard/proxy'
 import { channelTransport, connectShare, type ShareClient } from '@peerguard/share'
 import { createManifest, createSwarmPeer, encodeManifest, type SwarmManifest } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
-import { BIN, ensureCliBuilt } from './built-cli.js'
+import { ensureCliBuilt } from './built-cli.js'
+import { type NodeProcess, replaceFile, servicePort, startNodeProcess } from './node-process.js'
 import { runCli } from './run-cli.js'
 
 /** Policy A lets staff write docs (rule docs-rw); policy B only read them (docs-ro). `fetch: false` denies the swarm. */
@@ -85,17 +86,10 @@ let dir: string
 let pki: TestPki
 let echo: Server
 let manifest: SwarmManifest
-let node: Node
+let node: NodeProcess
 const children: ChildProcessWithoutNullStreams[] = []
 const peer = (name: string): TestPeer => pki.peers[name] as TestPeer
 const sha256 = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex')
-
-interface Node {
-  child: ChildProcessWithoutNullStreams
-  ready: { services: Array<{ kind: string; name: string; listening: string }> }
-  stderr: string[]
-  exited: Promise<number | null>
-}
 
 interface PeerRow {
   name?: string
@@ -110,25 +104,7 @@ interface Status {
   policy: { sha256: string }
 }
 
-function startNode(): Promise<Node> {
-  const child = spawn(process.execPath, [BIN, 'node', '--config', 'node.yaml', '--json'], { cwd: dir, stdio: 'pipe' })
-  children.push(child)
-  const stderr: string[] = []
-  child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()))
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  let out = ''
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
-      if (line !== undefined) resolve({ child, ready: JSON.parse(line), stderr, exited })
-    })
-    child.on('exit', (code) => reject(new Error(`node exited with ${code}:\n${stderr.join('')}`)))
-  })
-}
-
-const portOf = (name: string): number =>
-  Number((node.ready.services.find((s) => s.name === name)?.listening ?? ':0').split(':').pop())
+const portOf = (name: string): number => servicePort(node, name)
 
 async function shareClient(port: number, who: TestPeer): Promise<ShareClient> {
   const transport = channelTransport({ identity: who.identity, chain: who.chain, trust: await pki.trustWithCrl() })
@@ -152,11 +128,6 @@ async function statusUntil<T>(pick: (s: Status) => T | undefined, what: string):
     if (Date.now() > deadline) throw new Error(`node status never showed ${what}`)
     await new Promise((r) => setTimeout(r, 25))
   }
-}
-
-async function replaceFile(path: string, data: string): Promise<void> {
-  await writeFile(`${path}.tmp`, data)
-  await rename(`${path}.tmp`, path)
 }
 
 /** A gate a sink waits on: `open(n)` lets the sink run until `n` bytes were received. */
@@ -245,7 +216,7 @@ beforeAll(async () => {
     pieceSize: 64 * 1024
   })
   await writeFile(join(dir, 'data.pgswarm'), encodeManifest(manifest))
-  node = await startNode()
+  node = await startNodeProcess(dir, children)
 }, 180_000)
 
 afterAll(async () => {

@@ -4,9 +4,9 @@
  * edit and refuses a config edit that needs a restart; SIGTERM under load (concurrent downloads)
  * exits 0 promptly and leaves a decision log that verifies.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -14,7 +14,8 @@ import { saveIdentity } from '@peerguard/identity'
 import { pemEncode } from '@peerguard/pki'
 import { channelTransport, connectShare, type ShareClient } from '@peerguard/share'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
-import { BIN, ensureCliBuilt } from './built-cli.js'
+import { ensureCliBuilt } from './built-cli.js'
+import { replaceFile, servicePort, startNodeProcess } from './node-process.js'
 import { runCli } from './run-cli.js'
 
 const POLICY = (docs: string[]): string => `version: 1
@@ -58,32 +59,7 @@ const children: ChildProcessWithoutNullStreams[] = []
 const peer = (name: string): TestPeer => pki.peers[name] as TestPeer
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
 
-interface Node {
-  child: ChildProcessWithoutNullStreams
-  ready: { services: Array<{ kind: string; name: string; listening: string }> }
-  stderr: string[]
-  exited: Promise<number | null>
-}
-
-function startNode(): Promise<Node> {
-  const child = spawn(process.execPath, [BIN, 'node', '--config', 'node.yaml', '--json'], { cwd: dir, stdio: 'pipe' })
-  children.push(child)
-  const stderr: string[] = []
-  child.stderr.on('data', (c: Buffer) => stderr.push(c.toString()))
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  let out = ''
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'))
-      if (line !== undefined) resolve({ child, ready: JSON.parse(line), stderr, exited })
-    })
-    child.on('exit', (code) => reject(new Error(`node exited with ${code}:\n${stderr.join('')}`)))
-  })
-}
-
-const portOf = (n: Node, name: string): number =>
-  Number((n.ready.services.find((s) => s.name === name)?.listening ?? ':0').split(':').pop())
+const portOf = servicePort
 
 async function client(port: number, who: TestPeer): Promise<ShareClient> {
   const transport = channelTransport({ identity: who.identity, chain: who.chain, trust: await pki.trustWithCrl() })
@@ -98,11 +74,6 @@ async function status(): Promise<{
   const r = await runCli(['node', 'status', '--config', join(dir, 'node.yaml'), '--json'])
   expect(r.code).toBe(0)
   return JSON.parse(r.stdout)
-}
-
-async function replaceFile(path: string, data: string): Promise<void> {
-  await writeFile(`${path}.tmp`, data)
-  await rename(`${path}.tmp`, path)
 }
 
 beforeAll(async () => {
@@ -139,7 +110,7 @@ afterAll(async () => {
 
 describe('peerguard node', () => {
   it('hosts two shares and a proxy; status, reload and SIGTERM under load', async () => {
-    const node = await startNode()
+    const node = await startNodeProcess(dir, children)
     expect(node.ready.services.map((s) => `${s.kind}:${s.name}`)).toEqual(['share:docs', 'share:scans', 'proxy:echo'])
 
     // status reflects a connected client
