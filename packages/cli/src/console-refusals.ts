@@ -9,7 +9,7 @@
  * This is the console's grouping; the decision log has its own (RefusalSummarizer, per address
  * and fixed window, records not lines).
  */
-import { assertInteger, InvalidArgumentError } from '@peerguard/interface'
+import { assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
 import { type ConsoleLog, type LogFields, shortPeerId } from './console-log.js'
 
 /** Default first window, ms (10 s). */
@@ -34,6 +34,8 @@ export interface RefusalGroupsOptions {
   maxWindowMs?: number
   /** Groups kept apart; refusals of further keys are counted together under `*`. Default 256. */
   maxKeys?: number
+  /** For the length of the last, unfinished window at close. Default the system clock. */
+  clock?: Clock
   /** Timers (tests pass their own). Default setTimeout/clearTimeout, unref'd. */
   timers?: {
     set(fn: () => void, ms: number): unknown
@@ -44,6 +46,8 @@ export interface RefusalGroupsOptions {
 interface Group {
   readonly first: ConsoleRefusal
   windowMs: number
+  /** When the current window started (clock ms). */
+  since: number
   count: number
   codes: Map<string, number>
   timer: unknown
@@ -69,6 +73,7 @@ export class RefusalGroups {
   readonly maxKeys: number
   readonly #log: ConsoleLog
   readonly #timers: NonNullable<RefusalGroupsOptions['timers']>
+  readonly #clock: Clock
   readonly #groups = new Map<string, Group>()
   #closed = false
 
@@ -86,6 +91,7 @@ export class RefusalGroups {
     this.maxKeys = maxKeys
     this.#log = log
     this.#timers = options.timers ?? realTimers
+    this.#clock = options.clock ?? systemClock
   }
 
   /** Groups open now (for tests and status). */
@@ -106,7 +112,14 @@ export class RefusalGroups {
     }
     const first: ConsoleRefusal =
       k === OVERFLOW_KEY ? { service: refusal.service, code: refusal.code, addr: OVERFLOW_KEY } : refusal
-    const group: Group = { first, windowMs: this.windowMs, count: 0, codes: new Map(), timer: undefined }
+    const group: Group = {
+      first,
+      windowMs: this.windowMs,
+      since: this.#clock.now(),
+      count: 0,
+      codes: new Map(),
+      timer: undefined
+    }
     this.#groups.set(k, group)
     const { group: _group, ...fields } = first
     this.#log.event('warn', 'refused', describe(first, k === OVERFLOW_KEY), { ...fields, count: 1 })
@@ -119,7 +132,7 @@ export class RefusalGroups {
     this.#closed = true
     for (const [key, g] of this.#groups) {
       this.#timers.clear(g.timer)
-      this.#summary(key, g)
+      this.#summary(key, g, Math.min(g.windowMs, Math.max(0, this.#clock.now() - g.since)))
     }
     this.#groups.clear()
   }
@@ -131,16 +144,18 @@ export class RefusalGroups {
       this.#groups.delete(key) // a quiet window ends the group
       return
     }
-    this.#summary(key, g)
+    this.#summary(key, g, g.windowMs)
     g.count = 0
     g.codes = new Map()
+    g.since = this.#clock.now()
     g.windowMs = Math.min(g.windowMs * 2, this.maxWindowMs)
     g.timer = this.#timers.set(() => this.#tick(key), g.windowMs)
   }
 
-  #summary(key: string, g: Group): void {
+  /** The summary of the window that lasted `ms` (a whole window, or the part before close). */
+  #summary(key: string, g: Group, ms: number): void {
     if (g.count === 0) return
-    const windowS = Math.round(g.windowMs / 1000)
+    const windowS = Math.max(1, Math.round(ms / 1000))
     const codes = [...g.codes].map(([c, n]) => `${c} ×${grouped(n)}`).join(', ')
     const { reason: _reason, group, ...rest } = g.first
     const fields = group === undefined ? rest : { ...rest, addr: group }
