@@ -7,7 +7,7 @@
 // Bulk: MB/s (10^6 bytes) of one connection, 64 KiB writes, sender and receiver in this process,
 // every contender through the same JavaScript loop ("plain TCP, same loop" is that loop's own
 // limit). The link's limit is measured apart (bench/tcp-ceiling.js): Node's fastest loopback copy
-// (sender in a child process) and socat (C).
+// (sender in a child process), socat and iperf3 (C).
 // Handshakes, sequential (TCP connect + mutual authentication + close), two regimes:
 // - cold: nothing is reused. peerguard: each handshake uses a new identity pair on each side (a
 //   new Ed25519 key and certificate from a pool larger than every cache), so a new Noise static key
@@ -32,7 +32,7 @@ import { createListener, secureInbound, secureOutbound } from '@peerguard/channe
 import { generateKeyPair } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore, pemEncode } from '@peerguard/pki'
 import { at, figure, fmt, QUICK, ratio, show } from './lib.js'
-import { nodeCeiling, socatCeiling } from './tcp-ceiling.js'
+import { iperf3Ceiling, nodeCeiling, socatCeiling } from './tcp-ceiling.js'
 
 const MiB = 2 ** 20
 const BYTES = (QUICK ? 64 : 384) * MiB
@@ -337,6 +337,8 @@ for (let round = 0; round < ROUNDS; round++) {
   add('bulk node ceiling', await nodeCeiling(BYTES * 2))
   const socat = await socatCeiling(BYTES * 4)
   if (socat !== undefined) add('bulk socat', socat)
+  const iperf3 = await iperf3Ceiling(BYTES * 4)
+  if (iperf3 !== undefined) add('bulk iperf3', iperf3)
   for (const [name, c] of Object.entries({ ...cold, ...warm })) {
     await settle()
     add(`hs ${name}`, await handshakes(c))
@@ -385,6 +387,10 @@ if (runs['bulk socat'] !== undefined) {
   const ceilSocat = rec('bulk-socat', 'loopback ceiling: socat to socat (spawn included)', MBS, 'bulk socat')
   console.log(`  link  ${'socat -> socat (ceiling)'.padEnd(48)}${show(ceilSocat, MBS)}`)
 } else console.log('  link  socat not installed: no C ceiling')
+if (runs['bulk iperf3'] !== undefined) {
+  const ceilIperf = rec('bulk-iperf3', 'loopback ceiling: iperf3 (its own clock)', MBS, 'bulk iperf3')
+  console.log(`  link  ${'iperf3 (ceiling)'.padEnd(48)}${show(ceilIperf, MBS)}`)
+} else console.log('  link  iperf3 not installed: no iperf3 ceiling')
 for (const name of Object.keys({ ...cold, ...warm })) {
   const regime = name in cold ? 'cold' : 'warm'
   const f = rec(keys[name] ?? name, `channel handshakes, ${regime}: ${name}`, HS, `hs ${name}`)

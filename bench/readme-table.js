@@ -92,7 +92,7 @@ const ROWS = [
     what: 'channel bulk, one connection',
     ours: 'bulk-channel',
     anchor: 'bulk-tls',
-    context: ['bulk-tls-chacha', 'bulk-secret-stream', 'bulk-node-ceiling', 'bulk-socat'],
+    context: ['bulk-tls-chacha', 'bulk-secret-stream', 'bulk-node-ceiling', 'bulk-socat', 'bulk-iperf3'],
     goal: 1
   },
   { bench: 'channel', what: 'channel handshakes, cold (mutual auth)', ours: 'hs-cold-channel', anchor: 'hs-cold-tls', goal: 1.5 },

@@ -1,9 +1,11 @@
 // @ts-check
 // The loopback link's limit, for the channel and proxy benchmarks: the fastest plain-TCP copy Node
 // can do (sender in a child process so both cores work, 1 MiB writes, receiver only counting) and
-// socat from Debian (C, read/write with 1 MiB buffers, /dev/zero to /dev/null). Both are ceilings,
-// not contenders: they encrypt nothing. socat's time includes spawning its two processes (a few ms
-// against about a second of transfer).
+// socat from Debian (C, read/write with 1 MiB buffers, /dev/zero to /dev/null) and iperf3 from
+// Debian (C, the usual link-test tool: 128 KiB writes from memory, its own clock from the test's
+// start to the last byte received). All are ceilings, not contenders: they encrypt nothing. socat's
+// time includes spawning its two processes (a few ms against about a second of transfer); iperf3's
+// excludes its start-up (its own figure, as `iperf3 -c` reports it).
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 
@@ -91,4 +93,66 @@ export async function socatCeiling(bytes) {
     throw err
   }
   return bytes / 1e6 / ((performance.now() - start) / 1000)
+}
+
+/**
+ * MB/s of `bytes` from an iperf3 client to an iperf3 server over loopback TCP, as iperf3 reports
+ * it (the receiver's bytes over its seconds), or undefined when iperf3 is not installed.
+ * @param {number} bytes @returns {Promise<number | undefined>}
+ */
+export async function iperf3Ceiling(bytes) {
+  const probe = createServer()
+  const port = await listen(probe)
+  await new Promise((r) => probe.close(r))
+  return iperf3Between({ bind: '127.0.0.1', connect: '127.0.0.1', port, bytes, server: [], client: [] })
+}
+
+/**
+ * One iperf3 run: a server bound to `bind` (command prefix `server`, e.g. `ip netns exec b`), a
+ * client (prefix `client`) sending `bytes` to `connect:port`. MB/s as iperf3's receiver counts it,
+ * or undefined when iperf3 is not installed.
+ * @param {{ bind: string, connect: string, port: number, bytes: number, server: string[], client: string[] }} o
+ * @returns {Promise<number | undefined>}
+ */
+export async function iperf3Between(o) {
+  /** @param {string[]} prefix @param {string[]} args */
+  const cmd = (prefix, args) => {
+    const all = [...prefix, 'iperf3', ...args]
+    return spawn(/** @type {string} */ (all[0]), all.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  }
+  const server = cmd(o.server, ['-s', '--forceflush', '-B', o.bind, '-p', String(o.port)])
+  try {
+    const up = await new Promise((resolve, reject) => {
+      let out = ''
+      server.once('error', (err) => (/** @type {NodeJS.ErrnoException} */ (err).code === 'ENOENT' ? resolve(false) : reject(err)))
+      server.once('exit', (code) => reject(new Error(`iperf3 server exited ${code}: ${out}`)))
+      server.stderr.on('data', (d) => {
+        out += d
+      })
+      server.stdout.on('data', (d) => {
+        out += d
+        if (out.includes('Server listening')) resolve(true)
+      })
+    })
+    if (!up) return undefined
+    const client = cmd(o.client, ['-c', o.connect, '-p', String(o.port), '-n', String(o.bytes), '-J'])
+    let json = ''
+    client.stdout.on('data', (d) => {
+      json += d
+    })
+    const code = await new Promise((resolve, reject) => {
+      client.once('error', reject)
+      client.once('close', resolve)
+    })
+    if (code !== 0) throw new Error(`iperf3 client exited ${code}: ${json.slice(0, 500)}`)
+    const sum = JSON.parse(json).end.sum_received
+    return sum.bytes / 1e6 / sum.seconds
+  } finally {
+    server.removeAllListeners('exit')
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((r) => server.once('exit', r))
+      server.kill('SIGTERM')
+      await exited
+    }
+  }
 }
