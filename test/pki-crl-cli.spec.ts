@@ -5,13 +5,13 @@
  * in the decision log; a stale CRL is refused by name; start-up lists the CRLs in force and warns
  * well before one goes stale; an intermediate's peer is refused with only the root's CRL.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
 import { type CertificateAuthority, createCertificateAuthority } from '@peerguard/pki'
+import { type LanCa, makeLanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from '../packages/cli/test/built-cli.js'
 
 const POLICY = `version: 1
@@ -28,7 +28,8 @@ const DAY = 86_400_000
 let dir: string
 let ca: CertificateAuthority
 let bobSerial = ''
-const children: ChildProcess[] = []
+const children: Spawned[] = []
+let lan: LanCa
 
 function pg(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
@@ -36,42 +37,15 @@ function pg(...args: string[]): { code: number | null; stdout: string; stderr: s
 }
 
 /** Start a long-running command; resolve once stdout says it listens, with what stderr said until then. */
-async function start(args: string[]): Promise<{ proc: ChildProcess; addr: string; stderr: () => string; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(proc)
-  let out = ''
-  let err = ''
-  proc.stderr?.on('data', (d: Buffer) => {
-    err += d.toString()
-  })
-  const addr = await new Promise<string>((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /(127\.0\.0\.1:\d+)/.exec(out)
-      if (m) resolve(m[1] as string)
-    })
-    proc.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}${err}`)))
-  })
-  return {
-    proc,
-    addr,
-    stderr: () => err,
-    stop: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return
-      const exited = new Promise((resolve) => proc.once('exit', resolve))
-      proc.kill('SIGTERM')
-      await exited
-    }
-  }
+async function start(args: string[]): Promise<Spawned & { addr: string; stderr: () => string }> {
+  const s = await spawnAndWait(process.execPath, [BIN, ...args], { cwd: dir, readyLine: /(127\.0\.0\.1:\d+)/ })
+  children.push(s)
+  return { ...s, addr: s.match[1] as string, stderr: s.err }
 }
 
 /** Issue a peer and write its key and chain; returns its serial. */
 async function peer(name: string, groups: string[], issuer: CertificateAuthority = ca): Promise<string> {
-  const kp = generateKeyPair()
-  const cert = await issuer.issuePeer({ publicKey: kp.publicKey, name, groups })
-  await saveIdentity(join(dir, `${name}.key`), kp)
-  await writeFile(join(dir, `${name}.pem`), cert.chainPem)
-  return cert.serial
+  return (await lan.issue(name, groups, { issuer })).serial
 }
 
 const creds = (who: string, ...trust: string[]): string[] => [
@@ -97,19 +71,21 @@ const serveArgs = (...trust: string[]): string[] => [
 beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'pki-crl-cli-'))
-  ca = await createCertificateAuthority({ name: 'Home LAN CA' })
-  await writeFile(join(dir, 'ca.pem'), ca.certificatePem)
+  // ca.pem, ca.crl, and each peer's <name>.key and <name>.pem
+  lan = await makeLanCa({
+    dir,
+    name: 'Home LAN CA',
+    peers: ['nas', 'alice', 'bob'].map((name) => ({ name, groups: ['staff'] }))
+  })
+  ca = lan.ca
+  bobSerial = lan.peer('bob').serial
   await writeFile(join(dir, 'office.yaml'), POLICY)
   await mkdir(join(dir, 'office'))
   await writeFile(join(dir, 'office', 'notice.txt'), 'hello\n')
-  await peer('nas', ['staff'])
-  await peer('alice', ['staff'])
-  bobSerial = await peer('bob', ['staff'])
-  await writeFile(join(dir, 'ca.crl'), (await ca.crl()).pem)
 }, 120_000)
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const c of children) void c.stop('SIGKILL')
   await rm(dir, { recursive: true, force: true })
 })
 
