@@ -152,7 +152,7 @@ describe('share serve console log', () => {
     const who = { service: 'share:docs', peer: 'alice', peerId: alice.peerId, addr: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }
     expect(lines.filter((l) => l.event === 'connected')).toEqual([expect.objectContaining({ level: 'info', ...who })])
     expect(lines.filter((l) => l.event === 'closed')).toEqual([
-      expect.objectContaining({ level: 'info', ...who, durationMs: expect.any(Number) })
+      expect.objectContaining({ level: 'info', ...who, durationMs: expect.any(Number), bytesIn: expect.any(Number) })
     ])
     expect(lines.find((l) => l.event === 'start')).toMatchObject({ service: 'share:docs' })
     expect(lines.at(-1)).toMatchObject({ event: 'stop', service: 'share:docs', msg: 'share closed' })
@@ -181,7 +181,9 @@ describe('share serve console log', () => {
     await aliceLists(s.port)
     const text = await stop(s)
     expect(text).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info share docs: accepted alice \(\S+\) from 127\.0\.0\.1:\d+$/m)
-    expect(text).toMatch(/^\S+Z info share docs: closed alice \(\S+\) from 127\.0\.0\.1:\d+ after \d+\.\d s$/m)
+    expect(text).toMatch(
+      /^\S+Z info share docs: closed alice \(\S+\) from 127\.0\.0\.1:\d+ after \d+\.\d s, [1-9]\d* bytes in, [1-9]\d* bytes out$/m
+    )
     expect(text).not.toContain('\u001b') // no colours unless a terminal
     const bad = spawnSync(process.execPath, [BIN, 'share', 'serve', join(dir, 'docs'), '--plain', '--log-level', 'loud'], {
       cwd: dir,

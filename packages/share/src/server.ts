@@ -383,8 +383,13 @@ export class ShareServer extends EventEmitter {
 
   #onClose(conn: Conn): void {
     this.#conns.delete(conn)
-    // `closed` ({ peer, since }): for the console's one line per connection closed
-    this.emit('closed', { peer: conn.peer, since: conn.since })
+    // `closed` ({ peer, since, bytesIn, bytesOut }): for the console's one line per connection closed
+    this.emit('closed', {
+      peer: conn.peer,
+      since: conn.since,
+      bytesIn: conn.socket?.bytesRead ?? 0,
+      bytesOut: conn.socket?.bytesWritten ?? 0
+    })
     for (const r of conn.reads.values()) r.cancelled = true
     for (const u of conn.uploads.values()) {
       u.failed ??= new ShareError('share-connection-closed', 'connection closed during upload')

@@ -59,7 +59,7 @@ function need(opts: Credentials, what: string): void {
 async function peerFrom(
   opts: Credentials & { maxUpload?: string; crlRefresh?: string },
   io: CliIO,
-  options: { live?: boolean; serverAuth?: ServerAuth; svc?: ServiceConsole } = {}
+  options: { live?: boolean; serverAuth?: ServerAuth; svc?: ServiceConsole; service?: string } = {}
 ): Promise<{ peer: SwarmPeer; log: DecisionLog | undefined; live: LiveConfig | undefined }> {
   let maxUpload: number | undefined
   if (opts.maxUpload !== undefined) {
@@ -76,7 +76,13 @@ async function peerFrom(
       const live = await liveConfigFor(opts as LiveFlags, identity, io, options.svc?.reloads(log) ?? log)
       // Revocation: refuse to start without a current CRL per CA (or say the opt-out), list the CRLs.
       await recordTrustChoice(log, checkTrust(live.trust, io, { chain: live.chain, report: true }))
-      const peer = liveSwarmPeer({ identity, live, log, ...(maxUpload === undefined ? {} : { maxUpload }) })
+      const peer = liveSwarmPeer({
+        identity,
+        live,
+        log,
+        ...(maxUpload === undefined ? {} : { maxUpload }),
+        ...(options.svc === undefined ? {} : { logger: options.svc.libraryLogger(options.service ?? 'swarm') })
+      })
       return { peer, log, live }
     } catch (err) {
       await log?.close()
@@ -207,7 +213,7 @@ Example:
         const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
         const io = loggedIO(plainIO, svc.log)
         const manifest = await readManifest(manifestPath)
-        const { peer, log, live } = await peerFrom(opts, io, { live: true, svc })
+        const { peer, log, live } = await peerFrom(opts, io, { live: true, svc, service: `swarm:${manifest.name}` })
         const signals = trapSignals(io, live)
         try {
           const addr = await startSwarmSeed(peer, manifest, file, listen)

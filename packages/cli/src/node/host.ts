@@ -280,7 +280,8 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
         identity,
         live,
         log,
-        ...(spec.maxUpload === undefined ? {} : { maxUpload: spec.maxUpload })
+        ...(spec.maxUpload === undefined ? {} : { maxUpload: spec.maxUpload }),
+        ...(svc === undefined ? {} : { logger: svc.libraryLogger(`swarm:${manifest.name}`) })
       })
       services.push({ kind: 'swarm', spec, server, manifest })
       await startSwarmSeed(server, manifest, spec.file, spec.listen)

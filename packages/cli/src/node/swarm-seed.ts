@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
-import { PeerguardError } from '@peerguard/interface'
+import { type Logger, PeerguardError } from '@peerguard/interface'
 import { createSwarmPeer, MAX_MANIFEST_BYTES, parseManifest, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
 import type { LiveConfig } from '../live-config.js'
 
@@ -29,8 +29,10 @@ export function liveSwarmPeer(options: {
   live: LiveConfig
   log: DecisionLog | undefined
   maxUpload?: number
+  /** The console's logger for this seed (its refusals are grouped there). Default none. */
+  logger?: Logger
 }): SwarmPeer {
-  const { identity, live, log, maxUpload } = options
+  const { identity, live, log, maxUpload, logger } = options
   return createSwarmPeer({
     identity,
     chain: live.chain,
@@ -38,7 +40,8 @@ export function liveSwarmPeer(options: {
     ...(live.policy === undefined ? {} : { policy: live.policy }),
     ...(log === undefined ? {} : { log }),
     ...(maxUpload === undefined ? {} : { maxUploadBytesPerSecond: maxUpload }),
-    connectionCheck: live.checkPeer
+    connectionCheck: live.checkPeer,
+    ...(logger === undefined ? {} : { logger })
   })
 }
 
