@@ -1,14 +1,12 @@
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { verifyDecisionLog } from '@peerguard/decision-log'
-import { saveIdentity } from '@peerguard/identity'
-import { pemEncode } from '@peerguard/pki'
-import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+import { type LanCa, makeLanCa, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 
 const POLICY = `version: 1
@@ -22,32 +20,24 @@ rules:
 `
 
 let dir: string
-let pki: TestPki
+let lan: LanCa
 let echo: Server
 let echoPort: number
-const children: ChildProcessWithoutNullStreams[] = []
-
-async function writePeer(peer: TestPeer): Promise<void> {
-  await saveIdentity(join(dir, `${peer.name}.key`), peer.identity)
-  await writeFile(join(dir, `${peer.name}.pem`), peer.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
-}
+const children: ChildProcess[] = []
 
 beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-proxy-'))
-  pki = await makeTestPki({
+  // revocation is required: the trust folder (`trust`) holds the root and its CRL
+  lan = await makeLanCa({
+    dir,
+    crlFormat: 'der',
     peers: [
       { name: 'alice', groups: ['family'] },
       { name: 'bob', groups: ['friends'] },
       { name: 'nas', groups: ['servers'] }
     ]
   })
-  for (const p of Object.values(pki.peers)) await writePeer(p)
-  await writeFile(join(dir, 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
-  // revocation is required: the trust folder holds the root and its CRL
-  await mkdir(join(dir, 'trust'))
-  await writeFile(join(dir, 'trust', 'root.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
-  await writeFile(join(dir, 'trust', 'ca.crl'), (await pki.ca.crl()).der)
   await writeFile(join(dir, 'policy.yaml'), POLICY)
   echo = createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => {})
@@ -64,37 +54,21 @@ afterAll(async () => {
 })
 
 interface Running {
-  child: ChildProcessWithoutNullStreams
+  child: ChildProcess
   port: number
   stderr: () => string
   exited: Promise<number | null>
 }
 
 /** Start `peerguard proxy …`, wait for its "listening on HOST:PORT" line. */
-function start(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'proxy', ...args], { cwd: dir, stdio: 'pipe' })
-  children.push(child)
-  let out = ''
-  let err = ''
-  child.stderr.on('data', (c: Buffer) => {
-    err += c.toString()
+async function start(args: string[]): Promise<Running> {
+  const s = await spawnAndWait(process.execPath, [BIN, 'proxy', ...args], {
+    cwd: dir,
+    readyLine: /listening on 127\.0\.0\.1:(\d+)/,
+    timeoutMs: 120_000
   })
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line; stderr: ${err}`)), 120_000)
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
-      if (m !== null) {
-        clearTimeout(timer)
-        resolve({ child, port: Number(m[1]), stderr: () => err, exited })
-      }
-    })
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`exited with ${code}: ${err}`))
-    })
-  })
+  children.push(s.proc)
+  return { child: s.proc, port: Number(s.match[1]), stderr: s.err, exited: s.exited }
 }
 
 function roundTrip(port: number, data: Buffer): Promise<Buffer> {
@@ -144,7 +118,7 @@ const clientArgs = (peer: string, serverPort: number, extra: string[] = []): str
   '--trust',
   'trust',
   '--peer',
-  pki.peers.nas!.peerId,
+  lan.peer('nas').peerId,
   ...extra
 ]
 
@@ -168,7 +142,7 @@ describe('peerguard proxy server / client (built binary)', () => {
       for (const r of [alice, bob, server]) r.child.kill('SIGTERM')
       for (const r of [alice, bob, server]) expect(await r.exited).toBe(0)
 
-      const report = verifyDecisionLog(await readFile(logPath), { key: pki.peers.nas!.identity.publicKey })
+      const report = verifyDecisionLog(await readFile(logPath), { key: lan.peer('nas').identity.publicKey })
       expect(report.firstBad).toBeUndefined()
       const lines = (await readFile(logPath, 'utf8'))
         .trim()
@@ -386,7 +360,7 @@ describe('peerguard proxy server / client (built binary)', () => {
     const port = Number(String(listening.address).split(':')[1])
     const bob = await start(clientArgs('bob', port))
     await roundTrip(bob.port, Buffer.from('x'))
-    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: pki.peers.bob!.peerId })
+    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: lan.peer('bob').peerId })
     bob.child.kill('SIGTERM')
     child.kill('SIGTERM')
     expect(await new Promise((r) => child.on('exit', r))).toBe(0)
