@@ -11,7 +11,7 @@
  * the node takes it from there (watched) like a bundle fetched from a peer.
  */
 import { createHash } from 'node:crypto'
-import { readFile, rm } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyPair } from '@peerguard/identity'
 import { isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
@@ -120,6 +120,7 @@ export class NodeWorkspace {
 /** Join the workspace as the config says; resolves once announcing. */
 export async function startNodeWorkspace(o: NodeWorkspaceOptions): Promise<NodeWorkspace> {
   const c = o.config
+  await mkdir(c.bundleDir, { recursive: true, mode: 0o700 })
   const workspace = await Workspace.start({
     identity: o.identity,
     chain: o.live.chain,
