@@ -569,7 +569,9 @@ export class ProxyServer extends EventEmitter {
             ? 'connection closed'
             : dropped !== undefined
               ? `closed by a re-check: ${dropped.reason.slice(0, 1000)}`
-              : (err as Error).message.slice(0, 1024),
+              : err instanceof Error
+                ? err.message.slice(0, 1024)
+                : 'aborted',
         peer: logPeer(open.peer),
         op: 'connect',
         resource: this.resource,

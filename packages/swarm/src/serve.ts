@@ -92,7 +92,10 @@ export class ServeConnection {
     channel.on('data', (chunk: Buffer) => this.#onData(chunk))
     channel.on('error', (err) => {
       hooks.onError(err, peer)
-      this.#end ??= { code: isPeerguardError(err) ? err.code : 'io-error', reason: (err as Error).message }
+      this.#end ??= {
+        code: isPeerguardError(err) ? err.code : 'io-error',
+        reason: err instanceof Error ? err.message : 'the channel failed'
+      }
       this.close()
     })
     channel.on('end', () => this.close())

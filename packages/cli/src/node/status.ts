@@ -39,7 +39,7 @@ export interface ServiceStatus {
   readonly mode?: string
   /** Swarm: the swarm ID (SHA-256 of its manifest); `root` is the file seeded. */
   readonly swarmId?: string
-  /** Proxy: bytes carried by closed connections. Swarm: piece bytes served so far (out). */
+  /** Proxy: bytes carried by closed connections. Swarm: piece bytes served so far (`out`; `in` stays 0). */
   readonly bytes?: { in: number; out: number }
   readonly peers: readonly PeerStatus[]
 }
