@@ -17,11 +17,9 @@
 // sftp and smbclient need Debian packages openssh-server openssh-client samba smbclient; a tool
 // that is missing is reported as skipped, never silently.
 // Goals (issue 6): hardened >= 0.8x plain; hardened >= 1.0x sftp and >= 1.0x encrypted SMB3; memory bounded.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, open, readFile, rm, unlink, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { mkdir, mkdtemp, open, readFile, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,7 +28,8 @@ import { keyPairFromSeed } from '@peerguard/identity'
 import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
 import { loadPolicy } from '@peerguard/policy'
 import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
-import { figure } from './lib.js'
+import { sftpArgs, sshdAvailable, smbclientArgs, smbdAvailable, startSmbd, startSshd } from './daemons.js'
+import { at, figure } from './lib.js'
 
 const POLICY = `version: 1
 groups:
@@ -99,51 +98,6 @@ if (process.argv[2] === '--serve-child') {
   await main()
 }
 
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address())
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** SIGTERM a daemon we started (by its pid), SIGKILL it after 3 s, and wait for it. */
-/** @param {import('node:child_process').ChildProcess} child */
-async function stopDaemon(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGTERM')
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000)
-  await exited
-  clearTimeout(t)
-}
-
-/** @param {string} cmd */
-function which(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0
-}
-
-/** @param {number} port */
-async function waitPort(port, ms = 15000) {
-  const { connect } = await import('node:net')
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const ok = await new Promise((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => {
-        s.destroy()
-        r(true)
-      })
-      s.on('error', () => r(false))
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`nothing listens on ${port}`)
-}
-
 /** @param {() => Promise<unknown>} fn */
 function timed(fn) {
   return async () => {
@@ -206,59 +160,14 @@ async function peerguardRun(mode, dir, root, size, creds) {
 
 /** @param {string} dir @param {string} root @param {number} size @returns {Promise<any>} */
 async function sftpRun(dir, root, size) {
-  if (!existsSync('/usr/sbin/sshd') || !which('sftp') || !which('ssh-keygen'))
-    return { skipped: 'apt-get install openssh-server openssh-client' }
-  const d = join(dir, 'ssh')
-  await mkdir(d)
-  await mkdir('/run/sshd', { recursive: true })
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, 'host')])
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, 'user')])
-  await writeFile(join(d, 'authorized_keys'), await readFile(join(d, 'user.pub')))
-  await chmod(join(d, 'authorized_keys'), 0o600)
-  const port = await freePort()
-  const user = process.env.USER ?? 'root'
-  await writeFile(
-    join(d, 'sshd_config'),
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(d, 'host')}`,
-      'PermitRootLogin yes',
-      `AuthorizedKeysFile ${join(d, 'authorized_keys')}`,
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'Subsystem sftp internal-sftp',
-      `PidFile ${join(d, 'sshd.pid')}`
-    ].join('\n')
-  )
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(d, 'sshd_config')], { stdio: 'ignore', detached: true })
+  const missing = sshdAvailable()
+  if (missing !== undefined) return { skipped: missing }
+  const sshd = await startSshd(join(dir, `sftp-${Date.now()}`))
   try {
-    await waitPort(port)
     /** @param {string} batch @returns {Promise<void>} */
     const sftp = (batch) =>
       new Promise((resolve, reject) => {
-        const p = spawn(
-          'sftp',
-          [
-            '-q',
-            '-b',
-            '-',
-            '-P',
-            String(port),
-            '-i',
-            join(d, 'user'),
-            '-o',
-            'StrictHostKeyChecking=no',
-            '-o',
-            'UserKnownHostsFile=/dev/null',
-            '-o',
-            'LogLevel=ERROR',
-            `${user}@127.0.0.1`
-          ],
-          { stdio: ['pipe', 'ignore', 'inherit'] }
-        )
+        const p = spawn('sftp', sftpArgs(sshd, at(sshd.keys, 0)), { stdio: ['pipe', 'ignore', 'inherit'] })
         p.stdin.end(`${batch}\n`)
         p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}`))))
       })
@@ -269,71 +178,20 @@ async function sftpRun(dir, root, size) {
     await unlink(join(root, 'sftp-up.bin')).catch(() => {})
     return { get: size / 1e6 / get, put: size / 1e6 / put }
   } finally {
-    await stopDaemon(sshd)
+    await sshd.stop()
   }
 }
 
 /** @param {string} dir @param {string} root @param {number} size @returns {Promise<any>} */
 async function smbRun(dir, root, size) {
-  if (!existsSync('/usr/sbin/smbd') || !which('smbclient') || !which('smbpasswd'))
-    return { skipped: 'apt-get install samba smbclient' }
-  const d = join(dir, 'smb')
-  for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'log']) await mkdir(join(d, sub), { recursive: true })
-  const port = await freePort()
-  const conf = join(d, 'smb.conf')
-  await writeFile(
-    conf,
-    `[global]
-  server role = standalone server
-  smb ports = ${port}
-  interfaces = lo
-  bind interfaces only = yes
-  disable netbios = yes
-  private dir = ${join(d, 'private')}
-  lock directory = ${join(d, 'lock')}
-  state directory = ${join(d, 'state')}
-  cache directory = ${join(d, 'cache')}
-  pid directory = ${join(d, 'pid')}
-  log file = ${join(d, 'log', 'log.%m')}
-  passdb backend = tdbsam:${join(d, 'private', 'passdb.tdb')}
-  server min protocol = SMB3
-  server smb encrypt = required
-  load printers = no
-  printing = bsd
-  printcap name = /dev/null
-  map to guest = never
-[bench]
-  path = ${root}
-  read only = no
-  force user = root
-`
-  )
-  const user = 'root'
-  const pass = randomBytes(9).toString('base64url')
-  execFileSync('smbpasswd', ['-c', conf, '-s', '-a', user], { input: `${pass}\n${pass}\n`, stdio: ['pipe', 'ignore', 'ignore'] })
-  // its own process group: smbd signals its whole group when it stops
-  const smbd = spawn('/usr/sbin/smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore', detached: true })
+  const missing = smbdAvailable()
+  if (missing !== undefined) return { skipped: missing }
+  const smbd = await startSmbd(join(dir, `smb-${Date.now()}`), root)
   try {
-    await waitPort(port)
     /** @param {string} cmd @returns {Promise<void>} */
     const smb = (cmd) =>
       new Promise((resolve, reject) => {
-        const p = spawn(
-          'smbclient',
-          [
-            `//127.0.0.1/bench`,
-            '-p',
-            String(port),
-            '-U',
-            `${user}%${pass}`,
-            '-m',
-            'SMB3',
-            '--client-protection=encrypt',
-            '-c',
-            cmd
-          ],
-          { stdio: ['ignore', 'pipe', 'pipe'] }
-        )
+        const p = spawn('smbclient', [...smbclientArgs(smbd), '-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] })
         let err = ''
         p.stderr.on('data', (x) => (err += x))
         p.stdout.on('data', (x) => (err += x))
@@ -348,7 +206,7 @@ async function smbRun(dir, root, size) {
     await unlink(join(root, 'smb-up.bin')).catch(() => {})
     return { get: size / 1e6 / get, put: size / 1e6 / put }
   } finally {
-    await stopDaemon(smbd)
+    await smbd.stop()
   }
 }
 
