@@ -25,7 +25,10 @@ async function nodeRun(plainIO: CliIO, opts: { config?: string }, cmd: Command):
     throw new PeerguardError('usage', 'peerguard node needs --config FILE (or a subcommand: check, status, reload)')
   const config = await loadNodeConfig(opts.config)
   // the console log (service-console.ts): connections, refusals, reloads; stderr lines go through it
-  const svc = new ServiceConsole(consoleLogFor(plainIO, cmd.optsWithGlobals()))
+  const flags = cmd.optsWithGlobals()
+  const svc = new ServiceConsole(consoleLogFor(plainIO, flags, config.logLevel))
+  // log-level in the config reloads live unless --log-level or -v set it
+  const levelFixed = flags.logLevel !== undefined || (flags.verbose ?? 0) > 0
   const io = loggedIO(plainIO, svc.log)
   const json = wantsJson(cmd)
   let host: NodeHost | undefined
@@ -45,6 +48,11 @@ async function nodeRun(plainIO: CliIO, opts: { config?: string }, cmd: Command):
       return what === 'status' ? host.status() : host.reload('request')
     })
     host = await startNode(config, io, svc)
+    host.onLogLevel = (level) => {
+      if (levelFixed) return
+      svc.log.level = level ?? 'info'
+      svc.log.event('info', 'reload', `log level ${svc.log.level}`, { what: 'log-level', code: 'ok' })
+    }
     await host.watch()
     const status = host.status()
     for (const s of status.services) svc.started(`${s.kind}:${s.name}`, `listening on ${s.listening}`)

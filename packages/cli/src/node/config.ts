@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { PeerguardError } from '@peerguard/interface'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
+import { LOG_LEVELS, type LogLevel } from '../console-log.js'
 import { type WorkspaceConfig, workspaceOf } from './workspace-config.js'
 
 /** A config file larger than this is surely the wrong file. */
@@ -58,6 +59,8 @@ export interface NodeConfig {
   readonly runtimeDir?: string
   readonly crlRefresh: number
   readonly drainSeconds: number
+  /** `log-level`: the console log's level (reloads live; `--log-level` and `-v` override it). */
+  readonly logLevel?: LogLevel
   readonly shares: readonly ShareService[]
   readonly proxies: readonly ProxyService[]
   readonly swarms: readonly SwarmService[]
@@ -111,6 +114,7 @@ export const TOP_KEYS = [
   'runtime-dir',
   'crl-refresh',
   'drain-seconds',
+  'log-level',
   'shares',
   'proxies',
   'swarms',
@@ -327,6 +331,9 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
   const runtimeDir = c.string(top, [], 'runtime-dir', false)
   const crlRefresh = c.int(top, [], 'crl-refresh', 0, 86_400, 300)
   const drainSeconds = c.int(top, [], 'drain-seconds', 0, 3600, DEFAULT_DRAIN_SECONDS)
+  const logLevel = c.string(top, [], 'log-level', false)
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel))
+    c.fail(['log-level'], `expected error, warn, info or debug, got ${JSON.stringify(logLevel)}`)
   const shares = c.list(top, [], 'shares').map((v, i) => shareOf(c, v, ['shares', i], at))
   const proxies = c.list(top, [], 'proxies').map((v, i) => proxyOf(c, v, ['proxies', i]))
   const swarms = c.list(top, [], 'swarms').map((v, i) => swarmOf(c, v, ['swarms', i], at))
@@ -352,6 +359,7 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       ...(runtimeDir === undefined ? {} : { runtimeDir: at(runtimeDir) }),
       crlRefresh,
       drainSeconds,
+      ...(logLevel === undefined ? {} : { logLevel: logLevel as LogLevel }),
       shares: shares as ShareService[],
       proxies: proxies as ProxyService[],
       swarms: swarms as SwarmService[],
@@ -381,7 +389,7 @@ export async function loadNodeConfig(file: string): Promise<NodeConfig> {
 }
 
 /**
- * The keys whose change a running node cannot apply: everything but `drain-seconds` (the files
+ * The keys whose change a running node cannot apply: everything but `drain-seconds` and `log-level` (the files
  * the config names — certificate, trust, CRLs, policy — reload live by content, not by name).
  */
 export function restartKeys(running: NodeConfig, next: NodeConfig): string[] {
@@ -389,7 +397,7 @@ export function restartKeys(running: NodeConfig, next: NodeConfig): string[] {
   const a = running as unknown as Record<string, unknown>
   const b = next as unknown as Record<string, unknown>
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (k === 'drainSeconds' || k === 'file') continue
+    if (k === 'drainSeconds' || k === 'logLevel' || k === 'file') continue
     if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) changed.push(k)
   }
   return changed

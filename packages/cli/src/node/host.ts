@@ -15,6 +15,7 @@ import { checkTrust, recordTrustChoice } from '../common.js'
 import { openKey } from '../passphrase.js'
 import { type FileWatch, watchFiles } from '../file-watch.js'
 import type { CliIO } from '../io.js'
+import type { LogLevel } from '../console-log.js'
 import type { ServiceConsole } from '../service-console.js'
 import type { LiveConfig } from '../live-config.js'
 import { liveConfigFor } from '../serve-live.js'
@@ -81,6 +82,9 @@ export class NodeHost {
     this.#services = services
   }
 
+  /** Told when a reload changed `log-level` (undefined: the key was removed). */
+  onLogLevel: ((level: LogLevel | undefined) => void) | undefined
+
   get config(): NodeConfig {
     return this.#config
   }
@@ -108,9 +112,13 @@ export class NodeHost {
       if (changed.length > 0) {
         refused = {
           code: 'node-reload-refused',
-          reason: `${this.#config.file}: ${changed.map(kebab).join(', ')} changed: restart the node to apply (only drain-seconds and the contents of the certificate, trust, CRL and policy files reload live)`
+          reason: `${this.#config.file}: ${changed.map(kebab).join(', ')} changed: restart the node to apply (only drain-seconds, log-level and the contents of the certificate, trust, CRL and policy files reload live)`
         }
-      } else this.#config = next
+      } else {
+        const previous = this.#config
+        this.#config = next
+        if (next.logLevel !== previous.logLevel) this.onLogLevel?.(next.logLevel)
+      }
     } catch (err) {
       refused = messageOf(err)
     }

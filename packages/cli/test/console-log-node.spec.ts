@@ -1,0 +1,155 @@
+/**
+ * The console log of `peerguard node`, black box (the built binary, 127.0.0.1): `log-level: warn`
+ * in the config hides connections; a client hanging up on the proxy port in a loop is grouped
+ * (the counts add up); an edit to `log-level` applies on reload without a restart; every line is
+ * JSON with the documented fields; SIGTERM ends with a stop line.
+ */
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { loadTrustStore } from '@peerguard/pki'
+import { channelTransport, connectShare } from '@peerguard/share'
+import { type LanCa, makeLanCa, spawnAndWait } from '@peerguard/test-utils'
+import { checkNodeConfig, restartKeys } from '../src/node/config.js'
+import { BIN, ensureCliBuilt } from './built-cli.js'
+import { runCli } from './run-cli.js'
+
+jest.setTimeout(600_000)
+
+const POLICY = `version: 1
+groups:
+  staff: ["ou:staff"]
+rules:
+  - id: docs
+    allow: [read]
+    peers: [staff]
+    resources: ["share:docs/**"]
+`
+const CONFIG = (level: string): string => `identity: nas.key
+cert: nas.pem
+trust: ca.pem
+crl: [ca.crl]
+policy: office.yaml
+runtime-dir: run
+log-level: ${level}
+shares:
+  - name: docs
+    path: docs
+    listen: 127.0.0.1:0
+proxies:
+  - service: echo
+    listen: 127.0.0.1:0
+    target: 127.0.0.1:9
+`
+const HANG_UPS = 300
+
+let dir: string
+let lan: LanCa
+type Line = Record<string, unknown>
+
+async function replaceFile(path: string, data: string): Promise<void> {
+  await writeFile(`${path}.tmp`, data)
+  await rename(`${path}.tmp`, path)
+}
+
+async function aliceLists(port: number): Promise<void> {
+  const alice = lan.peer('alice')
+  const client = await connectShare(
+    { host: '127.0.0.1', port },
+    {
+      transport: channelTransport({ identity: alice.identity, chain: alice.chain, trust: await loadTrustStore(lan.trustDir) })
+    }
+  )
+  await client.list('')
+  await client.close()
+}
+
+function hangUp(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => s.end())
+    s.on('error', reject)
+    s.on('close', () => resolve())
+  })
+}
+
+beforeAll(async () => {
+  ensureCliBuilt()
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-console-node-'))
+  lan = await makeLanCa({
+    dir,
+    peers: [
+      { name: 'nas', groups: ['servers'] },
+      { name: 'alice', groups: ['staff'] }
+    ]
+  })
+  await writeFile(join(dir, 'office.yaml'), POLICY)
+  await mkdir(join(dir, 'docs'))
+  await writeFile(join(dir, 'node.yaml'), CONFIG('warn'))
+}, 180_000)
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('peerguard node console log', () => {
+  it('log-level: one of error, warn, info, debug (a located finding otherwise); a change needs no restart', () => {
+    const bad = checkNodeConfig(CONFIG('loud'), join(dir, 'node.yaml'))
+    expect(bad.findings).toEqual([
+      expect.objectContaining({ path: 'log-level', line: 7, message: 'expected error, warn, info or debug, got "loud"' })
+    ])
+    const warn = checkNodeConfig(CONFIG('warn'), join(dir, 'node.yaml')).config
+    const debug = checkNodeConfig(CONFIG('debug'), join(dir, 'node.yaml')).config
+    expect(warn?.logLevel).toBe('warn')
+    expect(restartKeys(warn as NonNullable<typeof warn>, debug as NonNullable<typeof debug>)).toEqual([])
+  })
+
+  it('log-level from the config, applied live on reload; proxy refusals grouped; JSON Lines', async () => {
+    const node = await spawnAndWait(process.execPath, [BIN, 'node', '--config', 'node.yaml', '--json'], {
+      cwd: dir,
+      readyLine: /^\{"event":"ready".*$/m
+    })
+    const ready = JSON.parse(node.match[0]) as { services: Array<{ name: string; listening: string }> }
+    const port = (name: string): number =>
+      Number(
+        ready.services
+          .find((s) => s.name === name)
+          ?.listening.split(':')
+          .pop()
+      )
+    try {
+      await aliceLists(port('docs')) // at warn: no line
+      for (let i = 0; i < HANG_UPS; i++) await hangUp(port('echo'))
+      await replaceFile(join(dir, 'node.yaml'), CONFIG('info'))
+      const r = await runCli(['node', 'reload', '--config', join(dir, 'node.yaml'), '--json'])
+      expect(r.code).toBe(0)
+      await aliceLists(port('docs')) // at info: accepted and closed
+    } finally {
+      expect(await node.stop('SIGTERM')).toBe(0)
+    }
+    const lines = node
+      .err()
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Line)
+    for (const l of lines) expect(Object.keys(l).slice(0, 3)).toEqual(['ts', 'level', 'event'])
+    const switched = lines.findIndex((l) => l.event === 'reload' && l.what === 'log-level')
+    expect(switched).toBeGreaterThan(0)
+    expect(lines[switched]).toMatchObject({ level: 'info', msg: 'log level info' })
+    // before the switch only warnings; after it, alice's connection
+    expect(lines.slice(0, switched).filter((l) => l.level !== 'warn' && l.level !== 'error')).toEqual([])
+    const after = lines.slice(switched)
+    expect(after).toContainEqual(
+      expect.objectContaining({ event: 'connected', service: 'share:docs', peer: 'alice', peerId: lan.peer('alice').peerId })
+    )
+    expect(after).toContainEqual(expect.objectContaining({ event: 'closed', service: 'share:docs', peer: 'alice' }))
+    expect(lines.filter((l) => l.event === 'connected')).toHaveLength(1)
+    // the proxy's refusals: grouped, and they add up
+    const refusals = lines.filter((l) => l.service === 'proxy:echo' && String(l.event).startsWith('refused'))
+    expect(refusals.length).toBeGreaterThanOrEqual(1)
+    expect(refusals.length).toBeLessThanOrEqual(12)
+    expect(refusals.reduce((n, l) => n + (l.count as number), 0)).toBe(HANG_UPS)
+    expect(lines.at(-1)).toMatchObject({ event: 'stop', msg: 'node stopped' })
+  })
+})
