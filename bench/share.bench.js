@@ -23,23 +23,11 @@ import { mkdir, mkdtemp, open, readFile, rm, unlink, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { openDecisionLog } from '@peerguard/decision-log'
-import { keyPairFromSeed } from '@peerguard/identity'
-import { createCertificateAuthority, createTrustStore } from '@peerguard/pki'
-import { loadPolicy } from '@peerguard/policy'
-import { channelTransport, connectShare, createShareServer, policyAuthorizer } from '@peerguard/share'
+import { createCertificateAuthority } from '@peerguard/pki'
+import { connectShare } from '@peerguard/share'
 import { sftpArgs, sshdAvailable, smbclientArgs, smbdAvailable, startSmbd, startSshd } from './daemons.js'
 import { at, figure } from './lib.js'
-
-const POLICY = `version: 1
-groups:
-  staff: ["ou:staff"]
-rules:
-  - id: staff-all
-    allow: [read, write]
-    peers: [staff]
-    resources: ["share:bench/**"]
-`
+import { credsTransport, issueCreds, startShareServer } from './share-server.js'
 
 // --child-node-args "--cpu-prof ..." passes node options to the peerguard server (profiling).
 const childNodeArgs = (() => {
@@ -47,48 +35,11 @@ const childNodeArgs = (() => {
   return k >= 0 ? (process.argv[k + 1] ?? '').split(' ').filter(Boolean) : []
 })()
 
-// ---- child: the peerguard share server ----
-if (process.argv[2] === '--serve-child') {
-  const [, , , mode, rootArg, credsFile] = process.argv
-  const root = String(rootArg)
-  const creds = JSON.parse(await readFile(String(credsFile), 'utf8'))
-  const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
-  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
-  const log = mode === 'hardened' ? await openDecisionLog({ path: join(root, '..', 'decisions.jsonl'), identity }) : undefined
-  const server = createShareServer({
-    root,
-    shareName: 'bench',
-    ...(mode === 'hardened'
-      ? {
-          transport: channelTransport({
-            identity,
-            chain: creds.chain.map((/** @type {string} */ c) => Buffer.from(c, 'base64')),
-            trust
-          }),
-          authorize: policyAuthorizer(loadPolicy(POLICY)),
-          log
-        }
-      : {})
-  })
-  const addr = await server.listen({ host: '127.0.0.1', port: 0 })
-  process.stdout.write(`${JSON.stringify(addr)}\n`)
-  process.stdin.resume()
-  process.stdin.on('end', async () => {
-    await server.close()
-    await log?.close()
-    process.stdout.write(`${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`)
-    process.exit(0)
-  })
-} else if (process.argv[2] === '--client-child') {
+if (process.argv[2] === '--client-child') {
   // ---- child: one peerguard client transfer (get or put), as a user's process would do it ----
   const [, , , mode, addrJson, op, from, to, credsFile] = process.argv
   const creds = JSON.parse(await readFile(String(credsFile), 'utf8'))
-  const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
-  const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
-  const transport =
-    mode === 'hardened'
-      ? channelTransport({ identity, chain: creds.chain.map((/** @type {string} */ c) => Buffer.from(c, 'base64')), trust })
-      : undefined
+  const transport = mode === 'hardened' ? credsTransport(creds).transport : undefined
   const client = await connectShare(JSON.parse(String(addrJson)), transport === undefined ? {} : { transport })
   if (op === 'get') await client.download(String(from), String(to))
   else await client.upload(String(from), String(to))
@@ -107,35 +58,10 @@ function timed(fn) {
   }
 }
 
-/** @param {string} mode @param {string} dir @param {string} root @param {number} size @param {any} creds */
+/** @param {'hardened' | 'plain'} mode @param {string} dir @param {string} root @param {number} size @param {any} creds */
 async function peerguardRun(mode, dir, root, size, creds) {
-  const credsFile = join(dir, 'creds.json')
-  await writeFile(credsFile, JSON.stringify(creds.server), { mode: 0o600 })
-  const child = spawn(
-    process.execPath,
-    [...childNodeArgs, fileURLToPath(import.meta.url), '--serve-child', mode, root, credsFile],
-    {
-      stdio: ['pipe', 'pipe', 'inherit']
-    }
-  )
-  /** @type {any[]} */
-  const lines = []
-  let buf = ''
-  /** @type {((line: any) => void)[]} */
-  const waiters = []
-  child.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buf.slice(0, i))
-      buf = buf.slice(i + 1)
-      const w = waiters.shift()
-      if (w) w(line)
-      else lines.push(line)
-    }
-  })
-  const next = () => (lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r)))
-  const addr = await next()
+  const server = await startShareServer({ mode, root, dir, creds: creds.server, nodeArgs: childNodeArgs })
+  const addr = server.addr
   const clientCreds = join(dir, 'client-creds.json')
   await writeFile(clientCreds, JSON.stringify(creds.client), { mode: 0o600 })
   const local = join(dir, `${mode}-dl.bin`)
@@ -152,8 +78,7 @@ async function peerguardRun(mode, dir, root, size, creds) {
   const get = await timed(() => transfer('get', 'big.bin', local))()
   const put = await timed(() => transfer('put', local, `${mode}-up.bin`))()
   await unlink(local)
-  child.stdin.end()
-  const { maxRssMB } = await next()
+  const { maxRssMB } = await server.stop()
   await unlink(join(root, `${mode}-up.bin`)).catch(() => {})
   return { get: size / 1e6 / get, put: size / 1e6 / put, serverRssMB: maxRssMB }
 }
@@ -233,30 +158,7 @@ async function main() {
     )
 
     const ca = await createCertificateAuthority({ name: 'Bench CA' })
-    const crl = Buffer.from((await ca.crl()).der).toString('base64')
-    /** @param {string} name */
-    const issue = async (name) => {
-      const seed = randomBytes(32)
-      const identity = keyPairFromSeed(seed)
-      const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups: ['staff'] })
-      return { seed, identity, chain: cert.chain }
-    }
-    const s = await issue('server')
-    const c = await issue('client')
-    const creds = {
-      server: {
-        seed: s.seed.toString('base64'),
-        chain: s.chain.map((x) => Buffer.from(x).toString('base64')),
-        root: Buffer.from(ca.certificate).toString('base64'),
-        crl
-      },
-      client: {
-        seed: c.seed.toString('base64'),
-        chain: c.chain.map((x) => Buffer.from(x).toString('base64')),
-        root: Buffer.from(ca.certificate).toString('base64'),
-        crl
-      }
-    }
+    const creds = { server: await issueCreds(ca, 'server'), client: await issueCreds(ca, 'client') }
 
     /** @type {Record<string, () => Promise<any>>} */
     const tools = {
