@@ -151,8 +151,8 @@ export class ConsoleLog implements Logger {
 
   /**
    * A `peerguard: …` operator line (what commands print to stderr): `peerguard: warning: x` becomes
-   * a warn line `x`, `peerguard: error: x` an error line. Reload reports are debug: the reload
-   * records (`reloadSink`) say the same with the policy hash.
+   * a warn line `x`, `peerguard: error: x` an error line; `reload: …` lines are `reload` events.
+   * LiveConfig's reload reports are debug: ServiceConsole.reloads() says the same with the hash.
    */
   notice(line: string): void {
     const text = line.replace(/^peerguard: /, '')
@@ -160,7 +160,7 @@ export class ConsoleLog implements Logger {
     const level: LogLevel = m?.[1] === 'error' ? 'error' : m?.[1] === 'warning' ? 'warn' : 'info'
     const msg = m?.[1] === 'hint' ? text : text.slice(m?.[0].length ?? 0)
     const reloadReport = /^(reloaded |reload: new )/.test(msg)
-    this.event(reloadReport ? 'debug' : level, 'notice', msg)
+    this.event(reloadReport ? 'debug' : level, /^reload: /.test(msg) ? 'reload' : 'notice', msg)
   }
 
   debug(message: string, fields?: Record<string, unknown>): void {

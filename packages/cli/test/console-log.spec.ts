@@ -91,8 +91,8 @@ describe('ConsoleLog', () => {
       ['warn', 'notice', 'plain mode: anyone can write'],
       ['error', 'notice', 'the node did not stop in time; exiting'],
       ['debug', 'notice', 'reloaded policy (policy sha256 0123456789abcdef…)'],
-      ['debug', 'notice', 'reload: new policy rejected (policy-parse-error): bad; keeping the policy in force'],
-      ['warn', 'notice', 'reload: config rejected (node-reload-refused): x']
+      ['debug', 'reload', 'reload: new policy rejected (policy-parse-error): bad; keeping the policy in force'],
+      ['warn', 'reload', 'reload: config rejected (node-reload-refused): x']
     ])
   })
 
