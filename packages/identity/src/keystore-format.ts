@@ -1,6 +1,14 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, scrypt as scryptCallback, type KeyObject } from 'node:crypto'
 import nacl from 'tweetnacl'
-import { assertBytes, assertString, equalBytes, InvalidArgumentError, PeerguardError, wipe } from '@peerguard/interface'
+import {
+  assertBytes,
+  assertString,
+  describeValue,
+  equalBytes,
+  InvalidArgumentError,
+  PeerguardError,
+  wipe
+} from '@peerguard/interface'
 import { keyPairFromSeed, PUBLIC_KEY_LENGTH, SEED_LENGTH } from './ed25519.js'
 import {
   InvalidKeyError,
@@ -153,10 +161,10 @@ function checkScrypt(params: unknown, name: string, make: (msg: string) => Error
   const ok = (v: unknown, min: number, max: number): v is number =>
     typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
   if (!ok(N, 2 ** LOG2_N_MIN, 2 ** LOG2_N_MAX) || (N & (N - 1)) !== 0) {
-    throw make(`${name}.N: expected a power of two in 2^${LOG2_N_MIN}..2^${LOG2_N_MAX}, got ${String(N)}`)
+    throw make(`${name}.N: expected a power of two in 2^${LOG2_N_MIN}..2^${LOG2_N_MAX}, got ${describeValue(N)}`)
   }
-  if (!ok(r, 1, R_MAX)) throw make(`${name}.r: expected integer in 1..${R_MAX}, got ${String(r)}`)
-  if (!ok(p, 1, P_MAX)) throw make(`${name}.p: expected integer in 1..${P_MAX}, got ${String(p)}`)
+  if (!ok(r, 1, R_MAX)) throw make(`${name}.r: expected integer in 1..${R_MAX}, got ${describeValue(r)}`)
+  if (!ok(p, 1, P_MAX)) throw make(`${name}.p: expected integer in 1..${P_MAX}, got ${describeValue(p)}`)
   if (128 * N * r > SCRYPT_MAX_MEMORY) throw make(`${name}: 128·N·r exceeds ${SCRYPT_MAX_MEMORY / 2 ** 20} MiB`)
   return { N, r, p }
 }

@@ -9,6 +9,16 @@ function describe(value: unknown): string {
 }
 
 /**
+ * Name a value in an error message without calling into it: a primitive as `String()` writes it,
+ * anything else by its shape (`array`, `object`, `Uint8Array of length 3`). `String()` or a
+ * template on an object runs its `toString`/`valueOf`, which input (JSON, YAML, a caller) controls
+ * and which may throw — `{"toString":1}` is a TypeError, not the typed error the message was for.
+ */
+export function describeValue(value: unknown): string {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function' ? describe(value) : String(value)
+}
+
+/**
  * Check that `value` is a Uint8Array (a Buffer is one), optionally of an exact length.
  * Throws `InvalidArgumentError` with a message such as
  * `secretKey: expected Uint8Array of length 64, got Uint8Array of length 32`.

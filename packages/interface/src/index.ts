@@ -15,7 +15,16 @@ export { CODES, EXIT_CODES, isPeerguardCode } from './codes.js'
 export type { CodeInfo, PeerguardCode } from './codes.js'
 export { InvalidArgumentError, PeerguardError, isPeerguardError } from './errors.js'
 export type { PeerguardErrorOptions } from './errors.js'
-export { assertBytes, assertBytesRange, assertInteger, assertString, concatBytes, equalBytes, wipe } from './bytes.js'
+export {
+  assertBytes,
+  assertBytesRange,
+  assertInteger,
+  assertString,
+  concatBytes,
+  describeValue,
+  equalBytes,
+  wipe
+} from './bytes.js'
 export { writeFileAtomic } from './atomic-file.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'

@@ -1,5 +1,5 @@
 import { watch } from 'node:fs'
-import { assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
+import { assertInteger, type Clock, describeValue, InvalidArgumentError, systemClock } from '@peerguard/interface'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import { type ParsedCrl, parseCrl } from './crl.js'
 import {
@@ -333,7 +333,7 @@ export class TrustStore {
     assertInteger('windowMs', windowMs, 0, 366 * 86_400_000)
     const fraction = options.lifetimeFraction ?? DEFAULT_CRL_WARNING_FRACTION
     if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1))
-      throw new InvalidArgumentError(`lifetimeFraction: expected a number from 0 to 1, got ${String(fraction)}`)
+      throw new InvalidArgumentError(`lifetimeFraction: expected a number from 0 to 1, got ${describeValue(fraction)}`)
     const now = this.clock.now()
     return this.crlStatus()
       .map((s) => ({ ...s, warnAt: new Date(warnAtOf(s, windowMs, fraction)) }))

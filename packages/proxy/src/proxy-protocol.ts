@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
+import { describeValue, InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
 import { ProxyProtocolInvalidError } from './errors.js'
 
 /**
@@ -65,7 +65,7 @@ function checkEndpoint(e: unknown, name: string): ProxyEndpoint {
   if (typeof v !== 'object' || v === null || typeof v.address !== 'string' || isIP(unmapped(v.address)) === 0)
     throw new InvalidArgumentError(`${name}.address: expected an IPv4 or IPv6 address`)
   if (!Number.isInteger(v.port) || v.port < 0 || v.port > 65535)
-    throw new InvalidArgumentError(`${name}.port: expected an integer 0..65535, got ${String(v.port)}`)
+    throw new InvalidArgumentError(`${name}.port: expected an integer 0..65535, got ${describeValue(v.port)}`)
   return { address: unmapped(v.address), port: v.port }
 }
 
@@ -142,7 +142,7 @@ export function encodeProxyV2(header: {
   let tlvBytes = 0
   tlvs.forEach((t, i) => {
     if (!Number.isInteger(t?.type) || t.type < 0 || t.type > 0xff)
-      throw new InvalidArgumentError(`header.tlvs[${i}].type: expected an integer 0..255, got ${String(t?.type)}`)
+      throw new InvalidArgumentError(`header.tlvs[${i}].type: expected an integer 0..255, got ${describeValue(t?.type)}`)
     if (!(t.value instanceof Uint8Array)) throw new InvalidArgumentError(`header.tlvs[${i}].value: expected Uint8Array`)
     tlvBytes += 3 + t.value.length
   })

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@peerguard/interface'
+import { describeValue, InvalidArgumentError } from '@peerguard/interface'
 import { SwarmProtocolError } from './errors.js'
 import { MAX_PIECES } from './manifest.js'
 
@@ -115,7 +115,7 @@ export function encodeMessage(msg: SwarmMessage): Buffer {
       return b
     }
     default:
-      throw new InvalidArgumentError(`msg.type: unknown message type ${String((msg as { type: unknown }).type)}`)
+      throw new InvalidArgumentError(`msg.type: unknown message type ${describeValue((msg as { type: unknown }).type)}`)
   }
 }
 

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Severity } from '@peerguard/interface'
+import { describeValue, InvalidArgumentError, type Severity } from '@peerguard/interface'
 import {
   type CaptureInfo,
   type CaptureIntegrity,
@@ -208,11 +208,11 @@ function checkOptions(o: TrafficAuditOptions): void {
     o.groupWindowSeconds !== undefined &&
     (typeof o.groupWindowSeconds !== 'number' || !Number.isFinite(o.groupWindowSeconds) || o.groupWindowSeconds < 0)
   )
-    throw new InvalidArgumentError(`groupWindowSeconds: expected a number >= 0, got ${String(o.groupWindowSeconds)}`)
+    throw new InvalidArgumentError(`groupWindowSeconds: expected a number >= 0, got ${describeValue(o.groupWindowSeconds)}`)
   for (const k of ['flowByteBudget', 'maxLiveFlows', 'maxReportFlows'] as const) {
     const v = o[k]
     if (v !== undefined && (!Number.isInteger(v) || v < 1))
-      throw new InvalidArgumentError(`${k}: expected a positive integer, got ${String(v)}`)
+      throw new InvalidArgumentError(`${k}: expected a positive integer, got ${describeValue(v)}`)
   }
   if (o.detectors !== undefined) {
     if (!Array.isArray(o.detectors)) throw new InvalidArgumentError('detectors: expected an array of finding codes')

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import { hostname as osHostname } from 'node:os'
-import { InvalidArgumentError, PeerguardError, type Severity } from '@peerguard/interface'
+import { describeValue, InvalidArgumentError, PeerguardError, type Severity } from '@peerguard/interface'
 import type { DecisionLogEntry } from './decision-logs.js'
 import type { AuditFinding } from './report-groups.js'
 
@@ -58,7 +58,7 @@ function message(
 function facilityOf(o: SyslogFormatOptions): number {
   const f = o.facility ?? SYSLOG_FACILITY_LOG_AUDIT
   if (!Number.isInteger(f) || f < 0 || f > 23)
-    throw new InvalidArgumentError(`facility: expected an integer 0-23, got ${String(f)}`)
+    throw new InvalidArgumentError(`facility: expected an integer 0-23, got ${describeValue(f)}`)
   return f
 }
 

@@ -1,4 +1,4 @@
-import { assertBytes, InvalidArgumentError } from '@peerguard/interface'
+import { assertBytes, describeValue, InvalidArgumentError } from '@peerguard/interface'
 import { NoiseMessageError, NoiseNonceExhaustedError, NoiseStateError, NoiseUnsupportedProtocolError } from '../errors.js'
 import { type HandshakePattern, type ProtocolName, parseProtocolName, type Token } from './patterns.js'
 import {
@@ -272,7 +272,7 @@ export class HandshakeState {
   constructor(options: HandshakeStateOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
     if (options.role !== 'initiator' && options.role !== 'responder') {
-      throw new InvalidArgumentError(`role: expected 'initiator' or 'responder', got ${String(options.role)}`)
+      throw new InvalidArgumentError(`role: expected 'initiator' or 'responder', got ${describeValue(options.role)}`)
     }
     const name = protocolName(options.protocolName)
     const crypto = options.crypto ?? nodeCryptoProvider
