@@ -7,34 +7,20 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { loadTrustStore } from '@peerguard/pki'
-import { channelTransport, connectShare } from '@peerguard/share'
-import { type LanCa, makeLanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
+import { type LanCa, type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { consoleFixture, DOCS_POLICY, hangUp, jsonLines, listAs } from './console-fixture.js'
 
 // the binary under a loaded CI machine: generous timeouts, no timing assertions
 jest.setTimeout(600_000)
 
-const POLICY = `version: 1
-groups:
-  staff: ["ou:staff"]
-rules:
-  - id: staff-docs
-    allow: [read, write]
-    peers: [staff]
-    resources: ["share:docs/**"]
-`
 const FLOOD = 5000
 
 let dir: string
 let lan: LanCa
-
-type Line = Record<string, unknown>
 
 async function serve(extra: string[] = []): Promise<Spawned & { port: number }> {
   const s = await spawnAndWait(
@@ -56,35 +42,6 @@ async function serve(extra: string[] = []): Promise<Spawned & { port: number }> 
   return { ...s, port: Number(s.match[1]) }
 }
 
-/** Every stderr line must be one JSON object (a line that is not fails the test). */
-function jsonLines(stderr: string): Line[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Line)
-}
-
-/** alice lists the share over a real channel, then closes. */
-async function aliceLists(port: number): Promise<void> {
-  const alice = lan.peer('alice')
-  const trust = await loadTrustStore(lan.trustDir)
-  const client = await connectShare(
-    { host: '127.0.0.1', port },
-    { transport: channelTransport({ identity: alice.identity, chain: alice.chain, trust }) }
-  )
-  await client.list('')
-  await client.close()
-}
-
-/** A client that connects and hangs up before any handshake: refused by the server, every time. */
-function hangUp(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end())
-    s.on('error', reject)
-    s.on('close', () => resolve())
-  })
-}
-
 async function stop(s: Spawned): Promise<string> {
   expect(await s.stop('SIGTERM')).toBe(0)
   return s.err()
@@ -92,17 +49,7 @@ async function stop(s: Spawned): Promise<string> {
 
 beforeAll(async () => {
   ensureCliBuilt()
-  dir = await mkdtemp(join(tmpdir(), 'peerguard-console-log-'))
-  lan = await makeLanCa({
-    dir,
-    peers: [
-      { name: 'nas', groups: ['servers'] },
-      { name: 'alice', groups: ['staff'] }
-    ]
-  })
-  await writeFile(join(dir, 'office.yaml'), POLICY)
-  await mkdir(join(dir, 'docs'))
-  await writeFile(join(dir, 'docs', 'plan.txt'), 'plan\n')
+  ;({ dir, lan } = await consoleFixture('peerguard-console-log-'))
 }, 180_000)
 
 afterAll(async () => {
@@ -112,7 +59,7 @@ afterAll(async () => {
 describe('share serve console log', () => {
   it(`a client refused ${FLOOD} times in a loop: a few lines, counts that add up; JSON Lines with the fields`, async () => {
     const s = await serve()
-    await aliceLists(s.port)
+    await listAs(lan, 'alice', s.port)
     // 5,000 refusals from one address, 25 at a time, each waiting for the server to close it
     let next = 0
     await Promise.all(
@@ -156,19 +103,19 @@ describe('share serve console log', () => {
     ])
     expect(lines.find((l) => l.event === 'start')).toMatchObject({ service: 'share:docs' })
     expect(lines.at(-1)).toMatchObject({ event: 'stop', service: 'share:docs', msg: 'share closed' })
-    const policySha256 = createHash('sha256').update(POLICY).digest('hex')
+    const policySha256 = createHash('sha256').update(DOCS_POLICY).digest('hex')
     expect(lines.find((l) => l.event === 'reload')).toMatchObject({ level: 'info', code: 'ok', policySha256 })
     expect(lines.map((l) => JSON.stringify(l)).join('\n')).not.toContain('PRIVATE KEY')
   })
 
   it('--log-level error hides info and warn lines; -v shows each operation at debug', async () => {
     const quiet = await serve(['--log-level', 'error'])
-    await aliceLists(quiet.port)
+    await listAs(lan, 'alice', quiet.port)
     await hangUp(quiet.port)
     expect(jsonLines(await stop(quiet)).filter((l) => l.level !== 'error')).toEqual([])
 
     const loud = await serve(['-v'])
-    await aliceLists(loud.port)
+    await listAs(lan, 'alice', loud.port)
     const lines = jsonLines(await stop(loud))
     expect(lines).toContainEqual(
       expect.objectContaining({ level: 'debug', event: 'operation', what: 'list', peer: 'alice', code: expect.any(String) })
@@ -178,7 +125,7 @@ describe('share serve console log', () => {
 
   it('--log-format text on a pipe, and a bad --log-level is a usage error before anything listens', async () => {
     const s = await serve(['--log-format', 'text'])
-    await aliceLists(s.port)
+    await listAs(lan, 'alice', s.port)
     const text = await stop(s)
     expect(text).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info share docs: accepted alice \(\S+\) from 127\.0\.0\.1:\d+$/m)
     expect(text).toMatch(
@@ -222,7 +169,7 @@ describe('share serve console log', () => {
     }
     try {
       const port = Number((await waitFor(/ on 127\.0\.0\.1:(\d+)/))[1])
-      await aliceLists(port)
+      await listAs(lan, 'alice', port)
       await waitFor(/\r?\n\S+Z \u001b\[32minfo\u001b\[0m share docs: closed alice /)
       expect(out).toMatch(/\S+Z \u001b\[32minfo\u001b\[0m share docs: accepted alice \(\S+\) from 127\.0\.0\.1:\d+/)
       expect(out).not.toMatch(/\{"ts":/)

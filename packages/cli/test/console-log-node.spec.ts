@@ -4,29 +4,17 @@
  * (the counts add up); an edit to `log-level` applies on reload without a restart; every line is
  * JSON with the documented fields; SIGTERM ends with a stop line.
  */
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
+import { rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { loadTrustStore } from '@peerguard/pki'
-import { channelTransport, connectShare } from '@peerguard/share'
-import { type LanCa, makeLanCa, spawnAndWait } from '@peerguard/test-utils'
+import { type LanCa, spawnAndWait } from '@peerguard/test-utils'
 import { checkNodeConfig, restartKeys } from '../src/node/config.js'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { consoleFixture, hangUp, jsonLines, listAs } from './console-fixture.js'
 import { runCli } from './run-cli.js'
 
 jest.setTimeout(600_000)
 
-const POLICY = `version: 1
-groups:
-  staff: ["ou:staff"]
-rules:
-  - id: docs
-    allow: [read]
-    peers: [staff]
-    resources: ["share:docs/**"]
-`
 const CONFIG = (level: string): string => `identity: nas.key
 cert: nas.pem
 trust: ca.pem
@@ -47,45 +35,15 @@ const HANG_UPS = 300
 
 let dir: string
 let lan: LanCa
-type Line = Record<string, unknown>
 
 async function replaceFile(path: string, data: string): Promise<void> {
   await writeFile(`${path}.tmp`, data)
   await rename(`${path}.tmp`, path)
 }
 
-async function aliceLists(port: number): Promise<void> {
-  const alice = lan.peer('alice')
-  const client = await connectShare(
-    { host: '127.0.0.1', port },
-    {
-      transport: channelTransport({ identity: alice.identity, chain: alice.chain, trust: await loadTrustStore(lan.trustDir) })
-    }
-  )
-  await client.list('')
-  await client.close()
-}
-
-function hangUp(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end())
-    s.on('error', reject)
-    s.on('close', () => resolve())
-  })
-}
-
 beforeAll(async () => {
   ensureCliBuilt()
-  dir = await mkdtemp(join(tmpdir(), 'peerguard-console-node-'))
-  lan = await makeLanCa({
-    dir,
-    peers: [
-      { name: 'nas', groups: ['servers'] },
-      { name: 'alice', groups: ['staff'] }
-    ]
-  })
-  await writeFile(join(dir, 'office.yaml'), POLICY)
-  await mkdir(join(dir, 'docs'))
+  ;({ dir, lan } = await consoleFixture('peerguard-console-node-'))
   await writeFile(join(dir, 'node.yaml'), CONFIG('warn'))
 }, 180_000)
 
@@ -119,20 +77,16 @@ describe('peerguard node console log', () => {
           .pop()
       )
     try {
-      await aliceLists(port('docs')) // at warn: no line
+      await listAs(lan, 'alice', port('docs')) // at warn: no line
       for (let i = 0; i < HANG_UPS; i++) await hangUp(port('echo'))
       await replaceFile(join(dir, 'node.yaml'), CONFIG('info'))
       const r = await runCli(['node', 'reload', '--config', join(dir, 'node.yaml'), '--json'])
       expect(r.code).toBe(0)
-      await aliceLists(port('docs')) // at info: accepted and closed
+      await listAs(lan, 'alice', port('docs')) // at info: accepted and closed
     } finally {
       expect(await node.stop('SIGTERM')).toBe(0)
     }
-    const lines = node
-      .err()
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as Line)
+    const lines = jsonLines(node.err())
     for (const l of lines) expect(Object.keys(l).slice(0, 3)).toEqual(['ts', 'level', 'event'])
     const switched = lines.findIndex((l) => l.event === 'reload' && l.what === 'log-level')
     expect(switched).toBeGreaterThan(0)

@@ -4,7 +4,6 @@
  * reload records it writes and passes on.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
@@ -15,6 +14,7 @@ import { createSwarmPeer } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { ConsoleLog } from '../src/console-log.js'
 import { ServiceConsole } from '../src/service-console.js'
+import { hangUp } from './console-fixture.js'
 
 jest.setTimeout(300_000)
 
@@ -24,14 +24,6 @@ let pki: TestPki
 function capture(): { svc: ServiceConsole; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   return { svc: new ServiceConsole(new ConsoleLog({ write: (l) => lines.push(JSON.parse(l)), level: 'debug' })), lines }
-}
-
-function hangUp(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => s.end())
-    s.on('error', reject)
-    s.on('close', () => resolve())
-  })
 }
 
 /** Resolves once `n` calls of the counter happened. */
