@@ -8,9 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
-import { needs } from '@peerguard/test-utils'
+import { type LanCa, makeLanCa, needs } from '@peerguard/test-utils'
 
 const ROOT = join(import.meta.dirname, '..')
 const BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
@@ -41,8 +39,7 @@ function sh(...args: string[]): void {
 }
 
 let dir: string
-let ca: string
-const peerIds: Record<string, string> = {}
+let lan: LanCa
 const procs: ChildProcess[] = []
 
 function inHost(host: string, args: string[]): ChildProcess {
@@ -55,18 +52,7 @@ function inHost(host: string, args: string[]): ChildProcess {
 }
 
 function cred(name: string): string[] {
-  return [
-    '--identity',
-    join(dir, `${name}.key`),
-    '--cert',
-    join(dir, `${name}.pem`),
-    '--trust',
-    ca,
-    '--crl',
-    join(dir, 'ca.crl'),
-    '--policy',
-    join(dir, 'swarm.yaml')
-  ]
+  return [...lan.creds(name), '--policy', join(dir, 'swarm.yaml')]
 }
 
 /** The exit code and the two streams apart: with --json, stdout is the JSON alone; who answered goes to stderr. */
@@ -105,17 +91,12 @@ netns.describe('swarm across three network namespaces (root + iproute2)', () => 
       sh('ip', '-n', ns(h), 'link', 'set', veth, 'up')
       sh('ip', '-n', ns(h), 'link', 'set', 'lo', 'up')
     }
-    const authority = await createCertificateAuthority({ name: 'Netns Swarm CA' })
-    ca = join(dir, 'ca.pem')
-    await writeFile(ca, authority.certificatePem)
-    await writeFile(join(dir, 'ca.crl'), (await authority.crl()).pem) // revocation is required
-    for (const name of ['alice', 'bob', 'carol']) {
-      const kp = generateKeyPair()
-      const cert = await authority.issuePeer({ publicKey: kp.publicKey, name, groups: ['team'] })
-      peerIds[name] = cert.peerId
-      await saveIdentity(join(dir, `${name}.key`), kp)
-      await writeFile(join(dir, `${name}.pem`), cert.chainPem)
-    }
+    // revocation is required: ca.pem with ca.crl
+    lan = await makeLanCa({
+      dir,
+      name: 'Netns Swarm CA',
+      peers: ['alice', 'bob', 'carol'].map((name) => ({ name, groups: ['team'] }))
+    })
     await writeFile(join(dir, 'swarm.yaml'), POLICY)
     await writeFile(join(dir, 'data.bin'), randomBytes(8 * 1024 * 1024 + 99))
   }, 180_000)
@@ -224,8 +205,8 @@ netns.describe('swarm across three network namespaces (root + iproute2)', () => 
       .update(await readFile(join(dir, 'data.bin')))
       .digest('hex')
     // The seeder uploads at most 2 MiB/s, so bob and carol finish by serving each other.
-    const fromB = (JSON.parse(c.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.bob as string] ?? 0
-    const fromC = (JSON.parse(b.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[peerIds.carol as string] ?? 0
+    const fromB = (JSON.parse(c.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[lan.peer('bob').peerId] ?? 0
+    const fromC = (JSON.parse(b.stdout) as { piecesFrom: Record<string, number> }).piecesFrom[lan.peer('carol').peerId] ?? 0
     expect(fromB + fromC).toBeGreaterThan(0)
     for (const f of ['bob.bin', 'carol.bin'])
       expect(
