@@ -28,6 +28,7 @@ import {
   ProxyTargetUnreachableError,
   ProxyTooManyConnectionsError
 } from './errors.js'
+import { connectionOutcome } from './outcome.js'
 import { type SplicedStats, splice } from './pipe.js'
 import { encodeProxyV2, peerTlvs } from './proxy-protocol.js'
 import { secureTlsInbound } from '@peerguard/channel/tls'
@@ -556,42 +557,22 @@ export class ProxyServer extends EventEmitter {
    */
   async #outcome(open: OpenConnection, stats: SplicedStats, seq: number | undefined): Promise<void> {
     if (this.#o.decisionLog === undefined) return
-    const err = stats.error
-    const dropped = open.dropped
-    const code = dropped !== undefined ? dropped.code : err === undefined ? 'ok' : errorCode(err)
-    try {
-      await recordOrRefuse(this.#o.decisionLog, {
-        kind: 'outcome',
-        outcome: code === 'ok' ? 'ok' : 'failed',
-        code,
-        reason:
-          code === 'ok'
-            ? 'connection closed'
-            : dropped !== undefined
-              ? `closed by a re-check: ${dropped.reason.slice(0, 1000)}`
-              : err instanceof Error
-                ? err.message.slice(0, 1024)
-                : 'aborted',
+    const record = connectionOutcome(
+      {
         peer: logPeer(open.peer),
-        op: 'connect',
         resource: this.resource,
-        bytes: stats.aToB + stats.bToA,
-        bytesIn: stats.aToB,
-        bytesOut: stats.bToA,
-        durationMs: Math.max(0, Date.now() - open.since),
-        ...(seq === undefined ? {} : { decisions: [seq] })
-      })
+        since: open.since,
+        ...(open.dropped === undefined ? {} : { dropped: open.dropped }),
+        ...(seq === undefined ? {} : { acceptedSeq: seq })
+      },
+      stats
+    )
+    try {
+      await recordOrRefuse(this.#o.decisionLog, record)
     } catch (e) {
       this.#log.error('decision log append failed', { error: (e as Error).message })
     }
   }
-}
-
-/** A stable code for why a splice ended (`io-error` for a socket error without one of ours). */
-function errorCode(err: Error): string {
-  if (err instanceof PeerguardError) return err.code
-  const errno = (err as NodeJS.ErrnoException).code
-  return errno === 'ECONNRESET' || errno === 'EPIPE' ? 'proxy-connection-reset' : 'io-error'
 }
 
 /** The PROXY v2 header for a relayed connection: the peer's socket address, the proxy's, the peer's TLVs. */
