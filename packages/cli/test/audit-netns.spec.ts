@@ -13,9 +13,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, jest } from '@jest/globals'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority } from '@peerguard/pki'
-import { needs } from '@peerguard/test-utils'
+import { type LanCa, makeLanCa, needs } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 
 jest.setTimeout(300_000)
@@ -49,6 +47,7 @@ rules:
 
 let dir: string
 const peerIds: Record<string, string> = {}
+let lan: LanCa
 const procs: ChildProcess[] = []
 
 function sh(...args: string[]): void {
@@ -90,16 +89,7 @@ function cli(host: Host, args: string[]): { code: number | null; stdout: string;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-const creds = (name: string): string[] => [
-  '--identity',
-  join(dir, `${name}.key`),
-  '--cert',
-  join(dir, `${name}.pem`),
-  '--trust',
-  join(dir, 'ca.pem'),
-  '--crl',
-  join(dir, 'ca.crl')
-]
+const creds = (name: string): string[] => lan.creds(name)
 
 office.describe('the office in network namespaces, audited (root, iproute2, tcpdump)', () => {
   beforeAll(async () => {
@@ -120,20 +110,16 @@ office.describe('the office in network namespaces, audited (root, iproute2, tcpd
       sh('ip', '-n', ns(h), 'link', 'set', link, 'up')
       sh('ip', '-n', ns(h), 'link', 'set', 'lo', 'up')
     }
-    const ca = await createCertificateAuthority({ name: 'Netns Office CA' })
-    await writeFile(join(dir, 'ca.pem'), ca.certificatePem)
-    await writeFile(join(dir, 'ca.crl'), (await ca.crl()).pem)
-    for (const [name, groups] of [
-      ['fileserver', ['servers']],
-      ['alice', ['staff']],
-      ['carol', ['guests']]
-    ] as const) {
-      const kp = generateKeyPair()
-      const cert = await ca.issuePeer({ publicKey: kp.publicKey, name, groups: [...groups] })
-      peerIds[name] = cert.peerId
-      await saveIdentity(join(dir, `${name}.key`), kp)
-      await writeFile(join(dir, `${name}.pem`), cert.chainPem)
-    }
+    lan = await makeLanCa({
+      dir,
+      name: 'Netns Office CA',
+      peers: [
+        { name: 'fileserver', groups: ['servers'] },
+        { name: 'alice', groups: ['staff'] },
+        { name: 'carol', groups: ['guests'] }
+      ]
+    })
+    for (const p of Object.values(lan.peers)) peerIds[p.name] = p.peerId
     await writeFile(join(dir, 'office.yaml'), POLICY)
     await writeFile(
       join(dir, 'inventory.yaml'),
