@@ -54,9 +54,9 @@ export function credsTransport(creds) {
 
 /**
  * Start the server in a child process. `stop()` closes it (waiting for running operations) and
- * resolves to its peak RSS.
+ * resolves to its peak RSS and the CPU seconds it used.
  * @param {{ mode: 'hardened' | 'plain', root: string, dir: string, creds: Creds, nodeArgs?: string[], maxConcurrentPerPeer?: number }} o
- * @returns {Promise<{ addr: { host: string, port: number }, stop: () => Promise<{ maxRssMB: number }> }>}
+ * @returns {Promise<{ addr: { host: string, port: number }, stop: () => Promise<{ maxRssMB: number, cpuSeconds: number }> }>}
  */
 export async function startShareServer(o) {
   const credsFile = join(o.dir, `server-creds-${o.mode}.json`)
@@ -117,7 +117,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '-
   process.stdin.on('end', async () => {
     await server.close()
     await log?.close()
-    process.stdout.write(`${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024 })}\n`)
+    const cpu = process.cpuUsage()
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6
+    process.stdout.write(`${JSON.stringify({ maxRssMB: process.resourceUsage().maxRSS / 1024, cpuSeconds })}\n`)
     process.exit(0)
   })
 }
