@@ -6,6 +6,7 @@ import {
   type LogPeer,
   type PeerInfo,
   type PeerguardError,
+  describeValue,
   recordOrRefuse
 } from '@peerguard/interface'
 import { type AccessRequest, type Authorizer, type ShareVerb, decidesSubtrees, shareResource } from './authorize.js'
@@ -175,7 +176,8 @@ export class Enforcer {
         decision: {
           allowed: false,
           code: 'deny-error',
-          reason: `the authorizer failed: ${err instanceof Error ? err.message : String(err)}`,
+          // an app's authorizer may throw anything: name a non-Error by its shape, never call into it
+          reason: `the authorizer failed: ${err instanceof Error && typeof err.message === 'string' ? err.message : describeValue(err)}`,
           matchedGroups: []
         }
       }

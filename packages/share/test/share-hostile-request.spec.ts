@@ -164,6 +164,33 @@ describe('any JSON request gets a final reply with a stable code', () => {
     )
   }, 120_000)
 
+  it('an authorizer that throws a non-Error object is a logged deny-error, not an internal error', async () => {
+    const seen: DecisionRecord[] = []
+    const throwing = createShareServer({
+      root: dir,
+      shareName: 'office',
+      authorize: () => {
+        throw { toString: 1, valueOf: 1 }
+      },
+      log: {
+        append: async (r) => {
+          seen.push(r)
+        }
+      }
+    })
+    const { port } = await throwing.listen({ host: '127.0.0.1' })
+    const other = await open(port)
+    try {
+      expect(await other.request({ op: 'stat', path: 'a' })).toMatchObject({ ok: false, code: 'share-denied' })
+      expect(seen).toContainEqual(
+        expect.objectContaining({ allowed: false, code: 'deny-error', reason: 'the authorizer failed: object' })
+      )
+    } finally {
+      other.socket.destroy()
+      await throwing.close()
+    }
+  })
+
   it('a path refused for its type is recorded as a denial naming its shape', async () => {
     const before = records.length
     const reply = await wire.request({ op: 'list', path: { toString: 1, valueOf: 1 } })
