@@ -5,19 +5,22 @@
  * listens to the servers' events; it never changes what they do or what the decision log records.
  */
 import type { ReloadRecord } from '@peerguard/decision-log'
-import { isPeerguardError, type Logger, type PeerInfo } from '@peerguard/interface'
+import { type DecisionRecord, type DecisionSink, isPeerguardError, type Logger, type PeerInfo } from '@peerguard/interface'
 import type { ProxyServer, SplicedStats } from '@peerguard/proxy'
 import type { DroppedEvent, OperationEvent, ShareServer } from '@peerguard/share'
 import { type ConsoleLog, type LogFields, shortPeerId } from './console-log.js'
 import { RefusalGroups, type RefusalGroupsOptions } from './console-refusals.js'
 import type { ReloadSink } from './live-config.js'
 
+/** What a console line says of a peer. */
+type PeerLike = Pick<PeerInfo, 'peerId' | 'name' | 'address'>
+
 /** `alice (12D3KooW…wxyz) from 127.0.0.1:5555` */
-function who(peer: PeerInfo): string {
+function who(peer: PeerLike): string {
   return `${peer.name ?? '?'} (${shortPeerId(peer.peerId)})${peer.address === undefined ? '' : ` from ${peer.address}`}`
 }
 
-function peerFields(service: string, peer: PeerInfo): LogFields {
+function peerFields(service: string, peer: PeerLike): LogFields {
   return {
     service,
     ...(peer.name === undefined ? {} : { peer: peer.name }),
@@ -137,6 +140,41 @@ export class ServiceConsole {
     return { debug: route('debug'), info: route('info'), warn: route('warn'), error: route('error') }
   }
 
+  /**
+   * A decision sink for a package whose sessions have no events (the swarm peer): a `fetch`
+   * admission is a connection line (a denial a grouped refusal), a session's outcome the closed
+   * line with bytes and duration; every record is then passed on to `next` (its result returned).
+   */
+  decisions(service: string, next?: DecisionSink): DecisionSink {
+    return {
+      append: (record: DecisionRecord): unknown => {
+        this.#decision(service, record)
+        return next?.append(record)
+      }
+    }
+  }
+
+  #decision(service: string, record: DecisionRecord): void {
+    if (record.kind !== 'operation' && record.kind !== 'outcome') return
+    const p = record.peer
+    if (p?.peerId === undefined) return
+    const peer: PeerLike = {
+      peerId: p.peerId,
+      ...(p.name === undefined ? {} : { name: p.name }),
+      ...(p.address === undefined ? {} : { address: p.address })
+    }
+    if (record.kind === 'operation' && record.verb === 'fetch') {
+      if (record.allowed) this.#connected(service, peer)
+      else
+        this.refusals.refused(`${service}\n${p.peerId}`, {
+          ...peerFields(service, peer),
+          code: record.code,
+          reason: record.reason
+        })
+    } else if (record.kind === 'outcome' && record.op === 'fetch')
+      this.#closed(service, peer, record.durationMs, record.bytesIn, record.bytesOut)
+  }
+
   /** A ReloadSink that writes each reload record as a console line, then passes it on to `next`. */
   reloads(next?: ReloadSink): ReloadSink {
     return {
@@ -163,11 +201,11 @@ export class ServiceConsole {
     }
   }
 
-  #connected(service: string, peer: PeerInfo): void {
+  #connected(service: string, peer: PeerLike): void {
     this.log.event('info', 'connected', `accepted ${who(peer)}`, peerFields(service, peer))
   }
 
-  #closed(service: string, peer: PeerInfo, durationMs?: number, bytesIn?: number, bytesOut?: number): void {
+  #closed(service: string, peer: PeerLike, durationMs?: number, bytesIn?: number, bytesOut?: number): void {
     const bytes = bytesIn === undefined || bytesOut === undefined ? '' : `, ${bytesIn} bytes in, ${bytesOut} bytes out`
     this.log.event(
       'info',
@@ -182,7 +220,7 @@ export class ServiceConsole {
     )
   }
 
-  #dropped(service: string, peer: PeerInfo, code: string, reason: string): void {
+  #dropped(service: string, peer: PeerLike, code: string, reason: string): void {
     this.log.event('warn', 'dropped', `closed ${who(peer)}: ${code}: ${reason}`, { ...peerFields(service, peer), code, reason })
   }
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import type { ReloadRecord } from '@peerguard/decision-log'
-import type { Logger } from '@peerguard/interface'
+import type { DecisionRecord, Logger } from '@peerguard/interface'
 import { connectShare, createShareServer, plainTransport } from '@peerguard/share'
 import { createSwarmPeer } from '@peerguard/swarm'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
@@ -49,7 +49,12 @@ const sum = (lines: Array<Record<string, unknown>>, service: string): number =>
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerguard-service-console-'))
   await writeFile(join(dir, 'a.txt'), 'a')
-  pki = await makeTestPki({ peers: [{ name: 'nas', groups: ['servers'] }] })
+  pki = await makeTestPki({
+    peers: [
+      { name: 'nas', groups: ['servers'] },
+      { name: 'alice', groups: ['staff'] }
+    ]
+  })
 }, 120_000)
 
 afterAll(async () => {
@@ -118,6 +123,47 @@ describe('ServiceConsole', () => {
     const first = lines.find((l) => l.event === 'refused')
     expect(first).toMatchObject({ service: 'swarm:data', level: 'warn', code: expect.any(String) })
     expect(lines.filter((l) => String(l.event).startsWith('refused')).length).toBeLessThanOrEqual(2)
+  })
+
+  it('swarm: a fetch is a connection line when admitted and a closed line with bytes when its session ends', async () => {
+    const { svc, lines } = capture()
+    const nas = pki.peers.nas as TestPeer
+    const alice = pki.peers.alice as TestPeer
+    const file = join(dir, 'data.bin')
+    await writeFile(file, Buffer.alloc(300_000, 7))
+    let ended: () => void = () => {}
+    const outcome = new Promise<void>((r) => {
+      ended = r
+    })
+    const passed: DecisionRecord[] = []
+    const sink = svc.decisions('swarm:data', {
+      append: (r: DecisionRecord) => {
+        passed.push(r)
+        if (r.kind === 'outcome') ended()
+        return { seq: passed.length }
+      }
+    })
+    const trust = await pki.trustWithCrl()
+    const seeder = createSwarmPeer({ identity: nas.identity, chain: nas.chain, trust, log: sink })
+    const fetcher = createSwarmPeer({ identity: alice.identity, chain: alice.chain, trust })
+    try {
+      const manifest = await seeder.publish(file, { name: 'data' })
+      await seeder.seed(manifest, file)
+      const { port } = await seeder.listen(0, '127.0.0.1')
+      await fetcher.fetch(manifest, { peers: [`127.0.0.1:${port}`], out: join(dir, 'fetched.bin') })
+      await fetcher.close()
+      await outcome
+    } finally {
+      await fetcher.close()
+      await seeder.close()
+    }
+    svc.close()
+    const who = { service: 'swarm:data', peer: 'alice', peerId: alice.peerId }
+    expect(lines.filter((l) => l.event === 'connected')).toEqual([expect.objectContaining({ level: 'info', ...who })])
+    const closed = lines.filter((l) => l.event === 'closed')
+    expect(closed).toEqual([expect.objectContaining({ ...who, durationMs: expect.any(Number), bytesOut: expect.any(Number) })])
+    expect(closed[0]?.bytesOut as number).toBeGreaterThan(300_000)
+    expect(passed.some((r) => r.kind === 'operation')).toBe(true) // every record reaches the log behind
   })
 
   it('reloads: applied (with the policy hash) and rejected lines; each record is passed on', async () => {

@@ -79,7 +79,7 @@ async function peerFrom(
       const peer = liveSwarmPeer({
         identity,
         live,
-        log,
+        log: options.svc === undefined ? log : options.svc.decisions(options.service ?? 'swarm', log),
         ...(maxUpload === undefined ? {} : { maxUpload }),
         ...(options.svc === undefined ? {} : { logger: options.svc.libraryLogger(options.service ?? 'swarm') })
       })

@@ -287,7 +287,7 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
       const server = liveSwarmPeer({
         identity,
         live,
-        log,
+        log: svc === undefined ? log : svc.decisions(`swarm:${manifest.name}`, log),
         ...(spec.maxUpload === undefined ? {} : { maxUpload: spec.maxUpload }),
         ...(svc === undefined ? {} : { logger: svc.libraryLogger(`swarm:${manifest.name}`) })
       })

@@ -5,9 +5,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
-import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
-import { type Logger, PeerguardError } from '@peerguard/interface'
+import { type DecisionSink, type Logger, PeerguardError } from '@peerguard/interface'
 import { createSwarmPeer, MAX_MANIFEST_BYTES, parseManifest, type SwarmManifest, type SwarmPeer } from '@peerguard/swarm'
 import type { LiveConfig } from '../live-config.js'
 
@@ -27,7 +26,8 @@ export async function readManifest(path: string): Promise<SwarmManifest> {
 export function liveSwarmPeer(options: {
   identity: KeyPair
   live: LiveConfig
-  log: DecisionLog | undefined
+  /** The decision log (a DecisionLog), or the console's tee in front of it. */
+  log: DecisionSink | undefined
   maxUpload?: number
   /** The console's logger for this seed (its refusals are grouped there). Default none. */
   logger?: Logger
