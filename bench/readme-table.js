@@ -4,8 +4,15 @@
 // of the newest results file that ran it (a row says which run and the load average then). The
 // table goes between the `<!-- bench-table:start -->` and `<!-- bench-table:end -->` markers.
 // Ratios are computed from the medians of the same run; the headline anchor is always the
-// like-for-like one, context anchors are labelled as such.
-// Run: node bench/readme-table.js [--check]   (--check: exit 1 when the README is not up to date)
+// like-for-like one, context anchors are labelled as such. A ratio is always "how many times
+// better": ours / anchor for rates, anchor / ours where lower is better (latencies, times).
+// Runs on Node 24 (`npm run bench -- --node24`) fill a second ratio column from the newest
+// Node 24 run of each benchmark; the other columns come from the newest run on another Node.
+// Only full runs write results files (bench/run.js), so --quick smoke runs never reach the table.
+// Run: node bench/readme-table.js [--check]   (--check: exit 1 when the README's table is not what
+// the results files generate, compared cell by cell, so biome's column padding does not matter;
+// the table is written unpadded and then formatted with biome, as `npm run lint` expects)
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +23,7 @@ const README = join(here, '..', 'README.md')
 const START = '<!-- bench-table:start -->'
 const END = '<!-- bench-table:end -->'
 
-/** @typedef {{ bench: string, key: string, label: string, unit: string, median: number, spread: number, runs: number[] }} Figure */
+/** @typedef {{ bench: string, key: string, label: string, unit: string, median: number, spread: number, runs: number[], higherIsBetter?: boolean }} Figure */
 /** @typedef {{ date: string, machine: { cpu: string, cores: number, loadavg: number[], loadavgAfter?: number[] }, node: string, openssl: string, figures: Figure[] }} Results */
 
 /** Every results file, oldest first. @returns {Results[]} */
@@ -120,6 +127,42 @@ const ROWS = [
     context: ['put-plain', 'put-smb3'],
     goal: 1
   },
+  {
+    bench: 'share-load',
+    what: 'share under load: 100 peers, mixed get/put/ls, ops/s',
+    ours: 'hardened-ops',
+    anchor: 'sftp-ops',
+    context: ['smb3-ops', 'plain-ops'],
+    goal: 1
+  },
+  {
+    bench: 'share-load',
+    what: 'share under load: get p99 (64 KiB)',
+    ours: 'hardened-get-p99',
+    anchor: 'sftp-get-p99',
+    context: ['smb3-get-p99', 'hardened-get-p50']
+  },
+  {
+    bench: 'share-load',
+    what: 'share under load: put p99 (64 KiB)',
+    ours: 'hardened-put-p99',
+    anchor: 'sftp-put-p99',
+    context: ['smb3-put-p99', 'hardened-put-p50']
+  },
+  {
+    bench: 'share-load',
+    what: 'share under load: ls p99 (folder of 300)',
+    ours: 'hardened-ls-p99',
+    anchor: 'sftp-ls-p99',
+    context: ['smb3-ls-p99', 'hardened-ls-p50']
+  },
+  {
+    bench: 'share-load',
+    what: 'share under load: ls p50 against a small get p50 (same peers)',
+    ours: 'hardened-ls-p50',
+    anchor: 'hardened-get-p50',
+    goal: 1
+  },
   { bench: 'swarm', what: 'swarm, one file to 3 leechers', ours: 'peerguard', anchor: 'aria2c', goal: 1 },
   { bench: 'libp2p', what: 'libp2p encrypter bulk', ours: 'bulk-peerguard', anchor: 'bulk-noise' },
   {
@@ -144,29 +187,63 @@ const value = (f) => `${Number.isInteger(f.median) ? f.median.toLocaleString('en
 /** @param {Figure} f */
 const short = (f) => f.label.replace(/^[^:]*: /, '')
 
-/** The table, from the newest run of each benchmark. @param {Results[]} results */
+/** Node 24 runs get their own ratio column. */
+const SECOND_NODE = 24
+/** @param {Results} r */
+const major = (r) => Number(/^v(\d+)/.exec(r.node)?.[1] ?? 0)
+
+/** "How many times better" (see the header). @param {Figure} ours @param {Figure} anchor */
+const better = (ours, anchor) => (ours.higherIsBetter === false ? anchor.median / ours.median : ours.median / anchor.median)
+
+/** @param {Results} run @param {string} bench @param {string} key */
+const find = (run, bench, key) => run.figures.find((f) => f.bench === bench && f.key === key)
+
+/** The ratio cell of `row` in `run`, with the goal mark. @param {Row} row @param {Results | undefined} run */
+function ratioCell(row, run) {
+  if (run === undefined) return 'not run'
+  const ours = find(run, row.bench, row.ours)
+  const anchor = row.anchor === undefined ? undefined : find(run, row.bench, row.anchor)
+  if (ours === undefined) return 'not measured'
+  if (anchor === undefined) return '—'
+  const r = better(ours, anchor)
+  return `${r.toFixed(2)}×${row.goal === undefined ? '' : r >= row.goal ? ' ✔' : ' ✘'}`
+}
+
+/** @param {Results} run */
+const when = (run) =>
+  `${run.date.slice(0, 16).replace('T', ' ')}, load ${run.machine.loadavg[0]}${run.machine.loadavgAfter === undefined ? '' : ` → ${run.machine.loadavgAfter[0]}`}`
+
+/**
+ * The table: figures and the first ratio from the newest run of each benchmark on Node other than
+ * 24, the second ratio from its newest Node 24 run. @param {Results[]} results oldest first
+ */
 export function buildTable(results) {
   /** @type {Map<string, Results>} */
   const newest = new Map()
-  for (const r of results) for (const f of r.figures) newest.set(f.bench, r)
+  /** @type {Map<string, Results>} */
+  const newest24 = new Map()
+  for (const r of results) for (const f of r.figures) (major(r) === SECOND_NODE ? newest24 : newest).set(f.bench, r)
   const lines = [
-    '| capability | peerguard | like-for-like anchor | ratio | goal | context (same run) | run |',
-    '| --- | --- | --- | --- | --- | --- | --- |'
+    `| capability | peerguard | like-for-like anchor | ratio | ratio, Node ${SECOND_NODE} | goal | context (same run) | run |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |'
   ]
   /** @type {Set<Results>} */
   const used = new Set()
   for (const row of ROWS) {
     const run = newest.get(row.bench)
-    /** @param {string} key */
-    const get = (key) => run?.figures.find((f) => f.bench === row.bench && f.key === key)
-    const ours = get(row.ours)
+    const run24 = newest24.get(row.bench)
+    if (run24 !== undefined) used.add(run24)
+    const second = ratioCell(row, run24)
+    const ours = run === undefined ? undefined : find(run, row.bench, row.ours)
     if (run === undefined || ours === undefined) {
-      lines.push(`| ${row.what} | not measured yet | | | | | |`)
+      lines.push(`| ${row.what} | not measured yet | | | ${second} | | | |`)
       continue
     }
     used.add(run)
+    /** @param {string} key */
+    const get = (key) => find(run, row.bench, key)
     const anchor = row.anchor === undefined ? undefined : get(row.anchor)
-    const r = anchor === undefined ? undefined : ours.median / anchor.median
+    const r = anchor === undefined ? undefined : better(ours, anchor)
     let goal = ''
     if (row.goal !== undefined && r !== undefined) goal = `≥ ${row.goal}× ${r >= row.goal ? '✔' : '✘'}`
     else if (row.goalMax !== undefined)
@@ -179,38 +256,66 @@ export function buildTable(results) {
       .join('; ')
     const spread = `± ${(ours.spread * 50).toFixed(0)} %`
     lines.push(
-      `| ${row.what} | ${value(ours)} (${ours.runs.length} run${ours.runs.length === 1 ? '' : 's'}, ${spread}) | ${anchor === undefined ? '—' : `${short(anchor)}: ${value(anchor)}`} | ${r === undefined ? '—' : `${r.toFixed(2)}×`} | ${goal || '—'} | ${context || '—'} | ${run.date.slice(0, 16).replace('T', ' ')}, load ${run.machine.loadavg[0]}${run.machine.loadavgAfter === undefined ? '' : ` → ${run.machine.loadavgAfter[0]}`} |`
+      `| ${row.what} | ${value(ours)} (${ours.runs.length} run${ours.runs.length === 1 ? '' : 's'}, ${spread}) | ${anchor === undefined ? '—' : `${short(anchor)}: ${value(anchor)}`} | ${r === undefined ? '—' : `${r.toFixed(2)}×`} | ${second} | ${goal || '—'} | ${context || '—'} | ${when(run)}${run24 === undefined ? '' : `; Node ${SECOND_NODE}: ${when(run24)}`} |`
     )
   }
   const machines = [
     ...new Set([...used].map((r) => `${r.machine.cores} × ${r.machine.cpu}, Node ${r.node}, OpenSSL ${r.openssl}`))
   ]
   return [
-    `Generated by \`node bench/readme-table.js\` from \`bench/results/\` (each benchmark's newest full run) on: ${machines.join('; ') || 'no run yet'}.`,
+    `Generated by \`node bench/readme-table.js\` from \`bench/results/\` (each benchmark's newest full run per Node version) on: ${machines.join('; ') || 'no run yet'}.`,
     'The machine is shared and small (2 cores, other work running: the 1-minute load average at the start and end of each run is given), so',
     'absolute figures move between runs; **the ratios within one run are the claim**, not the absolute figures.',
+    'A ratio is how many times better peerguard is: ours / anchor for rates, anchor / ours where lower is better (latencies, times).',
+    `"ratio, Node ${SECOND_NODE}" is the same ratio from the newest run under Node ${SECOND_NODE} (\`npm run bench -- --node24\`).`,
     'MB = 10^6 bytes. "± x %" is half the spread (max − min) / median of the runs.',
     '',
     ...lines
   ].join('\n')
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const readme = readFileSync(README, 'utf8')
+/** Cell by cell, ignoring column padding and the separator row's dash count. @param {string} text */
+const normalize = (text) =>
+  text
+    .split('\n')
+    .map((l) =>
+      l.startsWith('|')
+        ? l
+            .split('|')
+            .map((c) => c.trim().replace(/^-+$/, '-'))
+            .join('|')
+        : l.trimEnd()
+    )
+    .join('\n')
+
+/** The README's generated section, or undefined when it has no markers. @param {string} readme */
+function section(readme) {
   const a = readme.indexOf(START)
   const b = readme.indexOf(END)
-  if (a < 0 || b < a) {
+  return a < 0 || b < a ? undefined : { a, b, body: readme.slice(a + START.length, b) }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const readme = readFileSync(README, 'utf8')
+  const at = section(readme)
+  if (at === undefined) {
     console.error(`readme-table: error: README.md has no ${START} … ${END} section`)
     process.exit(2)
   }
-  const next = `${readme.slice(0, a + START.length)}\n${buildTable(allResults())}\n${readme.slice(b)}`
+  const table = buildTable(allResults())
   if (process.argv.includes('--check')) {
-    if (next !== readme) {
-      console.error('readme-table: README.md is not up to date: run node bench/readme-table.js')
+    if (normalize(at.body.trim()) !== normalize(table.trim())) {
+      console.error(
+        "readme-table: README.md's benchmark table is not what bench/results/ generates: run node bench/readme-table.js"
+      )
       process.exit(1)
     }
+    console.log('readme-table: README.md benchmark table is up to date')
   } else {
-    writeFileSync(README, next)
+    writeFileSync(README, `${readme.slice(0, at.a + START.length)}\n${table}\n${readme.slice(at.b)}`)
+    const biome = join(here, '..', 'node_modules', '.bin', 'biome')
+    if (spawnSync(biome, ['format', '--write', README], { stdio: 'ignore' }).status !== 0)
+      console.log('readme-table: note: could not format README.md with biome; run npx biome format --write README.md')
     console.log('readme-table: README.md benchmark table rebuilt')
   }
 }
