@@ -303,12 +303,15 @@ export class Workspace extends EventEmitter {
     try {
       const a = openAnnouncement(new Uint8Array(msg), { workspaceId: this.#id, key: this.#key })
       if (equalBytes(a.publicKey, this.#o.identity.publicKey)) return // our own, looped back
-      const before = this.#table.get(a.publicKey)?.state
+      const known = this.#table.get(a.publicKey)
+      const before = known?.state
+      const wasUp = known !== undefined && now - known.lastSeen <= this.#r.peerTimeoutMs
       entry = this.#table.noteAnnouncement(a, rinfo.address, now, this.#r.maxClockSkewMs)
       this.stats.announcementsAccepted++
       if (entry.state === 'revoked')
         throw new AnnouncementError('workspace-announce-revoked', `announcement: ${entry.peerId} is revoked`)
-      if (before !== entry.state) this.emit('peer', PeerTable.view(entry))
+      // `peer` when the state changes or the peer comes (back) up: members() changed
+      if (before !== entry.state || !wasUp) this.emit('peer', PeerTable.view(entry))
     } catch (err) {
       this.#refuse(codeOf(err), (err as Error).message, from)
       return
