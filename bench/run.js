@@ -8,8 +8,13 @@
 // with its runs, median and spread (bench/lib.js). `node bench/readme-table.js` then rebuilds the
 // README table from the newest results file. --quick runs are smoke tests and write nothing;
 // neither does a run in which a benchmark failed.
+// --node24 runs every benchmark under Node 24 instead of this Node: the binary named by
+// PEERGUARD_NODE24, else .tmp/node24 (where .ci/run installs the npm package node@24), else
+// /opt/node24; the results file records the version the benchmarks ran on, and the README table
+// shows Node 24 ratios in their own column (`npm run bench -- --node24`).
 // Exit code: 0 when all ran, 1 when one failed, 2 for an unknown benchmark name.
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { basename, dirname, join } from 'node:path'
@@ -23,8 +28,24 @@ const available = readdirSync(here)
   .map((f) => basename(f, SUFFIX))
 
 const args = process.argv.slice(2)
-const flags = args.filter((a) => a.startsWith('--'))
+const flags = args.filter((a) => a.startsWith('--') && a !== '--node24')
 const quick = flags.includes('--quick')
+const NODE24 = [
+  process.env.PEERGUARD_NODE24,
+  join(here, '..', '.tmp', 'node24', 'node_modules', 'node', 'bin', 'node'),
+  '/opt/node24/node_modules/node/bin/node'
+].filter(/** @returns {p is string} */ (p) => typeof p === 'string' && p !== '')
+/** The Node binary the benchmarks run on. */
+const node = args.includes('--node24') ? NODE24.find((p) => existsSync(p)) : process.execPath
+if (node === undefined) {
+  console.error(`bench: error: --node24: no Node 24 binary (PEERGUARD_NODE24, ${NODE24.slice(1).join(', ')})`)
+  process.exit(2)
+}
+const versions = JSON.parse(
+  spawnSync(node, ['-p', 'JSON.stringify({ node: process.version, openssl: process.versions.openssl })'], {
+    encoding: 'utf8'
+  }).stdout
+)
 const names = args.filter((a) => !a.startsWith('--')).map((a) => basename(a).replace(/\.bench\.js$|\.js$/, ''))
 const unknown = names.filter((n) => !available.includes(n))
 if (unknown.length > 0) {
@@ -44,6 +65,7 @@ const machine = () => ({
   loadavg: loadavg().map((l) => +l.toFixed(2)),
   kernel: release()
 })
+console.log(`bench: Node ${versions.node} (${node}), OpenSSL ${versions.openssl}`)
 const started = new Date()
 const before = machine()
 /** @type {Record<string, { seconds: number, status: string }>} */
@@ -52,7 +74,7 @@ const failed = []
 for (const name of selected) {
   console.log(`\n=== ${name} ===`)
   const t0 = performance.now()
-  const r = spawnSync(process.execPath, [join(here, `${name}${SUFFIX}`), ...flags], {
+  const r = spawnSync(node, [join(here, `${name}${SUFFIX}`), ...flags], {
     stdio: 'inherit',
     env: { ...process.env, PEERGUARD_BENCH_OUT: out }
   })
@@ -77,8 +99,8 @@ if (!quick && failed.length > 0) {
   const results = {
     date: started.toISOString(),
     machine: { ...before, loadavgAfter: loadavg().map((l) => +l.toFixed(2)) },
-    node: process.version,
-    openssl: process.versions.openssl,
+    node: versions.node,
+    openssl: versions.openssl,
     units: 'MB = 10^6 bytes; MiB = 2^20 bytes (sizes of test data only)',
     benchmarks: runs,
     figures
