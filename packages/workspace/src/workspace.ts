@@ -333,18 +333,20 @@ export class Workspace extends EventEmitter {
     this.#pulling.add(k)
     const delay = Math.floor(Math.random() * (this.#r.fetchJitterMs + 1))
     setTimeout(() => {
-      this.#pull(entry).finally(() => {
+      this.#pull(entry).then((ok) => {
         this.#pulling.delete(k)
-        this.#lastPull.set(k, this.#r.clock.now())
+        // only a failed pull waits before the next try: a new version announced next is pulled at once
+        if (ok) this.#lastPull.delete(k)
+        else this.#lastPull.set(k, this.#r.clock.now())
       })
     }, delay)
   }
 
   /** Fetch from a peer: learns its certificate (the channel verifies it) and a newer bundle, if any. */
-  async #pull(entry: PeerEntry): Promise<void> {
-    if (this.#closed || entry.host === undefined) return
+  async #pull(entry: PeerEntry): Promise<boolean> {
+    if (this.#closed || entry.host === undefined) return true
     const from = `${entry.host}:${entry.fetchPort}`
-    if (entry.state === 'member' && entry.bundleVersion <= this.bundleVersion) return // already caught up
+    if (entry.state === 'member' && entry.bundleVersion <= this.bundleVersion) return true // already caught up
     try {
       this.stats.fetches++
       const got = await fetchBundle({
@@ -363,13 +365,13 @@ export class Workspace extends EventEmitter {
         this.stats.fetchBytes += got.bundle.length
         await this.#accept(got.bundle).catch((err) => this.#refuse(codeOf(err), (err as Error).message, from))
       }
+      return true
     } catch (err) {
-      const cause = (err as { cause?: unknown }).cause
-      const code = codeOf(cause)
-      if (code === 'cert-revoked' || code === 'cert-untrusted' || code.startsWith('cert-')) {
+      if (codeOf((err as { cause?: unknown }).cause).startsWith('cert-')) {
         // the peer's certificate does not verify: it stays out of the members
         this.#refuse('workspace-peer-unverified', `${entry.peerId}: ${(err as Error).message}`, from)
       } else this.#refuse(codeOf(err), (err as Error).message, from)
+      return false
     }
   }
 
