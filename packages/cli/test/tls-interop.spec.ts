@@ -4,8 +4,8 @@
  * that curl and openssl s_client reach with their normal hostname and chain checks (no -k, no
  * --resolve). Real processes and sockets on 127.0.0.1 only.
  */
-import { needs } from '@peerguard/test-utils'
-import { type ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process'
+import { needs, type Spawned, spawnAndWait } from '@peerguard/test-utils'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -44,7 +44,7 @@ function tool(cmd: string, args: string[], input?: string): Promise<Tool> {
 let dir: string
 let backend: Server
 let backendPort: number
-const children: ChildProcessWithoutNullStreams[] = []
+const children: Spawned[] = []
 
 async function cli(args: string[]): Promise<Tool> {
   const r = await runCli(args, { cwd: dir })
@@ -82,7 +82,7 @@ beforeAll(async () => {
 }, 180_000)
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL')
+  for (const c of children) void c.stop('SIGKILL')
   await new Promise((r) => backend?.close(r))
   await rm(dir, { recursive: true, force: true })
 })
@@ -225,22 +225,13 @@ interface Running {
 }
 
 /** Start `peerguard proxy server …` as its own process; wait for its "listening on" line. */
-function startProxy(args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'proxy', 'server', ...args], { cwd: dir, stdio: 'pipe' })
-  children.push(child)
-  let out = ''
-  let err = ''
-  child.stderr.on('data', (c: Buffer) => {
-    err += c.toString()
+async function startProxy(args: string[]): Promise<Running> {
+  const s = await spawnAndWait(process.execPath, [BIN, 'proxy', 'server', ...args], {
+    cwd: dir,
+    readyLine: /listening on 127\.0\.0\.1:(\d+)/
   })
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
-      if (m !== null) resolve({ port: Number(m[1]), stderr: () => err })
-    })
-    child.on('exit', (code) => reject(new Error(`proxy exited with ${code}: ${err}`)))
-  })
+  children.push(s)
+  return { port: Number(s.match[1]), stderr: s.err }
 }
 
 const proxyArgs = (extra: string[]): string[] => [
