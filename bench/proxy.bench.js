@@ -11,15 +11,12 @@
 // proxy keeps its channel caches (static key and signature, verified bindings and chains).
 // Goal (issue 15): peerguard proxy throughput >= 1.0x stunnel's.
 import { spawn, spawnSync } from 'node:child_process'
-import { createPrivateKey } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { createCertificateAuthority, pemEncode } from '@peerguard/pki'
+import { join } from 'node:path'
 import { at, figure, show } from './lib.js'
+import { proxyClientArgs, proxyServerArgs, startPeerguardProxy, writeProxyFixtures } from './proxy-fixtures.js'
 
 const QUICK = process.argv.includes('--quick')
 const BYTES = (QUICK ? 32 : 128) * 1024 * 1024
@@ -27,8 +24,6 @@ const CONN_MS = QUICK ? 700 : 2000
 /** Rounds, alternating the paths: a shared, loaded machine skews any single run. */
 const ROUNDS = QUICK ? 1 : 3
 const CONCURRENCY = 16
-const here = dirname(fileURLToPath(import.meta.url))
-const BIN = join(here, '..', 'packages', 'cli', 'dist', 'bin.js')
 const dir = mkdtempSync(join(tmpdir(), 'peerguard-proxy-bench-'))
 /** @type {import('node:child_process').ChildProcess[]} */
 const children = []
@@ -39,33 +34,7 @@ const cleanup = () => {
 process.on('exit', cleanup)
 
 // ---- fixtures: one CA, a server and a client peer, files for peerguard and stunnel ----
-const ca = await createCertificateAuthority({ name: 'Bench LAN CA' })
-writeFileSync(join(dir, 'root.pem'), pemEncode(ca.certificate, 'CERTIFICATE'))
-// both proxies check revocation against the same CRL
-writeFileSync(join(dir, 'crl.pem'), pemEncode((await ca.crl()).der, 'X509 CRL'))
-writeFileSync(
-  join(dir, 'policy.yaml'),
-  'version: 1\nrules:\n  - id: all\n    allow: [get]\n    peers: ["ou:bench"]\n    resources: ["service:*"]\ngroups: {}\n'
-)
-/** @type {Record<string, { peerId: string }>} */
-const peers = {}
-for (const name of ['server', 'client']) {
-  const identity = generateKeyPair()
-  const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups: ['bench'] })
-  await saveIdentity(join(dir, `${name}.key`), identity)
-  writeFileSync(join(dir, `${name}.pem`), cert.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
-  const pkcs8 = createPrivateKey({
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      d: Buffer.from(identity.secretKey.subarray(0, 32)).toString('base64url'),
-      x: Buffer.from(identity.publicKey).toString('base64url')
-    },
-    format: 'jwk'
-  }).export({ type: 'pkcs8', format: 'pem' })
-  writeFileSync(join(dir, `${name}.key.pem`), pkcs8, { mode: 0o600 })
-  peers[name] = { peerId: cert.peerId }
-}
+const peers = await writeProxyFixtures(dir)
 
 // ---- the target: counts bytes and answers on end (throughput), or echoes (connections) ----
 const target = createServer({ allowHalfOpen: true }, (s) => {
@@ -112,63 +81,16 @@ function waitPort(port, ms = 15000) {
   })
 }
 
-/** @param {string[]} args @returns {Promise<{ port: number, pid: number | undefined }>} */
-function startPeerguard(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'proxy', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-    children.push(child)
-    let out = ''
-    let err = ''
-    child.stderr.on('data', (c) => {
-      err += c
-    })
-    child.stdout.on('data', (c) => {
-      out += c
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
-      if (m) resolve({ port: Number(m[1]), pid: child.pid })
-    })
-    child.on('exit', (code) => reject(new Error(`peerguard proxy exited ${code}: ${err}`)))
-  })
-}
-
 /** @param {boolean} tls */
 async function peerguardPair(tls) {
-  const mode = tls ? ['--tls'] : []
-  const common = ['--trust', 'root.pem', '--crl', 'crl.pem', '--idle-timeout', '0']
-  const server = await startPeerguard([
-    'server',
-    '--listen',
-    '127.0.0.1:0',
-    '--target',
-    `127.0.0.1:${targetPort}`,
-    '--service',
-    'bench',
-    '--identity',
-    'server.key',
-    '--cert',
-    'server.pem',
-    '--policy',
-    'policy.yaml',
-    '--max-per-peer',
-    '100000',
-    ...common,
-    ...mode
-  ])
-  const client = await startPeerguard([
-    'client',
-    '--listen',
-    '127.0.0.1:0',
-    '--connect',
-    `127.0.0.1:${server.port}`,
-    '--identity',
-    'client.key',
-    '--cert',
-    'client.pem',
-    '--peer',
-    /** @type {{ peerId: string }} */ (peers.server).peerId,
-    ...common,
-    ...mode
-  ])
+  const server = await startPeerguardProxy(proxyServerArgs({ listen: '127.0.0.1:0', target: `127.0.0.1:${targetPort}`, tls }), {
+    cwd: dir,
+    children
+  })
+  const client = await startPeerguardProxy(
+    proxyClientArgs({ listen: '127.0.0.1:0', connect: `127.0.0.1:${server.port}`, peerId: peers.server.peerId, tls }),
+    { cwd: dir, children }
+  )
   return { port: client.port, pids: [server.pid, client.pid] }
 }
 
