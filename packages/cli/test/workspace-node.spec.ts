@@ -3,7 +3,7 @@
  * multicast): each lists the other in `peerguard peers`; on the admin's side `ca revoke` then
  * `workspace publish --bundle-dir` (the CA's new CRL and a new policy, version 1) reaches the other
  * node, which writes both into its files, applies them through its live reload, and then refuses
- * the revoked peer's channel; a second publish is version 2.
+ * the revoked peer's channel; `ca revoke --publish` makes version 2.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -145,7 +145,7 @@ beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), 'pg-ws-node-'))
   caDir = join(base, 'ca')
   ca = await initCaDirectory(caDir, { name: 'Office CA' })
-  for (const name of ['hq', 'laptop', 'rogue']) members[name] = await issue(name)
+  for (const name of ['hq', 'laptop', 'rogue', 'rogue2']) members[name] = await issue(name)
   await writeNode(member('hq'), member('laptop'))
   await writeNode(member('laptop'), member('hq'))
   await startNode(member('hq'))
@@ -198,11 +198,21 @@ describe('two nodes in one workspace', () => {
     await expect(rogueConnects()).rejects.toMatchObject({ code: expect.stringMatching(/revoked|refused/) })
   })
 
-  it('the next publish is version 2; without a destination it is a usage error', async () => {
+  it('ca revoke --publish makes the next bundle, version 2; publish without a destination is a usage error', async () => {
     const hqBundles = join(member('hq').dir, 'workspace')
     await peersUntil(member('hq'), (x) => x.bundleVersion === 1, 'held bundle version 1')
-    const pub = await runCli(['workspace', 'publish', '--ca', caDir, '--bundle-dir', hqBundles, '--json'])
-    expect(JSON.parse(pub.stdout)).toMatchObject({ version: 2 })
+    const pub = await runCli([
+      'ca',
+      'revoke',
+      '--ca',
+      caDir,
+      '--serial',
+      member('rogue2').serial,
+      '--publish',
+      hqBundles,
+      '--json'
+    ])
+    expect(JSON.parse(pub.stdout)).toMatchObject({ serial: member('rogue2').serial, published: { version: 2 } })
     await peersUntil(member('laptop'), (x) => x.bundleVersion === 2, 'held bundle version 2')
     const bad = await runCli(['workspace', 'publish', '--ca', caDir])
     expect(bad.code).toBe(2)

@@ -17,6 +17,7 @@ import {
 import type { CliIO } from '../io.js'
 import { assertWritable, collect, passphraseOf, readLimited, wantsJson } from '../common.js'
 import { registerCaCrlCommands } from './ca-crl.js'
+import { publishBundle } from './workspace.js'
 
 function positiveInt(name: string): (value: string) => number {
   return (value) => {
@@ -187,13 +188,18 @@ Example:
       new Option('--reason <reason>', 'RFC 5280 revocation reason').choices([...REVOCATION_REASONS]).default('unspecified')
     )
     .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option(
+      '--publish <bundle-dir>',
+      "also sign the new CRL as the next workspace bundle into the admin node's bundle-dir (as `workspace publish`)"
+    )
     .option('--json', 'machine-readable output (JSON on stdout)')
     .addHelpText(
       'after',
       `
 Example:
   $ peerguard ca revoke --ca lan-ca alice.pem --reason keyCompromise --passphrase-file ca.pass
-  $ peerguard ca crl --ca lan-ca --out crl.pem --passphrase-file ca.pass`
+  $ peerguard ca crl --ca lan-ca --out crl.pem --passphrase-file ca.pass
+  $ peerguard ca revoke --ca lan-ca --serial 4f1c… --publish /var/lib/peerguard/workspace`
     )
     .action((certFile, opts, cmd) => caRevoke(io, certFile, opts, cmd))
 
@@ -361,7 +367,7 @@ async function caRenew(
 async function caRevoke(
   io: CliIO,
   certFile: string | undefined,
-  opts: { ca: string; serial?: string; reason: RevocationReason; passphraseFile?: string },
+  opts: { ca: string; serial?: string; reason: RevocationReason; passphraseFile?: string; publish?: string },
   cmd: Command
 ): Promise<void> {
   if ((certFile === undefined) === (opts.serial === undefined))
@@ -369,10 +375,16 @@ async function caRevoke(
   const target = certFile !== undefined ? new Uint8Array(await readLimited(certFile, 'certificate')) : (opts.serial as string)
   const authority = await openCa(opts)
   const rec = await authority.revoke(target, opts.reason)
-  if (wantsJson(cmd)) io.json(recordJson(rec))
+  const { passphraseFile } = opts
+  const published =
+    opts.publish === undefined
+      ? undefined
+      : await publishBundle({ ca: opts.ca, bundleDir: opts.publish, ...(passphraseFile === undefined ? {} : { passphraseFile }) })
+  if (wantsJson(cmd)) io.json({ ...recordJson(rec), ...(published === undefined ? {} : { published }) })
   else {
     io.out(`revoked ${rec.serial} (${rec.name}) at ${rec.revokedAt} (${rec.reason})`)
-    io.err('peerguard: hint: sign and publish a new CRL with `peerguard ca crl`')
+    if (published !== undefined) io.out(`bundle version ${published.version} written to ${published.written.join(', ')}`)
+    else io.err('peerguard: hint: sign and publish a new CRL with `peerguard ca crl`')
   }
 }
 
