@@ -140,6 +140,39 @@ describe('share serve console log', () => {
     expect(bad.stderr).toContain('--log-level: expected error, warn, info or debug, got "loud"')
   })
 
+  it('proxy server --json: refusals on stdout are grouped too; stdout stays JSON, stderr the console log', async () => {
+    const p = await spawnAndWait(
+      process.execPath,
+      [
+        BIN,
+        'proxy',
+        'server',
+        '--listen',
+        '127.0.0.1:0',
+        '--target',
+        '127.0.0.1:9',
+        '--service',
+        'echo',
+        '--allow-group',
+        'staff',
+        ...lan.creds('nas'),
+        '--json'
+      ],
+      { cwd: dir, readyLine: /"address":"127\.0\.0\.1:(\d+)"/ }
+    )
+    const port = Number(p.match[1])
+    for (let i = 0; i < 500; i++) await hangUp(port)
+    expect(await p.stop('SIGTERM')).toBe(0)
+    const out = jsonLines(p.out())
+    const refused = out.filter((l) => l.event === 'refused' || l.event === 'refused-summary')
+    expect(refused.length).toBeGreaterThanOrEqual(1)
+    expect(refused.length).toBeLessThanOrEqual(12)
+    expect(refused.reduce((n, l) => n + (l.count as number), 0)).toBe(500)
+    expect(out[0]).toMatchObject({ event: 'listening' })
+    const err = jsonLines(p.err()).filter((l) => String(l.event).startsWith('refused'))
+    expect(err.reduce((n, l) => n + (l.count as number), 0)).toBe(500)
+  })
+
   const hasScript = spawnSync('script', ['--version']).status === 0
   if (!hasScript) console.warn('skipping the pseudo-terminal test: script(1) (util-linux) is not installed')
   const ptyIt = hasScript || process.env.PEERGUARD_REQUIRE_ALL === '1' ? it : it.skip

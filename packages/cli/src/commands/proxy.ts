@@ -27,7 +27,8 @@ import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
 import { checkTrust, recordTrustChoice, wantsJson } from '../common.js'
 import { withPassphrase } from '../passphrase.js'
-import { consoleLogFor, loggedIO } from '../console-log.js'
+import { ConsoleLog, consoleLogFor, loggedIO } from '../console-log.js'
+import { RefusalGroups } from '../console-refusals.js'
 import { ServiceConsole } from '../service-console.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
@@ -259,13 +260,23 @@ Example:
           throw err
         }
         // --json: the events on stdout as before; the console log (stderr) has them for people
-        if (json) {
+        // --json: refusals on stdout are grouped like the console's (the first per peer in full, then one
+        // refused-summary per window), so a client retrying in a loop cannot flood stdout either
+        const stdoutRefusals = json ? new RefusalGroups(new ConsoleLog({ write: (l) => io.out(l) })) : undefined
+        if (stdoutRefusals !== undefined) {
           server.on('connection', (peer: PeerInfo) => {
             io.out(JSON.stringify({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }))
           })
           server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
-            const code = isPeerguardError(err) ? String(err.details?.decision ?? err.code) : 'internal'
-            io.out(JSON.stringify({ event: 'refused', code, peerId: peer?.peerId, address: peer?.address, reason: err.message }))
+            const decision = isPeerguardError(err) ? err.details?.decision : undefined
+            const code = typeof decision === 'string' ? decision : isPeerguardError(err) ? err.code : 'internal'
+            stdoutRefusals.refused(peer?.peerId ?? 'unauthenticated', {
+              code,
+              ...(peer === undefined ? {} : { peerId: peer.peerId }),
+              ...(peer?.name === undefined ? {} : { peer: peer.name }),
+              ...(peer?.address === undefined ? {} : { addr: peer.address }),
+              reason: err.message
+            })
           })
           server.on('dropped', (peer: PeerInfo, refusal: { code: string; reason: string }) => {
             io.out(JSON.stringify({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }))
@@ -280,6 +291,7 @@ Example:
           live.close()
           await server.close()
           await log?.close()
+          stdoutRefusals?.close()
           svc.stopped('proxy closed', `proxy:${o.service}`)
         }
       }
