@@ -75,7 +75,7 @@ swarms:
   - manifest: data.pgswarm
     file: data.bin
     listen: 127.0.0.1:0
-    max-upload: 1048576
+    max-upload: 524288
 `
 
 const SCAN_BYTES = 48 * 1024 * 1024
@@ -288,7 +288,7 @@ describe('peerguard node: shares, a proxy and a swarm seed', () => {
     await statusUntil((s) => (peersOf(s, 'echo').length === 0 ? true : undefined), 'the proxied connection closed')
     await client.close()
 
-    // a swarm fetch capped at 1 MiB/s by max-upload: the session's bytes grow while it runs
+    // a swarm fetch capped at 512 KiB/s by max-upload (8 s): the session's bytes grow while it runs
     const fetching = fetchSwarm(peer('alice'), join(dir, 'fetched', 'one.bin'))
     const w1 = await statusUntil(
       (s) => peersOf(s, 'data').find((p) => p.bytesOut > 0 && p.current[0]?.startsWith('fetch swarm:data')),
