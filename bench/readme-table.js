@@ -173,6 +173,22 @@ const ROWS = [
     context: ['conn-warm-peerguard']
   },
   {
+    bench: 'netns',
+    what: 'proxy pair between two network namespaces (iperf3 through it)',
+    ours: 'proxy-iperf3',
+    anchor: 'nebula-iperf3',
+    context: ['veth-iperf3'],
+    goal: 1
+  },
+  {
+    bench: 'netns',
+    what: 'channel between two network namespaces (same Node sender)',
+    ours: 'channel-node',
+    anchor: 'nebula-node',
+    context: ['veth-node'],
+    goal: 1
+  },
+  {
     bench: 'proxy',
     what: 'TCP proxy pair, Noise',
     ours: 'mbs-noise',

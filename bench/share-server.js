@@ -45,11 +45,17 @@ export async function issueCreds(ca, name) {
   }
 }
 
-/** The hardened transport for `creds` (its own trust store). @param {Creds} creds */
-export function credsTransport(creds) {
+/** The channel options for `creds`: identity, chain and its own trust store. @param {Creds} creds */
+export function credsChannelOptions(creds) {
   const identity = keyPairFromSeed(Buffer.from(creds.seed, 'base64'))
   const trust = createTrustStore({ roots: [Buffer.from(creds.root, 'base64')], crls: [Buffer.from(creds.crl, 'base64')] })
-  return { identity, transport: channelTransport({ identity, chain: creds.chain.map((c) => Buffer.from(c, 'base64')), trust }) }
+  return { identity, chain: creds.chain.map((c) => Buffer.from(c, 'base64')), trust }
+}
+
+/** The hardened share transport for `creds`. @param {Creds} creds */
+export function credsTransport(creds) {
+  const options = credsChannelOptions(creds)
+  return { identity: options.identity, transport: channelTransport(options) }
 }
 
 /**

@@ -108,10 +108,11 @@ export async function iperf3Ceiling(bytes) {
 }
 
 /**
- * One iperf3 run: a server bound to `bind` (command prefix `server`, e.g. `ip netns exec b`), a
- * client (prefix `client`) sending `bytes` to `connect:port`. MB/s as iperf3's receiver counts it,
- * or undefined when iperf3 is not installed.
- * @param {{ bind: string, connect: string, port: number, bytes: number, server: string[], client: string[] }} o
+ * One iperf3 run: a server on `bind:port` (command prefix `server`, e.g. `ip netns exec b`), a
+ * client (prefix `client`) sending `bytes` to `connect:connectPort` (default `port`; another port
+ * when a proxy is in between). MB/s as iperf3's receiver counts it, or undefined when iperf3 is
+ * not installed.
+ * @param {{ bind: string, connect: string, port: number, connectPort?: number, bytes: number, server: string[], client: string[] }} o
  * @returns {Promise<number | undefined>}
  */
 export async function iperf3Between(o) {
@@ -135,7 +136,7 @@ export async function iperf3Between(o) {
       })
     })
     if (!up) return undefined
-    const client = cmd(o.client, ['-c', o.connect, '-p', String(o.port), '-n', String(o.bytes), '-J'])
+    const client = cmd(o.client, ['-c', o.connect, '-p', String(o.connectPort ?? o.port), '-n', String(o.bytes), '-J'])
     let json = ''
     client.stdout.on('data', (d) => {
       json += d
