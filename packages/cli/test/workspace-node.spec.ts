@@ -33,6 +33,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 
 interface Member {
   name: string
+  peerId: string
   identity: KeyPair
   chainPem: string
   serial: string
@@ -63,7 +64,15 @@ async function freeUdpPort(): Promise<number> {
 async function issue(name: string): Promise<Member> {
   const identity = generateKeyPair()
   const cert = await ca.issuePeer({ publicKey: identity.publicKey, name, groups: ['staff'] })
-  return { name, identity, chainPem: cert.pem, serial: cert.serial, dir: join(base, name), udpPort: await freeUdpPort() }
+  return {
+    name,
+    peerId: cert.peerId,
+    identity,
+    chainPem: cert.pem,
+    serial: cert.serial,
+    dir: join(base, name),
+    udpPort: await freeUdpPort()
+  }
 }
 
 async function writeNode(m: Member, other: Member): Promise<void> {
@@ -80,7 +89,7 @@ cert: node.pem
 trust: ca.pem
 crl: [ca.crl]
 policy: policy.yaml
-runtime-dir: run
+runtime-dir: xdg/peerguard
 shares:
   - name: docs
     path: docs
@@ -178,6 +187,19 @@ describe('two nodes in one workspace', () => {
     const text = await runCli(['peers', '--config', join(member('laptop').dir, 'node.yaml')])
     expect(text.stdout).toMatch(/^ {2}hq {2}\S+ {2}up {2}127\.0\.0\.1 {2}v0 {2}share:docs@\d+$/m)
     await expect(rogueConnects()).resolves.toBeUndefined() // not revoked yet
+  })
+
+  it('a share client names a member instead of HOST:PORT; the local node resolves it and its peer ID is pinned', async () => {
+    const hq = member('hq')
+    await writeFile(join(member('laptop').dir, 'docs', 'plan.txt'), 'plan')
+    const creds = ['--identity', 'node.key', '--cert', 'node.pem', '--trust', 'ca.pem', '--crl', 'ca.crl', '--json']
+    const env = { XDG_RUNTIME_DIR: join(hq.dir, 'xdg') }
+    const ls = await runCli(['share', 'ls', 'laptop/docs', ...creds], { cwd: hq.dir, env })
+    expect(ls.code).toBe(0)
+    expect(ls.stderr).toMatch(new RegExp(`server laptop/docs: laptop \\(${member('laptop').peerId}\\), pinned`))
+    expect(JSON.parse(ls.stdout)).toMatchObject({ entries: [expect.objectContaining({ name: 'plan.txt' })] })
+    const nobody = await runCli(['share', 'ls', 'nobody', ...creds], { cwd: hq.dir, env })
+    expect([nobody.code, nobody.stderr]).toEqual([3, expect.stringMatching(/nobody: no workspace member by that name/)])
   })
 
   it('a revocation and a policy published on the admin node are applied by the other node', async () => {

@@ -3,7 +3,8 @@
  * (asked over its control socket). Members only, unless `--all` (then also the peers held as
  * unverified or revoked, with the code that keeps them out).
  */
-import { PeerguardError } from '@peerguard/interface'
+import { InvalidArgumentError, isPeerguardError, PeerguardError } from '@peerguard/interface'
+import type { ServiceKind } from '@peerguard/workspace'
 import type { Command } from 'commander'
 import { wantsJson } from '../common.js'
 import type { CliIO } from '../io.js'
@@ -23,6 +24,47 @@ export async function askPeers(opts: { socket?: string; config?: string }): Prom
   if (status.workspace === undefined)
     throw new PeerguardError('workspace-config-invalid', 'the node has no workspace: add a `workspace:` section to its config')
   return status.workspace
+}
+
+/**
+ * A client's target: `HOST:PORT` as given, or `PEER[/SERVICE]` — a member's name or peer ID, and
+ * optionally the service name when it offers several of `kind` — looked up in the local node's
+ * peer table (default control socket). Returns the address and the member's peer ID, which the
+ * client then pins: only that member may answer.
+ */
+export async function resolvePeer(target: string, kind: ServiceKind): Promise<{ address: string; peerId?: string }> {
+  if (target.includes(':')) return { address: target } // HOST:PORT (checked by the caller)
+  const [who, service] = target.split('/', 2) as [string, string | undefined]
+  let ws: WorkspaceStatus
+  try {
+    ws = await askPeers({})
+  } catch (err) {
+    if (!isPeerguardError(err) || err.code !== 'node-control-unavailable') throw err
+    throw new InvalidArgumentError(
+      `address: expected HOST:PORT, or the name or peer ID of a workspace member (no local node answers to look it up), got ${JSON.stringify(target)}`
+    )
+  }
+  const up = ws.peers.filter((p) => p.up && p.state === 'member')
+  const byId = up.filter((p) => p.peerId.replaceAll('-', '') === who.toUpperCase().replaceAll('-', ''))
+  const found = byId.length > 0 ? byId : up.filter((p) => p.name === who)
+  if (found.length === 0)
+    throw new PeerguardError('not-found', `${who}: no workspace member by that name or peer ID is up (see peerguard peers)`)
+  if (found.length > 1)
+    throw new PeerguardError('usage', `${who}: ${found.length} members have that name; give the peer ID (see peerguard peers)`)
+  const peer = found[0] as (typeof found)[number]
+  const offers = peer.services.filter((s) => s.kind === kind && (service === undefined || s.name === service))
+  if (offers.length !== 1)
+    throw new PeerguardError(
+      offers.length === 0 ? 'not-found' : 'usage',
+      offers.length === 0
+        ? `${who} offers no ${kind}${service === undefined ? '' : ` named ${service}`}`
+        : `${who} offers several ${kind}s: name one as ${who}/NAME`
+    )
+  const host = peer.host as string
+  return {
+    address: `${host.includes(':') ? `[${host}]` : host}:${(offers[0] as (typeof offers)[number]).port}`,
+    peerId: peer.peerId
+  }
 }
 
 export function formatPeers(ws: WorkspaceStatus, all: boolean): string[] {

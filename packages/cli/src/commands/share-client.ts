@@ -24,6 +24,7 @@ import {
 } from '../server-auth.js'
 import { openKey } from '../passphrase.js'
 import { crlOptions, loadTrust, readCertificates, wantsJson } from '../common.js'
+import { resolvePeer } from './peers.js'
 
 /** The credential flags of `share` (client and server): hardened with all of identity, cert and trust. */
 export interface CredentialOptions {
@@ -93,9 +94,15 @@ async function withClient<T>(
   io: CliIO,
   fn: (c: ShareClient) => Promise<T>
 ): Promise<{ value: T; server?: ReturnType<typeof serverJson> }> {
-  const target = parseShareAddress(address) // a bad address is a usage error before any warning
+  // a workspace member's name or peer ID (peers.ts) becomes its address, and its peer ID is pinned
+  const resolved = await resolvePeer(address, 'share')
+  const target = parseShareAddress(resolved.address) // a bad address is a usage error before any warning
   const hardened = opts.identity !== undefined || opts.cert !== undefined || opts.trust !== undefined
-  const auth = hardened ? await loadServerAuth(opts) : undefined
+  const given = hardened ? await loadServerAuth(opts) : undefined
+  const auth =
+    given === undefined || resolved.peerId === undefined || given.expectedPeerIds !== undefined
+      ? given
+      : { ...given, expectedPeerIds: [resolved.peerId] }
   const name = serverEntryName('share', target.host, target.port)
   const transport = await transportFrom(opts, io, 'client', auth === undefined ? undefined : { auth, name })
   const how = auth === undefined ? undefined : acceptanceOf(auth)
@@ -147,7 +154,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('ls')
       .description('list a folder of a share')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('[path]', 'folder in the share', '')
   )
     .addHelpText(
@@ -160,7 +167,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('get')
       .description('download a file (resumable)')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('<path>', 'file in the share')
       .argument('[local]', 'local file (default: the remote name in the current folder)')
       .option('--resume', 'continue an interrupted download (<local>.pgpart)')
@@ -175,7 +182,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('put')
       .description('upload a file (atomic: the server keeps the old content unless the whole upload verifies)')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('<local>', 'local file')
       .argument('[path]', 'destination in the share (default: the local name)')
       .addOption(
@@ -194,7 +201,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('rm')
       .description('delete a file or an empty folder')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('<path>', 'path in the share')
   )
     .addHelpText(
@@ -207,7 +214,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('mv')
       .description('rename or move inside the share')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('<from>', 'path in the share')
       .argument('<to>', 'new path in the share')
       .option('--overwrite', 'replace an existing destination')
@@ -222,7 +229,7 @@ export function registerShareClientCommands(share: Command, io: CliIO): void {
     share
       .command('mkdir')
       .description('create a folder')
-      .argument('<addr>', 'HOST:PORT')
+      .argument('<addr>', 'HOST:PORT, or a workspace member: NAME or PEER-ID[/SHARE]')
       .argument('<path>', 'path in the share')
       .option('-p, --parents', 'create missing parents')
   )
