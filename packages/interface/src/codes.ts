@@ -388,7 +388,20 @@ export const CODES = {
   'workspace-bundle-stale': code('the bundle version is not newer than the one held (no rollback)'),
   'workspace-bundle-content': code("a bundle's CRL or policy does not load; the bundle is refused and the one in force stays"),
   'workspace-fetch-failed': code('a bundle could not be fetched from the peer (connection, channel or protocol failure)'),
-  'workspace-config-invalid': code('the workspace options are malformed (group, port, interval, peers)', EXIT_CODES.USAGE)
+  'workspace-config-invalid': code('the workspace options are malformed (group, port, interval, peers)', EXIT_CODES.USAGE),
+  'enroll-token-malformed': code('an enrollment token is not a pgjoin1 string (prefix, length or checksum)', EXIT_CODES.USAGE),
+  'enroll-token-unknown': code('the CA holds no enrollment token with this ID', EXIT_CODES.FINDING),
+  'enroll-token-expired': code('the enrollment token expired before it was used', EXIT_CODES.FINDING),
+  'enroll-token-used': code('the enrollment token was already used (tokens are single-use; a replay)', EXIT_CODES.FINDING),
+  'enroll-token-mac': code(
+    "the joiner's token proof does not verify (wrong secret, or not bound to this channel and key)",
+    EXIT_CODES.FINDING
+  ),
+  'enroll-widening': code('the request asks for another name or groups than the token binds', EXIT_CODES.FINDING),
+  'enroll-csr-mismatch': code("the request's key is not the key that authenticated the enrollment channel", EXIT_CODES.FINDING),
+  'enroll-ca-mismatch': code("the enrollment server proves no certificate under the token's root", EXIT_CODES.FINDING),
+  'enroll-malformed': code('an enrollment message is truncated, too large or not in the wire format'),
+  'enroll-failed': code('enrollment could not run (connection, channel, timeout, or the CA could not issue)')
 } as const satisfies Record<string, CodeInfo>
 
 /** A stable error or result code from the table in `CODES`. */
