@@ -44,7 +44,8 @@ export async function startLoopbackRegistry(
   }
   for (const [location, entry] of Object.entries(repoLock.packages)) {
     if (!location.includes('node_modules/') || entry.link === true || entry.integrity === undefined) continue
-    const name = nameAt(location)
+    // an alias (`node_modules/libp2p-v3` installed from `npm:libp2p@3`) is served under its real name
+    const name = entry.name ?? nameAt(location)
     if (name.startsWith('@peerguard/')) continue
     const { resolved: _r, integrity, link: _l, dev: _d, devOptional: _o, peer: _p, optional: _x, ...fields } = entry
     const base = name.startsWith('@') ? name.split('/')[1] : name

@@ -8,80 +8,48 @@
  * build info, no `@internal` members in the published types.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, normalize } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { consumerLock, type LockEntry, type Packed } from './packaging-lock.js'
+import { consumerLock } from './packaging-lock.js'
+import {
+  MANIFESTS,
+  type Manifest,
+  NPM_QUIET,
+  npm,
+  type PackedFiles,
+  PUBLIC,
+  packedMap,
+  packPublicPackages,
+  REPO_LOCK as repoLock,
+  ROOT,
+  WORKSPACE_DIRS as workspaceDirs
+} from './packaging-packs.js'
 import { startLoopbackRegistry } from './packaging-registry.js'
 
 const execFileAsync = promisify(execFile)
 
-const ROOT = join(import.meta.dirname, '..')
-const DIRS = readdirSync(join(ROOT, 'packages')).filter((d) => existsSync(join(ROOT, 'packages', d, 'package.json')))
-type Manifest = Packed['manifest'] & {
-  private?: boolean
-  exports: Record<string, Record<string, string>>
-  files: string[]
-  repository?: { type: string; url: string; directory: string }
-  bugs?: { url: string }
-  homepage?: string
-}
-const MANIFESTS = new Map(
-  DIRS.map((d) => [d, JSON.parse(readFileSync(join(ROOT, 'packages', d, 'package.json'), 'utf8')) as Manifest])
-)
-const PUBLIC = DIRS.filter((d) => MANIFESTS.get(d)?.private !== true)
 const LICENSE = readFileSync(join(ROOT, 'LICENSE'), 'utf8')
-const NPM_QUIET = ['--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error']
 
 let work: string
 /** package folder name → the tarball and the files it holds */
-const packs = new Map<string, { tarball: string; files: string[] }>()
+let packs = new Map<string, PackedFiles>()
 let consumer: string
-
-/** `npm …` in `cwd`; the output, or an error carrying npm's own stderr. */
-function npm(args: string[], cwd: string): string {
-  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 600_000 })
-  if (r.status !== 0) throw new Error(`npm ${args.join(' ')} (in ${cwd}) failed: ${r.stderr || r.stdout}`)
-  return r.stdout
-}
 
 /** A file's text from inside a tarball. */
 function fromTarball(tarball: string, path: string): string {
   return execFileSync('tar', ['-xOzf', tarball, `package/${path}`], { encoding: 'utf8', maxBuffer: 64 << 20 })
 }
 
-function packedMap(): Map<string, Packed> {
-  return new Map(
-    PUBLIC.map((d) => {
-      const m = MANIFESTS.get(d) as Manifest
-      return [m.name, { manifest: m, tarball: packs.get(d)?.tarball as string }]
-    })
-  )
-}
-
-const workspaceDirs = new Map(DIRS.map((d) => [(MANIFESTS.get(d) as Manifest).name, `packages/${d}`]))
-const repoLock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> }
-
 beforeAll(() => {
-  try {
-    execFileSync('npx', ['tsc', '-b', ...DIRS.map((d) => join('packages', d))], { cwd: ROOT, stdio: 'pipe' })
-  } catch (err) {
-    // tsc -b still emits when a package has type errors (npm test reports those); judge by dist.
-    if (!DIRS.every((d) => existsSync(join(ROOT, 'packages', d, 'dist', 'index.js')))) throw err
-  }
   work = mkdtempSync(join(tmpdir(), 'pg-packaging-'))
-  mkdirSync(join(work, 'packs'))
-  for (const d of PUBLIC) {
-    const out = npm(['pack', '--json', '--ignore-scripts', '--pack-destination', join(work, 'packs')], join(ROOT, 'packages', d))
-    const [info] = JSON.parse(out) as [{ filename: string; files: { path: string }[] }]
-    packs.set(d, { tarball: join(work, 'packs', info.filename), files: info.files.map((f) => f.path) })
-  }
+  packs = packPublicPackages(work)
   // The fresh project: every public package from its tarball, and @types/node for the consumer's tsc.
   consumer = join(work, 'consumer')
   mkdirSync(consumer)
-  const packed = packedMap()
+  const packed = packedMap(packs)
   const dependencies: Record<string, string> = Object.fromEntries([...packed].map(([name, p]) => [name, `file:${p.tarball}`]))
   dependencies['@types/node'] = repoLock.packages['node_modules/@types/node']?.version as string
   writeFileSync(
@@ -243,7 +211,7 @@ describe('a fresh project that installed the tarballs', () => {
   it('`peerguard --version` from a global install (`npm install -g @peerguard/cli`)', async () => {
     // A global install reads no lockfile: npm resolves from a registry, here one on 127.0.0.1 that
     // serves the packed packages and, for registry packages, what package-lock.json pins (cached).
-    const registry = await startLoopbackRegistry(repoLock, packedMap())
+    const registry = await startLoopbackRegistry(repoLock, packedMap(packs))
     const prefix = join(work, 'global')
     try {
       await execFileAsync(

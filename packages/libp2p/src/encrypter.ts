@@ -1,7 +1,6 @@
 import type {
   ComponentLogger,
   ConnectionEncrypter,
-  MultiaddrConnection,
   PeerId as Libp2pPeerId,
   PrivateKey,
   SecurableStream,
@@ -187,19 +186,15 @@ export class PeerguardEncrypter implements ConnectionEncrypter<PeerguardExtensio
     return libp2pPeerIdFromPeerguard(this.#o.identity.publicKey)
   }
 
-  secureOutbound<Stream extends SecurableStream = MultiaddrConnection>(
-    connection: Stream,
-    options?: SecureConnectionOptions
-  ): Promise<SecuredConnection<Stream, PeerguardExtensions>> {
-    return this.#secure('outbound', connection, options)
-  }
+  // Typed as the ConnectionEncrypter of the @libp2p/interface the application installed: libp2p 2
+  // (an it-stream duplex in and out) or libp2p 3 (a MessageStream in and out) type-check without casts.
+  /** Secure a connection this node dialled. */
+  readonly secureOutbound: ConnectionEncrypter<PeerguardExtensions>['secureOutbound'] = (connection, options) =>
+    this.#secure('outbound', connection, options)
 
-  secureInbound<Stream extends SecurableStream = MultiaddrConnection>(
-    connection: Stream,
-    options?: SecureConnectionOptions
-  ): Promise<SecuredConnection<Stream, PeerguardExtensions>> {
-    return this.#secure('inbound', connection, options)
-  }
+  /** Secure a connection this node accepted. */
+  readonly secureInbound: ConnectionEncrypter<PeerguardExtensions>['secureInbound'] = (connection, options) =>
+    this.#secure('inbound', connection, options)
 
   #muxers(options: SecureConnectionOptions | undefined): Map<string, StreamMuxerFactory> {
     if (!this.#o.earlyMuxers || options?.skipStreamMuxerNegotiation === true) return new Map()

@@ -16,6 +16,11 @@ export interface GuardHandlerOptions {
   action?: string
   /** Write every decision here (an `operation` record, verb `open-stream`). When writing fails the stream is refused. Default: none. */
   log?: DecisionSink
+  /**
+   * Called once a refused stream was aborted, with the error it was aborted with and the peer (undefined
+   * when peerguard did not secure the connection): to report or count refusals. Default: none.
+   */
+  onRefused?: (error: Libp2pProtocolDeniedError, peer: PeerInfo | undefined) => void
 }
 
 /** The part of a libp2p stream (2.x or 3.x) the guard uses. */
@@ -90,6 +95,9 @@ export function guardHandler<H extends (...args: never[]) => unknown>(
     throw new InvalidArgumentError('options.log: expected a decision log (an object with append(record))')
   const action = options.action ?? 'get'
   assertString('options.action', action, { nonEmpty: true, maxLength: 64 })
+  const { onRefused } = options
+  if (onRefused !== undefined && typeof onRefused !== 'function')
+    throw new InvalidArgumentError('options.onRefused: expected a function')
 
   const guarded = async (...args: unknown[]): Promise<unknown> => {
     const found = streamAndConnection(args)
@@ -150,7 +158,9 @@ export function guardHandler<H extends (...args: never[]) => unknown>(
     }
     if (!allowed) {
       remoteClose.replay()
-      stream.abort(new Libp2pProtocolDeniedError(`${protocol || 'stream'} refused: ${code}: ${reason}`, { details: { code } }))
+      const refusal = new Libp2pProtocolDeniedError(`${protocol || 'stream'} refused: ${code}: ${reason}`, { details: { code } })
+      stream.abort(refusal)
+      onRefused?.(refusal, peer)
       return undefined
     }
     try {

@@ -65,6 +65,7 @@ describe('peerOf, guardHandler, refuseStockNoise (units)', () => {
     expect(() => guardHandler({} as never, () => {})).toThrow(expect.objectContaining({ code: 'invalid-argument' }))
     expect(() => guardHandler(policy, 'x' as never)).toThrow(/handler: expected/)
     expect(() => guardHandler(policy, () => {}, { log: {} as never })).toThrow(/options.log/)
+    expect(() => guardHandler(policy, () => {}, { onRefused: 'x' as never })).toThrow('options.onRefused: expected a function')
   })
 
   it('guardHandler aborts a stream on a connection peerguard did not secure, logs it, and never runs the handler (libp2p 2 and 3 signatures)', async () => {
@@ -75,8 +76,9 @@ describe('peerOf, guardHandler, refuseStockNoise (units)', () => {
       () => {
         ran++
       },
-      { log }
+      { log, onRefused: (error, peer) => refused.push({ error, peer }) }
     )
+    const refused: { error: Error; peer: unknown }[] = []
     const aborted: Error[] = []
     const stream = { protocol: '/ok/1', abort: (e: Error) => aborted.push(e) }
     await (guarded as (...a: unknown[]) => Promise<void>)(stream, {}) // libp2p 3
@@ -84,6 +86,9 @@ describe('peerOf, guardHandler, refuseStockNoise (units)', () => {
     expect(ran).toBe(0)
     expect(aborted).toHaveLength(2)
     expect(aborted[0]).toMatchObject({ code: 'libp2p-protocol-denied' })
+    // onRefused hears of each refusal, with the very error the stream was aborted with
+    expect(refused.map((r) => r.error)).toEqual(aborted)
+    expect(refused[0]?.peer).toBeUndefined()
     expect(log.records[0]).toMatchObject({
       kind: 'operation',
       allowed: false,

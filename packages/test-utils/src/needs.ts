@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { describe as Describe, it as It } from '@jest/globals'
 import { InvalidArgumentError } from '@peerguard/interface'
+import { NODE24_ENV, node24Binary } from './node24.js'
 
 /**
  * What a test may need from the machine: root, a kernel feature, a Debian tool, or the optional
@@ -35,6 +36,7 @@ export type Capability =
   | 'chromium'
   | 'rsyslogd'
   | 'systemd-analyze'
+  | 'node24'
 
 /** The environment variable that turns a missing capability from a visible skip into a failure. */
 export const REQUIRE_ALL_ENV = 'PEERGUARD_REQUIRE_ALL'
@@ -123,7 +125,11 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
   python3: tool('python3', 'python3'),
   chromium: tool('chromium', 'chromium'),
   rsyslogd: tool('rsyslogd', 'rsyslog'),
-  'systemd-analyze': tool('systemd-analyze', 'systemd')
+  'systemd-analyze': tool('systemd-analyze', 'systemd'),
+  node24: {
+    hint: `run on Node 24, or set ${NODE24_ENV} to a Node 24 binary (npm install --prefix .tmp/node24 node@24; .ci/run does)`,
+    present: () => node24Binary() !== undefined
+  }
 }
 
 /** Every capability `needs()` knows, in a stable order. */
