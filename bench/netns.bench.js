@@ -46,6 +46,7 @@ const inNs = (ns) => ['ip', 'netns', 'exec', ns]
 const missing = [
   process.getuid?.() === 0 ? undefined : 'root (network namespaces)',
   ...['ip', 'nebula', 'nebula-cert', 'iperf3'].map((t) => (which(t) ? undefined : t)),
+  existsSync('/dev/net/tun') ? undefined : '/dev/net/tun (for the Nebula tunnels)',
   existsSync(PEERGUARD_BIN) ? undefined : 'a build (npm run build) for the proxy'
 ].filter((m) => m !== undefined)
 if (missing.length > 0) {
