@@ -216,5 +216,5 @@ gate.describe('a fresh project: npm install libp2p@3 and the packed packages, tw
     expect(ours(tsc().out)).toEqual([expect.stringMatching(/^consumer\.ts\(\d+,\d+\): error TS2322/)])
     writeFileSync(join(app, 'consumer.ts'), TS_CONSUMER.replace('stream.send(evt.data)', 'stream.send(42)'))
     expect(ours(tsc().out)).toEqual([expect.stringMatching(/^consumer\.ts\(\d+,\d+\): error TS2345/)])
-  })
+  }, 600_000)
 })
