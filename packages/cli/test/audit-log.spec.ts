@@ -191,7 +191,7 @@ describe('peerguard decision log (black box)', () => {
     expect((await peerguard('share', 'ls', again.addr as string, '', ...creds('bob'))).code).toBe(0)
     again.proc.kill('SIGTERM')
     expect(await again.exited).toBe(0)
-    expect(again.err()).toMatch(/warning: decision log: cut off a torn last entry of 27 bytes/)
+    expect(again.err()).toMatch(/"level":"warn","event":"notice","msg":"decision log: cut off a torn last entry of 27 bytes/)
     const v = await peerguard('audit', 'log', 'verify', log, '--key', lan.peer('alice').cert, '--json')
     expect(v.code).toBe(0)
     const kinds = (await lines(log)).map((l) => JSON.parse(l))
