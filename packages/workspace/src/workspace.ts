@@ -5,43 +5,27 @@
  * Events: `peer` (WorkspacePeer) when a peer's state changes, `bundle` (Bundle) when a bundle is
  * applied, `refused` ({ code, message, from }) for every announcement or bundle refused.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import type { RemoteInfo, Socket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { type ChannelListener, createListener } from '@peerguard/channel'
 import { equalBytes, isPeerguardError, type PeerInfo, PeerguardError } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
-import { type AnnouncedService, openAnnouncement, sealAnnouncement } from './announcement.js'
+import { type AnnouncedService, MAX_ADDRESSES, MAX_SERVICES, openAnnouncement, sealAnnouncement } from './announcement.js'
 import { type Bundle, verifyBundle } from './bundle.js'
 import { readBundleFile, saveBundleFile } from './bundle-file.js'
 import { AnnouncementError } from './errors.js'
 import { FETCH_PROTOCOL, fetchBundle, serveFetch } from './fetch.js'
 import { resolveWorkspaceOptions, type ResolvedWorkspaceOptions, type UdpTarget, type WorkspaceOptions } from './options.js'
 import { type PeerEntry, PeerTable, type WorkspacePeer } from './peer-table.js'
+import { PullScheduler } from './pull-scheduler.js'
 import { SourceLimiter } from './rate-limit.js'
+import { emptyStats, type Refusal, type WorkspaceStats } from './stats.js'
+import { openUdp } from './udp.js'
 import { announceKeyOf, workspaceIdHex, workspaceIdOf } from './workspace-id.js'
 
-/** What a member has sent and refused, for tests, benchmarks and `peerguard peers --json`. */
-export interface WorkspaceStats {
-  announcementsSent: number
-  announcementBytesSent: number
-  announcementsAccepted: number
-  fetches: number
-  fetchBytes: number
-  refused: Record<string, number>
-}
-
-export interface Refusal {
-  readonly code: string
-  readonly message: string
-  readonly from: string
-}
-
-/** Retry a failed pull from the same peer no sooner than this. */
-const PULL_BACKOFF_MS = 1000
 /** Retry a bundle version whose application failed no sooner than this. */
 const APPLY_RETRY_MS = 30_000
-const MAX_CONCURRENT_PULLS = 4
 
 function codeOf(err: unknown): string {
   return isPeerguardError(err) ? err.code : 'internal'
@@ -49,14 +33,7 @@ function codeOf(err: unknown): string {
 
 export class Workspace extends EventEmitter {
   readonly workspaceId: string
-  readonly stats: WorkspaceStats = {
-    announcementsSent: 0,
-    announcementBytesSent: 0,
-    announcementsAccepted: 0,
-    fetches: 0,
-    fetchBytes: 0,
-    refused: {}
-  }
+  readonly stats: WorkspaceStats = emptyStats()
   readonly #o: WorkspaceOptions
   readonly #r: ResolvedWorkspaceOptions
   readonly #root: Uint8Array
@@ -75,8 +52,7 @@ export class Workspace extends EventEmitter {
   #soon: NodeJS.Timeout | undefined
   #closed = false
   #applying: Promise<void> = Promise.resolve()
-  readonly #pulling = new Set<string>()
-  readonly #lastPull = new Map<string, number>()
+  readonly #pulls: PullScheduler
   readonly #failedVersions = new Map<number, number>()
 
   /** @internal use Workspace.start. */
@@ -92,6 +68,7 @@ export class Workspace extends EventEmitter {
     this.#limiter = new SourceLimiter(this.#r.rateLimit.perSecond, this.#r.rateLimit.burst)
     this.#targets = [...(options.peers ?? [])]
     this.#services = [...(options.advertise?.services ?? [])]
+    this.#pulls = new PullScheduler(this.#r.fetchJitterMs, () => this.#r.clock.now())
   }
 
   /** Load the stored bundle, open the service and UDP sockets, announce, and keep announcing. */
@@ -182,17 +159,7 @@ export class Workspace extends EventEmitter {
   announce(): void {
     const udp = this.#udp
     if (udp === undefined || this.#closed) return
-    const datagram = sealAnnouncement(
-      {
-        timestampMs: this.#r.clock.now(),
-        seq: this.#seq++ % 0x100000000,
-        bundleVersion: this.bundleVersion,
-        fetchPort: this.#servicePort,
-        addresses: [...(this.#o.advertise?.addresses ?? [])],
-        services: this.#services
-      },
-      { identity: this.#o.identity, workspaceId: this.#id, key: this.#key }
-    )
+    const datagram = this.#datagram()
     const send = (host: string, port: number): void => {
       this.stats.announcementsSent++
       this.stats.announcementBytesSent += datagram.length
@@ -200,6 +167,29 @@ export class Workspace extends EventEmitter {
     }
     if (this.#o.multicast !== undefined) send(this.#o.multicast.group, this.#o.multicast.port)
     for (const t of this.#targets) send(t.host, t.port)
+  }
+
+  /** This member's announcement; services that do not fit one datagram are left out (the first ones stay). */
+  #datagram(): Uint8Array {
+    const services = this.#services.slice(0, MAX_SERVICES)
+    for (;;) {
+      try {
+        return sealAnnouncement(
+          {
+            timestampMs: this.#r.clock.now(),
+            seq: this.#seq++ % 0x100000000,
+            bundleVersion: this.bundleVersion,
+            fetchPort: this.#servicePort,
+            addresses: [...(this.#o.advertise?.addresses ?? [])].slice(0, MAX_ADDRESSES),
+            services
+          },
+          { identity: this.#o.identity, workspaceId: this.#id, key: this.#key }
+        )
+      } catch (err) {
+        if (services.length === 0) throw err
+        services.pop()
+      }
+    }
   }
 
   /** Announce within a few ms (several changes at once make one datagram). */
@@ -272,24 +262,11 @@ export class Workspace extends EventEmitter {
   }
 
   async #openUdp(): Promise<void> {
-    const m = this.#o.multicast
-    const udp = createSocket({ type: 'udp4', reuseAddr: m !== undefined })
-    udp.on('message', (msg, rinfo) => this.#onDatagram(msg, rinfo))
-    udp.on('error', (err) => this.#refuse('io-error', err.message, 'udp'))
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject)
-      udp.bind(this.#o.udp?.port ?? m?.port ?? 0, this.#o.udp?.host ?? (m === undefined ? '127.0.0.1' : '0.0.0.0'), () => {
-        udp.off('error', reject)
-        resolve()
-      })
-    })
-    if (m !== undefined) {
-      udp.addMembership(m.group, m.interface)
-      if (m.interface !== undefined) udp.setMulticastInterface(m.interface)
-      udp.setMulticastTTL(1)
-      udp.setMulticastLoopback(true)
-    }
-    this.#udp = udp
+    this.#udp = await openUdp(
+      this.#o,
+      (msg, rinfo) => this.#onDatagram(msg, rinfo),
+      (err) => this.#refuse('io-error', err.message, 'udp')
+    )
   }
 
   #onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
@@ -318,28 +295,12 @@ export class Workspace extends EventEmitter {
     }
     const wantsBundle = entry.bundleVersion > this.bundleVersion && !this.#versionBlocked(entry.bundleVersion, now)
     if (entry.fetchPort !== 0 && (entry.state === 'unverified' || (entry.state === 'member' && wantsBundle)))
-      this.#schedulePull(entry, now)
+      this.#pulls.schedule(entry.peerId, () => this.#pull(entry))
   }
 
   #versionBlocked(version: number, now: number): boolean {
     const at = this.#failedVersions.get(version)
     return at !== undefined && now - at < APPLY_RETRY_MS
-  }
-
-  #schedulePull(entry: PeerEntry, now: number): void {
-    const k = entry.peerId
-    if (this.#pulling.has(k) || this.#pulling.size >= MAX_CONCURRENT_PULLS) return
-    if (now - (this.#lastPull.get(k) ?? 0) < PULL_BACKOFF_MS) return
-    this.#pulling.add(k)
-    const delay = Math.floor(Math.random() * (this.#r.fetchJitterMs + 1))
-    setTimeout(() => {
-      this.#pull(entry).then((ok) => {
-        this.#pulling.delete(k)
-        // only a failed pull waits before the next try: a new version announced next is pulled at once
-        if (ok) this.#lastPull.delete(k)
-        else this.#lastPull.set(k, this.#r.clock.now())
-      })
-    }, delay)
   }
 
   /** Fetch from a peer: learns its certificate (the channel verifies it) and a newer bundle, if any. */

@@ -142,8 +142,13 @@ export async function startNodeWorkspace(o: NodeWorkspaceOptions): Promise<NodeW
     apply: (bundle) => applyToNode(o, bundle)
   })
   workspace.on('bundle', (b: Bundle) => o.io.err(`peerguard: workspace: applied bundle version ${b.version}`))
+  // bundle refusals each time; a revoked member (which keeps announcing) once per address
+  const revokedSeen = new Set<string>()
   workspace.on('refused', (r: { code: string; message: string; from: string }) => {
-    if (r.code.startsWith('workspace-bundle') || r.code === 'workspace-announce-revoked')
+    const revoked = r.code === 'workspace-announce-revoked'
+    if (revoked && (revokedSeen.has(r.from) || revokedSeen.size > 1024)) return
+    if (revoked) revokedSeen.add(r.from)
+    if (revoked || r.code.startsWith('workspace-bundle'))
       o.io.err(`peerguard: warning: workspace: refused (${r.code}) from ${r.from}: ${r.message}`)
   })
   // trust or CRLs reloaded from files: members are checked again
