@@ -17,7 +17,8 @@ jest.setTimeout(180_000)
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')
 const NS = `pg-ws-${process.pid}`
-const MEMBERS = 6
+/** How many member processes (the admin included); `PEERGUARD_WORKSPACE_MEMBERS` sizes a larger run. */
+const MEMBERS = Math.max(3, Math.min(64, Number(process.env.PEERGUARD_WORKSPACE_MEMBERS ?? 6) || 6))
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
 interface Proc {
@@ -26,6 +27,7 @@ interface Proc {
   child: ChildProcessWithoutNullStreams
   members: string[]
   bundle: { version: number; at: number } | undefined
+  stats: { announcementsSent: number; announcementBytesSent: number; fetches: number; fetchBytes: number } | undefined
   waiters: Array<() => void>
   stderr: string[]
 }
@@ -81,12 +83,22 @@ gate.describe('workspace over multicast in a network namespace', () => {
         env: { ...process.env, PG_MEMBER: JSON.stringify(setup) },
         stdio: 'pipe'
       })
-      const p: Proc = { name, serial: peer.certificate.serial, child, members: [], bundle: undefined, waiters: [], stderr: [] }
+      const p: Proc = {
+        name,
+        serial: peer.certificate.serial,
+        child,
+        members: [],
+        bundle: undefined,
+        stats: undefined,
+        waiters: [],
+        stderr: []
+      }
       child.stderr.on('data', (c: Buffer) => p.stderr.push(c.toString()))
       createInterface({ input: child.stdout }).on('line', (line) => {
         const e = JSON.parse(line) as { event: string; names?: string[]; version?: number; at?: number }
         if (e.event === 'members') p.members = e.names ?? []
         if (e.event === 'bundle') p.bundle = { version: e.version as number, at: e.at as number }
+        if (e.event === 'stats') p.stats = (e as unknown as { stats: Proc['stats'] }).stats
         for (const w of [...p.waiters]) w()
       })
       procs.push(p)
@@ -113,8 +125,17 @@ gate.describe('workspace over multicast in a network namespace', () => {
       expect(p.members).not.toContain(revoked.name)
     }
     const times = others.map((p) => (p.bundle?.at as number) - t0).sort((a, b) => a - b)
+    // what the whole workspace sent, from start-up to here (announcements include the discovery)
+    for (const p of procs) {
+      p.stats = undefined
+      p.child.stdin.write(`${JSON.stringify({ stats: true })}\n`)
+    }
+    await Promise.all(procs.map((p) => until(p, () => p.stats !== undefined, 'its stats')))
+    const sum = (k: 'announcementsSent' | 'announcementBytesSent' | 'fetches' | 'fetchBytes'): number =>
+      procs.reduce((n, p) => n + (p.stats?.[k] ?? 0), 0)
     process.stderr.write(
-      `workspace netns: ${others.length} members applied the revocation in median ${times[Math.floor(times.length / 2)]} ms, worst ${times[times.length - 1]} ms\n`
+      `workspace netns: ${others.length} members applied the revocation in median ${times[Math.floor(times.length / 2)]} ms, worst ${times[times.length - 1]} ms; ` +
+        `${MEMBERS} processes sent ${sum('announcementsSent')} announcements (${sum('announcementBytesSent')} B) and made ${sum('fetches')} fetches (${sum('fetchBytes')} B of bundles)\n`
     )
   })
 })
