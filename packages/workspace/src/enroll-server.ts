@@ -1,0 +1,174 @@
+/**
+ * The CA side of enrollment (SPEC.md §6.4). A joiner has no certificate yet, so the enrollment
+ * channel accepts a certificate-less initiator (a throwaway in-memory known-peers store per
+ * connection) and admits it to nothing but this exchange: the joiner is authenticated by its
+ * token (secret matching the filed hash, and a proof bound to the handshake hash and its CSR),
+ * never by the channel. The token is claimed (O_EXCL marker) before the certificate is issued,
+ * so a token enrolls exactly one key; the certificate carries the token's name and groups only.
+ */
+import type { Duplex } from 'node:stream'
+import { KnownPeers, secureInbound } from '@peerguard/channel'
+import type { KeyPair } from '@peerguard/identity'
+import { equalBytes, isPeerguardError } from '@peerguard/interface'
+import { type CertificateAuthority, parseCsr, type ParsedCsr } from '@peerguard/pki'
+import { type EnrollCode, EnrollError } from './enroll-errors.js'
+import {
+  decodeHello,
+  decodeRequest,
+  ENROLL_PROTOCOL,
+  encodeChallenge,
+  encodeRefusal,
+  encodeResult,
+  frame,
+  MessageReader,
+  tokenProof
+} from './enroll-wire.js'
+import type { TokenStore } from './token-store.js'
+
+/** One enrollment outcome, for the CA's decision log. */
+export interface EnrollEvent {
+  readonly outcome: 'enrolled' | 'refused'
+  /** `enrolled`, or the refusal's enroll-* code. */
+  readonly code: string
+  readonly reason: string
+  readonly tokenId?: string
+  readonly name?: string
+  readonly groups?: readonly string[]
+  readonly peerId?: string
+  readonly address?: string
+  readonly serial?: string
+}
+
+export interface EnrollmentServiceOptions {
+  /** The CA (opened with its key) that issues the certificates. */
+  ca: CertificateAuthority
+  /** The root the CA chains to (the token's fingerprint names it). */
+  root: Uint8Array
+  tokens: TokenStore
+  /** The CA node's identity and its certificate chain (leaf first), which the joiner checks. */
+  identity: KeyPair
+  chain: readonly Uint8Array[]
+  /** What a new member receives besides its certificate (each read at the time of the join). */
+  crl?: () => Uint8Array | undefined
+  bundle?: () => Uint8Array | undefined
+  policy?: () => string | undefined
+  /** Lifetime of the issued certificates in days. Default: the CA's default. */
+  days?: number
+  onEvent?: (event: EnrollEvent) => void
+  /** Deadline for each message of the joiner, ms. Default 10000. */
+  timeoutMs?: number
+}
+
+/** Answers enrollment channels; `handle` never throws (every outcome goes to `onEvent`). */
+export class EnrollmentService {
+  readonly #o: EnrollmentServiceOptions
+
+  constructor(options: EnrollmentServiceOptions) {
+    this.#o = options
+  }
+
+  async handle(socket: Duplex): Promise<void> {
+    const o = this.#o
+    const timeoutMs = o.timeoutMs ?? 10_000
+    const address = remoteAddress(socket)
+    const facts: { tokenId?: string; name?: string; groups?: readonly string[]; peerId?: string } = {}
+    const refuse = (code: EnrollCode | 'enroll-failed', reason: string): void =>
+      o.onEvent?.({ outcome: 'refused', code, reason, ...facts, ...(address === undefined ? {} : { address }) })
+    let channel: Awaited<ReturnType<typeof secureInbound>>
+    try {
+      channel = await secureInbound(socket, {
+        identity: o.identity,
+        chain: [...o.chain],
+        knownPeers: { store: KnownPeers.inMemory(), name: 'enroll', trustOnFirstUse: true },
+        protocols: [ENROLL_PROTOCOL],
+        handshakeTimeoutMs: timeoutMs
+      })
+    } catch (err) {
+      socket.destroy()
+      refuse('enroll-failed', `the enrollment channel failed (${isPeerguardError(err) ? err.code : 'internal'})`)
+      return
+    }
+    const peer = channel.remotePeer
+    facts.peerId = peer.peerId
+    const reader = new MessageReader(channel)
+    try {
+      if (channel.protocol !== ENROLL_PROTOCOL)
+        throw new EnrollError('enroll-malformed', 'the joiner did not speak the enrollment protocol')
+      const tokenId = decodeHello(await reader.next('hello', timeoutMs))
+      facts.tokenId = Buffer.from(tokenId).toString('hex')
+      const record = await o.tokens.lookup(tokenId)
+      facts.name = record.name
+      facts.groups = record.groups
+      channel.write(
+        frame(encodeChallenge({ root: o.root, serverChain: o.chain, crl: o.crl?.(), name: record.name, groups: record.groups }))
+      )
+      const request = decodeRequest(await reader.next('request', timeoutMs))
+      const expected = tokenProof(request.secret, channel.handshakeHash, tokenId, request.csr)
+      const secretOk = await o.tokens.secretMatches(tokenId, request.secret)
+      if (!secretOk || !equalBytes(expected, request.proof))
+        throw new EnrollError('enroll-token-mac', 'the token proof does not verify')
+      checkCsr(request.csr, peer.publicKey, record)
+      await o.tokens.claim(tokenId, peer.peerId)
+      let issued: Awaited<ReturnType<CertificateAuthority['signCsr']>>
+      try {
+        issued = await o.ca.signCsr(request.csr, {
+          name: record.name,
+          groups: [...record.groups],
+          peerId: peer.peerId,
+          ...(o.days === undefined ? {} : { days: o.days })
+        })
+      } catch (err) {
+        throw new EnrollError('enroll-failed', `the CA could not issue (${isPeerguardError(err) ? err.code : 'internal'})`, {
+          cause: err
+        })
+      }
+      channel.end(
+        frame(
+          encodeResult({
+            chain: [...issued.chain, o.root],
+            bundle: o.bundle?.(),
+            policy: o.policy?.()
+          })
+        )
+      )
+      o.onEvent?.({
+        outcome: 'enrolled',
+        code: 'enrolled',
+        reason: `enrolled ${record.name} as ${peer.peerId}`,
+        ...facts,
+        serial: issued.serial,
+        ...(address === undefined ? {} : { address })
+      })
+    } catch (err) {
+      const code: EnrollCode = err instanceof EnrollError ? (err.code as EnrollCode) : 'enroll-failed'
+      if (!channel.destroyed) channel.end(frame(encodeRefusal(code)))
+      refuse(code, err instanceof Error ? err.message : 'internal error')
+    }
+  }
+}
+
+/** The CSR certifies the key that authenticated the channel, and asks for nothing beyond the token. */
+function checkCsr(csr: Uint8Array, channelKey: Uint8Array, record: { name: string; groups: readonly string[] }): void {
+  let parsed: ParsedCsr
+  try {
+    parsed = parseCsr(csr)
+  } catch (err) {
+    throw new EnrollError(
+      'enroll-malformed',
+      `the certificate request does not parse (${isPeerguardError(err) ? err.code : 'internal'})`
+    )
+  }
+  if (parsed.publicKey.keyType !== 'ed25519' || !equalBytes(parsed.publicKey.raw, channelKey))
+    throw new EnrollError('enroll-csr-mismatch', "the request's key is not the key that authenticated the channel")
+  const cn = parsed.subject.commonName
+  if (cn !== undefined && cn !== record.name)
+    throw new EnrollError('enroll-widening', 'the request asks for another name than the token binds')
+  const ous = parsed.subject.organizationalUnits
+  if (ous.some((g) => !record.groups.includes(g)))
+    throw new EnrollError('enroll-widening', 'the request asks for groups the token does not bind')
+}
+
+function remoteAddress(socket: Duplex): string | undefined {
+  const s = socket as { remoteAddress?: string; remotePort?: number }
+  return s.remoteAddress === undefined ? undefined : `${s.remoteAddress}:${s.remotePort}`
+}

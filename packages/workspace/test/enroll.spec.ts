@@ -1,0 +1,229 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair, type KeyPair } from '@peerguard/identity'
+import { createCsr, verifyPeerChain } from '@peerguard/pki'
+import { makeTestPki, type TestPki } from '@peerguard/test-utils'
+import {
+  type EnrollEvent,
+  EnrollError,
+  EnrollmentService,
+  type EnrollToken,
+  enroll,
+  parseToken,
+  rootFingerprintOf,
+  TOKEN_DIR,
+  TokenStore
+} from '../src/index.js'
+import { rawJoin } from './enroll-helpers.js'
+
+interface CaNode {
+  pki: TestPki
+  dir: string
+  tokens: TokenStore
+  events: EnrollEvent[]
+  server: Server
+  port: number
+  clock: { now(): number }
+  skewMs: number
+}
+
+async function startCaNode(caName: string): Promise<CaNode> {
+  const pki = await makeTestPki({ caName, peers: [{ name: 'admin', groups: ['admins'] }] })
+  const admin = pki.peers.admin
+  if (admin === undefined) throw new Error('fixture: admin')
+  const dir = await mkdtemp(join(tmpdir(), 'pg-enroll-'))
+  const node: Partial<CaNode> = { pki, dir, events: [], skewMs: 0 }
+  const clock = { now: () => Date.now() + (node.skewMs ?? 0) }
+  const tokens = new TokenStore(dir, { clock })
+  const crl = (await pki.ca.crl()).der
+  const service = new EnrollmentService({
+    ca: pki.ca,
+    root: pki.ca.certificate,
+    tokens,
+    identity: admin.identity,
+    chain: admin.chain,
+    crl: () => crl,
+    policy: () => 'version: 1\n',
+    onEvent: (e) => node.events?.push(e)
+  })
+  const server = createServer((socket) => void service.handle(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return Object.assign(node, { tokens, server, port: address.port, clock }) as CaNode
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+  } catch (err) {
+    if (err instanceof EnrollError) return err.code
+    throw err
+  }
+  throw new Error('expected an enrollment refusal')
+}
+
+let ca: CaNode
+let impostor: CaNode
+
+beforeAll(async () => {
+  ca = await startCaNode('Home LAN CA')
+  impostor = await startCaNode('Impostor CA')
+})
+
+afterAll(async () => {
+  for (const n of [ca, impostor]) await new Promise((resolve) => n?.server.close(resolve))
+})
+
+async function makeToken(node: CaNode, name: string, groups: string[], ttlMs = 15 * 60_000): Promise<string> {
+  const made = await node.tokens.create({ name, groups, ttlMs, rootFingerprint: rootFingerprintOf(node.pki.ca.certificate) })
+  return made.token
+}
+
+const join1 = (node: CaNode, token: string | EnrollToken, identity: KeyPair = generateKeyPair()) =>
+  enroll({ token: typeof token === 'string' ? parseToken(token) : token, identity, host: '127.0.0.1', port: node.port })
+
+describe('enrollment with a one-time token', () => {
+  it('certifies the new key for exactly the token name and groups, with root, CRL and policy', async () => {
+    const line = await makeToken(ca, 'carol', ['family', 'printers'])
+    const identity = generateKeyPair()
+    const got = await join1(ca, line, identity)
+    expect(got.name).toBe('carol')
+    expect(got.groups).toEqual(['family', 'printers'])
+    expect(got.root).toEqual(ca.pki.ca.certificate)
+    expect(got.caPeerId).toBe(ca.pki.peers.admin?.peerId)
+    expect(got.crl).toBeDefined()
+    expect(got.policy).toBe('version: 1\n')
+    const verified = await verifyPeerChain(got.chain.slice(0, -1), { trust: ca.pki.trust })
+    expect(Buffer.from(verified.publicKey)).toEqual(Buffer.from(identity.publicKey))
+    expect(ca.events.at(-1)).toMatchObject({ outcome: 'enrolled', name: 'carol', peerId: verified.peerId })
+  })
+
+  it('keeps only the hash of the secret at rest, mode 0600, and marks the token used', async () => {
+    const line = await makeToken(ca, 'dave', [])
+    const t = parseToken(line)
+    await join1(ca, line)
+    const id = Buffer.from(t.tokenId).toString('hex')
+    const tokenDir = join(ca.dir, TOKEN_DIR)
+    const text = await readFile(join(tokenDir, `${id}.json`), 'utf8')
+    expect(text).not.toContain(Buffer.from(t.secret).toString('hex'))
+    expect(text).not.toContain(Buffer.from(t.secret).toString('base64'))
+    expect(JSON.parse(text)).toMatchObject({ name: 'dave', groups: [] })
+    expect((await stat(join(tokenDir, `${id}.json`))).mode & 0o777).toBe(0o600)
+    expect((await stat(tokenDir)).mode & 0o777).toBe(0o700)
+    expect(await readdir(tokenDir)).toContain(`${id}.used`)
+  })
+
+  it('refuses a replay of a used token (enroll-token-used)', async () => {
+    const line = await makeToken(ca, 'erin', [])
+    await join1(ca, line)
+    expect(await refusal(join1(ca, line))).toBe('enroll-token-used')
+    expect(ca.events.at(-1)).toMatchObject({ outcome: 'refused', code: 'enroll-token-used' })
+  })
+
+  it('refuses an expired token (enroll-token-expired)', async () => {
+    const line = await makeToken(ca, 'frank', [], 1000)
+    ca.skewMs = 2000
+    try {
+      expect(await refusal(join1(ca, line))).toBe('enroll-token-expired')
+    } finally {
+      ca.skewMs = 0
+    }
+  })
+
+  it('refuses a token the CA never made (enroll-token-unknown) and a wrong secret (enroll-token-mac)', async () => {
+    const real = parseToken(await makeToken(ca, 'gina', []))
+    const unknown = { ...real, tokenId: new Uint8Array(randomBytes(16)) }
+    expect(await refusal(join1(ca, unknown))).toBe('enroll-token-unknown')
+    const wrongSecret = { ...real, secret: new Uint8Array(randomBytes(32)) }
+    expect(await refusal(join1(ca, wrongSecret))).toBe('enroll-token-mac')
+    // a wrong guess does not burn the token
+    expect((await join1(ca, real)).name).toBe('gina')
+  })
+
+  it('refuses an impostor CA that holds the token: no secret, CSR or proof reaches it', async () => {
+    const line = await makeToken(ca, 'hank', ['family'])
+    const id = Buffer.from(parseToken(line).tokenId).toString('hex')
+    // the impostor got hold of the token record (and would know the ID): it answers as if the token were its own
+    await mkdir(join(impostor.dir, TOKEN_DIR), { recursive: true })
+    await copyFile(join(ca.dir, TOKEN_DIR, `${id}.json`), join(impostor.dir, TOKEN_DIR, `${id}.json`))
+    const before = impostor.events.length
+    expect(await refusal(join1(impostor, line))).toBe('enroll-ca-mismatch')
+    await until(() => impostor.events.length > before)
+    // the impostor saw the hello only: the joiner hung up before any request, so it could not claim the token
+    expect(impostor.events.at(-1)?.outcome).toBe('refused')
+    expect(['enroll-malformed', 'enroll-failed']).toContain(impostor.events.at(-1)?.code)
+    expect(impostor.events.some((e) => e.outcome === 'enrolled')).toBe(false)
+    expect(await readdir(join(impostor.dir, TOKEN_DIR))).not.toContain(`${id}.used`)
+    // and the token still works at the real CA
+    expect((await join1(ca, line)).name).toBe('hank')
+  })
+
+  it('lets exactly one of ten concurrent joins with the same token succeed', async () => {
+    const line = await makeToken(ca, 'ivy', ['family'])
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => join1(ca, line)))
+    const ok = results.filter((r) => r.status === 'fulfilled')
+    expect(ok).toHaveLength(1)
+    for (const r of results) {
+      if (r.status === 'rejected') expect((r.reason as EnrollError).code).toBe('enroll-token-used')
+    }
+    const issued = (await ca.pki.ca.list()).filter((rec) => rec.name === 'ivy')
+    expect(issued).toHaveLength(1)
+  })
+})
+
+describe('hostile joiners', () => {
+  it('refuses a CSR for another name (enroll-widening) and for another key (enroll-csr-mismatch)', async () => {
+    const wide = parseToken(await makeToken(ca, 'judy', ['family']))
+    const me = generateKeyPair()
+    const asAdmin = await rawJoin(ca.port, me, wide, async () => (await createCsr({ keyPair: me, name: 'admin' })).der)
+    expect(asAdmin).toBe('enroll-widening')
+    const other = parseToken(await makeToken(ca, 'kim', []))
+    const someoneElse = generateKeyPair()
+    const forOther = await rawJoin(ca.port, me, other, async () => (await createCsr({ keyPair: someoneElse, name: 'kim' })).der)
+    expect(forOther).toBe('enroll-csr-mismatch')
+    // neither refusal burned its token
+    expect((await join1(ca, wide)).name).toBe('judy')
+  })
+
+  it('refuses a proof made for another channel (enroll-token-mac)', async () => {
+    const t = parseToken(await makeToken(ca, 'lee', []))
+    const me = generateKeyPair()
+    const code = await rawJoin(ca.port, me, t, async () => (await createCsr({ keyPair: me, name: 'lee' })).der, {
+      handshakeHash: new Uint8Array(32)
+    })
+    expect(code).toBe('enroll-token-mac')
+  })
+
+  it('answers garbage and truncated messages with enroll-malformed and no certificate', async () => {
+    const me = generateKeyPair()
+    const t = parseToken(await makeToken(ca, 'max', []))
+    expect(await rawJoin(ca.port, me, t, undefined, { hello: new Uint8Array(randomBytes(40)) })).toBe('enroll-malformed')
+    expect(await rawJoin(ca.port, me, t, undefined, { request: new Uint8Array(randomBytes(70)) })).toBe('enroll-malformed')
+    const before = ca.events.length
+    expect(await rawJoin(ca.port, me, t, undefined, { truncate: true })).toBe('enroll-malformed')
+    await until(() => ca.events.length > before)
+    expect(ca.events.at(-1)).toMatchObject({ outcome: 'refused', code: 'enroll-malformed' })
+    expect((await join1(ca, t)).name).toBe('max')
+  })
+
+  it('refuses a plain peerguard client without the enrollment protocol', async () => {
+    const before = ca.events.length
+    const t = parseToken(await makeToken(ca, 'ned', []))
+    expect(await rawJoin(ca.port, generateKeyPair(), t, undefined, { protocols: [] })).toBe('enroll-malformed')
+    await until(() => ca.events.length > before)
+    expect(ca.events.at(-1)).toMatchObject({ outcome: 'refused', code: 'enroll-malformed' })
+  })
+})
+
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
