@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
 import { InvalidArgumentError, type PeerInfo, PeerguardError, type SecureChannel } from '@peerguard/interface'
+import type { ChannelCipher } from './cipher-offer.js'
 import { ChannelClosedError, ChannelRefusedError, ChannelTruncatedError, FrameInvalidError } from './errors.js'
 import { FrameDecoder, MAX_FRAME_LENGTH } from './frame-decoder.js'
 import { TAG_LENGTH } from './noise/primitives.js'
@@ -73,6 +74,8 @@ export class NoiseChannel extends Duplex implements SecureChannel {
   readonly remoteStaticKey: Uint8Array
   /** The Noise pattern that ran: `XX`, or `IK` for a reconnection. */
   readonly pattern: 'XX' | 'IK'
+  /** The transport cipher the handshake agreed on (SPEC.md §2.6): `AESGCM` or `ChaChaPoly`. */
+  readonly cipher: ChannelCipher
   readonly #socket: Duplex
   readonly #decoder: FrameDecoder
   readonly #send: TransportCipher
@@ -111,6 +114,7 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     this.handshakeHash = init.handshakeHash
     this.remoteStaticKey = init.remoteStaticKey
     this.pattern = init.pattern
+    this.cipher = init.send.cipherName as ChannelCipher
     this.#awaitReady = init.awaitReady
     this.#rekeyAfterBytes = init.rekeyAfterBytes
     this.#rekeyAfterFrames = init.rekeyAfterFrames

@@ -139,6 +139,13 @@ export class ProtocolMismatchError extends PeerguardError {
   }
 }
 
+/** The peers allow no common transport cipher (SPEC.md §2.6). */
+export class CipherMismatchError extends PeerguardError {
+  constructor(message = 'no common transport cipher', options?: PeerguardErrorOptions) {
+    super('channel-cipher-mismatch', message, options)
+  }
+}
+
 /** The channel was closed or destroyed before the operation completed. */
 export class ChannelClosedError extends PeerguardError {
   constructor(message = 'channel closed', options?: PeerguardErrorOptions) {

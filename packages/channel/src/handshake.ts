@@ -4,9 +4,11 @@ import { type KeyPair, peerIdFromPublicKey, sign, verify } from '@peerguard/iden
 import { equalBytes, InvalidArgumentError, type PeerInfo, PeerguardError } from '@peerguard/interface'
 import { verifyPeerChain } from '@peerguard/pki'
 import { NoiseChannel } from './channel.js'
+import { type ChannelCipher, CIPHER_IDS, CipherOffer } from './cipher-offer.js'
 import {
   BindingInvalidError,
   CertificateRequiredError,
+  CipherMismatchError,
   HandshakeInvalidError,
   PeerMismatchError,
   ProtocolMismatchError,
@@ -34,6 +36,8 @@ export const IK_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_SHA256'
 export const PROLOGUE = new TextEncoder().encode('peerguard-channel/1')
 /** Message 1 of XX is the 32-byte ephemeral key and an empty payload (SPEC.md §2.1). */
 const MESSAGE_1_LENGTH = 32
+/** IK message 1 is at least e (32) + encrypted s (48) + the payload tag (16); shorter ones are XX with a cipher offer (SPEC.md §2.6). */
+const MIN_IK_MESSAGE_1 = 32 + 32 + TAG_LENGTH + TAG_LENGTH
 /** Message 2 is at least e (32) + encrypted s (32 + 16) + the payload tag (16). */
 const MIN_MESSAGE_2 = 32 + 32 + TAG_LENGTH + TAG_LENGTH
 /** IK message 2 is at least e (32) + the payload tag (16). */
@@ -211,18 +215,23 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
   const io = new HandshakeIO(socket, o.handshakeTimeoutMs)
   const ik = o.remoteStaticKey !== undefined
   try {
-    const hs = new HandshakeState({
-      protocolName: ik ? IK_PROTOCOL_NAME : PROTOCOL_NAME,
-      role: 'initiator',
-      prologue: PROLOGUE,
-      staticKeyPair: localStatic(o.identity).keyPair,
-      ...(ik ? { remoteStaticPublicKey: o.remoteStaticKey } : {})
-    })
+    const offer = ik || (o.ciphers.length === 1 && o.ciphers[0] === 'ChaChaPoly') ? undefined : CipherOffer.encode(o.ciphers)
+    const start = (protocolName: string, ephemeralKeyPair?: NoiseKeyPair): HandshakeState =>
+      new HandshakeState({
+        protocolName,
+        role: 'initiator',
+        prologue: PROLOGUE,
+        staticKeyPair: localStatic(o.identity).keyPair,
+        ...(ik ? { remoteStaticPublicKey: o.remoteStaticKey } : {}),
+        ...(ephemeralKeyPair === undefined ? {} : { ephemeralKeyPair })
+      })
+    let hs: HandshakeState
     let protocol: string | undefined
     let peer: PeerInfo
     let confirmed: TransportCipher | undefined
     if (ik) {
       // SPEC.md §2.5: -> e, es, s, ss + our payload (offering our protocols); <- e, ee, se + theirs.
+      hs = start(IK_PROTOCOL_NAME)
       io.expect(MIN_IK_MESSAGE_2, o.maxHandshakeMessageBytes)
       io.write(hs.writeMessage(localPayload(o, o.protocols)))
       const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
@@ -238,9 +247,28 @@ export async function secureOutbound(socket: Duplex, options: ChannelOptions): P
       confirmed = new TransportCipher(hs.result.send)
       socket.write(Buffer.concat(confirmed.seal(FrameType.DATA, [], 0)))
     } else {
-      io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
-      io.write(hs.writeMessage())
-      const remote = decodeHandshakePayload(hs.readMessage(await io.read()))
+      let m2: Uint8Array
+      if (offer === undefined) {
+        hs = start(PROTOCOL_NAME)
+        io.expect(MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
+        io.write(hs.writeMessage())
+        m2 = await io.read()
+      } else {
+        // SPEC.md §2.6: `e` and the offer go out before the cipher is known; message 2 opens with
+        // the responder's choice, and the handshake then runs under that protocol name with the
+        // same `e`, the offer mixed into h (a changed offer or choice fails message 2).
+        const e = nodeX25519.generateKeyPair()
+        io.expect(1 + MIN_MESSAGE_2, o.maxHandshakeMessageBytes)
+        io.write(Buffer.concat([e.publicKey, offer]))
+        const framed = await io.read()
+        const cipher = CipherOffer.cipherOf(framed[0] as number)
+        if (cipher === undefined || !o.ciphers.includes(cipher))
+          throw new HandshakeInvalidError(`message 2: the responder chose cipher id ${framed[0]}, which was not offered`)
+        hs = start(CipherOffer.xxProtocolName(cipher), e)
+        hs.writeMessage(offer) // message 1 as sent: mixes e and the offer into h
+        m2 = framed.subarray(1)
+      }
+      const remote = decodeHandshakePayload(hs.readMessage(m2))
       peer = await io.guard(authenticate(remote, hs.remoteStaticPublicKey as Uint8Array, o, 'serverAuth', socket))
       protocol = choose(o.protocols, remote.protocols)
       await io.guard(gate(o, peer))
@@ -304,9 +332,22 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
     const staticKeyPair = localStatic(o.identity).keyPair
     io.expect(MESSAGE_1_LENGTH, Math.max(MESSAGE_1_LENGTH, o.maxHandshakeMessageBytes))
     const m1 = await io.read()
-    const ik = m1.length > MESSAGE_1_LENGTH
+    const ik = m1.length >= MIN_IK_MESSAGE_1
+    // SPEC.md §2.6: 32 bytes is the original XX (ChaChaPoly), 33..95 XX with a cipher offer, longer IK (ChaChaPoly).
+    const offered = m1.length > MESSAGE_1_LENGTH && !ik ? CipherOffer.decode(m1.subarray(MESSAGE_1_LENGTH)) : undefined
+    const cipher: ChannelCipher | undefined =
+      offered === undefined
+        ? o.ciphers.includes('ChaChaPoly')
+          ? 'ChaChaPoly'
+          : undefined
+        : CipherOffer.choose(o.ciphers, offered)
+    if (cipher === undefined) {
+      throw new CipherMismatchError(
+        `no common transport cipher: this side allows ${o.ciphers.join(', ')}, the initiator ${offered === undefined ? 'ChaChaPoly only' : 'offered none of them'}`
+      )
+    }
     const hs = new HandshakeState({
-      protocolName: ik ? IK_PROTOCOL_NAME : PROTOCOL_NAME,
+      protocolName: ik ? IK_PROTOCOL_NAME : CipherOffer.xxProtocolName(cipher),
       role: 'responder',
       prologue: PROLOGUE,
       staticKeyPair
@@ -336,7 +377,8 @@ export async function secureInbound(socket: Duplex, options: ChannelOptions): Pr
     } else {
       hs.readMessage(m1)
       io.expect(MIN_MESSAGE_3, o.maxHandshakeMessageBytes)
-      io.write(hs.writeMessage(localPayload(o, o.protocols)))
+      const m2 = hs.writeMessage(localPayload(o, o.protocols))
+      io.write(offered === undefined ? m2 : Buffer.concat([Uint8Array.of(CIPHER_IDS[cipher]), m2]))
       remote = decodeHandshakePayload(hs.readMessage(await io.read()))
       alertWith = new TransportCipher(hs.result.send)
       io.expect(17, 65535)

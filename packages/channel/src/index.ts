@@ -23,11 +23,13 @@ export type { ListenerOptions } from './listener.js'
 export { HandshakeLimiter, DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_MAX_PENDING_PER_ADDRESS } from './handshake-limiter.js'
 export type { HandshakeLimits } from './handshake-limiter.js'
 export { KnownPeers } from './known-peers.js'
-export { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_HANDSHAKE_MESSAGE } from './options.js'
+export { DEFAULT_CIPHERS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_HANDSHAKE_MESSAGE } from './options.js'
+export type { ChannelCipher } from './cipher-offer.js'
 export type { Authorize, AuthorizeResult, ChannelOptions, KnownPeersOption } from './options.js'
 export {
   BindingInvalidError,
   CertificateRequiredError,
+  CipherMismatchError,
   ChannelClosedError,
   ChannelDecryptError,
   ChannelRefusedError,

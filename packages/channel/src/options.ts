@@ -1,6 +1,7 @@
 import type { KeyPair } from '@peerguard/identity'
 import { assertBytes, assertInteger, type Clock, InvalidArgumentError, type PeerInfo } from '@peerguard/interface'
 import { checkCredentials, type Credentials, normalizePeerId, type TrustStore } from '@peerguard/pki'
+import { type ChannelCipher, CIPHER_IDS } from './cipher-offer.js'
 import { DEFAULT_REKEY_AFTER_BYTES, DEFAULT_REKEY_AFTER_FRAMES, MAX_FRAME_PAYLOAD } from './channel.js'
 import { MAX_FRAME_LENGTH } from './frame-decoder.js'
 import type { KnownPeers } from './known-peers.js'
@@ -69,6 +70,14 @@ export interface ChannelOptions extends Credentials {
    * Default: none (XX).
    */
   remoteStaticKey?: Uint8Array
+  /**
+   * Transport ciphers this side allows, in order of preference (SPEC.md §2.6). The responder picks
+   * the first of its list that the initiator offered; the choice is bound into the handshake hash,
+   * so nobody in between can force another. `['ChaChaPoly']` alone sends the original 32-byte
+   * message 1 (the wire of peers that predate the offer). IK reconnections run ChaChaPoly.
+   * Default `['AESGCM', 'ChaChaPoly']`: AES-256-GCM is hardware-accelerated on x86-64 and ARMv8.
+   */
+  ciphers?: readonly ChannelCipher[]
 }
 
 export interface ResolvedOptions {
@@ -86,7 +95,11 @@ export interface ResolvedOptions {
   rekeyAfterFrames: number
   clock: Clock | undefined
   remoteStaticKey: Uint8Array | undefined
+  ciphers: ChannelCipher[]
 }
+
+/** The ciphers a channel allows unless told otherwise, in order of preference. */
+export const DEFAULT_CIPHERS: readonly ChannelCipher[] = Object.freeze(['AESGCM', 'ChaChaPoly'])
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_HANDSHAKE_MESSAGE = 8192
@@ -121,6 +134,18 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     }
   }
   if (options.remoteStaticKey !== undefined) assertBytes('options.remoteStaticKey', options.remoteStaticKey, 32)
+  const ciphers = options.ciphers ?? DEFAULT_CIPHERS
+  if (
+    !Array.isArray(ciphers) ||
+    ciphers.length < 1 ||
+    ciphers.some((c) => typeof c !== 'string' || !Object.hasOwn(CIPHER_IDS, c)) ||
+    new Set(ciphers).size !== ciphers.length
+  )
+    throw new InvalidArgumentError(
+      "options.ciphers: expected a non-empty list of distinct ciphers, each 'AESGCM' or 'ChaChaPoly'"
+    )
+  if (options.remoteStaticKey !== undefined && !ciphers.includes('ChaChaPoly'))
+    throw new InvalidArgumentError('options.ciphers: IK (options.remoteStaticKey) runs ChaChaPoly, which the list leaves out')
   const timeout = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
   assertInteger('options.handshakeTimeoutMs', timeout, 1, 600_000)
   const maxMsg = options.maxHandshakeMessageBytes ?? DEFAULT_MAX_HANDSHAKE_MESSAGE
@@ -143,6 +168,7 @@ export function resolveOptions(options: ChannelOptions): ResolvedOptions {
     rekeyAfterBytes: rekeyBytes,
     rekeyAfterFrames: rekeyFrames,
     clock: options.clock,
-    remoteStaticKey: options.remoteStaticKey === undefined ? undefined : Uint8Array.from(options.remoteStaticKey)
+    remoteStaticKey: options.remoteStaticKey === undefined ? undefined : Uint8Array.from(options.remoteStaticKey),
+    ciphers: [...ciphers]
   }
 }

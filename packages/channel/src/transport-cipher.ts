@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { ChannelDecryptError, NoiseNonceExhaustedError } from './errors.js'
 import { CipherState } from './noise/noise.js'
-import { chachaNonce, nodeChaChaPoly, TAG_LENGTH } from './noise/primitives.js'
+import { aesGcmNonce, chachaNonce, type NoiseCipher, nodeAesGcm, nodeChaChaPoly, TAG_LENGTH } from './noise/primitives.js'
 
 /** Nonces stop at 2^53 - 1 (SPEC.md §3.1; the Noise limit is 2^64 - 1). */
 const MAX_NONCE = Number.MAX_SAFE_INTEGER
@@ -13,20 +13,39 @@ const EMPTY = new Uint8Array(0)
 /** The frame type bytes (SPEC.md §3.2), made once instead of once per frame. */
 const TYPE_BYTES = [0, 1, 2, 3, 4].map((t) => Uint8Array.of(t))
 
+/** The node:crypto AEADs a transport runs, by Noise cipher name (SPEC.md §3.1). */
+const AEADS: Record<string, { algorithm: 'chacha20-poly1305' | 'aes-256-gcm'; nonce: typeof chachaNonce; noise: NoiseCipher }> = {
+  ChaChaPoly: { algorithm: 'chacha20-poly1305', nonce: chachaNonce, noise: nodeChaChaPoly },
+  AESGCM: { algorithm: 'aes-256-gcm', nonce: aesGcmNonce, noise: nodeAesGcm }
+}
+
 /**
- * One direction of the transport: a ChaCha20-Poly1305 key and its counter nonce, with the
- * zero-copy frame encryption the channel's hot path needs (node:crypto, one cipher per frame).
- * `epoch` counts rekeys so tests can check that a (key, nonce) pair is never used twice.
+ * One direction of the transport: a ChaCha20-Poly1305 or AES-256-GCM key (the cipher the
+ * handshake ran) and its counter nonce, with the zero-copy frame encryption the channel's hot path
+ * needs (node:crypto, one cipher object per frame). `epoch` counts rekeys so tests can check that
+ * a (key, nonce) pair is never used twice.
  */
 export class TransportCipher {
   #key: Buffer
   #n = 0
   #epoch = 0
   readonly #nonce = Buffer.alloc(12)
+  /** The Noise cipher name: `ChaChaPoly` or `AESGCM`. */
+  readonly cipherName: string
+  readonly #algorithm: 'aes-256-gcm'
+  readonly #nonceOf: typeof chachaNonce
+  readonly #noise: NoiseCipher
 
   constructor(state: CipherState) {
     const key = state instanceof CipherState ? state.key : undefined
     if (key === undefined) throw new InvalidArgumentError('state: expected a CipherState with a key')
+    const aead = AEADS[state.cipherName]
+    if (aead === undefined) throw new InvalidArgumentError('state: the transport runs ChaChaPoly or AESGCM only')
+    this.cipherName = state.cipherName
+    // One overload per family in the typings; both take the same options.
+    this.#algorithm = aead.algorithm as 'aes-256-gcm'
+    this.#nonceOf = aead.nonce
+    this.#noise = aead.noise
     this.#key = Buffer.from(key)
     state.clear()
   }
@@ -43,7 +62,7 @@ export class TransportCipher {
 
   #nextNonce(): Buffer {
     if (this.#n >= MAX_NONCE) throw new NoiseNonceExhaustedError()
-    return chachaNonce(this.#n++, this.#nonce)
+    return this.#nonceOf(this.#n++, this.#nonce)
   }
 
   /**
@@ -52,7 +71,7 @@ export class TransportCipher {
    */
   seal(type: number, parts: readonly Uint8Array[], bodyLength: number): Buffer[] {
     // The associated data is empty (SPEC.md §3.1), so no setAAD call.
-    const c = createCipheriv('chacha20-poly1305', this.#key, this.#nextNonce(), { authTagLength: TAG_LENGTH })
+    const c = createCipheriv(this.#algorithm, this.#key, this.#nextNonce(), { authTagLength: TAG_LENGTH })
     const head = Buffer.allocUnsafe(3)
     head.writeUInt16BE(1 + bodyLength + TAG_LENGTH, 0)
     head[2] = (c.update(TYPE_BYTES[type] ?? Uint8Array.of(type)) as Buffer)[0] as number
@@ -69,7 +88,7 @@ export class TransportCipher {
    */
   open(pieces: readonly Buffer[], length: number): { type: number; body: Buffer[] } {
     const nonce = this.#nextNonce()
-    const d = createDecipheriv('chacha20-poly1305', this.#key, nonce, { authTagLength: TAG_LENGTH })
+    const d = createDecipheriv(this.#algorithm, this.#key, nonce, { authTagLength: TAG_LENGTH })
     const bodyLength = length - TAG_LENGTH
     const out: Buffer[] = []
     let offset = 0
@@ -101,7 +120,7 @@ export class TransportCipher {
 
   /** REKEY(k) (Noise rev 34 §4.2); the nonce counter continues. */
   rekey(): void {
-    const next = nodeChaChaPoly.encrypt(this.#key, REKEY_NONCE, EMPTY, ZEROS_32).subarray(0, 32)
+    const next = this.#noise.encrypt(this.#key, REKEY_NONCE, EMPTY, ZEROS_32).subarray(0, 32)
     this.#key.fill(0)
     this.#key = Buffer.from(next)
     this.#epoch++
@@ -109,7 +128,7 @@ export class TransportCipher {
 
   /** @internal for tests: a fingerprint of the current key (never the key). */
   keyId(): string {
-    return Buffer.from(nodeChaChaPoly.encrypt(this.#key, REKEY_NONCE - 1n, EMPTY, EMPTY)).toString('hex')
+    return Buffer.from(this.#noise.encrypt(this.#key, REKEY_NONCE - 1n, EMPTY, EMPTY)).toString('hex')
   }
 
   clear(): void {

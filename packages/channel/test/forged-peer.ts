@@ -75,11 +75,18 @@ export async function forgingResponder(forgery: Forgery): Promise<{ port: number
     socket.on('close', () => sockets.delete(socket))
     const next = messages(socket)
     const staticKeyPair = nodeX25519.generateKeyPair()
-    const hs = new HandshakeState({ protocolName: PROTOCOL_NAME, role: 'responder', prologue: PROLOGUE, staticKeyPair })
     next()
       .then((m1) => {
+        // SPEC.md §2.6, spelled out: a message 1 longer than 32 bytes carries the offer
+        // (0x01, count, ids) after e; this peer takes AESGCM (id 2) when offered, and prefixes
+        // message 2 with its choice.
+        const offer = m1.length > 32 ? [...m1.subarray(34)] : undefined
+        const choice = offer?.includes(2) === true ? 2 : 1
+        const protocolName = choice === 2 ? 'Noise_XX_25519_AESGCM_SHA256' : PROTOCOL_NAME
+        const hs = new HandshakeState({ protocolName, role: 'responder', prologue: PROLOGUE, staticKeyPair })
         hs.readMessage(m1)
-        send(socket, hs.writeMessage(forgedPayload(forgery, staticKeyPair.publicKey)))
+        const m2 = hs.writeMessage(forgedPayload(forgery, staticKeyPair.publicKey))
+        send(socket, offer === undefined ? m2 : Buffer.concat([Uint8Array.of(choice), m2]))
       })
       .catch(() => socket.destroy())
   })
@@ -95,7 +102,8 @@ export async function forgingResponder(forgery: Forgery): Promise<{ port: number
 }
 
 /**
- * A forging initiator: connects to `port`, runs XX messages 1 and 2 and sends a message 3
+ * A forging initiator: connects to `port`, runs XX messages 1 (the original 32-byte form, so
+ * ChaChaPoly) and 2 and sends a message 3
  * carrying the forged payload. Resolves once the responder ended the connection.
  */
 export async function forgingInitiator(port: number, forgery: Forgery): Promise<void> {

@@ -166,6 +166,7 @@ export const CODES = {
   'channel-unauthorized': code('the authorization gate refused the peer', EXIT_CODES.FINDING),
   'channel-refused': code('the remote peer refused this channel with an alert', EXIT_CODES.FINDING),
   'channel-protocol-mismatch': code('the peers share no application protocol'),
+  'channel-cipher-mismatch': code('the peers share no transport cipher (AESGCM, ChaChaPoly) they both allow'),
   'channel-closed': code('the channel was closed or destroyed'),
   'channel-too-many-handshakes': code('the listener has too many handshakes pending'),
   'channel-known-peers-invalid': code('a known-peers file line could not be parsed'),
