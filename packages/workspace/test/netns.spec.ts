@@ -77,7 +77,8 @@ gate.describe('workspace over multicast in a network namespace', () => {
         group: '239.255.77.77',
         port: 47177,
         interface: '127.0.0.1',
-        interval: 500
+        interval: 500,
+        members: MEMBERS
       }
       const child = spawn('ip', ['netns', 'exec', NS, process.execPath, join(import.meta.dirname, 'netns-member.mjs')], {
         env: { ...process.env, PG_MEMBER: JSON.stringify(setup) },
