@@ -17,6 +17,7 @@ import {
 import type { CliIO } from '../io.js'
 import { assertWritable, collect, passphraseOf, readLimited, wantsJson } from '../common.js'
 import { registerCaCrlCommands } from './ca-crl.js'
+import { registerCaTokenCommands } from './ca-token.js'
 import { publishBundle } from './workspace.js'
 
 function positiveInt(name: string): (value: string) => number {
@@ -204,6 +205,7 @@ Example:
     .action((certFile, opts, cmd) => caRevoke(io, certFile, opts, cmd))
 
   registerCaCrlCommands(ca, io)
+  registerCaTokenCommands(ca, io)
 
   ca.command('list')
     .description('list the certificates this CA issued, with their state (no passphrase needed)')

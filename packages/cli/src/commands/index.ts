@@ -12,6 +12,7 @@ import { registerSwarmCommands } from './swarm.js'
 import { registerNodeCommands } from './node.js'
 import { registerWorkspaceCommands } from './workspace.js'
 import { registerPeersCommand } from './peers.js'
+import { registerJoinCommand } from './join.js'
 
 /** Every noun of the `peerguard` command. One import and one call per noun. */
 export function registerAll(program: Command, io: CliIO): void {
@@ -27,6 +28,7 @@ export function registerAll(program: Command, io: CliIO): void {
   registerNodeCommands(program, io)
   registerWorkspaceCommands(program, io)
   registerPeersCommand(program, io)
+  registerJoinCommand(program, io)
   void program
   void io
 }

@@ -1,0 +1,150 @@
+/**
+ * `peerguard join TOKEN`: enroll this machine with a one-time token from `peerguard ca token`
+ * (issue #13). Makes the identity key, reaches the CA node's enrollment service (the address in
+ * the token or --ca), proves the token over a channel whose server proved a certificate under the
+ * token's root, and writes what a member needs plus a starter node config.
+ */
+import { mkdir, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Command } from 'commander'
+import { generateKeyPair, saveIdentity } from '@peerguard/identity'
+import { PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import { pemEncode } from '@peerguard/pki'
+import { BUNDLE_FILE, EnrollError, enroll, parseHostPort, parseToken } from '@peerguard/workspace'
+import type { CliIO } from '../io.js'
+import { readPassphraseFile, wantsJson } from '../common.js'
+
+const FILES = {
+  identity: 'identity.key',
+  cert: 'cert.pem',
+  trust: 'trust',
+  root: 'trust/ca.pem',
+  crl: 'trust/ca.crl',
+  policy: 'policy.yaml',
+  bundleDir: 'bundle',
+  config: 'node.yaml'
+} as const
+
+/** The starter config: the member's files; services are the admin's to add. */
+function starterConfig(hasPolicy: boolean, encrypted: boolean): string {
+  return [
+    '# peerguard node config written by `peerguard join` (schema: packages/cli/node.schema.json).',
+    '# Add shares:, proxies: or swarms:, then run `peerguard node --config node.yaml`.',
+    `identity: ${FILES.identity}`,
+    ...(encrypted ? ['# passphrase-file: FILE   # the identity key is encrypted'] : []),
+    `cert: ${FILES.cert}`,
+    `trust: ${FILES.trust}/`,
+    'crl: []',
+    hasPolicy ? `policy: ${FILES.policy}` : '# policy: FILE   # the CA node handed out no policy',
+    'log: decisions.jsonl',
+    '# a node serves at least one share, proxy or swarm, e.g.:',
+    '# shares:',
+    '#   - name: docs',
+    '#     path: /srv/docs',
+    '#     listen: 0.0.0.0:4455',
+    ''
+  ].join('\n')
+}
+
+export function registerJoinCommand(program: Command, io: CliIO): void {
+  program
+    .command('join')
+    .description('enroll this machine in a workspace with a one-time token from `peerguard ca token`')
+    .argument('<token>', 'the pgjoin1-… token (or - to read it from stdin)')
+    .option('--ca <host:port>', "the CA node's enrollment service (default: the address in the token)")
+    .option('--dir <dir>', 'where to write the identity, certificate, trust, policy and node.yaml', 'peerguard')
+    .option('--passphrase-file <file>', 'encrypt the new identity key with the first line of this file (recommended)')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+    .addHelpText(
+      'after',
+      `
+Writes into --dir (which must not hold an identity yet): identity.key, cert.pem (the issued
+chain), trust/ca.pem and trust/ca.crl (root and CRL), policy.yaml and bundle/bundle.pgwb when the
+CA node hands them out, and a starter node.yaml. The CA node is authenticated by the root
+fingerprint in the token: any other server is refused (enroll-ca-mismatch) before the token's
+secret leaves this machine.
+
+Example:
+  $ peerguard join pgjoin1-… --dir /etc/peerguard --passphrase-file node.pass`
+    )
+    .action(async (text: string, opts: { ca?: string; dir: string; passphraseFile?: string }, cmd: Command) => {
+      const raw = text === '-' ? await readStdinLine() : text
+      const token = parseToken(raw)
+      const where = opts.ca ?? token.address
+      if (where === undefined)
+        throw new EnrollError('enroll-failed', 'the token carries no CA address: give the enrollment service with --ca HOST:PORT')
+      const { host, port } = parseHostPort('--ca', where)
+      const dir = resolve(opts.dir)
+      const keyPath = join(dir, FILES.identity)
+      if (
+        await stat(keyPath).then(
+          () => true,
+          () => false
+        )
+      )
+        throw new PeerguardError('already-exists', `${keyPath}: already exists; refusing to overwrite an identity`, {
+          details: { hint: 'join into another --dir' }
+        })
+      const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
+      const identity = generateKeyPair()
+      try {
+        const got = await enroll({ token, identity, host, port })
+        await mkdir(join(dir, FILES.trust), { recursive: true, mode: 0o700 })
+        await saveIdentity(keyPath, identity, passphrase === undefined ? {} : { passphrase })
+        const leafAndIntermediates = got.chain.slice(0, -1)
+        await writeFileAtomic(join(dir, FILES.cert), leafAndIntermediates.map((c) => pemEncode(c, 'CERTIFICATE')).join(''), {
+          mode: 0o644
+        })
+        await writeFileAtomic(join(dir, FILES.root), pemEncode(got.root, 'CERTIFICATE'), { mode: 0o644 })
+        if (got.crl !== undefined) await writeFileAtomic(join(dir, FILES.crl), pemEncode(got.crl, 'X509 CRL'), { mode: 0o644 })
+        if (got.policy !== undefined) await writeFileAtomic(join(dir, FILES.policy), got.policy, { mode: 0o644 })
+        if (got.bundle !== undefined) {
+          await mkdir(join(dir, FILES.bundleDir), { recursive: true })
+          await writeFileAtomic(join(dir, FILES.bundleDir, BUNDLE_FILE), got.bundle, { mode: 0o644 })
+        }
+        const config = join(dir, FILES.config)
+        await writeFileAtomic(config, starterConfig(got.policy !== undefined, passphrase !== undefined), {
+          mode: 0o644,
+          exclusive: true
+        }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err
+          io.err(`peerguard: warning: ${config} exists; left as it is`)
+        })
+        if (wantsJson(cmd)) {
+          io.json({
+            name: got.name,
+            groups: got.groups,
+            peerId: got.peerId,
+            caPeerId: got.caPeerId,
+            dir,
+            files: {
+              identity: keyPath,
+              cert: join(dir, FILES.cert),
+              trust: join(dir, FILES.trust),
+              policy: got.policy === undefined ? null : join(dir, FILES.policy),
+              config
+            }
+          })
+          return
+        }
+        io.out(`joined as ${got.name}${got.groups.length > 0 ? ` (groups: ${got.groups.join(', ')})` : ''}`)
+        io.out(`  peer ID:   ${got.peerId}`)
+        io.out(`  CA node:   ${got.caPeerId} at ${host}:${port}`)
+        io.out(`  files:     ${dir} (node config: ${config})`)
+        if (passphrase === undefined) io.err('peerguard: hint: use --passphrase-file FILE to encrypt the key at rest')
+      } finally {
+        wipe(identity.secretKey)
+      }
+    })
+}
+
+async function readStdinLine(): Promise<string> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length
+    if (size > 4096) break
+    parts.push(chunk as Buffer)
+  }
+  return Buffer.concat(parts).toString('utf8').split('\n')[0] ?? ''
+}

@@ -1,0 +1,215 @@
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { type Spawned, spawnAndWait } from '@peerguard/test-utils'
+import { BIN, ensureCliBuilt } from './built-cli.js'
+import { type CliRun, runCli } from './run-cli.js'
+
+// The CA node and the share run as processes (built binary); under load they take seconds to start.
+jest.setTimeout(180_000)
+
+const POLICY = `version: 1
+groups:
+  family: ["ou:family"]
+rules:
+  - id: family-reads-docs
+    allow: [read]
+    peers: [family]
+    resources: ["share:docs/**"]
+`
+
+let dir: string
+let caNode: Spawned & { addr: string }
+
+function peerguard(...args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir })
+}
+
+async function ok(...args: string[]): Promise<CliRun> {
+  const r = await peerguard(...args)
+  if (r.code !== 0) throw new Error(`peerguard ${args.join(' ')}: exit ${r.code}\n${r.stderr}`)
+  return r
+}
+
+async function token(name: string, groups: string, extra: string[] = []): Promise<string> {
+  const r = await ok(
+    'ca',
+    'token',
+    '--ca',
+    'ca',
+    '--name',
+    name,
+    '--groups',
+    groups,
+    '--address',
+    caNode.addr,
+    '--json',
+    ...extra
+  )
+  return (JSON.parse(r.stdout) as { token: string }).token
+}
+
+beforeAll(async () => {
+  ensureCliBuilt()
+  dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-join-'))
+  await writeFile(join(dir, 'ca.pass'), 'correct horse battery staple\n')
+  await ok('ca', 'init', '--dir', 'ca', '--name', 'Join Test CA', '--passphrase-file', 'ca.pass')
+  for (const [name, group] of [
+    ['admin', 'admins'],
+    ['alice', 'family']
+  ] as const) {
+    await ok('id', 'new', '--out', `${name}.key`)
+    await ok(
+      'ca',
+      'issue',
+      '--ca',
+      'ca',
+      '--key',
+      `${name}.key`,
+      '--name',
+      name,
+      '--group',
+      group,
+      '--out',
+      `${name}.pem`,
+      '--passphrase-file',
+      'ca.pass'
+    )
+  }
+  await ok('ca', 'crl', '--ca', 'ca', '--passphrase-file', 'ca.pass')
+  await writeFile(join(dir, 'policy.yaml'), POLICY)
+  const s = await spawnAndWait(
+    process.execPath,
+    [
+      BIN,
+      'ca',
+      'serve-enrollment',
+      '--ca',
+      'ca',
+      '--passphrase-file',
+      'ca.pass',
+      '--identity',
+      'admin.key',
+      '--cert',
+      'admin.pem',
+      '--listen',
+      '127.0.0.1:0',
+      '--policy',
+      'policy.yaml',
+      '--log',
+      'enroll.jsonl'
+    ],
+    { cwd: dir, readyLine: /enrollment service on (127\.0\.0\.1:\d+)/ }
+  )
+  caNode = { ...s, addr: s.match[1] as string }
+}, 180_000)
+
+afterAll(async () => {
+  await caNode?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('peerguard ca token / join (black box CA node)', () => {
+  it('enrolls a new member who can then list a share hosted by an existing member', async () => {
+    const line = await token('carol', 'family')
+    expect(line).toMatch(/^pgjoin1-[a-z2-7]+$/)
+    const joined = await peerguard('join', line, '--dir', 'carol', '--json')
+    expect(joined.code).toBe(0)
+    const info = JSON.parse(joined.stdout) as { name: string; groups: string[]; peerId: string }
+    expect(info).toMatchObject({ name: 'carol', groups: ['family'] })
+    expect(caNode.out()).toContain(`enrolled carol as ${info.peerId}`)
+    expect((await stat(join(dir, 'carol', 'identity.key'))).mode & 0o777).toBe(0o600)
+    expect(await readFile(join(dir, 'carol', 'policy.yaml'), 'utf8')).toBe(POLICY)
+    // the starter config names every file join wrote; with a service added it checks clean
+    const config = join(dir, 'carol', 'node.yaml')
+    await writeFile(
+      config,
+      `${await readFile(config, 'utf8')}shares:\n  - name: docs\n    path: ${join(dir, 'docs')}\n    listen: 127.0.0.1:0\n`
+    )
+    await mkdir(join(dir, 'docs'), { recursive: true })
+    const check = await peerguard('node', 'check', config)
+    expect(check.stderr).toBe('')
+    expect(check.code).toBe(0)
+
+    await mkdir(join(dir, 'docs', 'notes'))
+    await writeFile(join(dir, 'docs', 'notes', 'minutes.txt'), 'agenda\n')
+    const share = await spawnAndWait(
+      process.execPath,
+      [
+        BIN,
+        'share',
+        'serve',
+        join(dir, 'docs'),
+        '--identity',
+        'alice.key',
+        '--cert',
+        'alice.pem',
+        '--trust',
+        join('ca', 'ca.pem'),
+        '--crl',
+        join('ca', 'crl.pem'),
+        '--policy',
+        'policy.yaml',
+        '--listen',
+        '127.0.0.1:0'
+      ],
+      { cwd: dir, readyLine: / on (127\.0\.0\.1:\d+)/ }
+    )
+    try {
+      const addr = share.match[1] as string
+      const c = join(dir, 'carol')
+      const ls = await peerguard(
+        'share',
+        'ls',
+        addr,
+        'notes',
+        '--identity',
+        join(c, 'identity.key'),
+        '--cert',
+        join(c, 'cert.pem'),
+        '--trust',
+        join(c, 'trust')
+      )
+      expect(ls.stderr).not.toMatch(/error/)
+      expect(ls.code).toBe(0)
+      expect(ls.stdout).toMatch(/minutes\.txt/)
+    } finally {
+      await share.stop()
+    }
+  })
+
+  it('refuses a replayed token with enroll-token-used and writes nothing', async () => {
+    const line = await token('dave', 'family')
+    expect((await peerguard('join', line, '--dir', 'dave')).code).toBe(0)
+    const again = await peerguard('join', line, '--dir', 'dave2', '--json')
+    expect(again.code).toBe(1)
+    expect(JSON.parse(again.stdout.slice(0, again.stdout.lastIndexOf('}') + 1)).error.code).toBe('enroll-token-used')
+    await expect(stat(join(dir, 'dave2', 'identity.key'))).rejects.toThrow()
+  })
+
+  it('refuses an expired token (enroll-token-expired)', async () => {
+    const line = await token('erin', 'family', ['--ttl', '1s'])
+    // wait until the token has expired by the CA's clock (1 s ttl; generous margin)
+    await new Promise((r) => setTimeout(r, 1500))
+    const r = await peerguard('join', line, '--dir', 'erin')
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/enroll-token-expired/)
+  })
+
+  it('refuses a mangled token before any traffic, without echoing it', async () => {
+    const line = await token('frank', 'family')
+    const mangled = `${line.slice(0, -3)}${line.endsWith('a') ? 'b' : 'a'}${line.slice(-2)}`
+    const r = await peerguard('join', mangled, '--dir', 'frank')
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/enroll-token-malformed|checksum/)
+    expect(r.stderr).not.toContain(mangled.slice(8))
+  })
+
+  it("logs every enrollment and refusal in the CA node's decision log", async () => {
+    const log = await readFile(join(dir, 'enroll.jsonl'), 'utf8')
+    expect(log).toMatch(/"verb":"enroll"/)
+    expect(log).toMatch(/"code":"enroll-token-used"/)
+    expect(log).toMatch(/"name":"carol"/)
+  })
+})
