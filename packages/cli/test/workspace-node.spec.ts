@@ -187,6 +187,8 @@ describe('two nodes in one workspace', () => {
     const text = await runCli(['peers', '--config', join(member('laptop').dir, 'node.yaml')])
     expect(text.stdout).toMatch(/^ {2}hq {2}\S+ {2}up {2}127\.0\.0\.1 {2}v0 {2}share:docs@\d+$/m)
     await expect(rogueConnects()).resolves.toBeUndefined() // not revoked yet
+    const status = await runCli(['node', 'status', '--config', join(member('hq').dir, 'node.yaml')])
+    expect(status.stdout).toMatch(/^workspace [0-9a-f]{32}: bundle version 0, 1 member up \(peerguard peers\)$/m)
   })
 
   it('a share client names a member instead of HOST:PORT; the local node resolves it and its peer ID is pinned', async () => {

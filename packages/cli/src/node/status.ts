@@ -120,5 +120,12 @@ export function formatStatus(s: NodeStatus): string[] {
       for (const op of p.current) out.push(`    ${op}`)
     }
   }
+  const ws = s.workspace
+  if (ws !== undefined) {
+    const up = ws.peers.filter((p) => p.up).length
+    out.push(
+      `workspace ${ws.workspaceId}: bundle version ${ws.bundleVersion}, ${up} member${up === 1 ? '' : 's'} up (peerguard peers)`
+    )
+  }
   return out
 }
