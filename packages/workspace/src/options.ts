@@ -76,6 +76,23 @@ function port(name: string, v: unknown, min = 0): void {
 /** Check `options` (exact messages) and fill in the defaults. */
 export function resolveWorkspaceOptions(options: WorkspaceOptions): ResolvedWorkspaceOptions {
   if (typeof options !== 'object' || options === null) throw invalid('options: expected an object')
+  const id = options.identity
+  if (
+    typeof id !== 'object' ||
+    id === null ||
+    !(id.publicKey instanceof Uint8Array) ||
+    id.publicKey.length !== 32 ||
+    !(id.secretKey instanceof Uint8Array) ||
+    id.secretKey.length !== 64
+  )
+    throw invalid('identity: expected an Ed25519 key pair (@peerguard/identity KeyPair)')
+  if (!Array.isArray(options.chain) || options.chain.length === 0 || !options.chain.every((c) => c instanceof Uint8Array))
+    throw invalid('chain: expected the certificate chain, leaf first (DER)')
+  const trust = options.trust as { roots?: unknown; addCrl?: unknown } | null | undefined
+  if (typeof trust !== 'object' || trust === null || !Array.isArray(trust.roots) || typeof trust.addCrl !== 'function')
+    throw invalid('trust: expected a TrustStore (@peerguard/pki)')
+  if (options.root !== undefined && !(options.root instanceof Uint8Array))
+    throw invalid('root: expected the root certificate (DER)')
   const m = options.multicast
   if (m !== undefined) {
     if (typeof m !== 'object' || m === null || typeof m.group !== 'string' || !isIPv4(m.group))

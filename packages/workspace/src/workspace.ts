@@ -74,10 +74,12 @@ export class Workspace extends EventEmitter {
   /** Load the stored bundle, open the service and UDP sockets, announce, and keep announcing. */
   static async start(options: WorkspaceOptions): Promise<Workspace> {
     resolveWorkspaceOptions(options)
-    const roots = options.trust?.roots ?? []
-    const root = options.root ?? (roots.length === 1 ? Uint8Array.from((roots[0] as { der: Uint8Array }).der) : undefined)
+    const roots = options.trust.roots.map((r) => r.der)
+    const root = options.root ?? (roots.length === 1 ? Uint8Array.from(roots[0] as Uint8Array) : undefined)
     if (root === undefined)
       throw new PeerguardError('workspace-config-invalid', 'root: the trust store holds several roots; name the workspace root')
+    if (!roots.some((r) => equalBytes(r, root)))
+      throw new PeerguardError('workspace-config-invalid', 'root: not a root of the trust store (members could not be verified)')
     const ws = new Workspace(options, root)
     try {
       await ws.#loadStored()

@@ -73,9 +73,20 @@ describe('options are checked at the boundary', () => {
     [{ multicast: { group: '239.1.1.1', port: 0 } }, 'multicast.port: expected an integer 1..65535'],
     [{ peers: [{ host: '', port: 1 }] }, 'peers: each target must be { host, port }'],
     [{ announceIntervalMs: 10 }, 'announceIntervalMs: expected an integer 50..3600000'],
-    [{ rateLimit: { perSecond: 0, burst: 1 } }, 'rateLimit.perSecond: expected an integer 1..100000']
+    [{ rateLimit: { perSecond: 0, burst: 1 } }, 'rateLimit.perSecond: expected an integer 1..100000'],
+    [{ identity: { publicKey: new Uint8Array(32) } }, 'identity: expected an Ed25519 key pair (@peerguard/identity KeyPair)'],
+    [{ chain: [] }, 'chain: expected the certificate chain, leaf first (DER)'],
+    [{ trust: {} }, 'trust: expected a TrustStore (@peerguard/pki)']
   ])('%j', async (extra, message) => {
     await expect(startMember(pki, alice, extra as never)).rejects.toMatchObject({ code: 'workspace-config-invalid', message })
+  })
+
+  it('the workspace root must be a root of the trust store', async () => {
+    const other = await makeTestPki({ caName: 'Other CA', peers: [] })
+    await expect(startMember(pki, alice, { root: other.ca.certificate })).rejects.toMatchObject({
+      code: 'workspace-config-invalid',
+      message: 'root: not a root of the trust store (members could not be verified)'
+    })
   })
 
   it('a trust store with several roots needs the workspace root named', async () => {
