@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createCertificateAuthority } from '@peerguard/pki'
-import { which } from './daemons.js'
+import { stopDaemon, which } from './daemons.js'
 import { figure, QUICK, ratio, show } from './lib.js'
 import { PEERGUARD_BIN, proxyClientArgs, proxyServerArgs, startPeerguardProxy, writeProxyFixtures } from './proxy-fixtures.js'
 import { issueCreds } from './share-server.js'
@@ -66,21 +66,6 @@ function cleanup() {
   rmSync(dir, { recursive: true, force: true })
 }
 process.on('exit', cleanup)
-/** Stop every process started here (by pid) and wait for each, so none is left unreaped. */
-async function stopChildren() {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return
-      const exited = new Promise((r) => c.once('exit', r))
-      c.kill('SIGTERM')
-      const t = setTimeout(() => c.kill('SIGKILL'), 3000)
-      await exited
-      clearTimeout(t)
-    })
-  )
-}
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.on(sig, () => process.exit(1))
-
 /** Run a command to completion; throws with its stderr on failure. @param {string[]} cmd */
 function run(cmd) {
   const r = spawnSync(/** @type {string} */ (cmd[0]), cmd.slice(1), { encoding: 'utf8', cwd: dir })
@@ -237,6 +222,7 @@ console.log(`goal: channel >= 1.0x Nebula (the same Node sender)          measur
 console.log(
   `context: of the bare veth: Nebula ${ratio(m('nebula-iperf3'), m('veth-iperf3'))}, proxy ${ratio(m('proxy-iperf3'), m('veth-iperf3'))} (iperf3); channel ${ratio(m('channel-node'), m('veth-node'))} (Node sender)`
 )
-await stopChildren()
+// stop every process started here (by pid) and wait for each, so none is left unreaped
+await Promise.all(children.map(stopDaemon))
 cleanup()
 process.exit(0)

@@ -50,6 +50,9 @@ export async function writeProxyFixtures(dir) {
   return /** @type {Record<'server' | 'client', { peerId: string }>} */ (peers)
 }
 
+/** Both ends: the fixtures' CA and CRL, no idle timeout. @param {boolean} tls */
+const common = (tls) => ['--trust', 'root.pem', '--crl', 'crl.pem', '--idle-timeout', '0', ...(tls ? ['--tls'] : [])]
+
 /**
  * `peerguard proxy server` arguments on the fixtures. @param {{ listen: string, target: string, tls: boolean }} o
  * @returns {string[]}
@@ -70,13 +73,7 @@ export const proxyServerArgs = (o) => [
   'policy.yaml',
   '--max-per-peer',
   '100000',
-  '--trust',
-  'root.pem',
-  '--crl',
-  'crl.pem',
-  '--idle-timeout',
-  '0',
-  ...(o.tls ? ['--tls'] : [])
+  ...common(o.tls)
 ]
 
 /**
@@ -95,13 +92,7 @@ export const proxyClientArgs = (o) => [
   'client.pem',
   '--peer',
   o.peerId,
-  '--trust',
-  'root.pem',
-  '--crl',
-  'crl.pem',
-  '--idle-timeout',
-  '0',
-  ...(o.tls ? ['--tls'] : [])
+  ...common(o.tls)
 ]
 
 /**
