@@ -211,5 +211,6 @@ describe('peerguard ca token / join (black box CA node)', () => {
     expect(log).toMatch(/"verb":"enroll"/)
     expect(log).toMatch(/"code":"enroll-token-used"/)
     expect(log).toMatch(/"name":"carol"/)
+    expect(log).toMatch(/"verb":"token"/)
   })
 })

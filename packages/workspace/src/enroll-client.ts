@@ -7,8 +7,16 @@
 import { connect } from 'node:net'
 import { KnownPeers, secureOutbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
-import { equalBytes, InvalidArgumentError, isPeerguardError } from '@peerguard/interface'
-import { createCsr, createTrustStore, verifyPeerChain } from '@peerguard/pki'
+import {
+  assertBytes,
+  assertInteger,
+  assertString,
+  describeValue,
+  equalBytes,
+  InvalidArgumentError,
+  isPeerguardError
+} from '@peerguard/interface'
+import { checkKeyPair, createCsr, createTrustStore, verifyPeerChain } from '@peerguard/pki'
 import { EnrollError } from './enroll-errors.js'
 import {
   decodeChallenge,
@@ -21,7 +29,7 @@ import {
   MessageReader,
   tokenProof
 } from './enroll-wire.js'
-import { type EnrollToken, rootFingerprintOf } from './token.js'
+import { type EnrollToken, FINGERPRINT_LENGTH, rootFingerprintOf, TOKEN_ID_LENGTH, TOKEN_SECRET_LENGTH } from './token.js'
 
 /** What a join brings home. */
 export interface Enrolled extends EnrollResult {
@@ -39,6 +47,7 @@ export interface Enrolled extends EnrollResult {
 
 /** Split `host:port` (IPv6 in brackets); throws InvalidArgumentError. */
 export function parseHostPort(field: string, text: string): { host: string; port: number } {
+  if (typeof text !== 'string') throw new InvalidArgumentError(`${field}: expected HOST:PORT, got ${describeValue(text)}`)
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text)
   const port = m === null ? Number.NaN : Number(m[3])
   if (m === null || !(port >= 1 && port <= 65535)) throw new InvalidArgumentError(`${field}: expected HOST:PORT`)
@@ -53,8 +62,18 @@ export async function enroll(options: {
   port: number
   timeoutMs?: number
 }): Promise<Enrolled> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
   const { token, identity, host, port } = options
+  if (typeof token !== 'object' || token === null)
+    throw new InvalidArgumentError('options.token: expected a parsed token (parseToken)')
+  assertBytes('options.token.rootFingerprint', token.rootFingerprint, FINGERPRINT_LENGTH)
+  assertBytes('options.token.tokenId', token.tokenId, TOKEN_ID_LENGTH)
+  assertBytes('options.token.secret', token.secret, TOKEN_SECRET_LENGTH)
+  checkKeyPair('options.identity', identity)
+  assertString('options.host', host, { nonEmpty: true, maxLength: 255 })
+  assertInteger('options.port', port, 1, 65535)
   const timeoutMs = options.timeoutMs ?? 10_000
+  assertInteger('options.timeoutMs', timeoutMs, 1, 600_000)
   const socket = connect({ host, port })
   socket.setTimeout(timeoutMs, () => socket.destroy(new Error('connection timed out')))
   try {

@@ -9,8 +9,8 @@
 import type { Duplex } from 'node:stream'
 import { KnownPeers, secureInbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
-import { equalBytes, isPeerguardError } from '@peerguard/interface'
-import { type CertificateAuthority, parseCsr, type ParsedCsr } from '@peerguard/pki'
+import { assertBytesRange, assertInteger, equalBytes, InvalidArgumentError, isPeerguardError } from '@peerguard/interface'
+import { type CertificateAuthority, checkKeyPair, parseCsr, type ParsedCsr } from '@peerguard/pki'
 import { type EnrollCode, EnrollError } from './enroll-errors.js'
 import {
   decodeHello,
@@ -23,7 +23,7 @@ import {
   MessageReader,
   tokenProof
 } from './enroll-wire.js'
-import type { TokenStore } from './token-store.js'
+import { TokenStore } from './token-store.js'
 
 /** One enrollment outcome, for the CA's decision log. */
 export interface EnrollEvent {
@@ -64,7 +64,20 @@ export class EnrollmentService {
   readonly #o: EnrollmentServiceOptions
 
   constructor(options: EnrollmentServiceOptions) {
-    this.#o = options
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+    if (typeof options.ca?.signCsr !== 'function') throw new InvalidArgumentError('options.ca: expected a CertificateAuthority')
+    assertBytesRange('options.root', options.root, 1, 16 * 1024)
+    if (!(options.tokens instanceof TokenStore)) throw new InvalidArgumentError('options.tokens: expected a TokenStore')
+    checkKeyPair('options.identity', options.identity)
+    if (!Array.isArray(options.chain) || options.chain.length < 1 || options.chain.length > 8)
+      throw new InvalidArgumentError('options.chain: expected 1..8 certificates (DER), leaf first')
+    for (const [i, c] of options.chain.entries()) assertBytesRange(`options.chain[${i}]`, c, 1, 16 * 1024)
+    for (const k of ['crl', 'bundle', 'policy', 'onEvent'] as const)
+      if (options[k] !== undefined && typeof options[k] !== 'function')
+        throw new InvalidArgumentError(`options.${k}: expected a function`)
+    if (options.days !== undefined) assertInteger('options.days', options.days, 1, 3650)
+    if (options.timeoutMs !== undefined) assertInteger('options.timeoutMs', options.timeoutMs, 1, 600_000)
+    this.#o = { ...options, chain: [...options.chain] }
   }
 
   async handle(socket: Duplex): Promise<void> {

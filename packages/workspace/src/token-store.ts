@@ -6,7 +6,7 @@
  * joins (in this process or another) exactly one claims the token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   assertBytes,
@@ -163,6 +163,26 @@ export class TokenStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
       throw err
     }
+  }
+
+  /** Every filed token (damaged records skipped), oldest first, with whether it was used. */
+  async list(): Promise<Array<TokenRecord & { readonly used: boolean }>> {
+    const names = await readdir(this.#dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [] as string[]
+      throw err
+    })
+    const out: Array<TokenRecord & { used: boolean }> = []
+    for (const n of names) {
+      const m = /^([0-9a-f]{32})\.json$/.exec(n)
+      if (m === null) continue
+      try {
+        const { v: _v, secretSha256: _h, ...pub } = await this.#read(Buffer.from(m[1] as string, 'hex'))
+        out.push({ ...pub, used: await this.#isUsed(pub.tokenId) })
+      } catch {
+        // a damaged record is refused when it is used; listing goes on
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt))
   }
 
   /** The token's record if it exists, is unused and unexpired; otherwise the refusal. */

@@ -13,6 +13,7 @@ import {
   EnrollmentService,
   type EnrollToken,
   enroll,
+  parseHostPort,
   parseToken,
   rootFingerprintOf,
   TOKEN_DIR,
@@ -227,3 +228,43 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+describe('argument checks (exact messages)', () => {
+  it('enroll, parseHostPort and EnrollmentService refuse wrong types and sizes', async () => {
+    const t = parseToken(await makeToken(ca, 'oz', []))
+    const identity = generateKeyPair()
+    const base = { token: t, identity, host: '127.0.0.1', port: ca.port }
+    await expect(enroll({ ...base, token: { ...t, secret: new Uint8Array(31) } })).rejects.toThrow(
+      'options.token.secret: expected Uint8Array of length 32'
+    )
+    await expect(enroll({ ...base, port: 70000 })).rejects.toThrow('options.port')
+    await expect(enroll({ ...base, identity: { publicKey: new Uint8Array(32) } as unknown as KeyPair })).rejects.toThrow(
+      'options.identity.secretKey'
+    )
+    expect(() => parseHostPort('--ca', 'nohost')).toThrow('--ca: expected HOST:PORT')
+    expect(() => parseHostPort('--ca', { toString: 1 } as unknown as string)).toThrow('--ca: expected HOST:PORT')
+    expect(parseHostPort('--ca', '[::1]:47180')).toEqual({ host: '::1', port: 47180 })
+    const admin = ca.pki.peers.admin as NonNullable<typeof ca.pki.peers.admin>
+    const good = { ca: ca.pki.ca, root: ca.pki.ca.certificate, tokens: ca.tokens, identity: admin.identity, chain: admin.chain }
+    expect(() => new EnrollmentService({ ...good, chain: [] })).toThrow('options.chain: expected 1..8 certificates')
+    expect(() => new EnrollmentService({ ...good, tokens: {} as TokenStore })).toThrow('options.tokens: expected a TokenStore')
+    expect(() => new EnrollmentService({ ...good, policy: 'x' as unknown as () => string })).toThrow(
+      'options.policy: expected a function'
+    )
+  })
+
+  it('TokenStore.create refuses a bad ttl, name or fingerprint', async () => {
+    const fp = rootFingerprintOf(ca.pki.ca.certificate)
+    await expect(ca.tokens.create({ name: 'x', ttlMs: 10, rootFingerprint: fp })).rejects.toThrow('options.ttlMs')
+    await expect(ca.tokens.create({ name: '', ttlMs: 60_000, rootFingerprint: fp })).rejects.toThrow('options.name')
+    await expect(ca.tokens.create({ name: 'x', groups: ['a', 'a'], ttlMs: 60_000, rootFingerprint: fp })).rejects.toThrow(
+      'options.groups: a group appears twice'
+    )
+    await expect(ca.tokens.create({ name: 'x', ttlMs: 60_000, rootFingerprint: new Uint8Array(8) })).rejects.toThrow(
+      'options.rootFingerprint: expected Uint8Array of length 32'
+    )
+    const listed = await ca.tokens.list()
+    expect(listed.length).toBeGreaterThan(5)
+    expect(listed.some((r) => r.used) && listed.some((r) => !r.used)).toBe(true)
+  })
+})

@@ -157,10 +157,11 @@ Example:
         const log: DecisionLog | undefined =
           opts.log === undefined ? undefined : await openDecisionLog({ path: opts.log, identity })
         let crl = await currentCrl(opts.ca)
+        const tokens = new TokenStore(opts.ca)
         const service = new EnrollmentService({
           ca: authority,
           root,
-          tokens: new TokenStore(opts.ca),
+          tokens,
           identity,
           chain,
           crl: () => crl,
@@ -179,7 +180,30 @@ Example:
             )
           }
         })
-        const server = createServer((socket) => void service.handle(socket))
+        // `ca token` runs without the node: a token filed since the last look is logged as issued
+        const logged = new Set<string>()
+        const logIssued = async (): Promise<void> => {
+          for (const t of await tokens.list()) {
+            if (logged.has(t.tokenId)) continue
+            logged.add(t.tokenId)
+            await log?.append({
+              kind: 'operation',
+              allowed: true,
+              code: 'allow',
+              reason: `token issued ${t.createdAt} for ${t.name}, expires ${t.expiresAt}${t.used ? ', already used' : ''}`,
+              peer: { name: t.name, groups: t.groups },
+              action: 'write',
+              verb: 'token',
+              resource: `enroll:${t.tokenId}`
+            })
+          }
+        }
+        await logIssued()
+        const server = createServer((socket) => {
+          void logIssued()
+            .catch((err: Error) => io.err(`peerguard: warning: decision log: ${err.message}`))
+            .then(() => service.handle(socket))
+        })
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject)
           server.listen(listen.port, listen.host, resolve)
