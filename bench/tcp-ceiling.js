@@ -112,7 +112,8 @@ export async function iperf3Ceiling(bytes) {
  * client (prefix `client`) sending `bytes` to `connect:connectPort` (default `port`; another port
  * when a proxy is in between). MB/s as iperf3's receiver counts it, or undefined when iperf3 is
  * not installed.
- * @param {{ bind: string, connect: string, port: number, connectPort?: number, bytes: number, server: string[], client: string[] }} o
+ * `onSent` receives iperf3's sender summary (bytes, seconds, retransmits).
+ * @param {{ bind: string, connect: string, port: number, connectPort?: number, bytes: number, server: string[], client: string[], onSent?: (sent: { retransmits?: number }) => void }} o
  * @returns {Promise<number | undefined>}
  */
 export async function iperf3Between(o) {
@@ -146,7 +147,9 @@ export async function iperf3Between(o) {
       client.once('close', resolve)
     })
     if (code !== 0) throw new Error(`iperf3 client exited ${code}: ${json.slice(0, 500)}`)
-    const sum = JSON.parse(json).end.sum_received
+    const { end } = JSON.parse(json)
+    o.onSent?.(end.sum_sent)
+    const sum = end.sum_received
     return sum.bytes / 1e6 / sum.seconds
   } finally {
     server.removeAllListeners('exit')
