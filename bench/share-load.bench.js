@@ -19,6 +19,9 @@
 // process per client). Every peer's session is opened before the clock and kept: peerguard's 100
 // ShareClients run in this process (one event loop), sftp and smbclient as one client process per
 // peer (their only form), driven from this process over pipes (smbclient under `script`, a pty).
+// Mind the machine: Linux shares a busy CPU per thread, so under other load the anchors' 200
+// processes (client + server side) get more of it than peerguard's two; the CPU line printed per
+// tool (this process and the peerguard server) shows whether peerguard was short of CPU.
 // Credentials: peerguard, a certificate per peer (CA-issued, group staff); sftp, an ed25519 key per
 // peer (one Unix account); SMB, one Samba account for all (Samba accounts need Unix users).
 // Plain mode limits concurrent operations per source host (8); all peers come from 127.0.0.1, so
@@ -225,10 +228,18 @@ async function main() {
       }
       med[`${key}-ops`] = figure(`${key}-ops`, `share under load, ${PEERS} peers: ${name}`, 'ops/s', r.ops).median
       for (const [k, runs] of Object.entries(r.lat))
-        med[`${key}-${k}`] = figure(`${key}-${k}`, `share under load, ${k.replace('-', ' ')}: ${name}`, 'ms', runs, {
-          higherIsBetter: false
-        }).median
-      figure(`${key}-errors`, `share under load, failed operations: ${name}`, 'operations', [r.errors], { higherIsBetter: false })
+        med[`${key}-${k}`] = figure(
+          `${key}-${k}`,
+          `share under load, ${PEERS} peers: ${name}, ${k.replace('-', ' ')}`,
+          'ms',
+          runs,
+          {
+            higherIsBetter: false
+          }
+        ).median
+      figure(`${key}-errors`, `share under load, ${PEERS} peers: ${name}, failed operations`, 'operations', [r.errors], {
+        higherIsBetter: false
+      })
       const cell = (/** @type {Op} */ op) =>
         `${fmt(med[`${key}-${op}-p50`] ?? Number.NaN)}/${fmt(med[`${key}-${op}-p99`] ?? Number.NaN)}`.padStart(15)
       console.log(
