@@ -49,9 +49,9 @@ export interface EnrollmentServiceOptions {
   identity: KeyPair
   chain: readonly Uint8Array[]
   /** What a new member receives besides its certificate (each read at the time of the join). */
-  crl?: () => Uint8Array | undefined
-  bundle?: () => Uint8Array | undefined
-  policy?: () => string | undefined
+  crl?: () => Uint8Array | undefined | Promise<Uint8Array | undefined>
+  bundle?: () => Uint8Array | undefined | Promise<Uint8Array | undefined>
+  policy?: () => string | undefined | Promise<string | undefined>
   /** Lifetime of the issued certificates in days. Default: the CA's default. */
   days?: number
   onEvent?: (event: EnrollEvent) => void
@@ -113,7 +113,9 @@ export class EnrollmentService {
       facts.name = record.name
       facts.groups = record.groups
       channel.write(
-        frame(encodeChallenge({ root: o.root, serverChain: o.chain, crl: o.crl?.(), name: record.name, groups: record.groups }))
+        frame(
+          encodeChallenge({ root: o.root, serverChain: o.chain, crl: await o.crl?.(), name: record.name, groups: record.groups })
+        )
       )
       const request = decodeRequest(await reader.next('request', timeoutMs))
       const expected = tokenProof(request.secret, channel.handshakeHash, tokenId, request.csr)
@@ -121,6 +123,13 @@ export class EnrollmentService {
       if (!secretOk || !equalBytes(expected, request.proof))
         throw new EnrollError('enroll-token-mac', 'the token proof does not verify')
       checkCsr(request.csr, peer.publicKey, record)
+      // read before the claim: a file that cannot be read fails the join without burning the token
+      let extras: { bundle: Uint8Array | undefined; policy: string | undefined }
+      try {
+        extras = { bundle: await o.bundle?.(), policy: await o.policy?.() }
+      } catch (err) {
+        throw new EnrollError('enroll-failed', `the CA node cannot read what a member receives: ${(err as Error).message}`)
+      }
       await o.tokens.claim(tokenId, peer.peerId)
       let issued: Awaited<ReturnType<CertificateAuthority['signCsr']>>
       try {
@@ -139,8 +148,8 @@ export class EnrollmentService {
         frame(
           encodeResult({
             chain: [...issued.chain, o.root],
-            bundle: o.bundle?.(),
-            policy: o.policy?.()
+            bundle: extras.bundle,
+            policy: extras.policy
           })
         )
       )

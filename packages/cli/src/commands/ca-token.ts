@@ -3,68 +3,25 @@
  * serve-enrollment` (the CA node's enrollment service that redeems them), issue #13. The token
  * directory, codec and wire are `@peerguard/workspace`'s (its SPEC.md §6).
  */
-import { stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
 import type { Command } from 'commander'
 import { type DecisionLog, openDecisionLog } from '@peerguard/decision-log'
-import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
-import { type EnrollEvent, EnrollmentService, parseHostPort, rootFingerprintOf, TokenStore } from '@peerguard/workspace'
+import { InvalidArgumentError } from '@peerguard/interface'
+import { MAX_BUNDLE_BYTES, parseHostPort, rootFingerprintOf, TokenStore } from '@peerguard/workspace'
 import type { CliIO } from '../io.js'
-import {
-  collect,
-  parseDuration,
-  parseListen,
-  passphraseOf,
-  readCertificates,
-  readCrls,
-  readKey,
-  readLimited,
-  wantsJson
-} from '../common.js'
+import { collect, parseDuration, parseListen, readCertificates, readKey, readLimited, wantsJson } from '../common.js'
+import { caRootOf, type EnrollmentHost, startEnrollmentHost } from '../node/enrollment-node.js'
 
 const DEFAULT_TTL = '15m'
-
-/** The root the CA directory chains to: its own certificate, or the last of chain.pem for an intermediate. */
-async function rootOf(dir: string): Promise<Uint8Array> {
-  const { certificate, issuers } = await readCaDirectory(dir)
-  return issuers.at(-1) ?? certificate.der
-}
 
 function groupsOf(opts: { group: string[]; groups?: string }): string[] {
   const fromList = opts.groups === undefined ? [] : opts.groups.split(',').map((g) => g.trim())
   return [...opts.group, ...fromList].filter((g) => g.length > 0)
 }
 
-/** The CA's current CRL (crl.pem), DER, when the directory has one. */
-async function currentCrl(dir: string): Promise<Uint8Array | undefined> {
-  const path = join(dir, CA_FILES.crl)
-  if (
-    !(await stat(path).then(
-      () => true,
-      () => false
-    ))
-  )
-    return undefined
-  return (await readCrls(path))[0]
-}
-
-function logRecord(e: EnrollEvent) {
-  return {
-    kind: 'operation' as const,
-    allowed: e.outcome === 'enrolled',
-    code: e.outcome === 'enrolled' ? 'allow' : e.code,
-    reason: e.reason,
-    peer: {
-      ...(e.peerId === undefined ? {} : { peerId: e.peerId }),
-      ...(e.name === undefined ? {} : { name: e.name }),
-      ...(e.groups === undefined ? {} : { groups: e.groups }),
-      ...(e.address === undefined ? {} : { address: e.address })
-    },
-    action: 'write',
-    verb: 'enroll',
-    resource: `enroll:${e.tokenId ?? 'unknown-token'}`
-  }
+function positiveDays(value: string): number {
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 3650)
+    throw new InvalidArgumentError(`--days: expected a whole number of days 1..3650, got ${JSON.stringify(value)}`)
+  return Number(value)
 }
 
 export function registerCaTokenCommands(ca: Command, io: CliIO): void {
@@ -95,7 +52,7 @@ Example:
       ) => {
         const ttlMs = parseDuration('--ttl', opts.ttl)
         if (opts.address !== undefined) parseHostPort('--address', opts.address)
-        const root = await rootOf(opts.ca)
+        const root = await caRootOf(opts.ca)
         const made = await new TokenStore(opts.ca).create({
           name: opts.name,
           groups: groupsOf(opts),
@@ -146,72 +103,35 @@ Example:
       ) => {
         const json = wantsJson(cmd)
         const listen = parseListen(opts.listen)
-        const authority = await openCaDirectory(opts.ca, await passphraseOf(opts.passphraseFile))
+        const days = opts.days === undefined ? undefined : positiveDays(opts.days)
         const identity = await readKey(opts.identity, opts.identityPassphraseFile)
         const chain = await readCertificates(opts.cert)
-        const root = await rootOf(opts.ca)
-        const policy = opts.policy === undefined ? undefined : (await readLimited(opts.policy, 'policy')).toString('utf8')
-        const bundle =
-          opts.bundle === undefined ? undefined : new Uint8Array(await readLimited(opts.bundle, 'bundle', 4 * 1024 * 1024))
-        const days = opts.days === undefined ? undefined : Number.parseInt(opts.days, 10)
+        const { policy, bundle } = opts
         const log: DecisionLog | undefined =
           opts.log === undefined ? undefined : await openDecisionLog({ path: opts.log, identity })
-        let crl = await currentCrl(opts.ca)
-        const tokens = new TokenStore(opts.ca)
-        const service = new EnrollmentService({
-          ca: authority,
-          root,
-          tokens,
-          identity,
-          chain,
-          crl: () => crl,
-          bundle: () => bundle,
-          policy: () => policy,
-          ...(days === undefined ? {} : { days }),
-          onEvent: (e) => {
-            if (json) io.out(JSON.stringify({ event: e.outcome, ...e }))
-            else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
-            else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
-            void log?.append(logRecord(e)).catch((err: Error) => io.err(`peerguard: warning: decision log: ${err.message}`))
-            // a join changes nothing in the CRL; re-read it so a `ca revoke` meanwhile is handed out
-            void currentCrl(opts.ca).then(
-              (c) => (crl = c),
-              () => undefined
-            )
-          }
-        })
-        // `ca token` runs without the node: a token filed since the last look is logged as issued
-        const logged = new Set<string>()
-        const logIssued = async (): Promise<void> => {
-          for (const t of await tokens.list()) {
-            if (logged.has(t.tokenId)) continue
-            logged.add(t.tokenId)
-            await log?.append({
-              kind: 'operation',
-              allowed: true,
-              code: 'allow',
-              reason: `token issued ${t.createdAt} for ${t.name}, expires ${t.expiresAt}${t.used ? ', already used' : ''}`,
-              peer: { name: t.name, groups: t.groups },
-              action: 'write',
-              verb: 'token',
-              resource: `enroll:${t.tokenId}`
-            })
-          }
+        let host: EnrollmentHost
+        try {
+          host = await startEnrollmentHost({
+            caDir: opts.ca,
+            ...(opts.passphraseFile === undefined ? {} : { passphraseFile: opts.passphraseFile }),
+            identity,
+            chain,
+            listen,
+            ...(policy === undefined ? {} : { policy: async () => (await readLimited(policy, 'policy')).toString('utf8') }),
+            ...(bundle === undefined
+              ? {}
+              : { bundle: async () => new Uint8Array(await readLimited(bundle, 'bundle', MAX_BUNDLE_BYTES)) }),
+            ...(days === undefined ? {} : { days }),
+            ...(log === undefined ? {} : { log }),
+            io,
+            json
+          })
+        } catch (err) {
+          await log?.close()
+          throw err
         }
-        await logIssued()
-        const server = createServer((socket) => {
-          void logIssued()
-            .catch((err: Error) => io.err(`peerguard: warning: decision log: ${err.message}`))
-            .then(() => service.handle(socket))
-        })
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen(listen.port, listen.host, resolve)
-        })
-        const bound = server.address()
-        const addr = typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : opts.listen
-        if (json) io.out(JSON.stringify({ event: 'listening', address: addr }))
-        else io.out(`enrollment service on ${addr} (CA ${opts.ca})`)
+        if (json) io.out(JSON.stringify({ event: 'listening', address: host.address }))
+        else io.out(`enrollment service on ${host.address} (CA ${opts.ca})`)
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off('SIGINT', stop)
@@ -221,7 +141,7 @@ Example:
           process.on('SIGINT', stop)
           process.on('SIGTERM', stop)
         })
-        await new Promise((resolve) => server.close(resolve))
+        await host.close()
         await log?.close()
       }
     )

@@ -9,6 +9,7 @@ import { PeerguardError } from '@peerguard/interface'
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
 import { LOG_LEVELS, type LogLevel } from '../console-log.js'
 import { type WorkspaceConfig, workspaceOf } from './workspace-config.js'
+import { type EnrollmentConfig, enrollmentOf } from './enrollment-config.js'
 
 /** A config file larger than this is surely the wrong file. */
 export const MAX_NODE_CONFIG_BYTES = 1024 * 1024
@@ -66,6 +67,8 @@ export interface NodeConfig {
   readonly swarms: readonly SwarmService[]
   /** The `workspace:` section: discovery and bundle spreading (absent: the node does not join). */
   readonly workspace?: WorkspaceConfig
+  /** The `enrollment:` section: this node is the CA node and redeems enrollment tokens (absent: it does not). */
+  readonly enrollment?: EnrollmentConfig
 }
 
 /** One located problem of a config file. */
@@ -118,7 +121,8 @@ export const TOP_KEYS = [
   'shares',
   'proxies',
   'swarms',
-  'workspace'
+  'workspace',
+  'enrollment'
 ]
 export const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
 export const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
@@ -339,8 +343,12 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
   const swarms = c.list(top, [], 'swarms').map((v, i) => swarmOf(c, v, ['swarms', i], at))
   checkUnique(c, shares, proxies, swarms)
   const workspace = workspaceOf(c, top.workspace, at)
-  if (shares.length === 0 && proxies.length === 0 && swarms.length === 0 && c.findings.length === 0)
-    c.fail([], 'the node serves nothing: add at least one entry under "shares", "proxies" or "swarms"')
+  const enrollment = enrollmentOf(c, top.enrollment, at)
+  if (shares.length === 0 && proxies.length === 0 && swarms.length === 0 && enrollment === undefined && c.findings.length === 0)
+    c.fail(
+      [],
+      'the node serves nothing: add at least one entry under "shares", "proxies" or "swarms", or an "enrollment" section'
+    )
   if (c.findings.length > 0) return { findings: c.findings }
   return {
     findings: [],
@@ -363,7 +371,8 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       shares: shares as ShareService[],
       proxies: proxies as ProxyService[],
       swarms: swarms as SwarmService[],
-      ...(workspace === undefined ? {} : { workspace })
+      ...(workspace === undefined ? {} : { workspace }),
+      ...(enrollment === undefined ? {} : { enrollment })
     }
   }
 }

@@ -4,12 +4,15 @@
  * LiveConfig. The config file itself is watched too: an edit that only touches live keys applies,
  * anything else is refused (node-reload-refused) and the configuration in force stays.
  */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { isPeerguardError } from '@peerguard/interface'
 import { createProxyServer, type ProxyServer } from '@peerguard/proxy'
 import { channelTransport, createShareServer, policyAuthorizer, type ShareServer } from '@peerguard/share'
 import type { SwarmManifest, SwarmPeer } from '@peerguard/swarm'
+import { BUNDLE_FILE } from '@peerguard/workspace'
 import { openNodeLog } from '../commands/audit-log.js'
 import { checkTrust, recordTrustChoice } from '../common.js'
 import { openKey } from '../passphrase.js'
@@ -23,6 +26,7 @@ import { loadNodeConfig, type NodeConfig, restartKeys } from './config.js'
 import { type NodeStatus, peerStatus, trustStatus } from './status.js'
 import { liveSwarmPeer, readManifest, startSwarmSeed } from './swarm-seed.js'
 import { type NodeWorkspace, servicesOf, startNodeWorkspace } from './workspace-node.js'
+import { type EnrollmentHost, startEnrollmentHost } from './enrollment-node.js'
 
 interface HostedShare {
   readonly kind: 'share'
@@ -66,6 +70,8 @@ export class NodeHost {
   readonly startedAt = Date.now()
   /** The node's workspace member, when the config has a `workspace:` section. */
   workspace: NodeWorkspace | undefined
+  /** The enrollment service, when the config has an `enrollment:` section (this is the CA node). */
+  enrollment: EnrollmentHost | undefined
   #config: NodeConfig
   readonly #io: CliIO
   readonly #live: LiveConfig
@@ -194,6 +200,7 @@ export class NodeHost {
   async stop(): Promise<boolean> {
     this.#watch?.close()
     await this.workspace?.close()
+    await this.enrollment?.close()
     this.#live.close()
     const ms = this.#config.drainSeconds * 1000
     const drained = await Promise.all(
@@ -314,6 +321,37 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
     try {
       const c = { config: config.workspace, crl: config.crl, policy: config.policy, identity, live, io }
       host.workspace = await startNodeWorkspace({ ...c, services: servicesOf(host.status()) })
+    } catch (err) {
+      await host.stop().catch(() => {})
+      throw err
+    }
+  }
+  const enrollment = config.enrollment
+  if (enrollment !== undefined) {
+    try {
+      const bundleFile = config.workspace === undefined ? undefined : join(config.workspace.bundleDir, BUNDLE_FILE)
+      host.enrollment = await startEnrollmentHost({
+        caDir: enrollment.ca,
+        ...(enrollment.passphraseFile === undefined ? {} : { passphraseFile: enrollment.passphraseFile }),
+        identity,
+        chain: live.chain,
+        listen: enrollment.listen,
+        days: enrollment.days,
+        policy: () => readFile(config.policy, 'utf8'),
+        ...(bundleFile === undefined
+          ? {}
+          : {
+              bundle: () =>
+                readFile(bundleFile).then(
+                  (b) => new Uint8Array(b),
+                  () => undefined
+                )
+            }),
+        ...(log === undefined ? {} : { log }),
+        io,
+        json: false
+      })
+      io.err(`peerguard: enrollment service on ${host.enrollment.address} (CA ${enrollment.ca})`)
     } catch (err) {
       await host.stop().catch(() => {})
       throw err

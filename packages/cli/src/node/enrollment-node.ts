@@ -1,0 +1,135 @@
+/**
+ * The CA node's enrollment service, as `peerguard node` runs it from its `enrollment:` section and
+ * `peerguard ca serve-enrollment` runs it alone: a TCP listener redeeming `ca token` tokens with
+ * `@peerguard/workspace`'s EnrollmentService, every outcome (and every token seen filed) in the
+ * decision log and on the console.
+ */
+import { stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { DecisionLog } from '@peerguard/decision-log'
+import type { KeyPair } from '@peerguard/identity'
+import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
+import { type EnrollEvent, EnrollmentService, TokenStore } from '@peerguard/workspace'
+import type { CliIO } from '../io.js'
+import { passphraseOf, readCrls } from '../common.js'
+
+/** The root a CA directory chains to: its own certificate, or the last of chain.pem for an intermediate. */
+export async function caRootOf(dir: string): Promise<Uint8Array> {
+  const { certificate, issuers } = await readCaDirectory(dir)
+  return issuers.at(-1) ?? certificate.der
+}
+
+/** The CA's current CRL (crl.pem), DER, when the directory has one. */
+async function currentCrl(dir: string): Promise<Uint8Array | undefined> {
+  const path = join(dir, CA_FILES.crl)
+  if (
+    !(await stat(path).then(
+      () => true,
+      () => false
+    ))
+  )
+    return undefined
+  return (await readCrls(path))[0]
+}
+
+function logRecord(e: EnrollEvent) {
+  return {
+    kind: 'operation' as const,
+    allowed: e.outcome === 'enrolled',
+    code: e.outcome === 'enrolled' ? 'allow' : e.code,
+    reason: e.reason,
+    peer: {
+      ...(e.peerId === undefined ? {} : { peerId: e.peerId }),
+      ...(e.name === undefined ? {} : { name: e.name }),
+      ...(e.groups === undefined ? {} : { groups: e.groups }),
+      ...(e.address === undefined ? {} : { address: e.address })
+    },
+    action: 'write',
+    verb: 'enroll',
+    resource: `enroll:${e.tokenId ?? 'unknown-token'}`
+  }
+}
+
+export interface EnrollmentHostOptions {
+  /** The CA directory (its key is opened with `passphraseFile`). */
+  caDir: string
+  passphraseFile?: string
+  identity: KeyPair
+  /** This node's certificate chain, leaf first. */
+  chain: readonly Uint8Array[]
+  listen: { host: string; port: number }
+  policy?: () => Promise<string | undefined>
+  bundle?: () => Promise<Uint8Array | undefined>
+  days?: number
+  log?: DecisionLog
+  io: CliIO
+  json: boolean
+}
+
+export interface EnrollmentHost {
+  readonly address: string
+  close(): Promise<void>
+}
+
+/** Open the CA, listen, and redeem tokens until `close()`. */
+export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<EnrollmentHost> {
+  const { io, log } = o
+  const ca = await openCaDirectory(o.caDir, await passphraseOf(o.passphraseFile))
+  const root = await caRootOf(o.caDir)
+  const tokens = new TokenStore(o.caDir)
+  const warn = (err: Error): void => io.err(`peerguard: warning: decision log: ${err.message}`)
+  const service = new EnrollmentService({
+    ca,
+    root,
+    tokens,
+    identity: o.identity,
+    chain: [...o.chain],
+    // re-read at each join, so a `ca revoke` / `ca crl` meanwhile is what a new member gets
+    crl: () => currentCrl(o.caDir),
+    ...(o.bundle === undefined ? {} : { bundle: o.bundle }),
+    ...(o.policy === undefined ? {} : { policy: o.policy }),
+    ...(o.days === undefined ? {} : { days: o.days }),
+    onEvent: (e) => {
+      if (o.json) io.out(JSON.stringify({ event: e.outcome, ...e }))
+      else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
+      else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
+      void log?.append(logRecord(e)).catch(warn)
+    }
+  })
+  // `ca token` runs without this service: a token filed since the last look is logged as issued
+  const logged = new Set<string>()
+  const logIssued = async (): Promise<void> => {
+    for (const t of await tokens.list()) {
+      if (logged.has(t.tokenId)) continue
+      logged.add(t.tokenId)
+      await log?.append({
+        kind: 'operation',
+        allowed: true,
+        code: 'allow',
+        reason: `token issued ${t.createdAt} for ${t.name}, expires ${t.expiresAt}${t.used ? ', already used' : ''}`,
+        peer: { name: t.name, groups: t.groups },
+        action: 'write',
+        verb: 'token',
+        resource: `enroll:${t.tokenId}`
+      })
+    }
+  }
+  await logIssued()
+  const server = createServer((socket) => {
+    void logIssued()
+      .catch(warn)
+      .then(() => service.handle(socket))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.listen.port, o.listen.host, resolve)
+  })
+  const bound = server.address()
+  const address =
+    typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : `${o.listen.host}:${o.listen.port}`
+  return {
+    address,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
