@@ -11,6 +11,7 @@ import {
   PolicyUnknownActionError,
   PolicyUnknownGroupError
 } from './errors.js'
+import { withLazySource } from './lazy-source.js'
 import type { DocPath, Locator } from './locator.js'
 import type {
   Assertion,
@@ -88,23 +89,13 @@ export class ModelBuilder {
     }
   }
 
-  /**
-   * Attach a `source` location computed on first read: finding positions in a large JSON text
-   * costs more than parsing it, and most rules never need theirs.
-   */
+  /** Attach a `source` location computed on first read (see withLazySource). `item` must be a fresh object. */
   private withSource<T extends object>(
     item: T,
     path: readonly [string, string | number]
   ): T & { readonly source: SourceLocation } {
     const loc = this.loc
-    let source: SourceLocation | undefined
-    return {
-      ...item,
-      get source() {
-        source ??= loc.source(path)
-        return source
-      }
-    }
+    return withLazySource(item, () => loc.source(path))
   }
 
   private utcOffset(): number {
@@ -182,7 +173,11 @@ export class ModelBuilder {
    * A peer token must be `*`, `id:`/`name:`/`ou:` with a value, or a defined peer or group.
    * Returns it with an `id:` brought to the peerguard text form.
    */
-  private checkToken(token: string, where: () => DocPath, groups: ReadonlySet<string> = new Set(this.groups.keys())): string {
+  private checkToken(
+    token: string,
+    where: () => DocPath,
+    groups: ReadonlySet<string> | ReadonlyMap<string, unknown> = this.groups
+  ): string {
     if (token === '*') return token
     const colon = token.indexOf(':')
     if (colon > 0) {
@@ -195,7 +190,7 @@ export class ModelBuilder {
       )
     }
     if (this.peers.has(token) || groups.has(token)) return token
-    const guess = nearest(token, [...this.peers.keys(), ...groups])
+    const guess = nearest(token, [...this.peers.keys(), ...groups.keys()])
     throw new PolicyUnknownGroupError(
       `unknown peer or group "${token}"`,
       this.loc.details(where(), {
@@ -296,24 +291,22 @@ export class ModelBuilder {
     const when = raw.when === undefined ? undefined : this.attempt(() => this.readWhen(raw.when as RawWhen, [...path, 'when']))
     if ((this.errors?.length ?? 0) > before) return undefined
     const loc = this.loc
-    let source: SourceLocation | undefined
-    return {
-      index,
-      id,
-      effect,
-      actions,
-      verbs: expandActions(actions),
-      peers: [...new Set(peers as string[])],
-      except: [...new Set(except as string[])],
-      patterns: patterns as CompiledPattern[],
-      when,
-      description: raw.description,
-      // Located on first read: finding positions in a large JSON text costs more than parsing it.
-      get source() {
-        source ??= loc.source(path)
-        return source
-      }
-    }
+    // Located on first read: finding positions in a large JSON text costs more than parsing it.
+    return withLazySource<Omit<RuleModel, 'source'>>(
+      {
+        index,
+        id,
+        effect,
+        actions,
+        verbs: expandActions(actions),
+        peers: [...new Set(peers as string[])],
+        except: [...new Set(except as string[])],
+        patterns: patterns as CompiledPattern[],
+        when,
+        description: raw.description
+      },
+      () => loc.source(path)
+    )
   }
 
   private readWhen(raw: RawWhen, path: DocPath): Conditions {
