@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { isKeystoreEncrypted } from '@peerguard/identity'
 import { type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
@@ -21,6 +22,24 @@ rules:
 
 let dir: string
 let caNode: Spawned & { addr: string }
+
+/** Resolve once `text` is in what the process wrote on stdout (waits on the stream, no sleeps). */
+function printed(p: Spawned, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (!p.out().includes(text)) return false
+      p.proc.stdout?.off('data', onData)
+      resolve()
+      return true
+    }
+    const onData = (): void => void setImmediate(check)
+    if (check()) return
+    p.proc.stdout?.on('data', onData)
+    void p.exited.then(() => {
+      if (!check()) reject(new Error(`the process exited without printing ${text}`))
+    })
+  })
+}
 
 function peerguard(...args: string[]): Promise<CliRun> {
   return runCli(args, { cwd: dir })
@@ -118,7 +137,7 @@ describe('peerguard ca token / join (black box CA node)', () => {
     expect(joined.code).toBe(0)
     const info = JSON.parse(joined.stdout) as { name: string; groups: string[]; peerId: string }
     expect(info).toMatchObject({ name: 'carol', groups: ['family'] })
-    expect(caNode.out()).toContain(`enrolled carol as ${info.peerId}`)
+    await printed(caNode, `enrolled carol as ${info.peerId}`)
     expect((await stat(join(dir, 'carol', 'identity.key'))).mode & 0o777).toBe(0o600)
     expect(await readFile(join(dir, 'carol', 'policy.yaml'), 'utf8')).toBe(POLICY)
     // the starter config names every file join wrote; with a service added it checks clean
@@ -206,7 +225,19 @@ describe('peerguard ca token / join (black box CA node)', () => {
     expect(r.stderr).not.toContain(mangled.slice(8))
   })
 
+  it('encrypts the new identity with --passphrase-file', async () => {
+    await writeFile(join(dir, 'gina.pass'), 'another long passphrase\n')
+    const line = await token('gina', 'family')
+    expect((await peerguard('join', line, '--dir', 'gina', '--passphrase-file', 'gina.pass')).code).toBe(0)
+    expect(isKeystoreEncrypted(new Uint8Array(await readFile(join(dir, 'gina', 'identity.key'))))).toBe(true)
+    expect(await readFile(join(dir, 'gina', 'node.yaml'), 'utf8')).toMatch(/# passphrase-file: FILE/)
+    const show = await peerguard('id', 'show', join('gina', 'identity.key'), '--passphrase-file', 'gina.pass')
+    expect(show.code).toBe(0)
+  })
+
   it("logs every enrollment and refusal in the CA node's decision log", async () => {
+    // SIGTERM closes the log: every entry is on disk
+    expect(await caNode.stop()).toBe(0)
     const log = await readFile(join(dir, 'enroll.jsonl'), 'utf8')
     expect(log).toMatch(/"verb":"enroll"/)
     expect(log).toMatch(/"code":"enroll-token-used"/)
