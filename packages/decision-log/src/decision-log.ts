@@ -205,11 +205,16 @@ export class DecisionLog {
     if (this.#closed) return
     if (this.#timer !== undefined) clearInterval(this.#timer)
     try {
-      // Entries left unsigned (disk full) carry their MAC: the next open adopts them.
-      await this.checkpoint().catch((err: unknown) => this.#onError(err))
-      await Promise.allSettled([...this.#inflight])
-      await this.#flushing
-      await this.#publishing
+      // Entries appended while closing (an operation's outcome landing during shutdown) are signed
+      // too: checkpoint again until nothing is left unsigned, a few rounds at most. Entries left
+      // unsigned (disk full) carry their MAC: the next open adopts them.
+      for (let round = 0; round < 4; round++) {
+        await this.checkpoint().catch((err: unknown) => this.#onError(err))
+        await Promise.allSettled([...this.#inflight])
+        await this.#flushing
+        await this.#publishing
+        if (this.#mem.seq === this.#mem.signed) break
+      }
     } finally {
       this.#closed = true
       await this.#file.close().catch(() => {})
