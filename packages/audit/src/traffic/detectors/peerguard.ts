@@ -11,17 +11,26 @@ export function isPeerguardPlain(buf: Buffer, off: number, len: number): boolean
   return len >= 8 && buf.compare(SHARE_PREFACE, 0, 8, off, off + 8) === 0
 }
 
+/** A cipher offer holds 1..16 cipher ids (packages/channel/SPEC.md section 2.6). */
+const MAX_OFFERED_CIPHERS = 16
+
 /**
- * The hardened channel's first message (packages/channel/SPEC.md section 2.1): a u16 BE length of
- * exactly 32 followed by the 32-byte Noise XX ephemeral key, nothing else. The prologue is not
- * sent, so this shape (34 bytes, `00 20`) is the only marker; the responder's reply confirms it.
+ * The hardened channel's first message (packages/channel/SPEC.md sections 2.1 and 2.6): a u16 BE
+ * length, then the 32-byte Noise XX ephemeral key, then either nothing (ChaChaPoly only: 34 bytes,
+ * `00 20`) or a cipher offer `01 | count | count ids` (35..50 bytes in all). The prologue is not
+ * sent, so this shape is the only marker; the responder's reply confirms it.
  */
 export function isPeerguardChannelInit(buf: Buffer, off: number, len: number): boolean {
-  return len === 34 && buf[off] === 0x00 && buf[off + 1] === 0x20
+  if (len < 34 || buf[off] !== 0x00) return false
+  const body = buf[off + 1] as number
+  if (body !== len - 2) return false
+  if (body === 32) return true
+  const count = buf[off + 35] as number
+  return buf[off + 34] === 0x01 && count >= 1 && count <= MAX_OFFERED_CIPHERS && body === 32 + 2 + count
 }
 
 /**
- * peerguard's hardened channel: recognised from the initiator's 34-byte first message and a
+ * peerguard's hardened channel: recognised from the initiator's first message (above) and a
  * responder message 2 of at least 32 + 48 + 16 bytes (e, encrypted s, encrypted payload).
  */
 export class PeerguardChannelApp implements FlowApp {
