@@ -11,6 +11,15 @@ export type WriteMode = 'create' | 'overwrite' | 'append'
 /** Bytes of an upload that may be queued for the disk before the network is paused. */
 const PIPELINE_BYTES = 8 * 1024 * 1024
 
+/**
+ * Bytes written to the temporary file after which a `datasync` is started in the background
+ * (one at a time), so the disk writes the data back while more arrives: the fsync before the
+ * commit then has only the tail left to flush (on a 1 GiB upload it took ~0.5 s when it had
+ * everything), and the upload's dirty pages stay bounded. It adds durability, never removes a
+ * check; its error fails the upload like the final fsync's would.
+ */
+const EARLY_SYNC_BYTES = 32 * 1024 * 1024
+
 /** Moves a verified temporary file into place (ShareRoot: under the namespace lock, re-resolving the parent). */
 export type PlaceUpload = (upload: AtomicUpload) => Promise<void>
 
@@ -54,6 +63,8 @@ export class AtomicUpload {
   #done = false
   #chain: Promise<void> = Promise.resolve()
   #inflight = 0
+  #unsynced = 0
+  #syncing: Promise<void> | undefined
   #failure: ShareError | undefined
   #committing: Promise<unknown> | undefined
   #cleaned: Promise<void> | undefined
@@ -136,6 +147,8 @@ export class AtomicUpload {
           const { bytesWritten } = await handle.write(chunk, off, chunk.length - off, position + off)
           off += bytesWritten
         }
+        this.#unsynced += chunk.length
+        if (this.#unsynced >= EARLY_SYNC_BYTES && this.#syncing === undefined) this.#syncEarly(handle)
       } catch (err) {
         this.#failure = fsError(err, this.label)
       } finally {
@@ -144,6 +157,19 @@ export class AtomicUpload {
     })
     if (this.#inflight > PIPELINE_BYTES) await this.#chain
     if (this.#failure !== undefined) throw this.#failure
+  }
+
+  /** Start a background `datasync` of what was written so far (EARLY_SYNC_BYTES); a failure fails the upload. */
+  #syncEarly(handle: FileHandle): void {
+    this.#unsynced = 0
+    this.#syncing = handle
+      .datasync()
+      .catch((err: unknown) => {
+        this.#failure ??= fsError(err, this.label)
+      })
+      .finally(() => {
+        this.#syncing = undefined
+      })
   }
 
   /** Verify and move into place. On any failure the temporary file is removed and the target untouched. */
@@ -159,6 +185,7 @@ export class AtomicUpload {
   async #commit(sha256: string): Promise<{ size: number; sha256: string }> {
     try {
       await this.#chain
+      await this.#syncing
       if (this.#failure !== undefined) throw this.#failure
       const digest = this.#hash.digest('hex')
       if (this.#received !== this.size)
@@ -189,6 +216,7 @@ export class AtomicUpload {
   #cleanup(): Promise<void> {
     this.#cleaned ??= (async () => {
       await this.#chain
+      await this.#syncing
       const handle = this.#handle
       this.#handle = undefined
       await handle?.close().catch(() => {})

@@ -171,6 +171,37 @@ describe('share over loopback, plain mode', () => {
     expect(await readFile(join(root, 'victim.bin'), 'utf8')).toBe('precious')
   })
 
+  it('uploads past the background-sync interval (32 MiB) land whole; one cut off past it leaves nothing', async () => {
+    const big = randomBytes(40 * 1024 * 1024 + 5)
+    expect(await client.writeFile('large.bin', big)).toEqual({ size: big.length, sha256: sha(big) })
+    expect(sha(await readFile(join(root, 'large.bin')))).toBe(sha(big))
+    await writeFile(join(root, 'large-victim.bin'), 'precious')
+    const raw = await rawConnection()
+    raw.send(FrameType.REQUEST, 7, { op: 'write', path: 'large-victim.bin', mode: 'overwrite', size: 64 * 1024 * 1024 })
+    expect(await raw.next()).toMatchObject({ ok: true, ready: true })
+    const chunk = randomBytes(1024 * 1024)
+    for (let i = 0; i < 36; i++) raw.sendRaw(FrameType.DATA, 7, chunk)
+    // Wait until the server has written past the interval, then cut the connection.
+    for (let i = 0; i < 600; i++) {
+      const temps = (await readdir(root)).filter((n) => n.startsWith('.pgtmp-'))
+      const sizes = await Promise.all(
+        temps.map((n) =>
+          stat(join(root, n)).then(
+            (s) => s.size,
+            () => 0
+          )
+        )
+      )
+      if (sizes.some((s) => s >= 34 * 1024 * 1024)) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    raw.kill()
+    for (let i = 0; i < 600 && (await readdir(root)).some((n) => n.startsWith('.pgtmp-')); i++)
+      await new Promise((r) => setTimeout(r, 50))
+    expect((await readdir(root)).filter((n) => n.startsWith('.pgtmp-'))).toEqual([])
+    expect(await readFile(join(root, 'large-victim.bin'), 'utf8')).toBe('precious')
+  }, 120_000)
+
   it('concurrent writers to one path do not interleave; readers see whole versions', async () => {
     const versions = [randomBytes(2_000_000), randomBytes(2_000_000), randomBytes(2_000_000)]
     const clients = await Promise.all(versions.map(() => connectShare({ host: '127.0.0.1', port })))
