@@ -2,7 +2,10 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { isKeystoreEncrypted } from '@peerguard/identity'
+import { createSocket } from 'node:dgram'
+import { generateKeyPair, isKeystoreEncrypted } from '@peerguard/identity'
+import { pemDecode } from '@peerguard/pki'
+import { announceKeyOf, sealAnnouncement, workspaceIdOf } from '@peerguard/workspace'
 import { type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
@@ -233,6 +236,34 @@ describe('peerguard ca token / join (black box CA node)', () => {
     expect(await readFile(join(dir, 'gina', 'node.yaml'), 'utf8')).toMatch(/# passphrase-file: FILE/)
     const show = await peerguard('id', 'show', join('gina', 'identity.key'), '--passphrase-file', 'gina.pass')
     expect(show.code).toBe(0)
+  })
+
+  it("finds the CA node by its workspace's announcements when the token carries no address", async () => {
+    const made = await ok('ca', 'token', '--ca', 'ca', '--name', 'hal', '--groups', 'family', '--json')
+    const line = (JSON.parse(made.stdout) as { token: string }).token
+    const root = pemDecode(await readFile(join(dir, 'ca', 'ca.pem'), 'utf8'), 'CERTIFICATE')
+    const probe = createSocket('udp4')
+    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve))
+    const port = probe.address().port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const body = { timestampMs: Date.now(), seq: 1, bundleVersion: 0, fetchPort: 0, addresses: [], services: [] }
+    const datagram = sealAnnouncement(body, {
+      identity: generateKeyPair(),
+      workspaceId: workspaceIdOf(root),
+      key: announceKeyOf(root)
+    })
+    const sender = createSocket('udp4')
+    const timer = setInterval(() => sender.send(datagram, port, '127.0.0.1'), 50)
+    try {
+      const caPort = caNode.addr.split(':')[1] as string
+      const r = await peerguard('join', line, '--dir', 'hal', '--discover', `127.0.0.1:${port}`, '--enroll-port', caPort)
+      expect(r.stderr).toMatch(/found a candidate at 127\.0\.0\.1/)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/^joined as hal/)
+    } finally {
+      clearInterval(timer)
+      sender.close()
+    }
   })
 
   it("logs every enrollment and refusal in the CA node's decision log", async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
+import { createSocket } from 'node:dgram'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +9,8 @@ import { generateKeyPair, type KeyPair } from '@peerguard/identity'
 import { createCsr, verifyPeerChain } from '@peerguard/pki'
 import { makeTestPki, type TestPki } from '@peerguard/test-utils'
 import {
+  announceKeyOf,
+  discoverEnrollment,
   type EnrollEvent,
   EnrollError,
   EnrollmentService,
@@ -16,8 +19,10 @@ import {
   parseHostPort,
   parseToken,
   rootFingerprintOf,
+  sealAnnouncement,
   TOKEN_DIR,
-  TokenStore
+  TokenStore,
+  workspaceIdOf
 } from '../src/index.js'
 import { rawJoin } from './enroll-helpers.js'
 
@@ -228,6 +233,55 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+describe('finding the CA node by announcements (no address in the token)', () => {
+  async function freeUdpPort(): Promise<number> {
+    const s = createSocket('udp4')
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve))
+    const { port } = s.address()
+    await new Promise<void>((resolve) => s.close(() => resolve()))
+    return port
+  }
+
+  it("tries the senders of its workspace's announcements, ignores other workspaces, then enrolls", async () => {
+    const t = parseToken(await makeToken(ca, 'pat', ['family']))
+    const port = await freeUdpPort()
+    const admin = ca.pki.peers.admin as NonNullable<typeof ca.pki.peers.admin>
+    const body = { timestampMs: Date.now(), seq: 1, bundleVersion: 0, fetchPort: 0, addresses: [], services: [] }
+    const seal = (root: Uint8Array) =>
+      sealAnnouncement(body, { identity: admin.identity, workspaceId: workspaceIdOf(root), key: announceKeyOf(root) })
+    const foreign = seal(impostor.pki.ca.certificate)
+    const ours = seal(ca.pki.ca.certificate)
+    const sender = createSocket('udp4')
+    const found = discoverEnrollment({
+      rootFingerprint: t.rootFingerprint,
+      udp: { host: '127.0.0.1', port },
+      enrollPort: ca.port,
+      timeoutMs: 20_000
+    })
+    // UDP may drop a datagram: repeat until discovery answers
+    const timer = setInterval(() => {
+      sender.send(foreign, port, '127.0.0.1')
+      sender.send(new Uint8Array(40), port, '127.0.0.1')
+      sender.send(ours, port, '127.0.0.1')
+    }, 50)
+    try {
+      expect(await found).toEqual({ host: '127.0.0.1', port: ca.port })
+    } finally {
+      clearInterval(timer)
+      sender.close()
+    }
+    expect((await enroll({ token: t, identity: generateKeyPair(), host: '127.0.0.1', port: ca.port })).name).toBe('pat')
+  })
+
+  it('gives up with enroll-failed when no member of the workspace announces', async () => {
+    const t = parseToken(await makeToken(ca, 'quinn', []))
+    const port = await freeUdpPort()
+    expect(
+      await refusal(discoverEnrollment({ rootFingerprint: t.rootFingerprint, udp: { host: '127.0.0.1', port }, timeoutMs: 200 }))
+    ).toBe('enroll-failed')
+  })
+})
 
 describe('argument checks (exact messages)', () => {
   it('enroll, parseHostPort and EnrollmentService refuse wrong types and sizes', async () => {

@@ -5,14 +5,15 @@
  * token's root, and writes what a member needs plus a starter node config.
  */
 import { mkdir, stat } from 'node:fs/promises'
+import { isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import { InvalidArgumentError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
 import { pemEncode } from '@peerguard/pki'
-import { BUNDLE_FILE, EnrollError, enroll, parseHostPort, parseToken } from '@peerguard/workspace'
+import { BUNDLE_FILE, discoverEnrollment, enroll, parseHostPort, parseToken } from '@peerguard/workspace'
 import type { CliIO } from '../io.js'
-import { readPassphraseFile, wantsJson } from '../common.js'
+import { parseDuration, readPassphraseFile, wantsJson } from '../common.js'
 
 const FILES = {
   identity: 'identity.key',
@@ -46,12 +47,48 @@ function starterConfig(hasPolicy: boolean, encrypted: boolean): string {
   ].join('\n')
 }
 
+interface JoinFlags {
+  ca?: string
+  dir: string
+  passphraseFile?: string
+  discover: string
+  enrollPort: string
+  discoverTimeout: string
+}
+
+/** No address in the token or on the command line: look for the CA node among the workspace's announcers. */
+async function discover(rootFingerprint: Uint8Array, opts: JoinFlags, io: CliIO): Promise<{ host: string; port: number }> {
+  const listen = parseHostPort('--discover', opts.discover)
+  const enrollPort = Number(opts.enrollPort)
+  if (!/^\d{1,5}$/.test(opts.enrollPort) || enrollPort < 1 || enrollPort > 65535)
+    throw new InvalidArgumentError(`--enroll-port: expected a TCP port 1..65535, got ${JSON.stringify(opts.enrollPort)}`)
+  const timeoutMs = parseDuration('--discover-timeout', opts.discoverTimeout)
+  const first = Number(listen.host.split('.')[0])
+  const multicast = isIPv4(listen.host) && first >= 224 && first <= 239
+  io.err(`peerguard: no CA address given: looking for the workspace's CA node (${opts.discover}, up to ${opts.discoverTimeout})`)
+  const found = await discoverEnrollment({
+    rootFingerprint,
+    ...(multicast ? { multicast: { group: listen.host, port: listen.port } } : { udp: listen }),
+    enrollPort,
+    timeoutMs
+  })
+  io.err(`peerguard: found a candidate at ${found.host}:${found.port} (checked against the token's root next)`)
+  return found
+}
+
 export function registerJoinCommand(program: Command, io: CliIO): void {
   program
     .command('join')
     .description('enroll this machine in a workspace with a one-time token from `peerguard ca token`')
     .argument('<token>', 'the pgjoin1-… token (or - to read it from stdin)')
     .option('--ca <host:port>', "the CA node's enrollment service (default: the address in the token)")
+    .option(
+      '--discover <group:port>',
+      "without an address: find the CA node by its workspace's announcements on this multicast GROUP:PORT (or unicast HOST:PORT to listen on)",
+      '239.255.77.77:47177'
+    )
+    .option('--enroll-port <port>', "the enrollment service's TCP port on a discovered CA node", '47180')
+    .option('--discover-timeout <duration>', 'how long to look for the CA node', '30s')
     .option('--dir <dir>', 'where to write the identity, certificate, trust, policy and node.yaml', 'peerguard')
     .option('--passphrase-file <file>', 'encrypt the new identity key with the first line of this file (recommended)')
     .option('--json', 'machine-readable output (JSON on stdout)')
@@ -67,13 +104,11 @@ secret leaves this machine.
 Example:
   $ peerguard join pgjoin1-… --dir /etc/peerguard --passphrase-file node.pass`
     )
-    .action(async (text: string, opts: { ca?: string; dir: string; passphraseFile?: string }, cmd: Command) => {
+    .action(async (text: string, opts: JoinFlags, cmd: Command) => {
       const raw = text === '-' ? await readStdinLine() : text
       const token = parseToken(raw)
       const where = opts.ca ?? token.address
-      if (where === undefined)
-        throw new EnrollError('enroll-failed', 'the token carries no CA address: give the enrollment service with --ca HOST:PORT')
-      const { host, port } = parseHostPort('--ca', where)
+      const { host, port } = where === undefined ? await discover(token.rootFingerprint, opts, io) : parseHostPort('--ca', where)
       const dir = resolve(opts.dir)
       const keyPath = join(dir, FILES.identity)
       if (

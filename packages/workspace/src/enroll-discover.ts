@@ -1,0 +1,102 @@
+/**
+ * Finding the CA node without an address (SPEC.md §6.5). A joiner cannot open announcements (it
+ * has no root yet), but their clear header names the workspace: its ID is the first 16 bytes of
+ * the token's root fingerprint. The joiner listens for announcements of its workspace and tries
+ * the enrollment port on each sender until one accepts a TCP connection. Nothing here is trusted:
+ * `enroll()` then refuses any server that does not prove a certificate under the token's root.
+ */
+import type { RemoteInfo, Socket } from 'node:dgram'
+import { connect } from 'node:net'
+import { assertBytes, assertInteger, equalBytes, InvalidArgumentError } from '@peerguard/interface'
+import { announcementWorkspace } from './announcement.js'
+import { EnrollError } from './enroll-errors.js'
+import { FINGERPRINT_LENGTH } from './token.js'
+import { openUdp } from './udp.js'
+import { WORKSPACE_ID_LENGTH } from './workspace-id.js'
+
+/** The enrollment service's default TCP port (the node's `enrollment: listen:` default). */
+export const DEFAULT_ENROLL_PORT = 47180
+
+export interface DiscoverOptions {
+  rootFingerprint: Uint8Array
+  /** The workspace's multicast group (the members' `workspace: multicast:`). */
+  multicast?: { group: string; port: number; interface?: string }
+  /** Or a UDP address to listen on for unicast announcements. */
+  udp?: { host: string; port: number }
+  /** The TCP port of the enrollment service on the CA node. Default 47180. */
+  enrollPort?: number
+  /** Give up after this long, ms. */
+  timeoutMs: number
+}
+
+function reachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port })
+    s.setTimeout(timeoutMs, () => s.destroy())
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+    s.once('close', () => resolve(false))
+  })
+}
+
+/** The first sender of an announcement of the token's workspace whose enrollment port answers. */
+export async function discoverEnrollment(options: DiscoverOptions): Promise<{ host: string; port: number }> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
+  assertBytes('options.rootFingerprint', options.rootFingerprint, FINGERPRINT_LENGTH)
+  if (options.multicast === undefined && options.udp === undefined)
+    throw new InvalidArgumentError('options: expected multicast or udp to listen on')
+  const port = options.enrollPort ?? DEFAULT_ENROLL_PORT
+  assertInteger('options.enrollPort', port, 1, 65535)
+  assertInteger('options.timeoutMs', options.timeoutMs, 1, 3_600_000)
+  const workspaceId = options.rootFingerprint.subarray(0, WORKSPACE_ID_LENGTH)
+  const tried = new Set<string>()
+  let udp: Socket | undefined
+  let done = false
+  return new Promise<{ host: string; port: number }>((resolve, reject) => {
+    const finish = (err: Error | undefined, found?: { host: string; port: number }): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      udp?.close()
+      if (err !== undefined) reject(err)
+      else resolve(found as { host: string; port: number })
+    }
+    const timer = setTimeout(
+      () =>
+        finish(
+          new EnrollError('enroll-failed', `no CA node of this workspace answered on port ${port} within ${options.timeoutMs} ms`)
+        ),
+      options.timeoutMs
+    )
+    const onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+      let id: Uint8Array
+      try {
+        id = announcementWorkspace(new Uint8Array(msg))
+      } catch {
+        return // not an announcement: ignored
+      }
+      if (!equalBytes(id, workspaceId) || tried.has(rinfo.address)) return
+      tried.add(rinfo.address)
+      void reachable(rinfo.address, port, Math.min(3000, options.timeoutMs)).then((ok) => {
+        if (ok) finish(undefined, { host: rinfo.address, port })
+      })
+    }
+    openUdp(
+      {
+        ...(options.multicast === undefined ? {} : { multicast: options.multicast }),
+        ...(options.udp === undefined ? {} : { udp: options.udp })
+      },
+      onMessage,
+      (err) => finish(new EnrollError('enroll-failed', `discovery: ${err.message}`, { cause: err }))
+    ).then(
+      (socket) => {
+        udp = socket
+        if (done) socket.close()
+      },
+      (err: Error) => finish(err)
+    )
+  })
+}
