@@ -195,6 +195,13 @@ const ROWS = [
     anchor: 'mbs-stunnel',
     context: ['mbs-tls', 'mbs-direct'],
     goal: 1
+  },
+  {
+    bench: 'workspace',
+    what: 'revocation spread, 50 peers on a bridge',
+    ours: 'revoke-50',
+    context: ['revoke-median-50', 'revoke-20', 'bytes-50'],
+    goalMax: 2000
   }
 ]
 
