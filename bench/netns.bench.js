@@ -76,7 +76,13 @@ function run(cmd) {
 }
 
 // ---- the two hosts ----
-for (const ns of Object.values(NS)) run(['ip', 'netns', 'add', ns])
+const made = spawnSync('ip', ['netns', 'add', NS.a], { encoding: 'utf8' })
+if (made.status !== 0) {
+  // root without CAP_SYS_ADMIN/CAP_NET_ADMIN (an unprivileged container): say so, record nothing
+  console.log(`netns: skipped: cannot create a network namespace here: ${made.stderr.trim()}; nothing recorded`)
+  process.exit(0)
+}
+run(['ip', 'netns', 'add', NS.b])
 run(['ip', 'link', 'add', VETH.a, 'type', 'veth', 'peer', 'name', VETH.b])
 for (const h of /** @type {const} */ (['a', 'b'])) {
   run(['ip', 'link', 'set', VETH[h], 'netns', NS[h]])
