@@ -27,7 +27,9 @@ const KEYWORD_RANK: Record<string, number> = { additionalProperties: 0, enum: 1,
 /** The schema problems of `data`, most useful first; one per place in the document. */
 function validate(data: unknown): ErrorObject[] {
   if (validator === undefined) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true })
+    // validateSchema: false — POLICY_SCHEMA is a constant (its tests compile it in strict mode);
+    // checking it against the draft-07 meta-schema cost every process ~25 ms (a third of the compile).
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true, validateSchema: false })
     validator = ajv.compile(POLICY_SCHEMA)
   }
   if (validator(data)) return []
