@@ -80,21 +80,44 @@ export class FrameDecoder {
   #peek(n: number): Buffer {
     const first = this.#chunks[0] as Buffer
     if (first.length >= n) return first
-    const all = Buffer.concat(this.#chunks)
-    this.#chunks = [all]
-    return all
+    return this.#copyOut(n, false)
   }
 
   #take(n: number): Buffer {
-    let first = this.#chunks[0] as Buffer
-    if (first.length < n) {
-      first = Buffer.concat(this.#chunks)
-      this.#chunks = [first]
-    }
-    const out = first.subarray(0, n)
-    if (first.length === n) this.#chunks.shift()
-    else this.#chunks[0] = first.subarray(n)
+    const first = this.#chunks[0] as Buffer
+    let out: Buffer
+    if (first.length >= n) {
+      out = first.subarray(0, n)
+      if (first.length === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+    } else out = this.#copyOut(n, true)
     this.#buffered -= n
+    return out
+  }
+
+  /**
+   * The first `n` buffered bytes (n <= buffered) copied into one buffer; with `consume`, they are
+   * removed. Only those bytes are copied: the next frame's start stays in the chunk it arrived in,
+   * so each byte of a frame that spans socket reads is copied once, not once more per frame.
+   */
+  #copyOut(n: number, consume: boolean): Buffer {
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    let i = 0
+    while (filled < n) {
+      const c = this.#chunks[i] as Buffer
+      const want = n - filled
+      if (c.length <= want) {
+        c.copy(out, filled)
+        filled += c.length
+        i++
+      } else {
+        c.copy(out, filled, 0, want)
+        if (consume) this.#chunks[i] = c.subarray(want)
+        filled = n
+      }
+    }
+    if (consume) this.#chunks.splice(0, i)
     return out
   }
 }

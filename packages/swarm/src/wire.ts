@@ -246,9 +246,7 @@ export class MessageDecoder {
   #peek(n: number): Buffer {
     const first = this.#chunks[0] as Buffer
     if (first.length >= n) return first
-    const joined = Buffer.concat(this.#chunks)
-    this.#chunks = [joined]
-    return joined
+    return this.#copyOut(n, false)
   }
 
   #take(n: number): Buffer {
@@ -258,12 +256,35 @@ export class MessageDecoder {
       out = first.subarray(0, n)
       if (first.length === n) this.#chunks.shift()
       else this.#chunks[0] = first.subarray(n)
-    } else {
-      const joined = Buffer.concat(this.#chunks)
-      out = joined.subarray(0, n)
-      this.#chunks = joined.length > n ? [joined.subarray(n)] : []
-    }
+    } else out = this.#copyOut(n, true)
     this.#buffered -= n
+    return out
+  }
+
+  /**
+   * The first `n` buffered bytes (n <= buffered) copied into one buffer; with `consume`, they are
+   * removed. Only those bytes are copied: what follows stays in the chunks it arrived in, so every
+   * byte of a message that spans chunks is copied once (joining every buffered chunk, as before,
+   * copied the start of the next message twice).
+   */
+  #copyOut(n: number, consume: boolean): Buffer {
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    let i = 0
+    while (filled < n) {
+      const c = this.#chunks[i] as Buffer
+      const want = n - filled
+      if (c.length <= want) {
+        c.copy(out, filled)
+        filled += c.length
+        i++
+      } else {
+        c.copy(out, filled, 0, want)
+        if (consume) this.#chunks[i] = c.subarray(want)
+        filled = n
+      }
+    }
+    if (consume) this.#chunks.splice(0, i)
     return out
   }
 }
