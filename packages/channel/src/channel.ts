@@ -170,6 +170,7 @@ export class NoiseChannel extends Duplex implements SecureChannel {
   // ---- writing ----
 
   #writeRekey(request: boolean): void {
+    this.#flushPending()
     this.#socketWrite(this.#send.seal(FrameType.REKEY, [Uint8Array.of(request ? 1 : 0)], 1))
     this.#send.rekey()
     this.#bytesUnderKey = 0
@@ -178,6 +179,7 @@ export class NoiseChannel extends Duplex implements SecureChannel {
 
   /** Write a control frame (READY, CLOSE) and hand it, with anything batched before it, to the socket now. */
   #writeFrame(type: number, parts: readonly Uint8Array[], length: number): boolean {
+    this.#flushPending()
     const out = this.#sealData(type, parts, length)
     const ok = this.#socketWrite(out)
     this.#uncork()
@@ -202,22 +204,50 @@ export class NoiseChannel extends Duplex implements SecureChannel {
    * frames of all the writes made in one tick leave in one `writev` system call.
    */
   #socketWrite(buffers: readonly Buffer[]): boolean {
+    this.#corkToEndOfTick()
     const s = this.#socket
-    if (!this.#corked) {
-      this.#corked = true
-      s.cork()
-      process.nextTick(this.#uncork)
-    }
     let ok = true
     for (const b of buffers) ok = s.write(b)
     return ok
   }
 
+  #corkToEndOfTick(): void {
+    if (this.#corked) return
+    this.#corked = true
+    this.#socket.cork()
+    process.nextTick(this.#uncork)
+  }
+
   #corked = false
   #uncork = (): void => {
     if (!this.#corked) return
+    try {
+      this.#flushPending()
+    } catch (err) {
+      this.#fail(err as Error)
+    }
     this.#corked = false
     this.#socket.uncork()
+  }
+
+  /**
+   * Application bytes written this tick that did not fill a frame: they wait for the next write of
+   * the same tick and leave, sealed, at the end of the tick at the latest (when the socket is
+   * uncorked anyway), so a writer of 64 KiB chunks sends full frames instead of a full frame and a
+   * 19-byte one per chunk. The pieces are references to the written chunks, held only until then,
+   * like a corked socket holds them.
+   */
+  #pendingParts: Buffer[] = []
+  #pendingLength = 0
+
+  #flushPending(): void {
+    if (this.#pendingLength === 0) return
+    const parts = this.#pendingParts
+    const length = this.#pendingLength
+    this.#pendingParts = []
+    this.#pendingLength = 0
+    if (this.#failed || this.#socket.destroyed) return
+    this.#socketWrite(this.#sealData(FrameType.DATA, parts, length))
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -228,8 +258,10 @@ export class NoiseChannel extends Duplex implements SecureChannel {
     let ok: boolean
     try {
       const out: Buffer[] = []
-      let parts: Buffer[] = []
-      let length = 0
+      let parts = this.#pendingParts
+      let length = this.#pendingLength
+      this.#pendingParts = []
+      this.#pendingLength = 0
       for (const { chunk } of chunks) {
         let offset = 0
         while (offset < chunk.length) {
@@ -244,7 +276,11 @@ export class NoiseChannel extends Duplex implements SecureChannel {
           }
         }
       }
-      if (length > 0) this.#sealData(FrameType.DATA, parts, length, out)
+      if (length > 0) {
+        this.#pendingParts = parts
+        this.#pendingLength = length
+        this.#corkToEndOfTick()
+      }
       ok = out.length === 0 ? true : this.#socketWrite(out)
     } catch (err) {
       callback(err as Error)
@@ -392,6 +428,8 @@ export class NoiseChannel extends Duplex implements SecureChannel {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.#failed = true
+    this.#pendingParts = []
+    this.#pendingLength = 0
     const s = this.#socket
     s.off('data', this.#onData)
     s.off('drain', this.#onDrain)

@@ -42,6 +42,31 @@ describe('write batching', () => {
     server.end()
   })
 
+  it('64 KiB writes in one tick leave as full frames, the remainder at the end of the tick', async () => {
+    const [client, server] = await pair()
+    const chunks = Array.from({ length: 16 }, () => randomBytes(65536))
+    const total = 16 * 65536
+    let n = 0
+    const parts: Buffer[] = []
+    const all = new Promise<void>((resolve) =>
+      server.on('data', (d: Buffer) => {
+        parts.push(d)
+        n += d.length
+        if (n === total) resolve()
+      })
+    )
+    for (const c of chunks) client.write(c)
+    await all // nothing else is written: the last partial frame left at the end of the tick
+    expect(Buffer.concat(parts).equals(Buffer.concat(chunks))).toBe(true)
+    // 1 MiB in frames of 65517 bytes: 16 full and one of 304 (not one full and one of 19 per write: 32).
+    expect(client.keyState.sendNonce).toBe(Math.ceil(total / 65517))
+    const one = new Promise<Buffer>((resolve) => server.once('data', resolve))
+    client.write(Buffer.from('tail'))
+    expect((await one).toString()).toBe('tail')
+    client.end()
+    server.end()
+  })
+
   it('a rekey requested in the middle of a batch keeps both directions decryptable', async () => {
     const [client, server] = await pair()
     const got = readAll(server)
