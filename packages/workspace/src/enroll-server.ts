@@ -7,7 +7,7 @@
  * so a token enrolls exactly one key; the certificate carries the token's name and groups only.
  */
 import type { Duplex } from 'node:stream'
-import { KnownPeers, secureInbound } from '@peerguard/channel'
+import { HandshakeLimiter, KnownPeers, secureInbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
 import { assertBytesRange, assertInteger, equalBytes, InvalidArgumentError, isPeerguardError } from '@peerguard/interface'
 import { type CertificateAuthority, checkKeyPair, parseCsr, type ParsedCsr } from '@peerguard/pki'
@@ -57,11 +57,14 @@ export interface EnrollmentServiceOptions {
   onEvent?: (event: EnrollEvent) => void
   /** Deadline for each message of the joiner, ms. Default 10000. */
   timeoutMs?: number
+  /** Pending-handshake limits (per address, in all). Default: the channel's defaults (16, 128). */
+  limiter?: HandshakeLimiter
 }
 
 /** Answers enrollment channels; `handle` never throws (every outcome goes to `onEvent`). */
 export class EnrollmentService {
   readonly #o: EnrollmentServiceOptions
+  readonly #limiter: HandshakeLimiter
 
   constructor(options: EnrollmentServiceOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
@@ -77,7 +80,10 @@ export class EnrollmentService {
         throw new InvalidArgumentError(`options.${k}: expected a function`)
     if (options.days !== undefined) assertInteger('options.days', options.days, 1, 3650)
     if (options.timeoutMs !== undefined) assertInteger('options.timeoutMs', options.timeoutMs, 1, 600_000)
+    if (options.limiter !== undefined && !(options.limiter instanceof HandshakeLimiter))
+      throw new InvalidArgumentError('options.limiter: expected a HandshakeLimiter')
     this.#o = { ...options, chain: [...options.chain] }
+    this.#limiter = options.limiter ?? new HandshakeLimiter()
   }
 
   async handle(socket: Duplex): Promise<void> {
@@ -89,13 +95,15 @@ export class EnrollmentService {
       o.onEvent?.({ outcome: 'refused', code, reason, ...facts, ...(address === undefined ? {} : { address }) })
     let channel: Awaited<ReturnType<typeof secureInbound>>
     try {
-      channel = await secureInbound(socket, {
-        identity: o.identity,
-        chain: [...o.chain],
-        knownPeers: { store: KnownPeers.inMemory(), name: 'enroll', trustOnFirstUse: true },
-        protocols: [ENROLL_PROTOCOL],
-        handshakeTimeoutMs: timeoutMs
-      })
+      channel = await this.#limiter.run(socket, () =>
+        secureInbound(socket, {
+          identity: o.identity,
+          chain: [...o.chain],
+          knownPeers: { store: KnownPeers.inMemory(), name: 'enroll', trustOnFirstUse: true },
+          protocols: [ENROLL_PROTOCOL],
+          handshakeTimeoutMs: timeoutMs
+        })
+      )
     } catch (err) {
       socket.destroy()
       refuse('enroll-failed', `the enrollment channel failed (${isPeerguardError(err) ? err.code : 'internal'})`)

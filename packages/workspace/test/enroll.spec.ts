@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises'
 import { createSocket } from 'node:dgram'
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { HandshakeLimiter } from '@peerguard/channel'
 import { generateKeyPair, type KeyPair } from '@peerguard/identity'
 import { createCsr, verifyPeerChain } from '@peerguard/pki'
 import { makeTestPki, type TestPki } from '@peerguard/test-utils'
@@ -320,5 +321,37 @@ describe('argument checks (exact messages)', () => {
     const listed = await ca.tokens.list()
     expect(listed.length).toBeGreaterThan(5)
     expect(listed.some((r) => r.used) && listed.some((r) => !r.used)).toBe(true)
+  })
+})
+
+describe('handshake limits', () => {
+  it('closes a connection over the per-address limit of pending handshakes', async () => {
+    const admin = ca.pki.peers.admin as NonNullable<typeof ca.pki.peers.admin>
+    const events: EnrollEvent[] = []
+    const service = new EnrollmentService({
+      ca: ca.pki.ca,
+      root: ca.pki.ca.certificate,
+      tokens: ca.tokens,
+      identity: admin.identity,
+      chain: admin.chain,
+      limiter: new HandshakeLimiter({ maxPendingPerAddress: 1 }),
+      onEvent: (e) => events.push(e)
+    })
+    const server = createServer((socket) => void service.handle(socket))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    // a silent client holds the one slot; the next connection from the same address is refused at once
+    const silent = connect({ host: '127.0.0.1', port })
+    try {
+      await new Promise<void>((resolve) => silent.once('connect', () => resolve()))
+      const second = connect({ host: '127.0.0.1', port })
+      await new Promise<void>((resolve) => second.once('close', () => resolve()))
+      await until(() => events.length > 0)
+      expect(events[0]).toMatchObject({ outcome: 'refused', code: 'enroll-failed' })
+      expect(events[0]?.reason).toMatch(/channel-too-many-handshakes/)
+    } finally {
+      silent.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })
