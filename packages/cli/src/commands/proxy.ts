@@ -23,6 +23,7 @@ import {
   serverJson
 } from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
+import { resolvePeer } from './peers.js'
 import type { LiveConfig } from '../live-config.js'
 import { CRL_REFRESH_HELP, liveConfigFor, type TrappedSignals, trapSignals } from '../serve-live.js'
 import { checkTrust, recordTrustChoice, wantsJson } from '../common.js'
@@ -301,7 +302,10 @@ Example:
     .command('client')
     .description('listen for plain local TCP and carry each connection to a peerguard proxy server')
     .requiredOption('--listen <host:port>', 'local address for applications (loopback unless --allow-remote)')
-    .requiredOption('--connect <host:port>', 'the peerguard proxy server')
+    .requiredOption(
+      '--connect <host:port>',
+      "the peerguard proxy server: HOST:PORT, or a workspace member's PEER[/SERVICE] (name or peer ID; the local node resolves it; pinned)"
+    )
     .requiredOption('--identity <file>', "this peer's identity key file")
     .requiredOption('--cert <file>', "this peer's certificate (PEM, leaf first)")
     .requiredOption('--trust <file|dir>', 'trusted root certificate(s): a PEM file or a directory')
@@ -333,11 +337,13 @@ Example:
     .action(async (o: ClientOptions, cmd: Command) => {
       const json = wantsJson(cmd)
       const listen = parseHostPort(o.listen, '--listen')
-      const remote = parseHostPort(o.connect, '--connect')
+      // a workspace member's name or peer ID (peers.ts) becomes the address of its proxy, its peer ID pinned
+      const resolved = await resolvePeer(o.connect, 'proxy')
+      const remote = parseHostPort(resolved.address, '--connect')
       if (o.peer !== undefined && o.expectPeer !== undefined && o.peer !== o.expectPeer)
         throw new InvalidArgumentError('--peer and --expect-peer name different peers; give one')
       const serverAuth = await loadServerAuth({
-        expectPeer: o.expectPeer ?? o.peer,
+        expectPeer: o.expectPeer ?? o.peer ?? resolved.peerId,
         pinFlag: o.expectPeer === undefined ? '--peer' : '--expect-peer',
         knownPeers: o.knownPeers
       })

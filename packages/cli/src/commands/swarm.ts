@@ -20,6 +20,7 @@ import {
   serverJson
 } from '../server-auth.js'
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
+import { resolvePeer } from './peers.js'
 import type { LiveConfig } from '../live-config.js'
 import { openKey } from '../passphrase.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
@@ -239,7 +240,10 @@ Example:
       .description('download the file of MANIFEST from several peers at once, verifying every piece (resumable)')
       .argument('<manifest>', 'the manifest file')
       .option('--out <file>', 'where the verified file goes (<file>.pgswarm-part while in progress); default: the swarm name')
-      .option('--peer <host:port...>', 'peers to fetch from (repeat or list)')
+      .option(
+        '--peer <host:port...>',
+        "peers to fetch from (repeat or list): HOST:PORT, or a workspace member's name or peer ID (the local node resolves it; pinned)"
+      )
       .option('--listen <host:port>', 'also serve verified pieces to other peers on this address')
   )
     .option('--expect-peer <peerId>', 'accept only peers with this peer ID (repeatable; overrides --known-peers)', collect)
@@ -260,7 +264,18 @@ Example:
         const listen = opts.listen === undefined ? undefined : parseListen(opts.listen)
         const manifest = await readManifest(manifestPath)
         const json = wantsJson(cmd)
-        const serverAuth = await loadServerAuth(opts)
+        // a workspace member's name or peer ID (peers.ts) becomes the address of its seed of this swarm, its peer ID pinned
+        const targets: Array<{ address: string; peerId?: string }> = []
+        for (const p of opts.peer)
+          targets.push(await resolvePeer(p.includes(':') || p.includes('/') ? p : `${p}/${manifest.name}`, 'swarm'))
+        const named = targets.flatMap((t) => (t.peerId === undefined ? [] : [t.peerId]))
+        if (named.length > 0 && named.length < targets.length && opts.expectPeer === undefined)
+          throw new PeerguardError(
+            'usage',
+            '--peer: give workspace members (name or peer ID) or HOST:PORT addresses, not both (a member is pinned; add --expect-peer to mix)'
+          )
+        const pinned = named.length > 0 && opts.expectPeer === undefined
+        const serverAuth = await loadServerAuth(pinned ? { ...opts, expectPeer: named } : opts)
         const how = acceptanceOf(serverAuth)
         const servers: Array<ReturnType<typeof serverJson>> = []
         const { peer, log } = await peerFrom(opts, io, { serverAuth })
@@ -269,7 +284,7 @@ Example:
         try {
           if (listen !== undefined) await peer.listen(listen.port, listen.host)
           const result = await peer.fetch(manifest, {
-            peers: opts.peer,
+            peers: targets.map((t) => t.address),
             out: opts.out ?? manifest.name,
             onConnect: (p) => {
               const address = p.address ?? '?'
