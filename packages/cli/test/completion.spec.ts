@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { REQUIRE_ALL_ENV, requireAll } from '@peerguard/test-utils'
+import { needs } from '@peerguard/test-utils'
 import { runCli } from './run-cli.js'
 
 jest.setTimeout(60_000)
@@ -67,16 +67,11 @@ describe('bash completion', () => {
   })
 })
 
-const hasZsh = spawnSync('sh', ['-c', 'command -v zsh'], { stdio: 'ignore' }).status === 0
-const zshReason = 'zsh completion: apt-get install zsh'
-if (!hasZsh && !requireAll())
-  process.stderr.write(`peerguard tests: SKIPPED ${zshReason}; ${REQUIRE_ALL_ENV}=1 makes this a failure\n`)
-const zshDescribe = hasZsh || requireAll() ? describe : describe.skip
+const zsh = needs('zsh', 'zsh completion')
 
-zshDescribe('zsh completion', () => {
+zsh.describe('zsh completion', () => {
   /** Lines printed by the stand-in completion builtins for `words`. */
   function zshComplete(...words: string[]): string[] {
-    if (!hasZsh) throw new Error(`${REQUIRE_ALL_ENV} is set and zsh is missing: ${zshReason}`)
     const body = [
       'compdef() { :; }',
       // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh parameter expansion, not a template

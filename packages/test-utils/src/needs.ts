@@ -37,6 +37,8 @@ export type Capability =
   | 'rsyslogd'
   | 'systemd-analyze'
   | 'node24'
+  | 'zsh'
+  | 'mandoc'
 
 /** The environment variable that turns a missing capability from a visible skip into a failure. */
 export const REQUIRE_ALL_ENV = 'PEERGUARD_REQUIRE_ALL'
@@ -129,7 +131,10 @@ const PROBES: Readonly<Record<Capability, Probe>> = {
   node24: {
     hint: `run on Node 24, or set ${NODE24_ENV} to a Node 24 binary (npm install --prefix .tmp/node24 node@24; .ci/run does)`,
     present: () => node24Binary() !== undefined
-  }
+  },
+  zsh: tool('zsh', 'zsh'),
+  // the man page lint renders with groff too (groff-base)
+  mandoc: { hint: 'apt-get install mandoc groff-base', present: () => onPath('mandoc') && onPath('groff') }
 }
 
 /** Every capability `needs()` knows, in a stable order. */
