@@ -10,6 +10,7 @@
 import { Argument, type Command } from 'commander'
 import type { CliIO } from './io.js'
 import { type CommandSpec, allCommands, commandTree } from './command-tree.js'
+import { HELP_TOPICS } from './help-topics.js'
 
 export const SHELLS = ['bash', 'zsh'] as const
 export type Shell = (typeof SHELLS)[number]
@@ -22,6 +23,11 @@ function q(word: string): string {
 const key = (c: CommandSpec): string => q(c.path.join(' '))
 const optionNames = (c: CommandSpec): string[] =>
   c.options.flatMap((o) => [o.short, o.long]).filter((n): n is string => n !== undefined)
+
+/** What `peerguard help` takes: a topic or a command. */
+function helpWords(tree: CommandSpec): string[] {
+  return [...HELP_TOPICS.map((t) => t.name), ...tree.commands.map((c) => c.path.at(-1) as string).filter((n) => n !== 'help')]
+}
 
 /** The case-statement functions both shells source: subcommands, options, valued options, choices. */
 function dataFunctions(tree: CommandSpec): string {
@@ -69,7 +75,7 @@ function dataFunctions(tree: CommandSpec): string {
       cmds
         .filter((c) => c.arguments.length > 0)
         .map((c) => {
-          const choices = c.arguments[0]?.choices ?? []
+          const choices = c.path.join(' ') === 'help' ? helpWords(tree) : (c.arguments[0]?.choices ?? [])
           return row(key(c), choices.length > 0 ? choices : ['__files__'])
         })
     )

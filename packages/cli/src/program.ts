@@ -34,7 +34,9 @@ Examples:
   $ peerguard id new --out alice.key
   $ peerguard id show alice.key --json
 
-Exit codes: 0 ok, 1 a finding or denial you asked about, 2 usage, 3 failure, 4 internal error.`
+Exit codes: 0 ok, 1 a finding or denial you asked about, 2 usage, 3 failure, 4 internal error.
+More: peerguard help <topic> (policy, node-config, trust, …; peerguard help lists them), man peerguard,
+peerguard completion bash|zsh.`
     )
   registerAll(program, io)
   registerCompletionCommand(program, io)

@@ -60,6 +60,7 @@ describe('bash completion', () => {
     expect(bashComplete('cert', 'show', 'ali')).toEqual(['alice.pem'])
     expect(bashComplete('id', 'new', '--out', 'alice.')).toEqual(['alice.pem'])
     expect(bashComplete('completion', '')).toEqual(['bash', 'zsh'])
+    expect(bashComplete('help', 'no')).toEqual(['node-config', 'node'])
   })
 
   it('the value of an option is not taken for a command (`--out share` is a file)', () => {

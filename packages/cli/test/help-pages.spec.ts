@@ -39,6 +39,7 @@ describe('--json in every help page', () => {
 
   it('the program lists --json too, and a noun that only groups verbs needs none', async () => {
     expect((await runCli(['--help'])).stdout).toMatch(/^\s+--json\b/m)
+    expect((await runCli(['--help'])).stdout).toContain('More: peerguard help <topic>')
     expect(commands.filter((c) => c.commands.length > 0 && c.path.length > 0).map((c) => c.path.join(' '))).toEqual(
       expect.arrayContaining(['id', 'share', 'audit log'])
     )
