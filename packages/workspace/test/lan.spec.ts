@@ -383,8 +383,15 @@ workspace:
       const fromIntruder = (m: Host, code: string): boolean =>
         m.refused.some((x) => x.code === code && x.from.startsWith(`${intruder.ip}:`))
       for (const [attack, code] of attacks) {
-        intruder.child?.stdin.write(`${JSON.stringify({ attack })}\n`)
-        await Promise.all(listening.map((m) => until(m, () => fromIntruder(m, code), `${code} from the intruder`)))
+        // again every second until every member refused it (a busy member may drop a datagram or defer a pull)
+        const again = (): boolean => intruder.child?.stdin.write(`${JSON.stringify({ attack })}\n`) ?? false
+        again()
+        const timer = setInterval(again, 1000)
+        try {
+          await Promise.all(listening.map((m) => until(m, () => fromIntruder(m, code), `${code} from the intruder`)))
+        } finally {
+          clearInterval(timer)
+        }
       }
       for (const m of listening) {
         expect(m.bundle).toBe(2)
