@@ -1,62 +1,35 @@
-import { randomBytes } from 'node:crypto'
 import { peerIdFromPublicKey, peerIdFromString } from '@peerguard/identity'
 import { assertBytes, assertInteger, type Clock, InvalidArgumentError, systemClock } from '@peerguard/interface'
+import { floorSeconds, normalizeSerial } from './ca-encoding.js'
 import {
-  canonicalSerialHex,
-  derInteger,
-  floorSeconds,
-  keyIdentifier,
-  normalizeSerial,
-  REASON_UNSPECIFIED,
-  serialContentHex
-} from './ca-encoding.js'
-import {
-  BACKDATE_MS,
   type BeforeCommit,
   type CertificateAuthorityFromKeyOptions,
-  type CreateCertificateAuthorityOptions,
   type CrlOptions,
   DEFAULT_CRL_DAYS,
   DEFAULT_INTERMEDIATE_DAYS,
   DEFAULT_PEER_DAYS,
-  DEFAULT_ROOT_DAYS,
   type IssuedCertificate,
   type IssueIntermediateOptions,
   type IssuePeerOptions,
-  SERIAL_BYTES,
   type SignCsrOptions,
   type SignedCrl
 } from './ca-options.js'
-import type { CaDatabase, CaRecord, CaStore, RevocationReason } from './ca-store.js'
+import { assertRenewable, checkCrlOption, checkSans, checkSubjectPublicKey } from './ca-requests.js'
+import { CaSigner } from './ca-signer.js'
+import type { CaRecord, CaStore, RevocationReason } from './ca-store.js'
 import { memoryCaStore, REVOCATION_REASONS } from './ca-store.js'
 import { type ParsedCertificate, parseCertificate } from './certificate.js'
 import { type ParsedCsr, parseCsr } from './csr.js'
 import { acceptCsr } from './csr-acceptance.js'
 import { checkCrlUrls } from './distribution-points.js'
-import { CaCertificateRevokedError, CaUnknownSerialError, CaWrongIssuerError } from './errors.js'
-import { DerReader } from './der.js'
-import { ed25519Spki, type KeyType, readPublicKeyInfo } from './fields.js'
-import {
-  assertKeyEntry,
-  assertKeyType,
-  type CaKeyEntry,
-  entrySpki,
-  generateCaKey,
-  webSigningAlgorithm,
-  webSigningKey
-} from './keys.js'
+import { CaUnknownSerialError, CaWrongIssuerError } from './errors.js'
+import { ed25519Spki, type KeyType } from './fields.js'
+import { assertKeyEntry, assertKeyType, type CaKeyEntry, entrySpki, generateCaKey } from './keys.js'
 import { assertName, checkDays, checkGroups, PEER_DAYS_MAX } from './names.js'
 import { peerUri, peerUrisOf } from './peer-uri.js'
 import { pemEncode } from './pem.js'
 import { publicKeyObject, verifySignature } from './signature.js'
-import {
-  checkDnsNames,
-  checkIpAddresses,
-  SAN_MAX,
-  type SubjectAltNames,
-  subjectAltNameExtension,
-  subjectAltNamesOf
-} from './subject-alt-names.js'
+import { type SubjectAltNames, subjectAltNameExtension, subjectAltNamesOf } from './subject-alt-names.js'
 import { x509 } from './x509.js'
 
 /**
@@ -77,8 +50,7 @@ export class CertificateAuthority {
   readonly parsed: ParsedCertificate
   readonly store: CaStore
   readonly #clock: Clock
-  #signingKey: Promise<import('node:crypto').webcrypto.CryptoKey> | undefined
-  readonly #skiHex: string
+  readonly #signer: CaSigner
 
   private constructor(parsed: ParsedCertificate, keyEntry: CaKeyEntry, issuers: Uint8Array[], clock: Clock, store: CaStore) {
     this.parsed = parsed
@@ -90,7 +62,7 @@ export class CertificateAuthority {
     this.chain = [parsed.der, ...issuers]
     this.store = store
     this.#clock = clock
-    this.#skiHex = parsed.subjectKeyId ?? keyIdentifier(parsed.publicKey.spki)
+    this.#signer = new CaSigner(parsed, keyEntry, this.chain, clock)
   }
 
   /** Open a CA from its certificate and key; checks that they belong together and that it is a CA. */
@@ -124,95 +96,6 @@ export class CertificateAuthority {
     return new CertificateAuthority(parsed, keyEntry, issuers, clock, store)
   }
 
-  #key(): Promise<import('node:crypto').webcrypto.CryptoKey> {
-    this.#signingKey ??= webSigningKey(this.keyEntry)
-    return this.#signingKey
-  }
-
-  #issuerName(): x509.Name {
-    return new x509.Name(Uint8Array.from(this.parsed.subject.raw))
-  }
-
-  /** A serial no record in `db` has (128 random bits). */
-  static #newSerial(db: CaDatabase): string {
-    const taken = new Set(db.certificates.map((c) => c.serial))
-    for (;;) {
-      const serial = canonicalSerialHex(randomBytes(SERIAL_BYTES).toString('hex'))
-      if (serial !== '00' && !taken.has(serial)) return serial
-    }
-  }
-
-  async #sign(params: {
-    db: CaDatabase
-    subject: x509.JsonName
-    spki: Uint8Array
-    days: number
-    extensions: x509.Extension[]
-  }): Promise<{ cert: ParsedCertificate; serial: string }> {
-    const now = floorSeconds(this.#clock.now())
-    const notBefore = now - BACKDATE_MS
-    // A certificate never outlives its issuer: the chain would be invalid past that date anyway.
-    const notAfter = Math.min(now + params.days * 86_400_000, this.parsed.notAfter)
-    const serial = CertificateAuthority.#newSerial(params.db)
-    const created = await x509.X509CertificateGenerator.create({
-      serialNumber: serialContentHex(serial),
-      subject: params.subject,
-      issuer: this.#issuerName(),
-      notBefore: new Date(notBefore),
-      notAfter: new Date(notAfter),
-      publicKey: Uint8Array.from(params.spki),
-      signingKey: await this.#key(),
-      signingAlgorithm: webSigningAlgorithm(this.keyType),
-      extensions: [
-        ...params.extensions,
-        new x509.SubjectKeyIdentifierExtension(keyIdentifier(params.spki)),
-        new x509.AuthorityKeyIdentifierExtension(this.#skiHex)
-      ]
-    })
-    const cert = parseCertificate(new Uint8Array(created.rawData))
-    if (cert.serial !== serial) throw new Error(`internal: serial ${cert.serial} != ${serial}`)
-    return { cert, serial }
-  }
-
-  #record(cert: ParsedCertificate, kind: CaRecord['kind'], name: string, groups: string[], peerId?: string): CaRecord {
-    return {
-      serial: cert.serial,
-      kind,
-      name,
-      groups,
-      ...(peerId === undefined ? {} : { peerId }),
-      notBefore: new Date(cert.notBefore).toISOString(),
-      notAfter: new Date(cert.notAfter).toISOString(),
-      issuedAt: new Date(this.#clock.now()).toISOString(),
-      certificate: Buffer.from(cert.der).toString('base64')
-    }
-  }
-
-  #issued(cert: ParsedCertificate, peerId: string, name: string, groups: string[], sans: SubjectAltNames): IssuedCertificate {
-    // Present the leaf and the CAs between it and the root (the root is the verifier's anchor).
-    const presented = [cert.der, ...this.chain.slice(0, -1)]
-    return {
-      der: cert.der,
-      pem: pemEncode(cert.der, 'CERTIFICATE'),
-      serial: cert.serial,
-      peerId,
-      name,
-      groups,
-      dnsNames: [...sans.dnsNames],
-      ipAddresses: [...sans.ipAddresses],
-      notBefore: new Date(cert.notBefore),
-      notAfter: new Date(cert.notAfter),
-      chain: presented,
-      chainPem: presented.map((d) => pemEncode(d, 'CERTIFICATE')).join('')
-    }
-  }
-
-  /** The CRL distribution point extension: the URLs given, else the CA's setting; none when empty. */
-  static #distributionPoints(db: CaDatabase, urls: string[] | undefined): x509.Extension[] {
-    const points = urls ?? db.crlDistributionPoints ?? []
-    return points.length === 0 ? [] : [new x509.CRLDistributionPointsExtension(points, false)]
-  }
-
   async #issueLeaf(params: {
     identityKey: Uint8Array
     name: string
@@ -235,39 +118,18 @@ export class CertificateAuthority {
       subjectAltNameExtension(peerUri(peerId), params.sans)
     ]
     return this.store.transaction(async (db) => {
-      if (params.renewOf !== undefined) {
-        const old = db.certificates.find((c) => c.serial === params.renewOf)
-        if (old?.revokedAt !== undefined)
-          throw new CaCertificateRevokedError(
-            `certificate ${params.renewOf} (${old.name}) was revoked at ${old.revokedAt} (${old.reason ?? 'unspecified'}); refusing to renew it`,
-            {
-              details: {
-                serial: params.renewOf,
-                revokedAt: old.revokedAt,
-                reason: old.reason ?? 'unspecified',
-                hint: 'a revoked certificate stays revoked: issue a new one after review (`peerguard ca issue`)'
-              }
-            }
-          )
-      }
-      extensions.push(...CertificateAuthority.#distributionPoints(db, params.crlUrls))
-      const { cert } = await this.#sign({ db, subject, spki: params.spki, days: params.days, extensions })
-      db.certificates.push(this.#record(cert, 'peer', params.name, params.groups, peerId))
-      const issued = this.#issued(cert, peerId, params.name, params.groups, params.sans)
+      if (params.renewOf !== undefined)
+        assertRenewable(
+          params.renewOf,
+          db.certificates.find((c) => c.serial === params.renewOf)
+        )
+      extensions.push(...CaSigner.distributionPoints(db, params.crlUrls))
+      const { cert } = await this.#signer.sign({ db, subject, spki: params.spki, days: params.days, extensions })
+      db.certificates.push(this.#signer.record(cert, 'peer', params.name, params.groups, peerId))
+      const issued = this.#signer.issued(cert, peerId, params.name, params.groups, params.sans)
       await params.beforeCommit?.(issued)
       return issued
     })
-  }
-
-  /** The checked DNS names and IP addresses an operator asked for. */
-  static #sans(options: { dnsNames?: unknown; ipAddresses?: unknown }): SubjectAltNames {
-    const dnsNames = checkDnsNames('dnsNames', options.dnsNames)
-    const ipAddresses = checkIpAddresses('ipAddresses', options.ipAddresses)
-    if (dnsNames.length + ipAddresses.length > SAN_MAX)
-      throw new InvalidArgumentError(
-        `dnsNames, ipAddresses: at most ${SAN_MAX} together, got ${dnsNames.length + ipAddresses.length}`
-      )
-    return { dnsNames, ipAddresses }
   }
 
   /** Issue a peer certificate for an Ed25519 identity key. */
@@ -278,24 +140,11 @@ export class CertificateAuthority {
     const groups = checkGroups(options.groups)
     const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
     let spki = ed25519Spki(options.publicKey)
-    if (options.subjectPublicKey !== undefined) {
-      assertBytes('subjectPublicKey', options.subjectPublicKey)
-      let keyType: KeyType | undefined
-      try {
-        keyType = readPublicKeyInfo(options.subjectPublicKey, new DerReader(options.subjectPublicKey).read()).keyType
-      } catch (err) {
-        throw new InvalidArgumentError('subjectPublicKey: not an SPKI DER public key', { cause: err })
-      }
-      if (keyType !== 'p256') throw new InvalidArgumentError('subjectPublicKey: expected a P-256 SPKI')
-      spki = options.subjectPublicKey
-    }
+    if (options.subjectPublicKey !== undefined) spki = checkSubjectPublicKey(options.subjectPublicKey)
     if (options.beforeCommit !== undefined && typeof options.beforeCommit !== 'function')
       throw new InvalidArgumentError('beforeCommit: expected a function')
-    const crlUrls =
-      options.crlDistributionPoints === undefined
-        ? undefined
-        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
-    const sans = CertificateAuthority.#sans(options)
+    const crlUrls = checkCrlOption(options.crlDistributionPoints)
+    const sans = checkSans(options)
     return this.#issueLeaf({
       identityKey: options.publicKey,
       name: options.name,
@@ -320,14 +169,11 @@ export class CertificateAuthority {
     if (this.parsed.pathLen !== undefined && pathLen >= this.parsed.pathLen) {
       throw new InvalidArgumentError(`pathLen: this CA allows pathLen < ${this.parsed.pathLen} below it, got ${pathLen}`)
     }
-    const crlUrls =
-      options.crlDistributionPoints === undefined
-        ? undefined
-        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
+    const crlUrls = checkCrlOption(options.crlDistributionPoints)
     const keyEntry = generateCaKey(keyType, options.name)
     const spki = entrySpki(keyEntry)
     const cert = await this.store.transaction(async (db) => {
-      const { cert } = await this.#sign({
+      const { cert } = await this.#signer.sign({
         db,
         subject: [{ CN: [options.name] }],
         spki,
@@ -335,10 +181,10 @@ export class CertificateAuthority {
         extensions: [
           new x509.BasicConstraintsExtension(true, pathLen, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-          ...CertificateAuthority.#distributionPoints(db, crlUrls)
+          ...CaSigner.distributionPoints(db, crlUrls)
         ]
       })
-      db.certificates.push(this.#record(cert, 'intermediate', options.name, []))
+      db.certificates.push(this.#signer.record(cert, 'intermediate', options.name, []))
       return cert
     })
     return new CertificateAuthority(cert, keyEntry, this.chain, this.#clock, options.store ?? memoryCaStore())
@@ -352,7 +198,7 @@ export class CertificateAuthority {
     const sameName = Buffer.from(cert.issuer.raw).equals(this.parsed.subject.raw)
     const ok =
       sameName &&
-      (cert.authorityKeyId === undefined || cert.authorityKeyId === this.#skiHex) &&
+      (cert.authorityKeyId === undefined || cert.authorityKeyId === this.#signer.skiHex) &&
       verifySignature(
         cert.signatureAlgorithm,
         cert.tbs,
@@ -378,10 +224,7 @@ export class CertificateAuthority {
     const identityKey = peerIdFromString(ids[0] as string).publicKey
     const name = old.subject.commonName
     if (name === undefined) throw new InvalidArgumentError('certificate: has no CN')
-    const crlUrls =
-      options.crlDistributionPoints === undefined
-        ? undefined
-        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
+    const crlUrls = checkCrlOption(options.crlDistributionPoints)
     return this.#issueLeaf({
       identityKey,
       name,
@@ -430,43 +273,9 @@ export class CertificateAuthority {
   async crl(options: CrlOptions = {}): Promise<SignedCrl> {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
     const days = checkDays('days', options.days, DEFAULT_CRL_DAYS, 366)
-    const signingKey = await this.#key()
+    const signingKey = await this.#signer.key()
     return this.store.transaction(async (db) => {
-      db.crlNumber += 1
-      const thisUpdate = floorSeconds(this.#clock.now())
-      const nextUpdate = thisUpdate + days * 86_400_000
-      const revoked = db.certificates.filter((c) => c.revokedAt !== undefined)
-      const crl = await x509.X509CrlGenerator.create({
-        issuer: this.#issuerName(),
-        thisUpdate: new Date(thisUpdate),
-        nextUpdate: new Date(nextUpdate),
-        signingAlgorithm: webSigningAlgorithm(this.keyType),
-        signingKey,
-        entries: revoked.map((c) => {
-          const reason = x509.X509CrlReason[(c.reason ?? 'unspecified') as keyof typeof x509.X509CrlReason]
-          return {
-            serialNumber: serialContentHex(c.serial),
-            revocationDate: new Date(c.revokedAt as string),
-            // x509 writes a reason only when non-zero and otherwise an empty crlEntryExtensions,
-            // which Extensions ::= SEQUENCE SIZE (1..MAX) forbids: spell out unspecified (0) instead.
-            ...(reason === 0 ? { extensions: [new x509.Extension('2.5.29.21', false, REASON_UNSPECIFIED)] } : { reason })
-          }
-        }),
-        extensions: [
-          // cRLNumber 2.5.29.20 (RFC 5280 §5.2.3), authorityKeyIdentifier (§5.2.1): both required.
-          new x509.Extension('2.5.29.20', false, derInteger(db.crlNumber)),
-          new x509.AuthorityKeyIdentifierExtension(this.#skiHex)
-        ]
-      })
-      const der = new Uint8Array(crl.rawData)
-      const signed: SignedCrl = {
-        der,
-        pem: pemEncode(der, 'X509 CRL'),
-        number: db.crlNumber,
-        thisUpdate: new Date(thisUpdate),
-        nextUpdate: new Date(nextUpdate),
-        revoked: revoked.map((c) => c.serial)
-      }
+      const signed = await this.#signer.signCrl(db, days, signingKey)
       await options.beforeCommit?.(signed)
       return signed
     })
@@ -484,11 +293,8 @@ export class CertificateAuthority {
     const groups = checkGroups(options.groups)
     const days = checkDays('days', options.days, DEFAULT_PEER_DAYS, PEER_DAYS_MAX)
     if (options.name !== undefined) assertName('name', options.name)
-    const crlUrls =
-      options.crlDistributionPoints === undefined
-        ? undefined
-        : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
-    const sans = CertificateAuthority.#sans(options)
+    const crlUrls = checkCrlOption(options.crlDistributionPoints)
+    const sans = checkSans(options)
     const { identityKey, name, spki } = acceptCsr(parsedCsr, options)
     return this.#issueLeaf({ identityKey, name, groups, days, spki, sans, crlUrls, beforeCommit: options.beforeCommit })
   }
@@ -515,42 +321,4 @@ export class CertificateAuthority {
   async list(): Promise<CaRecord[]> {
     return (await this.store.read()).certificates
   }
-}
-
-/** Create a new root CA with a fresh key. */
-export async function createCertificateAuthority(options: CreateCertificateAuthorityOptions): Promise<CertificateAuthority> {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected an object')
-  assertName('name', options.name)
-  const keyType = options.keyType ?? 'ed25519'
-  assertKeyType('keyType', keyType)
-  const days = checkDays('days', options.days, DEFAULT_ROOT_DAYS, 36500)
-  const pathLen = options.pathLen ?? 1
-  assertInteger('pathLen', pathLen, 0, 8)
-  const crlUrls =
-    options.crlDistributionPoints === undefined ? undefined : checkCrlUrls('crlDistributionPoints', options.crlDistributionPoints)
-  const clock = options.clock ?? systemClock
-  const keyEntry = generateCaKey(keyType, options.name)
-  const spki = entrySpki(keyEntry)
-  const ski = keyIdentifier(spki)
-  const now = floorSeconds(clock.now())
-  const signingKey = await webSigningKey(keyEntry)
-  const created = await x509.X509CertificateGenerator.create({
-    serialNumber: serialContentHex(canonicalSerialHex(`01${randomBytes(SERIAL_BYTES).toString('hex')}`)),
-    subject: [{ CN: [options.name] }],
-    issuer: [{ CN: [options.name] }],
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + days * 86_400_000),
-    publicKey: Uint8Array.from(spki),
-    signingKey,
-    signingAlgorithm: webSigningAlgorithm(keyType),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, pathLen, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      new x509.SubjectKeyIdentifierExtension(ski)
-    ]
-  })
-  const parsed = parseCertificate(new Uint8Array(created.rawData))
-  const ca = CertificateAuthority._create(parsed, keyEntry, [], clock, options.store ?? memoryCaStore())
-  if (crlUrls !== undefined && crlUrls.length > 0) await ca.setCrlDistributionPoints(crlUrls)
-  return ca
 }

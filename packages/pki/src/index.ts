@@ -14,7 +14,8 @@
  * peer.peerId // 'D6MKF66-…', peer.groups // ['family']
  * ```
  */
-export { CertificateAuthority, createCertificateAuthority } from './certificate-authority.js'
+export { CertificateAuthority } from './certificate-authority.js'
+export { createCertificateAuthority } from './create-certificate-authority.js'
 export { normalizeSerial } from './ca-encoding.js'
 export type {
   BeforeCommit,
