@@ -75,7 +75,8 @@ export const BLOCK_BYTES = MAX_REQUEST_BYTES
 interface PieceState {
   readonly piece: number
   readonly length: number
-  readonly buf: Buffer
+  /** The piece's bytes: made when its first block arrives (a piece that is one block is that block's data). */
+  buf: Uint8Array | undefined
   nextOffset: number
   received: number
 }
@@ -273,7 +274,10 @@ export class Download {
     }
     conn.outstanding.delete(key)
     conn.lastProgress = performance.now()
-    ps.buf.set(data, offset)
+    // A piece fetched in one block (the default: pieces and blocks are both 256 KiB) keeps the
+    // message's bytes as they are, which no one else holds; only a piece of several blocks is copied together.
+    if (offset === 0 && data.length === ps.length) ps.buf = data
+    else (ps.buf ??= Buffer.allocUnsafe(ps.length)).set(data, offset)
     ps.received += data.length
     if (ps.received === ps.length) {
       conn.inProgress.delete(piece)
@@ -288,7 +292,8 @@ export class Download {
       if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
     }
     if (store.has(ps.piece)) return release() // a duplicate from the end game, already verified
-    const digest = createHash('sha256').update(ps.buf).digest('hex')
+    const buf = ps.buf as Uint8Array // every block has arrived
+    const digest = createHash('sha256').update(buf).digest('hex')
     if (digest !== store.manifest.pieces[ps.piece]) {
       if (this.#assigned.get(ps.piece) === conn) this.#assigned.delete(ps.piece)
       const err = new SwarmPieceCorruptError(
@@ -304,7 +309,7 @@ export class Download {
     }
     if (store.has(ps.piece)) return release() // another peer delivered it first (end game)
     try {
-      await store.fh.write(ps.buf, 0, ps.length, ps.piece * store.manifest.pieceSize)
+      await store.fh.write(buf, 0, ps.length, ps.piece * store.manifest.pieceSize)
     } catch (err) {
       this.#fail(new PeerguardError('io-error', `cannot write piece ${ps.piece}: ${(err as Error).message}`, { cause: err }))
       return
@@ -371,7 +376,7 @@ export class Download {
         if (piece < 0) piece = this.#pickEndGame(conn)
         if (piece < 0) break
         const length = pieceLength(store.manifest, piece)
-        ps = { piece, length, buf: Buffer.allocUnsafe(length), nextOffset: 0, received: 0 }
+        ps = { piece, length, buf: undefined, nextOffset: 0, received: 0 }
         if (!this.#assigned.has(piece)) this.#assigned.set(piece, conn)
         conn.inProgress.set(piece, ps)
       }

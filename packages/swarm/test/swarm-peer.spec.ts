@@ -371,3 +371,20 @@ describe('swarm: refusals before authentication', () => {
     )
   })
 })
+
+describe('swarm: pieces larger than one block', () => {
+  it('assembles a piece fetched in several blocks (1 MiB pieces, 256 KiB blocks) exactly', async () => {
+    const bigPieces = randomBytes(2 * 1024 * 1024 + 300 * 1024 + 7) // the last piece is two blocks and a bit
+    const bigFile = join(dir, 'big-pieces.bin')
+    await writeFile(bigFile, bigPieces)
+    const source = peerOf(pki.peers.seeder as TestPeer)
+    const m = await source.publish(bigFile, { name: 'team-big-pieces', pieceSize: 1024 * 1024 })
+    await source.seed(m, bigFile)
+    const { port } = await source.listen()
+    const leecher = peerOf(pki.peers.leech2 as TestPeer)
+    const out = join(dir, 'big-pieces-out.bin')
+    const r = await leecher.fetch(m, { peers: [`127.0.0.1:${port}`], out })
+    expect(r.sha256).toBe(sha(bigPieces))
+    expect(sha(await readFile(out))).toBe(sha(bigPieces))
+  }, 60_000)
+})
