@@ -42,6 +42,14 @@ describe('argument checks', () => {
       await expect(fn(x, { identity, rekeyAfterBytes: 10 })).rejects.toEqual(invalid)
       await expect(fn(x, { identity, authorize: 'yes' as never })).rejects.toEqual(invalid)
       await expect(fn(x, { identity, knownPeers: { name: 'x' } as never })).rejects.toEqual(invalid)
+      const ciphersMessage = "options.ciphers: expected a non-empty list of distinct ciphers, each 'AESGCM' or 'ChaChaPoly'"
+      await expect(fn(x, { identity, ciphers: [] })).rejects.toThrow(ciphersMessage)
+      await expect(fn(x, { identity, ciphers: ['AESGCM', 'AESGCM'] })).rejects.toThrow(ciphersMessage)
+      await expect(fn(x, { identity, ciphers: ['toString' as never] })).rejects.toThrow(ciphersMessage)
+      await expect(fn(x, { identity, ciphers: 'AESGCM' as never })).rejects.toThrow(ciphersMessage)
+      await expect(fn(x, { identity, ciphers: ['AESGCM'], remoteStaticKey: new Uint8Array(32) })).rejects.toThrow(
+        'options.ciphers: IK (options.remoteStaticKey) runs ChaChaPoly, which the list leaves out'
+      )
       x.destroy()
     }
   })
