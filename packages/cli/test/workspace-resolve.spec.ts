@@ -9,16 +9,13 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createSocket } from 'node:dgram'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
-import { saveIdentity } from '@peerguard/identity'
-import { pemEncode } from '@peerguard/pki'
-import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+import { freeUdpPort, makeTestPki, type TestPeer, type TestPki, writeNodeDir } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { startNodeProcess } from './node-process.js'
 import { runCli } from './run-cli.js'
@@ -54,45 +51,22 @@ const peer = (name: string): TestPeer => pki.peers[name] as TestPeer
 const env = (): Record<string, string> => ({ XDG_RUNTIME_DIR: join(dirOf('hq'), 'xdg') })
 const creds = ['--identity', 'node.key', '--cert', 'node.pem', '--trust', 'ca.pem', '--crl', 'ca.crl']
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4')
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r))
-  const port = s.address().port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
-
 async function writeNode(name: string, other: string, services: string): Promise<void> {
-  const dir = dirOf(name)
-  await mkdir(join(dir, 'docs'), { recursive: true })
-  await saveIdentity(join(dir, 'node.key'), peer(name).identity)
-  await writeFile(
-    join(dir, 'node.pem'),
-    peer(name)
-      .chain.map((c) => pemEncode(c, 'CERTIFICATE'))
-      .join('')
-  )
-  await writeFile(join(dir, 'ca.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
-  await writeFile(join(dir, 'ca.crl'), pemEncode((await pki.ca.crl()).der, 'X509 CRL'))
-  await writeFile(join(dir, 'policy.yaml'), POLICY)
-  await writeFile(
-    join(dir, 'node.yaml'),
-    `identity: node.key
-cert: node.pem
-trust: ca.pem
-crl: [ca.crl]
-policy: policy.yaml
-runtime-dir: xdg/peerguard
-${services}
+  await writeNodeDir(dirOf(name), {
+    identity: peer(name).identity,
+    chain: peer(name).chain,
+    root: pki.ca.certificate,
+    crl: (await pki.ca.crl()).der,
+    policy: POLICY,
+    config: `${services}
 workspace:
   multicast: false
   udp-port: ${udp[name]}
   listen: 127.0.0.1:0
   peers: [127.0.0.1:${udp[other]}]
   announce-interval-ms: 200
-  bundle-dir: workspace
-`
-  )
+  bundle-dir: workspace`
+  })
 }
 
 interface Peers {

@@ -26,3 +26,4 @@ export type { ConnectedChannels, ExpectedPeer, SecureChannelFactory } from './co
 export { CAPABILITIES, capabilityHint, hasCapability, needs, REQUIRE_ALL_ENV, requireAll, WITHOUT_ENV } from './needs.js'
 export type { Capability, Gate } from './needs.js'
 export { NODE24_ENV, node24Binary } from './node24.js'
+export { freeUdpPort, type NodeDirOptions, writeNodeDir } from './node-dir.js'

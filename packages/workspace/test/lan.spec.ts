@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, expect, jest } from '@jest/globals'
-import { generateKeyPair, keyPairFromSeed, saveIdentity } from '@peerguard/identity'
-import { type CertificateAuthority, createCertificateAuthority, initCaDirectory, pemEncode } from '@peerguard/pki'
-import { needs } from '@peerguard/test-utils'
+import { generateKeyPair, keyPairFromSeed } from '@peerguard/identity'
+import { type CertificateAuthority, createCertificateAuthority, initCaDirectory } from '@peerguard/pki'
+import { needs, writeNodeDir } from '@peerguard/test-utils'
 import { signBundle } from '../src/index.js'
 
 jest.setTimeout(600_000)
@@ -155,7 +155,6 @@ async function issue(h: Host): Promise<{ seed: Uint8Array; publicKey: Uint8Array
   const cert = await ca.issuePeer({ publicKey: identity.publicKey, name: h.name, groups: ['staff'] })
   h.peerId = cert.peerId
   h.serial = cert.serial
-  if (h === admin) await saveIdentity(join(dir, 'admin', 'node.key'), identity)
   return { seed, publicKey: identity.publicKey, chain: cert.chain, pem: cert.chainPem }
 }
 
@@ -190,20 +189,13 @@ gate.describe(`workspace LAN: ${PEERS} members, the admin's node and an intruder
     // the admin's machine: a real node (CA directory beside it), multicast on its veth
     const a = join(dir, 'admin')
     const adminCred = await issue(admin)
-    await writeFile(join(a, 'node.pem'), adminCred.pem)
-    await writeFile(join(a, 'ca.pem'), ca.certificatePem)
-    await writeFile(join(a, 'ca.crl'), pemEncode((await ca.crl()).der, 'X509 CRL'))
-    await writeFile(join(a, 'policy.yaml'), POLICY('docs-read'))
-    await mkdir(join(a, 'docs'))
-    await writeFile(
-      join(a, 'node.yaml'),
-      `identity: node.key
-cert: node.pem
-trust: ca.pem
-crl: [ca.crl]
-policy: policy.yaml
-runtime-dir: xdg/peerguard
-shares:
+    await writeNodeDir(a, {
+      identity: keyPairFromSeed(adminCred.seed),
+      chain: adminCred.pem,
+      root: ca.certificate,
+      crl: (await ca.crl()).der,
+      policy: POLICY('docs-read'),
+      config: `shares:
   - name: docs
     path: docs
     listen: ${admin.ip}:0
@@ -212,9 +204,8 @@ workspace:
   interface: ${admin.ip}
   listen: ${admin.ip}:47178
   announce-interval-ms: 1000
-  bundle-dir: workspace
-`
-    )
+  bundle-dir: workspace`
+    })
     const node = spawn('ip', ['netns', 'exec', ns('admin'), process.execPath, BIN, 'node', '--config', 'node.yaml', '--json'], {
       cwd: a,
       stdio: 'pipe'
