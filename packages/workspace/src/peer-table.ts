@@ -3,7 +3,7 @@
  * (replay state, services, addresses, bundle version), the certificate chain learned over a
  * channel, and the resulting state — `member` (chain verifies against the trust store now),
  * `revoked`, or `unverified` (no chain yet, or one that does not chain to the root). Bounded: the
- * least recently seen entries go first.
+ * least recently seen non-members go first, members only when nothing else is left.
  */
 import { type PeerInfo, isPeerguardError } from '@peerguard/interface'
 import { type TrustStore, verifyPeerChainSync } from '@peerguard/pki'
@@ -98,9 +98,19 @@ export class PeerTable {
     return e
   }
 
+  /**
+   * Make room: the least recently seen peer that is not a member goes first (anyone holding the
+   * root can announce fresh keys, so a flood of them must not push verified members out); a
+   * member only when the table holds nothing else.
+   */
   #evict(): void {
     let oldest: [string, PeerEntry] | undefined
-    for (const kv of this.#entries) if (oldest === undefined || kv[1].lastSeen < oldest[1].lastSeen) oldest = kv
+    for (const kv of this.#entries) {
+      if (oldest === undefined) oldest = kv
+      else if ((kv[1].state === 'member') === (oldest[1].state === 'member')) {
+        if (kv[1].lastSeen < oldest[1].lastSeen) oldest = kv
+      } else if (oldest[1].state === 'member') oldest = kv
+    }
     if (oldest !== undefined) this.#entries.delete(oldest[0])
   }
 
