@@ -5,11 +5,12 @@
  * they were given, and also loads it through `compinit`.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { needs } from '@peerguard/test-utils'
+import { BIN, ensureCliBuilt } from './built-cli.js'
 import { runCli } from './run-cli.js'
 
 jest.setTimeout(60_000)
@@ -63,6 +64,14 @@ describe('bash completion', () => {
     expect(bashComplete('help', 'no')).toEqual(['node-config', 'node'])
   })
 
+  it('the README recipe: source <(peerguard completion bash) from the built binary', () => {
+    ensureCliBuilt()
+    const body = `source <("${process.execPath}" "${BIN}" completion bash); COMP_WORDS=(peerguard sh); COMP_CWORD=1; _peerguard; echo "\${COMPREPLY[*]}"`
+    const r = spawnSync('bash', ['-c', body], { encoding: 'utf8' })
+    expect(r.stderr).toBe('')
+    expect(r.stdout.trim()).toBe('share')
+  })
+
   it('the value of an option is not taken for a command (`--out share` is a file)', () => {
     expect(bashComplete('id', 'new', '--out', 'share', '--')).toContain('--label')
   })
@@ -104,6 +113,29 @@ zsh.describe('zsh completion', () => {
     )
     expect(r.stderr).toBe('')
     expect(r.stdout.trim()).toBe('_peerguard')
+  })
+
+  it('Tab completes in an interactive zsh (zpty) with the script autoloaded from $fpath', () => {
+    const fpathDir = join(dir, 'zfunc')
+    mkdirSync(fpathDir, { recursive: true })
+    copyFileSync(script.zsh, join(fpathDir, '_peerguard'))
+    // type the words and Tab, then turn the completed line into `print RESULT: …` and read its output
+    const drive = [
+      'zmodload zsh/zpty',
+      "zpty -b z 'zsh -f -i'",
+      'zpty -w z "PS1=\'> \'; fpath=($1 \\$fpath); autoload -U compinit; compinit -u -D"',
+      'zpty -w -n z "$2"$\'\\t\'',
+      'zpty -w z $\'\\C-aprint -r -- "R""ESULT:" \'',
+      'local out',
+      "zpty -r -m z out '*RESULT:*'$'\\n'",
+      "print -r -- \"$out\" | tr -d '\\r' | grep '^RESULT:'",
+      'zpty -d z'
+    ].join('\n')
+    const complete = (line: string) =>
+      spawnSync('zsh', ['-f', '-c', drive, 'zsh', fpathDir, line], { encoding: 'utf8', timeout: 30_000 }).stdout.trim()
+    expect(complete('peerguard sh')).toBe('RESULT: peerguard share')
+    expect(complete('peerguard share get --res')).toBe('RESULT: peerguard share get --resume')
+    expect(complete('peerguard cert p12 --target ma')).toBe('RESULT: peerguard cert p12 --target macos')
   })
 
   it('completes commands and flags with their descriptions, choices and files', () => {
