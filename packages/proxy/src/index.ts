@@ -19,20 +19,10 @@ export { formatHostPort, parseHostPort } from './address.js'
 export type { HostPort } from './address.js'
 export { loadProxyConfig } from './config.js'
 export type { ProxyConfig, ProxyFiles } from './config.js'
-export {
-  connectTarget,
-  createProxyServer,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_PEER,
-  ProxyServer
-} from './proxy-server.js'
-export type {
-  ConnectionDecision,
-  ProxyServerOptions,
-  ProxyStats
-} from './proxy-server.js'
+export { connectTarget, DEFAULT_CONNECT_TIMEOUT_MS } from './connect-target.js'
+export { createProxyServer, ProxyServer } from './proxy-server.js'
+export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER } from './server-options.js'
+export type { ConnectionDecision, ProxyServerOptions, ProxyStats } from './server-options.js'
 export { createProxyClient, ProxyClient } from './proxy-client.js'
 export type { ProxyClientOptions } from './proxy-client.js'
 export { splice } from './pipe.js'

@@ -14,15 +14,8 @@ import {
   ProxyTooManyPeerConnectionsError
 } from './errors.js'
 import { type SplicedStats, splice } from './pipe.js'
-import {
-  checkConfig,
-  connectTarget,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  type ProxyStats,
-  SOCKET_HIGH_WATER_MARK
-} from './proxy-server.js'
+import { connectTarget, DEFAULT_CONNECT_TIMEOUT_MS, SOCKET_HIGH_WATER_MARK } from './connect-target.js'
+import { checkConfig, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ProxyStats } from './server-options.js'
 import { secureTlsOutbound } from '@peerguard/channel/tls'
 
 export interface ProxyClientOptions {
