@@ -1,6 +1,9 @@
 /**
  * The newest applied bundle on disk: `<dir>/bundle.pgwb`, replaced atomically (readers see the
  * old or the new bundle, never a part), read back at start-up and verified like any received one.
+ * Beside it `<dir>/bundle.floor` holds the newest version applied (decimal), written first: when
+ * the bundle file is lost or damaged, nothing older than that version is taken again (no
+ * rollback to a bundle a member kept).
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -8,10 +11,26 @@ import { PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { MAX_BUNDLE_BYTES } from './bundle.js'
 
 export const BUNDLE_FILE = 'bundle.pgwb'
+export const FLOOR_FILE = 'bundle.floor'
 
-export async function saveBundleFile(dir: string, bytes: Uint8Array): Promise<void> {
+export async function saveBundleFile(dir: string, bytes: Uint8Array, version: number): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  if (version > (await readFloorFile(dir))) await writeFileAtomic(join(dir, FLOOR_FILE), `${version}\n`, { mode: 0o644 })
   await writeFileAtomic(join(dir, BUNDLE_FILE), bytes, { mode: 0o644 })
+}
+
+/** The newest version ever applied here (0: none, or no floor kept). A damaged floor is `workspace-bundle-malformed`. */
+export async function readFloorFile(dir: string): Promise<number> {
+  let text: string
+  try {
+    text = await readFile(join(dir, FLOOR_FILE), { encoding: 'latin1' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0
+    throw err
+  }
+  if (!/^(0|[1-9]\d{0,15})\n?$/.test(text) || !Number.isSafeInteger(Number(text.trim())))
+    throw new PeerguardError('workspace-bundle-malformed', `${join(dir, FLOOR_FILE)}: expected a version number`)
+  return Number(text.trim())
 }
 
 /** The stored bundle bytes, or undefined when there is none. */

@@ -13,7 +13,7 @@ import { equalBytes, isPeerguardError, type PeerInfo, PeerguardError } from '@pe
 import type { TrustStore } from '@peerguard/pki'
 import { type AnnouncedService, MAX_ADDRESSES, MAX_SERVICES, openAnnouncement, sealAnnouncement } from './announcement.js'
 import { type Bundle, verifyBundle } from './bundle.js'
-import { readBundleFile, saveBundleFile } from './bundle-file.js'
+import { readBundleFile, readFloorFile, saveBundleFile } from './bundle-file.js'
 import { AnnouncementError } from './errors.js'
 import { FETCH_PROTOCOL, fetchBundle, serveFetch } from './fetch.js'
 import { resolveWorkspaceOptions, type ResolvedWorkspaceOptions, type UdpTarget, type WorkspaceOptions } from './options.js'
@@ -47,6 +47,8 @@ export class Workspace extends EventEmitter {
   #listener: ChannelListener | undefined
   #servicePort = 0
   #held: { version: number; bytes: Uint8Array } | undefined
+  /** Newest version applied before (bundle.floor): nothing older is taken, even with no bundle held. */
+  #floor = 0
   #seq = 0
   #timer: NodeJS.Timeout | undefined
   #soon: NodeJS.Timeout | undefined
@@ -233,13 +235,16 @@ export class Workspace extends EventEmitter {
   }
 
   async #loadStored(): Promise<void> {
-    if (this.#o.bundleDir === undefined) return
-    const bytes = await readBundleFile(this.#o.bundleDir)
+    const dir = this.#o.bundleDir
+    if (dir === undefined) return
+    // a damaged floor fails the start: without it a lost bundle could be rolled back
+    this.#floor = await readFloorFile(dir)
+    const bytes = await readBundleFile(dir)
     if (bytes === undefined) return
     try {
       await this.#accept(bytes, { store: false })
     } catch (err) {
-      this.#refuse(codeOf(err), `stored bundle: ${(err as Error).message}`, this.#o.bundleDir)
+      this.#refuse(codeOf(err), `stored bundle: ${(err as Error).message}`, dir)
     }
   }
 
@@ -348,7 +353,8 @@ export class Workspace extends EventEmitter {
   /** Verify, apply, store and announce a bundle, one at a time. */
   #accept(bytes: Uint8Array, o: { store?: boolean } = {}): Promise<Bundle> {
     const run = this.#applying.then(async () => {
-      const bundle = verifyBundle(bytes, { root: this.#root, heldVersion: this.bundleVersion })
+      // the floor's own version is taken again (the lost bundle, re-fetched), nothing older
+      const bundle = verifyBundle(bytes, { root: this.#root, heldVersion: Math.max(this.bundleVersion, this.#floor - 1) })
       try {
         if (this.#o.apply !== undefined) await this.#o.apply(bundle)
         else for (const crl of bundle.crls) this.#o.trust.addCrl(crl, { source: `workspace bundle ${bundle.version}` })
@@ -356,7 +362,7 @@ export class Workspace extends EventEmitter {
         this.#failedVersions.set(bundle.version, this.#r.clock.now())
         throw err
       }
-      if (o.store !== false && this.#o.bundleDir !== undefined) await saveBundleFile(this.#o.bundleDir, bytes)
+      if (o.store !== false && this.#o.bundleDir !== undefined) await saveBundleFile(this.#o.bundleDir, bytes, bundle.version)
       this.#held = { version: bundle.version, bytes: Uint8Array.from(bytes) }
       this.recheck()
       this.emit('bundle', bundle)

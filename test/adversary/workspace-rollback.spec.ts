@@ -1,0 +1,80 @@
+/**
+ * Attacker: a member (or anyone who kept an old bundle — bundles are served to every member) that
+ * replays an older CA-signed bundle, e.g. one whose policy granted it more or whose CRL did not
+ * yet revoke it. Invariant (SECURITY.md, workspace SPEC §3): a member never goes back to a bundle
+ * older than the newest it applied — not while running, not after a restart, and not after its
+ * stored bundle file was lost or damaged (the version floor is kept beside it: fail closed).
+ * Real members on loopback (UDP announcements, fetch over peerguard channels), real files.
+ */
+import { rm, truncate, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from '@jest/globals'
+import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+import { BUNDLE_FILE, signBundle, type Workspace } from '@peerguard/workspace'
+import { mesh, nextRefusal, startMember } from '../../packages/workspace/test/helpers.js'
+
+const pki: TestPki = await makeTestPki({ peers: ['alice', 'mallory'] })
+const crl = (await pki.ca.crl()).der
+const bundle = (version: number): Uint8Array => signBundle({ version, issuedAtMs: version, crls: [crl] }, pki.ca)
+const started: Workspace[] = []
+const start = async (name: 'alice' | 'mallory', bundleDir?: string): Promise<Workspace> => {
+  const ws = await startMember(pki, pki.peers[name] as TestPeer, bundleDir === undefined ? {} : { bundleDir })
+  started.push(ws)
+  return ws
+}
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((w) => w.close()))
+})
+
+const damage = {
+  none: async (_file: string) => {},
+  deleted: (file: string) => rm(file),
+  garbage: (file: string) => writeFile(file, Buffer.from('PGWB not a bundle')),
+  truncated: (file: string) => truncate(file, 40)
+}
+
+describe('bundle rollback across a restart', () => {
+  it.each(Object.keys(damage) as Array<keyof typeof damage>)(
+    'stored bundle %s: an older bundle served by a member is refused as stale; the newest is taken again',
+    async (kind) => {
+      const first = await start('alice')
+      await first.publish(bundle(5))
+      const dir = first.bundleDir as string
+      await first.close()
+      await damage[kind](join(dir, BUNDLE_FILE))
+
+      const alice = await start('alice', dir)
+      const mallory = await start('mallory')
+      await mallory.publish(bundle(3)) // the old bundle mallory keeps and serves
+      // held 5: alice does not even fetch version 3; lost: she fetches it and must refuse it
+      const stale = kind === 'none' ? Promise.resolve() : nextRefusal(alice, 'workspace-bundle-stale', 30_000)
+      mesh([alice, mallory])
+      await stale
+      await expect(alice.publish(bundle(3))).rejects.toMatchObject({ code: 'workspace-bundle-stale' })
+      expect(alice.bundleVersion).toBe(kind === 'none' ? 5 : 0)
+      // the newest version itself is still taken (re-fetched from an honest member)
+      if (kind !== 'none') {
+        await alice.publish(bundle(5))
+        expect(alice.bundleVersion).toBe(5)
+      }
+      await expect(alice.publish(bundle(4))).rejects.toMatchObject({ code: 'workspace-bundle-stale' })
+    },
+    60_000
+  )
+})
+
+describe('the version floor itself', () => {
+  it.each(['', '05\n', '-1\n', '1e3\n', '99999999999999999\n', 'x\n'])(
+    'a damaged floor (%j) fails the start (workspace-bundle-malformed): it is never read as no floor',
+    async (text) => {
+      const first = await start('alice')
+      await first.publish(bundle(2))
+      const dir = first.bundleDir as string
+      await first.close()
+      await writeFile(join(dir, 'bundle.floor'), text)
+      await expect(start('alice', dir)).rejects.toMatchObject({ code: 'workspace-bundle-malformed' })
+    },
+    30_000
+  )
+})
