@@ -18,6 +18,7 @@ import { runPolicyTests, type TestReport } from './policy-tests.js'
 import type { PolicyModel, PolicyPeer, RuleModel } from './model.js'
 import { canonicalPeerId } from './peer-id.js'
 import { type FastRule, RuleSet } from './peer-rules.js'
+import { RuleIndex } from './rule-index.js'
 import {
   badResourceName,
   type CompiledPattern,
@@ -118,8 +119,8 @@ export class Policy implements PolicyDecider {
   private readonly sets = new Map<string, RuleSet>()
   private readonly peersById = new Map<string, string[]>()
   private readonly peersByName = new Map<string, string[]>()
-  /** Positions in `model.rules` of the rules naming each peer token (built on first use). */
-  private rulesByToken: Map<string, number[]> | undefined
+  /** Rules by peer token, groups by member, applicable rules per token set (built on first use). */
+  private index: RuleIndex | undefined
 
   constructor(model: PolicyModel, options: PolicyOptions = {}) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options: expected object')
@@ -260,37 +261,6 @@ export class Policy implements PolicyDecider {
     return d
   }
 
-  /**
-   * The rules that apply to a peer with these tokens, in file order: those naming one of them in
-   * `peers` and none in `except`. Found through the token index, not by testing every rule, so
-   * compiling 1,000 peers of a 10,000-rule policy does not test 10 million rules.
-   */
-  private rulesFor(tokens: ReadonlySet<string>): RuleModel[] {
-    if (this.rulesByToken === undefined) {
-      const index = new Map<string, number[]>()
-      this.model.rules.forEach((r, i) => {
-        for (const t of new Set(r.peers)) {
-          const list = index.get(t)
-          if (list === undefined) index.set(t, [i])
-          else list.push(i)
-        }
-      })
-      this.rulesByToken = index
-    }
-    const hits: number[] = []
-    for (const t of tokens) for (const i of this.rulesByToken.get(t) ?? []) hits.push(i)
-    hits.sort((a, b) => a - b)
-    const out: RuleModel[] = []
-    let last = -1
-    for (const i of hits) {
-      if (i === last) continue
-      last = i
-      const r = this.model.rules[i] as RuleModel
-      if (!r.except.some((t) => tokens.has(t))) out.push(r)
-    }
-    return out
-  }
-
   /** The peer tokens that name `peer`: `*`, `id:`, `name:`, `ou:`, peer names and groups. */
   private computeTokens(peer: PolicyPeer): Set<string> {
     const tokens = new Set<string>(['*', `id:${peer.peerId}`])
@@ -301,10 +271,7 @@ export class Policy implements PolicyDecider {
       if (def !== undefined && (def.name === undefined || def.name === peer.name)) tokens.add(alias)
     }
     if (peer.name !== undefined) for (const alias of this.peersByName.get(peer.name) ?? []) tokens.add(alias)
-    for (const g of this.model.groupOrder) {
-      const def = this.model.groups.get(g)
-      if (def?.members.some((m) => tokens.has(m)) === true) tokens.add(g)
-    }
+    this.ruleIndex().addGroups(tokens)
     return tokens
   }
 
@@ -317,8 +284,7 @@ export class Policy implements PolicyDecider {
     let record = this.byKey.get(key)
     if (record === undefined) {
       const tokens = this.computeTokens(peer)
-      const applicable = this.rulesFor(tokens)
-      const setKey = applicable.map((r) => r.index).join(',')
+      const { rules: applicable, key: setKey } = this.ruleIndex().applicable(tokens)
       let set = this.sets.get(setKey)
       if (set === undefined) {
         set = new RuleSet(this.caslRules(applicable), this.metaOf)
@@ -332,6 +298,11 @@ export class Policy implements PolicyDecider {
     }
     this.byObject.set(peer, record)
     return record
+  }
+
+  private ruleIndex(): RuleIndex {
+    this.index ??= new RuleIndex(this.model, this.maxCachedPeers)
+    return this.index
   }
 
   private caslRules(applicable: readonly RuleModel[]): CaslRawRule[] {

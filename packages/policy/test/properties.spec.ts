@@ -195,6 +195,46 @@ describe('differential: the fast path agrees with plain CASL', () => {
     )
   })
 
+  it('peers compiled one after another on one policy (shared indexes and caches) decide as on a fresh policy each', () => {
+    fc.assert(
+      fc.property(
+        policyDoc,
+        fc.array(fc.tuple(peer, fc.constantFrom(...VERBS), resource), { minLength: 2, maxLength: 8 }),
+        (d, requests) => {
+          const text = toText(sampleDoc({ ...d, rules: d.rules.map((x) => ({ ...x, when: undefined })) }))
+          const shared = loadPolicy(text)
+          const doc = sampleDoc(d)
+          for (const [p, verb, r] of requests) {
+            // The groups, read independently: a group holds a peer when it lists one of its tokens
+            // or a group that holds it (g3 lists g0).
+            const tokens = new Set([
+              '*',
+              `id:${p.peerId}`,
+              ...(p.name === undefined ? [] : [`name:${p.name}`]),
+              ...(p.groups ?? []).map((g) => `ou:${g}`),
+              ...(p.peerId === P2 ? ['p-alias'] : [])
+            ])
+            for (let grew = true; grew; ) {
+              grew = false
+              for (const [g, members] of Object.entries(doc.groups))
+                if (!tokens.has(g) && members.some((m) => tokens.has(m))) {
+                  tokens.add(g)
+                  grew = true
+                }
+            }
+            const expectedGroups = [...tokens].filter((t) => t.startsWith('ou:') || GROUPS.includes(t)).sort()
+            const fresh = loadPolicy(text)
+            const request = { peer: { ...p }, action: verb, resource: r, context: { encrypted: true } }
+            expect([...shared.groupsOf(request.peer)].sort()).toEqual(expectedGroups)
+            expect(shared.groupsOf(request.peer)).toEqual(fresh.groupsOf(request.peer))
+            expect(shared.decide(request)).toEqual(fresh.decide(request))
+          }
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+
   it('an independent reading of the precedence rules agrees (deny > allow > default deny)', () => {
     fc.assert(
       fc.property(policyDoc, peer, fc.constantFrom(...VERBS), resource, (d, p, verb, r) => {
