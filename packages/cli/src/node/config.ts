@@ -6,8 +6,21 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { PeerguardError } from '@peerguard/interface'
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml'
+import { LineCounter, parseDocument } from 'yaml'
 import { LOG_LEVELS, type LogLevel } from '../console-log.js'
+import { ConfigChecker, type ConfigFinding } from './config-checker.js'
+import {
+  checkUnique,
+  PROXY_KEYS,
+  type ProxyService,
+  proxyOf,
+  SHARE_KEYS,
+  type ShareService,
+  SWARM_KEYS,
+  type SwarmService,
+  shareOf,
+  swarmOf
+} from './service-config.js'
 import { type WorkspaceConfig, workspaceOf } from './workspace-config.js'
 import { type EnrollmentConfig, enrollmentOf } from './enrollment-config.js'
 
@@ -16,32 +29,9 @@ export const MAX_NODE_CONFIG_BYTES = 1024 * 1024
 /** Default of `drain-seconds`: how long SIGTERM lets running operations finish. */
 export const DEFAULT_DRAIN_SECONDS = 10
 
-export interface ShareService {
-  readonly name: string
-  readonly path: string
-  readonly listen: { host: string; port: number }
-  readonly maxOps: number
-}
-
-export interface ProxyService {
-  readonly service: string
-  readonly listen: { host: string; port: number }
-  readonly target: { host: string; port: number }
-  readonly action: string
-  readonly tls: boolean
-  readonly proxyProtocol: boolean
-}
-
-/** A swarm the node seeds: what `peerguard swarm seed MANIFEST FILE --listen … --max-upload …` takes. */
-export interface SwarmService {
-  /** The manifest file (`swarm publish --out`). */
-  readonly manifest: string
-  /** The complete file it describes. */
-  readonly file: string
-  readonly listen: { host: string; port: number }
-  /** Upload cap for this swarm's peers, bytes per second. */
-  readonly maxUpload?: number
-}
+export type { ConfigFinding } from './config-checker.js'
+export type { ProxyService, ShareService, SwarmService } from './service-config.js'
+export { PROXY_KEYS, SHARE_KEYS, SWARM_KEYS }
 
 /** A checked node configuration, paths absolute. */
 export interface NodeConfig {
@@ -71,16 +61,6 @@ export interface NodeConfig {
   readonly enrollment?: EnrollmentConfig
 }
 
-/** One located problem of a config file. */
-export interface ConfigFinding {
-  readonly file: string
-  readonly line: number
-  readonly column: number
-  /** The key path, `shares[1].listen`. */
-  readonly path: string
-  readonly message: string
-}
-
 /** A config file that does not check: every finding, the first in the message. */
 export class NodeConfigError extends PeerguardError {
   readonly findings: readonly ConfigFinding[]
@@ -93,14 +73,6 @@ export class NodeConfigError extends PeerguardError {
     )
     this.findings = findings
   }
-}
-
-type Path = ReadonlyArray<string | number>
-
-function formatPath(path: Path): string {
-  let out = ''
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`
-  return out === '' ? '(top level)' : out
 }
 
 export const TOP_KEYS = [
@@ -124,170 +96,6 @@ export const TOP_KEYS = [
   'workspace',
   'enrollment'
 ]
-export const SHARE_KEYS = ['name', 'path', 'listen', 'max-ops']
-export const PROXY_KEYS = ['service', 'listen', 'target', 'action', 'tls', 'proxy-protocol']
-export const SWARM_KEYS = ['manifest', 'file', 'listen', 'max-upload']
-const NAME = /^[A-Za-z0-9._-]{1,200}$/
-const HOST_PORT = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/
-
-/** Reads one document's values, collecting located findings. */
-class Checker {
-  readonly findings: ConfigFinding[] = []
-  constructor(
-    readonly file: string,
-    readonly doc: Document,
-    readonly lines: LineCounter
-  ) {}
-
-  fail(path: Path, message: string, key = false): void {
-    let offset: number | undefined
-    if (key && path.length > 0) {
-      const parent = path.length === 1 ? this.doc.contents : this.doc.getIn(path.slice(0, -1), true)
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1])
-        if (pair !== undefined && isScalar(pair.key)) offset = pair.key.range?.[0]
-      }
-    }
-    for (let n = path.length; offset === undefined && n >= 0; n--) {
-      const node = n === 0 ? this.doc.contents : this.doc.getIn(path.slice(0, n), true)
-      offset = (node as { range?: [number, number, number] } | null | undefined)?.range?.[0]
-    }
-    const pos = this.lines.linePos(offset ?? 0)
-    this.findings.push({ file: this.file, line: pos.line, column: pos.col, path: formatPath(path), message })
-  }
-
-  object(value: unknown, path: Path, keys: readonly string[]): Record<string, unknown> | undefined {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.fail(path, 'expected a mapping of keys to values')
-      return undefined
-    }
-    for (const k of Object.keys(value))
-      if (!keys.includes(k))
-        this.fail([...path, k], `unknown key ${JSON.stringify(k)} (expected one of: ${keys.join(', ')})`, true)
-    return value as Record<string, unknown>
-  }
-
-  string(o: Record<string, unknown>, path: Path, key: string, required: boolean, re?: RegExp): string | undefined {
-    const v = o[key]
-    if (v === undefined || v === null) {
-      if (required) this.fail(path, `missing required key "${key}"`)
-      return undefined
-    }
-    if (typeof v !== 'string' || v.length === 0 || v.length > 4096) {
-      this.fail([...path, key], 'expected a non-empty string')
-      return undefined
-    }
-    if (re !== undefined && !re.test(v)) {
-      this.fail([...path, key], `expected a name of letters, digits, '.', '_' and '-', got ${JSON.stringify(v)}`)
-      return undefined
-    }
-    return v
-  }
-
-  bool(o: Record<string, unknown>, path: Path, key: string): boolean {
-    const v = o[key]
-    if (v === undefined) return false
-    if (typeof v !== 'boolean') this.fail([...path, key], 'expected true or false')
-    return v === true
-  }
-
-  int(o: Record<string, unknown>, path: Path, key: string, min: number, max: number, dflt: number): number {
-    const v = o[key]
-    if (v === undefined) return dflt
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-      this.fail([...path, key], `expected a whole number ${min}..${max}`)
-      return dflt
-    }
-    return v
-  }
-
-  hostPort(o: Record<string, unknown>, path: Path, key: string, allowZero: boolean): { host: string; port: number } {
-    const v = this.string(o, path, key, true)
-    const m = v === undefined ? null : HOST_PORT.exec(v)
-    const port = m === null ? Number.NaN : Number(m[3])
-    if (v !== undefined && (m === null || port > 65535 || (!allowZero && port === 0))) {
-      this.fail([...path, key], `expected HOST:PORT${allowZero ? '' : ' (port 1..65535)'}, got ${JSON.stringify(v)}`)
-      return { host: '127.0.0.1', port: 0 }
-    }
-    return m === null ? { host: '127.0.0.1', port: 0 } : { host: (m[1] ?? m[2]) as string, port }
-  }
-
-  list(o: Record<string, unknown>, path: Path, key: string): unknown[] {
-    const v = o[key]
-    if (v === undefined || v === null) return []
-    if (!Array.isArray(v)) {
-      this.fail([...path, key], 'expected a list')
-      return []
-    }
-    return v
-  }
-}
-
-function shareOf(c: Checker, v: unknown, path: Path, at: (p: string) => string): ShareService | undefined {
-  const o = c.object(v, path, SHARE_KEYS)
-  if (o === undefined) return undefined
-  const dir = c.string(o, path, 'path', true)
-  const name = c.string(o, path, 'name', true, NAME)
-  const listen = c.hostPort(o, path, 'listen', true)
-  const maxOps = c.int(o, path, 'max-ops', 1, 10_000, 8)
-  if (dir === undefined || name === undefined) return undefined
-  return { name, path: at(dir), listen, maxOps }
-}
-
-function proxyOf(c: Checker, v: unknown, path: Path): ProxyService | undefined {
-  const o = c.object(v, path, PROXY_KEYS)
-  if (o === undefined) return undefined
-  const service = c.string(o, path, 'service', true, NAME)
-  const listen = c.hostPort(o, path, 'listen', true)
-  const target = c.hostPort(o, path, 'target', false)
-  const action = c.string(o, path, 'action', false, NAME) ?? 'get'
-  const tls = c.bool(o, path, 'tls')
-  const proxyProtocol = c.bool(o, path, 'proxy-protocol')
-  if (service === undefined) return undefined
-  return { service, listen, target, action, tls, proxyProtocol }
-}
-
-function swarmOf(c: Checker, v: unknown, path: Path, at: (p: string) => string): SwarmService | undefined {
-  const o = c.object(v, path, SWARM_KEYS)
-  if (o === undefined) return undefined
-  const manifest = c.string(o, path, 'manifest', true)
-  const file = c.string(o, path, 'file', true)
-  const listen = c.hostPort(o, path, 'listen', true)
-  const maxUpload = o['max-upload'] === undefined ? undefined : c.int(o, path, 'max-upload', 1024, 1e12, 1024)
-  if (manifest === undefined || file === undefined) return undefined
-  return { manifest: at(manifest), file: at(file), listen, ...(maxUpload === undefined ? {} : { maxUpload }) }
-}
-
-/** Duplicate share names, services and listen addresses are findings too. */
-function checkUnique(
-  c: Checker,
-  shares: Array<ShareService | undefined>,
-  proxies: Array<ProxyService | undefined>,
-  swarms: Array<SwarmService | undefined>
-): void {
-  const seen = new Map<string, string>()
-  const claim = (key: string, path: Path, what: string): void => {
-    const before = seen.get(key)
-    if (before !== undefined) c.fail(path, `${what} is already used by ${before}`)
-    else seen.set(key, formatPath(path))
-  }
-  shares.forEach((s, i) => {
-    if (s === undefined) return
-    claim(`name:${s.name}`, ['shares', i, 'name'], `share name "${s.name}"`)
-    if (s.listen.port !== 0) claim(`listen:${s.listen.port}`, ['shares', i, 'listen'], `port ${s.listen.port}`)
-  })
-  proxies.forEach((p, i) => {
-    if (p === undefined) return
-    claim(`service:${p.service}`, ['proxies', i, 'service'], `service "${p.service}"`)
-    if (p.listen.port !== 0) claim(`listen:${p.listen.port}`, ['proxies', i, 'listen'], `port ${p.listen.port}`)
-  })
-  swarms.forEach((w, i) => {
-    if (w === undefined) return
-    claim(`manifest:${w.manifest}`, ['swarms', i, 'manifest'], `manifest ${JSON.stringify(w.manifest)}`)
-    if (w.listen.port !== 0) claim(`listen:${w.listen.port}`, ['swarms', i, 'listen'], `port ${w.listen.port}`)
-  })
-}
-
 /**
  * Check a config text; `file` names it in findings and anchors relative paths. Returns the
  * config or every finding (never throws for bad input).
@@ -303,7 +111,7 @@ export function checkNodeConfig(text: string, file: string): { config?: NodeConf
       })
     }
   }
-  const c = new Checker(file, doc, lines)
+  const c = new ConfigChecker(file, doc, lines)
   const base = dirname(resolve(file))
   const at = (p: string): string => resolve(base, p)
   let js: unknown
