@@ -59,7 +59,8 @@ const COLOURS: Record<LogLevel, string> = { error: '\u001b[31m', warn: '\u001b[3
 
 /** Control characters (a peer name from a certificate is not trusted) shown as \xNN on a terminal. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
-const visible = (s: string): string =>
+/** `s` with every control character (C0, DEL, C1, line/paragraph separators) written as `\xNN`/`\uNNNN`. */
+export const visible = (s: string): string =>
   s.replace(CONTROL, (c) => {
     const n = c.charCodeAt(0)
     return n > 0xff ? `\\u${n.toString(16)}` : `\\x${n.toString(16).padStart(2, '0')}`
@@ -141,7 +142,10 @@ export class ConsoleLog implements Logger {
         if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) line[k] = v
       }
       line.msg = msg
-      this.#write(JSON.stringify(line))
+      // JSON.stringify leaves DEL, C1 (0x9b is CSI on some terminals) and U+2028/9 raw: escape them too
+      this.#write(
+        JSON.stringify(line).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      )
       return
     }
     const lvl = this.#colour ? `${COLOURS[level]}${level}\u001b[0m` : level

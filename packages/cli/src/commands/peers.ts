@@ -7,6 +7,7 @@ import { InvalidArgumentError, isPeerguardError, PeerguardError } from '@peergua
 import type { ServiceKind } from '@peerguard/workspace'
 import type { Command } from 'commander'
 import { wantsJson } from '../common.js'
+import { visible } from '../console-log.js'
 import type { CliIO } from '../io.js'
 import { loadNodeConfig } from '../node/config.js'
 import { askControl, controlSocketPath } from '../node/control.js'
@@ -73,7 +74,10 @@ export function formatPeers(ws: WorkspaceStatus, all: boolean): string[] {
   for (const p of rows) {
     const services = p.services.map((s) => `${s.kind}:${s.name}@${s.port}`).join(' ')
     const state = p.up ? 'up' : p.state === 'member' ? 'down' : `${p.state} (${p.code ?? '?'})`
-    lines.push(`  ${p.name ?? '(unverified)'}  ${p.peerId}  ${state}  ${p.host ?? '-'}  v${p.bundleVersion}  ${services}`)
+    // service names are what a member announced, names from certificates: no terminal controls
+    lines.push(
+      visible(`  ${p.name ?? '(unverified)'}  ${p.peerId}  ${state}  ${p.host ?? '-'}  v${p.bundleVersion}  ${services}`)
+    )
   }
   return lines
 }
