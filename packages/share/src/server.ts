@@ -136,6 +136,8 @@ export class ShareServer extends EventEmitter {
   #refusals: RefusalSummarizer | undefined
   /** Set by drain(): new operations are refused. */
   #draining = false
+  /** Operations running now, each up to its outcome record: close() lets them end first. */
+  readonly #running = new Set<Promise<void>>()
 
   constructor(options: Required<Pick<ShareServerOptions, 'root' | 'shareName'>> & ShareServerOptions, transport: ShareTransport) {
     super()
@@ -251,6 +253,17 @@ export class ShareServer extends EventEmitter {
     for (const c of this.#conns) c.frames.close(new ShareError('aborted', 'server closing'))
     for (const s of this.#sockets) s.destroy()
     await Promise.all([...this.#conns].flatMap((c) => [...c.uploads.values()].map((u) => u.upload.abort())))
+    // the aborted operations end and write their outcome now, not after the owner closed the log
+    // (bounded: a stuck operation cannot hold the shutdown)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled([...this.#running]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 5000)
+        timer.unref()
+      })
+    ])
+    clearTimeout(timer)
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
     await this.#sweeping
     await this.#refusals?.close()
@@ -492,12 +505,14 @@ export class ShareServer extends EventEmitter {
     }
     this.#active.set(key, active + 1)
     conn.open.add(frame.id)
-    void this.#run(conn, frame.id, req).finally(() => {
+    const running: Promise<void> = this.#run(conn, frame.id, req).finally(() => {
       conn.open.delete(frame.id)
+      this.#running.delete(running)
       const n = (this.#active.get(key) ?? 1) - 1
       if (n <= 0) this.#active.delete(key)
       else this.#active.set(key, n)
     })
+    this.#running.add(running)
   }
 
   async #run(conn: Conn, id: number, req: Record<string, unknown>): Promise<void> {

@@ -31,6 +31,7 @@ import { withPassphrase } from '../passphrase.js'
 import { ConsoleLog, consoleLogFor, loggedIO } from '../console-log.js'
 import { RefusalGroups } from '../console-refusals.js'
 import { ServiceConsole } from '../service-console.js'
+import { recordServiceStart } from '../service-records.js'
 
 function intOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -208,6 +209,7 @@ Example:
         let server: ProxyServer
         let live: LiveConfig
         let signals: TrappedSignals | undefined
+        let recordStop: (() => Promise<void>) | undefined
         try {
           // Certificate, trust, CRLs and policy stay current while serving (serve-live.ts).
           live = await liveConfigFor(o, config.identity, io, svc.reloads(log))
@@ -241,6 +243,7 @@ Example:
             `proxy:${o.service}`,
             `listening on ${address}, forwarding to ${formatHostPort(target)} (${o.tls === true ? 'TLS 1.3' : 'Noise'})`
           )
+          recordStop = await recordServiceStart(log, 'proxy server', `proxy:${o.service}`, live)
           if (json)
             io.out(
               JSON.stringify({
@@ -291,6 +294,7 @@ Example:
           signals.dispose()
           live.close()
           await server.close()
+          await recordStop?.()
           await log?.close()
           stdoutRefusals?.close()
           svc.stopped('proxy closed', `proxy:${o.service}`)

@@ -12,6 +12,7 @@ import { checkTrust, collect, parseListen, recordTrustChoice, wantsJson } from '
 import { type CredentialOptions, registerShareClientCommands } from './share-client.js'
 import { consoleLogFor, loggedIO } from '../console-log.js'
 import { ServiceConsole } from '../service-console.js'
+import { recordServiceStart } from '../service-records.js'
 
 /**
  * `peerguard share`: `serve` here (flag checks, server start-up, the serving loop); the client
@@ -149,9 +150,11 @@ async function shareServe(plainIO: CliIO, dir: string, opts: ServeOptions, cmd: 
   const { server, log, live } = await createServeServer(io, dir, opts, maxOps, svc)
   svc.share(server)
   const signals = trapSignals(io, live)
+  let recordStop: (() => Promise<void>) | undefined
   try {
     const addr = await server.listen(listen)
     svc.started(`share:${server.shareName}`, `serving ${dir} on ${addr.host}:${addr.port} (${server.mode})`)
+    recordStop = await recordServiceStart(log, 'share serve', `share:${server.shareName}`, live)
     if (wantsJson(cmd))
       io.json({
         listening: addr,
@@ -174,6 +177,7 @@ async function shareServe(plainIO: CliIO, dir: string, opts: ServeOptions, cmd: 
     signals.dispose()
     live?.close()
     await server.close()
+    await recordStop?.()
     await log?.close()
     svc.stopped('share closed', `share:${server.shareName}`)
   }

@@ -10,6 +10,7 @@ import { liveSwarmPeer, readManifest, startSwarmSeed } from '../node/swarm-seed.
 import type { CliIO } from '../io.js'
 import { consoleLogFor, loggedIO } from '../console-log.js'
 import { ServiceConsole } from '../service-console.js'
+import { recordServiceStart } from '../service-records.js'
 import {
   acceptanceOf,
   loadServerAuth,
@@ -216,9 +217,11 @@ Example:
         const manifest = await readManifest(manifestPath)
         const { peer, log, live } = await peerFrom(opts, io, { live: true, svc, service: `swarm:${manifest.name}` })
         const signals = trapSignals(io, live)
+        let recordStop: (() => Promise<void>) | undefined
         try {
           const addr = await startSwarmSeed(peer, manifest, file, listen)
           svc.started(`swarm:${manifest.name}`, `seeding ${manifest.swarmId} on ${addr.address}:${addr.port}`)
+          recordStop = await recordServiceStart(log, 'swarm seed', `swarm:${manifest.name}`, live)
           if (wantsJson(cmd)) io.json({ seeding: manifest.swarmId, name: manifest.name, listening: addr })
           else io.out(`seeding "${manifest.name}" (${manifest.swarmId}) on ${addr.address}:${addr.port}`)
           live?.onChange((change) => peer.recheck({ trust: change.trust }))
@@ -228,6 +231,7 @@ Example:
           signals.dispose()
           live?.close()
           await peer.close()
+          await recordStop?.()
           await log?.close()
           svc.stopped('seed closed', `swarm:${manifest.name}`)
         }
