@@ -11,11 +11,12 @@
 // proxy keeps its channel caches (static key and signature, verified bindings and chains).
 // Goal (issue 15): peerguard proxy throughput >= 1.0x stunnel's.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { at, figure, show } from './lib.js'
+import { cpuMs } from './proc-cpu.js'
 import { proxyClientArgs, proxyServerArgs, startPeerguardProxy, writeProxyFixtures } from './proxy-fixtures.js'
 
 const QUICK = process.argv.includes('--quick')
@@ -191,21 +192,6 @@ async function connectionsPerSecond(port) {
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
   return (done * 1000) / (performance.now() - start)
-}
-
-/** CPU time (user + system) of processes so far, in ms, from /proc (Linux); 0 elsewhere. */
-/** @param {(number | undefined)[]} pids */
-function cpuMs(pids) {
-  let ticks = 0
-  for (const pid of pids) {
-    try {
-      const fields = String(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]).split(' ')
-      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14, 15 of stat)
-    } catch {
-      return 0
-    }
-  }
-  return ticks * 10 // USER_HZ is 100 on Linux
 }
 
 /** @type {{ name: string, port: number, pids: (number | undefined)[] }[]} */

@@ -137,6 +137,13 @@ const ROWS = [
   },
   {
     bench: 'share-load',
+    what: 'share under load: CPU per operation (clients + server)',
+    ours: 'hardened-cpu-per-op',
+    anchor: 'sftp-cpu-per-op',
+    context: ['smb3-cpu-per-op', 'plain-cpu-per-op']
+  },
+  {
+    bench: 'share-load',
     what: 'share under load: get p99 (64 KiB)',
     ours: 'hardened-get-p99',
     anchor: 'sftp-get-p99',

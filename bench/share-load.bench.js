@@ -20,8 +20,9 @@
 // ShareClients run in this process (one event loop), sftp and smbclient as one client process per
 // peer (their only form), driven from this process over pipes (smbclient under `script`, a pty).
 // Mind the machine: Linux shares a busy CPU per thread, so under other load the anchors' 200
-// processes (client + server side) get more of it than peerguard's two; the CPU line printed per
-// tool (this process and the peerguard server) shows whether peerguard was short of CPU.
+// processes (client + server side) get more of it than peerguard's two. So the CPU time of all
+// the tool's processes (clients, server, this driver: this process and its descendants, from
+// /proc) over the measured window is recorded too, per operation: the cost, whatever the load.
 // Credentials: peerguard, a certificate per peer (CA-issued, group staff); sftp, an ed25519 key per
 // peer (one Unix account); SMB, one Samba account for all (Samba accounts need Unix users).
 // Plain mode limits concurrent operations per source host (8); all peers come from 127.0.0.1, so
@@ -36,6 +37,7 @@ import { createCertificateAuthority } from '@peerguard/pki'
 import { sshdAvailable, smbdAvailable, startSmbd, startSshd } from './daemons.js'
 import { at, figure, fmt, QUICK } from './lib.js'
 import { peerguardSession, sftpSession, smbSession } from './load-sessions.js'
+import { treeCpuMs } from './proc-cpu.js'
 import { credsTransport, issueCreds, startShareServer } from './share-server.js'
 
 /** @param {string} name @param {number} fallback */
@@ -82,10 +84,23 @@ async function drive(sessions, local) {
   const lat = { get: [], put: [], ls: [] }
   let errors = 0
   let listedNone = 0
-  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const from = t0 + WARMUP * 1000
   const end = from + SECONDS * 1000
+  // CPU of this process and all its descendants (the tool's clients and server) over the window
+  let cpuFrom = 0
+  let cpuEnd = 0
+  const timers = [
+    setTimeout(() => {
+      cpuFrom = treeCpuMs()
+    }, WARMUP * 1000),
+    setTimeout(
+      () => {
+        cpuEnd = treeCpuMs()
+      },
+      (WARMUP + SECONDS) * 1000
+    )
+  ]
   await Promise.all(
     sessions.map(async (s, peer) => {
       const next = rng(peer + 1)
@@ -109,12 +124,19 @@ async function drive(sessions, local) {
       }
     })
   )
-  const cpu = process.cpuUsage(cpu0)
-  const benchCpu = (cpu.user + cpu.system) / 1e6
+  for (const t of timers) clearTimeout(t)
+  if (cpuEnd === 0) cpuEnd = treeCpuMs()
   for (const s of sessions) errors += s.errors()
   for (const op of OPS) lat[op].sort((a, b) => a - b)
   const ops = OPS.reduce((n, op) => n + lat[op].length, 0)
-  return { lat, errors, short: listedNone, opsPerSecond: ops / SECONDS, benchCpu }
+  return {
+    lat,
+    errors,
+    short: listedNone,
+    opsPerSecond: ops / SECONDS,
+    cpuSeconds: (cpuEnd - cpuFrom) / 1000,
+    cpuPerOp: (cpuEnd - cpuFrom) / ops
+  }
 }
 
 /**
@@ -189,7 +211,7 @@ async function main() {
       sftp: 'sftp (OpenSSH)',
       smb3: 'smbclient SMB3 encrypted'
     }
-    /** @type {Record<string, { ops: number[], errors: number, short: number, setup: number[], lat: Record<string, number[]>, cpu: string[] } | { skipped: string }>} */
+    /** @type {Record<string, { ops: number[], errors: number, short: number, setup: number[], lat: Record<string, number[]>, cpu: number[], cpuPerOp: number[] } | { skipped: string }>} */
     const all = {}
     for (let round = 0; round < ROUNDS; round++) {
       for (const [key, start] of Object.entries(tools)) {
@@ -200,16 +222,15 @@ async function main() {
         }
         const r = await drive(got.sessions, local)
         await Promise.all(got.sessions.map((s) => s.close()))
-        const stopped = /** @type {{ cpuSeconds?: number } | undefined} */ (await got.stop())
-        const prev = all[key] ?? { ops: [], errors: 0, short: 0, setup: [], lat: {}, cpu: [] }
+        await got.stop()
+        const prev = all[key] ?? { ops: [], errors: 0, short: 0, setup: [], lat: {}, cpu: [], cpuPerOp: [] }
         if ('skipped' in prev) continue
         prev.ops.push(r.opsPerSecond)
         prev.errors += r.errors
         prev.short += r.short
         prev.setup.push(got.setup)
-        prev.cpu.push(
-          `this process ${r.benchCpu.toFixed(1)} s${stopped?.cpuSeconds === undefined ? '' : `, server ${stopped.cpuSeconds.toFixed(1)} s`} of ${WARMUP + SECONDS} s`
-        )
+        prev.cpu.push(r.cpuSeconds)
+        prev.cpuPerOp.push(r.cpuPerOp)
         for (const op of OPS) for (const q of [50, 99]) (prev.lat[`${op}-p${q}`] ??= []).push(pct(r.lat[op], q / 100))
         all[key] = prev
       }
@@ -247,11 +268,23 @@ async function main() {
       )
     }
     console.log('')
-    for (const [key, r] of Object.entries(all))
-      if (!('skipped' in r))
-        console.log(
-          `  CPU, ${names[/** @type {keyof typeof names} */ (key)]}: ${r.cpu.join('; ')} (server: whole life, set-up included)`
-        )
+    for (const [key, r] of Object.entries(all)) {
+      if ('skipped' in r) continue
+      const name = names[/** @type {keyof typeof names} */ (key)]
+      const perOp = figure(
+        `${key}-cpu-per-op`,
+        `share under load, ${PEERS} peers: ${name}, CPU per operation`,
+        'ms',
+        r.cpuPerOp,
+        {
+          higherIsBetter: false
+        }
+      )
+      med[`${key}-cpu-per-op`] = perOp.median
+      console.log(
+        `  CPU, ${name}: ${r.cpu.map((c) => `${c.toFixed(1)} s`).join(', ')} of ${SECONDS} s × 2 cores, ${fmt(perOp.median)} ms per operation (clients, server and this driver)`
+      )
+    }
     /** @param {string} a @param {string} b @param {boolean} higher */
     const ratio = (a, b, higher) => {
       const x = med[a]
