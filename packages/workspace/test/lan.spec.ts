@@ -58,6 +58,7 @@ interface Host {
   bundleAt: number
   policy: { rule: string | null; allowed: boolean; at: number } | undefined
   probe: { refused: boolean; code?: string; cause?: string | null } | undefined
+  probes: number
   refused: Array<{ code: string; from: string }>
   waiters: Array<() => void>
   stderr: string[]
@@ -109,6 +110,7 @@ function host(name: string, last: number, index: number): Host {
     bundleAt: 0,
     policy: undefined,
     probe: undefined,
+    probes: 0,
     refused: [],
     waiters: [],
     stderr: []
@@ -143,7 +145,7 @@ function run(h: Host, script: string, env: Record<string, string>): void {
     if (e.event === 'members') h.members = e.names as string[]
     if (e.event === 'bundle') [h.bundle, h.bundleAt] = [e.version as number, e.at as number]
     if (e.event === 'policy') h.policy = { rule: e.rule as string | null, allowed: e.allowed as boolean, at: e.at as number }
-    if (e.event === 'probe') h.probe = e as Host['probe']
+    if (e.event === 'probe') [h.probe, h.probes] = [e as Host['probe'], h.probes + 1]
     if (e.event === 'refused') h.refused.push({ code: e.code as string, from: e.from as string })
     for (const w of [...h.waiters]) w()
   })
@@ -321,6 +323,17 @@ workspace:
         code: 'workspace-fetch-failed',
         cause: 'cert-revoked'
       })
+    // and the revoked peer connects to every member's service: each member's handshake refuses it
+    for (const m of others)
+      revoked.child?.stdin.write(`${JSON.stringify({ probe: { host: m.ip, port: m.servicePort, peerId: m.peerId } })}\n`)
+    await until(revoked, () => revoked.probes >= others.length, 'its probes of every member')
+    // (the listener names the refused peer by its IP address)
+    const byRevoked = (m: Host): boolean => m.refused.some((x) => x.code === 'cert-revoked' && x.from === revoked.ip)
+    await Promise.all(
+      others.map((m) =>
+        until(m, () => byRevoked(m), `refusing the revoked peer (cert-revoked); refused ${JSON.stringify(m.refused.slice(-5))}`)
+      )
+    )
     expect(adminLog).toContain('published bundle version 1')
     process.stderr.write(
       `workspace LAN: ca revoke --publish → the admin's node took the bundle at ${took} ms (CLI start-up included); ${others.length} members applied the revocation in ${ms(applied)} (from the node taking it: ${ms(applied.map((t) => t - took))}); all refused the revoked peer by ${refusedAt} ms\n`
