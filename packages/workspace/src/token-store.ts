@@ -222,6 +222,12 @@ export class TokenStore {
     } finally {
       await handle.close()
     }
+    // the marker's directory entry too: a crash after the certificate is issued must not forget the claim
+    const dir = await open(this.#dir, 'r')
+    await dir
+      .sync()
+      .catch(() => {}) // a filesystem that refuses fsync on a directory: the O_EXCL create still decided
+      .finally(() => dir.close())
     return record
   }
 }
