@@ -13,7 +13,7 @@
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,7 +22,7 @@ import { saveIdentity } from '@peerguard/identity'
 import { pemEncode } from '@peerguard/pki'
 import { channelTransport, connectShare } from '@peerguard/share'
 import { createSwarmPeer, parseManifest } from '@peerguard/swarm'
-import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
+import { makeTestPki, type TestPeer, type TestPki, writeNodeDir } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { runCli } from './run-cli.js'
 
@@ -279,7 +279,7 @@ async function expectCleanStop(d: Daemon, load: Load, log: string): Promise<void
   expect(r.ms).toBeLessThan(EXIT_BOUND_MS)
   expect(r.cpu).toBeLessThan(CPU_AFTER_SIGTERM_S)
   expect(outcomes.length).toBeGreaterThan(0)
-  const verify = await runCli(['audit', 'log', 'verify', log, '--key', join(dir, 'nas.pem')])
+  const verify = await runCli(['audit', 'log', 'verify', log, '--key', join(dir, 'node.pem')])
   expect(verify.stdout).toMatch(/: OK: \d+ entries/)
   expect(verify.code).toBe(0)
   const entries = readFileSync(log, 'utf8')
@@ -293,7 +293,22 @@ async function expectCleanStop(d: Daemon, load: Load, log: string): Promise<void
   expect(tempFiles(dir)).toEqual([])
 }
 
-const CREDS = ['--identity', 'nas.key', '--cert', 'nas.pem', '--trust', 'ca.pem', '--crl', 'ca.crl']
+const CREDS = ['--identity', 'node.key', '--cert', 'node.pem', '--trust', 'ca.pem', '--crl', 'ca.crl']
+/** node.yaml after the credentials writeNodeDir writes (the source's port is known once it listens). */
+const NODE_SERVICES = `log: node.log
+drain-seconds: 3
+shares:
+  - name: docs
+    path: docs
+    listen: 127.0.0.1:0
+proxies:
+  - service: noise
+    listen: 127.0.0.1:0
+    target: 127.0.0.1:SOURCE_PORT
+  - service: tls
+    listen: 127.0.0.1:0
+    target: 127.0.0.1:SOURCE_PORT
+    tls: true`
 
 beforeAll(async () => {
   ensureCliBuilt()
@@ -304,19 +319,23 @@ beforeAll(async () => {
       { name: 'alice', groups: ['staff'] }
     ]
   })
-  for (const name of ['nas', 'alice']) {
-    await saveIdentity(join(dir, `${name}.key`), peer(name).identity)
-    await writeFile(
-      join(dir, `${name}.pem`),
-      peer(name)
-        .chain.map((c) => pemEncode(c, 'CERTIFICATE'))
-        .join('')
-    )
-  }
-  await writeFile(join(dir, 'ca.pem'), pemEncode(pki.ca.certificate, 'CERTIFICATE'))
-  await writeFile(join(dir, 'ca.crl'), (await pki.ca.crl()).pem)
-  await writeFile(join(dir, 'office.yaml'), POLICY)
-  await mkdir(join(dir, 'docs'))
+  // the serving side is the node's folder (node.key, node.pem, ca.pem, ca.crl, policy.yaml, docs/,
+  // node.yaml for the node case); alice's key and certificate beside it for the proxy client
+  await writeNodeDir(dir, {
+    identity: peer('nas').identity,
+    chain: peer('nas').chain,
+    root: pki.ca.certificate,
+    crl: (await pki.ca.crl()).der,
+    policy: POLICY,
+    config: NODE_SERVICES
+  })
+  await saveIdentity(join(dir, 'alice.key'), peer('alice').identity)
+  await writeFile(
+    join(dir, 'alice.pem'),
+    peer('alice')
+      .chain.map((c) => pemEncode(c, 'CERTIFICATE'))
+      .join('')
+  )
   await writeFile(join(dir, 'docs', 'big.bin'), Buffer.alloc(BIG, 7))
   await writeFile(join(dir, 'seed.bin'), Buffer.alloc(16 * 1024 * 1024, 9))
   // the proxied service: an endless stream, written as fast as each connection takes it
@@ -353,30 +372,8 @@ const start = process.cpuUsage().user; console.log('"port": 1'); setInterval(() 
   })
 
   it('peerguard node (a share, a Noise and a TLS proxy service)', async () => {
-    await writeFile(
-      join(dir, 'node.yaml'),
-      `identity: nas.key
-cert: nas.pem
-trust: ca.pem
-crl: [ca.crl]
-policy: office.yaml
-log: node.log
-runtime-dir: run
-drain-seconds: 3
-shares:
-  - name: docs
-    path: docs
-    listen: 127.0.0.1:0
-proxies:
-  - service: noise
-    listen: 127.0.0.1:0
-    target: 127.0.0.1:${sourcePort}
-  - service: tls
-    listen: 127.0.0.1:0
-    target: 127.0.0.1:${sourcePort}
-    tls: true
-`
-    )
+    const yaml = join(dir, 'node.yaml')
+    await writeFile(yaml, (await readFile(yaml, 'utf8')).replaceAll('SOURCE_PORT', String(sourcePort)))
     const node = await start(['node', '--config', 'node.yaml', '--json'], /"event":"ready".*\n/)
     const ready = JSON.parse(
       node
@@ -405,7 +402,7 @@ proxies:
 
   it('peerguard share serve', async () => {
     const d = await start(
-      ['share', 'serve', 'docs', ...CREDS, '--policy', 'office.yaml', '--listen', '127.0.0.1:0', '--log', 'share.log', '--json'],
+      ['share', 'serve', 'docs', ...CREDS, '--policy', 'policy.yaml', '--listen', '127.0.0.1:0', '--log', 'share.log', '--json'],
       LISTENING
     )
     const load = await shareLoad(portIn(d.stdout()))
@@ -427,7 +424,7 @@ proxies:
           '--listen',
           '127.0.0.1:0',
           '--policy',
-          'office.yaml',
+          'policy.yaml',
           '--log',
           log,
           ...(tls ? ['--tls'] : []),
@@ -442,7 +439,7 @@ proxies:
 
   it('peerguard swarm seed', async () => {
     const pub = await runCli(
-      ['swarm', 'publish', 'seed.bin', '--identity', 'nas.key', '--cert', 'nas.pem', '--out', 'seed.pgswarm', '--name', 'seed'],
+      ['swarm', 'publish', 'seed.bin', '--identity', 'node.key', '--cert', 'node.pem', '--out', 'seed.pgswarm', '--name', 'seed'],
       { cwd: dir }
     )
     expect(pub.code).toBe(0)
@@ -454,7 +451,7 @@ proxies:
         'seed.bin',
         ...CREDS,
         '--policy',
-        'office.yaml',
+        'policy.yaml',
         '--listen',
         '127.0.0.1:0',
         '--log',
