@@ -6,11 +6,13 @@
  * stored bundle file was lost or damaged (the version floor is kept beside it: fail closed).
  * Real members on loopback (UDP announcements, fetch over peerguard channels), real files.
  */
+import { spawn } from 'node:child_process'
 import { rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from '@jest/globals'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { BUNDLE_FILE, signBundle, type Workspace } from '@peerguard/workspace'
+import { ensureCliBuilt, ROOT } from '../../packages/cli/test/built-cli.js'
 import { mesh, nextRefusal, startMember } from '../../packages/workspace/test/helpers.js'
 
 const pki: TestPki = await makeTestPki({ peers: ['alice', 'mallory'] })
@@ -77,4 +79,55 @@ describe('the version floor itself', () => {
     },
     30_000
   )
+})
+
+describe('a crash between applying a bundle and storing it', () => {
+  it('the restarted member does not re-apply the older stored bundle over what it applied, and takes the newer again', async () => {
+    ensureCliBuilt()
+    const first = await start('alice')
+    await first.publish(bundle(4))
+    const dir = first.bundleDir as string
+    await first.close()
+    // a member process applies version 5 (its node files now hold 5) and dies before storing it
+    const p = pki.peers.alice as TestPeer
+    const script = `
+      const { Workspace } = await import(${JSON.stringify(join(ROOT, 'packages', 'workspace', 'dist', 'index.js'))})
+      const { createTrustStore } = await import('@peerguard/pki')
+      const hex = (s) => new Uint8Array(Buffer.from(s, 'hex'))
+      const { keyPairFromSeed } = await import('@peerguard/identity')
+      const ws = await Workspace.start({
+        identity: keyPairFromSeed(hex(${JSON.stringify(Buffer.from(p.identity.secretKey.subarray(0, 32)).toString('hex'))})),
+        chain: ${JSON.stringify(p.chain.map((c) => Buffer.from(c).toString('hex')))}.map(hex),
+        trust: createTrustStore({ roots: [hex(${JSON.stringify(Buffer.from(pki.ca.certificate).toString('hex'))})], crls: [hex(${JSON.stringify(Buffer.from(crl).toString('hex'))})] }),
+        bundleDir: ${JSON.stringify(dir)},
+        apply: async (b) => { if (b.version === 5) { process.stdout.write('applied 5'); process.kill(process.pid, 'SIGKILL') } }
+      })
+      await ws.publish(hex(${JSON.stringify(Buffer.from(bundle(5)).toString('hex'))}))`
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit']
+      })
+      let text = ''
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString()
+      })
+      child.on('error', reject)
+      child.on('close', () => resolve(text))
+    })
+    expect(out).toBe('applied 5')
+
+    const applied: number[] = []
+    const alice = await startMember(pki, p, {
+      bundleDir: dir,
+      apply: async (b) => {
+        applied.push(b.version)
+      }
+    })
+    started.push(alice)
+    expect(applied).toEqual([]) // version 4 would overwrite what 5 put in force
+    await expect(alice.publish(bundle(4))).rejects.toMatchObject({ code: 'workspace-bundle-stale' })
+    await alice.publish(bundle(5))
+    expect([alice.bundleVersion, applied]).toEqual([5, [5]])
+  }, 120_000)
 })

@@ -1,9 +1,9 @@
 /**
  * The newest applied bundle on disk: `<dir>/bundle.pgwb`, replaced atomically (readers see the
  * old or the new bundle, never a part), read back at start-up and verified like any received one.
- * Beside it `<dir>/bundle.floor` holds the newest version applied (decimal), written first: when
- * the bundle file is lost or damaged, nothing older than that version is taken again (no
- * rollback to a bundle a member kept).
+ * Beside it `<dir>/bundle.floor` holds the newest version applied (decimal), written before the
+ * bundle is applied: when the bundle file is lost or damaged, or the member died between applying
+ * a bundle and storing it, nothing older than that version is taken (or re-applied) again.
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -13,10 +13,15 @@ import { MAX_BUNDLE_BYTES } from './bundle.js'
 export const BUNDLE_FILE = 'bundle.pgwb'
 export const FLOOR_FILE = 'bundle.floor'
 
-export async function saveBundleFile(dir: string, bytes: Uint8Array, version: number): Promise<void> {
+export async function saveBundleFile(dir: string, bytes: Uint8Array): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  if (version > (await readFloorFile(dir))) await writeFileAtomic(join(dir, FLOOR_FILE), `${version}\n`, { mode: 0o644 })
   await writeFileAtomic(join(dir, BUNDLE_FILE), bytes, { mode: 0o644 })
+}
+
+/** Record `version` as the floor (before the bundle is applied; lowered again if applying fails). */
+export async function saveFloorFile(dir: string, version: number): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await writeFileAtomic(join(dir, FLOOR_FILE), `${version}\n`, { mode: 0o644 })
 }
 
 /** The newest version ever applied here (0: none, or no floor kept). A damaged floor is `workspace-bundle-malformed`. */

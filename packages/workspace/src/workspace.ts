@@ -13,7 +13,7 @@ import { equalBytes, isPeerguardError, type PeerInfo, PeerguardError } from '@pe
 import type { TrustStore } from '@peerguard/pki'
 import { type AnnouncedService, MAX_ADDRESSES, MAX_SERVICES, openAnnouncement, sealAnnouncement } from './announcement.js'
 import { type Bundle, verifyBundle } from './bundle.js'
-import { readBundleFile, readFloorFile, saveBundleFile } from './bundle-file.js'
+import { readBundleFile, readFloorFile, saveBundleFile, saveFloorFile } from './bundle-file.js'
 import { AnnouncementError } from './errors.js'
 import { FETCH_PROTOCOL, fetchBundle, serveFetch } from './fetch.js'
 import { resolveWorkspaceOptions, type ResolvedWorkspaceOptions, type UdpTarget, type WorkspaceOptions } from './options.js'
@@ -355,14 +355,25 @@ export class Workspace extends EventEmitter {
     const run = this.#applying.then(async () => {
       // the floor's own version is taken again (the lost bundle, re-fetched), nothing older
       const bundle = verifyBundle(bytes, { root: this.#root, heldVersion: Math.max(this.bundleVersion, this.#floor - 1) })
+      const dir = o.store === false ? undefined : this.#o.bundleDir
+      const floor = this.#floor
+      // the floor first: a crash while applying must not let the older stored bundle be re-applied
+      if (dir !== undefined && bundle.version > floor) {
+        await saveFloorFile(dir, bundle.version)
+        this.#floor = bundle.version
+      }
       try {
         if (this.#o.apply !== undefined) await this.#o.apply(bundle)
         else for (const crl of bundle.crls) this.#o.trust.addCrl(crl, { source: `workspace bundle ${bundle.version}` })
       } catch (err) {
         this.#failedVersions.set(bundle.version, this.#r.clock.now())
+        if (dir !== undefined && this.#floor !== floor) {
+          await saveFloorFile(dir, floor) // not applied: the version held stays the floor
+          this.#floor = floor
+        }
         throw err
       }
-      if (o.store !== false && this.#o.bundleDir !== undefined) await saveBundleFile(this.#o.bundleDir, bytes, bundle.version)
+      if (dir !== undefined) await saveBundleFile(dir, bytes)
       this.#held = { version: bundle.version, bytes: Uint8Array.from(bytes) }
       this.recheck()
       this.emit('bundle', bundle)
