@@ -61,7 +61,7 @@ function textForm(key: readonly number[]): string {
 }
 
 function fromText(text: string): string {
-  if (/[^\x20-\x7e]/.test(text)) return 'only ASCII characters'
+  if (/[^\x20-\x7e\s]/.test(text)) return 'only ASCII characters'
   const clean = text.toUpperCase().replace(/[\s-]/g, '').replace(/0/g, 'O').replace(/1/g, 'I').replace(/8/g, 'B')
   if (clean.length !== TEXT_CHARS) return `${TEXT_CHARS} base32 characters (8 groups of 7), got ${clean.length}`
   const bad = /[^A-Z2-7]/.exec(clean)
@@ -124,7 +124,7 @@ function fromLibp2p(text: string): string {
  * what a peer ID must look like.
  */
 export function canonicalPeerId(text: string): { readonly id: string } | { readonly expected: string } {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 128)
+  if (typeof text !== 'string' || text.length === 0 || text.length > 256)
     return { expected: 'a peer ID (peerguard text form XXXXXXX-… or libp2p 12D3KooW…)' }
   const r = text.startsWith('12D3Koo') ? fromLibp2p(text) : fromText(text)
   return /^[A-Z2-7]{7}(?:-[A-Z2-7]{7}){7}$/.test(r)

@@ -7,15 +7,15 @@ import { canonicalPeerId } from '@peerguard/policy'
  * Differential: policy reads peer IDs with its own parser (packages/policy/src/peer-id.ts; the
  * policy package may not import identity), which must accept exactly what `@peerguard/identity`
  * accepts and give the same canonical text. The one documented difference: identity refuses a key
- * that is not an Ed25519 point, policy does not check points. Inputs: printable ASCII of at most 128
- * characters (the peer IDs a policy file can hold), from random keys in both forms, mutated, and
+ * that is not an Ed25519 point, policy does not check points. Inputs: printable ASCII and whitespace of
+ * at most 256 characters (the peer IDs a policy file can hold), from random keys in both forms, mutated, and
  * random strings over the characters the parsers care about.
  */
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 /** Characters a mutation inserts: both alphabets, lower case, look-alikes, separators, strangers. */
-const NOISE = [...new Set(`${BASE32}${BASE58}${BASE32.toLowerCase()}0189- _.:/+=!#lIO`)]
+const NOISE = [...new Set(`${BASE32}${BASE58}${BASE32.toLowerCase()}0189- _.:/+=!#lIO\t\n`)]
 
 type Reading = { readonly id: string } | { readonly refused: 'not-a-point' | 'malformed' }
 
@@ -65,20 +65,28 @@ const mutated = fc
   .tuple(spelled, fc.array(edit, { minLength: 1, maxLength: 3 }))
   .map(([s, edits]) => edits.reduce((t, e) => e(t), s))
 
+/** A spelled ID with runs of blanks (spaces, tabs, newlines, dashes) around and inside it, up to ~260 characters. */
+const padded = fc
+  .tuple(
+    spelled,
+    fc.array(fc.tuple(fc.nat(80), fc.string({ unit: fc.constantFrom(' ', '\t', '\n', '-'), maxLength: 60 })), { maxLength: 4 })
+  )
+  .map(([s, pads]) => pads.reduce((t, [at, pad]) => t.slice(0, at % (t.length + 1)) + pad + t.slice(at % (t.length + 1)), s))
+
 const randomText = fc.oneof(
   fc.string({ unit: fc.constantFrom(...NOISE), maxLength: 70 }),
   fc.string({ unit: fc.constantFrom(...BASE58), minLength: 40, maxLength: 50 }).map((s) => `12D3KooW${s}`),
   fc.string({ unit: fc.constantFrom(...BASE32), minLength: 56, maxLength: 56 })
 )
 
-/** Printable ASCII, ≤ 128 characters: the strings both parsers are meant to agree on. */
-const inScope = (s: string): boolean => s.length <= 128 && /^[\x20-\x7e]*$/.test(s)
+/** Printable ASCII and whitespace, ≤ 256 characters (identity's limit): the strings both parsers read. */
+const inScope = (s: string): boolean => s.length <= 256 && /^[\x20-\x7e\s]*$/.test(s)
 
 describe('policy peer-ID parser against @peerguard/identity (differential)', () => {
   it('accepts what identity accepts, with the same canonical text, and refuses what it refuses', () => {
     const seen = { accepted: 0, refused: 0 }
     fc.assert(
-      fc.property(fc.oneof(spelled, mutated, mutated, randomText), (text) => {
+      fc.property(fc.oneof(spelled, mutated, mutated, padded, randomText), (text) => {
         fc.pre(inScope(text))
         const ours = canonicalPeerId(text)
         const theirs = identityReading(text)
