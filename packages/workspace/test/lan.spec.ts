@@ -4,8 +4,9 @@
  * it), 20 members (each its own namespace and veth, `netns-member.mjs`: the node's workspace
  * runtime without the services, so 20 of them fit 2 busy cores) and an intruder
  * (`lan-intruder.mjs`). Multicast discovery (TTL 1) on the bridge. `ca revoke --publish` on the
- * admin: every member applies the bundle and, when it really connects to the revoked peer, is
- * refused with the code; `workspace publish --policy`: the policy decides everywhere; the
+ * admin: every member applies the bundle; when it really connects to the revoked peer its
+ * handshake fails with the code, and when the revoked peer connects to it, it refuses it
+ * (`cert-revoked`); `workspace publish --policy`: the policy decides everywhere; the
  * intruder's forged, other-workspace and replayed announcements and its rollback bundle are
  * refused with their codes; a member whose link was down during a change catches up. Times are
  * printed (median, worst), never asserted. Needs root and `ip netns`; everything is removed after.

@@ -15,9 +15,11 @@ const setup = JSON.parse(process.env.PG_MEMBER ?? '{}')
 const hex = (s) => new Uint8Array(Buffer.from(s, 'hex'))
 const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`)
 const trust = createTrustStore({ roots: [hex(setup.root)], crls: [hex(setup.crl)] })
+// loaded before any bundle comes, as in a node (module loading is not part of applying a bundle)
+const policies = setup.policy === true ? await import('@peerguard/policy') : undefined
 /** Like the node: the bundle's policy must compile (else the bundle is refused), then it decides. */
 async function apply(bundle) {
-  const policy = bundle.policy === undefined ? undefined : (await import('@peerguard/policy')).loadPolicy(bundle.policy)
+  const policy = bundle.policy === undefined ? undefined : policies.loadPolicy(bundle.policy)
   for (const crl of bundle.crls) trust.addCrl(crl, { source: `workspace bundle ${bundle.version}` })
   if (policy === undefined) return
   const d = policy.decide(setup.decide)
