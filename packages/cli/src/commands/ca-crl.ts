@@ -6,12 +6,9 @@ import { CA_FILES, createTrustStore, openCaDirectory, type ParsedCrl, parseCrl, 
 import { createCrlPublisher } from '../crl-publisher.js'
 import type { CliIO } from '../io.js'
 import { formatDuration, parseDuration, parseListen, passphraseOf, wantsJson } from '../common.js'
+import { wantsDer } from './ca-issue.js'
 
 /** A `.der` or `.cer` output gets DER; anything else PEM. */
-function wantsDer(path: string): boolean {
-  return /\.(der|cer)$/i.test(path)
-}
-
 function positiveInt(name: string): (value: string) => number {
   return (value) => {
     if (!/^\d+$/.test(value) || Number(value) < 1)

@@ -44,7 +44,8 @@ export async function openCa(opts: { ca: string; passphraseFile?: string }): Pro
 }
 
 /** A `.der` or `.cer` output gets DER (the leaf only: DER holds one certificate); anything else PEM. */
-function wantsDer(path: string): boolean {
+/** A `.der`/`.cer` output path gets DER; anything else PEM. */
+export function wantsDer(path: string): boolean {
   return /\.(der|cer)$/i.test(path)
 }
 

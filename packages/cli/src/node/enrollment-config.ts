@@ -4,6 +4,8 @@
  * and the lifetime of the certificates it issues.
  */
 
+import type { ConfigChecker as Checker } from './config-checker.js'
+
 /** The checked `enrollment:` section, paths absolute. */
 export interface EnrollmentConfig {
   /** The CA directory (`peerguard ca init --dir`). */
@@ -17,19 +19,6 @@ export interface EnrollmentConfig {
 
 export const ENROLLMENT_KEYS = ['ca', 'passphrase-file', 'listen', 'days']
 export const DEFAULT_ENROLLMENT_LISTEN = { host: '0.0.0.0', port: 47180 }
-
-/** The part of config.ts's checker this section uses. */
-interface Checker {
-  object(value: unknown, path: ReadonlyArray<string | number>, keys: readonly string[]): Record<string, unknown> | undefined
-  string(o: Record<string, unknown>, path: ReadonlyArray<string | number>, key: string, required: boolean): string | undefined
-  int(o: Record<string, unknown>, path: ReadonlyArray<string | number>, key: string, min: number, max: number, d: number): number
-  hostPort(
-    o: Record<string, unknown>,
-    path: ReadonlyArray<string | number>,
-    key: string,
-    z: boolean
-  ): { host: string; port: number }
-}
 
 /** Check the `enrollment:` value (undefined when the section is absent). */
 export function enrollmentOf(c: Checker, value: unknown, at: (p: string) => string): EnrollmentConfig | undefined {

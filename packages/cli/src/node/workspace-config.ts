@@ -4,6 +4,8 @@
  * interval, where the bundle is kept, and whether a bundle's policy replaces the node's policy file.
  */
 
+import type { ConfigChecker as Checker } from './config-checker.js'
+
 /** The checked `workspace:` section, paths absolute. */
 export interface WorkspaceConfig {
   readonly enable: boolean
@@ -33,21 +35,6 @@ export const WORKSPACE_KEYS = [
   'apply-policy'
 ]
 export const DEFAULT_MULTICAST = '239.255.77.77:47177'
-
-/** What config.ts's checker offers (structural, so this file does not reach into its internals). */
-interface Checker {
-  fail(path: ReadonlyArray<string | number>, message: string, key?: boolean): void
-  object(value: unknown, path: ReadonlyArray<string | number>, keys: readonly string[]): Record<string, unknown> | undefined
-  string(o: Record<string, unknown>, path: ReadonlyArray<string | number>, key: string, required: boolean): string | undefined
-  int(o: Record<string, unknown>, path: ReadonlyArray<string | number>, key: string, min: number, max: number, d: number): number
-  hostPort(
-    o: Record<string, unknown>,
-    path: ReadonlyArray<string | number>,
-    key: string,
-    z: boolean
-  ): { host: string; port: number }
-  list(o: Record<string, unknown>, path: ReadonlyArray<string | number>, key: string): unknown[]
-}
 
 const HOST_PORT = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/
 
