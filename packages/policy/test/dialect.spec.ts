@@ -187,7 +187,9 @@ describe('one glob dialect', () => {
       { numRuns: 1500 }
     )
     expect(loaded).toBeGreaterThan(300)
-    expect(matched).toBeGreaterThan(50)
+    // Coverage, not a rate: 1,500 random runs gave 76-105 matching names in five runs here and
+    // 50 or fewer in one of about six, which failed the suite; a broken matcher gives ~0.
+    expect(matched).toBeGreaterThan(20)
   })
 
   it('extglob and alternation characters are refused with a located error that says what to write', () => {
