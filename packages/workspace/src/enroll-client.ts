@@ -74,6 +74,34 @@ export async function enroll(options: {
   assertInteger('options.port', port, 1, 65535)
   const timeoutMs = options.timeoutMs ?? 10_000
   assertInteger('options.timeoutMs', timeoutMs, 1, 600_000)
+  let proven = false
+  try {
+    return await enrollWith({ token, identity, host, port, timeoutMs }, () => {
+      proven = true
+    })
+  } catch (err) {
+    if (!proven && typeof err === 'object' && err !== null) unproven.add(err)
+    throw err
+  }
+}
+
+/** Errors of `enroll` raised before the server proved a certificate under the token's root. */
+const unproven = new WeakSet<object>()
+
+/**
+ * True when `err` (from `enroll`) came before the server proved itself: whatever it says (a
+ * refusal, garbage, a foreign root) may come from an impostor, so a joiner that found the server
+ * by announcements tries the next candidate instead of believing it.
+ */
+export function fromUnprovenServer(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && unproven.has(err)
+}
+
+async function enrollWith(
+  o: { token: EnrollToken; identity: KeyPair; host: string; port: number; timeoutMs: number },
+  onProven: () => void
+): Promise<Enrolled> {
+  const { token, identity, host, port, timeoutMs } = o
   const socket = connect({ host, port })
   socket.setTimeout(timeoutMs, () => socket.destroy(new Error('connection timed out')))
   try {
@@ -123,6 +151,7 @@ export async function enroll(options: {
       if (!equalBytes(server.publicKey, channel.remotePeer.publicKey))
         throw new Error('the certificate names another key than the channel proved')
       caPeerId = server.peerId
+      onProven()
     } catch (err) {
       throw new EnrollError(
         'enroll-ca-mismatch',

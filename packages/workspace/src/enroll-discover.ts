@@ -2,8 +2,9 @@
  * Finding the CA node without an address (SPEC.md §6.5). A joiner cannot open announcements (it
  * has no root yet), but their clear header names the workspace: its ID is the first 16 bytes of
  * the token's root fingerprint. The joiner listens for announcements of its workspace and tries
- * the enrollment port on each sender until one accepts a TCP connection. Nothing here is trusted:
- * `enroll()` then refuses any server that does not prove a certificate under the token's root.
+ * the enrollment port on each sender until one accepts a TCP connection (and passes `check`).
+ * Nothing here is trusted: `enroll()` refuses any server that does not prove a certificate under
+ * the token's root, and a joiner that checks candidates with it goes on past an impostor.
  */
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { connect } from 'node:net'
@@ -27,6 +28,12 @@ export interface DiscoverOptions {
   enrollPort?: number
   /** Give up after this long, ms. */
   timeoutMs: number
+  /**
+   * Try a reachable candidate (say, enroll with it): true ends the discovery with it, false goes on
+   * listening (an impostor answered), a rejection ends it with that error. Default: the first
+   * reachable candidate is the answer.
+   */
+  check?: (candidate: { host: string; port: number }) => Promise<boolean>
 }
 
 function reachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -51,6 +58,9 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
   const port = options.enrollPort ?? DEFAULT_ENROLL_PORT
   assertInteger('options.enrollPort', port, 1, 65535)
   assertInteger('options.timeoutMs', options.timeoutMs, 1, 3_600_000)
+  if (options.check !== undefined && typeof options.check !== 'function')
+    throw new InvalidArgumentError('options.check: expected a function')
+  const check = options.check ?? (async () => true)
   const workspaceId = options.rootFingerprint.subarray(0, WORKSPACE_ID_LENGTH)
   const tried = new Set<string>()
   let udp: Socket | undefined
@@ -80,9 +90,15 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
       }
       if (!equalBytes(id, workspaceId) || tried.has(rinfo.address)) return
       tried.add(rinfo.address)
-      void reachable(rinfo.address, port, Math.min(3000, options.timeoutMs)).then((ok) => {
-        if (ok) finish(undefined, { host: rinfo.address, port })
-      })
+      const candidate = { host: rinfo.address, port }
+      void reachable(rinfo.address, port, Math.min(3000, options.timeoutMs))
+        .then((ok) => ok && !done && check(candidate))
+        .then(
+          (ok) => {
+            if (ok) finish(undefined, candidate)
+          },
+          (err: Error) => finish(err)
+        )
     }
     openUdp(
       {

@@ -17,7 +17,7 @@ export {
 } from './announcement.js'
 export { type Bundle, type BundleContent, MAX_BUNDLE_BYTES, parseBundle, signBundle, verifyBundle } from './bundle.js'
 export { BUNDLE_FILE, readBundleFile } from './bundle-file.js'
-export { type Enrolled, enroll, parseHostPort } from './enroll-client.js'
+export { type Enrolled, enroll, fromUnprovenServer, parseHostPort } from './enroll-client.js'
 export { DEFAULT_ENROLL_PORT, type DiscoverOptions, discoverEnrollment } from './enroll-discover.js'
 export { type EnrollCode, EnrollError, isEnrollCode } from './enroll-errors.js'
 export { type EnrollEvent, EnrollmentService, type EnrollmentServiceOptions } from './enroll-server.js'

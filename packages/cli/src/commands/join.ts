@@ -9,9 +9,17 @@ import { isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { generateKeyPair, saveIdentity } from '@peerguard/identity'
-import { InvalidArgumentError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
+import { InvalidArgumentError, isPeerguardError, PeerguardError, wipe, writeFileAtomic } from '@peerguard/interface'
 import { pemEncode } from '@peerguard/pki'
-import { BUNDLE_FILE, discoverEnrollment, enroll, parseHostPort, parseToken } from '@peerguard/workspace'
+import {
+  BUNDLE_FILE,
+  discoverEnrollment,
+  type Enrolled,
+  enroll,
+  fromUnprovenServer,
+  parseHostPort,
+  parseToken
+} from '@peerguard/workspace'
 import type { CliIO } from '../io.js'
 import { parseDuration, readPassphraseFile, wantsJson } from '../common.js'
 
@@ -57,7 +65,12 @@ interface JoinFlags {
 }
 
 /** No address in the token or on the command line: look for the CA node among the workspace's announcers. */
-async function discover(rootFingerprint: Uint8Array, opts: JoinFlags, io: CliIO): Promise<{ host: string; port: number }> {
+async function discover(
+  rootFingerprint: Uint8Array,
+  opts: JoinFlags,
+  io: CliIO,
+  check: (candidate: { host: string; port: number }) => Promise<boolean>
+): Promise<{ host: string; port: number }> {
   const listen = parseHostPort('--discover', opts.discover)
   const enrollPort = Number(opts.enrollPort)
   if (!/^\d{1,5}$/.test(opts.enrollPort) || enrollPort < 1 || enrollPort > 65535)
@@ -70,9 +83,9 @@ async function discover(rootFingerprint: Uint8Array, opts: JoinFlags, io: CliIO)
     rootFingerprint,
     ...(multicast ? { multicast: { group: listen.host, port: listen.port } } : { udp: listen }),
     enrollPort,
-    timeoutMs
+    timeoutMs,
+    check
   })
-  io.err(`peerguard: found a candidate at ${found.host}:${found.port} (checked against the token's root next)`)
   return found
 }
 
@@ -108,7 +121,7 @@ Example:
       const raw = text === '-' ? await readStdinLine() : text
       const token = parseToken(raw)
       const where = opts.ca ?? token.address
-      const { host, port } = where === undefined ? await discover(token.rootFingerprint, opts, io) : parseHostPort('--ca', where)
+      const direct = where === undefined ? undefined : parseHostPort('--ca', where)
       const dir = resolve(opts.dir)
       const keyPath = join(dir, FILES.identity)
       if (
@@ -122,8 +135,38 @@ Example:
         })
       const passphrase = opts.passphraseFile === undefined ? undefined : await readPassphraseFile(opts.passphraseFile)
       const identity = generateKeyPair()
+      // found by announcements: whatever a server says before it proves itself may be an impostor's
+      // (anyone who saw an announcement knows the workspace ID): try the next candidate
+      let at = direct
+      const discoverAndEnroll = async (): Promise<Enrolled> => {
+        let got: Enrolled | undefined
+        let unproven: unknown
+        let proven: unknown
+        const check = async (c: { host: string; port: number }): Promise<boolean> => {
+          io.err(`peerguard: found a candidate at ${c.host}:${c.port} (checked against the token's root next)`)
+          try {
+            got = await enroll({ token, identity, host: c.host, port: c.port })
+            at = c
+            return true
+          } catch (err) {
+            if (!fromUnprovenServer(err)) {
+              proven = err
+              throw err
+            }
+            unproven = err
+            io.err(
+              `peerguard: warning: ${c.host}:${c.port} did not prove itself the workspace's CA node (${isPeerguardError(err) ? err.code : 'internal'}); still looking`
+            )
+            return false
+          }
+        }
+        await discover(token.rootFingerprint, opts, io, check).catch((err: unknown) => {
+          throw proven ?? unproven ?? err
+        })
+        return got as Enrolled
+      }
       try {
-        const got = await enroll({ token, identity, host, port })
+        const got = direct === undefined ? await discoverAndEnroll() : await enroll({ token, identity, ...direct })
         await mkdir(join(dir, FILES.trust), { recursive: true, mode: 0o700 })
         await saveIdentity(keyPath, identity, passphrase === undefined ? {} : { passphrase })
         const leafAndIntermediates = got.chain.slice(0, -1)
@@ -164,7 +207,7 @@ Example:
         }
         io.out(`joined as ${got.name}${got.groups.length > 0 ? ` (groups: ${got.groups.join(', ')})` : ''}`)
         io.out(`  peer ID:   ${got.peerId}`)
-        io.out(`  CA node:   ${got.caPeerId} at ${host}:${port}`)
+        io.out(`  CA node:   ${got.caPeerId} at ${at?.host}:${at?.port}`)
         io.out(`  files:     ${dir} (node config: ${config})`)
         if (passphrase === undefined) io.err('peerguard: hint: use --passphrase-file FILE to encrypt the key at rest')
       } finally {
