@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from '@jest/globals'
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
 import { BUNDLE_FILE, signBundle, type Workspace } from '@peerguard/workspace'
 import { ensureCliBuilt, ROOT } from '../../packages/cli/test/built-cli.js'
@@ -82,8 +82,11 @@ describe('the version floor itself', () => {
 })
 
 describe('a crash between applying a bundle and storing it', () => {
+  beforeAll(() => {
+    ensureCliBuilt() // the member process runs the built package
+  }, 600_000)
+
   it('the restarted member does not re-apply the older stored bundle over what it applied, and takes the newer again', async () => {
-    ensureCliBuilt()
     const first = await start('alice')
     await first.publish(bundle(4))
     const dir = first.bundleDir as string
