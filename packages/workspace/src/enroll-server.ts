@@ -20,6 +20,7 @@ import {
   encodeRefusal,
   encodeResult,
   frame,
+  MAX_JOINER_MESSAGE,
   MessageReader,
   tokenProof
 } from './enroll-wire.js'
@@ -111,7 +112,7 @@ export class EnrollmentService {
     }
     const peer = channel.remotePeer
     facts.peerId = peer.peerId
-    const reader = new MessageReader(channel)
+    const reader = new MessageReader(channel, MAX_JOINER_MESSAGE) // the joiner is not authenticated yet
     try {
       if (channel.protocol !== ENROLL_PROTOCOL)
         throw new EnrollError('enroll-malformed', 'the joiner did not speak the enrollment protocol')

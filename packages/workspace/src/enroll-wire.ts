@@ -14,6 +14,11 @@ const HELLO_MAGIC = Buffer.from('PGWE', 'latin1')
 const PROOF_LABEL = Buffer.from('peerguard-enroll-proof-v1\0', 'latin1')
 /** Largest enrollment message, bytes: a result carries a chain, a CRL, a bundle and a policy. */
 export const MAX_ENROLL_MESSAGE = 8 * 1024 * 1024
+/**
+ * Largest message a joiner sends (hello: a token ID; request: secret, CSR of at most 8 KiB, proof):
+ * what the CA node buffers for a peer it has not authenticated.
+ */
+export const MAX_JOINER_MESSAGE = 16 * 1024
 const MAX_CERT = 16 * 1024
 const MAX_CHAIN = 8
 const MAX_CSR = 8 * 1024
@@ -24,19 +29,27 @@ const STATUS_REFUSED = 1
 
 const malformed = (message: string): EnrollError => new EnrollError('enroll-malformed', `enrollment message: ${message}`)
 
-/** Reads length-prefixed messages off a stream, one at a time, with a deadline each. */
+/**
+ * Reads length-prefixed messages off a stream, one at a time, with a deadline each. A declared
+ * length over `maxMessage` fails the stream as soon as it is read (nothing more is buffered).
+ */
 export class MessageReader {
   readonly #stream: Duplex
+  readonly #max: number
   #buf: Buffer = Buffer.alloc(0)
   #waiter: (() => void) | undefined
   #ended = false
   #error: Error | undefined
 
-  constructor(stream: Duplex) {
+  constructor(stream: Duplex, maxMessage = MAX_ENROLL_MESSAGE) {
     this.#stream = stream
+    this.#max = maxMessage
     stream.on('data', (chunk: Buffer) => {
+      if (this.#error !== undefined) return
       this.#buf = Buffer.concat([this.#buf, chunk])
-      if (this.#buf.length > MAX_ENROLL_MESSAGE + 4) this.#fail(malformed(`more than ${MAX_ENROLL_MESSAGE} bytes`))
+      if (this.#buf.length >= 4 && this.#buf.readUInt32BE(0) > this.#max)
+        this.#fail(malformed(`length ${this.#buf.readUInt32BE(0)} over ${this.#max}`))
+      else if (this.#buf.length > 2 * (this.#max + 4)) this.#fail(malformed(`more than ${this.#max} bytes`))
       this.#waiter?.()
     })
     stream.once('end', () => {
@@ -66,7 +79,7 @@ export class MessageReader {
           : new EnrollError('enroll-failed', `enrollment: ${this.#error.message}`, { cause: this.#error })
       if (this.#buf.length >= 4) {
         const length = this.#buf.readUInt32BE(0)
-        if (length > MAX_ENROLL_MESSAGE) throw malformed(`${what}: length ${length} over ${MAX_ENROLL_MESSAGE}`)
+        if (length > this.#max) throw malformed(`${what}: length ${length} over ${this.#max}`)
         if (this.#buf.length >= 4 + length) {
           const body = new Uint8Array(this.#buf.subarray(4, 4 + length))
           this.#buf = this.#buf.subarray(4 + length)
