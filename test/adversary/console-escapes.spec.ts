@@ -12,6 +12,7 @@ import type { Workspace } from '@peerguard/workspace'
 import fc from 'fast-check'
 import { formatPeers } from '../../packages/cli/src/commands/peers.js'
 import { ConsoleLog, type LogFields } from '../../packages/cli/src/console-log.js'
+import { formatStatus, type NodeStatus } from '../../packages/cli/src/node/status.js'
 import type { WorkspaceStatus } from '../../packages/cli/src/node/workspace-node.js'
 import { mesh, startMember, until } from '../../packages/workspace/test/helpers.js'
 
@@ -109,6 +110,30 @@ describe('model: any strings a peer can influence', () => {
           for (const line of formatPeers(status, true)) expect(line).not.toMatch(CONTROL)
         }
       )
+    )
+  })
+
+  it('node status never writes a control character (peer names, the paths peers asked for)', () => {
+    fc.assert(
+      fc.property(text, text, text, text, (name, op, address, issuer) => {
+        const status: NodeStatus = {
+          pid: 1,
+          config: 'node.yaml',
+          since: '2026-01-01T00:00:00Z',
+          policy: { file: 'policy.yaml', sha256: undefined },
+          crls: [{ issuer, thisUpdate: 'x', stale: false }],
+          services: [
+            {
+              kind: 'share',
+              name: 'docs',
+              listening: '127.0.0.1:1',
+              root: '/srv',
+              peers: [{ name, peerId: 'P', address, since: 'x', operations: 1, current: [`read ${op}`], bytesIn: 0, bytesOut: 0 }]
+            }
+          ]
+        }
+        for (const line of formatStatus(status)) expect(line).not.toMatch(CONTROL)
+      })
     )
   })
 

@@ -5,6 +5,7 @@
 import type { PeerInfo } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
 import type { WorkspaceStatus } from './workspace-node.js'
+import { visible } from '../console-log.js'
 
 export interface PeerStatus {
   readonly name?: string
@@ -127,5 +128,6 @@ export function formatStatus(s: NodeStatus): string[] {
       `workspace ${ws.workspaceId}: bundle version ${ws.bundleVersion}, ${up} member${up === 1 ? '' : 's'} up (peerguard peers)`
     )
   }
-  return out
+  // peer names, the paths peers asked for and announced names are theirs: no terminal controls
+  return out.map(visible)
 }
