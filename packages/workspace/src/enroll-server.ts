@@ -5,6 +5,8 @@
  * token (secret matching the filed hash, and a proof bound to the handshake hash and its CSR),
  * never by the channel. The token is claimed (O_EXCL marker) before the certificate is issued,
  * so a token enrolls exactly one key; the certificate carries the token's name and groups only.
+ * No disk work before the handshake limits and the channel: only then, and only the one token
+ * the joiner names, is read.
  */
 import type { Duplex } from 'node:stream'
 import { HandshakeLimiter, KnownPeers, secureInbound } from '@peerguard/channel'
@@ -24,7 +26,7 @@ import {
   MessageReader,
   tokenProof
 } from './enroll-wire.js'
-import { TokenStore } from './token-store.js'
+import { type TokenRecord, TokenStore } from './token-store.js'
 
 /** One enrollment outcome, for the CA's decision log. */
 export interface EnrollEvent {
@@ -56,6 +58,8 @@ export interface EnrollmentServiceOptions {
   /** Lifetime of the issued certificates in days. Default: the CA's default. */
   days?: number
   onEvent?: (event: EnrollEvent) => void
+  /** Called with the token a joiner named, once it is found unused and unexpired (before the challenge). */
+  onToken?: (record: TokenRecord) => void
   /** Deadline for each message of the joiner, ms. Default 10000. */
   timeoutMs?: number
   /** Pending-handshake limits (per address, in all). Default: the channel's defaults (16, 128). */
@@ -76,7 +80,7 @@ export class EnrollmentService {
     if (!Array.isArray(options.chain) || options.chain.length < 1 || options.chain.length > 8)
       throw new InvalidArgumentError('options.chain: expected 1..8 certificates (DER), leaf first')
     for (const [i, c] of options.chain.entries()) assertBytesRange(`options.chain[${i}]`, c, 1, 16 * 1024)
-    for (const k of ['crl', 'bundle', 'policy', 'onEvent'] as const)
+    for (const k of ['crl', 'bundle', 'policy', 'onEvent', 'onToken'] as const)
       if (options[k] !== undefined && typeof options[k] !== 'function')
         throw new InvalidArgumentError(`options.${k}: expected a function`)
     if (options.days !== undefined) assertInteger('options.days', options.days, 1, 3650)
@@ -121,6 +125,7 @@ export class EnrollmentService {
       const record = await o.tokens.lookup(tokenId)
       facts.name = record.name
       facts.groups = record.groups
+      o.onToken?.(record)
       channel.write(
         frame(
           encodeChallenge({ root: o.root, serverChain: o.chain, crl: await o.crl?.(), name: record.name, groups: record.groups })

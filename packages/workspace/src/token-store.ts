@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import {
   assertBytes,
   assertInteger,
@@ -54,15 +54,37 @@ function checkLabel(field: string, value: unknown): string {
   return value as string
 }
 
+/**
+ * Reads one token record file as UTF-8, refusing one larger than `maxBytes` (errno errors as
+ * thrown by node:fs; ENOENT means no such token). Injectable to observe the store's disk reads.
+ */
+export type RecordReader = (path: string, maxBytes: number) => Promise<string>
+
+const readBounded: RecordReader = async (path, maxBytes) => {
+  const handle = await open(path, 'r')
+  try {
+    if ((await handle.stat()).size > maxBytes)
+      throw new EnrollError('enroll-failed', `token record ${basename(path, '.json')}: larger than ${maxBytes} bytes`)
+    return await handle.readFile('utf8')
+  } finally {
+    await handle.close()
+  }
+}
+
 /** The token directory of one CA: make tokens, look them up, claim them once. */
 export class TokenStore {
   readonly #dir: string
   readonly #clock: Clock
+  readonly #reader: RecordReader
+  readonly #inflight = new Map<string, Promise<StoredRecord>>()
 
-  constructor(caDir: string, options: { clock?: Clock } = {}) {
+  constructor(caDir: string, options: { clock?: Clock; reader?: RecordReader } = {}) {
     assertString('caDir', caDir, { nonEmpty: true })
+    if (options.reader !== undefined && typeof options.reader !== 'function')
+      throw new InvalidArgumentError('options.reader: expected a function')
     this.#dir = join(caDir, TOKEN_DIR)
     this.#clock = options.clock ?? systemClock
+    this.#reader = options.reader ?? readBounded
   }
 
   get directory(): string {
@@ -114,20 +136,24 @@ export class TokenStore {
     return { token: line, record: pub }
   }
 
-  async #read(tokenId: Uint8Array): Promise<StoredRecord> {
+  /**
+   * The record of one token, read from its own file only (`<tokenId hex>.json`: a bounded name,
+   * no directory scan). Concurrent reads of the same token share one read of the file.
+   */
+  #read(tokenId: Uint8Array): Promise<StoredRecord> {
     assertBytes('tokenId', tokenId, TOKEN_ID_LENGTH)
     const id = Buffer.from(tokenId).toString('hex')
+    const pending = this.#inflight.get(id)
+    if (pending !== undefined) return pending
+    const read = this.#readRecord(id).finally(() => this.#inflight.delete(id))
+    this.#inflight.set(id, read)
+    return read
+  }
+
+  async #readRecord(id: string): Promise<StoredRecord> {
     let text: string
     try {
-      const handle = await open(join(this.#dir, `${id}.json`), 'r')
-      try {
-        const st = await handle.stat()
-        if (st.size > MAX_RECORD_BYTES)
-          throw new EnrollError('enroll-failed', `token record ${id}: larger than ${MAX_RECORD_BYTES} bytes`)
-        text = await handle.readFile('utf8')
-      } finally {
-        await handle.close()
-      }
+      text = await this.#reader(join(this.#dir, `${id}.json`), MAX_RECORD_BYTES)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         throw new EnrollError('enroll-token-unknown', 'no enrollment token has this ID')

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
-import { type EnrollEvent, EnrollmentService, TokenStore } from '@peerguard/workspace'
+import { type EnrollEvent, EnrollmentService, type TokenRecord, TokenStore } from '@peerguard/workspace'
 import type { CliIO } from '../io.js'
 import { passphraseOf, readCrls } from '../common.js'
 
@@ -65,6 +65,8 @@ export interface EnrollmentHostOptions {
   log?: DecisionLog
   io: CliIO
   json: boolean
+  /** The CA directory's token store (default: a TokenStore on caDir); tests pass one that counts reads. */
+  tokens?: TokenStore
 }
 
 export interface EnrollmentHost {
@@ -77,12 +79,14 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
   const { io, log } = o
   const ca = await openCaDirectory(o.caDir, await passphraseOf(o.passphraseFile))
   const root = await caRootOf(o.caDir)
-  const tokens = new TokenStore(o.caDir)
+  let tokenSeen: (t: TokenRecord) => void = () => {}
+  const tokens = o.tokens ?? new TokenStore(o.caDir)
   const warn = (err: Error): void => io.err(`peerguard: warning: decision log: ${err.message}`)
   const service = new EnrollmentService({
     ca,
     root,
     tokens,
+    onToken: (t) => tokenSeen(t),
     identity: o.identity,
     chain: [...o.chain],
     // re-read at each join, so a `ca revoke` / `ca crl` meanwhile is what a new member gets
@@ -97,30 +101,27 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
       void log?.append(logRecord(e)).catch(warn)
     }
   })
-  // `ca token` runs without this service: a token filed since the last look is logged as issued
+  // `ca token` runs without this service: the tokens filed at start are logged as issued, and one
+  // filed since when a joiner names it. No scan per connection: an unauthenticated client gets no
+  // disk work before the handshake limits and the channel, and then only its one token's file.
   const logged = new Set<string>()
-  const logIssued = async (): Promise<void> => {
-    for (const t of await tokens.list()) {
-      if (logged.has(t.tokenId)) continue
-      logged.add(t.tokenId)
-      await log?.append({
-        kind: 'operation',
-        allowed: true,
-        code: 'allow',
-        reason: `token issued ${t.createdAt} for ${t.name}, expires ${t.expiresAt}${t.used ? ', already used' : ''}`,
-        peer: { name: t.name, groups: t.groups },
-        action: 'write',
-        verb: 'token',
-        resource: `enroll:${t.tokenId}`
-      })
-    }
+  const logIssued = async (t: TokenRecord & { readonly used?: boolean }): Promise<void> => {
+    if (logged.has(t.tokenId)) return
+    logged.add(t.tokenId)
+    await log?.append({
+      kind: 'operation',
+      allowed: true,
+      code: 'allow',
+      reason: `token issued ${t.createdAt} for ${t.name}, expires ${t.expiresAt}${t.used === true ? ', already used' : ''}`,
+      peer: { name: t.name, groups: t.groups },
+      action: 'write',
+      verb: 'token',
+      resource: `enroll:${t.tokenId}`
+    })
   }
-  await logIssued()
-  const server = createServer((socket) => {
-    void logIssued()
-      .catch(warn)
-      .then(() => service.handle(socket))
-  })
+  for (const t of await tokens.list()) await logIssued(t)
+  tokenSeen = (t) => void logIssued(t).catch(warn)
+  const server = createServer((socket) => void service.handle(socket))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(o.listen.port, o.listen.host, resolve)
