@@ -19,6 +19,21 @@ export interface CliIO {
   promptSecret?(question: string): Promise<string>
 }
 
+/** DEL, the C1 controls and the Unicode line/paragraph separators: JSON allows them raw in strings. */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029]/g
+
+/**
+ * `value` as JSON (pretty; one line with `indent` 0) that is safe on a terminal: JSON.stringify escapes C0 controls already;
+ * DEL, C1 (0x7f–0x9f) and U+2028/U+2029, which it leaves raw, become \u escapes too. They can only
+ * stand inside strings (the JSON syntax is ASCII), where the escape means the same character.
+ */
+export function terminalJson(value: unknown, indent = 2): string {
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(
+    RAW_IN_JSON,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+  )
+}
+
 export interface BufferedIO extends CliIO {
   readonly stdout: string[]
   readonly stderr: string[]
@@ -31,7 +46,7 @@ export function processIO(): CliIO {
     ...(stdin.isTTY === true ? { promptSecret: (question: string) => promptHidden(question, stdin, process.stderr) } : {}),
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
-    json: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    json: (value) => process.stdout.write(`${terminalJson(value)}\n`),
     isTTY: process.stdout.isTTY === true,
     setExitCode: (code) => {
       process.exitCode = code
@@ -52,7 +67,7 @@ export function bufferedIO(): BufferedIO {
     },
     out: (text) => stdout.push(text),
     err: (text) => stderr.push(text),
-    json: (value) => stdout.push(JSON.stringify(value, null, 2)),
+    json: (value) => stdout.push(terminalJson(value)),
     isTTY: false,
     setExitCode: (code) => {
       exitCode = code

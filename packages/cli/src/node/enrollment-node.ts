@@ -11,7 +11,7 @@ import type { DecisionLog } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
 import { type EnrollEvent, EnrollmentService, type TokenRecord, TokenStore } from '@peerguard/workspace'
-import type { CliIO } from '../io.js'
+import { type CliIO, terminalJson } from '../io.js'
 import { passphraseOf, readCrls } from '../common.js'
 
 /** The root a CA directory chains to: its own certificate, or the last of chain.pem for an intermediate. */
@@ -95,7 +95,7 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.days === undefined ? {} : { days: o.days }),
     onEvent: (e) => {
-      if (o.json) io.out(JSON.stringify({ event: e.outcome, ...e }))
+      if (o.json) io.out(terminalJson({ event: e.outcome, ...e }, 0))
       else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
       else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
       void log?.append(logRecord(e)).catch(warn)
