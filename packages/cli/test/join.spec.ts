@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { generateKeyPair, isKeystoreEncrypted } from '@peerguard/identity'
 import { pemDecode } from '@peerguard/pki'
@@ -226,6 +227,50 @@ describe('peerguard ca token / join (black box CA node)', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/enroll-token-malformed|checksum/)
     expect(r.stderr).not.toContain(mangled.slice(8))
+  })
+
+  it('warns on stderr when the token came from the command line (visible in ps)', async () => {
+    const line = await token('hugo', 'family')
+    const r = await peerguard('join', line, '--dir', 'hugo')
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/warning: a token on the command line is visible to other local users \(ps\)/)
+    expect(r.stderr).not.toContain(line)
+  })
+
+  it('reads the token from --token-file without a warning, and refuses a token given twice or not at all', async () => {
+    const line = await token('ivy', 'family')
+    await writeFile(join(dir, 'ivy.token'), `${line}\r\n`, { mode: 0o600 })
+    const both = await peerguard('join', line, '--token-file', 'ivy.token', '--dir', 'ivy')
+    expect(both.code).toBe(2)
+    expect(both.stderr).toMatch(/not both/)
+    const none = await peerguard('join', '--dir', 'ivy')
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/--token-file FILE/)
+    const missing = await peerguard('join', '--token-file', 'nope.token', '--dir', 'ivy')
+    expect(missing.stderr).toMatch(/nope\.token: no such token file/)
+    await expect(stat(join(dir, 'ivy', 'identity.key'))).rejects.toThrow()
+    const r = await peerguard('join', '--token-file', 'ivy.token', '--dir', 'ivy', '--json')
+    expect(r.stderr).not.toMatch(/warning/)
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'ivy', groups: ['family'] })
+  })
+
+  it('reads the token from stdin with - (built binary), without a warning', async () => {
+    const line = await token('jack', 'family')
+    const child = spawn(process.execPath, [BIN, 'join', '-', '--dir', 'jack'], { cwd: dir, stdio: 'pipe' })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    child.stdin.end(`${line}\n`)
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    expect(stderr).not.toMatch(/warning/)
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^joined as jack/)
   })
 
   it('encrypts the new identity with --passphrase-file', async () => {

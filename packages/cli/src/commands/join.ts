@@ -21,7 +21,7 @@ import {
   parseToken
 } from '@peerguard/workspace'
 import type { CliIO } from '../io.js'
-import { parseDuration, readPassphraseFile, wantsJson } from '../common.js'
+import { parseDuration, readLimited, readPassphraseFile, wantsJson } from '../common.js'
 
 const FILES = {
   identity: 'identity.key',
@@ -62,6 +62,7 @@ interface JoinFlags {
   discover: string
   enrollPort: string
   discoverTimeout: string
+  tokenFile?: string
 }
 
 /** No address in the token or on the command line: look for the CA node among the workspace's announcers. */
@@ -93,7 +94,8 @@ export function registerJoinCommand(program: Command, io: CliIO): void {
   program
     .command('join')
     .description('enroll this machine in a workspace with a one-time token from `peerguard ca token`')
-    .argument('<token>', 'the pgjoin1-… token (or - to read it from stdin)')
+    .argument('[token]', 'the pgjoin1-… token, or - to read it from stdin (on the command line it is visible in ps)')
+    .option('--token-file <file>', 'read the token from the first line of FILE (instead of the argument)')
     .option('--ca <host:port>', "the CA node's enrollment service (default: the address in the token)")
     .option(
       '--discover <group:port>',
@@ -114,12 +116,15 @@ CA node hands them out, and a starter node.yaml. The CA node is authenticated by
 fingerprint in the token: any other server is refused (enroll-ca-mismatch) before the token's
 secret leaves this machine.
 
-Example:
-  $ peerguard join pgjoin1-… --dir /etc/peerguard --passphrase-file node.pass`
+Hand the token over on stdin (-) or in a file (--token-file): on the command line it is visible
+to other local users (ps, /proc), who could redeem it first.
+
+Examples:
+  $ peerguard join - --dir /etc/peerguard --passphrase-file node.pass < token.txt
+  $ peerguard join --token-file token.txt --dir /etc/peerguard --passphrase-file node.pass`
     )
-    .action(async (text: string, opts: JoinFlags, cmd: Command) => {
-      const raw = text === '-' ? await readStdinLine() : text
-      const token = parseToken(raw)
+    .action(async (text: string | undefined, opts: JoinFlags, cmd: Command) => {
+      const token = parseToken(await tokenText(text, opts.tokenFile, io))
       const where = opts.ca ?? token.address
       const direct = where === undefined ? undefined : parseHostPort('--ca', where)
       const dir = resolve(opts.dir)
@@ -216,6 +221,21 @@ Example:
     })
 }
 
+/** The token's text: from --token-file, stdin (`-`) or, with a warning, the command line. */
+async function tokenText(arg: string | undefined, file: string | undefined, io: CliIO): Promise<string> {
+  if (file !== undefined && arg !== undefined)
+    throw new PeerguardError('usage', 'give the token either as an argument (or -) or with --token-file, not both')
+  if (file !== undefined) return firstLine(await readLimited(file, 'token file', 4096))
+  if (arg === undefined) throw new PeerguardError('usage', 'give the token: - (stdin), --token-file FILE, or the token itself')
+  if (arg === '-') return readStdinLine()
+  io.err(
+    'peerguard: warning: a token on the command line is visible to other local users (ps) until it is redeemed; use - (stdin) or --token-file FILE'
+  )
+  return arg
+}
+
+const firstLine = (b: Buffer): string => b.toString('utf8').split('\n')[0] ?? ''
+
 async function readStdinLine(): Promise<string> {
   const parts: Buffer[] = []
   let size = 0
@@ -224,5 +244,5 @@ async function readStdinLine(): Promise<string> {
     if (size > 4096) break
     parts.push(chunk as Buffer)
   }
-  return Buffer.concat(parts).toString('utf8').split('\n')[0] ?? ''
+  return firstLine(Buffer.concat(parts))
 }
