@@ -4,7 +4,7 @@ import type { Command } from 'commander'
 import { InvalidArgumentError, writeFileAtomic } from '@peerguard/interface'
 import { CA_FILES, createTrustStore, openCaDirectory, type ParsedCrl, parseCrl, readCaDirectory } from '@peerguard/pki'
 import { createCrlPublisher } from '../crl-publisher.js'
-import type { CliIO } from '../io.js'
+import { type CliIO, terminalJson } from '../io.js'
 import { formatDuration, parseDuration, parseListen, passphraseOf, wantsJson } from '../common.js'
 import { wantsDer } from './ca-issue.js'
 
@@ -152,7 +152,7 @@ Example:
       for (const p of publisher.paths) {
         const crl = await readFile(join(p.dir, CA_FILES.crl), 'latin1').catch(() => undefined)
         if (json)
-          io.out(JSON.stringify({ event: 'publishing', ca: p.dir, crl: `${base}${p.crl}`, certificate: `${base}${p.crt}` }))
+          io.out(terminalJson({ event: 'publishing', ca: p.dir, crl: `${base}${p.crl}`, certificate: `${base}${p.crt}` }, 0))
         else io.out(`publishing ${base}${p.crl} and ${base}${p.crt} (CA ${p.dir})`)
         if (crl === undefined)
           io.err(`peerguard: warning: ${p.dir} has no CRL yet: sign one with \`peerguard ca crl --ca ${p.dir}\``)

@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import { type DecisionLog, openDecisionLog } from '@peerguard/decision-log'
 import { InvalidArgumentError } from '@peerguard/interface'
 import { MAX_BUNDLE_BYTES, parseHostPort, rootFingerprintOf, TokenStore } from '@peerguard/workspace'
-import type { CliIO } from '../io.js'
+import { type CliIO, terminalJson } from '../io.js'
 import { collect, parseDuration, parseListen, readCertificates, readKey, readLimited, wantsJson } from '../common.js'
 import { caRootOf, type EnrollmentHost, startEnrollmentHost } from '../node/enrollment-node.js'
 
@@ -130,7 +130,7 @@ Example:
           await log?.close()
           throw err
         }
-        if (json) io.out(JSON.stringify({ event: 'listening', address: host.address }))
+        if (json) io.out(terminalJson({ event: 'listening', address: host.address }, 0))
         else io.out(`enrollment service on ${host.address} (CA ${opts.ca})`)
         await new Promise<void>((resolve) => {
           const stop = (): void => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { PeerguardError } from '@peerguard/interface'
-import type { CliIO } from '../io.js'
+import { type CliIO, terminalJson } from '../io.js'
 import { readLimited, wantsJson } from '../common.js'
 import { checkNodeConfig, loadNodeConfig, MAX_NODE_CONFIG_BYTES } from '../node/config.js'
 import { askControl, type ControlServer, controlSocketPath, listenControl } from '../node/control.js'
@@ -56,7 +56,7 @@ async function nodeRun(plainIO: CliIO, opts: { config?: string }, cmd: Command):
     await host.watch()
     const status = host.status()
     for (const s of status.services) svc.started(`${s.kind}:${s.name}`, `listening on ${s.listening}`)
-    if (json) io.out(JSON.stringify({ event: 'ready', control: control.path, ...status }))
+    if (json) io.out(terminalJson({ event: 'ready', control: control.path, ...status }, 0))
     else {
       for (const s of status.services) io.out(`${s.kind} ${s.name} listening on ${s.listening}`)
       io.out(`node ready (pid ${process.pid}); control socket ${control.path}; SIGHUP or \`peerguard node reload\` reloads`)
@@ -76,7 +76,7 @@ async function nodeRun(plainIO: CliIO, opts: { config?: string }, cmd: Command):
     clearTimeout(hard)
     if (!drained) io.err(`peerguard: warning: operations still running after ${config.drainSeconds} s were cut off`)
     svc.stopped(drained ? 'node stopped' : 'node stopped; operations cut off at the drain deadline')
-    if (json) io.out(JSON.stringify({ event: 'stopped', drained }))
+    if (json) io.out(terminalJson({ event: 'stopped', drained }, 0))
     else io.out('node stopped')
   } finally {
     process.off('SIGHUP', onHup)

@@ -11,7 +11,7 @@ import {
   type ProxyFiles,
   type ProxyServer
 } from '@peerguard/proxy'
-import type { CliIO } from '../io.js'
+import { type CliIO, terminalJson } from '../io.js'
 import { allowPolicy } from '../allow-policy.js'
 import {
   acceptanceOf,
@@ -246,13 +246,16 @@ Example:
           recordStop = await recordServiceStart(log, 'proxy server', `proxy:${o.service}`, live)
           if (json)
             io.out(
-              JSON.stringify({
-                event: 'listening',
-                address,
-                target: formatHostPort(target),
-                resource: server.resource,
-                mode: o.tls === true ? 'tls' : 'noise'
-              })
+              terminalJson(
+                {
+                  event: 'listening',
+                  address,
+                  target: formatHostPort(target),
+                  resource: server.resource,
+                  mode: o.tls === true ? 'tls' : 'noise'
+                },
+                0
+              )
             )
           else
             io.out(
@@ -269,7 +272,7 @@ Example:
         const stdoutRefusals = json ? new RefusalGroups(new ConsoleLog({ write: (l) => io.out(l) })) : undefined
         if (stdoutRefusals !== undefined) {
           server.on('connection', (peer: PeerInfo) => {
-            io.out(JSON.stringify({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }))
+            io.out(terminalJson({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }, 0))
           })
           server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
             const decision = isPeerguardError(err) ? err.details?.decision : undefined
@@ -283,7 +286,7 @@ Example:
             })
           })
           server.on('dropped', (peer: PeerInfo, refusal: { code: string; reason: string }) => {
-            io.out(JSON.stringify({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }))
+            io.out(terminalJson({ event: 'dropped', code: refusal.code, peerId: peer.peerId, reason: refusal.reason }, 0))
           })
         }
         try {
@@ -373,7 +376,7 @@ Example:
       const address = formatHostPort({ host: bound.address, port: bound.port })
       if (json)
         io.out(
-          JSON.stringify({ event: 'listening', address, server: formatHostPort(remote), mode: o.tls === true ? 'tls' : 'noise' })
+          terminalJson({ event: 'listening', address, server: formatHostPort(remote), mode: o.tls === true ? 'tls' : 'noise' }, 0)
         )
       else
         io.out(
@@ -385,7 +388,7 @@ Example:
         if (answered.has(p.peerId)) return
         answered.add(p.peerId)
         const accepted = answered.size === 1 ? how(serverName) : 'known'
-        if (json) io.out(JSON.stringify({ event: 'server', ...serverJson(p, formatHostPort(remote), accepted) }))
+        if (json) io.out(terminalJson({ event: 'server', ...serverJson(p, formatHostPort(remote), accepted) }, 0))
         else reportServer(io, serverAuth, p, formatHostPort(remote), accepted)
       })
       client.on('refused', (refusal: Error) => {
@@ -394,7 +397,9 @@ Example:
         const decision = isPeerguardError(err) ? err.details?.decision : undefined
         const hint = isPeerguardError(err) ? err.details?.hint : undefined
         if (json)
-          io.out(JSON.stringify({ event: 'refused', code, ...(decision === undefined ? {} : { decision }), reason: err.message }))
+          io.out(
+            terminalJson({ event: 'refused', code, ...(decision === undefined ? {} : { decision }), reason: err.message }, 0)
+          )
         else {
           io.err(`peerguard: warning: connection refused (${code}): ${err.message}`)
           if (typeof hint === 'string') io.err(`peerguard: hint: ${hint}`)
