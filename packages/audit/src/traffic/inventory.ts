@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { InvalidArgumentError } from '@peerguard/interface'
-import { parse as parseYaml } from 'yaml'
 import { AuditInventoryError } from './errors.js'
+import { parseYamlText } from './yaml-text.js'
 
 /** An enrolled peer and the addresses it uses on the LAN. */
 export interface InventoryPeer {
@@ -89,7 +89,7 @@ export function loadInventory(path: string): Inventory {
   }
   let value: unknown
   try {
-    value = parseYaml(text)
+    value = parseYamlText(text)
   } catch (err) {
     throw new AuditInventoryError(`${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, {
       cause: err,

@@ -1,6 +1,9 @@
 import type { PacketSink } from './capture-reader.js'
 import { IpReassembler } from './ip-reassembly.js'
+import { Ipv6TextCache } from './ipv6-text.js'
 import type { ParseErrors } from './parse-errors.js'
+
+export { ipv6String } from './ipv6-text.js'
 
 /** Link-layer header types (https://www.tcpdump.org/linktypes.html). */
 export const LINKTYPE = {
@@ -69,6 +72,8 @@ export class PacketDecoder implements PacketSink {
   readonly #handler: DecodedPacketHandler
   readonly #errors: ParseErrors
   readonly #frag: IpReassembler
+  /** Text of the IPv6 addresses seen recently: no string built per packet for a known address. */
+  readonly #v6 = new Ipv6TextCache()
 
   constructor(handler: DecodedPacketHandler, errors: ParseErrors) {
     this.#handler = handler
@@ -256,8 +261,8 @@ export class PacketDecoder implements PacketSink {
     this.ipVersion = 6
     this.src4 = 0
     this.dst4 = 0
-    this.src6 = ipv6String(buf, o + 8)
-    this.dst6 = ipv6String(buf, o + 24)
+    this.src6 = this.#v6.text(buf, o + 8)
+    this.dst6 = this.#v6.text(buf, o + 24)
     const ipEnd = Math.min(o + 40 + plen, end)
     let next = buf[o + 6]!
     let p = o + 40
@@ -409,30 +414,4 @@ export function macString(buf: Buffer, o: number): string {
 /** Dotted text of an IPv4 address held as an unsigned 32-bit number. */
 export function ipv4String(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
-}
-
-/** RFC 5952 text form of the IPv6 address at `buf[o, o+16)`. */
-export function ipv6String(buf: Buffer, o: number): string {
-  const words: number[] = []
-  for (let i = 0; i < 8; i++) words.push((buf[o + 2 * i]! << 8) | buf[o + 2 * i + 1]!)
-  // Longest run of two or more zero words becomes "::".
-  let bestStart = -1
-  let bestLen = 0
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && words[j] === 0) j++
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  if (bestStart === -1) return words.map((w) => w.toString(16)).join(':')
-  const head = words.slice(0, bestStart).map((w) => w.toString(16))
-  const tail = words.slice(bestStart + bestLen).map((w) => w.toString(16))
-  return `${head.join(':')}::${tail.join(':')}`
 }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import { InvalidArgumentError, type Severity } from '@peerguard/interface'
-import { parse as parseYaml } from 'yaml'
 import { AuditProfileError } from './errors.js'
 import { DEFAULT_SEVERITY, SEVERITY_ORDER } from './findings.js'
+import { parseYamlText } from './yaml-text.js'
 
 /** An audit profile (`audits/*.yaml`): which detectors run, their severities, the inventory. */
 export interface AuditProfile {
@@ -90,7 +90,7 @@ export function loadAuditProfile(path: string): AuditProfile {
   }
   let value: unknown
   try {
-    value = parseYaml(text)
+    value = parseYamlText(text)
   } catch (err) {
     throw new AuditProfileError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, {
       cause: err,
