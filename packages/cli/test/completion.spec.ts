@@ -123,7 +123,8 @@ zsh.describe('zsh completion', () => {
     const drive = [
       'zmodload zsh/zpty',
       "zpty -b z 'zsh -f -i'",
-      'zpty -w z "PS1=\'> \'; fpath=($1 \\$fpath); autoload -U compinit; compinit -u -D"',
+      // emacs keys for the driver's Ctrl-A, whatever $EDITOR says (npm sets EDITOR=vi, and zsh then starts in vi mode)
+      'zpty -w z "bindkey -e; PS1=\'> \'; fpath=($1 \\$fpath); autoload -U compinit; compinit -u -D"',
       'zpty -w -n z "$2"$\'\\t\'',
       'zpty -w z $\'\\C-aprint -r -- "R""ESULT:" \'',
       'local out',
