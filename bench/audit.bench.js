@@ -371,9 +371,19 @@ async function live(bytes) {
     signal: ac.signal,
     bufferBytes: 256 * 1024 * 1024
   })
-  await new Promise((r) => setTimeout(r, 300))
+  // A capture that cannot start (no libpcap binding for this Node) rejects at once: stop the
+  // transfer and let the caller print the skip, instead of an unhandled rejection ending the run.
+  const failed = capture.then(
+    () => new Promise(() => {}),
+    (err) => {
+      child.kill()
+      throw err
+    }
+  )
+  failed.catch(() => {}) // seen by the races below; `await capture` reports it after them
+  await Promise.race([new Promise((r) => setTimeout(r, 300)), failed])
   child.send('go')
-  const { seconds } = await msg()
+  const { seconds } = await Promise.race([msg(), failed])
   await new Promise((r) => setTimeout(r, 500))
   ac.abort()
   const r = await capture
