@@ -207,7 +207,7 @@ const ROWS = [
     bench: 'workspace',
     what: 'revocation spread, 50 peers on a bridge',
     ours: 'revoke-50',
-    context: ['revoke-median-50', 'revoke-20', 'bytes-50'],
+    context: ['revoke-median-50', 'bytes-50'],
     goalMax: 2000
   }
 ]
