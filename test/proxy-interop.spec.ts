@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { createPrivateKey } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { type AddressInfo, connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -362,7 +362,12 @@ describe('stunnel4 ↔ peerguard TLS mode, both directions (same CA, mutual veri
       })
       const { port } = await client.listen()
       closers.push(() => client.close())
-      expect(await roundTrip(port, 'to stunnel\n')).toBe('to stunnel\n')
+      const refusals: string[] = []
+      client.on('refused', (e: { code?: string; message?: string }) => refusals.push(`${e.code}: ${e.message}`))
+      const got = await roundTrip(port, 'to stunnel\n')
+      // on a failure, say why: the client's refusal and what stunnel logged (CI once saw '' here)
+      const why = got === 'to stunnel\n' ? [] : [...refusals, readFileSync(join(dir, 'stunnel-srv.log'), 'utf8').slice(-2000)]
+      expect({ got, why }).toEqual({ got: 'to stunnel\n', why: [] })
       // pinning still applies: expecting another peer ID refuses the stunnel server
       const wrong = createProxyClient({
         connect: `127.0.0.1:${stunnelPort}`,
