@@ -6,7 +6,7 @@
  * ever written, so a value a library passes along (or a secret) cannot slip into the console.
  */
 import { type Clock, InvalidArgumentError, type Logger, systemClock } from '@peerguard/interface'
-import type { CliIO } from './io.js'
+import { type CliIO, terminalJson } from './io.js'
 
 /** Levels, most severe first. */
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const
@@ -142,10 +142,8 @@ export class ConsoleLog implements Logger {
         if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) line[k] = v
       }
       line.msg = msg
-      // JSON.stringify leaves DEL, C1 (0x9b is CSI on some terminals) and U+2028/9 raw: escape them too
-      this.#write(
-        JSON.stringify(line).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-      )
+      // one line, DEL, C1 (0x9b is CSI on some terminals) and U+2028/9 escaped like every --json output
+      this.#write(terminalJson(line, 0))
       return
     }
     const lvl = this.#colour ? `${COLOURS[level]}${level}\u001b[0m` : level
