@@ -142,7 +142,8 @@ describe('fast YAML path (js-yaml) against yaml', () => {
         if (ref === undefined) expect(fast).toBeUndefined()
         else if (fast !== undefined) expect(fast).toEqual(ref.data)
       }),
-      { numRuns: 3000 }
+      // CI found `{:}` (an empty key in a flow mapping): js-yaml read the key as "null", yaml as ""
+      { numRuns: 3000, examples: [[['{', ':', '}'], 'value']] }
     )
   })
 
