@@ -203,7 +203,9 @@ describe('mutation fuzzing of real captures', () => {
           Object.keys(r.summary.parseErrors.kinds).filter((k) => k.startsWith('internal') || k.endsWith('finish-failed'))
         ).toEqual([])
       }),
-      { numRuns: 40 }
+      // Found by CI with a random seed: a packet block's type byte damaged into a name resolution
+      // block (6 → 4) made a packet vanish with no error counted.
+      { numRuns: 40, examples: [[[[820724956, 4]]]] }
     )
   })
 })

@@ -169,7 +169,8 @@ function pad4(b: Buffer): Buffer {
   return b.length % 4 === 0 ? b : Buffer.concat([b, Buffer.alloc(4 - (b.length % 4))])
 }
 
-function block(type: number, body: Buffer): Buffer {
+/** One pcapng block (little-endian): type, length, the body padded to 4 bytes, length again. */
+export function pcapngBlock(type: number, body: Buffer): Buffer {
   const p = pad4(body)
   const b = Buffer.alloc(12 + p.length)
   b.writeUInt32LE(type, 0)
@@ -186,7 +187,7 @@ export function pcapng(interfaces: { linktype: number; tsresol?: number }[], pac
   shb.writeUInt16LE(1, 4)
   shb.writeInt32LE(-1, 8)
   shb.writeInt32LE(-1, 12)
-  const parts = [block(0x0a0d0d0a, shb)]
+  const parts = [pcapngBlock(0x0a0d0d0a, shb)]
   for (const i of interfaces) {
     const opts: Buffer[] = []
     if (i.tsresol !== undefined) {
@@ -200,7 +201,7 @@ export function pcapng(interfaces: { linktype: number; tsresol?: number }[], pac
     const idb = Buffer.alloc(8)
     idb.writeUInt16LE(i.linktype, 0)
     idb.writeUInt32LE(0, 4)
-    parts.push(block(1, Buffer.concat([idb, ...opts])))
+    parts.push(pcapngBlock(1, Buffer.concat([idb, ...opts])))
   }
   packets.forEach((p, n) => {
     const res = interfaces[p.iface ?? 0]?.tsresol ?? 6
@@ -211,7 +212,7 @@ export function pcapng(interfaces: { linktype: number; tsresol?: number }[], pac
     h.writeUInt32LE(Number(units & 0xffffffffn), 8)
     h.writeUInt32LE(p.data.length, 12)
     h.writeUInt32LE(p.origLen ?? p.data.length, 16)
-    parts.push(block(6, Buffer.concat([h, p.data])))
+    parts.push(pcapngBlock(6, Buffer.concat([h, p.data])))
   })
   return Buffer.concat(parts)
 }

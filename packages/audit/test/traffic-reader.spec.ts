@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
-import { auditCaptureFile, CaptureFormatError, type TrafficAuditReport } from '@peerguard/audit'
-import { CORPUS, ether, ipv4, ipv6, pcap, pcapng, tcp, tcpConversation, udp } from './traffic-helpers.js'
+import { auditCaptureFile, CaptureFormatError, CaptureParser, createTrafficAuditor, type TrafficAuditReport } from '@peerguard/audit'
+import { CORPUS, ether, ipv4, ipv4Bytes, ipv6, ipv6Bytes, pcap, pcapng, pcapngBlock, tcp, tcpConversation, udp } from './traffic-helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-audit-'))
 let n = 0
@@ -257,6 +257,73 @@ describe('bad input: counted, reported, never fatal', () => {
     await expect(audit(shb)).rejects.toMatchObject({
       code: 'capture-format-invalid',
       message: expect.stringContaining('byte-order magic')
+    })
+  })
+
+  describe('pcapng name resolution and interface statistics blocks', () => {
+    /** An option or record: code, length, value padded to 4 bytes. */
+    const tlv = (code: number, value: Buffer = Buffer.alloc(0)): Buffer => {
+      const h = Buffer.alloc(4)
+      h.writeUInt16LE(code, 0)
+      h.writeUInt16LE(value.length, 2)
+      return Buffer.concat([h, value, Buffer.alloc((4 - (value.length % 4)) % 4)])
+    }
+    const END = Buffer.alloc(4)
+    const nrb = (...parts: Buffer[]) => pcapngBlock(4, Buffer.concat(parts))
+    const isb = (iface: number, ...opts: Buffer[]) => {
+      const h = Buffer.alloc(12)
+      h.writeUInt32LE(iface, 0)
+      return pcapngBlock(5, Buffer.concat([h, ...opts]))
+    }
+    const u64 = Buffer.alloc(8, 1)
+    const base = pcapng([{ linktype: 1 }], FTP.map((data) => ({ data })))
+    const ipv4Name = tlv(1, Buffer.concat([ipv4Bytes('10.0.0.2'), Buffer.from('nas.lan\0')]))
+
+    it('well-formed blocks, as Wireshark writes them, read without an error', async () => {
+      const good = Buffer.concat([
+        base,
+        nrb(ipv4Name, tlv(2, Buffer.concat([ipv6Bytes('fd00::2'), Buffer.from('nas6.lan\0')])), END, tlv(3, ipv4Bytes('10.0.0.53')), tlv(1, Buffer.from('resolved by dumpcap')), END),
+        nrb(END),
+        isb(0, tlv(2, u64), tlv(3, u64), tlv(4, u64), tlv(5, u64), tlv(2989, Buffer.from('\0\0\0\x07pen')), END),
+        isb(0)
+      ])
+      const r = await audit(good)
+      expect(r.summary.parseErrors).toEqual({ total: 0, kinds: {} })
+      expect(r.summary.packets).toBe(FTP.length)
+    })
+
+    it.each([
+      ['a record of an unknown type', nrb(tlv(9, Buffer.alloc(8)), END), 'pcapng-bad-name-record'],
+      ['records without their end', nrb(ipv4Name), 'pcapng-bad-name-record'],
+      ['an IPv4 record too short for an address and a name', nrb(tlv(1, ipv4Bytes('10.0.0.2')), END), 'pcapng-bad-name-record'],
+      ['a DNS server address of the wrong size', nrb(END, tlv(3, Buffer.alloc(6)), END), 'pcapng-bad-option'],
+      ['an option that runs past the block', nrb(END, Buffer.from([2, 0, 0x40, 0])), 'pcapng-bad-option'],
+      ['a counter of the wrong size', isb(0, tlv(4, Buffer.alloc(4)), END), 'pcapng-bad-option'],
+      ['an option the block does not define', isb(0, tlv(99, u64), END), 'pcapng-unknown-option'],
+      ['an interface that was never described', isb(7, END), 'pcapng-unknown-interface'],
+      ['a body too short for its header', pcapngBlock(5, Buffer.alloc(8)), 'pcapng-short-statistics-block']
+    ])('%s is counted as damage', async (_what, bad, code) => {
+      const r = await audit(Buffer.concat([base, bad]))
+      expect(r.summary.packets).toBe(FTP.length)
+      expect(Object.keys(r.summary.parseErrors.kinds)).toEqual([code])
+    })
+
+    it('a packet block whose type was damaged into one of them does not vanish without a trace (every packet of a real capture)', () => {
+      const original = readFileSync(join(CORPUS, 'ndpi-webdav.pcap'))
+      const epbs: number[] = []
+      for (let o = 0; o + 8 <= original.length; o += original.readUInt32LE(o + 4))
+        if (original.readUInt32LE(o) === 6) epbs.push(o)
+      expect(epbs).toHaveLength(92)
+      for (const at of epbs)
+        for (const type of [4, 5]) {
+          const buf = Buffer.from(original)
+          buf.writeUInt32LE(type, at)
+          const a = createTrafficAuditor()
+          new CaptureParser(a, a.engine.errors).parse(buf, 0, buf.length, true)
+          const r = a.finish()
+          expect(r.summary.packets).toBe(91)
+          expect(r.summary.parseErrors.total).toBeGreaterThan(0)
+        }
     })
   })
 

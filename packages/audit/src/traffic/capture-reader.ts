@@ -37,6 +37,23 @@ export const PCAP_MAX_SNAPLEN = 262_144
 const PCAPNG_SHB_MIN_BYTES = 28
 const PCAPNG_SHB = 0x0a0d0d0a
 const PCAPNG_BOM = 0x1a2b3c4d
+/** Custom option codes, allowed in any block (pcapng spec, section 3.5.1). */
+const CUSTOM_OPTIONS = new Set([2988, 2989, 19372, 19373])
+/** Name resolution record types and their least value length: IPv4, IPv6, EUI-48, EUI-64 (each + a name). */
+const NAME_RECORD_MIN = new Map([
+  [1, 5],
+  [2, 17],
+  [3, 7],
+  [4, 9]
+])
+/** Options of a name resolution block: code → fixed length (undefined: variable). */
+const NRB_OPTIONS = new Map<number, number | undefined>([
+  [2, undefined],
+  [3, 4],
+  [4, 16]
+])
+/** Options of an interface statistics block: start and end time and five 64-bit counters. */
+const ISB_OPTIONS = new Map<number, number | undefined>([2, 3, 4, 5, 6, 7, 8].map((code) => [code, 8]))
 
 interface PcapngInterface {
   linktype: number
@@ -273,8 +290,12 @@ export class CaptureParser {
         case 2:
           this.#oldPacketBlock(buf, body, bodyEnd)
           break
-        case 4: // name resolution
-        case 5: // interface statistics
+        case 4:
+          this.#nameResolutionBlock(buf, body, bodyEnd)
+          break
+        case 5:
+          this.#interfaceStatisticsBlock(buf, body, bodyEnd)
+          break
         case 9: // systemd journal export
         case 10: // decryption secrets
         case 0xbad:
@@ -316,6 +337,72 @@ export class CaptureParser {
     }
     this.#ifaces.push({ linktype, tsDiv })
     if (!this.linktypes.includes(linktype)) this.linktypes.push(linktype)
+  }
+
+  /**
+   * Walk the options from `o` to the end of the block body: each must fit, have a code this block
+   * defines (or a comment or custom code) and that code's length. A block whose options do not read
+   * is counted as damaged, so a packet block whose type byte was damaged into one of these does not
+   * vanish without a trace.
+   */
+  #options(buf: Buffer, o: number, bodyEnd: number, lengths: ReadonlyMap<number, number | undefined>): void {
+    while (bodyEnd - o >= 4) {
+      const code = this.#u16(buf, o)
+      const olen = this.#u16(buf, o + 2)
+      if (code === 0) return
+      if (o + 4 + olen > bodyEnd) {
+        this.#errors.add('pcapng-bad-option', this.packets + 1)
+        return
+      }
+      // opt_comment (1) and the custom options are allowed in every block.
+      if (code !== 1 && !CUSTOM_OPTIONS.has(code)) {
+        if (!lengths.has(code)) {
+          this.#errors.add('pcapng-unknown-option', this.packets + 1)
+          return
+        }
+        const fixed = lengths.get(code)
+        if (fixed !== undefined && olen !== fixed) {
+          this.#errors.add('pcapng-bad-option', this.packets + 1)
+          return
+        }
+      }
+      o += 4 + ((olen + 3) & ~3)
+    }
+    if (o !== bodyEnd) this.#errors.add('pcapng-bad-option', this.packets + 1)
+  }
+
+  /** Name resolution block: records up to nrb_record_end, then options; the names are not used. */
+  #nameResolutionBlock(buf: Buffer, body: number, bodyEnd: number): void {
+    let o = body
+    for (;;) {
+      if (bodyEnd - o < 4) {
+        this.#errors.add('pcapng-bad-name-record', this.packets + 1)
+        return
+      }
+      const type = this.#u16(buf, o)
+      const rlen = this.#u16(buf, o + 2)
+      if (type === 0) {
+        o += 4
+        break
+      }
+      const min = NAME_RECORD_MIN.get(type)
+      if (min === undefined || rlen < min || o + 4 + rlen > bodyEnd) {
+        this.#errors.add('pcapng-bad-name-record', this.packets + 1)
+        return
+      }
+      o += 4 + ((rlen + 3) & ~3)
+    }
+    this.#options(buf, o, bodyEnd, NRB_OPTIONS)
+  }
+
+  /** Interface statistics block: interface ID, timestamp, counters as options (not used). */
+  #interfaceStatisticsBlock(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 12) {
+      this.#errors.add('pcapng-short-statistics-block', this.packets + 1)
+      return
+    }
+    this.#iface(this.#u32(buf, body))
+    this.#options(buf, body + 12, bodyEnd, ISB_OPTIONS)
   }
 
   #iface(id: number): PcapngInterface | undefined {
