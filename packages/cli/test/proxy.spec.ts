@@ -327,7 +327,7 @@ describe('peerguard proxy server / client (built binary)', () => {
     expect(r.stdout).toBe('')
   })
 
-  it('--json prints machine-readable lines: listening, then each refusal with its code', async () => {
+  it('--json prints machine-readable lines: listening, each accepted peer, each refusal with its code', async () => {
     const child = spawn(process.execPath, [BIN, 'proxy', ...serverArgs(['--json'])], { cwd: dir, stdio: 'pipe' })
     children.push(child)
     const lines: Array<Record<string, unknown>> = []
@@ -358,9 +358,15 @@ describe('peerguard proxy server / client (built binary)', () => {
       target: `127.0.0.1:${echoPort}`
     })
     const port = Number(String(listening.address).split(':')[1])
+    const alice = await start(clientArgs('alice', port))
+    expect((await roundTrip(alice.port, Buffer.from('x'))).toString()).toBe('x')
+    // Accepted and refused lines name the peer with the same keys.
+    const addr = expect.stringMatching(/^127\.0\.0\.1:\d+$/)
+    expect(await next()).toEqual({ event: 'accepted', peerId: lan.peer('alice').peerId, peer: 'alice', addr })
     const bob = await start(clientArgs('bob', port))
     await roundTrip(bob.port, Buffer.from('x'))
-    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: lan.peer('bob').peerId })
+    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: lan.peer('bob').peerId, peer: 'bob', addr })
+    alice.child.kill('SIGTERM')
     bob.child.kill('SIGTERM')
     child.kill('SIGTERM')
     expect(await new Promise((r) => child.on('exit', r))).toBe(0)

@@ -272,7 +272,8 @@ Example:
         const stdoutRefusals = json ? new RefusalGroups(new ConsoleLog({ write: (l) => io.out(l) })) : undefined
         if (stdoutRefusals !== undefined) {
           server.on('connection', (peer: PeerInfo) => {
-            io.out(terminalJson({ event: 'accepted', peerId: peer.peerId, name: peer.name, address: peer.address }, 0))
+            // The same keys as the refusal lines (and the console log): peerId, peer (the name), addr.
+            io.out(terminalJson({ event: 'accepted', peerId: peer.peerId, peer: peer.name, addr: peer.address }, 0))
           })
           server.on('refused', (err: Error, peer: PeerInfo | undefined) => {
             const decision = isPeerguardError(err) ? err.details?.decision : undefined
