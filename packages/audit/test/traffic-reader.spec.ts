@@ -3,8 +3,27 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
-import { auditCaptureFile, CaptureFormatError, CaptureParser, createTrafficAuditor, type TrafficAuditReport } from '@peerguard/audit'
-import { CORPUS, ether, ipv4, ipv4Bytes, ipv6, ipv6Bytes, pcap, pcapng, pcapngBlock, tcp, tcpConversation, udp } from './traffic-helpers.js'
+import {
+  auditCaptureFile,
+  CaptureFormatError,
+  CaptureParser,
+  createTrafficAuditor,
+  type TrafficAuditReport
+} from '@peerguard/audit'
+import {
+  CORPUS,
+  ether,
+  ipv4,
+  ipv4Bytes,
+  ipv6,
+  ipv6Bytes,
+  pcap,
+  pcapng,
+  pcapngBlock,
+  tcp,
+  tcpConversation,
+  udp
+} from './traffic-helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-audit-'))
 let n = 0
@@ -276,13 +295,23 @@ describe('bad input: counted, reported, never fatal', () => {
       return pcapngBlock(5, Buffer.concat([h, ...opts]))
     }
     const u64 = Buffer.alloc(8, 1)
-    const base = pcapng([{ linktype: 1 }], FTP.map((data) => ({ data })))
+    const base = pcapng(
+      [{ linktype: 1 }],
+      FTP.map((data) => ({ data }))
+    )
     const ipv4Name = tlv(1, Buffer.concat([ipv4Bytes('10.0.0.2'), Buffer.from('nas.lan\0')]))
 
     it('well-formed blocks, as Wireshark writes them, read without an error', async () => {
       const good = Buffer.concat([
         base,
-        nrb(ipv4Name, tlv(2, Buffer.concat([ipv6Bytes('fd00::2'), Buffer.from('nas6.lan\0')])), END, tlv(3, ipv4Bytes('10.0.0.53')), tlv(1, Buffer.from('resolved by dumpcap')), END),
+        nrb(
+          ipv4Name,
+          tlv(2, Buffer.concat([ipv6Bytes('fd00::2'), Buffer.from('nas6.lan\0')])),
+          END,
+          tlv(3, ipv4Bytes('10.0.0.53')),
+          tlv(1, Buffer.from('resolved by dumpcap')),
+          END
+        ),
         nrb(END),
         isb(0, tlv(2, u64), tlv(3, u64), tlv(4, u64), tlv(5, u64), tlv(2989, Buffer.from('\0\0\0\x07pen')), END),
         isb(0)

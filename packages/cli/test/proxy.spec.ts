@@ -365,7 +365,13 @@ describe('peerguard proxy server / client (built binary)', () => {
     expect(await next()).toEqual({ event: 'accepted', peerId: lan.peer('alice').peerId, peer: 'alice', addr })
     const bob = await start(clientArgs('bob', port))
     await roundTrip(bob.port, Buffer.from('x'))
-    expect(await next()).toMatchObject({ event: 'refused', code: 'deny-default', peerId: lan.peer('bob').peerId, peer: 'bob', addr })
+    expect(await next()).toMatchObject({
+      event: 'refused',
+      code: 'deny-default',
+      peerId: lan.peer('bob').peerId,
+      peer: 'bob',
+      addr
+    })
     alice.child.kill('SIGTERM')
     bob.child.kill('SIGTERM')
     child.kill('SIGTERM')

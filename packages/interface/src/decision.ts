@@ -1,4 +1,5 @@
 import { isPeerguardError, PeerguardError } from './errors.js'
+import type { PeerInfo } from './types.js'
 
 /** Who a decision was about, as written in the log. */
 export interface LogPeer {
@@ -6,6 +7,16 @@ export interface LogPeer {
   readonly name?: string
   readonly groups?: readonly string[]
   readonly address?: string
+}
+
+/** A verified peer as every enforcement point writes it in the log (empty groups and absent fields left out). */
+export function logPeer(peer: PeerInfo): LogPeer {
+  return {
+    peerId: peer.peerId,
+    ...(peer.name === undefined ? {} : { name: peer.name }),
+    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
+    ...(peer.address === undefined ? {} : { address: peer.address })
+  }
 }
 
 /** A connection accepted or refused by an enforcement point. */

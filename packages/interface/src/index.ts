@@ -29,7 +29,7 @@ export { writeFileAtomic } from './atomic-file.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'
-export { isDecisionSink, recordOrRefuse } from './decision.js'
+export { isDecisionSink, logPeer, recordOrRefuse } from './decision.js'
 export { isPolicyDecider } from './decider.js'
 export type { DecideRequest, PolicyDecider, PolicyPeer, RequestContext } from './decider.js'
 export type {

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net'
 import type { AuthorizeResult } from '@peerguard/channel'
+import { logPeer } from '@peerguard/interface'
 import type { Decision, PeerguardError, PeerInfo, PolicyDecider } from '@peerguard/interface'
 import type { HostPort } from './address.js'
 import { connectTarget } from './connect-target.js'
-import { type ConnectionRecorder, logPeer } from './connection-recorder.js'
+import type { ConnectionRecorder } from './connection-recorder.js'
 import { encodeProxyV2, peerTlvs } from './proxy-protocol.js'
 
 /** The policy's answer for `peer` asking `action` on `resource` (a channel is always encrypted). */

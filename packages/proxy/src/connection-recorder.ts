@@ -1,21 +1,18 @@
 import { RefusalSummarizer } from '@peerguard/decision-log'
-import { type ConnectionRefusal, type DecisionSink, type Logger, type PeerInfo, recordOrRefuse } from '@peerguard/interface'
+import {
+  type ConnectionRefusal,
+  type DecisionSink,
+  type Logger,
+  type PeerInfo,
+  recordOrRefuse,
+  logPeer
+} from '@peerguard/interface'
 import { connectionOutcome } from './outcome.js'
 import type { SplicedStats } from './pipe.js'
 import type { ConnectionDecision } from './server-options.js'
 
 /** A decision without the fields the recorder fills in (kind, mode, resource, action). */
 export type DecisionFields = Omit<ConnectionDecision, 'kind' | 'mode' | 'resource' | 'action'>
-
-/** A peer as the decision log names it. */
-export function logPeer(p: PeerInfo): NonNullable<ConnectionDecision['peer']> {
-  return {
-    peerId: p.peerId,
-    ...(p.name === undefined ? {} : { name: p.name }),
-    groups: [...p.groups],
-    ...(p.address === undefined ? {} : { address: p.address })
-  }
-}
 
 /**
  * @internal What a ProxyServer writes about its connections: the accept/refuse decisions (counted,

@@ -1,13 +1,20 @@
 import { EventEmitter } from 'node:events'
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
 import { HandshakeLimiter, secureInbound } from '@peerguard/channel'
-import { type ConnectionRefusal, type PeerInfo, PeerguardError, type SecureChannel, silentLogger } from '@peerguard/interface'
+import {
+  type ConnectionRefusal,
+  type PeerInfo,
+  PeerguardError,
+  type SecureChannel,
+  silentLogger,
+  logPeer
+} from '@peerguard/interface'
 import type { HostPort } from './address.js'
 import { listenOn } from './address.js'
 import type { ProxyConfig } from './config.js'
 import { SOCKET_HIGH_WATER_MARK } from './connect-target.js'
 import { ConnectionGate, decideService, type GateContext } from './connection-gate.js'
-import { ConnectionRecorder, logPeer } from './connection-recorder.js'
+import { ConnectionRecorder } from './connection-recorder.js'
 import { ProxyClosedError, ProxyReloadError, ProxyTooManyConnectionsError } from './errors.js'
 import { type SplicedStats, splice } from './pipe.js'
 import {

@@ -7,7 +7,8 @@ import {
   type PeerInfo,
   type PeerguardError,
   describeValue,
-  recordOrRefuse
+  recordOrRefuse,
+  logPeer
 } from '@peerguard/interface'
 import { type AccessRequest, type Authorizer, type ShareVerb, decidesSubtrees, shareResource } from './authorize.js'
 import { ShareDeniedError, ShareError } from './errors.js'
@@ -251,13 +252,3 @@ export class Enforcer {
 
 /** Operations whose success writes no outcome entry (decision-log README, "Log growth"). */
 const METADATA_READS = new Set(['list', 'stat'])
-
-/** The peer as written in a decision-log entry. */
-export function logPeer(peer: PeerInfo): LogPeer {
-  return {
-    peerId: peer.peerId,
-    ...(peer.name === undefined ? {} : { name: peer.name }),
-    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
-    ...(peer.address === undefined ? {} : { address: peer.address })
-  }
-}

@@ -16,10 +16,11 @@ import {
   type Logger,
   PeerguardError,
   runConnectionCheck,
-  silentLogger
+  silentLogger,
+  logPeer
 } from '@peerguard/interface'
 import type { Authorizer } from './authorize.js'
-import { Enforcer, logPeer, type OperationScope } from './enforcer.js'
+import { Enforcer, type OperationScope } from './enforcer.js'
 import { RefusalSummarizer } from '@peerguard/decision-log'
 
 import { FrameConnection } from './connection.js'

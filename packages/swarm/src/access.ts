@@ -4,6 +4,7 @@ import {
   type DecisionSink,
   type OperationRecord,
   type PeerInfo,
+  logPeer,
   type PolicyDecider,
   recordOrRefuse
 } from '@peerguard/interface'
@@ -60,16 +61,6 @@ export function decideSwarm(
   if (byName.allowed) return byName
   if (byId.allowed) return byId
   return byName
-}
-
-/** The peer as written in the decision log. */
-export function logPeer(peer: PeerInfo): { peerId: string; name?: string; groups?: string[]; address?: string } {
-  return {
-    peerId: peer.peerId,
-    ...(peer.name === undefined ? {} : { name: peer.name }),
-    ...(peer.groups.length === 0 ? {} : { groups: [...peer.groups] }),
-    ...(peer.address === undefined ? {} : { address: peer.address })
-  }
 }
 
 /** An operation record for a swarm decision. */

@@ -25,10 +25,11 @@ import {
   PeerguardError,
   type PolicyDecider,
   runConnectionCheck,
-  silentLogger
+  silentLogger,
+  logPeer
 } from '@peerguard/interface'
 import { checkCredentials, type TrustStore } from '@peerguard/pki'
-import { appendDecision, decideSwarm, decisionRecord, logPeer } from './access.js'
+import { appendDecision, decideSwarm, decisionRecord } from './access.js'
 import { formatPeerAddress, parsePeerAddress } from './address.js'
 import { Download, type FetchProgress, type FetchResult } from './download.js'
 import { SwarmClosedError, SwarmDeniedError, SwarmFileMismatchError, SwarmPublisherDeniedError } from './errors.js'

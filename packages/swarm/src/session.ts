@@ -3,8 +3,8 @@
  * and as its one outcome entry records it when it ends: bytes each way, blocks and pieces served,
  * how long, and how it ended (SWARM.md §5, decision-log README "Sessions").
  */
+import { logPeer } from '@peerguard/interface'
 import type { OutcomeRecord, PeerInfo } from '@peerguard/interface'
-import { logPeer } from './access.js'
 import type { ServeConnection } from './serve.js'
 
 /** One serving connection now. */

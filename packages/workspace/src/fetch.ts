@@ -46,15 +46,22 @@ function readAll(stream: Duplex, max: number, timeoutMs: number): Promise<Buffer
 
 const fetchFailure = (message: string): FetchError => new FetchError(message)
 
+/** What one fetch served: the version the peer had, and the bundle sent (version 0, 0 bytes: nothing newer). */
+export interface ServedFetch {
+  readonly have: number
+  readonly version: number
+  readonly bytes: number
+}
+
 /**
  * Answer one fetch on an accepted channel: `current()` gives the bundle held (bytes and version),
- * or undefined. A malformed request closes the channel without an answer.
+ * or undefined. A malformed request closes the channel without an answer (and rejects).
  */
 export async function serveFetch(
   channel: Duplex,
   current: () => { version: number; bytes: Uint8Array } | undefined,
   timeoutMs = 10_000
-): Promise<void> {
+): Promise<ServedFetch> {
   const request = await readAll(channel, REQUEST_LENGTH, timeoutMs)
   const r = new WireReader(request, fetchFailure)
   const magic = r.bytes(4, 'magic')
@@ -66,9 +73,11 @@ export async function serveFetch(
   r.end('request')
   const held = current()
   const w = new WireWriter()
-  if (held === undefined || held.version <= have) w.u8(STATUS_NOTHING_NEWER).u32(0)
+  const newer = held !== undefined && held.version > have
+  if (!newer) w.u8(STATUS_NOTHING_NEWER).u32(0)
   else w.u8(STATUS_BUNDLE).u32(held.bytes.length).bytes(held.bytes)
   channel.end(w.finish())
+  return { have, version: newer ? held.version : 0, bytes: newer ? held.bytes.length : 0 }
 }
 
 /** What a fetch brings back: the peer, as the channel verified it, and a newer bundle if it had one. */

@@ -4,7 +4,7 @@
  */
 import { isIPv4 } from 'node:net'
 import type { KeyPair } from '@peerguard/identity'
-import { type Clock, PeerguardError, systemClock } from '@peerguard/interface'
+import { type Clock, type DecisionSink, isDecisionSink, PeerguardError, systemClock } from '@peerguard/interface'
 import type { TrustStore } from '@peerguard/pki'
 import type { AnnouncedService } from './announcement.js'
 import type { Bundle } from './bundle.js'
@@ -50,6 +50,12 @@ export interface WorkspaceOptions {
    * version held then stays). Default: add its CRLs to `trust` (a bundle's policy needs a hook).
    */
   apply?: (bundle: Bundle) => Promise<void>
+  /**
+   * Where the bundle service writes its decisions (`DecisionLog` of `@peerguard/decision-log`):
+   * each member's fetch accepted (before it is answered: a fetch whose acceptance cannot be
+   * written is refused) and its outcome; handshakes refused, summarised per address and minute.
+   */
+  decisionLog?: DecisionSink
   clock?: Clock
 }
 
@@ -122,6 +128,8 @@ export function resolveWorkspaceOptions(options: WorkspaceOptions): ResolvedWork
   int('rateLimit.perSecond', rateLimit.perSecond, 1, 100_000)
   int('rateLimit.burst', rateLimit.burst, 1, 100_000)
   if (options.apply !== undefined && typeof options.apply !== 'function') throw invalid('apply: expected a function')
+  if (options.decisionLog !== undefined && !isDecisionSink(options.decisionLog))
+    throw invalid('decisionLog: expected a decision log (an object with append)')
   return {
     announceIntervalMs,
     peerTimeoutMs,

@@ -16,6 +16,7 @@ import { type Bundle, verifyBundle } from './bundle.js'
 import { readBundleFile, readFloorFile, saveBundleFile, saveFloorFile } from './bundle-file.js'
 import { AnnouncementError } from './errors.js'
 import { FETCH_PROTOCOL, fetchBundle, serveFetch } from './fetch.js'
+import { FetchRecorder } from './fetch-recorder.js'
 import { resolveWorkspaceOptions, type ResolvedWorkspaceOptions, type UdpTarget, type WorkspaceOptions } from './options.js'
 import { type PeerEntry, PeerTable, type WorkspacePeer } from './peer-table.js'
 import { PullScheduler } from './pull-scheduler.js'
@@ -56,6 +57,7 @@ export class Workspace extends EventEmitter {
   #applying: Promise<void> = Promise.resolve()
   readonly #pulls: PullScheduler
   readonly #failedVersions = new Map<number, number>()
+  readonly #recorder: FetchRecorder | undefined
 
   /** @internal use Workspace.start. */
   constructor(options: WorkspaceOptions, root: Uint8Array) {
@@ -71,6 +73,10 @@ export class Workspace extends EventEmitter {
     this.#targets = [...(options.peers ?? [])]
     this.#services = [...(options.advertise?.services ?? [])]
     this.#pulls = new PullScheduler(this.#r.fetchJitterMs, () => this.#r.clock.now())
+    this.#recorder =
+      options.decisionLog === undefined
+        ? undefined
+        : new FetchRecorder(options.decisionLog, (err) => this.#refuse('log-unavailable', (err as Error).message, 'decision log'))
   }
 
   /** Load the stored bundle, open the service and UDP sockets, announce, and keep announcing. */
@@ -215,6 +221,7 @@ export class Workspace extends EventEmitter {
     await this.#listener?.close()
     this.#listener?.server.close()
     await this.#applying.catch(() => {})
+    await this.#recorder?.close()
   }
 
   #schedule(): void {
@@ -255,14 +262,33 @@ export class Workspace extends EventEmitter {
       trust: this.#o.trust,
       protocols: [FETCH_PROTOCOL]
     })
+    const recorder = this.#recorder
     listener.on('channel', (channel) => {
       this.#notePeer(channel.remotePeer)
-      serveFetch(channel, () => this.#held).then(
-        () => {},
-        () => channel.destroy()
+      if (recorder === undefined) {
+        serveFetch(channel, () => this.#held).catch(() => channel.destroy())
+        return
+      }
+      // fail closed: a fetch whose acceptance cannot be written is not answered
+      recorder.accepted(channel.remotePeer).then(
+        (open) =>
+          serveFetch(channel, () => this.#held).then(
+            (served) => recorder.outcome(open, served),
+            (err: Error) => {
+              channel.destroy()
+              return recorder.outcome(open, err)
+            }
+          ),
+        (err: Error) => {
+          channel.destroy()
+          this.#refuse(codeOf(err), `bundle fetch not answered: ${err.message}`, channel.remotePeer.address ?? 'unknown')
+        }
       )
     })
-    listener.on('handshakeError', (err: PeerguardError, address: string) => this.#refuse(err.code, err.message, address))
+    listener.on('handshakeError', (err: PeerguardError, address: string) => {
+      this.#refuse(err.code, err.message, address)
+      recorder?.refused(address, err.code)
+    })
     this.#listener = listener
     const a = await listener.listen(this.#o.service?.port ?? 0, this.#o.service?.host ?? '127.0.0.1')
     this.#servicePort = a.port

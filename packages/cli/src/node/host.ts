@@ -319,7 +319,7 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
   const host = new NodeHost(config, io, live, log, services)
   if (config.workspace?.enable === true) {
     try {
-      const c = { config: config.workspace, crl: config.crl, policy: config.policy, identity, live, io }
+      const c = { config: config.workspace, crl: config.crl, policy: config.policy, identity, live, io, decisionLog: log }
       host.workspace = await startNodeWorkspace({ ...c, services: servicesOf(host.status()) })
     } catch (err) {
       await host.stop().catch(() => {})

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyPair } from '@peerguard/identity'
-import { isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
+import { type DecisionSink, isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { parseCrl, pemEncode } from '@peerguard/pki'
 import { type AnnouncedService, type Bundle, Workspace, type WorkspacePeer } from '@peerguard/workspace'
 import { type FileWatch, watchFiles } from '../file-watch.js'
@@ -42,6 +42,8 @@ export interface NodeWorkspaceOptions {
   readonly live: LiveConfig
   readonly io: CliIO
   readonly services: readonly AnnouncedService[]
+  /** The node's decision log: the bundle service's fetches and refusals go on the record. */
+  readonly decisionLog?: DecisionSink | undefined
 }
 
 const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex')
@@ -139,7 +141,8 @@ export async function startNodeWorkspace(o: NodeWorkspaceOptions): Promise<NodeW
     service: c.listen,
     advertise: { services: o.services },
     announceIntervalMs: c.announceIntervalMs,
-    apply: (bundle) => applyToNode(o, bundle)
+    apply: (bundle) => applyToNode(o, bundle),
+    ...(o.decisionLog === undefined ? {} : { decisionLog: o.decisionLog })
   })
   workspace.on('bundle', (b: Bundle) => o.io.err(`peerguard: workspace: applied bundle version ${b.version}`))
   // bundle refusals each time; a revoked member (which keeps announcing) once per address
