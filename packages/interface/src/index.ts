@@ -26,6 +26,7 @@ export {
   wipe
 } from './bytes.js'
 export { writeFileAtomic } from './atomic-file.js'
+export { ChunkQueue } from './chunk-queue.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'

@@ -3,7 +3,6 @@ import {
   type Decision,
   type DecisionRecord,
   type DecisionSink,
-  type LogPeer,
   type PeerInfo,
   type PeerguardError,
   describeValue,

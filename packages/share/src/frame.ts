@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { ChunkQueue } from '@peerguard/interface'
 import { ShareProtocolError } from './errors.js'
 
 /** Connection preface, both directions (SPEC.md §2). */
@@ -53,19 +54,17 @@ export function parseJson(payload: Buffer): Record<string, unknown> {
  * (≤ 1 MiB + 9 bytes) buffered.
  */
 export class FrameDecoder {
-  #chunks: Buffer[] = []
-  #buffered = 0
+  readonly #queue = new ChunkQueue()
 
   push(chunk: Buffer): Frame[] {
-    this.#chunks.push(chunk)
-    this.#buffered += chunk.length
+    this.#queue.push(chunk)
     const frames: Frame[] = []
-    while (this.#buffered >= 4) {
-      const head = this.#peek(4)
+    while (this.#queue.buffered >= 4) {
+      const head = this.#queue.peek(4)
       const length = head.readUInt32BE(0)
       if (length < 5 || length > 5 + MAX_PAYLOAD_BYTES) throw new ShareProtocolError(`frame length ${length} out of range`)
-      if (this.#buffered < 4 + length) break
-      const buf = this.#take(4 + length)
+      if (this.#queue.buffered < 4 + length) break
+      const buf = this.#queue.take(4 + length)
       const type = buf.readUInt8(4)
       if (type < 1 || type > 5) throw new ShareProtocolError(`unknown frame type ${type}`)
       frames.push({ type: type as FrameTypeValue, id: buf.readUInt32BE(5), payload: buf.subarray(HEADER_BYTES) })
@@ -74,51 +73,7 @@ export class FrameDecoder {
   }
 
   get buffered(): number {
-    return this.#buffered
-  }
-
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer
-    if (first.length >= n) return first
-    return this.#copyOut(n, false)
-  }
-
-  #take(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer
-    let out: Buffer
-    if (first.length >= n) {
-      out = first.subarray(0, n)
-      if (first.length === n) this.#chunks.shift()
-      else this.#chunks[0] = first.subarray(n)
-    } else out = this.#copyOut(n, true)
-    this.#buffered -= n
-    return out
-  }
-
-  /**
-   * The first `n` buffered bytes (n <= buffered) copied into one buffer; with `consume`, they are
-   * removed. Only those bytes are copied: the next frame's start stays in the chunk it arrived in,
-   * so each byte of a frame that spans socket reads is copied once, not once more per frame.
-   */
-  #copyOut(n: number, consume: boolean): Buffer {
-    const out = Buffer.allocUnsafe(n)
-    let filled = 0
-    let i = 0
-    while (filled < n) {
-      const c = this.#chunks[i] as Buffer
-      const want = n - filled
-      if (c.length <= want) {
-        c.copy(out, filled)
-        filled += c.length
-        i++
-      } else {
-        c.copy(out, filled, 0, want)
-        if (consume) this.#chunks[i] = c.subarray(want)
-        filled = n
-      }
-    }
-    if (consume) this.#chunks.splice(0, i)
-    return out
+    return this.#queue.buffered
   }
 }
 

@@ -1,4 +1,4 @@
-import { describeValue, InvalidArgumentError } from '@peerguard/interface'
+import { ChunkQueue, describeValue, InvalidArgumentError } from '@peerguard/interface'
 import { SwarmProtocolError } from './errors.js'
 import { MAX_PIECES } from './manifest.js'
 
@@ -216,23 +216,19 @@ export function decodeMessage(body: Uint8Array): SwarmMessage {
  * 0 or above MAX_MESSAGE_BYTES is refused as soon as the 4-byte header is in.
  */
 export class MessageDecoder {
-  #chunks: Buffer[] = []
-  #buffered = 0
+  readonly #queue = new ChunkQueue()
 
   /** Add bytes; returns every complete message. Throws SwarmProtocolError on a bad frame. */
   push(chunk: Uint8Array): SwarmMessage[] {
     if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('chunk: expected a Uint8Array')
-    if (chunk.length > 0) {
-      this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-      this.#buffered += chunk.length
-    }
+    this.#queue.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     const out: SwarmMessage[] = []
-    while (this.#buffered >= 4) {
-      const head = this.#peek(4)
+    while (this.#queue.buffered >= 4) {
+      const head = this.#queue.peek(4)
       const len = head.readUInt32BE(0)
       if (len < 1 || len > MAX_MESSAGE_BYTES) throw bad(`declared message length ${len} outside 1..${MAX_MESSAGE_BYTES}`)
-      if (this.#buffered < 4 + len) break
-      const all = this.#take(4 + len)
+      if (this.#queue.buffered < 4 + len) break
+      const all = this.#queue.take(4 + len)
       out.push(decodeMessage(all.subarray(4)))
     }
     return out
@@ -240,51 +236,6 @@ export class MessageDecoder {
 
   /** Bytes held waiting for the rest of a message. */
   get buffered(): number {
-    return this.#buffered
-  }
-
-  #peek(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer
-    if (first.length >= n) return first
-    return this.#copyOut(n, false)
-  }
-
-  #take(n: number): Buffer {
-    const first = this.#chunks[0] as Buffer
-    let out: Buffer
-    if (first.length >= n) {
-      out = first.subarray(0, n)
-      if (first.length === n) this.#chunks.shift()
-      else this.#chunks[0] = first.subarray(n)
-    } else out = this.#copyOut(n, true)
-    this.#buffered -= n
-    return out
-  }
-
-  /**
-   * The first `n` buffered bytes (n <= buffered) copied into one buffer; with `consume`, they are
-   * removed. Only those bytes are copied: what follows stays in the chunks it arrived in, so every
-   * byte of a message that spans chunks is copied once (joining every buffered chunk, as before,
-   * copied the start of the next message twice).
-   */
-  #copyOut(n: number, consume: boolean): Buffer {
-    const out = Buffer.allocUnsafe(n)
-    let filled = 0
-    let i = 0
-    while (filled < n) {
-      const c = this.#chunks[i] as Buffer
-      const want = n - filled
-      if (c.length <= want) {
-        c.copy(out, filled)
-        filled += c.length
-        i++
-      } else {
-        c.copy(out, filled, 0, want)
-        if (consume) this.#chunks[i] = c.subarray(want)
-        filled = n
-      }
-    }
-    if (consume) this.#chunks.splice(0, i)
-    return out
+    return this.#queue.buffered
   }
 }
