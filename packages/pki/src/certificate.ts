@@ -1,6 +1,5 @@
 import { InvalidArgumentError } from '@peerguard/interface'
 import {
-  bitStringBytes,
   bitStringFlags,
   contents,
   DerError,
@@ -17,16 +16,9 @@ import {
 } from './der.js'
 import { readDistributionPoints } from './distribution-points.js'
 import { CertificateMalformedError, PemMalformedError } from './errors.js'
-import {
-  OID,
-  type ParsedName,
-  type ParsedPublicKey,
-  readName,
-  readPublicKeyInfo,
-  readSignatureAlgorithm,
-  type SignatureAlgorithm
-} from './fields.js'
+import { OID, type ParsedName, type ParsedPublicKey, readName, readPublicKeyInfo, type SignatureAlgorithm } from './fields.js'
 import { toDer } from './pem.js'
+import { readInnerSignatureAlgorithm, readSignedEnvelope } from './signed.js'
 
 /** What the verifier needs from one X.509 v3 certificate (RFC 5280 §4.1). */
 export interface ParsedCertificate {
@@ -98,14 +90,7 @@ export function parseCertificate(input: Uint8Array | string): ParsedCertificate 
 
 function parseCertificateDer(der: Uint8Array): ParsedCertificate {
   if (!(der instanceof Uint8Array)) throw new InvalidArgumentError('certificate: expected Uint8Array')
-  const outer = new DerReader(der)
-  const certTlv = outer.read(TAG.SEQUENCE)
-  outer.end()
-  const cert = DerReader.inside(der, certTlv)
-  const tbsTlv = cert.read(TAG.SEQUENCE)
-  const sigAlg = readSignatureAlgorithm(der, cert.read(TAG.SEQUENCE))
-  const signature = bitStringBytes(der, cert.read(TAG.BIT_STRING))
-  cert.end()
+  const { tbsTlv, sigAlg, signature } = readSignedEnvelope(der)
 
   const tbs = DerReader.inside(der, tbsTlv)
   let version = 0
@@ -120,8 +105,7 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
   const serialTlv = tbs.read(TAG.INTEGER)
   if (serialTlv.end - serialTlv.contentStart > 21) throw new DerError('serial number longer than 20 octets')
   const serial = unsignedIntegerHex(der, serialTlv)
-  const innerSigAlg = element(der, tbs.read(TAG.SEQUENCE))
-  if (!equal(innerSigAlg, sigAlg.raw)) throw new DerError('signature algorithm differs inside and outside tbsCertificate')
+  readInnerSignatureAlgorithm(der, tbs, sigAlg.raw, 'tbsCertificate')
   const issuer = readName(der, tbs.read(TAG.SEQUENCE))
   const validity = DerReader.inside(der, tbs.read(TAG.SEQUENCE))
   const notBefore = readTime(der, validity.read())
@@ -273,10 +257,4 @@ export function crlDistributionPoints(cert: ParsedCertificate | Uint8Array | str
       `cert: expected Uint8Array (DER), PEM string or a ParsedCertificate, got ${cert === null ? 'null' : typeof cert}`
     )
   return [...parseCertificate(cert).crlDistributionPoints]
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

@@ -1,5 +1,4 @@
 import {
-  bitStringBytes,
   contents,
   DerError,
   DerReader,
@@ -10,12 +9,14 @@ import {
   readTime,
   smallInteger,
   TAG,
+  type Tlv,
   toHex,
   unsignedIntegerHex
 } from './der.js'
 import { CrlMalformedError } from './errors.js'
-import { OID, type ParsedName, readName, readSignatureAlgorithm, type SignatureAlgorithm } from './fields.js'
+import { OID, type ParsedName, readName, type SignatureAlgorithm } from './fields.js'
 import { toDer } from './pem.js'
+import { readInnerSignatureAlgorithm, readSignedEnvelope } from './signed.js'
 
 /** RFC 5280 §5.3.1 reason codes, by number. */
 const REASONS = [
@@ -77,21 +78,12 @@ export function parseCrl(input: Uint8Array | string): ParsedCrl {
 }
 
 function parseCrlDer(der: Uint8Array): ParsedCrl {
-  const outer = new DerReader(der)
-  const listTlv = outer.read(TAG.SEQUENCE)
-  outer.end()
-  const list = DerReader.inside(der, listTlv)
-  const tbsTlv = list.read(TAG.SEQUENCE)
-  const sigAlg = readSignatureAlgorithm(der, list.read(TAG.SEQUENCE))
-  const signature = bitStringBytes(der, list.read(TAG.BIT_STRING))
-  list.end()
+  const { tbsTlv, sigAlg, signature } = readSignedEnvelope(der)
 
   const tbs = DerReader.inside(der, tbsTlv)
   const versionTlv = tbs.optional(TAG.INTEGER)
   if (versionTlv !== undefined && smallInteger(der, versionTlv) !== 1) throw new DerError('CRL version must be v2')
-  const inner = element(der, tbs.read(TAG.SEQUENCE))
-  if (Buffer.compare(Buffer.from(inner), Buffer.from(sigAlg.raw)) !== 0)
-    throw new DerError('signature algorithm differs inside and outside tbsCertList')
+  readInnerSignatureAlgorithm(der, tbs, sigAlg.raw, 'tbsCertList')
   const issuer = readName(der, tbs.read(TAG.SEQUENCE))
   const thisUpdate = readTime(der, tbs.read())
   let nextUpdate: number | undefined
@@ -111,13 +103,7 @@ function parseCrlDer(der: Uint8Array): ParsedCrl {
       if (extsTlv !== undefined) {
         const exts = DerReader.inside(der, extsTlv)
         while (!exts.done) {
-          const ext = DerReader.inside(der, exts.read(TAG.SEQUENCE))
-          const oidTlv = ext.read(TAG.OID)
-          const oid = oidKey(der, oidTlv)
-          const critTlv = ext.optional(TAG.BOOLEAN)
-          const critical = critTlv !== undefined && readBoolean(der, critTlv)
-          const value = ext.read(TAG.OCTET_STRING)
-          ext.end()
+          const { oidTlv, oid, critical, value } = readExtension(der, exts)
           if (oid === OID.crlReason) {
             const r = new DerReader(der, value.contentStart, value.end)
             const t = r.read(0x0a) // ENUMERATED
@@ -143,13 +129,7 @@ function parseCrlDer(der: Uint8Array): ParsedCrl {
     const exts = DerReader.inside(der, w.read(TAG.SEQUENCE))
     w.end()
     while (!exts.done) {
-      const ext = DerReader.inside(der, exts.read(TAG.SEQUENCE))
-      const oidTlv = ext.read(TAG.OID)
-      const oid = oidKey(der, oidTlv)
-      const critTlv = ext.optional(TAG.BOOLEAN)
-      const critical = critTlv !== undefined && readBoolean(der, critTlv)
-      const value = ext.read(TAG.OCTET_STRING)
-      ext.end()
+      const { oidTlv, oid, critical, value } = readExtension(der, exts)
       const v = new DerReader(der, value.contentStart, value.end)
       if (oid === OID.crlNumber) number = unsignedIntegerHex(der, v.read(TAG.INTEGER))
       else if (oid === OID.authorityKeyIdentifier) {
@@ -173,4 +153,19 @@ function parseCrlDer(der: Uint8Array): ParsedCrl {
     authorityKeyId,
     revoked
   }
+}
+
+/** One `Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`. */
+function readExtension(
+  der: Uint8Array,
+  exts: DerReader
+): { readonly oidTlv: Tlv; readonly oid: string; readonly critical: boolean; readonly value: Tlv } {
+  const ext = DerReader.inside(der, exts.read(TAG.SEQUENCE))
+  const oidTlv = ext.read(TAG.OID)
+  const oid = oidKey(der, oidTlv)
+  const critTlv = ext.optional(TAG.BOOLEAN)
+  const critical = critTlv !== undefined && readBoolean(der, critTlv)
+  const value = ext.read(TAG.OCTET_STRING)
+  ext.end()
+  return { oidTlv, oid, critical, value }
 }
