@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { InvalidArgumentError } from '@peerguard/interface'
 import { AuditInventoryError } from './errors.js'
-import { parseYamlText } from './yaml-text.js'
+import { readYamlFile } from './yaml-file.js'
 
 /** An enrolled peer and the addresses it uses on the LAN. */
 export interface InventoryPeer {
@@ -77,25 +75,7 @@ export function inventoryFromObject(value: unknown, file = 'inventory'): Invento
 
 /** Load an inventory from a YAML or JSON file. */
 export function loadInventory(path: string): Inventory {
-  if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('path: expected a non-empty string')
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new AuditInventoryError(`${path}: cannot read the inventory (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: err,
-      details: { file: path }
-    })
-  }
-  let value: unknown
-  try {
-    value = parseYamlText(text)
-  } catch (err) {
-    throw new AuditInventoryError(`${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, {
-      cause: err,
-      details: { file: path }
-    })
-  }
+  const value = readYamlFile(path, 'the inventory', 'YAML or JSON', AuditInventoryError)
   return inventoryFromObject(value, path)
 }
 

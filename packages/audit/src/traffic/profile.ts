@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
-import { InvalidArgumentError, type Severity } from '@peerguard/interface'
+import type { Severity } from '@peerguard/interface'
 import { AuditProfileError } from './errors.js'
 import { DEFAULT_SEVERITY, SEVERITY_ORDER } from './findings.js'
-import { parseYamlText } from './yaml-text.js'
+import { readYamlFile } from './yaml-file.js'
 
 /** An audit profile (`audits/*.yaml`): which detectors run, their severities, the inventory. */
 export interface AuditProfile {
@@ -78,24 +77,6 @@ export function profileFromObject(value: unknown, file = 'profile', base = '.'):
 
 /** Load an audit profile from a YAML file. */
 export function loadAuditProfile(path: string): AuditProfile {
-  if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('path: expected a non-empty string')
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new AuditProfileError(`${path}: cannot read the profile (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: err,
-      details: { file: path }
-    })
-  }
-  let value: unknown
-  try {
-    value = parseYamlText(text)
-  } catch (err) {
-    throw new AuditProfileError(`${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`, {
-      cause: err,
-      details: { file: path }
-    })
-  }
+  const value = readYamlFile(path, 'the profile', 'YAML', AuditProfileError)
   return profileFromObject(value, path, dirname(path))
 }
