@@ -40,6 +40,11 @@ export interface EnrollEvent {
   readonly peerId?: string
   readonly address?: string
   readonly serial?: string
+  /**
+   * The joiner proved the token's secret (a refusal after that is a decision about the token's
+   * holder; before it, about an unauthenticated stranger — the CA node only counts those).
+   */
+  readonly proven?: boolean
 }
 
 export interface EnrollmentServiceOptions {
@@ -95,7 +100,7 @@ export class EnrollmentService {
     const o = this.#o
     const timeoutMs = o.timeoutMs ?? 10_000
     const address = remoteAddress(socket)
-    const facts: { tokenId?: string; name?: string; groups?: readonly string[]; peerId?: string } = {}
+    const facts: { tokenId?: string; name?: string; groups?: readonly string[]; peerId?: string; proven?: true } = {}
     const refuse = (code: EnrollCode | 'enroll-failed', reason: string): void =>
       o.onEvent?.({ outcome: 'refused', code, reason, ...facts, ...(address === undefined ? {} : { address }) })
     let channel: Awaited<ReturnType<typeof secureInbound>>
@@ -136,6 +141,7 @@ export class EnrollmentService {
       const secretOk = await o.tokens.secretMatches(tokenId, request.secret)
       if (!secretOk || !equalBytes(expected, request.proof))
         throw new EnrollError('enroll-token-mac', 'the token proof does not verify')
+      facts.proven = true
       checkCsr(request.csr, peer.publicKey, record)
       // read before the claim: a file that cannot be read fails the join without burning the token
       let extras: { bundle: Uint8Array | undefined; policy: string | undefined }

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import type { DecisionLog } from '@peerguard/decision-log'
+import { type DecisionLog, RefusalSummarizer } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
 import { type EnrollEvent, EnrollmentService, type TokenRecord, TokenStore } from '@peerguard/workspace'
@@ -31,6 +31,16 @@ async function currentCrl(dir: string): Promise<Uint8Array | undefined> {
   )
     return undefined
   return (await readCrls(path))[0]
+}
+
+/** Refusals naming a filed token written in full (the first per token and code), at most. */
+const MAX_NAMED_REFUSALS = 4096
+
+/** The host of a joiner's `host:port` (the summaries count per host). */
+function hostOf(address: string | undefined): string {
+  if (address === undefined) return 'unknown'
+  const colon = address.lastIndexOf(':')
+  return (colon > 0 ? address.slice(0, colon) : address).slice(0, 256)
 }
 
 function logRecord(e: EnrollEvent) {
@@ -82,6 +92,21 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
   let tokenSeen: (t: TokenRecord) => void = () => {}
   const tokens = o.tokens ?? new TokenStore(o.caDir)
   const warn = (err: Error): void => io.err(`peerguard: warning: decision log: ${err.message}`)
+  // a refusal before the joiner proved a token's secret is a stranger's: counted per address and
+  // window, so a flood of connections cannot grow the log (one entry each before). The first
+  // refusal naming a filed token, per token and code, stays an entry (a used token tried again is
+  // how the admin learns it was redeemed by someone else): bounded by the tokens the admin made.
+  const strangers = log === undefined ? undefined : new RefusalSummarizer(log, { onError: (err) => warn(err as Error) })
+  const named = new Set<string>()
+  const inFull = (e: EnrollEvent): boolean => {
+    if (e.outcome === 'enrolled' || e.proven === true) return true
+    // a token ID that names no filed token is anyone's guess
+    if (e.tokenId === undefined || e.code === 'enroll-token-unknown' || named.size >= MAX_NAMED_REFUSALS) return false
+    const key = `${e.tokenId} ${e.code}`
+    if (named.has(key)) return false
+    named.add(key)
+    return true
+  }
   const service = new EnrollmentService({
     ca,
     root,
@@ -98,7 +123,8 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
       if (o.json) io.out(terminalJson({ event: e.outcome, ...e }, 0))
       else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
       else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
-      void log?.append(logRecord(e)).catch(warn)
+      if (strangers !== undefined && !inFull(e)) strangers.refused(hostOf(e.address), e.code)
+      else void log?.append(logRecord(e)).catch(warn)
     }
   })
   // `ca token` runs without this service: the tokens filed at start are logged as issued, and one
@@ -131,6 +157,9 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
     typeof bound === 'object' && bound !== null ? `${bound.address}:${bound.port}` : `${o.listen.host}:${o.listen.port}`
   return {
     address,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await strangers?.close()
+    }
   }
 }
