@@ -49,6 +49,10 @@ interface StoredRecord extends TokenRecord {
 
 const sha256 = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest()
 
+/** A name or group as `create` files it (read back: a damaged record is refused, not passed on). */
+const isLabel = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64
+const isDate = (v: unknown): v is string => typeof v === 'string' && Number.isFinite(Date.parse(v))
+
 function checkLabel(field: string, value: unknown): string {
   assertString(field, value, { nonEmpty: true, maxLength: 64 })
   return value as string
@@ -170,12 +174,14 @@ export class TokenStore {
       r === null ||
       r.v !== 1 ||
       r.tokenId !== id ||
-      typeof r.name !== 'string' ||
+      !isLabel(r.name) ||
       !Array.isArray(r.groups) ||
+      r.groups.length > 32 ||
+      !r.groups.every(isLabel) ||
       typeof r.secretSha256 !== 'string' ||
       !/^[0-9a-f]{64}$/.test(r.secretSha256) ||
-      typeof r.expiresAt !== 'string' ||
-      !Number.isFinite(Date.parse(r.expiresAt))
+      !isDate(r.createdAt) ||
+      !isDate(r.expiresAt)
     )
       throw new EnrollError('enroll-failed', `token record ${id}: damaged`)
     return r
