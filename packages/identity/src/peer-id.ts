@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
 import { base58btc } from 'multiformats/bases/base58'
-import { assertBytes, assertString, equalBytes } from '@peerguard/interface'
+import { assertBytes, assertString, equalBytes, luhnMod32, peerIdTextFromBase32 } from '@peerguard/interface'
 import { publicKeyObject, PUBLIC_KEY_LENGTH } from './ed25519.js'
 import { InvalidPeerIdError, PeerIdCheckError } from './errors.js'
 
@@ -15,25 +15,11 @@ import { InvalidPeerIdError, PeerIdCheckError } from './errors.js'
  * The layout is Syncthing's device-ID layout over the raw Ed25519 public key, so the ID is
  * self-certifying and converts back to the key. Check group k (1..4) covers dash groups 2k-1, 2k.
  */
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 const CHUNK = 13
 const CHUNKS = 4
 const GROUP = 7
 /** Characters of the text form without dashes. */
 export const PEER_ID_CHARS = CHUNKS * (CHUNK + 1)
-
-/** Luhn mod N check character over base32 text (N = 32). */
-function luhn32(text: string): string {
-  let factor = 2
-  let sum = 0
-  for (let i = text.length - 1; i >= 0; i--) {
-    let addend = factor * ALPHABET.indexOf(text[i] as string)
-    factor = factor === 2 ? 1 : 2
-    addend = Math.floor(addend / 32) + (addend % 32)
-    sum += addend
-  }
-  return ALPHABET[(32 - (sum % 32)) % 32] as string
-}
 
 /** Upper-case, drop dashes and spaces, and map look-alikes 0→O, 1→I, 8→B. */
 function normalise(text: string): string {
@@ -63,15 +49,7 @@ export class PeerId {
   /** The full text form: 8 dash-separated groups of 7 characters. */
   toString(): string {
     if (this.#text === undefined) {
-      const b32 = base32.baseEncode(this.publicKey).toUpperCase()
-      let withChecks = ''
-      for (let i = 0; i < CHUNKS; i++) {
-        const chunk = b32.slice(i * CHUNK, (i + 1) * CHUNK)
-        withChecks += chunk + luhn32(chunk)
-      }
-      const groups: string[] = []
-      for (let i = 0; i < withChecks.length; i += GROUP) groups.push(withChecks.slice(i, i + GROUP))
-      this.#text = groups.join('-')
+      this.#text = peerIdTextFromBase32(base32.baseEncode(this.publicKey).toUpperCase())
     }
     return this.#text
   }
@@ -147,7 +125,7 @@ export function peerIdFromString(text: string): PeerId {
   for (let i = 0; i < CHUNKS; i++) {
     const chunk = clean.slice(i * (CHUNK + 1), i * (CHUNK + 1) + CHUNK)
     const check = clean[i * (CHUNK + 1) + CHUNK]
-    if (luhn32(chunk) !== check) {
+    if (luhnMod32(chunk) !== check) {
       throw new PeerIdCheckError(
         i + 1,
         `peer ID: check character wrong in groups ${2 * i + 1}-${2 * i + 2} (check group ${i + 1} of ${CHUNKS}): a typo there?`

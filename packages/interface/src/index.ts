@@ -27,6 +27,7 @@ export {
 } from './bytes.js'
 export { writeFileAtomic } from './atomic-file.js'
 export { ChunkQueue } from './chunk-queue.js'
+export { luhnMod32, peerIdTextFromBase32 } from './peer-id-text.js'
 export type { WriteFileAtomicOptions } from './atomic-file.js'
 export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'

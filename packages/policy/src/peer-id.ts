@@ -1,3 +1,5 @@
+import { luhnMod32, peerIdTextFromBase32 } from '@peerguard/interface'
+
 /**
  * Peer IDs as a policy file may write them, checked and brought to the one form decisions compare:
  * the peerguard text form of `@peerguard/identity` (8 dash-separated groups of 7 base32
@@ -11,25 +13,11 @@
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 const CHUNK = 13
 const CHUNKS = 4
-const GROUP = 7
 const TEXT_CHARS = CHUNKS * (CHUNK + 1)
 const KEY_BYTES = 32
 /** libp2p: identity multihash (0x00, length 36) of protobuf PublicKey { Type = Ed25519, Data = 32 bytes }. */
 const LIBP2P_PREFIX = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-
-/** Luhn mod 32 check character over base32 text (as `@peerguard/identity`). */
-function luhn32(text: string): string {
-  let factor = 2
-  let sum = 0
-  for (let i = text.length - 1; i >= 0; i--) {
-    let addend = factor * ALPHABET.indexOf(text[i] as string)
-    factor = factor === 2 ? 1 : 2
-    addend = Math.floor(addend / 32) + (addend % 32)
-    sum += addend
-  }
-  return ALPHABET[(32 - (sum % 32)) % 32] as string
-}
 
 function base32(bytes: readonly number[]): string {
   let out = ''
@@ -49,15 +37,7 @@ function base32(bytes: readonly number[]): string {
 
 /** The peerguard text form of a 32-byte key. */
 function textForm(key: readonly number[]): string {
-  const b32 = base32(key)
-  let withChecks = ''
-  for (let i = 0; i < CHUNKS; i++) {
-    const chunk = b32.slice(i * CHUNK, (i + 1) * CHUNK)
-    withChecks += chunk + luhn32(chunk)
-  }
-  const groups: string[] = []
-  for (let i = 0; i < withChecks.length; i += GROUP) groups.push(withChecks.slice(i, i + GROUP))
-  return groups.join('-')
+  return peerIdTextFromBase32(base32(key))
 }
 
 function fromText(text: string): string {
@@ -69,7 +49,7 @@ function fromText(text: string): string {
   let b32 = ''
   for (let i = 0; i < CHUNKS; i++) {
     const chunk = clean.slice(i * (CHUNK + 1), i * (CHUNK + 1) + CHUNK)
-    if (luhn32(chunk) !== clean[i * (CHUNK + 1) + CHUNK])
+    if (luhnMod32(chunk) !== clean[i * (CHUNK + 1) + CHUNK])
       return `a correct check character in groups ${2 * i + 1}-${2 * i + 2} (a typo there?)`
     b32 += chunk
   }
