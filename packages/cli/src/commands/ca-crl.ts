@@ -7,6 +7,7 @@ import { createCrlPublisher } from '../crl-publisher.js'
 import { type CliIO, terminalJson } from '../io.js'
 import { formatDuration, parseDuration, parseListen, passphraseOf, wantsJson } from '../common.js'
 import { wantsDer } from './ca-issue.js'
+import { untilStopSignal } from '../stop-signal.js'
 
 /** A `.der` or `.cer` output gets DER; anything else PEM. */
 function positiveInt(name: string): (value: string) => number {
@@ -157,15 +158,7 @@ Example:
         if (crl === undefined)
           io.err(`peerguard: warning: ${p.dir} has no CRL yet: sign one with \`peerguard ca crl --ca ${p.dir}\``)
       }
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop)
-          process.off('SIGTERM', stop)
-          resolve()
-        }
-        process.on('SIGINT', stop)
-        process.on('SIGTERM', stop)
-      })
+      await untilStopSignal()
       await publisher.close()
       if (!json) io.err(`peerguard: stopped after ${publisher.served} requests`)
     })

@@ -10,6 +10,7 @@ import { MAX_BUNDLE_BYTES, parseHostPort, rootFingerprintOf, TokenStore } from '
 import { type CliIO, terminalJson } from '../io.js'
 import { collect, parseDuration, parseListen, readCertificates, readKey, readLimited, wantsJson } from '../common.js'
 import { caRootOf, type EnrollmentHost, startEnrollmentHost } from '../node/enrollment-node.js'
+import { untilStopSignal } from '../stop-signal.js'
 
 const DEFAULT_TTL = '15m'
 
@@ -132,15 +133,7 @@ Example:
         }
         if (json) io.out(terminalJson({ event: 'listening', address: host.address }, 0))
         else io.out(`enrollment service on ${host.address} (CA ${opts.ca})`)
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop)
-            process.off('SIGTERM', stop)
-            resolve()
-          }
-          process.on('SIGINT', stop)
-          process.on('SIGTERM', stop)
-        })
+        await untilStopSignal()
         await host.close()
         await log?.close()
       }
