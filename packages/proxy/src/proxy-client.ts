@@ -13,6 +13,7 @@ import {
   ProxyTooManyConnectionsError,
   ProxyTooManyPeerConnectionsError
 } from './errors.js'
+import { closeProxyEnd, nextConfig } from './lifecycle.js'
 import { type SplicedStats, splice } from './pipe.js'
 import { connectTarget, DEFAULT_CONNECT_TIMEOUT_MS, SOCKET_HIGH_WATER_MARK } from './connect-target.js'
 import { checkConfig, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, type ProxyStats } from './server-options.js'
@@ -133,11 +134,7 @@ export class ProxyClient extends EventEmitter {
   /** Re-read identity, certificate and trust for new connections (see ProxyServer.reload). */
   async reload(): Promise<void> {
     try {
-      if (this.#o.loadConfig !== undefined) {
-        const next = await this.#o.loadConfig()
-        checkConfig(next, false)
-        this.#config = next
-      } else await this.#config.trust.reload()
+      this.#config = await nextConfig(this.#o, this.#config, false)
     } catch (err) {
       const e = new PeerguardError(
         'proxy-reload-failed',
@@ -152,10 +149,7 @@ export class ProxyClient extends EventEmitter {
 
   async close(options: { drain?: boolean } = {}): Promise<void> {
     this.#closed = true
-    const closing = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()))
-    if (options.drain !== true) for (const s of this.#sockets) s.destroy(new ProxyClosedError())
-    await Promise.allSettled([...this.#work])
-    await closing
+    await closeProxyEnd(this.server, this.#sockets, this.#work, options.drain === true)
   }
 
   #onSocket(local: Socket): void {

@@ -16,14 +16,9 @@ import { SOCKET_HIGH_WATER_MARK } from './connect-target.js'
 import { ConnectionGate, decideService, type GateContext } from './connection-gate.js'
 import { ConnectionRecorder } from './connection-recorder.js'
 import { ProxyClosedError, ProxyReloadError, ProxyTooManyConnectionsError } from './errors.js'
+import { closeProxyEnd, nextConfig } from './lifecycle.js'
 import { type SplicedStats, splice } from './pipe.js'
-import {
-  checkConfig,
-  type ProxyConnectionInfo,
-  type ProxyServerOptions,
-  type ProxyStats,
-  resolveServerOptions
-} from './server-options.js'
+import { type ProxyConnectionInfo, type ProxyServerOptions, type ProxyStats, resolveServerOptions } from './server-options.js'
 import { secureTlsInbound } from '@peerguard/channel/tls'
 
 interface OpenConnection {
@@ -136,13 +131,7 @@ export class ProxyServer extends EventEmitter {
    */
   async reload(): Promise<void> {
     try {
-      if (this.#o.loadConfig !== undefined) {
-        const next = await this.#o.loadConfig()
-        checkConfig(next, true)
-        this.#config = next
-      } else {
-        await this.#config.trust.reload()
-      }
+      this.#config = await nextConfig(this.#o, this.#config, true)
     } catch (err) {
       const e = new ProxyReloadError(`reload failed, keeping the previous configuration: ${(err as Error).message}`, {
         cause: err
@@ -201,10 +190,7 @@ export class ProxyServer extends EventEmitter {
   /** Stop accepting; with `{ drain: false }` (default) also abort established connections. */
   async close(options: { drain?: boolean } = {}): Promise<void> {
     this.#closed = true
-    const closing = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()))
-    if (options.drain !== true) for (const s of this.#sockets) s.destroy(new ProxyClosedError())
-    await Promise.allSettled([...this.#splices])
-    await closing
+    await closeProxyEnd(this.server, this.#sockets, this.#splices, options.drain === true)
     await this.#recorder.close()
   }
 
