@@ -16,6 +16,25 @@ function positiveInt(name: string): (value: string) => number {
   }
 }
 
+/** `--days` and `--crl-url`: the lifetime and CRL distribution points of a certificate `ca issue` or `ca renew` signs. */
+function lifetimeOptions(cmd: Command): Command {
+  return cmd
+    .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
+    .option(
+      '--crl-url <url>',
+      "CRL distribution point (http://) for this certificate instead of the CA's setting; repeatable",
+      collect
+    )
+}
+
+/** `--passphrase-file`, `--force`, `--json` (after `--out`) of `ca issue` and `ca renew`. */
+function signingOptions(cmd: Command): Command {
+  return cmd
+    .option('--passphrase-file <file>', 'passphrase of the CA key')
+    .option('--force', 'replace an existing --out file')
+    .option('--json', 'machine-readable output (JSON on stdout)')
+}
+
 /** `peerguard ca …`: run a small LAN certificate authority kept in a directory. */
 export function registerCaCommands(program: Command, io: CliIO): void {
   const ca = program
@@ -62,30 +81,25 @@ Example:
     )
     .action((opts, cmd) => caInit(io, opts, cmd))
 
-  ca.command('issue')
-    .description("issue a peer certificate for a key file, a peer ID or a peer's CSR")
-    .requiredOption('--ca <dir>', 'the CA directory')
-    .option('--key <keystore>', "the peer's identity key file (only its public key is used)")
-    .option('--key-passphrase-file <file>', "passphrase of the peer's key file, when it is encrypted")
-    .option('--csr <file>', "the peer's certificate request (from `peerguard cert request` or openssl req)")
-    .option('--peer-id <id>', 'issue for this peer ID (the ID is the public key)')
-    .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
-    .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
-    .option('--dns <name>', 'a host name (DNS SAN) standard TLS clients such as curl check; repeat for more', collect, [])
-    .option('--ip <address>', 'an IP address (IP SAN) standard TLS clients such as curl check; repeat for more', collect, [])
-    .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
-    .option(
-      '--crl-url <url>',
-      "CRL distribution point (http://) for this certificate instead of the CA's setting; repeatable",
-      collect
-    )
-    .requiredOption(
+  signingOptions(
+    lifetimeOptions(
+      ca
+        .command('issue')
+        .description("issue a peer certificate for a key file, a peer ID or a peer's CSR")
+        .requiredOption('--ca <dir>', 'the CA directory')
+        .option('--key <keystore>', "the peer's identity key file (only its public key is used)")
+        .option('--key-passphrase-file <file>', "passphrase of the peer's key file, when it is encrypted")
+        .option('--csr <file>', "the peer's certificate request (from `peerguard cert request` or openssl req)")
+        .option('--peer-id <id>', 'issue for this peer ID (the ID is the public key)')
+        .option('--name <name>', 'the peer name (certificate CN); required unless the CSR names one')
+        .option('--group <group>', 'a group (certificate OU) the policy can match; repeat for more', collect, [])
+        .option('--dns <name>', 'a host name (DNS SAN) standard TLS clients such as curl check; repeat for more', collect, [])
+        .option('--ip <address>', 'an IP address (IP SAN) standard TLS clients such as curl check; repeat for more', collect, [])
+    ).requiredOption(
       '--out <file>',
       'the certificate file to write: PEM (with an intermediate CA, leaf then chain), or DER when it ends in .der/.cer'
     )
-    .option('--passphrase-file <file>', 'passphrase of the CA key')
-    .option('--force', 'replace an existing --out file')
-    .option('--json', 'machine-readable output (JSON on stdout)')
+  )
     .addHelpText(
       'after',
       `
@@ -101,20 +115,17 @@ its hostname check passes; peerguard's own peers are matched by peer ID, not by 
     )
     .action((opts, cmd) => caIssue(io, opts, cmd))
 
-  ca.command('renew')
-    .description('issue a fresh certificate (new serial and dates) for the same peer, name and groups; never for a revoked one')
-    .requiredOption('--ca <dir>', 'the CA directory')
-    .argument('<cert>', 'the certificate to renew (PEM or DER)')
-    .option('--days <n>', 'lifetime in days (default 30)', positiveInt('--days'))
-    .option(
-      '--crl-url <url>',
-      "CRL distribution point (http://) for this certificate instead of the CA's setting; repeatable",
-      collect
-    )
-    .requiredOption('--out <file>', 'the new certificate file')
-    .option('--passphrase-file <file>', 'passphrase of the CA key')
-    .option('--force', 'replace an existing --out file')
-    .option('--json', 'machine-readable output (JSON on stdout)')
+  signingOptions(
+    lifetimeOptions(
+      ca
+        .command('renew')
+        .description(
+          'issue a fresh certificate (new serial and dates) for the same peer, name and groups; never for a revoked one'
+        )
+        .requiredOption('--ca <dir>', 'the CA directory')
+        .argument('<cert>', 'the certificate to renew (PEM or DER)')
+    ).requiredOption('--out <file>', 'the new certificate file')
+  )
     .addHelpText(
       'after',
       `
