@@ -69,6 +69,26 @@ export class FetchRecorder {
     return { peer: p, seq: seqOf(appended), since: Date.now() }
   }
 
+  /** An authenticated peer refused because it is not under the workspace root: an entry of its own. Never throws. */
+  notMember(peer: PeerInfo, reason: string): Promise<void> {
+    const record: FetchConnectionRecord = {
+      kind: 'connection',
+      event: 'refused',
+      code: 'workspace-peer-unverified',
+      reason: reason.slice(0, 1024),
+      peer: logPeer(peer),
+      mode: 'noise',
+      resource: BUNDLE_RESOURCE,
+      action: 'get'
+    }
+    const p = recordOrRefuse(this.#sink, record).then(
+      () => {},
+      () => {} // nothing was served: the refusal stands without its entry
+    )
+    this.#pending.add(p)
+    return p.finally(() => this.#pending.delete(p))
+  }
+
   /** The outcome of an accepted fetch: what was sent, or why nothing was. Never throws. */
   outcome(open: { peer: LogPeer; seq: number | undefined; since: number }, result: ServedFetch | Error): Promise<void> {
     const p = this.#writeOutcome(open, result)

@@ -5,7 +5,7 @@
  * `revoked`, or `unverified` (no chain yet, or one that does not chain to the root). Bounded: the
  * least recently seen non-members go first, members only when nothing else is left.
  */
-import { type PeerInfo, isPeerguardError } from '@peerguard/interface'
+import { equalBytes, type PeerInfo, isPeerguardError } from '@peerguard/interface'
 import { type TrustStore, verifyPeerChainSync } from '@peerguard/pki'
 import type { AnnouncedService, Announcement } from './announcement.js'
 import { AnnouncementError } from './errors.js'
@@ -57,10 +57,13 @@ const keyOf = (publicKey: Uint8Array): string => Buffer.from(publicKey).toString
 export class PeerTable {
   readonly #entries = new Map<string, PeerEntry>()
   readonly #trust: TrustStore
+  readonly #root: Uint8Array | undefined
   readonly #max: number
 
-  constructor(trust: TrustStore, max = MAX_PEERS) {
+  /** `root`: the workspace root — a chain under another root of the trust store is not a member. */
+  constructor(trust: TrustStore, root?: Uint8Array, max = MAX_PEERS) {
     this.#trust = trust
+    this.#root = root
     this.#max = max
   }
 
@@ -166,6 +169,9 @@ export class PeerTable {
     try {
       const v = verifyPeerChainSync(e.chain, { trust: this.#trust })
       if (v.peerId !== e.peerId) throw new AnnouncementError('workspace-peer-unverified', 'chain: names another peer')
+      const anchor = v.chain[v.chain.length - 1]
+      if (this.#root !== undefined && (anchor === undefined || !equalBytes(anchor, this.#root)))
+        throw new AnnouncementError('workspace-peer-unverified', 'chain: under another root than the workspace root')
       e.state = 'member'
       e.code = undefined
       e.name = v.name

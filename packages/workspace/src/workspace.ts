@@ -68,7 +68,7 @@ export class Workspace extends EventEmitter {
     this.#id = workspaceIdOf(root)
     this.#key = announceKeyOf(root)
     this.workspaceId = workspaceIdHex(root)
-    this.#table = new PeerTable(options.trust)
+    this.#table = new PeerTable(options.trust, root)
     this.#limiter = new SourceLimiter(this.#r.rateLimit.perSecond, this.#r.rateLimit.burst)
     this.#targets = [...(options.peers ?? [])]
     this.#services = [...(options.advertise?.services ?? [])]
@@ -265,6 +265,15 @@ export class Workspace extends EventEmitter {
     const recorder = this.#recorder
     listener.on('channel', (channel) => {
       this.#notePeer(channel.remotePeer)
+      // the trust store may hold other roots: only a peer under the workspace root gets the bundle
+      const anchor = channel.remotePeer.chain?.at(-1)
+      if (anchor === undefined || !equalBytes(anchor, this.#root)) {
+        channel.destroy()
+        const reason = `${channel.remotePeer.peerId}: not under the workspace root; bundle fetch refused`
+        this.#refuse('workspace-peer-unverified', reason, channel.remotePeer.address ?? 'unknown')
+        void recorder?.notMember(channel.remotePeer, reason)
+        return
+      }
       if (recorder === undefined) {
         serveFetch(channel, () => this.#held).catch(() => channel.destroy())
         return
@@ -355,6 +364,9 @@ export class Workspace extends EventEmitter {
         }
       })
       this.#notePeer(got.peer)
+      const met = this.#table.get(got.peer.publicKey)
+      if (met !== undefined && met.state !== 'member')
+        this.#refuse(met.code ?? 'workspace-peer-unverified', `${entry.peerId}: not a member`, from)
       if (got.bundle !== undefined) {
         this.stats.fetchBytes += got.bundle.length
         await this.#accept(got.bundle).catch((err) => this.#refuse(codeOf(err), (err as Error).message, from))
