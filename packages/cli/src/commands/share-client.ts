@@ -22,19 +22,14 @@ import {
   serverEntryName,
   serverJson
 } from '../server-auth.js'
-import { openKey } from '../passphrase.js'
-import { crlOptions, loadTrust, readCertificates, wantsJson } from '../common.js'
+import { openKey, type PassphraseFlags } from '../passphrase.js'
+import { crlOptions, loadTrust, readCertificates, type TrustFlags, wantsJson } from '../common.js'
 import { resolvePeer } from './peers.js'
 
 /** The credential flags of `share` (client and server): hardened with all of identity, cert and trust. */
-export interface CredentialOptions {
+export interface CredentialOptions extends Partial<TrustFlags>, PassphraseFlags {
   identity?: string
   cert?: string
-  trust?: string
-  crl?: string[]
-  allowMissingCrl?: boolean
-  passphraseFile?: string
-  passphraseCredential?: string
   expectPeer?: string
   knownPeers?: string
 }

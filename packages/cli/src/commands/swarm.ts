@@ -23,7 +23,7 @@ import {
 import { LOG_SHIP_HELP, openNodeLog } from './audit-log.js'
 import { resolvePeer } from './peers.js'
 import type { LiveConfig } from '../live-config.js'
-import { openKey } from '../passphrase.js'
+import { openKey, type PassphraseFlags } from '../passphrase.js'
 import { CRL_REFRESH_HELP, type LiveFlags, liveConfigFor, trapSignals } from '../serve-live.js'
 import {
   checkTrust,
@@ -33,17 +33,13 @@ import {
   parseListen,
   readCertificates,
   recordTrustChoice,
+  type TrustFlags,
   wantsJson
 } from '../common.js'
 
-interface Credentials {
+interface Credentials extends Partial<TrustFlags>, PassphraseFlags {
   identity?: string
   cert?: string
-  trust?: string
-  crl?: string[]
-  allowMissingCrl?: boolean
-  passphraseFile?: string
-  passphraseCredential?: string
   policy?: string
   log?: string
   logShip?: string
