@@ -21,6 +21,8 @@ import { generateKeyPair } from '@peerguard/identity'
 import { createCsr } from '@peerguard/pki'
 import { type EnrollToken, parseToken } from '@peerguard/workspace'
 import { readCertificates, readKey } from '../../packages/cli/src/common.js'
+import { ConsoleLog } from '../../packages/cli/src/console-log.js'
+import { RefusalGroups } from '../../packages/cli/src/console-refusals.js'
 import { bufferedIO } from '../../packages/cli/src/io.js'
 import { type EnrollmentHost, startEnrollmentHost } from '../../packages/cli/src/node/enrollment-node.js'
 import { type CliRun, runCli } from '../../packages/cli/test/run-cli.js'
@@ -164,6 +166,39 @@ describe('enrollment host: a stranger cannot flood the decision log', () => {
         await host.close()
         await log.close()
       }
+    }
+  })
+  it('under `peerguard node` the console groups a stranger flood per address (a line per connection before)', async () => {
+    const identity = await readKey(join(dir, 'admin.key'), undefined)
+    const lines: Array<{ event: string; count?: number; msg: string }> = []
+    const consoleLog = new ConsoleLog({ write: (l) => lines.push(JSON.parse(l)) })
+    const refusals = new RefusalGroups(consoleLog)
+    const io = bufferedIO()
+    const host = await startEnrollmentHost({
+      caDir: join(dir, 'ca'),
+      passphraseFile: join(dir, 'ca.pass'),
+      identity,
+      chain: await readCertificates(join(dir, 'admin.pem')),
+      listen: { host: '127.0.0.1', port: 0 },
+      io,
+      json: false,
+      refusals
+    })
+    try {
+      const port = Number(host.address.split(':')[1])
+      await Promise.all(Array.from({ length: 50 }, () => junkConnection(port)))
+      const deadline = Date.now() + 60_000
+      const counted = (): number => lines.reduce((n, l) => n + (l.count ?? 0), 0)
+      while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      await host.close()
+      refusals.close() // the summaries of the open windows
+      // one line in full, then one summary: the counts add up to the 50 connections
+      expect(io.stdout.filter((l) => l.startsWith('refused'))).toEqual([])
+      expect(lines.map((l) => l.event)).toEqual(['refused', 'refused-summary'])
+      expect(lines[0]?.msg).toMatch(/^refused 127\.0\.0\.1: enroll-failed/)
+      expect(counted()).toBe(50)
+    } finally {
+      await host.close()
     }
   })
 })

@@ -11,6 +11,7 @@ import { type DecisionLog, RefusalSummarizer } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
 import { CA_FILES, openCaDirectory, readCaDirectory } from '@peerguard/pki'
 import { type EnrollEvent, EnrollmentService, type TokenRecord, TokenStore } from '@peerguard/workspace'
+import type { RefusalGroups } from '../console-refusals.js'
 import { type CliIO, terminalJson } from '../io.js'
 import { passphraseOf, readCrls } from '../common.js'
 
@@ -77,6 +78,11 @@ export interface EnrollmentHostOptions {
   json: boolean
   /** The CA directory's token store (default: a TokenStore on caDir); tests pass one that counts reads. */
   tokens?: TokenStore
+  /**
+   * The console's refusal groups (`peerguard node`): a stranger's refusals are grouped per address
+   * there instead of one line each. Without it every outcome is a line of `io.out`.
+   */
+  refusals?: RefusalGroups
 }
 
 export interface EnrollmentHost {
@@ -93,7 +99,8 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
   const tokens = o.tokens ?? new TokenStore(o.caDir)
   const warn = (err: Error): void => io.err(`peerguard: warning: decision log: ${err.message}`)
   // a refusal before the joiner proved a token's secret is a stranger's: counted per address and
-  // window, so a flood of connections cannot grow the log (one entry each before). The first
+  // window, so a flood of connections cannot grow the log (one entry each before) nor, under
+  // `peerguard node`, the console (grouped with the other services' refusals). The first
   // refusal naming a filed token, per token and code, stays an entry (a used token tried again is
   // how the admin learns it was redeemed by someone else): bounded by the tokens the admin made.
   const strangers = log === undefined ? undefined : new RefusalSummarizer(log, { onError: (err) => warn(err as Error) })
@@ -120,10 +127,14 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     ...(o.days === undefined ? {} : { days: o.days }),
     onEvent: (e) => {
-      if (o.json) io.out(terminalJson({ event: e.outcome, ...e }, 0))
+      const full = inFull(e)
+      if (!full && o.refusals !== undefined) {
+        const addr = hostOf(e.address)
+        o.refusals.refused(`enroll\n${addr}`, { service: 'enroll', addr, group: addr, code: e.code, reason: e.reason })
+      } else if (o.json) io.out(terminalJson({ event: e.outcome, ...e }, 0))
       else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
       else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
-      if (strangers !== undefined && !inFull(e)) strangers.refused(hostOf(e.address), e.code)
+      if (strangers !== undefined && !full) strangers.refused(hostOf(e.address), e.code)
       else void log?.append(logRecord(e)).catch(warn)
     }
   })

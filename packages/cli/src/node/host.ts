@@ -348,6 +348,7 @@ export async function startNode(config: NodeConfig, io: CliIO, svc?: ServiceCons
                 )
             }),
         ...(log === undefined ? {} : { log }),
+        ...(svc === undefined ? {} : { refusals: svc.refusals }),
         io,
         json: false
       })
