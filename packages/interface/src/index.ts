@@ -33,6 +33,7 @@ export { silentLogger, systemClock } from './types.js'
 export { runConnectionCheck } from './connection-check.js'
 export { isDecisionSink, logPeer, recordOrRefuse } from './decision.js'
 export { isPolicyDecider } from './decider.js'
+export { policyPeerOf } from './policy-peer.js'
 export type { DecideRequest, PolicyDecider, PolicyPeer, RequestContext } from './decider.js'
 export type {
   ConnectionRecord,

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { AuthorizeResult } from '@peerguard/channel'
-import { logPeer } from '@peerguard/interface'
+import { logPeer, policyPeerOf } from '@peerguard/interface'
 import type { Decision, PeerguardError, PeerInfo, PolicyDecider } from '@peerguard/interface'
 import type { HostPort } from './address.js'
 import { connectTarget } from './connect-target.js'
@@ -10,12 +10,7 @@ import { encodeProxyV2, peerTlvs } from './proxy-protocol.js'
 /** The policy's answer for `peer` asking `action` on `resource` (a channel is always encrypted). */
 export function decideService(policy: PolicyDecider, peer: PeerInfo, action: string, resource: string): Decision {
   return policy.decide({
-    peer: {
-      peerId: peer.peerId,
-      ...(peer.name === undefined ? {} : { name: peer.name }),
-      groups: peer.groups,
-      ...(peer.address === undefined ? {} : { address: peer.address })
-    },
+    peer: policyPeerOf(peer),
     action,
     resource,
     context: { encrypted: true }

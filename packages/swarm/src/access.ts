@@ -6,6 +6,7 @@ import {
   type PeerInfo,
   logPeer,
   type PolicyDecider,
+  policyPeerOf,
   recordOrRefuse
 } from '@peerguard/interface'
 
@@ -39,12 +40,7 @@ export function decideSwarm(
   const ask = (resource: string): Decision => {
     try {
       return policy.decide({
-        peer: {
-          peerId: peer.peerId,
-          ...(peer.name === undefined ? {} : { name: peer.name }),
-          groups: peer.groups,
-          ...(peer.address === undefined ? {} : { address: peer.address })
-        },
+        peer: policyPeerOf(peer),
         action: verb,
         resource,
         context: { encrypted: true }
