@@ -52,13 +52,14 @@ const CORE_AS_YAML = FAILSAFE_SCHEMA.extend({ implicit: [nullType, boolType, int
 /**
  * Texts js-yaml could read differently from `yaml`: an anchor (`&a`), a tag (`!x`), a
  * directive line (`%YAML`), an explicit key (`? `), a flow collection or null-like key (also an empty
- * key inside a flow collection, `{:}`, which js-yaml reads as "null" and `yaml` as ""), or
+ * key inside a flow collection, `{:}`, which js-yaml reads as "null" and `yaml` as "", and a null-like
+ * entry without a value, `{null}` or `{a, ~}`), or
  * `__proto__`, or a `#` right after something other than blank space (YAML starts a comment only
  * after white space: `''#` is an error for `yaml` but a comment for js-yaml). False positives only
  * cost speed.
  */
 const DECLINED =
-  /(?:^|[\s[{,])[&!]|^%|^[ \t-]*\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,?-])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t,\]}]|$)|__proto__/m
+  /(?:^|[\s[{,])[&!]|^%|^[ \t-]*\?(?:[ \t]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,?-])(?:~|[Nn]ull|NULL)?[ \t]*:(?:[ \t,\]}]|$)|[{,]\s*(?:~|[Nn]ull|NULL)\s*[,}]|__proto__/m
 
 /** A `#` glued to what precedes it (not a comment in YAML; read differently by the two parsers). */
 const GLUED_HASH = /[^\s]#/
