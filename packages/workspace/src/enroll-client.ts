@@ -4,6 +4,7 @@
  * certificate under the root the token pins (before any secret leaves), then send the secret, the
  * CSR and the proof bound to this channel; verify what comes back.
  */
+import { createHash } from 'node:crypto'
 import { connect } from 'node:net'
 import { KnownPeers, secureOutbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
@@ -19,6 +20,7 @@ import {
 import { checkKeyPair, createCsr, createTrustStore, verifyPeerChain } from '@peerguard/pki'
 import { EnrollError } from './enroll-errors.js'
 import {
+  caProof,
   decodeChallenge,
   decodeResult,
   ENROLL_PROTOCOL,
@@ -151,7 +153,6 @@ async function enrollWith(
       if (!equalBytes(server.publicKey, channel.remotePeer.publicKey))
         throw new Error('the certificate names another key than the channel proved')
       caPeerId = server.peerId
-      onProven()
     } catch (err) {
       throw new EnrollError(
         'enroll-ca-mismatch',
@@ -161,6 +162,17 @@ async function enrollWith(
         }
       )
     }
+    // every member holds a certificate under the root: the CA node also proves it holds this
+    // token's record (the filed hash of the secret), on this channel, before the secret leaves
+    const hash = createHash('sha256').update(token.secret).digest()
+    const expected = caProof(hash, channel.handshakeHash, token.tokenId)
+    hash.fill(0)
+    if (challenge.caProof === undefined || !equalBytes(challenge.caProof, expected))
+      throw new EnrollError(
+        'enroll-token-mac',
+        `the enrollment server at ${host}:${port} does not hold this token: the token is wrong, or the server is not the CA node`
+      )
+    onProven()
     const csr = (await createCsr({ keyPair: identity, name: challenge.name })).der
     const proof = tokenProof(token.secret, channel.handshakeHash, token.tokenId, csr)
     channel.write(frame(encodeRequest({ secret: token.secret, csr, proof })))

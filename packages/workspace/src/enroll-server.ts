@@ -131,11 +131,10 @@ export class EnrollmentService {
       facts.name = record.name
       facts.groups = record.groups
       o.onToken?.(record)
-      channel.write(
-        frame(
-          encodeChallenge({ root: o.root, serverChain: o.chain, crl: await o.crl?.(), name: record.name, groups: record.groups })
-        )
-      )
+      // the proof that this is the CA node (holds the token's record), not any member under the root
+      const proof = await o.tokens.caProof(tokenId, channel.handshakeHash)
+      const challenge = { root: o.root, serverChain: o.chain, crl: await o.crl?.(), name: record.name, groups: record.groups }
+      channel.write(frame(encodeChallenge({ ...challenge, caProof: proof })))
       const request = decodeRequest(await reader.next('request', timeoutMs))
       const expected = tokenProof(request.secret, channel.handshakeHash, tokenId, request.csr)
       const secretOk = await o.tokens.secretMatches(tokenId, request.secret)

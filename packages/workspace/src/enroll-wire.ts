@@ -12,6 +12,7 @@ import { WireReader, WireWriter } from './wire.js'
 export const ENROLL_PROTOCOL = 'peerguard-enroll/1'
 const HELLO_MAGIC = Buffer.from('PGWE', 'latin1')
 const PROOF_LABEL = Buffer.from('peerguard-enroll-proof-v1\0', 'latin1')
+const CA_PROOF_LABEL = Buffer.from('peerguard-enroll-ca-proof-v1\0', 'latin1')
 /** Largest enrollment message, bytes: a result carries a chain, a CRL, a bundle and a policy. */
 export const MAX_ENROLL_MESSAGE = 8 * 1024 * 1024
 /**
@@ -159,7 +160,8 @@ function openAnswer(body: Uint8Array, what: string): WireReader {
 /**
  * CHALLENGE (CA → joiner): status 0 | root | the CA node's chain (leaf first) | the root's
  * current CRL (length (4) | DER, 0: none) | the name and groups the token binds
- * (nameLength (1) | name | groupCount (1) | per group: length (1) | UTF-8).
+ * (nameLength (1) | name | groupCount (1) | per group: length (1) | UTF-8) | caProof (32; see
+ * `caProof`). A challenge without caProof still parses; a joiner refuses it (`enroll-ca-mismatch`).
  */
 export interface Challenge {
   readonly root: Uint8Array
@@ -167,6 +169,8 @@ export interface Challenge {
   readonly crl: Uint8Array | undefined
   readonly name: string
   readonly groups: readonly string[]
+  /** The CA node's proof that it holds the token's record (every member has a certificate under the root). */
+  readonly caProof?: Uint8Array
 }
 
 function writeText(w: WireWriter, text: string): void {
@@ -189,6 +193,10 @@ export function encodeChallenge(c: Challenge): Uint8Array {
   writeText(w, c.name)
   w.u8(c.groups.length)
   for (const g of c.groups) writeText(w, g)
+  if (c.caProof !== undefined) {
+    if (c.caProof.length !== PROOF_LENGTH) throw malformed(`challenge: caProof must be ${PROOF_LENGTH} bytes`)
+    w.bytes(c.caProof)
+  }
   return w.finish()
 }
 
@@ -206,8 +214,9 @@ export function decodeChallenge(body: Uint8Array): Challenge {
   if (count > 32) throw malformed(`challenge: ${count} groups, at most 32`)
   const groups: string[] = []
   for (let i = 0; i < count; i++) groups.push(readText(r, `groups[${i}]`))
+  const caProof = r.remaining === 0 ? undefined : r.bytes(PROOF_LENGTH, 'caProof')
   r.end('challenge')
-  return { root, serverChain, crl, name, groups }
+  return { root, serverChain, crl, name, groups, ...(caProof === undefined ? {} : { caProof }) }
 }
 
 /** REQUEST (joiner → CA): secret (32) | csrLength (2) | CSR DER | proof (32). */
@@ -245,6 +254,17 @@ export function tokenProof(secret: Uint8Array, handshakeHash: Uint8Array, tokenI
       .update(createHash('sha256').update(csr).digest())
       .digest()
   )
+}
+
+/**
+ * The CA node's proof (in the challenge): HMAC-SHA256(key = SHA-256(secret), "peerguard-enroll-ca-
+ * proof-v1\0" || handshakeHash || tokenId). The CA node files SHA-256 of the secret, the joiner
+ * computes it from the secret: so only the holder of the token's record can answer, on this
+ * channel only — a member with a certificate under the root cannot pose as the CA node and
+ * collect the secret. Compare with `equalBytes` (constant time).
+ */
+export function caProof(secretSha256: Uint8Array, handshakeHash: Uint8Array, tokenId: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', secretSha256).update(CA_PROOF_LABEL).update(handshakeHash).update(tokenId).digest())
 }
 
 /** RESULT (CA → joiner): status 0 | chain (leaf first, root last) | bundle | policy (each length (4) | bytes, 0: none). */

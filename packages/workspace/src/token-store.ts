@@ -19,6 +19,7 @@ import {
   writeFileAtomic
 } from '@peerguard/interface'
 import { EnrollError } from './enroll-errors.js'
+import { caProof } from './enroll-wire.js'
 import { type EnrollToken, encodeToken, TOKEN_ID_LENGTH, TOKEN_SECRET_LENGTH } from './token.js'
 
 /** The token directory's name inside a CA directory. */
@@ -232,6 +233,18 @@ export class TokenStore {
     assertBytes('secret', secret, TOKEN_SECRET_LENGTH)
     const r = await this.#read(tokenId)
     return timingSafeEqual(sha256(secret), Buffer.from(r.secretSha256, 'hex'))
+  }
+
+  /** The CA node's proof for this channel (see `caProof`): keyed by the filed hash of the secret. */
+  async caProof(tokenId: Uint8Array, handshakeHash: Uint8Array): Promise<Uint8Array> {
+    assertBytes('handshakeHash', handshakeHash, 32)
+    const r = await this.#read(tokenId)
+    const key = Buffer.from(r.secretSha256, 'hex')
+    try {
+      return caProof(key, handshakeHash, tokenId)
+    } finally {
+      wipe(key)
+    }
   }
 
   /**
