@@ -5,6 +5,7 @@
  * `<bundle-dir>/publish.pgwb`, takes it and announces it; members fetch it within seconds) or
  * write it to a file (`--out`).
  */
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { openCaDirectory } from '@peerguard/pki'
@@ -31,6 +32,16 @@ async function nextVersion(dir: string | undefined): Promise<number> {
   const pending = await readLimited(join(dir, PUBLISH_FILE), 'bundle', MAX_BUNDLE_BYTES).catch(() => undefined)
   let newest = held === undefined ? 0 : parseBundle(held).version
   if (pending !== undefined) newest = Math.max(newest, parseBundle(new Uint8Array(pending)).version)
+  // one the node has claimed and is applying (`publish.pgwb.<random>.taking`) counts too
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(`${PUBLISH_FILE}.`) || !name.endsWith('.taking')) continue
+    try {
+      const taking = await readLimited(join(dir, name), 'bundle', MAX_BUNDLE_BYTES)
+      newest = Math.max(newest, parseBundle(new Uint8Array(taking)).version)
+    } catch {
+      // gone meanwhile (applied and removed), or damaged (the node refuses it)
+    }
+  }
   return newest + 1
 }
 

@@ -10,8 +10,8 @@
  * The admin's `peerguard workspace publish` drops a bundle into `<bundle-dir>/publish.pgwb`;
  * the node takes it from there (watched) like a bundle fetched from a peer.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyPair } from '@peerguard/identity'
 import { type DecisionSink, isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
@@ -94,13 +94,20 @@ export class NodeWorkspace {
     }
   }
 
-  /** Take a bundle left by `peerguard workspace publish`, if there is one. */
+  /**
+   * Take a bundle left by `peerguard workspace publish`, if there is one. The file is claimed
+   * (renamed) before it is read: a bundle the admin publishes while this one is applied is a new
+   * file, taken next — removing it by name afterwards deleted such a bundle unread.
+   */
   async takePublished(io: CliIO): Promise<void> {
-    const path = join(this.#dir, PUBLISH_FILE)
+    const published = join(this.#dir, PUBLISH_FILE)
+    const path = `${published}.${randomBytes(6).toString('hex')}.taking`
     let bytes: Uint8Array
     try {
+      await rename(published, path)
       bytes = new Uint8Array(await readFile(path))
     } catch {
+      await rm(path, { force: true })
       return
     }
     try {
@@ -108,7 +115,7 @@ export class NodeWorkspace {
       io.err(`peerguard: workspace: published bundle version ${b.version}`)
     } catch (err) {
       const code = isPeerguardError(err) ? err.code : 'internal'
-      io.err(`peerguard: warning: workspace: ${path} refused (${code}): ${(err as Error).message}`)
+      io.err(`peerguard: warning: workspace: ${published} refused (${code}): ${(err as Error).message}`)
     }
     await rm(path, { force: true })
   }
