@@ -56,6 +56,8 @@ interface Entry {
   address?: string
   allowed?: boolean
   resource?: string
+  reason?: string
+  peer?: { name?: string }
 }
 
 beforeAll(async () => {
@@ -154,6 +156,10 @@ describe('enrollment host: a stranger cannot flood the decision log', () => {
         ['allow', true],
         ['enroll-token-used', false]
       ])
+      // a stranger who named carol's token is not logged as carol; dave and carol, who proved it, are
+      const peerName = (e: Entry) => e.peer?.name
+      expect(enrollEntries.map(peerName)).toEqual([undefined, 'dave', 'carol', undefined])
+      expect(enrollEntries[0]?.reason).toMatch(/a token for carol, its secret not proved/)
       // the other 60 refusals: counted, one address, a handful of records
       expect(summaries.length).toBeGreaterThanOrEqual(1)
       expect(summaries.length).toBeLessThanOrEqual(3)

@@ -45,15 +45,18 @@ function hostOf(address: string | undefined): string {
 }
 
 function logRecord(e: EnrollEvent) {
+  // the token's name and groups are the peer's only once it proved the token's secret: a stranger
+  // who merely named the token ID is not logged as that member (the name goes to the reason)
+  const holder = e.outcome === 'enrolled' || e.proven === true
   return {
     kind: 'operation' as const,
     allowed: e.outcome === 'enrolled',
     code: e.outcome === 'enrolled' ? 'allow' : e.code,
-    reason: e.reason,
+    reason: holder || e.name === undefined ? e.reason : `${e.reason} (a token for ${e.name}, its secret not proved)`,
     peer: {
       ...(e.peerId === undefined ? {} : { peerId: e.peerId }),
-      ...(e.name === undefined ? {} : { name: e.name }),
-      ...(e.groups === undefined ? {} : { groups: e.groups }),
+      ...(e.name === undefined || !holder ? {} : { name: e.name }),
+      ...(e.groups === undefined || !holder ? {} : { groups: e.groups }),
       ...(e.address === undefined ? {} : { address: e.address })
     },
     action: 'write',
