@@ -8,13 +8,13 @@
  * node claims the file (rename) before reading it, so a bundle written later is a new file, taken
  * next; `workspace publish` counts the claimed one when it picks the next version.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { parseBundle, type Workspace } from '@peerguard/workspace'
 import { bufferedIO } from '../src/io.js'
-import { NodeWorkspace } from '../src/node/workspace-node.js'
+import { NodeWorkspace, PUBLISH_FILE } from '../src/node/workspace-node.js'
 import { runCli } from './run-cli.js'
 
 jest.setTimeout(60_000)
@@ -66,5 +66,23 @@ describe('the node takes every bundle published into its bundle dir', () => {
     expect(taken).toEqual([1, 2])
     expect(await readdir(bundleDir)).toEqual([]) // nothing left behind (the fake applies, stores nothing)
     expect(io.stderr.join('\n')).toMatch(/published bundle version 2/)
+  })
+  it('a bundle claimed by a node that stopped before applying it is taken at the next start', async () => {
+    await publish() // version 1 again: nothing was applied in this folder
+    const claimed = join(bundleDir, `${PUBLISH_FILE}.0123456789ab.taking`)
+    await rename(join(bundleDir, PUBLISH_FILE), claimed) // the node claimed it, then died
+    const taken: number[] = []
+    const workspace = {
+      async publish(bytes: Uint8Array) {
+        taken.push(parseBundle(bytes).version)
+        return { version: parseBundle(bytes).version }
+      },
+      async close() {}
+    } as unknown as Workspace
+    type Make = new (w: Workspace, watch: { ready: Promise<void>; close(): void }, dir: string) => NodeWorkspace
+    const node = new (NodeWorkspace as unknown as Make)(workspace, { ready: Promise.resolve(), close() {} }, bundleDir)
+    await node.takeLeftovers(bufferedIO())
+    expect(taken).toEqual([1])
+    expect(await readdir(bundleDir)).toEqual([])
   })
 })

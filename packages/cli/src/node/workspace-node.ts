@@ -11,7 +11,7 @@
  * the node takes it from there (watched) like a bundle fetched from a peer.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyPair } from '@peerguard/identity'
 import { type DecisionSink, isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
@@ -100,22 +100,29 @@ export class NodeWorkspace {
    * file, taken next — removing it by name afterwards deleted such a bundle unread.
    */
   async takePublished(io: CliIO): Promise<void> {
-    const published = join(this.#dir, PUBLISH_FILE)
-    const path = `${published}.${randomBytes(6).toString('hex')}.taking`
-    let bytes: Uint8Array
+    const path = `${join(this.#dir, PUBLISH_FILE)}.${randomBytes(6).toString('hex')}.taking`
     try {
-      await rename(published, path)
-      bytes = new Uint8Array(await readFile(path))
+      await rename(join(this.#dir, PUBLISH_FILE), path)
     } catch {
-      await rm(path, { force: true })
       return
     }
+    await this.#take(path, io)
+  }
+
+  /** At start: a bundle claimed by a node that stopped before it was applied is taken again. */
+  async takeLeftovers(io: CliIO): Promise<void> {
+    const names = await readdir(this.#dir).catch(() => [] as string[])
+    for (const name of names.filter((n) => n.startsWith(`${PUBLISH_FILE}.`) && n.endsWith('.taking')).sort())
+      await this.#take(join(this.#dir, name), io)
+  }
+
+  async #take(path: string, io: CliIO): Promise<void> {
     try {
-      const b = await this.workspace.publish(bytes)
+      const b = await this.workspace.publish(new Uint8Array(await readFile(path)))
       io.err(`peerguard: workspace: published bundle version ${b.version}`)
     } catch (err) {
       const code = isPeerguardError(err) ? err.code : 'internal'
-      io.err(`peerguard: warning: workspace: ${published} refused (${code}): ${(err as Error).message}`)
+      io.err(`peerguard: warning: workspace: ${join(this.#dir, PUBLISH_FILE)} refused (${code}): ${(err as Error).message}`)
     }
     await rm(path, { force: true })
   }
@@ -169,6 +176,7 @@ export async function startNodeWorkspace(o: NodeWorkspaceOptions): Promise<NodeW
   const watch = watchFiles({ paths: [join(c.bundleDir, PUBLISH_FILE)], onChange: () => void node?.takePublished(o.io) })
   await watch.ready
   node = new NodeWorkspace(workspace, watch, c.bundleDir)
+  await node.takeLeftovers(o.io)
   await node.takePublished(o.io)
   return node
 }
