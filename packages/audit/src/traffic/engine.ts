@@ -98,12 +98,18 @@ interface HostStats {
   firstFrame: number
 }
 
-class FlowReceiver implements StreamReceiver {
+/**
+ * One direction of a flow's TCP stream and the receiver of its reassembled bytes in one object:
+ * a data packet touches one object here, not a stream and a receiver.
+ */
+class FlowTcpStream extends TcpStream implements StreamReceiver {
   constructor(
     readonly engine: TrafficEngine,
     readonly flow: Flow,
     readonly dir: 0 | 1
-  ) {}
+  ) {
+    super()
+  }
   bytes(buf: Buffer, off: number, len: number, frame: number): void {
     this.engine.appData(this.flow, this.dir, buf, off, len, frame)
   }
@@ -281,18 +287,17 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
   }
 
   #tcp(f: Flow, dir: 0 | 1, d: PacketDecoder): void {
-    f.streams ??= [undefined, undefined]
-    let s = f.streams[dir]
+    let s = dir === 0 ? f.streamA : f.streamB
     if (s === undefined) {
-      s = new TcpStream()
-      f.streams[dir] = s
-      if (f.receivers === undefined) f.receivers = [new FlowReceiver(this, f, 0), new FlowReceiver(this, f, 1)]
+      s = new FlowTcpStream(this, f, dir)
+      if (dir === 0) f.streamA = s
+      else f.streamB = s
     }
     if (d.tcpFlags & TCP_SYN) s.syn(d.seq)
     if (d.payWireLen > 0) {
       // Data on a SYN (TCP Fast Open) starts one after the SYN's own sequence number.
       const seq = d.tcpFlags & TCP_SYN ? (d.seq + 1) >>> 0 : d.seq
-      s.segment(seq, d.buf, d.payOff, d.payLen, d.payWireLen, d.frame, f.receivers![dir])
+      s.segment(seq, d.buf, d.payOff, d.payLen, d.payWireLen, d.frame, s)
       if (s.delivered > this.flowByteBudget) {
         this.errors.add('flow-byte-budget-reached', d.frame)
         this.#stopInspecting(f)
@@ -345,9 +350,10 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
 
   #stopInspecting(f: Flow): void {
     f.inspect = false
-    f.streams?.[0]?.release()
-    f.streams?.[1]?.release()
-    f.streams = undefined
+    f.streamA?.release()
+    f.streamB?.release()
+    f.streamA = undefined
+    f.streamB = undefined
     f.firstChunk = undefined
   }
 
@@ -397,9 +403,9 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     if (f.finished) return
     f.finished = true
     this.#unlink(f)
-    if (f.inspect && f.receivers !== undefined) {
-      f.streams?.[0]?.flush(f.receivers[0])
-      f.streams?.[1]?.flush(f.receivers[1])
+    if (f.inspect) {
+      if (f.streamA !== undefined) f.streamA.flush(f.streamA)
+      if (f.streamB !== undefined) f.streamB.flush(f.streamB)
     }
     if (f.app === undefined && f.firstChunk !== undefined && f.proto === IPPROTO_TCP) {
       // A one-sided stream that never classified: let the generic scanner look at what we kept.

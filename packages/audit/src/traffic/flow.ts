@@ -19,6 +19,9 @@ export interface FlowApp {
   finish(): void
 }
 
+/** One direction's reassembly that receives its own in-order bytes. */
+export type FlowStream = TcpStream & StreamReceiver
+
 /** TCP flag bits (RFC 9293). */
 export const TCP_FIN = 0x01
 export const TCP_SYN = 0x02
@@ -34,9 +37,9 @@ export const TCP_ACK = 0x10
  * and summaries copy what they need.
  */
 export class Flow {
-  id = 0
+  // What every packet reads or writes comes first: V8 lays class fields out in declaration order,
+  // so these share the object's first cache lines (the table holds thousands of flows).
   proto = 0
-  hash = 0
   /** IPv4 address as a number, or a hash of the IPv6 address. */
   aNum = 0
   /** IPv6 text ('' for IPv4). */
@@ -47,37 +50,41 @@ export class Flow {
   bPort = 0
   /** Next flow in the same hash bucket. */
   chain: Flow | undefined
-  firstFrame = 0
   lastFrame = 0
-  start = 0
-  end = 0
   pktsAB = 0
   bytesAB = 0
-  pktsBA = 0
-  bytesBA = 0
   payloadAB = 0
-  payloadBA = 0
   /** OR of the TCP flags seen in each direction. */
   flagsAB = 0
+  pktsBA = 0
+  bytesBA = 0
+  payloadBA = 0
   flagsBA = 0
   /** Initial sequence numbers from SYNs, -1 before. */
   isnA = -1
   isnB = -1
   /** True when A opened the connection (SYN) or is taken for the client. */
   clientIsA = true
-  macA = ''
-  macB = ''
-  app: FlowApp | undefined
   /** Still handing payload to parsers. */
   inspect = true
+  /**
+   * Reassembly of A → B and B → A, each its own receiver; absent until that direction carries
+   * TCP payload (memory).
+   */
+  streamA: FlowStream | undefined
+  streamB: FlowStream | undefined
+  app: FlowApp | undefined
+  end = 0
+  id = 0
+  hash = 0
+  firstFrame = 0
+  start = 0
+  macA = ''
+  macB = ''
   /** The first payload seen, kept (≤ 2 KiB) so a late classifier can replay it. */
   firstChunk: Buffer | undefined
   firstChunkFromClient = true
   firstChunkFrame = 0
-  /** Reassembly state per direction; absent until the flow carries TCP payload (memory). */
-  streams: [TcpStream | undefined, TcpStream | undefined] | undefined
-  /** Per-direction receivers of reassembled bytes (bound to this object, kept across reuse). */
-  receivers: [StreamReceiver, StreamReceiver] | undefined
   finished = false
   /** Application protocol recognised (`smb`, `ftp`, …), '' until classified. */
   protocol = ''
@@ -153,7 +160,8 @@ export class Flow {
     this.firstChunk = undefined
     this.firstChunkFromClient = true
     this.firstChunkFrame = 0
-    this.streams = undefined
+    this.streamA = undefined
+    this.streamB = undefined
     this.finished = false
     this.protocol = ''
     this.encrypted = undefined
