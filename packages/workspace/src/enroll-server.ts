@@ -69,12 +69,23 @@ export interface EnrollmentServiceOptions {
   timeoutMs?: number
   /** Pending-handshake limits (per address, in all). Default: the channel's defaults (16, 128). */
   limiter?: HandshakeLimiter
+  /**
+   * Exchanges in progress after the handshake (a stranger's, until its token is proved): per
+   * remote address and in all. More are closed at once (`enroll-failed`). Default 16 (as the pending handshakes) and 256.
+   */
+  sessions?: { perAddress: number; total: number }
 }
+
+/** Enrollment exchanges in progress at once after the handshake, per remote address and in all (defaults). */
+export const MAX_ENROLL_SESSIONS_PER_ADDRESS = 16
+export const MAX_ENROLL_SESSIONS = 256
 
 /** Answers enrollment channels; `handle` never throws (every outcome goes to `onEvent`). */
 export class EnrollmentService {
   readonly #o: EnrollmentServiceOptions
   readonly #limiter: HandshakeLimiter
+  readonly #sessions = new Map<string, number>()
+  #sessionCount = 0
 
   constructor(options: EnrollmentServiceOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options: expected an object')
@@ -92,6 +103,12 @@ export class EnrollmentService {
     if (options.timeoutMs !== undefined) assertInteger('options.timeoutMs', options.timeoutMs, 1, 600_000)
     if (options.limiter !== undefined && !(options.limiter instanceof HandshakeLimiter))
       throw new InvalidArgumentError('options.limiter: expected a HandshakeLimiter')
+    if (options.sessions !== undefined) {
+      if (typeof options.sessions !== 'object' || options.sessions === null)
+        throw new InvalidArgumentError('options.sessions: expected { perAddress, total }')
+      assertInteger('options.sessions.perAddress', options.sessions.perAddress, 1, 1_000_000)
+      assertInteger('options.sessions.total', options.sessions.total, 1, 1_000_000)
+    }
     this.#o = { ...options, chain: [...options.chain] }
     this.#limiter = options.limiter ?? new HandshakeLimiter()
   }
@@ -119,6 +136,17 @@ export class EnrollmentService {
       refuse('enroll-failed', `the enrollment channel failed (${isPeerguardError(err) ? err.code : 'internal'})`)
       return
     }
+    // a stranger holds an exchange open until a deadline per message: bound how many it holds
+    const host = address === undefined ? 'unknown' : address.slice(0, address.lastIndexOf(':'))
+    const perAddress = o.sessions?.perAddress ?? MAX_ENROLL_SESSIONS_PER_ADDRESS
+    const held = this.#sessions.get(host) ?? 0
+    if (held >= perAddress || this.#sessionCount >= (o.sessions?.total ?? MAX_ENROLL_SESSIONS)) {
+      channel.destroy()
+      refuse('enroll-failed', `too many enrollments in progress (${held} from this address, ${this.#sessionCount} in all)`)
+      return
+    }
+    this.#sessions.set(host, held + 1)
+    this.#sessionCount++
     const peer = channel.remotePeer
     facts.peerId = peer.peerId
     const reader = new MessageReader(channel, MAX_JOINER_MESSAGE) // the joiner is not authenticated yet
@@ -184,6 +212,11 @@ export class EnrollmentService {
       const code: EnrollCode = err instanceof EnrollError ? (err.code as EnrollCode) : 'enroll-failed'
       if (!channel.destroyed) channel.end(frame(encodeRefusal(code)))
       refuse(code, err instanceof Error ? err.message : 'internal error')
+    } finally {
+      this.#sessionCount--
+      const left = (this.#sessions.get(host) ?? 1) - 1
+      if (left > 0) this.#sessions.set(host, left)
+      else this.#sessions.delete(host)
     }
   }
 }
