@@ -25,6 +25,8 @@ export class TcpStream {
   #next = 0
   #hasNext = false
   #pending: Segment[] = []
+  /** `#pending.length`: an in-order segment reads this field, not the array. */
+  #held = 0
   #pendingBytes = 0
   /** Bytes handed to the receiver so far. */
   delivered = 0
@@ -47,7 +49,7 @@ export class TcpStream {
     const d = (seq - this.#next) | 0
     if (d === 0) {
       this.#deliver(buf, off, len, wireLen, frame, rx)
-      if (this.#pending.length > 0) this.#drain(rx)
+      if (this.#held > 0) this.#drain(rx)
     } else if (d < 0) {
       const skip = -d
       if (skip >= wireLen) {
@@ -56,9 +58,9 @@ export class TcpStream {
       }
       // Overlap: the first `skip` bytes were delivered already; the rest is new.
       this.#deliver(buf, off + Math.min(skip, len), Math.max(0, len - skip), wireLen - skip, frame, rx)
-      if (this.#pending.length > 0) this.#drain(rx)
+      if (this.#held > 0) this.#drain(rx)
     } else {
-      if (this.#pending.length === 0 && len > MAX_PENDING_BYTES) {
+      if (this.#held === 0 && len > MAX_PENDING_BYTES) {
         this.gaps++
         rx.gap(d)
         this.#next = seq
@@ -76,6 +78,7 @@ export class TcpStream {
       this.#pending.push({ seq, data, frame })
       this.#pendingBytes += len
       if (wireLen > len) this.#pending.push({ seq: (seq + len) >>> 0, data: Buffer.alloc(0), frame: -(wireLen - len) })
+      this.#held = this.#pending.length
     }
   }
 
@@ -101,6 +104,7 @@ export class TcpStream {
         const wire = s.frame < 0 ? -s.frame : s.data.length
         if (d > 0) continue
         this.#pending.splice(i, 1)
+        this.#held = this.#pending.length
         this.#pendingBytes -= s.data.length
         const skip = -d
         if (skip < wire) {
@@ -135,6 +139,7 @@ export class TcpStream {
   /** Forget everything held (the flow stopped being inspected). */
   release(): void {
     this.#pending = []
+    this.#held = 0
     this.#pendingBytes = 0
   }
 }

@@ -68,7 +68,9 @@ export class BittorrentApp implements FlowApp {
   readonly #flow: Flow
   /** Set when the handshake followed an MSE/PE header that selected the plaintext method. */
   readonly #mse: { headerBytes: () => { client: number; server: number } } | undefined
-  readonly #dirs: [BtDirection, BtDirection]
+  /** Each direction in a field of its own (no array between the app and it on every packet). */
+  readonly #fromClient: BtDirection
+  readonly #fromServer: BtDirection
   readonly #infoHashes: string[] = []
   readonly #peerIds: string[] = []
   #pieces = 0
@@ -92,15 +94,16 @@ export class BittorrentApp implements FlowApp {
       this.#pieces++
       noteFrame(this.#pieceFrames, frame)
     }
-    this.#dirs = [new BtDirection(hs, piece), new BtDirection(hs, piece)]
+    this.#fromClient = new BtDirection(hs, piece)
+    this.#fromServer = new BtDirection(hs, piece)
   }
 
   data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
-    this.#dirs[fromClient ? 0 : 1].push(buf, off, len, frame)
+    ;(fromClient ? this.#fromClient : this.#fromServer).push(buf, off, len, frame)
   }
 
   gap(fromClient: boolean, bytes: number): void {
-    this.#dirs[fromClient ? 0 : 1].framer.gap(bytes)
+    ;(fromClient ? this.#fromClient : this.#fromServer).framer.gap(bytes)
   }
 
   finish(): void {
