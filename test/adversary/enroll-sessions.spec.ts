@@ -113,4 +113,13 @@ describe('enrollment exchanges in progress per address', () => {
     const got = await rawJoin(port, me, parseToken(made.token), async () => (await createCsr({ keyPair: me, name: 'carol' })).der)
     expect(got).toBe('ok')
   }, 60_000)
+  it('refuses session limits that are not positive integers, with exact messages', () => {
+    const admin = pki.peers.admin as TestPeer
+    const base = { ca: pki.ca, root: pki.ca.certificate, tokens, identity: admin.identity, chain: admin.chain }
+    expect(() => new EnrollmentService({ ...base, sessions: { perAddress: 0, total: 1 } })).toThrow('options.sessions.perAddress')
+    expect(() => new EnrollmentService({ ...base, sessions: { perAddress: 1, total: 1.5 } })).toThrow('options.sessions.total')
+    expect(() => new EnrollmentService({ ...base, sessions: null as unknown as { perAddress: number; total: number } })).toThrow(
+      'options.sessions: expected { perAddress, total }'
+    )
+  })
 })
