@@ -35,6 +35,7 @@ export type { CaDatabase, CaRecord, CaStore, FileCaStoreOptions, RevocationReaso
 export { createTrustStore, TrustStore } from './trust-store.js'
 export { loadTrustStore } from './trust-directory.js'
 export type { CrlInput, LoadTrustStoreOptions, TrustReloadResult, TrustStoreOptions } from './trust-store.js'
+export { compareCrls, sameCrlIssuer } from './crl-set.js'
 export type { CrlStatus, CrlWarning, CrlWarningOptions } from './crl-set.js'
 export { fetchCrl } from './crl-fetch.js'
 export type { FetchCrlOptions } from './crl-fetch.js'

@@ -15,7 +15,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KeyPair } from '@peerguard/identity'
 import { type DecisionSink, isPeerguardError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
-import { parseCrl, pemEncode } from '@peerguard/pki'
+import { compareCrls, parseCrl, pemEncode, sameCrlIssuer } from '@peerguard/pki'
 import { type AnnouncedService, type Bundle, Workspace, type WorkspacePeer } from '@peerguard/workspace'
 import { type FileWatch, watchFiles } from '../file-watch.js'
 import type { CliIO } from '../io.js'
@@ -54,7 +54,13 @@ async function applyToNode(o: NodeWorkspaceOptions, bundle: Bundle): Promise<voi
     const crlPath = o.crl[0]
     if (crlPath === undefined)
       throw new PeerguardError('workspace-bundle-content', "the node config names no `crl:` file to hold the bundle's CRLs")
-    await writeFileAtomic(crlPath, bundle.crls.map((d) => pemEncode(d, 'X509 CRL')).join(''), { mode: 0o644 })
+    // never write a CRL older than the one in force for its CA: the stored bundle is applied again
+    // at every start, and a newer CRL installed since (by hand, fetched) must outlive the restart
+    const crls = bundle.crls.map((der) => {
+      const want = parseCrl(der)
+      return o.live.trust.crls.find((c) => sameCrlIssuer(c, want) && compareCrls(c, want) > 0)?.der ?? der
+    })
+    await writeFileAtomic(crlPath, crls.map((d) => pemEncode(d, 'X509 CRL')).join(''), { mode: 0o644 })
   }
   const policy = o.config.applyPolicy ? bundle.policy : undefined
   if (policy !== undefined) await writeFileAtomic(o.policy, policy, { mode: 0o644 })
