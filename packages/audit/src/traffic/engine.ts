@@ -195,7 +195,8 @@ export class TrafficEngine implements DecodedPacketHandler, AuditContext {
     const dNum = v4 ? d.dst4 : strHash(d.dst6)
     const sp = d.srcPort
     const dp = d.dstPort
-    const h = (mix(sNum, sp) + mix(dNum, dp) + proto) | 0
+    // 30 bits: a small integer (Smi) key, which the Map neither boxes nor compares through a pointer.
+    const h = (mix(sNum, sp) + mix(dNum, dp) + proto) & 0x3fffffff
     let f = this.#buckets.get(h)
     let dir = 0
     while (f !== undefined) {
