@@ -97,7 +97,8 @@ describe('a peer of another root in the trust store is not a member of the works
         seen(alice, bobId)?.state === 'member' &&
         (seen(alice, malloryId)?.state === 'member' || aliceProbedMallory) &&
         (mallory.bundleVersion === 1 || serviceRefusedMallory()),
-      'bob in, and alice has met mallory both ways'
+      'bob in, and alice has met mallory both ways',
+      50_000
     )
 
     // listed: bob is a member with his services; mallory is not, and what she offers is not passed on
