@@ -163,6 +163,12 @@ export class UnknownStreamApp implements FlowApp {
   /** The BitTorrent parser, once a plaintext handshake followed an MSE header. */
   #bt: BittorrentApp | undefined
   readonly #btActive: [boolean, boolean] = [false, false]
+  /**
+   * A direction with nothing left to look for (NTLM scan and MSE search over, no BitTorrent): its
+   * further bytes change nothing, so a packet of it returns at once.
+   */
+  #clientQuiet = false
+  #serverQuiet = false
 
   constructor(ctx: AuditContext, flow: Flow) {
     this.#ctx = ctx
@@ -170,6 +176,7 @@ export class UnknownStreamApp implements FlowApp {
   }
 
   data(fromClient: boolean, buf: Buffer, off: number, len: number, frame: number): void {
+    if (fromClient ? this.#clientQuiet : this.#serverQuiet) return
     const d = fromClient ? 0 : 1
     if (this.#btActive[d]) {
       this.#bt!.data(fromClient, buf, off, len, frame)
@@ -195,6 +202,13 @@ export class UnknownStreamApp implements FlowApp {
     }
     const s = this.#scan[d]
     if (s.seen < UNKNOWN_SCAN_BYTES) s.push(buf, off, len, frame)
+    else if (!follower.searching) {
+      // Both searches are over for good (each only ever stops) and the BitTorrent parser was not
+      // started for this direction: nothing a later packet of it brings is looked at, and `done`
+      // below changes only with the other direction's packets.
+      if (fromClient) this.#clientQuiet = true
+      else this.#serverQuiet = true
+    }
     if (this.#bt === undefined && this.#scan[0].seen >= UNKNOWN_SCAN_BYTES && this.#scan[1].seen >= UNKNOWN_SCAN_BYTES)
       this.done = true
   }
