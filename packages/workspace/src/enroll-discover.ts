@@ -18,6 +18,14 @@ import { WORKSPACE_ID_LENGTH } from './workspace-id.js'
 /** The enrollment service's default TCP port (the node's `enrollment: listen:` default). */
 export const DEFAULT_ENROLL_PORT = 47180
 
+/**
+ * Distinct senders probed at most, and probes at once. Announcement headers are clear and their
+ * source addresses can be forged, so a stranger could otherwise make a joiner connect to any
+ * number of LAN addresses; beyond the cap, discovery ends with a hint to name the CA node.
+ */
+export const MAX_DISCOVERY_CANDIDATES = 64
+const MAX_PROBES_AT_ONCE = 8
+
 export interface DiscoverOptions {
   rootFingerprint: Uint8Array
   /** The workspace's multicast group (the members' `workspace: multicast:`). */
@@ -63,6 +71,7 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
   const check = options.check ?? (async () => true)
   const workspaceId = options.rootFingerprint.subarray(0, WORKSPACE_ID_LENGTH)
   const tried = new Set<string>()
+  let probing = 0
   let udp: Socket | undefined
   let done = false
   return new Promise<{ host: string; port: number }>((resolve, reject) => {
@@ -77,7 +86,11 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
     const timer = setTimeout(
       () =>
         finish(
-          new EnrollError('enroll-failed', `no CA node of this workspace answered on port ${port} within ${options.timeoutMs} ms`)
+          new EnrollError(
+            'enroll-failed',
+            `no CA node of this workspace answered on port ${port} within ${options.timeoutMs} ms` +
+              (tried.size === 0 ? '' : ` (${tried.size} announcing address${tried.size === 1 ? '' : 'es'} tried)`)
+          )
         ),
       options.timeoutMs
     )
@@ -89,10 +102,23 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
         return // not an announcement: ignored
       }
       if (!equalBytes(id, workspaceId) || tried.has(rinfo.address)) return
+      // busy: not marked as tried, so the sender's next announcement is probed
+      if (probing >= MAX_PROBES_AT_ONCE) return
+      if (tried.size >= MAX_DISCOVERY_CANDIDATES) {
+        finish(
+          new EnrollError(
+            'enroll-failed',
+            `discovery: more than ${MAX_DISCOVERY_CANDIDATES} addresses announce this workspace and none is the CA node; name it with --ca HOST:PORT`
+          )
+        )
+        return
+      }
       tried.add(rinfo.address)
+      probing++
       const candidate = { host: rinfo.address, port }
       void reachable(rinfo.address, port, Math.min(3000, options.timeoutMs))
         .then((ok) => ok && !done && check(candidate))
+        .finally(() => probing--)
         .then(
           (ok) => {
             if (ok) finish(undefined, candidate)

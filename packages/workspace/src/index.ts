@@ -18,7 +18,7 @@ export {
 export { type Bundle, type BundleContent, MAX_BUNDLE_BYTES, parseBundle, signBundle, verifyBundle } from './bundle.js'
 export { BUNDLE_FILE, readBundleFile } from './bundle-file.js'
 export { type Enrolled, enroll, fromUnprovenServer, parseHostPort } from './enroll-client.js'
-export { DEFAULT_ENROLL_PORT, type DiscoverOptions, discoverEnrollment } from './enroll-discover.js'
+export { DEFAULT_ENROLL_PORT, type DiscoverOptions, discoverEnrollment, MAX_DISCOVERY_CANDIDATES } from './enroll-discover.js'
 export { type EnrollCode, EnrollError, isEnrollCode } from './enroll-errors.js'
 export { type EnrollEvent, EnrollmentService, type EnrollmentServiceOptions } from './enroll-server.js'
 export { ENROLL_PROTOCOL } from './enroll-wire.js'
