@@ -27,6 +27,8 @@ import { bufferedIO } from '../../packages/cli/src/io.js'
 import { type EnrollmentHost, startEnrollmentHost } from '../../packages/cli/src/node/enrollment-node.js'
 import { type CliRun, runCli } from '../../packages/cli/test/run-cli.js'
 import { rawJoin } from '../../packages/workspace/test/enroll-helpers.js'
+import { BIN, ensureCliBuilt } from '../../packages/cli/test/built-cli.js'
+import { spawnAndWait } from '@peerguard/test-utils'
 
 jest.setTimeout(180_000)
 
@@ -174,6 +176,37 @@ describe('enrollment host: a stranger cannot flood the decision log', () => {
       }
     }
   })
+  it('`ca serve-enrollment` groups a stranger flood on stdout too: one line in full, then a summary', async () => {
+    ensureCliBuilt()
+    const s = await spawnAndWait(
+      process.execPath,
+      [BIN, 'ca', 'serve-enrollment', '--ca', 'ca', '--passphrase-file', 'ca.pass', '--identity', 'admin.key'].concat([
+        '--cert',
+        'admin.pem',
+        '--listen',
+        '127.0.0.1:0',
+        '--json'
+      ]),
+      { cwd: dir, readyLine: /"event":"listening","address":"127\.0\.0\.1:(\d+)"/ }
+    )
+    try {
+      const port = Number(s.match[1])
+      await Promise.all(Array.from({ length: 50 }, () => junkConnection(port)))
+    } finally {
+      expect(await s.stop('SIGTERM')).toBe(0)
+    }
+    const lines = s
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; count?: number; code?: string })
+    const refusalLines = lines.filter((l) => l.event.startsWith('refused'))
+    // the first in full, then summaries (one per window): the counts add up to the 50 connections
+    expect(refusalLines[0]).toMatchObject({ event: 'refused', code: 'enroll-failed' })
+    expect(refusalLines.length).toBeLessThanOrEqual(3)
+    expect(1 + refusalLines.slice(1).reduce((n, l) => n + (l.count ?? 0), 0)).toBe(50)
+  })
+
   it('under `peerguard node` the console groups a stranger flood per address (a line per connection before)', async () => {
     const identity = await readKey(join(dir, 'admin.key'), undefined)
     const lines: Array<{ event: string; count?: number; msg: string }> = []

@@ -9,6 +9,8 @@ import { InvalidArgumentError } from '@peerguard/interface'
 import { MAX_BUNDLE_BYTES, parseHostPort, rootFingerprintOf, TokenStore } from '@peerguard/workspace'
 import { type CliIO, terminalJson } from '../io.js'
 import { collect, parseDuration, parseListen, readCertificates, readKey, readLimited, wantsJson } from '../common.js'
+import { ConsoleLog } from '../console-log.js'
+import { RefusalGroups } from '../console-refusals.js'
 import { caRootOf, type EnrollmentHost, startEnrollmentHost } from '../node/enrollment-node.js'
 import { untilStopSignal } from '../stop-signal.js'
 
@@ -110,6 +112,8 @@ Example:
         const { policy, bundle } = opts
         const log: DecisionLog | undefined =
           opts.log === undefined ? undefined : await openDecisionLog({ path: opts.log, identity })
+        // a stranger's refusals: one line in full per address, then summaries (as under `peerguard node`)
+        const refusals = new RefusalGroups(new ConsoleLog({ write: (l) => io.out(l), format: json ? 'json' : 'text' }))
         let host: EnrollmentHost
         try {
           host = await startEnrollmentHost({
@@ -125,9 +129,11 @@ Example:
             ...(days === undefined ? {} : { days }),
             ...(log === undefined ? {} : { log }),
             io,
-            json
+            json,
+            refusals
           })
         } catch (err) {
+          refusals.close()
           await log?.close()
           throw err
         }
@@ -135,6 +141,7 @@ Example:
         else io.out(`enrollment service on ${host.address} (CA ${opts.ca})`)
         await untilStopSignal()
         await host.close()
+        refusals.close()
         await log?.close()
       }
     )
