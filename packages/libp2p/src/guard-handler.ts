@@ -6,6 +6,7 @@ import {
   isPolicyDecider,
   type PeerInfo,
   type PolicyDecider,
+  logPeer,
   recordOrRefuse
 } from '@peerguard/interface'
 import { Libp2pProtocolDeniedError } from './errors.js'
@@ -135,16 +136,7 @@ export function guardHandler<H extends (...args: never[]) => unknown>(
         allowed,
         code,
         reason: reason.slice(0, 4096),
-        ...(peer === undefined
-          ? {}
-          : {
-              peer: {
-                peerId: peer.peerId,
-                ...(peer.name === undefined ? {} : { name: peer.name }),
-                groups: [...peer.groups],
-                ...(peer.address === undefined ? {} : { address: peer.address })
-              }
-            }),
+        ...(peer === undefined ? {} : { peer: logPeer(peer) }),
         action,
         verb: 'open-stream',
         resource: resource.slice(0, 4096),
