@@ -8,6 +8,8 @@ export const MAX_NAME_BYTES = 255
 export const TEMP_PREFIX = '.pgtmp-'
 
 const CONTROL = /[\u0000-\u001f\u007f]/
+/** A lone UTF-16 surrogate (in `u` mode a well-formed pair is one code point, outside this range). */
+const LONE_SURROGATE = /[\ud800-\udfff]/u
 
 /**
  * Check a share path (SPEC.md §5) without touching the disk and return its names.
@@ -18,6 +20,9 @@ export function parseSharePath(path: unknown, name = 'path'): string[] {
     throw new PathRefusedError('invalid-argument', `${name}: expected string, got ${path === null ? 'null' : typeof path}`)
   if (path.includes('\0')) throw new PathRefusedError('share-path-invalid', `${name}: contains a NUL byte`)
   if (CONTROL.test(path)) throw new PathRefusedError('share-path-invalid', `${name}: contains a control character`)
+  // the filesystem gets U+FFFD for a lone surrogate: the policy would judge another name than the one opened
+  if (LONE_SURROGATE.test(path))
+    throw new PathRefusedError('share-path-invalid', `${name}: not well-formed Unicode (a lone surrogate)`)
   if (path.includes('\\')) throw new PathRefusedError('share-path-invalid', `${name}: contains a backslash (use /)`)
   if (Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES)
     throw new PathRefusedError('share-path-too-long', `${name}: longer than ${MAX_PATH_BYTES} bytes`)
