@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
+import { LogFileChangedError } from './errors.js'
 
 /**
  * The file operations the decision log needs: `node:fs/promises` FileHandle fits. Tests wrap a real
@@ -9,6 +10,8 @@ export interface LogFileHandle {
   datasync(): Promise<void>
   truncate(length: number): Promise<void>
   close(): Promise<void>
+  /** `fstat`: when present, each append first checks the file is still the one at the path, and only ours. */
+  stat?(): Promise<{ dev: number; ino: number; size: number }>
 }
 
 /** Opens the log for appending (`O_APPEND`, mode 0600). */
@@ -21,16 +24,41 @@ export const openForAppend: LogFileOpener = (path) => open(path, 'a', 0o600)
  * (looping over short writes) and, when asked, syncs it; if anything fails, the file is cut back to
  * its length before the call and the error is thrown — a fragment is never left for the next append
  * to follow. If even the cut fails, the next append repeats it before writing anything.
+ *
+ * Given the file's `path`, every append first checks that the path still names the file it holds
+ * and that nobody else changed its length; after writing, that the file grew by exactly what it
+ * wrote. Otherwise (renamed, deleted, replaced, a second writer) it throws LogFileChangedError and
+ * refuses every later append: nothing is written where the path no longer leads, nor after (or
+ * cut back over) another writer's bytes.
  */
 export class AppendFile {
   #handle: LogFileHandle | undefined
   #size: number
   #dirty = false
+  #path: string | undefined
+  #changed: LogFileChangedError | undefined
 
-  /** `size`: the current length of the file, all of it whole entries. */
-  constructor(handle: LogFileHandle, size: number) {
+  /** `size`: the current length of the file, all of it whole entries; `path`: where it must stay. */
+  constructor(handle: LogFileHandle, size: number, path?: string) {
     this.#handle = handle
     this.#size = size
+    this.#path = path
+  }
+
+  /** Throws (and stays failed) when the file is no longer ours alone at its path, or not `size` long. */
+  async #checkOurs(handle: LogFileHandle, size: number, when: string): Promise<void> {
+    if (this.#changed !== undefined) throw this.#changed
+    if (this.#path === undefined || handle.stat === undefined) return
+    const [mine, there] = await Promise.all([handle.stat(), stat(this.#path).catch(() => undefined)])
+    let why: string | undefined
+    if (there === undefined) why = 'was removed or renamed away'
+    else if (there.dev !== mine.dev || there.ino !== mine.ino) why = 'was replaced by another file'
+    else if (mine.size !== size) why = `is ${mine.size} bytes ${when}, not ${size}: another process wrote to it`
+    if (why === undefined) return
+    this.#changed = new LogFileChangedError(
+      `${this.#path}: the decision log file ${why}; the operation is refused, and so is every other until the node restarts (it re-opens and re-verifies the log)`
+    )
+    throw this.#changed
   }
 
   /** Length of the file in bytes (whole appends only). */
@@ -41,6 +69,7 @@ export class AppendFile {
   async append(data: Uint8Array, sync: boolean): Promise<void> {
     const handle = this.#handle
     if (handle === undefined) throw Object.assign(new Error('the file is closed'), { code: 'EBADF' })
+    await this.#checkOurs(handle, this.#size, 'before this write')
     if (this.#dirty) {
       await handle.truncate(this.#size)
       this.#dirty = false
@@ -52,8 +81,11 @@ export class AppendFile {
         if (!(bytesWritten > 0)) throw Object.assign(new Error('write made no progress'), { code: 'EIO' })
         written += bytesWritten
       }
+      // another writer between our check and our write: our bytes are not ours alone to cut back
+      await this.#checkOurs(handle, this.#size + data.length, 'after this write')
       if (sync) await handle.datasync()
     } catch (err) {
+      if (err instanceof LogFileChangedError) throw err
       // Cut back to the last whole append, even after a complete write whose sync failed: the
       // caller is told the append failed, so the bytes must not stay (nor be followed by others).
       this.#dirty = true

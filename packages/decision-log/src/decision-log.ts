@@ -2,7 +2,7 @@ import { peerIdFromPublicKey, sign, type KeyPair } from '@peerguard/identity'
 import { type Clock, InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import type { AppendFile } from './append-file.js'
 import { checkpointMessage, entryMacKey, LOG_FORMAT_VERSION, MAX_LINE_BYTES, sealEntry } from './entry.js'
-import { LogWriteError } from './errors.js'
+import { LogFileChangedError, LogWriteError } from './errors.js'
 import { formatHead, type SignedHead, signHead } from './head.js'
 import { checkRecord, type DecisionRecord } from './records.js'
 
@@ -291,10 +291,13 @@ export class DecisionLog {
     this.#mem = { ...this.#disk }
     const errno = (err as NodeJS.ErrnoException).code
     const why = errno === 'ENOSPC' ? 'ENOSPC: no space left on device' : (errno ?? (err as Error).message)
-    const e = new LogWriteError(
-      `${this.path}: the decision log cannot be written (${why}); the operation is refused, and the log resumes once it can be written`,
-      { cause: err }
-    )
+    const e =
+      err instanceof LogFileChangedError
+        ? err // the file is not ours to extend any more: no resuming by itself
+        : new LogWriteError(
+            `${this.path}: the decision log cannot be written (${why}); the operation is refused, and the log resumes once it can be written`,
+            { cause: err }
+          )
     for (const p of [...batch, ...queued]) p.reject(e)
   }
 }

@@ -25,3 +25,16 @@ export class LogWriteError extends PeerguardError {
     super('log-unavailable', message, options)
   }
 }
+
+/**
+ * The log file is no longer the one this writer opened and extends: renamed away, deleted or
+ * replaced at its path, or written by another process (a second writer on the same log). Nothing
+ * more is written — neither into an inode the path no longer names nor after another writer's
+ * entries — and every later append is refused: the node refuses its operations until it restarts
+ * and re-opens (and re-verifies) the log.
+ */
+export class LogFileChangedError extends PeerguardError {
+  constructor(message = 'the decision log file changed under its writer; operation refused', options?: PeerguardErrorOptions) {
+    super('log-file-changed', message, options)
+  }
+}

@@ -125,7 +125,7 @@ export async function openDecisionLog(options: DecisionLogOptions): Promise<Deci
   }
   const log = new DecisionLog(
     { ...options, checkpointEvery: every, checkpointIntervalMs: interval, sync, clock: options.clock ?? systemClock },
-    { file: new AppendFile(handle, size), chain }
+    { file: new AppendFile(handle, size, path), chain }
   )
   for (const p of swept) log.notes.push(`removed ${p}, a temporary head file left by a killed writer`)
   if (torn !== undefined) {

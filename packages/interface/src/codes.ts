@@ -274,6 +274,9 @@ export const CODES = {
   ),
   'log-unavailable': code('the decision log cannot be written (disk full, I/O error); operations are refused until it can'),
   'log-folder-missing': code('the folder of the decision log does not exist (create it, or choose another log path)'),
+  'log-file-changed': code(
+    'the decision log file was replaced, removed or written by another process while open; operations are refused until the node restarts'
+  ),
   'log-refusal-summary': code(
     'connections refused before authentication, counted per address and time window (one decision-log entry per window)',
     EXIT_CODES.FINDING
