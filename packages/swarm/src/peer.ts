@@ -458,11 +458,28 @@ export class SwarmPeer {
     onLogged?: (seq: number) => void
   ): Promise<{ code: string; reason: string } | undefined> {
     const m = store.manifest
+    const epoch = this.#recheckEpoch
     const decision = decideSwarm(this.#o.policy, peer, verb, m)
     const record = decisionRecord(peer, verb, `swarm:${m.name}`, decision)
     const written = await appendDecision(this.#o.log, { ...record, verb: verb === 'get' ? 'fetch' : 'seed' })
     const seq = (written as { seq?: unknown } | undefined)?.seq
     if (typeof seq === 'number') onLogged?.(seq)
+    if (decision.allowed && epoch !== this.#recheckEpoch) {
+      // a reload while the entry was written: recheck() skipped this connection (no swarm yet), so
+      // decide again now, in the turn that admits it (trust and policy in force)
+      const check = this.#o.connectionCheck
+      const again = check === undefined ? undefined : runConnectionCheck(check, peer)
+      const now = again === undefined ? decideSwarm(this.#o.policy, peer, verb, m) : undefined
+      const refusal =
+        again ??
+        (now === undefined || now.allowed
+          ? undefined
+          : { code: now.code, reason: `${verb === 'get' ? 'fetch' : 'seed'} swarm:${m.name}: ${now.reason}` })
+      if (refusal !== undefined) {
+        await this.#logDropped(peer, refusal)
+        return refusal
+      }
+    }
     if (decision.allowed) return undefined
     const err = new SwarmDeniedError(`${verb === 'get' ? 'fetch' : 'seed'} swarm:${m.name}: ${decision.reason}`)
     return { code: err.code, reason: err.message }
