@@ -1,4 +1,5 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import { describeValue } from '@peerguard/interface'
 
 /**
  * The on-disk form of one decision-log entry (see packages/audit/README.md, "Decision log").
@@ -23,6 +24,17 @@ export const ENTRY_MAC_INFO = 'peerguard decision log entry mac v1'
 export const MAX_LINE_BYTES = 64 * 1024
 
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/
+
+/**
+ * A field of a log line or head file in a message: a safe integer as it is, anything else by its
+ * type. The file is whoever wrote it's text: a string may hold terminal controls, U+2028 or 60 KB,
+ * and the message reaches `audit log verify`, `log show` and the node's console.
+ */
+export function describeField(value: unknown): string {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
+  if (typeof value === 'string') return `a string of ${value.length} characters`
+  return describeValue(value)
+}
 
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')

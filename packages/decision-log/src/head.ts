@@ -1,6 +1,6 @@
 import { peerIdFromString, sign, verify as verifySignature, type KeyPair } from '@peerguard/identity'
 import type { PeerguardCode } from '@peerguard/interface'
-import { GENESIS_HASH, headMessage } from './entry.js'
+import { describeField, GENESIS_HASH, headMessage } from './entry.js'
 
 /**
  * A signed head: "this log holds at least `entries` entries, and entry `entries - 1` has hash
@@ -56,7 +56,7 @@ export function parseHead(text: string): ParsedHead {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('not a JSON object')
   const h = raw as Record<string, unknown>
   if (h.sig === undefined) return bad('unsigned (written by an older peerguard, or forged): it cannot vouch for the log')
-  if (h.v !== 1) return bad(`unsupported version ${JSON.stringify(h.v)}`)
+  if (h.v !== 1) return bad(`unsupported version ${describeField(h.v)}`)
   if (typeof h.entries !== 'number' || !Number.isSafeInteger(h.entries) || h.entries < 0) return bad('no valid "entries"')
   if (typeof h.hash !== 'string' || !/^[0-9a-f]{64}$/.test(h.hash)) return bad('no valid "hash"')
   if (h.entries === 0 && h.hash !== GENESIS_HASH) return bad('an empty head must name the genesis hash')

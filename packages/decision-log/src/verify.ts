@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { peerIdFromPublicKey, peerIdFromString, verify as verifySignature } from '@peerguard/identity'
 import { assertString, InvalidArgumentError, PeerguardError, type PeerguardCode } from '@peerguard/interface'
-import { checkpointMessage, GENESIS_HASH, LOG_FORMAT_VERSION, MAX_LINE_BYTES, openEntry } from './entry.js'
+import { checkpointMessage, describeField, GENESIS_HASH, LOG_FORMAT_VERSION, MAX_LINE_BYTES, openEntry } from './entry.js'
 import { parseHead } from './head.js'
 
 export interface LogVerifyOptions {
@@ -131,13 +131,13 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
     }
     const f = opened.fields
     if (f.v !== LOG_FORMAT_VERSION) {
-      firstBad = bad('log-entry-malformed', `unsupported format version ${JSON.stringify(f.v)}`)
+      firstBad = bad('log-entry-malformed', `unsupported format version ${describeField(f.v)}`)
       break
     }
     if (f.seq !== entries) {
       firstBad = bad(
         'log-sequence-broken',
-        `sequence number ${JSON.stringify(f.seq)}, expected ${entries} (an entry was deleted, inserted or moved)`
+        `sequence number ${describeField(f.seq)}, expected ${entries} (an entry was deleted, inserted or moved)`
       )
       break
     }
@@ -246,7 +246,7 @@ function checkCheckpoint(
   if (f.count !== count || f.head !== head) {
     return {
       code: 'log-checkpoint-invalid',
-      message: `checkpoint names count ${JSON.stringify(f.count)}, expected ${count}, or a wrong head hash`
+      message: `checkpoint names count ${describeField(f.count)}, expected ${count}, or a wrong head hash`
     }
   }
   if (typeof f.signer !== 'string' || typeof f.sig !== 'string')
