@@ -54,7 +54,7 @@ export interface ParsedCertificate {
   readonly authorityKeyId: string | undefined
   /** URIs of the CRL distribution points (RFC 5280 §4.2.1.13), full-name points only; [] when absent. */
   readonly crlDistributionPoints: readonly string[]
-  /** Critical extensions this parser does not implement (dotted OIDs): the verifier refuses them. */
+  /** Critical extensions this parser does not implement, and nameConstraints however marked (dotted OIDs): the verifier refuses them. */
   readonly unknownCritical: readonly string[]
 }
 
@@ -209,7 +209,9 @@ function parseCertificateDer(der: Uint8Array): ParsedCertificate {
           crlDistributionPoints = readDistributionPoints(der, value)
           break
         default:
-          if (critical) unknownCritical.push(oidToString(contents(der, oidTlv)))
+          // nameConstraints limits every certificate below its CA; a verifier that does not enforce
+          // it must refuse it even when a CA marked it non-critical (OpenSSL enforces it either way).
+          if (critical || oid === OID.nameConstraints) unknownCritical.push(oidToString(contents(der, oidTlv)))
           continue
       }
       if (!CRITICAL_OK.has(oid) && critical) unknownCritical.push(oidToString(contents(der, oidTlv)))

@@ -30,6 +30,11 @@ export const OID = {
   extKeyUsage: '551d25',
   /** cRLDistributionPoints 2.5.29.31 (RFC 5280 §4.2.1.13). */
   crlDistributionPoints: '551d1f',
+  /** nameConstraints 2.5.29.30 (RFC 5280 §4.2.1.10): not implemented, so refused whatever its criticality. */
+  nameConstraints: '551d1e',
+  /** deltaCRLIndicator 2.5.29.27 and issuingDistributionPoint 2.5.29.28 (RFC 5280 §5.2.4, §5.2.5): CRL scope. */
+  deltaCrlIndicator: '551d1b',
+  issuingDistributionPoint: '551d1c',
   /** PKCS#9 extensionRequest 1.2.840.113549.1.9.14 (RFC 2985 §5.4.2), for CSRs. */
   extensionRequest: '2a864886f70d01090e'
 } as const
