@@ -26,6 +26,8 @@ export interface OperationScope {
   denied: boolean
   resource?: string
   to?: string
+  /** True once the operation's connection was closed (a re-check refused the peer): nothing more is done. */
+  readonly closed?: () => boolean
 }
 
 export interface EnforcerOptions {
@@ -118,6 +120,10 @@ export class Enforcer {
     })
     if (!decision.allowed && options.scope === 'tree' && !this.subtrees)
       throw new ShareError('share-subtree-unsupported', `${verb} ${request.resource} (subtree): ${decision.reason}`)
+    // the entry was being written when a re-check closed the connection (the peer was revoked):
+    // the operation does not touch the disk after the revocation applied
+    if (decision.allowed && this.#scope.getStore()?.closed?.() === true)
+      throw new ShareError('share-connection-closed', `${verb} ${request.resource}: the connection was closed meanwhile`)
     if (!decision.allowed)
       throw new ShareDeniedError(`${verb} ${request.resource}${subtree === '' ? '' : ' (subtree)'}: ${decision.reason}`, {
         details: { rule: decision.rule?.id, decision: decision.code }

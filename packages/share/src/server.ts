@@ -520,7 +520,7 @@ export class ShareServer extends EventEmitter {
     const op = typeof req.op === 'string' && OPS.has(req.op) ? req.op : undefined
     const path = typeof req.path === 'string' ? req.path : typeof req.from === 'string' ? req.from : ''
     let reply: Record<string, unknown>
-    const scope: OperationScope = { op: op ?? 'unknown', decisions: [], denied: false }
+    const scope: OperationScope = { op: op ?? 'unknown', decisions: [], denied: false, closed: () => conn.frames.closed }
     conn.current.set(id, `${op ?? 'unknown'} ${path.slice(0, 256)}`)
     try {
       if (op === undefined) throw new ShareError('invalid-argument', `unknown op ${JSON.stringify(req.op)}`)
