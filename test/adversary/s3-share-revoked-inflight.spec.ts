@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
 import type { ConnectionCheck, DecisionRecord, PeerInfo } from '@peerguard/interface'
 import { channelTransport, connectShare, createShareServer, type ShareClient, type ShareServer } from '@peerguard/share'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
