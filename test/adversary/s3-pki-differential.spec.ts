@@ -518,6 +518,13 @@ const ROWS: Row[] = [
     openssl: 'refused'
   },
   {
+    // finding s3-2: peerguard used a delta CRL as complete when the indicator was not marked critical
+    name: 'a delta CRL with a NON-critical deltaCRLIndicator',
+    build: () => direct({}, { extra: [E('2.5.29.27', false, '020101')] }),
+    peerguard: 'crl-malformed',
+    openssl: 'refused'
+  },
+  {
     name: 'an indirect CRL (critical issuingDistributionPoint)',
     build: () => direct({}, { extra: [E('2.5.29.28', true, '30038401ff')] }),
     peerguard: 'crl-malformed',
@@ -526,6 +533,13 @@ const ROWS: Row[] = [
   {
     name: 'a CA-only CRL (critical issuingDistributionPoint) for a peer',
     build: () => direct({}, { extra: [E('2.5.29.28', true, '30038201ff')] }),
+    peerguard: 'crl-malformed',
+    openssl: 'refused'
+  },
+  {
+    // finding s3-2: a CRL that lists only CA certificates was read as complete for a peer
+    name: 'a CA-only CRL with a NON-critical issuingDistributionPoint, for a peer',
+    build: () => direct({}, { extra: [E('2.5.29.28', false, '30038201ff')] }),
     peerguard: 'crl-malformed',
     openssl: 'refused'
   }

@@ -59,6 +59,12 @@ export interface ParsedCrl {
 
 /** CRL extensions we understand; any other critical one makes the CRL unusable (RFC 5280 §5.2). */
 const CRL_EXTENSIONS = new Set<string>([OID.crlNumber, OID.authorityKeyIdentifier])
+/**
+ * A delta CRL or one with an issuing distribution point covers only part of a CA's certificates;
+ * read as a complete CRL it would miss revocations. RFC 5280 makes both critical; a CRL that marks
+ * them non-critical is refused all the same (OpenSSL does not use it either).
+ */
+const SCOPE_EXTENSIONS = new Set<string>([OID.deltaCrlIndicator, OID.issuingDistributionPoint])
 
 /** Parse a CRL from DER or PEM. Throws CrlMalformedError, never anything else for bad input. */
 export function parseCrl(input: Uint8Array | string): ParsedCrl {
@@ -136,8 +142,10 @@ function parseCrlDer(der: Uint8Array): ParsedCrl {
         const aki = DerReader.inside(der, v.read(TAG.SEQUENCE))
         const keyId = aki.optional(0x80)
         if (keyId !== undefined) authorityKeyId = toHex(contents(der, keyId))
-      } else if (critical && !CRL_EXTENSIONS.has(oid)) {
-        throw new DerError(`CRL has critical extension ${oidToString(contents(der, oidTlv))} peerguard does not implement`)
+      } else if ((critical || SCOPE_EXTENSIONS.has(oid)) && !CRL_EXTENSIONS.has(oid)) {
+        throw new DerError(
+          `CRL has ${critical ? 'critical' : 'scope'} extension ${oidToString(contents(der, oidTlv))} peerguard does not implement`
+        )
       }
     }
   }
