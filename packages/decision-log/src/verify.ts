@@ -199,11 +199,24 @@ export function verifyDecisionLog(data: Uint8Array | string, options: LogVerifyO
   if (firstBad === undefined && options.head !== undefined) truncated = against(options.head, 'head file')
   if (firstBad === undefined && truncated === undefined && options.checkpoints !== undefined) {
     const shipped = options.checkpoints.split('\n')
+    // Anyone on the box can write to syslog under the tag: a line that is not a head signed by the
+    // log's signer proves nothing about the log, so it is skipped (and counted), never reported in
+    // place of what the genuine heads show.
+    const ignored: number[] = []
     for (let i = 0; i < shipped.length && truncated === undefined; i++) {
       if ((shipped[i] as string).trim() === '') continue
+      const parsed = parseHead(shipped[i] as string)
+      if (!parsed.ok || (signer !== undefined && parsed.head.signer !== signer)) {
+        ignored.push(i + 1)
+        continue
+      }
       truncated = against(shipped[i] as string, `shipped checkpoint on line ${i + 1} of the checkpoints file`)
       if (truncated === undefined) shippedChecked++
     }
+    if (ignored.length > 0)
+      warnings.push(
+        `${ignored.length} line${ignored.length === 1 ? '' : 's'} of the checkpoints file (first: line ${ignored[0]}) ${ignored.length === 1 ? 'is' : 'are'} not a head signed by ${signer ?? "the log's signer"} and ${ignored.length === 1 ? 'was' : 'were'} ignored (anyone on the machine can write to syslog)`
+      )
   }
   if (firstBad === undefined && truncated === undefined && foreign !== undefined && pinned !== undefined) {
     truncated = {
