@@ -12,7 +12,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/gl
 import type { ConnectionCheck, DecisionRecord, PeerInfo } from '@peerguard/interface'
 import { channelTransport, connectShare, createShareServer, type ShareClient, type ShareServer } from '@peerguard/share'
 import { makeTestPki, type TestPeer, type TestPki } from '@peerguard/test-utils'
-import { outcome, snapshot } from './share-harness.js'
+import { outcome, slowSource, snapshot } from './share-harness.js'
 
 let pki: TestPki
 let dir: string
@@ -92,5 +92,21 @@ describe('s3: a revoked peer’s operation in flight does not touch the share', 
     expect(records).toContainEqual(
       expect.objectContaining({ kind: 'outcome', outcome: 'failed', code: 'share-connection-closed' })
     )
+  })
+
+  it('an upload streaming when the revocation arrives is discarded (holds: the connection closes, the upload aborts)', async () => {
+    const before = await snapshot(root)
+    const slow = slowSource(Buffer.from('forged '), Buffer.from('content\n'))
+    const upload = outcome(client.write('docs/plan.txt', slow.source, { size: slow.size }))
+    await slow.sent
+    revoked = true
+    expect(await server.recheck()).toBe(1)
+    slow.release()
+    expect(await upload).toBe('share-connection-closed')
+    await server.close()
+    // the temporary file came and went (the folder's mtime moved); every name and file is as it was
+    const after = await snapshot(root)
+    expect(Object.keys(after)).toEqual(Object.keys(before))
+    expect(after['docs/plan.txt']).toBe(before['docs/plan.txt'])
   })
 })
