@@ -204,7 +204,11 @@ Example:
       if (head === undefined && existsSync(`${file}.head`))
         head = (await readLimited(`${file}.head`, 'head file')).toString('utf8')
       const shown = decisionLogRows(data, { ...(key === undefined ? {} : { key }), ...(head === undefined ? {} : { head }) })
-      const rows = shown.rows.filter((r) => rowMatches(r, filter))
+      // --since: from the first row at or after that time on, in log order (the chain proves the
+      // order; a clock set back must not hide the rows written after it)
+      const { since, ...rest } = filter
+      const from = since === undefined ? 0 : shown.rows.findIndex((r) => rowMatches(r, { since }))
+      const rows = (from === -1 ? [] : shown.rows.slice(from)).filter((r) => rowMatches(r, rest))
       const r = shown.report
       if (format === 'json')
         io.json({
