@@ -56,6 +56,8 @@ interface CertOptions {
   serial?: string
   extra?: x509.Extension[]
   aki?: boolean
+  /** The issuer name as written into the certificate, when not the issuer's own name text. */
+  issuerName?: x509.Name
 }
 
 const CA_USAGE = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign
@@ -76,7 +78,7 @@ async function cert(o: CertOptions): Promise<Uint8Array> {
     {
       serialNumber: o.serial ?? '0a0b0c',
       subject: o.subject,
-      issuer: o.issuer.name,
+      issuer: o.issuerName ?? o.issuer.name,
       notBefore: new Date(o.notBefore ?? NOW - DAY),
       notAfter: new Date(o.notAfter ?? NOW + 30 * DAY),
       publicKey: o.key instanceof Uint8Array ? Uint8Array.from(o.key) : o.key.publicKey,
@@ -395,6 +397,18 @@ const ROWS: Row[] = [
     build: () => below({ notAfter: NOW - 1000 }),
     peerguard: 'cert-expired',
     openssl: 'refused'
+  },
+  {
+    name: 'a duplicate extension (two extKeyUsage)',
+    build: () => direct({ extra: [new x509.ExtendedKeyUsageExtension([EKU_CLIENT])] }),
+    peerguard: 'cert-malformed',
+    openssl: 'refused'
+  },
+  {
+    name: "the issuer's name as UTF8String, the root's as PrintableString (peerguard matches bytes, stricter)",
+    build: () => direct({ issuerName: new x509.Name([{ '2.5.4.3': [{ utf8String: 'S3 Root' }] }]) }),
+    peerguard: 'cert-unknown-issuer',
+    openssl: 'ok'
   },
   // key identifiers, serials
   {
