@@ -441,7 +441,16 @@ export class ShareServer extends EventEmitter {
         const u = conn.uploads.get(frame.id)
         if (u === undefined) return
         conn.uploads.delete(frame.id)
-        const trailer = parseJson(frame.payload)
+        let trailer: Record<string, unknown>
+        try {
+          trailer = parseJson(frame.payload)
+        } catch (err) {
+          // the upload is off the connection already: end it here, then close on the protocol error
+          u.failed = err
+          await u.upload.abort()
+          u.finish(errorReply(err))
+          throw err
+        }
         const sha = typeof trailer.sha256 === 'string' ? trailer.sha256 : u.declaredSha
         try {
           if (sha === undefined || !/^[0-9a-fA-F]{64}$/.test(sha))
