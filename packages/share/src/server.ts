@@ -575,7 +575,12 @@ export class ShareServer extends EventEmitter {
         const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', req.size)
         const dropName = await this.#dropBoxName(conn.peer, names, mode, req.size)
         const declaredSha = req.sha256 as string | undefined
-        return this.#fs.write(names, mode, req.size, dropName === undefined ? {} : { dropName }, async (upload) => {
+        // an append is decided again with the size of the file it makes (a size limit is on files)
+        const allowAppend = async (resultingSize: number): Promise<void> => {
+          await this.#enforcer.authorize(conn.peer, 'put', names, { size: resultingSize })
+        }
+        const options = dropName === undefined ? { allowAppend } : { dropName, allowAppend }
+        return this.#fs.write(names, mode, req.size, options, async (upload) => {
           const done = new Promise<Record<string, unknown>>((finish) => {
             conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
           })

@@ -37,6 +37,14 @@ export interface Peek {
   readonly ino: bigint
 }
 
+/** The target's folder and, for an append, the current file (open) and its size. */
+interface Opened {
+  readonly dir: OpenDir
+  readonly source: FileHandle | undefined
+  readonly fileMode: number
+  readonly current?: number
+}
+
 export function typeOf(st: Stats | BigIntStats): ListEntry['type'] {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'dir'
@@ -159,14 +167,14 @@ export class ShareRoot {
     names: readonly string[],
     mode: WriteMode,
     size: number,
-    options: { dropName?: string },
+    options: { dropName?: string; allowAppend?: (resultingSize: number) => Promise<void> },
     body: (upload: AtomicUpload) => Promise<T>
   ): Promise<T> {
     const label = formatSharePath(names)
     if (names.length === 0) throw new PathRefusedError('share-is-directory', 'the share root itself cannot be written')
     const name = names[names.length - 1] as string
     return this.#serialised(label, async () => {
-      const { dir, source, fileMode } = await this.#shared(async () => {
+      const { dir, source, fileMode, current } = await this.#shared(async (): Promise<Opened> => {
         const dir = await this.#root.openDir(names.slice(0, -1))
         try {
           if (options.dropName !== undefined) return { dir, source: undefined, fileMode: 0o644 }
@@ -186,12 +194,23 @@ export class ShareRoot {
             await source.close()
             throw new ShareError('share-file-changed', `${label}: changed while opening`)
           }
-          return { dir, source, fileMode }
+          return { dir, source, fileMode, current: Number(st.size) }
         } catch (err) {
           await dir.close()
           throw err
         }
       })
+      // An append makes a file of its current size plus `size`: a size limit is decided on that, in
+      // the path's writer queue (another append cannot change it meanwhile), before anything is written
+      if (source !== undefined && options.allowAppend !== undefined) {
+        try {
+          await options.allowAppend((current ?? 0) + size)
+        } catch (err) {
+          await source.close().catch(() => {})
+          await dir.close()
+          throw err
+        }
+      }
       const upload = await AtomicUpload.begin({
         dir,
         name,
