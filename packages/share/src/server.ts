@@ -608,7 +608,7 @@ export class ShareServer extends EventEmitter {
         const to = await this.#enforcer.check(conn.peer, 'put', req.to, 'to', 0)
         const seen = await this.#fs.peek(from)
         if (seen === undefined) throw new ShareError('share-not-found', `${formatSharePath(from)}: no such file`)
-        await this.#authorizeRename(conn.peer, from, to, seen.type === 'dir')
+        await this.#authorizeRename(conn.peer, from, to, seen.type === 'dir', seen.size)
         await this.#fs.rename(from, to, req.overwrite === true, seen)
         return { ok: true }
       }
@@ -647,13 +647,16 @@ export class ShareServer extends EventEmitter {
    * An authorizer that does not decide subtrees gets none of these: the first is refused
    * (`share-subtree-unsupported`, logged as a `deny-error` decision) and nothing is renamed.
    */
-  async #authorizeRename(peer: PeerInfo, from: string[], to: string[], directory: boolean): Promise<void> {
+  async #authorizeRename(peer: PeerInfo, from: string[], to: string[], directory: boolean, size: number): Promise<void> {
     if (directory) {
       await this.#enforcer.authorize(peer, 'rename', from, { scope: 'tree' })
-      await this.#enforcer.authorize(peer, 'put', to, { scope: 'tree', size: 0 })
+      // the size of what lands below `to` is not known: a size rule there fails closed
+      await this.#enforcer.authorize(peer, 'put', to, { scope: 'tree' })
       for (const verb of ['get', 'list'] as const) await this.#enforcer.authorize(peer, verb, from, { scope: 'tree' })
       return
     }
+    // `to` was decided as a put of 0 bytes: a size limit is on files, so decide it with this file's size
+    if (size > 0) await this.#enforcer.authorize(peer, 'put', to, { size })
     for (const verb of ['get', 'list'] as const) {
       const atDestination = await this.#enforcer.query(peer, verb, to)
       if (atDestination.allowed || atDestination.code === 'deny-error') await this.#enforcer.authorize(peer, verb, from)

@@ -35,6 +35,8 @@ export interface Peek {
   readonly type: ListEntry['type']
   readonly dev: bigint
   readonly ino: bigint
+  /** Bytes (a file's size decides where a rename may put it). */
+  readonly size: number
 }
 
 /** The target's folder and, for an append, the current file (open) and its size. */
@@ -119,7 +121,7 @@ export class ShareRoot {
   /** Like stat, with the inode: `undefined` when nothing is there. */
   async peek(names: readonly string[]): Promise<Peek | undefined> {
     return this.#shared(() =>
-      this.#lstat(names, async (st) => ({ type: typeOf(st), dev: st.dev, ino: st.ino })).catch((err) => {
+      this.#lstat(names, async (st) => ({ type: typeOf(st), dev: st.dev, ino: st.ino, size: Number(st.size) })).catch((err) => {
         if ((err as ShareError).code === 'share-not-found' && isMissing((err as Error).cause)) return undefined
         throw err
       })

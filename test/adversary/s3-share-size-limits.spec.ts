@@ -3,8 +3,12 @@
  * bounds", policies/README.md) against `append`. The share passed the policy the bytes appended,
  * not the size of the file the append makes, so a peer grew a file past any limit in small
  * appends. An append is now decided (and logged) with the size it results in, inside the path's
- * writer queue (so two appends cannot both be decided on the old size).
+ * writer queue (so two appends cannot both be decided on the old size). Likewise a rename: its
+ * destination was decided as a `put` of 0 bytes, so a big file (or a folder of them) moved into a
+ * folder its size keeps it out of; a file is now decided with its size there, a folder with an
+ * unknown size (a size rule fails closed).
  */
+import { existsSync } from 'node:fs'
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
@@ -49,6 +53,10 @@ beforeEach(async () => {
   await mkdir(join(world.root, 'drop'))
   await writeFile(join(world.root, 'media', 'clip.bin'), Buffer.alloc(800, 1))
   await writeFile(join(world.root, 'drop', 'note.txt'), Buffer.alloc(800, 2))
+  await mkdir(join(world.root, 'tmp', 'folder'), { recursive: true })
+  await writeFile(join(world.root, 'tmp', 'big.bin'), Buffer.alloc(2000, 5))
+  await writeFile(join(world.root, 'tmp', 'small.bin'), Buffer.alloc(500, 6))
+  await writeFile(join(world.root, 'tmp', 'folder', 'big.bin'), Buffer.alloc(2000, 7))
   served = await serve(pki, world.root, POLICY)
 })
 
@@ -90,5 +98,21 @@ describe('s3: a size limit holds against append', () => {
     expect(results.filter((r) => r === 'ok')).toHaveLength(1)
     expect(results.filter((r) => r === 'share-denied')).toHaveLength(2)
     expect(await size('media/clip.bin')).toBe(950)
+  })
+
+  it('a rename cannot move a file or folder into a place its size keeps it out of', async () => {
+    const alice = await served.connect('alice')
+    expect(await outcome(alice.rename('tmp/big.bin', 'media/big.bin'))).toBe('share-denied')
+    expect(await outcome(alice.rename('tmp/folder', 'media/folder'))).toBe('share-denied')
+    expect(existsSync(join(world.root, 'media', 'big.bin'))).toBe(false)
+    expect(existsSync(join(world.root, 'media', 'folder'))).toBe(false)
+    expect(await size('tmp/big.bin')).toBe(2000)
+    // a small file moves in; a big one moves anywhere without a size rule
+    expect(await outcome(alice.rename('tmp/small.bin', 'media/small.bin'))).toBe('ok')
+    expect(await outcome(alice.rename('tmp/big.bin', 'big.bin'))).toBe('ok')
+    expect(await outcome(alice.rename('tmp/folder', 'folder'))).toBe('ok')
+    expect(served.decisions).toContainEqual(
+      expect.objectContaining({ allowed: false, verb: 'put', resource: 'share:office/media/big.bin', code: 'deny-rule' })
+    )
   })
 })
