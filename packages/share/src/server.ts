@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import { createHash, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { realpathSync, statSync } from 'node:fs'
@@ -108,6 +109,9 @@ interface UploadState {
   declaredSha?: string
   failed?: unknown
   finish: (result: Record<string, unknown>) => void
+  /** `#policyEpoch` when the upload was decided; another at its END: `redecide` before the commit. */
+  epoch: number
+  redecide: () => Promise<void>
 }
 
 /** A folder share server. Create with `createShareServer`; call `listen()`. */
@@ -133,6 +137,8 @@ export class ShareServer extends EventEmitter {
   #check: ConnectionCheck | undefined
   /** Counts recheck() calls: a handshake that overlapped one is checked again as it registers. */
   #recheckEpoch = 0
+  /** Counts every recheck() (trust or policy): an upload a reload overlapped is decided again at its END. */
+  #policyEpoch = 0
   /** Refusals before authentication: counted per address and minute, not logged one by one. */
   #refusals: RefusalSummarizer | undefined
   /** Set by drain(): new operations are refused. */
@@ -275,10 +281,12 @@ export class ShareServer extends EventEmitter {
    * Run `connectionCheck` over every open connection now (after a reload of trust or policy):
    * each refused peer's connection is closed in this same turn of the event loop, then the refusal
    * is logged (`connection` record, event `refused`, the check's code) and emitted as `dropped`.
-   * Resolves to the number of connections closed. `{ trust: false }` (only the policy changed) does
-   * nothing: share operations are decided one by one, so the next one follows the new policy.
+   * Resolves to the number of connections closed. `{ trust: false }` (only the policy changed) closes
+   * nothing: share operations are decided one by one, so the next one follows the new policy, and
+   * an upload in progress is decided again before it commits.
    */
   async recheck(options: { trust?: boolean } = {}): Promise<number> {
+    this.#policyEpoch++
     const check = this.#check
     if (check === undefined || options.trust === false) return 0
     this.#recheckEpoch++
@@ -455,6 +463,8 @@ export class ShareServer extends EventEmitter {
         try {
           if (sha === undefined || !/^[0-9a-fA-F]{64}$/.test(sha))
             throw new ShareError('invalid-argument', 'write: sha256 missing or not 64 hex digits')
+          // a reload since the upload was decided: nothing lands that the policy in force forbids
+          if (u.epoch !== this.#policyEpoch) await u.redecide()
           const result = await u.upload.commit(sha)
           u.finish({ ok: true, ...result })
         } catch (err) {
@@ -572,17 +582,27 @@ export class ShareServer extends EventEmitter {
           throw new ShareError('invalid-argument', 'write: size must be a non-negative integer')
         if (req.sha256 !== undefined && (typeof req.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(req.sha256)))
           throw new ShareError('invalid-argument', 'write: sha256 must be 64 hex digits')
-        const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', req.size)
-        const dropName = await this.#dropBoxName(conn.peer, names, mode, req.size)
+        const epoch = this.#policyEpoch
+        const size = req.size
+        const names = await this.#enforcer.check(conn.peer, 'put', req.path, 'path', size)
+        const dropName = await this.#dropBoxName(conn.peer, names, mode, size)
         const declaredSha = req.sha256 as string | undefined
+        let decidedSize = size
         // an append is decided again with the size of the file it makes (a size limit is on files)
         const allowAppend = async (resultingSize: number): Promise<void> => {
+          decidedSize = resultingSize
           await this.#enforcer.authorize(conn.peer, 'put', names, { size: resultingSize })
         }
+        // run at END in this operation's scope (its entries name it): the same questions, asked again
+        const redecide = AsyncResource.bind(async (): Promise<void> => {
+          await this.#enforcer.authorize(conn.peer, 'put', names, { size: decidedSize })
+          if (dropName !== undefined)
+            await this.#enforcer.authorize(conn.peer, 'put', [...names.slice(0, -1), dropName], { size })
+        })
         const options = dropName === undefined ? { allowAppend } : { dropName, allowAppend }
         return this.#fs.write(names, mode, req.size, options, async (upload) => {
           const done = new Promise<Record<string, unknown>>((finish) => {
-            conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish })
+            conn.uploads.set(id, { upload, ...(declaredSha === undefined ? {} : { declaredSha }), finish, epoch, redecide })
           })
           if (conn.frames.closed) {
             conn.uploads.delete(id)
