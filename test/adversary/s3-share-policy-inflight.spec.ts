@@ -3,7 +3,8 @@
  * while `put` was allowed; the policy in force then forbids it (a reload, `recheck({ trust: false })`).
  * The upload landed anyway when it ended — long after the new policy applied (SECURITY.md: a
  * re-policied peer loses access on a running server). An upload that a reload overlapped is decided
- * again before it commits; refused, nothing lands and the refusal is on the record.
+ * again before it commits; refused, nothing lands and the refusal is on the record. Likewise a
+ * download in progress: it went on to the last byte; it is decided again at the reload and stops.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,12 +27,14 @@ let dir: string
 let server: ShareServer
 let client: ShareClient
 let allowPut = true
+let allowGet = true
 const records: DecisionRecord[] = []
 
 /** The policy in force; a reload flips `allowPut` (a live policy delegates like this). */
 const policy: PolicyDecider = {
   decide(req): Decision {
-    if (req.action !== 'put' || allowPut) return { allowed: true, code: 'allow', reason: 'test', matchedGroups: [] }
+    if (req.action === 'get' ? allowGet : req.action !== 'put' || allowPut)
+      return { allowed: true, code: 'allow', reason: 'test', matchedGroups: [] }
     return { allowed: false, code: 'deny-rule', reason: 'uploads closed', matchedGroups: [] }
   },
   decideTree(req): Decision {
@@ -48,6 +51,7 @@ beforeEach(async () => {
   await mkdir(join(dir, 'root', 'docs'), { recursive: true })
   await writeFile(join(dir, 'root', 'docs', 'plan.txt'), 'the plan\n')
   allowPut = true
+  allowGet = true
   records.length = 0
   const nas = pki.peers.nas as TestPeer
   server = createShareServer({
@@ -118,4 +122,37 @@ describe('s3: a policy reload during an upload', () => {
     expect(await upload).toBe('ok')
     expect(await readFile(join(dir, 'root', 'docs', 'plan.txt'), 'utf8')).toBe('new plan\n')
   })
+
+  it('a download that the reloaded policy forbids stops (share-denied) before the end', async () => {
+    const size = 32 * 1024 * 1024
+    await writeFile(join(dir, 'root', 'docs', 'big.bin'), Buffer.alloc(size, 7))
+    let received = 0
+    let release!: () => void
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    let first!: () => void
+    const started = new Promise<void>((r) => {
+      first = r
+    })
+    const read = outcome(
+      client.read('docs/big.bin', async (chunk) => {
+        received += chunk.length
+        first()
+        await gate // a slow reader: the server stops at its send buffer
+      })
+    )
+    await started
+    allowGet = false
+    await server.recheck({ trust: false })
+    release()
+    expect(await read).toBe('share-denied')
+    expect(received).toBeLessThan(size)
+    expect(records.filter((r) => r.kind === 'operation').at(-1)).toMatchObject({
+      allowed: false,
+      verb: 'get',
+      op: 'read',
+      resource: 'share:office/docs/big.bin'
+    })
+  }, 60_000)
 })

@@ -100,8 +100,15 @@ interface Conn {
   current: Map<number, string>
   frames: FrameConnection
   uploads: Map<number, UploadState>
-  reads: Map<number, { cancelled: boolean }>
+  reads: Map<number, ReadState>
   open: Set<number>
+}
+
+/** A read in progress: cancelled by the client, or refused when a reload decided it again (`denied`). */
+interface ReadState {
+  cancelled: boolean
+  denied?: unknown
+  redecide?: () => Promise<void>
 }
 
 interface UploadState {
@@ -282,13 +289,16 @@ export class ShareServer extends EventEmitter {
    * each refused peer's connection is closed in this same turn of the event loop, then the refusal
    * is logged (`connection` record, event `refused`, the check's code) and emitted as `dropped`.
    * Resolves to the number of connections closed. `{ trust: false }` (only the policy changed) closes
-   * nothing: share operations are decided one by one, so the next one follows the new policy, and
-   * an upload in progress is decided again before it commits.
+   * nothing: share operations are decided one by one, so the next one follows the new policy; a
+   * read in progress is decided again now (refused: it stops), an upload before it commits.
    */
   async recheck(options: { trust?: boolean } = {}): Promise<number> {
     this.#policyEpoch++
     const check = this.#check
-    if (check === undefined || options.trust === false) return 0
+    if (check === undefined || options.trust === false) {
+      await this.#redecideReads()
+      return 0
+    }
     this.#recheckEpoch++
     const dropped: Array<{ conn: Conn; refusal: ConnectionRefusal }> = []
     for (const conn of this.#conns) {
@@ -297,7 +307,23 @@ export class ShareServer extends EventEmitter {
     }
     for (const { conn, refusal } of dropped) conn.frames.close(new ShareError('share-connection-closed', refusal.reason))
     await Promise.all(dropped.map(({ conn, refusal }) => this.#dropped(conn.peer, refusal)))
+    await this.#redecideReads()
     return dropped.length
+  }
+
+  /** Decide every read in progress again (logged); a refused one stops, its END names the refusal. */
+  async #redecideReads(): Promise<void> {
+    const reads = [...this.#conns].flatMap((c) => (c.frames.closed ? [] : [...c.reads.values()]))
+    await Promise.all(
+      reads.map(async (r) => {
+        try {
+          await r.redecide?.()
+        } catch (err) {
+          r.denied = err
+          r.cancelled = true
+        }
+      })
+    )
   }
 
   async #dropped(peer: PeerInfo, refusal: ConnectionRefusal): Promise<void> {
@@ -570,8 +596,13 @@ export class ShareServer extends EventEmitter {
       case 'stat':
         return { ok: true, ...(await this.#fs.stat(await this.#enforcer.check(conn.peer, 'list', req.path))) }
       case 'read': {
-        const opened = await this.#fs.openRead(await this.#enforcer.check(conn.peer, 'get', req.path), req)
-        const trailer = await this.#stream(conn, id, opened, req.sha256 === true)
+        const names = await this.#enforcer.check(conn.peer, 'get', req.path)
+        const opened = await this.#fs.openRead(names, req)
+        // asked again by recheck() (in this operation's scope) while the data streams
+        const redecide = AsyncResource.bind(async (): Promise<void> => {
+          await this.#enforcer.authorize(conn.peer, 'get', names)
+        })
+        const trailer = await this.#stream(conn, id, opened, req.sha256 === true, redecide)
         return { ...trailer, streamed: true, ...(trailer.ok === true ? { bytes: opened.length } : {}) }
       }
       case 'write': {
@@ -684,10 +715,16 @@ export class ShareServer extends EventEmitter {
   }
 
   /** Send an opened range as DATA frames (one chunk read ahead), then END. */
-  async #stream(conn: Conn, id: number, opened: OpenedRead, withHash: boolean): Promise<Record<string, unknown>> {
+  async #stream(
+    conn: Conn,
+    id: number,
+    opened: OpenedRead,
+    withHash: boolean,
+    redecide?: () => Promise<void>
+  ): Promise<Record<string, unknown>> {
     const { handle, offset, length, label } = opened
     try {
-      const state = { cancelled: false }
+      const state: ReadState = { cancelled: false, ...(redecide === undefined ? {} : { redecide }) }
       conn.reads.set(id, state)
       await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: opened.size, mtimeMs: opened.mtimeMs, offset, length })
       const hash = withHash ? createHash('sha256') : undefined
@@ -708,11 +745,14 @@ export class ShareServer extends EventEmitter {
           hash?.update(chunk)
           await conn.frames.send(FrameType.DATA, id, chunk)
         }
-        const trailer = state.cancelled
-          ? { ok: false, code: 'aborted', message: 'cancelled by the client' }
-          : hash === undefined
-            ? { ok: true }
-            : { ok: true, sha256: hash.digest('hex') }
+        const trailer =
+          state.denied !== undefined
+            ? errorReply(state.denied)
+            : state.cancelled
+              ? { ok: false, code: 'aborted', message: 'cancelled by the client' }
+              : hash === undefined
+                ? { ok: true }
+                : { ok: true, sha256: hash.digest('hex') }
         await next?.catch(() => {})
         await conn.frames.sendJson(FrameType.END, id, trailer)
         return trailer
