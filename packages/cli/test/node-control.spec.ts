@@ -70,7 +70,7 @@ describe('control socket', () => {
     }
   })
 
-  it('never replaces a file that is not a socket, nor uses a directory others can write', async () => {
+  it('never replaces a file that is not a socket, nor uses a directory others can write or enter', async () => {
     await mkdir(join(dir, 'c'), { mode: 0o700 })
     await writeFile(join(dir, 'c', 'node.sock'), 'precious')
     await expect(listenControl(join(dir, 'c', 'node.sock'), async () => 1)).rejects.toMatchObject({
@@ -81,6 +81,14 @@ describe('control socket', () => {
     await chmod(join(dir, 'd'), 0o777)
     await expect(listenControl(join(dir, 'd', 'node.sock'), async () => 1)).rejects.toMatchObject({
       code: 'node-control-foreign'
+    })
+    // Not writable but open (0755): between listen() and chmod the socket has the umask's mode, and
+    // only a closed directory keeps other users from connecting in that window.
+    await mkdir(join(dir, 'open'))
+    await chmod(join(dir, 'open'), 0o755)
+    await expect(listenControl(join(dir, 'open', 'node.sock'), async () => 1)).rejects.toMatchObject({
+      code: 'node-control-foreign',
+      message: `${join(dir, 'open')}: the runtime directory is open to other users (mode 755; chmod 700 it)`
     })
   })
 

@@ -33,8 +33,13 @@ async function ownDir(dir: string): Promise<void> {
   const s = await lstat(dir)
   if (!s.isDirectory() || s.uid !== uid())
     throw new PeerguardError('node-control-foreign', `${dir}: the runtime directory is not a directory owned by this user`)
-  if ((s.mode & 0o022) !== 0)
-    throw new PeerguardError('node-control-foreign', `${dir}: the runtime directory is writable by others (chmod 700 it)`)
+  // Not only unwritable: closed. Between listen() and chmod the socket has the umask's mode, so
+  // the directory is what keeps other users from connecting in that window.
+  if ((s.mode & 0o077) !== 0)
+    throw new PeerguardError(
+      'node-control-foreign',
+      `${dir}: the runtime directory is open to other users (mode ${(s.mode & 0o777).toString(8)}; chmod 700 it)`
+    )
 }
 
 /** Refuse a path that is not a socket of ours; resolves false when there is nothing there. */
