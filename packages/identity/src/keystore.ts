@@ -72,7 +72,14 @@ export async function loadKeystore(path: string, options: { passphrase?: string 
   try {
     const handle = await open(path, 'r')
     try {
-      const { size } = await handle.stat()
+      const st = await handle.stat()
+      const { size } = st
+      // as ssh does: a key file others can read or write is refused, encrypted or not
+      if (st.isFile() && (st.mode & 0o077) !== 0)
+        throw new PeerguardError(
+          'keystore-permissions',
+          `${path}: the key file is open to other users (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`
+        )
       if (size > KEYSTORE_MAX_BYTES) throw invalidFormat(`${path}: `, `not a peerguard keystore (${size} bytes is too large)`)
       const buf = Buffer.alloc(size)
       const { bytesRead } = await handle.read(buf, 0, size, 0)

@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
@@ -255,12 +255,33 @@ describe('files', () => {
   it('loadKeystore names the file in its errors', async () => {
     const path = join(dir, 'bad.key')
     const bytes = await encodeKeystore(ed25519Entry())
-    await writeFile(path, bytes.subarray(0, 40))
+    await writeFile(path, bytes.subarray(0, 40), { mode: 0o600 })
     await expect(loadKeystore(path)).rejects.toThrow(`${path}: keystore is truncated (40 of ${bytes.length} bytes)`)
     await expect(loadKeystore(join(dir, 'missing.key'))).rejects.toThrow(`${join(dir, 'missing.key')}: no such file`)
     await expect(loadKeystore(dir)).rejects.toThrow(`${dir}: is a directory, not a keystore`)
     await writeFile(path, new Uint8Array(KEYSTORE_MAX_BYTES + 1))
     await expect(loadKeystore(path)).rejects.toBeInstanceOf(KeystoreInvalidFormatError)
+  })
+
+  it('refuses a key file other users can read or write, encrypted or not, as ssh does', async () => {
+    const path = join(dir, 'open.key')
+    for (const passphrase of [undefined, PASS]) {
+      await saveIdentity(path, generateKeyPair(), {
+        ...(passphrase === undefined ? {} : { passphrase, scrypt: FAST }),
+        overwrite: true
+      })
+      for (const mode of [0o644, 0o640, 0o604, 0o660, 0o606, 0o610]) {
+        await chmod(path, mode)
+        await expect(loadIdentity(path, passphrase === undefined ? {} : { passphrase })).rejects.toMatchObject({
+          code: 'keystore-permissions',
+          message: `${path}: the key file is open to other users (mode ${mode.toString(8)}); chmod 600 it`
+        })
+      }
+      for (const mode of [0o600, 0o400]) {
+        await chmod(path, mode)
+        await expect(loadIdentity(path, passphrase === undefined ? {} : { passphrase })).resolves.toBeDefined()
+      }
+    }
   })
 
   it('saveKeystore/loadKeystore keep a p256 entry; loadIdentity refuses it', async () => {

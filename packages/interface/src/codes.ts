@@ -53,6 +53,7 @@ export const CODES = {
   'keystore-truncated': code('the keystore file is truncated'),
   'keystore-unsupported-version': code('the keystore file has a version this peerguard cannot read'),
   'keystore-invalid-format': code('the file is not a peerguard keystore'),
+  'keystore-permissions': code('the key file can be read or written by other users (chmod 600 it)'),
 
   // ---- pki ----
   // verification failures: exit 1 (`peerguard cert verify` reports an invalid certificate)
