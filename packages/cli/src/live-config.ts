@@ -24,7 +24,7 @@ export interface ReloadSink {
 
 /** What an applied change touched; given to every `onChange` listener. */
 export interface LiveChange {
-  /** `policy`, `trust`, `crl`, `certificate`. */
+  /** `policy`, `trust`, `crl`, `certificate`; `time` when a policy time window may have opened or closed. */
   readonly what: readonly string[]
   /** True when the roots or CRLs in force changed (or a CRL went stale): verify peers again. */
   readonly trust: boolean
@@ -57,6 +57,12 @@ export interface LiveConfigOptions {
   crlRefreshMs?: number
   /** Look for CRLs due for renewal (and stale ones) this often, ms. Default 60000. */
   crlCheckMs?: number
+  /**
+   * While the policy in force has time or weekday windows, ask the servers to decide their open
+   * connections again this often (aligned to its multiples), so a connection admitted inside a
+   * window does not outlive it. Default 60000 (windows have minute resolution).
+   */
+  timeCheckMs?: number
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -102,6 +108,8 @@ export class LiveConfig {
   #again: string | undefined
   #lastRejected = new Map<string, string>()
   #watch: FileWatch | undefined
+  #timeTimer: NodeJS.Timeout | undefined
+  #closed = false
   readonly #crls: CrlRefresher
 
   /** @internal use createLiveConfig. */
@@ -184,13 +192,33 @@ export class LiveConfig {
     await this.reload('start')
     o.report(`peerguard: watching ${paths.join(', ')} for changes; SIGHUP reloads them`)
     this.#crls.start()
+    this.#scheduleTimeChecks()
   }
 
   /** Stop watching and refreshing. */
   close(): void {
+    this.#closed = true
+    clearTimeout(this.#timeTimer)
     this.#watch?.close()
     this.#watch = undefined
     this.#crls.close()
+  }
+
+  /**
+   * While the policy in force has a rule with a time or weekday window, notify the listeners
+   * (`what: ['time']`) at each multiple of timeCheckMs: the servers decide open connections again.
+   */
+  #scheduleTimeChecks(): void {
+    clearTimeout(this.#timeTimer)
+    this.#timeTimer = undefined
+    const rules = this.#policy?.policy.model.rules ?? []
+    if (this.#closed || !rules.some((r) => r.when?.time !== undefined || r.when?.days !== undefined)) return
+    const every = this.#o.timeCheckMs ?? 60_000
+    this.#timeTimer = setTimeout(
+      () => void this.#notify(changeOf(['time'])).finally(() => this.#scheduleTimeChecks()),
+      every - (Date.now() % every) + 20
+    )
+    this.#timeTimer.unref()
   }
 
   /** Re-read every file now; resolves once the change (if any) is applied and the servers re-checked. */
@@ -261,6 +289,7 @@ export class LiveConfig {
     if (policy !== undefined) {
       this.#policy = policy
       what.push('policy')
+      this.#scheduleTimeChecks()
     }
     if (trust !== undefined) {
       this.trust.replace({ roots: trust.roots, crls: trust.crls })

@@ -224,3 +224,54 @@ describe('CRLs from a distribution point', () => {
     ).toMatchObject({ code: 'cert-revoked' })
   })
 })
+
+describe('policy time windows', () => {
+  async function liveWith(policy: string, name: string): Promise<{ live: LiveConfig; changes: string[][] }> {
+    const ca = await createCertificateAuthority({ name: `Time CA ${name}` })
+    const identity = generateKeyPair()
+    const cert = await ca.issuePeer({ publicKey: identity.publicKey, name: 'nas', groups: ['servers'] })
+    const base = join(dir, `time-${name}`)
+    await mkdir(base)
+    await writeFile(join(base, 'ca.pem'), pemEncode(ca.certificate, 'CERTIFICATE'))
+    await writeFile(join(base, 'nas.pem'), cert.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
+    await writeFile(join(base, 'policy.yaml'), policy)
+    const live = await createLiveConfig({
+      identity,
+      certPath: join(base, 'nas.pem'),
+      trustPath: join(base, 'ca.pem'),
+      policyPath: join(base, 'policy.yaml'),
+      loadTrust: async () => createTrustStore({ roots: [ca.certificate], requireCrl: false }),
+      report: () => {},
+      timeCheckMs: 100
+    })
+    const changes: string[][] = []
+    live.onChange((c) => {
+      changes.push([...c.what])
+    })
+    await live.start()
+    return { live, changes }
+  }
+
+  it('asks the servers to decide open connections again while the policy has a time window, not otherwise', async () => {
+    const windowed = await liveWith(
+      'version: 1\nrules:\n  - allow: [read]\n    peers: ["ou:staff"]\n    resources: ["service:web"]\n    when: { time: "07:00-20:00" }\n',
+      'windowed'
+    )
+    const plain = await liveWith(
+      'version: 1\nrules:\n  - allow: [read]\n    peers: ["ou:staff"]\n    resources: ["service:web"]\n',
+      'plain'
+    )
+    try {
+      await until(() => windowed.changes.filter((c) => c.includes('time')).length >= 3, 'three time ticks')
+      expect(windowed.changes.every((c) => c.length === 1 && c[0] === 'time')).toBe(true)
+      expect(plain.changes).toEqual([])
+    } finally {
+      windowed.live.close()
+      plain.live.close()
+    }
+    // closed: no more ticks
+    const after = windowed.changes.length
+    await new Promise((r) => setTimeout(r, 350))
+    expect(windowed.changes.length).toBe(after)
+  })
+})
