@@ -52,6 +52,33 @@ const NRB_OPTIONS = new Map<number, number | undefined>([
   [3, 4],
   [4, 16]
 ])
+/** Options of an interface description block: code → fixed length (undefined: variable). */
+const IDB_OPTIONS = new Map<number, number | undefined>([
+  [2, undefined],
+  [3, undefined],
+  [4, 8],
+  [5, 17],
+  [6, 6],
+  [7, 8],
+  [8, 8],
+  [9, 1],
+  [10, 4],
+  [11, undefined],
+  [12, undefined],
+  [13, 1],
+  [14, 8],
+  [15, undefined],
+  [16, 8],
+  [17, 8],
+  [18, undefined]
+])
+/** Secrets types of a decryption secrets block: TLS key log, SSH, WireGuard, ZigBee NWK and APS, OPC UA. */
+const SECRETS_TYPES = new Set([0x544c534b, 0x5353484b, 0x57474b4c, 0x5a4e574b, 0x5a415053, 0x55414b4c])
+/** A block whose only options are comments and custom options. */
+const NO_OPTIONS = new Map<number, number | undefined>()
+/** A systemd journal field name byte: A–Z, 0–9, `_`. */
+const isJournalNameByte = (b: number): boolean => (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b === 0x5f
+
 /** Options of an interface statistics block: start and end time and five 64-bit counters. */
 const ISB_OPTIONS = new Map<number, number | undefined>([2, 3, 4, 5, 6, 7, 8].map((code) => [code, 8]))
 
@@ -296,10 +323,16 @@ export class CaptureParser {
         case 5:
           this.#interfaceStatisticsBlock(buf, body, bodyEnd)
           break
-        case 9: // systemd journal export
-        case 10: // decryption secrets
+        case 9:
+          this.#journalBlock(buf, body, bodyEnd)
+          break
+        case 10:
+          this.#decryptionSecretsBlock(buf, body, bodyEnd)
+          break
         case 0xbad:
-        case 0x40000bad: // custom blocks
+        case 0x40000bad:
+          // custom blocks are opaque past their Private Enterprise Number; 0 is reserved (IANA)
+          if (bodyEnd - body < 4 || this.#u32(buf, body) === 0) this.#errors.add('pcapng-bad-custom-block', this.packets + 1)
           break
         default:
           this.#errors.add('pcapng-unknown-block', this.packets + 1)
@@ -318,23 +351,13 @@ export class CaptureParser {
     }
     const linktype = this.#u16(buf, body)
     let tsDiv = 1e6
-    let o = body + 8
-    while (bodyEnd - o >= 4) {
-      const code = this.#u16(buf, o)
-      const olen = this.#u16(buf, o + 2)
-      if (code === 0) break
-      if (o + 4 + olen > bodyEnd) {
-        this.#errors.add('pcapng-bad-option', this.packets + 1)
-        break
-      }
-      if (code === 9 && olen >= 1) {
-        const v = buf[o + 4] ?? 6
-        // if_tsresol: high bit clear = 10^-n, set = 2^-n (pcapng spec, section 4.2).
-        tsDiv = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v
-        if (!Number.isFinite(tsDiv) || tsDiv <= 0) tsDiv = 1e6
-      }
-      o += 4 + ((olen + 3) & ~3)
-    }
+    this.#options(buf, body + 8, bodyEnd, IDB_OPTIONS, (code, at) => {
+      if (code !== 9) return
+      const v = buf[at] ?? 6
+      // if_tsresol: high bit clear = 10^-n, set = 2^-n (pcapng spec, section 4.2).
+      tsDiv = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v
+      if (!Number.isFinite(tsDiv) || tsDiv <= 0) tsDiv = 1e6
+    })
     this.#ifaces.push({ linktype, tsDiv })
     if (!this.linktypes.includes(linktype)) this.linktypes.push(linktype)
   }
@@ -345,7 +368,13 @@ export class CaptureParser {
    * is counted as damaged, so a packet block whose type byte was damaged into one of these does not
    * vanish without a trace.
    */
-  #options(buf: Buffer, o: number, bodyEnd: number, lengths: ReadonlyMap<number, number | undefined>): void {
+  #options(
+    buf: Buffer,
+    o: number,
+    bodyEnd: number,
+    lengths: ReadonlyMap<number, number | undefined>,
+    each?: (code: number, at: number, length: number) => void
+  ): void {
     while (bodyEnd - o >= 4) {
       const code = this.#u16(buf, o)
       const olen = this.#u16(buf, o + 2)
@@ -366,6 +395,7 @@ export class CaptureParser {
           return
         }
       }
+      each?.(code, o + 4, olen)
       o += 4 + ((olen + 3) & ~3)
     }
     if (o !== bodyEnd) this.#errors.add('pcapng-bad-option', this.packets + 1)
@@ -393,6 +423,33 @@ export class CaptureParser {
       o += 4 + ((rlen + 3) & ~3)
     }
     this.#options(buf, o, bodyEnd, NRB_OPTIONS)
+  }
+
+  /**
+   * systemd journal export block: one journal entry in the export format, which starts with a
+   * field name (A–Z, 0–9, `_`) and `=` or a newline. Its content is not used.
+   */
+  #journalBlock(buf: Buffer, body: number, bodyEnd: number): void {
+    let o = body
+    while (o < bodyEnd && o - body < 64 && isJournalNameByte(buf[o] as number)) o++
+    const after = buf[o]
+    if (o === body || o >= bodyEnd || (after !== 0x3d && after !== 0x0a))
+      this.#errors.add('pcapng-bad-journal-block', this.packets + 1)
+  }
+
+  /** Decryption secrets block: a known secrets type, its length, the secrets, then options. */
+  #decryptionSecretsBlock(buf: Buffer, body: number, bodyEnd: number): void {
+    if (bodyEnd - body < 8) {
+      this.#errors.add('pcapng-bad-secrets-block', this.packets + 1)
+      return
+    }
+    const type = this.#u32(buf, body)
+    const length = this.#u32(buf, body + 4)
+    if (!SECRETS_TYPES.has(type) || length > bodyEnd - body - 8) {
+      this.#errors.add('pcapng-bad-secrets-block', this.packets + 1)
+      return
+    }
+    this.#options(buf, body + 8 + ((length + 3) & ~3), bodyEnd, NO_OPTIONS)
   }
 
   /** Interface statistics block: interface ID, timestamp, counters as options (not used). */
