@@ -104,6 +104,13 @@ describe('s3: a policy reload during an upload', () => {
         code: 'deny-rule',
         resource: `share:office/${path}`
       })
+      // the upload was allowed first: its outcome closes it on the record (failed, share-denied),
+      // naming the allowed decision and the denial, so no allowed decision is left without an end
+      const closing = records.at(-1) as DecisionRecord & { decisions?: number[] }
+      expect(closing).toMatchObject({ kind: 'outcome', outcome: 'failed', code: 'share-denied', op: 'write' })
+      const named = (closing.decisions ?? []).map((seq) => records[seq])
+      expect(named.at(-1)).toBe(last)
+      expect(named[0]).toMatchObject({ kind: 'operation', allowed: true, verb: 'put' })
     }
   )
 

@@ -53,7 +53,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
  * Each allowed operation is ONE row: its decision entries (written before acting) are joined into
  * the outcome entry written after it (by the outcome's `decisions`); so is an accepted connection
  * whose session outcome names it (a proxied connection). A denied operation is its
- * denying decision. Every row carries its integrity: rows from the first bad entry on are
+ * denying decision; one allowed, then refused when decided again (a reload overlapped an upload),
+ * is its `failed` outcome, described by the denial. Every row carries its integrity: rows from the first bad entry on are
  * `tampered` (shown, never as fact); a torn last line is left out (the report says so).
  */
 export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOptions = {}): LogRows {
@@ -108,7 +109,8 @@ export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOpt
     const seq = typeof f.seq === 'number' ? f.seq : undefined
     // a verified decision is never hidden behind a tampered outcome: then both rows are shown
     const by = seq === undefined ? undefined : joined.get(seq)
-    const decided = (kind === 'operation' && f.allowed === true) || (kind === 'connection' && f.event === 'accepted')
+    // an operation's decisions (a denial too, when an allowed operation was decided again and refused)
+    const decided = kind === 'operation' || (kind === 'connection' && f.event === 'accepted')
     if (decided && by !== undefined && (by !== 'tampered' || integrity === 'tampered')) return
     const peer = (typeof f.peer === 'object' && f.peer !== null ? f.peer : {}) as Fields
     const base = {
@@ -149,7 +151,10 @@ function describe(kind: string, f: Fields, bySeq: Map<number, Fields>): Describe
       }
     }
     case 'outcome': {
-      const first = Array.isArray(f.decisions) && typeof f.decisions[0] === 'number' ? bySeq.get(f.decisions[0]) : undefined
+      const named = Array.isArray(f.decisions) ? f.decisions.map((s) => (typeof s === 'number' ? bySeq.get(s) : undefined)) : []
+      // a failed operation refused by a later decision (decided again) is described by that denial
+      const denial = f.outcome === 'ok' ? undefined : named.findLast((d) => d?.kind === 'operation' && d.allowed === false)
+      const first = denial ?? named[0]
       const rule = ruleOf(first)
       return {
         op: str(f.op) ?? '?',

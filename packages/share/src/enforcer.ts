@@ -28,6 +28,11 @@ export interface OperationScope {
   to?: string
   /** True once the operation's connection was closed (a re-check refused the peer): nothing more is done. */
   readonly closed?: () => boolean
+  /**
+   * Set when an allowed operation was decided again (a reload overlapped an upload): a denial then
+   * ends an operation whose allowed decision is on the record, so it gets a `failed` outcome.
+   */
+  redecided?: boolean
 }
 
 export interface EnforcerOptions {
@@ -210,6 +215,12 @@ export class Enforcer {
     if (scope !== undefined && record.kind === 'operation' && typeof seq === 'number') scope.decisions.push(seq)
   }
 
+  /** Mark the operation in progress as decided again (see `OperationScope.redecided`). */
+  redeciding(): void {
+    const scope = this.#scope.getStore()
+    if (scope !== undefined) scope.redecided = true
+  }
+
   /** Run one protocol operation `op` in a scope that collects its decisions (for `outcome`). */
   within<T>(scope: OperationScope, fn: () => Promise<T>): Promise<T> {
     return this.#scope.run(scope, fn)
@@ -222,7 +233,8 @@ export class Enforcer {
    * operation already happened, and its decision is on the record.
    */
   async outcome(peer: PeerInfo, scope: OperationScope, reply: Record<string, unknown>): Promise<unknown> {
-    if (scope.denied || scope.resource === undefined) return undefined
+    // refused by a decision: that entry is the record — unless it was allowed first (re-decided)
+    if ((scope.denied && scope.redecided !== true) || scope.resource === undefined) return undefined
     const ok = reply.ok === true
     // A listing that succeeded changed nothing and carried no content: its allowed decision is its
     // record (log growth: one entry per list/stat, not two). A failed one still gets its outcome.

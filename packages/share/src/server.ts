@@ -109,6 +109,8 @@ interface ReadState {
   cancelled: boolean
   denied?: unknown
   redecide?: () => Promise<void>
+  /** The re-decision in progress: the read's END and outcome wait for it (its entry is theirs). */
+  pending?: Promise<void>
 }
 
 interface UploadState {
@@ -314,8 +316,9 @@ export class ShareServer extends EventEmitter {
   /** Decide every read in progress again (logged); a refused one stops, its END names the refusal. */
   async #redecideReads(): Promise<void> {
     const reads = [...this.#conns].flatMap((c) => (c.frames.closed ? [] : [...c.reads.values()]))
-    await Promise.all(
-      reads.map(async (r) => {
+    for (const r of reads) {
+      const before = r.pending ?? Promise.resolve()
+      r.pending = before.then(async () => {
         try {
           await r.redecide?.()
         } catch (err) {
@@ -323,7 +326,8 @@ export class ShareServer extends EventEmitter {
           r.cancelled = true
         }
       })
-    )
+    }
+    await Promise.all(reads.map((r) => r.pending))
   }
 
   async #dropped(peer: PeerInfo, refusal: ConnectionRefusal): Promise<void> {
@@ -600,6 +604,7 @@ export class ShareServer extends EventEmitter {
         const opened = await this.#fs.openRead(names, req)
         // asked again by recheck() (in this operation's scope) while the data streams
         const redecide = AsyncResource.bind(async (): Promise<void> => {
+          this.#enforcer.redeciding()
           await this.#enforcer.authorize(conn.peer, 'get', names)
         })
         const trailer = await this.#stream(conn, id, opened, req.sha256 === true, redecide)
@@ -626,6 +631,7 @@ export class ShareServer extends EventEmitter {
         }
         // run at END in this operation's scope (its entries name it): the same questions, asked again
         const redecide = AsyncResource.bind(async (): Promise<void> => {
+          this.#enforcer.redeciding()
           await this.#enforcer.authorize(conn.peer, 'put', names, { size: decidedSize })
           if (dropName !== undefined)
             await this.#enforcer.authorize(conn.peer, 'put', [...names.slice(0, -1), dropName], { size })
@@ -745,6 +751,9 @@ export class ShareServer extends EventEmitter {
           hash?.update(chunk)
           await conn.frames.send(FrameType.DATA, id, chunk)
         }
+        // no re-decision starts from here; one in progress decides the END (and is in the outcome)
+        conn.reads.delete(id)
+        await state.pending
         const trailer =
           state.denied !== undefined
             ? errorReply(state.denied)
@@ -763,6 +772,7 @@ export class ShareServer extends EventEmitter {
         return failed
       } finally {
         conn.reads.delete(id)
+        await state.pending
       }
     } finally {
       await handle.close().catch(() => {})
