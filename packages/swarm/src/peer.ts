@@ -417,6 +417,19 @@ export class SwarmPeer {
     }
     const conn = new ServeConnection(channel, peer, {
       lookup: (id) => this.#stores.get(id),
+      // an authenticated peer's refusal is a decision about it: its own entry (a swarm ID, no name)
+      unknown: async (p, swarmId) => {
+        await appendDecision(this.#o.log, {
+          kind: 'operation',
+          allowed: false,
+          code: 'swarm-unknown',
+          reason: `this peer does not serve swarm ${swarmId}`,
+          peer: logPeer(p),
+          action: 'read',
+          verb: 'fetch',
+          resource: `swarm:${swarmId}`
+        })
+      },
       admit: (p, store, onLogged) => this.#admit(p, store, 'get', onLogged),
       limiter: this.#limiter,
       onServed: (n) => {

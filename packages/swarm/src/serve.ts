@@ -15,6 +15,8 @@ export const HELLO_TIMEOUT_MS = 10_000
 export interface ServeHooks {
   /** Find the swarm a HELLO names; undefined when this peer does not serve it. */
   lookup(swarmId: string): SwarmStore | undefined
+  /** Log that the peer asked for a swarm this peer does not serve (before it is closed). */
+  unknown?(peer: PeerInfo, swarmId: string): Promise<void>
   /**
    * Decide (and log) whether the peer may fetch; resolves to an error code + reason to refuse.
    * `onLogged` gets the `seq` of the decision entry, when the log reports one.
@@ -190,6 +192,7 @@ export class ServeConnection {
     const swarmId = Buffer.from(swarmIdBytes).toString('hex')
     const store = this.#hooks.lookup(swarmId)
     if (store === undefined) {
+      await this.#hooks.unknown?.(this.peer, swarmId).catch(() => {})
       this.fail('swarm-unknown', `this peer does not serve swarm ${swarmId}`)
       return
     }

@@ -1,3 +1,4 @@
+import type { DecisionRecord } from '@peerguard/interface'
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -18,6 +19,7 @@ let manifest: SwarmManifest
 let seeder: SwarmPeer
 let port: number
 const closers: Array<() => Promise<unknown>> = []
+const records: DecisionRecord[] = []
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pg-swarm-proto-'))
@@ -26,7 +28,13 @@ beforeAll(async () => {
   file = join(dir, 'f.bin')
   await writeFile(file, content)
   const s = pki.peers.seeder as TestPeer
-  seeder = createSwarmPeer({ identity: s.identity, chain: s.chain, trust: pki.trust, maxPeers: 2 })
+  seeder = createSwarmPeer({
+    identity: s.identity,
+    chain: s.chain,
+    trust: pki.trust,
+    maxPeers: 2,
+    log: { append: (r: DecisionRecord) => void records.push(r) }
+  })
   manifest = await seeder.publish(file, { name: 'proto', pieceSize: 65536 })
   await seeder.seed(manifest, file)
   port = (await seeder.listen()).port
@@ -94,8 +102,19 @@ describe('swarm server refuses protocol violations with ERROR, then closes', () 
 
   it('HELLO for a swarm the peer does not serve', async () => {
     const c = await rawClient()
-    c.channel.write(encodeMessage({ type: 'hello', swarmId: randomBytes(32), pieceCount: 1, bitfield: new Uint8Array(1) }))
+    const swarmId = randomBytes(32)
+    c.channel.write(encodeMessage({ type: 'hello', swarmId, pieceCount: 1, bitfield: new Uint8Array(1) }))
     expect(await c.next()).toMatchObject({ type: 'error', code: 'swarm-unknown' })
+    // an authenticated peer's refusal is on the record, before the error reached it
+    expect(records.filter((r) => r.code === 'swarm-unknown')).toEqual([
+      expect.objectContaining({
+        kind: 'operation',
+        allowed: false,
+        verb: 'fetch',
+        resource: `swarm:${swarmId.toString('hex')}`,
+        peer: expect.objectContaining({ name: 'client' })
+      })
+    ])
   })
 
   it('serves a valid request, then refuses one outside the piece', async () => {
