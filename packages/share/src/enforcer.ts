@@ -215,6 +215,13 @@ export class Enforcer {
     if (scope !== undefined && record.kind === 'operation' && typeof seq === 'number') scope.decisions.push(seq)
   }
 
+  /** Throw `share-connection-closed` when the operation in progress lost its connection (a re-check refused the peer). */
+  assertOpen(): void {
+    const scope = this.#scope.getStore()
+    if (scope?.closed?.() === true)
+      throw new ShareError('share-connection-closed', `${scope.op}: the connection was closed while the operation waited`)
+  }
+
   /** Mark the operation in progress as decided again (see `OperationScope.redecided`). */
   redeciding(): void {
     const scope = this.#scope.getStore()

@@ -159,6 +159,8 @@ export class ShareServer extends EventEmitter {
     super()
     this.root = options.root
     this.#fs = new ShareRoot(options.root)
+    // an operation that waited for the lock or its path's turn does nothing once its connection closed
+    this.#fs.onTurn = () => this.#enforcer.assertOpen()
     this.shareName = options.shareName
     this.#transport = transport
     this.mode = transport.mode

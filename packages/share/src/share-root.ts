@@ -67,6 +67,11 @@ export class ShareRoot {
   readonly lock = new NamespaceLock()
   #root: RootHandle
   #writers = new Map<string, Promise<void>>()
+  /**
+   * Run when an operation got the lock or its turn in a path's writer queue, before any system
+   * call: the server refuses there an operation whose connection a re-check closed while it waited.
+   */
+  onTurn: (() => void) | undefined
 
   /** Opens the root; throws `share-platform-unsupported` where `/proc/self/fd` does not work. */
   constructor(realRoot: string) {
@@ -406,6 +411,7 @@ export class ShareRoot {
   #shared<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.shared(async () => {
       if (this.#root.closed) throw new ShareError('aborted', 'the share is closing')
+      this.onTurn?.()
       return fn()
     })
   }
@@ -413,6 +419,7 @@ export class ShareRoot {
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.exclusive(async () => {
       if (this.#root.closed) throw new ShareError('aborted', 'the share is closing')
+      this.onTurn?.()
       return fn()
     })
   }
@@ -428,6 +435,7 @@ export class ShareRoot {
     this.#writers.set(key, chained)
     await prev
     try {
+      this.onTurn?.()
       return await fn()
     } finally {
       release()
