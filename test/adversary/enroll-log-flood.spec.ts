@@ -11,7 +11,7 @@
  * Real enrollment host (as `peerguard node` / `ca serve-enrollment` run it), real log, loopback.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,6 +26,7 @@ import { RefusalGroups } from '../../packages/cli/src/console-refusals.js'
 import { bufferedIO } from '../../packages/cli/src/io.js'
 import { type EnrollmentHost, startEnrollmentHost } from '../../packages/cli/src/node/enrollment-node.js'
 import { type CliRun, runCli } from '../../packages/cli/test/run-cli.js'
+import { makeCliCa } from '../../packages/cli/test/cli-ca.js'
 import { rawJoin } from '../../packages/workspace/test/enroll-helpers.js'
 import { BIN, ensureCliBuilt } from '../../packages/cli/test/built-cli.js'
 import { spawnAndWait } from '@peerguard/test-utils'
@@ -64,23 +65,7 @@ interface Entry {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pg-adv-enroll-log-'))
-  await writeFile(join(dir, 'ca.pass'), 'correct horse battery staple\n')
-  await ok('ca', 'init', '--dir', 'ca', '--name', 'Log Flood CA', '--passphrase-file', 'ca.pass')
-  await ok('id', 'new', '--out', 'admin.key')
-  await ok(
-    'ca',
-    'issue',
-    '--ca',
-    'ca',
-    '--key',
-    'admin.key',
-    '--name',
-    'admin',
-    '--out',
-    'admin.pem',
-    '--passphrase-file',
-    'ca.pass'
-  )
+  await makeCliCa(dir, { caName: 'Log Flood CA', members: [{ name: 'admin' }] })
 }, 120_000)
 
 afterAll(async () => {

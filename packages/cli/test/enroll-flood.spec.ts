@@ -3,7 +3,7 @@
  * work before the handshake limits and the channel (the host used to re-read every token file on
  * each TCP connection), and then only the one token it names; a real joiner still gets in.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +13,7 @@ import { bufferedIO } from '../src/io.js'
 import { readCertificates, readKey } from '../src/common.js'
 import { type EnrollmentHost, startEnrollmentHost } from '../src/node/enrollment-node.js'
 import { type CliRun, runCli } from './run-cli.js'
+import { makeCliCa } from './cli-ca.js'
 
 jest.setTimeout(120_000)
 
@@ -36,25 +37,7 @@ function junkConnection(port: number): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerguard-enroll-flood-'))
-  await writeFile(join(dir, 'ca.pass'), 'correct horse battery staple\n')
-  await ok('ca', 'init', '--dir', 'ca', '--name', 'Flood Test CA', '--passphrase-file', 'ca.pass')
-  await ok('id', 'new', '--out', 'admin.key')
-  await ok(
-    'ca',
-    'issue',
-    '--ca',
-    'ca',
-    '--key',
-    'admin.key',
-    '--name',
-    'admin',
-    '--group',
-    'admins',
-    '--out',
-    'admin.pem',
-    '--passphrase-file',
-    'ca.pass'
-  )
+  await makeCliCa(dir, { caName: 'Flood Test CA', members: [{ name: 'admin', groups: ['admins'] }] })
 }, 120_000)
 
 afterAll(async () => {

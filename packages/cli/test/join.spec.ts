@@ -10,6 +10,7 @@ import { announceKeyOf, sealAnnouncement, workspaceIdOf } from '@peerguard/works
 import { type Spawned, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
 import { type CliRun, runCli } from './run-cli.js'
+import { makeCliCa } from './cli-ca.js'
 
 // The CA node and the share run as processes (built binary); under load they take seconds to start.
 jest.setTimeout(180_000)
@@ -76,31 +77,14 @@ async function token(name: string, groups: string, extra: string[] = []): Promis
 beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-join-'))
-  await writeFile(join(dir, 'ca.pass'), 'correct horse battery staple\n')
-  await ok('ca', 'init', '--dir', 'ca', '--name', 'Join Test CA', '--passphrase-file', 'ca.pass')
-  for (const [name, group] of [
-    ['admin', 'admins'],
-    ['alice', 'family']
-  ] as const) {
-    await ok('id', 'new', '--out', `${name}.key`)
-    await ok(
-      'ca',
-      'issue',
-      '--ca',
-      'ca',
-      '--key',
-      `${name}.key`,
-      '--name',
-      name,
-      '--group',
-      group,
-      '--out',
-      `${name}.pem`,
-      '--passphrase-file',
-      'ca.pass'
-    )
-  }
-  await ok('ca', 'crl', '--ca', 'ca', '--passphrase-file', 'ca.pass')
+  await makeCliCa(dir, {
+    caName: 'Join Test CA',
+    members: [
+      { name: 'admin', groups: ['admins'] },
+      { name: 'alice', groups: ['family'] }
+    ],
+    crl: true
+  })
   await writeFile(join(dir, 'policy.yaml'), POLICY)
   const s = await spawnAndWait(
     process.execPath,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { ensureCliBuilt } from './built-cli.js'
 import { type NodeProcess, servicePort, startNodeProcess } from './node-process.js'
 import { type CliRun, runCli } from './run-cli.js'
+import { makeCliCa } from './cli-ca.js'
 
 // The CA node runs as a process of the built binary; under load it takes seconds to start.
 jest.setTimeout(180_000)
@@ -66,26 +67,7 @@ function enrollmentAddress(node: NodeProcess): Promise<string> {
 beforeAll(async () => {
   ensureCliBuilt()
   dir = await mkdtemp(join(tmpdir(), 'peerguard-node-enroll-'))
-  await writeFile(join(dir, 'ca.pass'), 'correct horse battery staple\n')
-  await ok('ca', 'init', '--dir', 'ca', '--name', 'Node Enroll CA', '--passphrase-file', 'ca.pass')
-  await ok('id', 'new', '--out', 'admin.key')
-  await ok(
-    'ca',
-    'issue',
-    '--ca',
-    'ca',
-    '--key',
-    'admin.key',
-    '--name',
-    'admin',
-    '--group',
-    'admins',
-    '--out',
-    'admin.pem',
-    '--passphrase-file',
-    'ca.pass'
-  )
-  await ok('ca', 'crl', '--ca', 'ca', '--passphrase-file', 'ca.pass')
+  await makeCliCa(dir, { caName: 'Node Enroll CA', members: [{ name: 'admin', groups: ['admins'] }], crl: true })
   await mkdir(join(dir, 'docs', 'notes'), { recursive: true })
   await writeFile(join(dir, 'docs', 'notes', 'minutes.txt'), 'agenda\n')
   await writeFile(join(dir, 'policy.yaml'), POLICY)
