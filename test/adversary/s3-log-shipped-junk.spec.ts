@@ -68,9 +68,13 @@ function malloryHead(entries: number, hash: string): string {
   return JSON.stringify({ v: 1, entries, hash, signer: MALLORY, sig: sig.toString('base64') })
 }
 
-/** What a local user can put into syslog under the tag (journalctl -o cat keeps only the message). */
+/**
+ * What a local user can put into syslog under the tag (journalctl -o cat keeps only the message).
+ * Blank lines are skipped without a word by design (a file ends with one), so junk is never blank —
+ * a random seed in CI found `""`, which the warning check below cannot expect a warning for.
+ */
 const junkLine = fc.oneof(
-  fc.string({ maxLength: 80 }),
+  fc.string({ maxLength: 80 }).filter((s) => s.trim() !== ''),
   fc.constant('{"v":1,"entries":999,"hash":"00","signer":"x","sig":"AA"}'),
   fc.constant(malloryHead(999, 'f'.repeat(64))),
   fc.constant(`{"v":1,"entries":999,"hash":"${'a'.repeat(64)}","signer":"${ALICE}","sig":"${'A'.repeat(86)}=="}`)
