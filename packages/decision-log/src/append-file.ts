@@ -10,8 +10,8 @@ export interface LogFileHandle {
   datasync(): Promise<void>
   truncate(length: number): Promise<void>
   close(): Promise<void>
-  /** `fstat`: when present, each append first checks the file is still the one at the path, and only ours. */
-  stat?(): Promise<{ dev: number; ino: number; size: number }>
+  /** `fstat`: each append first checks the file is still the one at the path, and only ours. */
+  stat(): Promise<{ dev: number; ino: number; size: number }>
 }
 
 /** Opens the log for appending (`O_APPEND`, mode 0600). */
@@ -45,18 +45,22 @@ export class AppendFile {
     this.#path = path
   }
 
-  /** Throws (and stays failed) when the file is no longer ours alone at its path, or not `size` long. */
-  async #checkOurs(handle: LogFileHandle, size: number, when: string): Promise<void> {
+  /**
+   * Throws (and stays failed) when the file is not `size` long (undefined: not compared — a fragment
+   * of ours may still be there) or, with `atPath`, no longer the file at its path.
+   */
+  async #checkOurs(handle: LogFileHandle, size: number | undefined, when: string, atPath: boolean): Promise<void> {
     if (this.#changed !== undefined) throw this.#changed
-    if (this.#path === undefined || handle.stat === undefined) return
-    const [mine, there] = await Promise.all([handle.stat(), stat(this.#path).catch(() => undefined)])
+    const path = atPath ? this.#path : undefined
+    const [mine, there] = await Promise.all([handle.stat(), path === undefined ? undefined : stat(path).catch(() => null)])
     let why: string | undefined
-    if (there === undefined) why = 'was removed or renamed away'
-    else if (there.dev !== mine.dev || there.ino !== mine.ino) why = 'was replaced by another file'
-    else if (mine.size !== size) why = `is ${mine.size} bytes ${when}, not ${size}: another process wrote to it`
+    if (there === null) why = 'was removed or renamed away'
+    else if (there !== undefined && (there.dev !== mine.dev || there.ino !== mine.ino)) why = 'was replaced by another file'
+    else if (size !== undefined && mine.size !== size)
+      why = `is ${mine.size} bytes ${when}, not ${size}: another process wrote to it`
     if (why === undefined) return
     this.#changed = new LogFileChangedError(
-      `${this.#path}: the decision log file ${why}; the operation is refused, and so is every other until the node restarts (it re-opens and re-verifies the log)`
+      `${this.#path ?? 'the decision log'}: the decision log file ${why}; the operation is refused, and so is every other until the node restarts (it re-opens and re-verifies the log)`
     )
     throw this.#changed
   }
@@ -69,7 +73,8 @@ export class AppendFile {
   async append(data: Uint8Array, sync: boolean): Promise<void> {
     const handle = this.#handle
     if (handle === undefined) throw Object.assign(new Error('the file is closed'), { code: 'EBADF' })
-    await this.#checkOurs(handle, this.#size, 'before this write')
+    // after a failed cut-back our own fragment is still there: its length proves nothing; cut it first
+    await this.#checkOurs(handle, this.#dirty ? undefined : this.#size, 'before this write', true)
     if (this.#dirty) {
       await handle.truncate(this.#size)
       this.#dirty = false
@@ -82,7 +87,7 @@ export class AppendFile {
         written += bytesWritten
       }
       // another writer between our check and our write: our bytes are not ours alone to cut back
-      await this.#checkOurs(handle, this.#size + data.length, 'after this write')
+      await this.#checkOurs(handle, this.#size + data.length, 'after this write', false)
       if (sync) await handle.datasync()
     } catch (err) {
       if (err instanceof LogFileChangedError) throw err

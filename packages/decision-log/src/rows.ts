@@ -76,11 +76,14 @@ export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOpt
   })
   // decision entries an outcome entry accounts for (the integrity of that outcome entry)
   const joined = new Map<number, RowIntegrity>()
+  // decisions an `ok` outcome names: a denial among them is never hidden (only a failure is one row)
+  const okJoined = new Set<number>()
   const bySeq = new Map<number, Fields>()
   for (const { f, integrity } of parsed) {
     if (f !== undefined && typeof f.seq === 'number' && !bySeq.has(f.seq)) bySeq.set(f.seq, f)
     if (f?.kind !== 'outcome' || !Array.isArray(f.decisions)) continue
     for (const seq of f.decisions) if (typeof seq === 'number') joined.set(seq, integrity)
+    if (f.outcome === 'ok') for (const seq of f.decisions) if (typeof seq === 'number') okJoined.add(seq)
   }
 
   const rows: LogRow[] = []
@@ -110,7 +113,9 @@ export function decisionLogRows(data: Uint8Array | string, options: LogVerifyOpt
     // a verified decision is never hidden behind a tampered outcome: then both rows are shown
     const by = seq === undefined ? undefined : joined.get(seq)
     // an operation's decisions (a denial too, when an allowed operation was decided again and refused)
-    const decided = kind === 'operation' || (kind === 'connection' && f.event === 'accepted')
+    const decided =
+      (kind === 'operation' && (f.allowed === true || seq === undefined || !okJoined.has(seq))) ||
+      (kind === 'connection' && f.event === 'accepted')
     if (decided && by !== undefined && (by !== 'tampered' || integrity === 'tampered')) return
     const peer = (typeof f.peer === 'object' && f.peer !== null ? f.peer : {}) as Fields
     const base = {

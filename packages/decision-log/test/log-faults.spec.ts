@@ -79,6 +79,7 @@ function faulty(plan: Fault[], opts: { truncateFails?: () => boolean } = {}) {
         if (opts.truncateFails?.()) throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' })
         return fh.truncate(len)
       },
+      stat: () => fh.stat(),
       close: () => fh.close()
     }
   }

@@ -257,6 +257,16 @@ describe('decision log: not launderable', () => {
     const withShipped = await verifyDecisionLogFile(path, { key: ALICE, checkpoints: await readFile(shipped, 'utf8') })
     expect(withShipped.ok).toBe(false)
     expect(['log-truncated', 'log-chain-broken']).toContain(withShipped.firstBad?.code)
+    // cut to before its first checkpoint and checked with the wrong key, the shipped heads still
+    // judge the log (they are not set aside as junk: the log names no signer of its own yet)
+    const before = lines(oldLog)
+    const firstCheckpoint = before.findIndex((l) => (JSON.parse(l) as { kind?: string }).kind === 'checkpoint')
+    expect(firstCheckpoint).toBeGreaterThan(0)
+    await writeFile(path, `${before.slice(0, firstCheckpoint).join('\n')}\n`)
+    await rm(`${path}.head`, { force: true })
+    const wrongKey = await verifyDecisionLogFile(path, { key: mallory.publicKey, checkpoints: await readFile(shipped, 'utf8') })
+    expect(wrongKey.ok).toBe(false)
+    expect(['log-wrong-signer', 'log-truncated']).toContain(wrongKey.firstBad?.code)
     // a syslog line with its prefix parses the same
     const line = lines(await readFile(shipped, 'utf8'))[0] as string
     expect(parseHead(`Dec  6 15:15:11 host peerguard-log[123]: ${line}`).ok).toBe(true)

@@ -107,3 +107,50 @@ describe('decisionLogRows: sessions', () => {
     ])
   })
 })
+
+describe('decisionLogRows: an operation decided again', () => {
+  async function rowsOf(outcome: 'ok' | 'failed'): Promise<Array<[string, string, string, string | undefined]>> {
+    const path = join(dir, `redecided-${outcome}.jsonl`)
+    const log = await openDecisionLog({ path, identity: await generateKeyPair() })
+    const op = { peer: alice, action: 'write', verb: 'put', resource: 'share:docs/a.txt', op: 'write' }
+    const first = await log.append({
+      kind: 'operation',
+      allowed: true,
+      code: 'allow',
+      reason: 'allowed',
+      rule: { id: 'rw' },
+      ...op
+    })
+    const again = await log.append({
+      kind: 'operation',
+      allowed: false,
+      code: 'deny-rule',
+      reason: 'denied',
+      rule: { id: 'ro' },
+      ...op
+    })
+    await log.append({
+      kind: 'outcome',
+      outcome,
+      code: outcome === 'ok' ? 'ok' : 'share-denied',
+      reason: outcome,
+      peer: alice,
+      op: 'write',
+      resource: 'share:docs/a.txt',
+      decisions: [first.seq, again.seq]
+    })
+    await log.close()
+    return decisionLogRows(await readFile(path, 'utf8')).rows.map((r) => [r.kind, r.outcome, r.code, r.rule])
+  }
+
+  it('allowed, then refused: one failed row, described by the denial', async () => {
+    expect(await rowsOf('failed')).toEqual([['outcome', 'failed', 'share-denied', 'ro']])
+  })
+
+  it('an ok outcome never hides a denial it names: the denial keeps its own row', async () => {
+    expect(await rowsOf('ok')).toEqual([
+      ['operation', 'denied', 'deny-rule', 'ro'],
+      ['outcome', 'ok', 'ok', 'rw']
+    ])
+  })
+})
