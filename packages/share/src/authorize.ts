@@ -1,5 +1,5 @@
 import type { DecideRequest, Decision, PeerInfo, PolicyDecider } from '@peerguard/interface'
-import { InvalidArgumentError, assertString, isPolicyDecider } from '@peerguard/interface'
+import { InvalidArgumentError, assertString, isPolicyDecider, policyPeerOf } from '@peerguard/interface'
 
 /** Policy verbs the share asks about (see `@peerguard/policy` actions and SPEC.md §8). */
 export type ShareVerb = 'list' | 'get' | 'put' | 'delete' | 'rename'
@@ -55,12 +55,7 @@ export function policyAuthorizer(policy: PolicyDecider): Authorizer {
   }
   const authorize = (peer: PeerInfo, request: AccessRequest): Decision | Promise<Decision> => {
     const question: DecideRequest = {
-      peer: {
-        peerId: peer.peerId,
-        ...(peer.name === undefined ? {} : { name: peer.name }),
-        groups: peer.groups,
-        ...(peer.address === undefined ? {} : { address: peer.address })
-      },
+      peer: policyPeerOf(peer),
       action: request.verb,
       resource: request.resource,
       context: { encrypted: request.encrypted, ...(request.size === undefined ? {} : { size: request.size }) }

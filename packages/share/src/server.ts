@@ -108,7 +108,7 @@ interface Conn {
 interface ReadState {
   cancelled: boolean
   denied?: unknown
-  redecide?: () => Promise<void>
+  redecide: () => Promise<void>
   /** The re-decision in progress: the read's END and outcome wait for it (its entry is theirs). */
   pending?: Promise<void>
 }
@@ -322,7 +322,7 @@ export class ShareServer extends EventEmitter {
       const before = r.pending ?? Promise.resolve()
       r.pending = before.then(async () => {
         try {
-          await r.redecide?.()
+          await r.redecide()
         } catch (err) {
           r.denied = err
           r.cancelled = true
@@ -496,7 +496,11 @@ export class ShareServer extends EventEmitter {
           if (sha === undefined || !/^[0-9a-fA-F]{64}$/.test(sha))
             throw new ShareError('invalid-argument', 'write: sha256 missing or not 64 hex digits')
           // a reload since the upload was decided: nothing lands that the policy in force forbids
-          if (u.epoch !== this.#policyEpoch) await u.redecide()
+          // (again, while a reload lands during the re-decision's own log write)
+          while (u.epoch !== this.#policyEpoch) {
+            u.epoch = this.#policyEpoch
+            await u.redecide()
+          }
           const result = await u.upload.commit(sha)
           u.finish({ ok: true, ...result })
         } catch (err) {
@@ -602,6 +606,7 @@ export class ShareServer extends EventEmitter {
       case 'stat':
         return { ok: true, ...(await this.#fs.stat(await this.#enforcer.check(conn.peer, 'list', req.path))) }
       case 'read': {
+        const epoch = this.#policyEpoch
         const names = await this.#enforcer.check(conn.peer, 'get', req.path)
         const opened = await this.#fs.openRead(names, req)
         // asked again by recheck() (in this operation's scope) while the data streams
@@ -609,7 +614,7 @@ export class ShareServer extends EventEmitter {
           this.#enforcer.redeciding()
           await this.#enforcer.authorize(conn.peer, 'get', names)
         })
-        const trailer = await this.#stream(conn, id, opened, req.sha256 === true, redecide)
+        const trailer = await this.#stream(conn, id, opened, req.sha256 === true, redecide, epoch)
         return { ...trailer, streamed: true, ...(trailer.ok === true ? { bytes: opened.length } : {}) }
       }
       case 'write': {
@@ -728,12 +733,20 @@ export class ShareServer extends EventEmitter {
     id: number,
     opened: OpenedRead,
     withHash: boolean,
-    redecide?: () => Promise<void>
+    redecide: () => Promise<void>,
+    /** `#policyEpoch` when the read was decided: a reload since then decides it again before it streams. */
+    epoch: number
   ): Promise<Record<string, unknown>> {
     const { handle, offset, length, label } = opened
     try {
-      const state: ReadState = { cancelled: false, ...(redecide === undefined ? {} : { redecide }) }
+      const state: ReadState = { cancelled: false, redecide }
       conn.reads.set(id, state)
+      // a reload between the decision and here found no read to decide again: decide it now
+      if (epoch !== this.#policyEpoch)
+        state.pending = redecide().catch((err: unknown) => {
+          state.denied = err
+          state.cancelled = true
+        })
       await conn.frames.sendJson(FrameType.REPLY, id, { ok: true, size: opened.size, mtimeMs: opened.mtimeMs, offset, length })
       const hash = withHash ? createHash('sha256') : undefined
       let pos = offset
