@@ -167,7 +167,12 @@ async function enrollWith(
     const hash = createHash('sha256').update(token.secret).digest()
     const expected = caProof(hash, channel.handshakeHash, token.tokenId)
     hash.fill(0)
-    if (challenge.caProof === undefined || !equalBytes(challenge.caProof, expected))
+    if (challenge.caProof === undefined)
+      throw new EnrollError(
+        'enroll-token-mac',
+        `the enrollment server at ${host}:${port} sent no proof that it holds this token (a CA node older than this peerguard, or not the CA node): the secret was not sent`
+      )
+    if (!equalBytes(challenge.caProof, expected))
       throw new EnrollError(
         'enroll-token-mac',
         `the enrollment server at ${host}:${port} does not hold this token: the token is wrong, or the server is not the CA node`

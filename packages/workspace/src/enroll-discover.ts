@@ -104,15 +104,8 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
       if (!equalBytes(id, workspaceId) || tried.has(rinfo.address)) return
       // busy: not marked as tried, so the sender's next announcement is probed
       if (probing >= MAX_PROBES_AT_ONCE) return
-      if (tried.size >= MAX_DISCOVERY_CANDIDATES) {
-        finish(
-          new EnrollError(
-            'enroll-failed',
-            `discovery: more than ${MAX_DISCOVERY_CANDIDATES} addresses announce this workspace and none is the CA node; name it with --ca HOST:PORT`
-          )
-        )
-        return
-      }
+      // past the cap new senders are ignored; the probes still open may yet find the CA node
+      if (tried.size >= MAX_DISCOVERY_CANDIDATES) return
       tried.add(rinfo.address)
       probing++
       const candidate = { host: rinfo.address, port }
@@ -122,6 +115,13 @@ export async function discoverEnrollment(options: DiscoverOptions): Promise<{ ho
         .then(
           (ok) => {
             if (ok) finish(undefined, candidate)
+            else if (tried.size >= MAX_DISCOVERY_CANDIDATES && probing === 0)
+              finish(
+                new EnrollError(
+                  'enroll-failed',
+                  `discovery: more than ${MAX_DISCOVERY_CANDIDATES} addresses announce this workspace and none is the CA node; name it with --ca HOST:PORT`
+                )
+              )
           },
           (err: Error) => finish(err)
         )

@@ -161,7 +161,7 @@ function openAnswer(body: Uint8Array, what: string): WireReader {
  * CHALLENGE (CA → joiner): status 0 | root | the CA node's chain (leaf first) | the root's
  * current CRL (length (4) | DER, 0: none) | the name and groups the token binds
  * (nameLength (1) | name | groupCount (1) | per group: length (1) | UTF-8) | caProof (32; see
- * `caProof`). A challenge without caProof still parses; a joiner refuses it (`enroll-ca-mismatch`).
+ * `caProof`). A challenge without caProof still parses; a joiner refuses it (`enroll-token-mac`).
  */
 export interface Challenge {
   readonly root: Uint8Array
