@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import type { ReloadRecord } from '@peerguard/decision-log'
 import type { KeyPair } from '@peerguard/identity'
-import { InvalidArgumentError, isPeerguardError, type PeerInfo, PeerguardError } from '@peerguard/interface'
+import { assertInteger, InvalidArgumentError, isPeerguardError, type PeerInfo, PeerguardError } from '@peerguard/interface'
 import { parseCertificate, type TrustStore, verifyPeerChainSync } from '@peerguard/pki'
 import { loadPolicy, MAX_POLICY_BYTES, type Policy } from '@peerguard/policy'
 import { readCertificates, readLimited } from './common.js'
@@ -358,6 +358,7 @@ export async function createLiveConfig(options: LiveConfigOptions): Promise<Live
   }
   if (typeof options.loadTrust !== 'function') throw new InvalidArgumentError('options.loadTrust: expected a function')
   if (typeof options.report !== 'function') throw new InvalidArgumentError('options.report: expected a function')
+  assertInteger('options.timeCheckMs', options.timeCheckMs ?? 60_000, 50, 3_600_000)
   const chain = await readCertificates(options.certPath)
   const leaf = parseCertificate(chain[0] as Uint8Array)
   if (!Buffer.from(leaf.publicKey.raw).equals(Buffer.from(options.identity.publicKey)))

@@ -274,4 +274,18 @@ describe('policy time windows', () => {
     await new Promise((r) => setTimeout(r, 350))
     expect(windowed.changes.length).toBe(after)
   })
+
+  it('refuses a time-check period that is not a whole number of ms from 50 to an hour', async () => {
+    for (const timeCheckMs of [0, -1, 10, 1.5, Number.NaN])
+      await expect(
+        createLiveConfig({
+          identity: generateKeyPair(),
+          certPath: 'nas.pem',
+          trustPath: 'trust',
+          loadTrust: async () => createTrustStore({ roots: [], requireCrl: false }),
+          report: () => {},
+          timeCheckMs
+        })
+      ).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringContaining('options.timeCheckMs') })
+  })
 })
