@@ -160,7 +160,11 @@ describe('fresh traffic from real clients', () => {
       async () => {
         const dir = mkdtempSync(join(tmpdir(), 'pg-smb-'))
         for (const d of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc', 'share']) mkdirSync(join(dir, d))
-        const port = 20000 + Math.floor(Math.random() * 20000)
+        // a TCP port free just now (bound and released), for smbd's config
+        const probe = createServer()
+        await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+        const port = (probe.address() as { port: number }).port
+        await new Promise<void>((resolve) => probe.close(() => resolve()))
         const conf = join(dir, 'smb.conf')
         writeFileSync(
           conf,
