@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { verifyDecisionLog } from '@peerguard/decision-log'
 import { type LanCa, makeLanCa, spawnAndWait } from '@peerguard/test-utils'
 import { BIN, ensureCliBuilt } from './built-cli.js'
+import { eventually } from './eventually.js'
 
 const POLICY = `version: 1
 groups:
@@ -134,10 +135,15 @@ describe('peerguard proxy server / client (built binary)', () => {
       const data = randomBytes(1024 * 1024)
       expect((await roundTrip(alice.port, data)).equals(data)).toBe(true)
       expect((await roundTrip(bob.port, Buffer.from('let me in'))).length).toBe(0)
-      await new Promise((r) => setTimeout(r, 200))
+      // the log lines come through pipes from other processes: wait for them (a fixed 200 ms was
+      // too short on a busy machine), then check what they say
+      await eventually(() => /refused bob/.test(server.stderr()), "the server's refusal line")
       expect(server.stderr()).toMatch(/accepted alice/)
       expect(server.stderr()).toMatch(/refused bob .*deny-default/)
-      if (!tls) expect(bob.stderr()).toMatch(/warning: connection refused \(proxy-denied\): the server refused: deny-default: /)
+      if (!tls) {
+        await eventually(() => /warning: connection refused/.test(bob.stderr()), "bob's client warning")
+        expect(bob.stderr()).toMatch(/warning: connection refused \(proxy-denied\): the server refused: deny-default: /)
+      }
 
       for (const r of [alice, bob, server]) r.child.kill('SIGTERM')
       for (const r of [alice, bob, server]) expect(await r.exited).toBe(0)
@@ -163,14 +169,15 @@ describe('peerguard proxy server / client (built binary)', () => {
     const alice = await start(clientArgs('alice', server.port))
     await writeFile(policyPath, 'version: 1\nrules: [ {')
     server.child.kill('SIGHUP')
-    await new Promise((r) => setTimeout(r, 500))
+    // wait for the reload's report (a fixed 500 ms sleep could end before a busy server read the file)
+    await eventually(() => /new policy rejected/.test(server.stderr()), 'the rejected reload to be reported')
     expect(server.stderr()).toMatch(/"level":"warn","event":"reload".*reload: new policy rejected \(policy-parse-error\)/)
     expect((await roundTrip(alice.port, Buffer.from('still served'))).toString()).toBe('still served')
     // a valid policy that denies everyone takes effect for new connections
     await writeFile(policyPath, 'version: 1\nrules: []\n')
+    const mark = server.stderr().length
     server.child.kill('SIGHUP')
-    await new Promise((r) => setTimeout(r, 500))
-    expect(server.stderr()).toMatch(/reloaded/)
+    await eventually(() => /reloaded/.test(server.stderr().slice(mark)), 'the second reload to be applied')
     expect((await roundTrip(alice.port, Buffer.from('now denied'))).length).toBe(0)
     for (const r of [alice, server]) r.child.kill('SIGINT')
     for (const r of [alice, server]) expect(await r.exited).toBe(0)
