@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { createListener, type NoiseChannel, secureOutbound } from '@peerguard/channel'
 import { loadPolicy } from '@peerguard/policy'
 import { connectTcp, makeTestPki } from '@peerguard/test-utils'
+import { eventually } from '../packages/cli/test/eventually.js'
 
 /**
  * Cross-package: the channel's authorization gate driven by a real @peerguard/policy decision
@@ -59,7 +60,8 @@ describe('channel gate with a policy decision', () => {
       expectedPeerId: bob.peerId
     })
     ch.write('hello from alice')
-    await new Promise((r) => setTimeout(r, 50))
+    // wait for the bytes to arrive (a fixed 50 ms sleep was too short on a busy machine)
+    await eventually(() => Buffer.concat(received).length >= 'hello from alice'.length, 'the server to receive the message')
     expect(Buffer.concat(received).toString()).toBe('hello from alice')
 
     const eve = pki.peers.eve!
