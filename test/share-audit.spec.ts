@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect } from '@jest/globals'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { auditCaptureFile } from '@peerguard/audit'
@@ -29,12 +29,29 @@ afterAll(async () => {
 
 async function startCapture(file: string, filter: string): Promise<ChildProcess> {
   const p = spawn('dumpcap', ['-i', 'lo', '-f', filter, '-w', file, '-P'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  // "Capturing on" is printed before the packet socket exists; "File: …" once the socket is bound,
+  // its filter attached and the file opened (strace). Waiting for it replaces a 1 s sleep that a
+  // busy machine could outrun (the first packets of the plain share then went uncaptured).
+  let err = ''
   await new Promise<void>((resolve, reject) => {
-    p.stderr?.on('data', (d: Buffer) => d.toString().includes('Capturing on') && resolve())
-    p.once('exit', (code) => reject(new Error(`dumpcap exited ${code}`)))
+    p.stderr?.on('data', (d: Buffer) => {
+      err += d.toString()
+      if (err.includes(`File: ${file}`)) resolve()
+    })
+    p.once('exit', (code) => reject(new Error(`dumpcap exited ${code}: ${err}`)))
   })
-  await new Promise((r) => setTimeout(r, 1000)) // "Capturing on" comes a little before the capture does
   return p
+}
+
+/** Wait until dumpcap has written what it read: the file stops growing (it flushes every ~100 ms). */
+async function settled(file: string): Promise<void> {
+  let last = -1
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 250))
+    const size = (await stat(file)).size
+    if (size === last) return
+    last = size
+  }
 }
 
 describe('the traffic auditor on share traffic', () => {
@@ -76,6 +93,7 @@ describe('the traffic auditor on share traffic', () => {
       expect((await hc.readFile('public/notice.txt')).toString()).toBe('SECRET-LUNCH-PLAN\n')
       hc.close()
       await new Promise((r) => setTimeout(r, 1000))
+      await settled(pcap)
     } finally {
       dumpcap.kill('SIGINT')
       await new Promise((r) => dumpcap.once('exit', r))
