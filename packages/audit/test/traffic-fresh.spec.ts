@@ -198,18 +198,20 @@ describe('fresh traffic from real clients', () => {
         expect(add.code).toBe(0)
         // Its own process group: smbd signals its group when it stops.
         smbd = spawn('smbd', ['--foreground', '--no-process-group', '-s', conf], { stdio: 'ignore', detached: true })
-        // Wait until smbd listens.
-        for (let i = 0; i < 100; i++) {
-          const ok = await new Promise<boolean>((resolve) => {
+        // Wait until smbd listens (a generous deadline: smbd starts slowly on a busy machine; 10 s
+        // and then going on regardless made smbclient fail by chance).
+        let listening = false
+        for (const deadline = Date.now() + 90_000; !listening && Date.now() < deadline; ) {
+          listening = await new Promise<boolean>((resolve) => {
             const c = connect(port, '127.0.0.1', () => {
               c.destroy()
               resolve(true)
             })
             c.on('error', () => resolve(false))
           })
-          if (ok) break
-          await new Promise((r) => setTimeout(r, 100))
+          if (!listening) await new Promise((r) => setTimeout(r, 100))
         }
+        expect(listening).toBe(true)
         writeFileSync(join(dir, 'report.txt'), 'quarterly numbers\n'.repeat(5000))
         const r = await captureWhile(`tcp port ${port}`, async () => {
           const c = await run('smbclient', [
@@ -237,7 +239,7 @@ describe('fresh traffic from real clients', () => {
         expect(codes).not.toContain('smb1-in-use')
         expect(JSON.stringify(r)).not.toContain('Smb-secret-5!')
       },
-      60000
+      240_000
     )
   })
 })
