@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
@@ -228,7 +228,12 @@ describe('loadTrustStore', () => {
           onError: reject
         })
       })
-      await writeFile(join(dir, 'second.pem'), other.certificatePem)
+      // Written elsewhere and renamed in: a reload (debounced 50 ms) never reads a half-written
+      // second.pem (an empty one is skipped, a cut one is cert-malformed) on a slow machine.
+      const staging = await mkdtemp(join(tmpdir(), 'pki-trust-staging-'))
+      await writeFile(join(staging, 'second.pem'), other.certificatePem)
+      await rename(join(staging, 'second.pem'), join(dir, 'second.pem'))
+      await rm(staging, { recursive: true, force: true })
       await reloaded
       await expect(verifyPeerChain(otherCert.chain, { trust })).resolves.toMatchObject({ name: 'dave' })
       expect(() => createTrustStore({ roots: [ca.certificate] }).watch()).toThrow(
