@@ -59,7 +59,7 @@ async function replaceFile(path: string, data: string | Uint8Array): Promise<voi
 }
 
 /** Resolves with the first report line matching `re` after `since` (generous overall timeout). */
-async function reported(re: RegExp, since: number, timeoutMs = 10_000): Promise<{ at: number; line: string }> {
+async function reported(re: RegExp, since: number, timeoutMs = 60_000): Promise<{ at: number; line: string }> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const hit = lines.find((l) => l.at >= since && re.test(l.line))
@@ -156,7 +156,8 @@ describe('live reload of a running share', () => {
     const closedAt = await bob.closed
     // measured from the reload to the close: the re-check runs in the reload itself
     expect(closedAt - reload.at).toBeLessThan(1000)
-    expect(closedAt - written).toBeLessThan(5000)
+    // from the write: the watcher's latency too (1 s poll, fs.watch) — an "eventually", kept generous
+    expect(closedAt - written).toBeLessThan(30_000)
     await expect(connectAs(pki.peers.bob as TestPeer)).rejects.toThrow()
     // alice's open connection is untouched
     expect((await alice.client.list('')).entries.map((e) => e.name).sort()).toEqual(['plan.txt', 'public'])
@@ -171,7 +172,7 @@ describe('live reload of a running share', () => {
         peer: expect.objectContaining({ name: 'bob' })
       })
     )
-  }, 30_000)
+  }, 120_000)
 
   it('a broken policy edit keeps the policy in force (rejected reload); a good edit decides every later operation', async () => {
     const alice = await connectAs(pki.peers.alice as TestPeer)
@@ -212,7 +213,7 @@ describe('live reload of a running share', () => {
     since = Date.now()
     await replaceFile(join(dir, 'office.yaml'), POLICY)
     await reported(/^peerguard: reloaded policy/, since)
-  }, 30_000)
+  }, 180_000)
 
   it('an older CRL, a CRL with a bad signature and a certificate for another key are refused; the ones in force stay', async () => {
     const older = await readFile(join(trustDir, 'ca.crl'), 'utf8')
@@ -250,5 +251,5 @@ describe('live reload of a running share', () => {
     // put everything back
     await replaceFile(join(dir, 'nas.pem'), nas.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
     await replaceFile(join(trustDir, 'ca.crl'), newer.pem)
-  }, 30_000)
+  }, 300_000)
 })
