@@ -186,6 +186,9 @@ describe('S1: nothing outside the root is touched', () => {
     slow.release() // the client's generator resumes and finds the connection closed
     expect(await dropped).toBe('share-connection-closed')
     await waitFor(async () => (await leftovers(world.root)).length === 0)
+    // sockets closed just now are reaped a little later on a busy machine: wait for it; a leaked
+    // descriptor never goes away, so this still fails on a leak
+    await waitFor(async () => openFds() <= start + 1, 15_000).catch(() => {})
     expect(openFds()).toBeLessThanOrEqual(start + 1) // + the quitter's socket, if not yet reaped
   }, 120_000)
 })
@@ -213,7 +216,7 @@ describe('S1: the server refuses to start where paths cannot be confined', () =>
   )
 })
 
-async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+async function waitFor(check: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const until = Date.now() + ms
   while (!(await check())) {
     if (Date.now() > until) throw new Error('condition not reached')
