@@ -303,7 +303,9 @@ export class LiveConfig {
   async #applied(what: readonly string[], reason: string): Promise<void> {
     const sha = this.policySha256
     this.#o.report(`peerguard: reloaded ${what.join(', ')}${sha === undefined ? '' : ` (policy sha256 ${sha.slice(0, 16)}…)`}`)
-    await this.#append({
+    // queued first, so the log still reads "reload applied" before the closes it causes; not
+    // awaited before the re-check: a revoked peer is cut off without waiting for the log's fsync
+    const logged = this.#append({
       kind: 'reload',
       event: 'applied',
       what: what.join(','),
@@ -312,6 +314,7 @@ export class LiveConfig {
       ...(sha === undefined ? {} : { policySha256: sha })
     })
     await this.#notify(changeOf(what))
+    await logged
   }
 
   /** Report a rejected part once per distinct error (every time when `always`, e.g. on SIGHUP). */
