@@ -165,7 +165,8 @@ describe('share over loopback, plain mode', () => {
     await new Promise((r) => setTimeout(r, 100))
     expect((await readdir(root)).some((n) => n.startsWith('.pgtmp-'))).toBe(true)
     raw.kill()
-    for (let i = 0; i < 50 && (await readdir(root)).some((n) => n.startsWith('.pgtmp-')); i++)
+    // the server removes it once it sees the connection gone (after a write in flight): up to 10 s
+    for (let i = 0; i < 500 && (await readdir(root)).some((n) => n.startsWith('.pgtmp-')); i++)
       await new Promise((r) => setTimeout(r, 20))
     expect((await readdir(root)).filter((n) => n.startsWith('.pgtmp-'))).toEqual([])
     expect(await readFile(join(root, 'victim.bin'), 'utf8')).toBe('precious')
@@ -270,8 +271,19 @@ describe('share over loopback, plain mode', () => {
     const gate = new Promise<void>((r) => {
       release = r
     })
-    const slow = clients.slice(0, 4).map((c) => c.read('slow.bin', () => gate))
-    await new Promise((r) => setTimeout(r, 100))
+    // all four admitted and streaming (their first data arrived), not a 100 ms sleep: a stalled
+    // server that had not taken them yet let the fifth through
+    const started: Promise<void>[] = []
+    const slow = clients.slice(0, 4).map((c) => {
+      let onStart!: () => void
+      started.push(
+        new Promise<void>((r) => {
+          onStart = r
+        })
+      )
+      return c.read('slow.bin', () => gate, { onStart: () => onStart() })
+    })
+    await Promise.all(started)
     const fifth = clients[4] as ShareClient
     await expect(fifth.stat('readme.txt')).rejects.toMatchObject({ code: 'share-too-many-operations' })
     release()
@@ -319,7 +331,8 @@ describe('share server limits and arguments', () => {
     const s = createShareServer({ root, idleTimeoutMs: 150 })
     const { port: p } = await s.listen()
     const c = await connectShare({ host: '127.0.0.1', port: p })
-    await new Promise((r) => setTimeout(r, 500))
+    // waited for (up to 10 s), not a fixed 500 ms a stalled machine could outlast
+    for (let i = 0; i < 200 && !c.closed; i++) await new Promise((r) => setTimeout(r, 50))
     expect(c.closed).toBe(true)
     await expect(c.stat('readme.txt')).rejects.toMatchObject({ code: 'share-connection-closed' })
     await s.close()
