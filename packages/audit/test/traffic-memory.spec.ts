@@ -1,7 +1,8 @@
 /**
  * Bounded memory by design: at most maxLiveFlows flows in the table (closed and idle ones, then the
  * least recently active, finished early and counted as evicted), at most maxReportFlows listed, and
- * a hostile capture of 250,000 one-packet UDP flows audited in a child process under 256 MB RSS.
+ * a hostile capture of 250,000 one-packet UDP flows audited in a child process with a 128 MB old
+ * space, under 320 MB RSS, keeping < 64 MB once done.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -58,14 +59,16 @@ describe('bounded memory', () => {
       spawnSync('npx', ['tsc', '-b', 'packages/audit'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 })
     }, 300_000)
 
-    it('250,000 one-packet UDP flows stay under 256 MB RSS, and the report says what was bounded', () => {
+    it('250,000 one-packet UDP flows fit a 128 MB heap and 320 MB RSS, and the report says what was bounded', () => {
       const dir = mkdtempSync(join(tmpdir(), 'pg-mem-'))
       const file = join(dir, 'udp-250k.pcap')
       writeFileSync(file, udpFlows(250_000))
       const script = `
         const { auditCaptureFile } = await import(${JSON.stringify(join(ROOT, 'packages', 'audit', 'dist', 'index.js'))})
         const r = await auditCaptureFile(${JSON.stringify(file)})
-        process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, summary: r.summary, listed: r.flows.length, hosts: r.hosts.length }))
+        globalThis.gc()
+        const retainedMiB = process.memoryUsage().heapUsed / 1048576
+        process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, retainedMiB, summary: r.summary, listed: r.flows.length, hosts: r.hosts.length }))
       `
       // Node 22+ sizes V8's young generation from the heap limit (Node 20: 16 MB semi-spaces), so
       // short-lived garbage lingers longer and RSS reads ~80 MB higher for the same live data; pin
@@ -73,7 +76,9 @@ describe('bounded memory', () => {
       // capped at 128 MB: the auditor's live set must fit in it (it runs out of memory otherwise, and
       // the test fails), and V8 must collect instead of growing the heap while its concurrent marker
       // is starved of CPU — CI under load once read 332 MB RSS for a 25 MB live set without the cap.
-      const v8Flags = ['--max-semi-space-size=16', '--max-old-space-size=128']
+      // Measured here: peak live set ~60 MB (the flow table at its bound), RSS 175-190 MB alone and
+      // up to 250 MB with the whole suite running beside it.
+      const v8Flags = ['--expose-gc', '--max-semi-space-size=16', '--max-old-space-size=128']
       const child = spawnSync(process.execPath, [...v8Flags, '--input-type=module', '-e', script], {
         encoding: 'utf8',
         timeout: 300_000
@@ -84,8 +89,17 @@ describe('bounded memory', () => {
       expect(out.summary.flows.evicted).toBeGreaterThan(150_000)
       // 250,000 sources and the one destination.
       expect(out.summary.hostsOmitted).toBe(250_001 - out.hosts)
-      process.stderr.write(`peerguard tests: 250,000 one-packet UDP flows: peak RSS ${Math.round(out.maxRssKiB / 1024)} MB\n`)
-      expect(out.maxRssKiB / 1024).toBeLessThan(256)
+      process.stderr.write(
+        `peerguard tests: 250,000 one-packet UDP flows: peak RSS ${Math.round(out.maxRssKiB / 1024)} MB, ${Math.round(out.retainedMiB)} MB retained after the audit\n`
+      )
+      // What the audit keeps once done (the report: 20,000 listed flows, the hosts) — live data,
+      // not garbage, so load cannot move it: 28-29 MB measured on Node 20 and 24.
+      expect(out.retainedMiB).toBeLessThan(64)
+      // The old space is capped above, so the peak live set is bounded by construction; RSS adds
+      // V8's spaces, code and the allocator's slack, which a busy machine inflates (garbage waits
+      // for a starved concurrent marker). The bound is well above the ~250 MB seen under load and
+      // far below the 687 MB the unbounded tables reached.
+      expect(out.maxRssKiB / 1024).toBeLessThan(320)
     }, 300_000)
   })
 })
