@@ -1,4 +1,4 @@
-import { open, readFile, stat, unlink } from 'node:fs/promises'
+import { open, readFile, unlink } from 'node:fs/promises'
 import { InvalidArgumentError, PeerguardError, writeFileAtomic } from '@peerguard/interface'
 import { MAX_CRL_URLS } from './distribution-points.js'
 import { CaDatabaseCorruptError, CaLockedError } from './errors.js'
@@ -139,20 +139,52 @@ export function memoryCaStore(initial: CaDatabase = emptyDatabase()): CaStore {
 export interface FileCaStoreOptions {
   /** Give up waiting for the lock after this many ms. Default 15000. */
   lockTimeoutMs?: number
-  /** A lock file older than this many ms whose owner is gone is removed. Default 30000. */
+  /** A lock file that stayed empty (its owner died before writing its pid) this many ms is removed. Default 30000. */
   staleLockMs?: number
+  /** @internal Called after a lock was judged stale and before it is broken (tests interleave here). */
+  onStaleLock?: () => Promise<void> | void
 }
+
+/** One look at a lock file, content and identity read through one open handle. */
+interface LockLook {
+  readonly dev: number
+  readonly ino: number
+  readonly text: string
+  readonly mtimeMs: number
+}
+
+async function lookAt(path: string): Promise<LockLook | undefined> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined
+  try {
+    handle = await open(path, 'r')
+    const [info, text] = [await handle.stat(), await handle.readFile('utf8')]
+    return { dev: info.dev, ino: info.ino, text, mtimeMs: info.mtimeMs }
+  } catch {
+    return undefined // gone already, or unreadable: the caller retries the create
+  } finally {
+    await handle?.close().catch(() => {})
+  }
+}
+
+const sameLock = (a: LockLook, b: LockLook): boolean => a.dev === b.dev && a.ino === b.ino && a.text === b.text
 
 /**
  * A database in a JSON file, changed under an O_EXCL lock file (`<path>.lock` holding the
  * owner's pid) and written with writeFileAtomic, so concurrent processes never lose an update
  * or reuse a serial, and a failed command leaves the file as it was.
+ *
+ * A lock is stale when the process it names is gone, or when it stayed empty past staleLockMs (its
+ * owner died between creating and writing it); a live owner's lock is never broken, however old
+ * (after lockTimeoutMs the command fails with `ca-locked` and a hint). Breaking is serialised by
+ * `<path>.lock.break` and removes the lock only if it is still the very file judged stale: the
+ * owner that released it and exited may already have been followed by a new, live owner.
  */
 export function fileCaStore(path: string, options: FileCaStoreOptions = {}): CaStore {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('path: expected a non-empty string')
   const lockTimeoutMs = options.lockTimeoutMs ?? 15_000
   const staleLockMs = options.staleLockMs ?? 30_000
   const lockPath = `${path}.lock`
+  const breakPath = `${lockPath}.break`
   // Within one process, serialise too: the lock file is per process.
   let queue: Promise<unknown> = Promise.resolve()
 
@@ -184,10 +216,7 @@ export function fileCaStore(path: string, options: FileCaStoreOptions = {}): CaS
         if (e.code !== 'EEXIST')
           throw new PeerguardError('io-error', `${lockPath}: cannot create lock (${e.code ?? e.message})`, { cause: err })
       }
-      if (await isStale()) {
-        await unlink(lockPath).catch(() => {})
-        continue
-      }
+      if (await breakIfStale()) continue
       if (Date.now() > deadline) {
         throw new CaLockedError(`${lockPath}: another process holds the CA lock`, {
           details: { hint: `if no peerguard command is running, remove ${lockPath}` }
@@ -197,22 +226,46 @@ export function fileCaStore(path: string, options: FileCaStoreOptions = {}): CaS
     }
   }
 
-  /** Stale: the owner process is gone, or the lock is older than staleLockMs. */
-  async function isStale(): Promise<boolean> {
-    try {
-      const [text, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)])
-      const pid = Number.parseInt(text, 10)
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) {
-        try {
-          process.kill(pid, 0)
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true
-        }
+  function isStale(look: LockLook): boolean {
+    const pid = Number.parseInt(look.text, 10)
+    if (Number.isSafeInteger(pid) && pid > 0) {
+      if (pid === process.pid) return false
+      try {
+        process.kill(pid, 0)
+        return false // alive (or another user's): never broken
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ESRCH'
       }
-      // An empty file is a lock being written right now: only age makes it stale.
-      return Date.now() - info.mtimeMs > staleLockMs
-    } catch {
-      return false // gone already, or unreadable: retry the create
+    }
+    // No pid yet: a lock being written right now, unless it stayed so past staleLockMs.
+    return Date.now() - look.mtimeMs > staleLockMs
+  }
+
+  /** Remove the lock if it is stale and still the same file; true when the create is worth retrying. */
+  async function breakIfStale(): Promise<boolean> {
+    const judged = await lookAt(lockPath)
+    if (judged === undefined) return true // released meanwhile
+    if (!isStale(judged)) return false
+    await options.onStaleLock?.()
+    let breaker: Awaited<ReturnType<typeof open>>
+    try {
+      breaker = await open(breakPath, 'wx', 0o600)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false
+      // another process is breaking it; a breaker that died mid-way leaves an old file behind
+      const left = await lookAt(breakPath)
+      if (left !== undefined && Date.now() - left.mtimeMs > staleLockMs) await unlink(breakPath).catch(() => {})
+      return false
+    }
+    try {
+      // Only breakers remove a dead owner's lock, and they take turns: if the file is still the one
+      // judged stale now, nobody can replace it before the unlink.
+      const now = await lookAt(lockPath)
+      if (now !== undefined && sameLock(now, judged)) await unlink(lockPath).catch(() => {})
+      return true
+    } finally {
+      await breaker.close().catch(() => {})
+      await unlink(breakPath).catch(() => {})
     }
   }
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -17,6 +17,9 @@ import {
 import { CaBadPassphraseError, CaExistsError, CaNotFoundError } from '@peerguard/pki/errors'
 
 const run = promisify(execFile)
+/** fileCaStore with its @internal test hook (not in the published types). */
+const hookedCaStore = (path: string, o: Parameters<typeof fileCaStore>[1] & { onStaleLock?: () => Promise<void> }) =>
+  fileCaStore(path, o)
 const FAST = { N: 2 ** 10, r: 8, p: 1 }
 let root: string
 
@@ -116,6 +119,94 @@ describe('CA directory', () => {
     expect(database.certificates).toHaveLength(60)
     expect(new Set(database.certificates.map((c) => c.serial)).size).toBe(60)
   }, 60_000)
+
+  it('short-lived issuers in separate processes lose no record (a released lock is not broken as stale)', async () => {
+    // Each process takes the lock once, releases it and exits at once: another may have read the
+    // lock while it was held, find its pid gone a moment later and (before the fix) remove the
+    // lock a third process had just taken — both then wrote the database and one record was lost.
+    const dir = join(root, 'ca5b')
+    await initCaDirectory(dir, { name: 'CA five b', scrypt: FAST })
+    const script = `
+      import { generateKeyPair } from '@peerguard/identity'
+      import { openCaDirectory } from '@peerguard/pki'
+      const ca = await openCaDirectory(process.argv[1])
+      console.log((await ca.issuePeer({ publicKey: generateKeyPair().publicKey, name: 'p' })).serial)`
+    const serials: string[] = []
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          run(process.execPath, ['--input-type=module', '-e', script, dir], { cwd: process.cwd() })
+        )
+      )
+      serials.push(...results.map((r) => r.stdout.trim()))
+    }
+    expect(new Set(serials).size).toBe(36)
+    const { database } = await readCaDirectory(dir)
+    expect(new Set(database.certificates.map((c) => c.serial))).toEqual(new Set(serials))
+    expect(await readdir(dir)).not.toContain('ca.db.json.lock')
+  }, 180_000)
+
+  it('a lock judged stale but replaced by a live owner before it is broken is left alone', async () => {
+    const dir = join(root, 'ca6b')
+    await initCaDirectory(dir, { name: 'CA six b', scrypt: FAST })
+    const lock = join(dir, 'ca.db.json.lock')
+    const replace = async (text: string): Promise<void> => {
+      await writeFile(`${lock}.new`, text)
+      await rename(`${lock}.new`, lock)
+    }
+    // a dead owner's lock; between the judgement and the break, it is released and a live process
+    // (our parent) takes the lock: the breaker must see it is not the file it judged
+    await writeFile(lock, '999999999\n')
+    let interleaved = 0
+    const store = hookedCaStore(join(dir, 'ca.db.json'), {
+      lockTimeoutMs: 300,
+      onStaleLock: async () => {
+        if (interleaved++ === 0) await replace(`${process.ppid}\n`)
+      }
+    })
+    await expect(store.transaction(() => 1)).rejects.toMatchObject({ code: 'ca-locked' })
+    expect(interleaved).toBe(1)
+    expect(await readFile(lock, 'utf8')).toBe(`${process.ppid}\n`)
+    // the same with an empty lock left by an owner that died before writing its pid (stale by age)
+    await writeFile(lock, '')
+    await utimes(lock, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000))
+    interleaved = 0
+    const byAge = hookedCaStore(join(dir, 'ca.db.json'), {
+      lockTimeoutMs: 300,
+      onStaleLock: async () => {
+        if (interleaved++ === 0) await replace('')
+      }
+    })
+    await expect(byAge.transaction(() => 1)).rejects.toMatchObject({ code: 'ca-locked' })
+    expect(interleaved).toBe(1)
+    await rm(lock)
+    // nothing interleaved: the stale lock is broken and the transaction runs
+    await writeFile(lock, '999999999\n')
+    await expect(fileCaStore(join(dir, 'ca.db.json')).transaction(() => 2)).resolves.toBe(2)
+    expect(await readdir(dir)).not.toContain('ca.db.json.lock')
+    expect(await readdir(dir)).not.toContain('ca.db.json.lock.break')
+  })
+
+  it("a live owner's lock is never broken, however old; a breaker that died leaves nothing stuck", async () => {
+    const dir = join(root, 'ca6c')
+    await initCaDirectory(dir, { name: 'CA six c', scrypt: FAST })
+    const lock = join(dir, 'ca.db.json.lock')
+    await writeFile(lock, `${process.ppid}\n`)
+    await utimes(lock, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000))
+    const store = fileCaStore(join(dir, 'ca.db.json'), { lockTimeoutMs: 200, staleLockMs: 1000 })
+    await expect(store.transaction(() => 1)).rejects.toMatchObject({
+      code: 'ca-locked',
+      details: { hint: expect.stringContaining('remove') }
+    })
+    expect(await readFile(lock, 'utf8')).toBe(`${process.ppid}\n`)
+    // a dead owner's lock plus a break file left by a breaker that died mid-way, long ago
+    await writeFile(lock, '999999999\n')
+    await writeFile(`${lock}.break`, '')
+    await utimes(`${lock}.break`, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000))
+    await expect(fileCaStore(join(dir, 'ca.db.json'), { staleLockMs: 1000 }).transaction(() => 3)).resolves.toBe(3)
+    expect(await readdir(dir)).not.toContain('ca.db.json.lock')
+    expect(await readdir(dir)).not.toContain('ca.db.json.lock.break')
+  })
 
   it('a stale lock from a dead process is removed; a live one times out with ca-locked', async () => {
     const dir = join(root, 'ca6')
