@@ -75,14 +75,34 @@ export class KnownPeers {
     return [...this.#entries]
   }
 
-  /** Remember `peerId` under `name` and save the file atomically (mode 0600). */
+  /**
+   * Remember `peerId` under `name` and save the file atomically (mode 0600). Entries another
+   * process saved since this store was loaded (a second client run at the same time) are kept.
+   */
   async remember(name: string, peerId: string): Promise<void> {
     assertString('name', name)
     if (!NAME.test(name))
       throw new KnownPeersInvalidError(`name ${JSON.stringify(name)}: expected 1..255 characters without spaces or #`)
-    const id = peerIdFromString(peerId).toString()
+    await this.#save(name, peerIdFromString(peerId).toString())
+  }
+
+  /**
+   * Merge what the file holds now, set `name`, write. With `firstUse`, an entry for `name` that
+   * another process saved meanwhile wins and is returned (nothing is written).
+   */
+  async #save(name: string, id: string, firstUse = false): Promise<string | undefined> {
+    if (this.path !== undefined) {
+      const disk = await KnownPeers.load(this.path)
+      const theirs = disk.#entries.get(name)
+      for (const [n, i] of disk.#entries) if (n !== name && !this.#entries.has(n)) this.#entries.set(n, i)
+      if (firstUse && theirs !== undefined) {
+        this.#entries.set(name, theirs)
+        return theirs
+      }
+    }
     this.#entries.set(name, id)
     if (this.path !== undefined) await writeFileAtomic(this.path, this.toString())
+    return undefined
   }
 
   /**
@@ -100,15 +120,16 @@ export class KnownPeers {
     assertString('name', name)
     const id = peerIdFromString(peerId).toString()
     const where = this.path === undefined ? 'the known-peers store' : this.path
-    const known = this.#entries.get(name)
+    let known = this.#entries.get(name)
     if (known === undefined) {
       if (options.trustOnFirstUse === false) {
         const message = `peer ${id} is not in ${where} under ${name}`
         if (options.certified === true) throw new PeerMismatchError(message, { details: { name, actual: id } })
         throw new CertificateRequiredError(message)
       }
-      await this.remember(name, id)
-      return 'recorded'
+      // first use here; another client may have met this name meanwhile: its entry wins
+      known = await this.#save(name, id, true)
+      if (known === undefined) return 'recorded'
     }
     if (known !== id) {
       const who = options.peerName === undefined ? id : `${id} (${options.peerName})`

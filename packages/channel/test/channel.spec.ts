@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from '@jest/globals'
 import { KnownPeers, type NoiseChannel, secureInbound, secureOutbound } from '@peerguard/channel'
 import { generateKeyPair, peerIdFromPublicKey } from '@peerguard/identity'
@@ -77,6 +80,37 @@ describe('peerguard channel over an in-memory pair, pinned keys', () => {
     expect(store.get('nas:7000')).toBe(idOf(server1))
     ch.destroy()
     await expect(connect(server2)).rejects.toMatchObject({ code: 'channel-known-peer-changed' })
+  })
+})
+
+describe('a known-peers file shared by clients running at the same time', () => {
+  it("neither loses the other's entries, and a name first met by the other is held to its key", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pg-known-'))
+    try {
+      const path = join(dir, 'known-peers')
+      const [nas, printer, rogue] = [generateKeyPair(), generateKeyPair(), generateKeyPair()]
+      // two clients load the (missing) file, then each meets a different server
+      const [one, two] = await Promise.all([KnownPeers.load(path), KnownPeers.load(path)])
+      expect(await one.check('nas:7000', idOf(nas))).toBe('recorded')
+      expect(await two.check('printer:7001', idOf(printer))).toBe('recorded')
+      const saved = await KnownPeers.load(path)
+      expect(saved.entries().sort()).toEqual(
+        [
+          ['nas:7000', idOf(nas)],
+          ['printer:7001', idOf(printer)]
+        ].sort()
+      )
+      // a third client loaded the file before either wrote; it meets "nas:7000" answered by another
+      // key: the entry the first client saved wins (refused), and printer's key is known, not recorded
+      await writeFile(path, '')
+      const stale = await KnownPeers.load(path)
+      await writeFile(path, saved.toString())
+      await expect(stale.check('nas:7000', idOf(rogue))).rejects.toMatchObject({ code: 'channel-known-peer-changed' })
+      expect(await stale.check('printer:7001', idOf(printer))).toBe('known')
+      expect(await readFile(path, 'utf8')).not.toContain(idOf(rogue))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 
