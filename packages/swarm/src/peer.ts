@@ -430,7 +430,7 @@ export class SwarmPeer {
           resource: `swarm:${swarmId}`
         })
       },
-      admit: (p, store, onLogged) => this.#admit(p, store, 'get', onLogged),
+      admit: (p, store, onLogged, onAdmitted) => this.#admit(p, store, 'get', onLogged, onAdmitted),
       limiter: this.#limiter,
       onServed: (n) => {
         this.#bytesServed += n
@@ -468,7 +468,8 @@ export class SwarmPeer {
     peer: PeerInfo,
     store: SwarmStore,
     verb: 'get' | 'put',
-    onLogged?: (seq: number) => void
+    onLogged?: (seq: number) => void,
+    onAdmitted?: () => void
   ): Promise<{ code: string; reason: string } | undefined> {
     const m = store.manifest
     const epoch = this.#recheckEpoch
@@ -493,7 +494,11 @@ export class SwarmPeer {
         return refusal
       }
     }
-    if (decision.allowed) return undefined
+    if (decision.allowed) {
+      // in the turn of the epoch check above: a recheck() from here on sees the admitted swarm
+      onAdmitted?.()
+      return undefined
+    }
     const err = new SwarmDeniedError(`${verb === 'get' ? 'fetch' : 'seed'} swarm:${m.name}: ${decision.reason}`)
     return { code: err.code, reason: err.message }
   }

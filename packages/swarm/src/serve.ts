@@ -19,9 +19,15 @@ export interface ServeHooks {
   unknown?(peer: PeerInfo, swarmId: string): Promise<void>
   /**
    * Decide (and log) whether the peer may fetch; resolves to an error code + reason to refuse.
-   * `onLogged` gets the `seq` of the decision entry, when the log reports one.
+   * `onLogged` gets the `seq` of the decision entry, when the log reports one; `onAdmitted` is
+   * called in the very turn the final decision allows the peer (a re-check from then on covers it).
    */
-  admit(peer: PeerInfo, store: SwarmStore, onLogged: (seq: number) => void): Promise<{ code: string; reason: string } | undefined>
+  admit(
+    peer: PeerInfo,
+    store: SwarmStore,
+    onLogged: (seq: number) => void,
+    onAdmitted: () => void
+  ): Promise<{ code: string; reason: string } | undefined>
   /** Upload limiter shared by all connections, if any. */
   limiter: RateLimiter | undefined
   /** Count of bytes served, per call. */
@@ -202,14 +208,24 @@ export class ServeConnection {
     }
     let refusal: { code: string; reason: string } | undefined
     try {
-      refusal = await this.#hooks.admit(this.peer, store, (seq) => {
-        this.admittedSeq = seq
-      })
+      refusal = await this.#hooks.admit(
+        this.peer,
+        store,
+        (seq) => {
+          this.admittedSeq = seq
+        },
+        () => {
+          // set in the turn the peer is admitted, so a recheck() between the decision and this
+          // continuation decides this connection on the swarm's policy too
+          this.#store = store
+        }
+      )
     } catch (err) {
       refusal = { code: isPeerguardError(err) ? err.code : 'swarm-denied', reason: (err as Error).message }
     }
     if (this.#closed) return
     if (refusal !== undefined) {
+      this.#store = undefined
       this.fail(refusal.code, refusal.reason)
       return
     }

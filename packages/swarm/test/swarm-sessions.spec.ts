@@ -183,4 +183,49 @@ describe('swarm serving sessions', () => {
     expect(outcomes(log)).toEqual([expect.objectContaining({ outcome: 'failed', code: 'swarm-closed', op: 'fetch' })])
     await fetcher.close()
   }, 60_000)
+
+  it('a re-check in any turn between the admission and the first piece decides the new session too', async () => {
+    // The policy changes while the admission entry is being written; the re-check lands k microtask
+    // turns after the log answered — before or after the decision was final, before or after the
+    // connection knew its swarm. Whatever k, the fetch is refused (at admission or by the re-check).
+    const small = join(dir, 'small.bin')
+    await writeFile(small, randomBytes(200_000))
+    for (let k = 0; k <= 12; k++) {
+      const policy = switchable()
+      let peer: SwarmPeer | undefined
+      let flipped: Promise<number> | undefined
+      const entries: DecisionRecord[] = []
+      const log = {
+        append(r: DecisionRecord) {
+          entries.push(r)
+          if (r.kind === 'operation' && r.verb === 'fetch' && flipped === undefined) {
+            let hops = k
+            const later = (): void => {
+              if (hops-- > 0) queueMicrotask(later)
+              else {
+                policy.allowFetch = false
+                flipped = (peer as SwarmPeer).recheck({ trust: false })
+              }
+            }
+            queueMicrotask(later)
+          }
+          return Promise.resolve({ seq: entries.length - 1 })
+        }
+      }
+      const who = pki.peers.seeder as TestPeer
+      peer = createSwarmPeer({ identity: who.identity, chain: who.chain, trust: pki.trust, policy, log })
+      open.push(peer)
+      const manifest = await peer.publish(small, { name: `turn-${k}`, pieceSize: 16 * 1024 })
+      await peer.seed(manifest, small)
+      const { port } = await peer.listen()
+      const fetcher = leech()
+      await expect(
+        fetcher.fetch(manifest, { peers: [`127.0.0.1:${port}`], out: join(dir, `turn-${k}.bin`) })
+      ).rejects.toMatchObject({ code: expect.stringMatching(/^swarm-/) })
+      expect(flipped).toBeDefined()
+      await flipped
+      await fetcher.close()
+      await peer.close()
+    }
+  }, 120_000)
 })
