@@ -165,6 +165,30 @@ export class Download {
     for (const a of new Set(addresses)) void this.#dial(a)
   }
 
+  /** The swarm being fetched. */
+  get store(): SwarmStore {
+    return this.#store
+  }
+
+  /**
+   * Decide every open connection again (after a reload of trust or policy): a peer `decide` refuses
+   * is dropped for good (its pieces go to other peers). Returns the peers dropped.
+   */
+  recheck(decide: (peer: PeerInfo) => { code: string; reason: string } | undefined): Array<{
+    peer: PeerInfo
+    refusal: { code: string; reason: string }
+  }> {
+    const dropped: Array<{ peer: PeerInfo; refusal: { code: string; reason: string } }> = []
+    if (this.#finished) return dropped
+    for (const c of [...this.#conns]) {
+      const refusal = decide(c.peer)
+      if (refusal === undefined) continue
+      dropped.push({ peer: c.peer, refusal })
+      this.#drop(c, refusal.code, `open connection closed: ${refusal.reason}`, true)
+    }
+    return dropped
+  }
+
   /** Stop with an error (e.g. the peer is closing). */
   abort(err: Error): void {
     this.#fail(err)

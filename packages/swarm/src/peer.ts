@@ -357,10 +357,12 @@ export class SwarmPeer {
   }
 
   /**
-   * Re-decide every serving connection now (after a reload of trust or policy): `connectionCheck`
-   * on the peer, then the policy's `get` on the swarm it was admitted to. Each refused connection
-   * gets an ERROR with the code and is closed in this same turn, then the refusal is logged
-   * (`connection` record, event `refused`). Resolves to the number of connections closed.
+   * Re-decide every connection now (after a reload of trust or policy): `connectionCheck` on the
+   * peer, then the policy — `get` on the swarm a serving connection was admitted to, `put` (seed)
+   * on the swarm a fetch of ours takes pieces from. Each refused connection is closed in this same
+   * turn (a serving one gets an ERROR with the code; a seeder is dropped for good and its pieces go
+   * to other peers), then the refusal is logged (`connection` record, event `refused`). Resolves to
+   * the number of connections closed.
    * `{ trust: false }` (only the policy changed) skips `connectionCheck`.
    */
   async recheck(options: { trust?: boolean } = {}): Promise<number> {
@@ -374,8 +376,23 @@ export class SwarmPeer {
       this.#serving.delete(conn)
       conn.fail(refusal.code, refusal.reason)
     }
-    await Promise.all(dropped.map(({ conn, refusal }) => this.#logDropped(conn.peer, refusal)))
-    return dropped.length
+    // the peers our own fetches take pieces from: each must still be a peer allowed to seed
+    const seeders = [...this.#downloads].flatMap((d) =>
+      d.recheck((peer) => this.#recheckSeeder(peer, d.store, options.trust !== false))
+    )
+    await Promise.all([
+      ...dropped.map(({ conn, refusal }) => this.#logDropped(conn.peer, refusal)),
+      ...seeders.map(({ peer, refusal }) => this.#logDropped(peer, refusal))
+    ])
+    return dropped.length + seeders.length
+  }
+
+  #recheckSeeder(peer: PeerInfo, store: SwarmStore, trust: boolean): ConnectionRefusal | undefined {
+    const check = this.#o.connectionCheck
+    const refusal = check === undefined || !trust ? undefined : runConnectionCheck(check, peer)
+    if (refusal !== undefined) return refusal
+    const decision = decideSwarm(this.#o.policy, peer, 'put', store.manifest)
+    return decision.allowed ? undefined : { code: decision.code, reason: `seed swarm:${store.manifest.name}: ${decision.reason}` }
   }
 
   #recheckOne(peer: PeerInfo, store: SwarmStore | undefined, trust: boolean): ConnectionRefusal | undefined {

@@ -228,4 +228,44 @@ describe('swarm serving sessions', () => {
       await peer.close()
     }
   }, 120_000)
+
+  it('a re-check on the fetching side drops a seeder the new policy no longer lets seed, and logs it', async () => {
+    const s = await seeder(switchable(), memoryLog())
+    const who = pki.peers.leech as TestPeer
+    let seedAllowed = true
+    const policy: PolicyDecider = {
+      decide(req: { action: string }): Decision {
+        if (req.action !== 'put' || seedAllowed)
+          return { allowed: true, code: 'allow', reason: 'test', matchedGroups: [], rule: { id: 'seed' } }
+        return { allowed: false, code: 'deny-default', reason: 'no rule allows it', matchedGroups: [] }
+      }
+    }
+    const log = memoryLog()
+    const fetcher = createSwarmPeer({ identity: who.identity, chain: who.chain, trust: pki.trust, policy, log })
+    open.push(fetcher)
+    let flipped: Promise<number> | undefined
+    const fetching = fetcher.fetch(s.manifest, {
+      peers: [s.address],
+      out: join(dir, 'seeder-recheck.bin'),
+      onProgress: () => {
+        if (flipped !== undefined) return
+        seedAllowed = false
+        flipped = fetcher.recheck({ trust: false })
+      }
+    })
+    await expect(fetching).rejects.toMatchObject({
+      code: 'swarm-stalled',
+      details: {
+        dropped: [
+          expect.objectContaining({
+            code: 'deny-default',
+            reason: expect.stringMatching(/^open connection closed: seed swarm:sessions/)
+          })
+        ]
+      }
+    })
+    expect(await flipped).toBe(1)
+    expect(log.entries).toContainEqual(expect.objectContaining({ kind: 'connection', event: 'refused', code: 'deny-default' }))
+    await fetcher.close()
+  }, 60_000)
 })
