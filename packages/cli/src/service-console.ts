@@ -5,7 +5,14 @@
  * listens to the servers' events; it never changes what they do or what the decision log records.
  */
 import type { ReloadRecord } from '@peerguard/decision-log'
-import { type DecisionRecord, type DecisionSink, isPeerguardError, type Logger, type PeerInfo } from '@peerguard/interface'
+import {
+  type DecisionRecord,
+  type DecisionSink,
+  isPeerguardError,
+  type Logger,
+  type PeerInfo,
+  hostOfAddress
+} from '@peerguard/interface'
 import type { ProxyServer, SplicedStats } from '@peerguard/proxy'
 import type { DroppedEvent, OperationEvent, ShareServer } from '@peerguard/share'
 import { type ConsoleLog, type LogFields, shortPeerId } from './console-log.js'
@@ -27,13 +34,6 @@ function peerFields(service: string, peer: PeerLike): LogFields {
     peerId: peer.peerId,
     ...(peer.address === undefined ? {} : { addr: peer.address })
   }
-}
-
-/** `127.0.0.1:5555` → `127.0.0.1`; `[::1]:5555` and `::1:5555` → `::1`. */
-function hostOf(address: string): string {
-  const colon = address.lastIndexOf(':')
-  const host = colon > 0 && /^\d+$/.test(address.slice(colon + 1)) ? address.slice(0, colon) : address
-  return host.replace(/^\[(.*)\]$/, '$1')
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
@@ -71,10 +71,10 @@ export class ServiceConsole {
       this.#closed(service, e.peer, Date.now() - e.since, e.bytesIn, e.bytesOut)
     )
     server.on('refused', (e: { address: string; code: string; reason: string }) =>
-      this.refusals.refused(`${service}\n${hostOf(e.address)}`, {
+      this.refusals.refused(`${service}\n${hostOfAddress(e.address)}`, {
         service,
         addr: e.address,
-        group: hostOf(e.address),
+        group: hostOfAddress(e.address),
         code: e.code,
         reason: e.reason
       })
@@ -107,7 +107,7 @@ export class ServiceConsole {
       const decision = isPeerguardError(err) ? err.details?.decision : undefined
       const code = typeof decision === 'string' ? decision : isPeerguardError(err) ? err.code : 'internal'
       const reason = err instanceof Error ? err.message : undefined
-      const key = peer?.peerId ?? (peer?.address === undefined ? 'unauthenticated' : hostOf(peer.address))
+      const key = peer?.peerId ?? (peer?.address === undefined ? 'unauthenticated' : hostOfAddress(peer.address))
       this.refusals.refused(`${service}\n${key}`, {
         ...(peer === undefined ? { service } : peerFields(service, peer)),
         code,
@@ -132,7 +132,7 @@ export class ServiceConsole {
         const { address, code } = fields
         if (/connection refused$/.test(message) && typeof code === 'string') {
           const addr = typeof address === 'string' ? address : 'unknown'
-          this.refusals.refused(`${service}\n${hostOf(addr)}`, { service, addr, group: hostOf(addr), code })
+          this.refusals.refused(`${service}\n${hostOfAddress(addr)}`, { service, addr, group: hostOfAddress(addr), code })
           return
         }
         log[level](message, fields)

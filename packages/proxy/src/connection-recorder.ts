@@ -5,7 +5,8 @@ import {
   type Logger,
   type PeerInfo,
   recordOrRefuse,
-  logPeer
+  logPeer,
+  hostOfAddress
 } from '@peerguard/interface'
 import { connectionOutcome } from './outcome.js'
 import type { SplicedStats } from './pipe.js'
@@ -67,9 +68,7 @@ export class ConnectionRecorder {
     this.#log.info(`proxy ${d.event}`, { code: d.code, peer: d.peer?.peerId, address: d.peer?.address })
     if (d.event === 'refused' && d.peer?.peerId === undefined && this.#refusals !== undefined) {
       // nobody authenticated: count it, so a flood of bad handshakes cannot grow the log
-      const address = d.peer?.address ?? 'unknown'
-      const colon = address.lastIndexOf(':')
-      this.#refusals.refused(colon > 0 ? address.slice(0, colon) : address, d.code)
+      this.#refusals.refused(hostOfAddress(d.peer?.address), d.code)
       return
     }
     if (logged) return

@@ -11,7 +11,14 @@
 import type { Duplex } from 'node:stream'
 import { HandshakeLimiter, KnownPeers, secureInbound } from '@peerguard/channel'
 import type { KeyPair } from '@peerguard/identity'
-import { assertBytesRange, assertInteger, equalBytes, InvalidArgumentError, isPeerguardError } from '@peerguard/interface'
+import {
+  assertBytesRange,
+  assertInteger,
+  equalBytes,
+  InvalidArgumentError,
+  isPeerguardError,
+  hostOfAddress
+} from '@peerguard/interface'
 import { type CertificateAuthority, checkKeyPair, parseCsr, type ParsedCsr } from '@peerguard/pki'
 import { type EnrollCode, EnrollError } from './enroll-errors.js'
 import {
@@ -137,7 +144,7 @@ export class EnrollmentService {
       return
     }
     // a stranger holds an exchange open until a deadline per message: bound how many it holds
-    const host = address === undefined ? 'unknown' : address.slice(0, address.lastIndexOf(':'))
+    const host = hostOfAddress(address)
     const perAddress = o.sessions?.perAddress ?? MAX_ENROLL_SESSIONS_PER_ADDRESS
     const held = this.#sessions.get(host) ?? 0
     if (held >= perAddress || this.#sessionCount >= (o.sessions?.total ?? MAX_ENROLL_SESSIONS)) {

@@ -12,7 +12,8 @@ import {
   type LogPeer,
   logPeer,
   type PeerInfo,
-  recordOrRefuse
+  recordOrRefuse,
+  hostOfAddress
 } from '@peerguard/interface'
 import type { ServedFetch } from './fetch.js'
 
@@ -29,13 +30,6 @@ interface FetchConnectionRecord extends ConnectionRecord {
 function seqOf(appended: unknown): number | undefined {
   const seq = (appended as { seq?: unknown } | undefined)?.seq
   return typeof seq === 'number' ? seq : undefined
-}
-
-/** Host of `host:port` or `[v6]:port`. */
-function hostOf(address: string): string {
-  const colon = address.lastIndexOf(':')
-  const host = colon > 0 ? address.slice(0, colon) : address
-  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
 }
 
 export class FetchRecorder {
@@ -127,7 +121,7 @@ export class FetchRecorder {
 
   /** A handshake refused before authentication, from `address` (host:port): counted, summarised. */
   refused(address: string, code: string): void {
-    this.#refusals.refused(hostOf(address), code)
+    this.#refusals.refused(hostOfAddress(address), code)
   }
 
   /** Write the pending refusal summaries. */

@@ -14,6 +14,7 @@ import { type EnrollEvent, EnrollmentService, type TokenRecord, TokenStore } fro
 import type { RefusalGroups } from '../console-refusals.js'
 import { type CliIO, terminalJson } from '../io.js'
 import { passphraseOf, readCrls } from '../common.js'
+import { hostOfAddress } from '@peerguard/interface'
 
 /** The root a CA directory chains to: its own certificate, or the last of chain.pem for an intermediate. */
 export async function caRootOf(dir: string): Promise<Uint8Array> {
@@ -36,13 +37,6 @@ async function currentCrl(dir: string): Promise<Uint8Array | undefined> {
 
 /** Refusals naming a filed token written in full (the first per token and code), at most. */
 const MAX_NAMED_REFUSALS = 4096
-
-/** The host of a joiner's `host:port` (the summaries count per host). */
-function hostOf(address: string | undefined): string {
-  if (address === undefined) return 'unknown'
-  const colon = address.lastIndexOf(':')
-  return (colon > 0 ? address.slice(0, colon) : address).slice(0, 256)
-}
 
 function logRecord(e: EnrollEvent) {
   // the token's name and groups are the peer's only once it proved the token's secret: a stranger
@@ -132,12 +126,12 @@ export async function startEnrollmentHost(o: EnrollmentHostOptions): Promise<Enr
     onEvent: (e) => {
       const full = inFull(e)
       if (!full && o.refusals !== undefined) {
-        const addr = hostOf(e.address)
+        const addr = hostOfAddress(e.address)
         o.refusals.refused(`enroll\n${addr}`, { service: 'enroll', addr, group: addr, code: e.code, reason: e.reason })
       } else if (o.json) io.out(terminalJson({ event: e.outcome, ...e }, 0))
       else if (e.outcome === 'enrolled') io.out(`enrolled ${e.name} as ${e.peerId} (serial ${e.serial})`)
       else io.out(`refused ${e.address ?? 'a joiner'}: ${e.code}: ${e.reason}`)
-      if (strangers !== undefined && !full) strangers.refused(hostOf(e.address), e.code)
+      if (strangers !== undefined && !full) strangers.refused(hostOfAddress(e.address), e.code)
       else void log?.append(logRecord(e)).catch(warn)
     }
   })
