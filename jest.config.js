@@ -19,5 +19,10 @@ export default {
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  testTimeout: 30000
+  testTimeout: 30000,
+  // On 2 cores Jest would run every file in its own process, one after another, and with ESM
+  // (vm modules) each file's module graph stays behind: the heap grew to the 4 GB limit near the
+  // end of one run here. A memory limit makes Jest use a worker (still one file at a time), and
+  // a worker over the limit after a file is replaced by a fresh one.
+  workerIdleMemoryLimit: '1GB'
 }
