@@ -347,7 +347,7 @@ describe('dependency direction and declarations', () => {
     } finally {
       delete ALLOWED.a
       delete ALLOWED.b
-      rmSync(root, { recursive: true, force: true })
+      rmSync(root, { recursive: true, force: true, maxRetries: 5 })
     }
   })
 

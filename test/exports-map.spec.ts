@@ -72,7 +72,7 @@ beforeAll(() => {
 }, 600_000)
 
 afterAll(() => {
-  if (consumer !== undefined) rmSync(consumer, { recursive: true, force: true })
+  if (consumer !== undefined) rmSync(consumer, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('every package through its built exports map', () => {

@@ -127,7 +127,7 @@ gate.describe('a fresh project: npm install libp2p@3 and the packed packages, tw
   }, 1_800_000)
 
   afterAll(() => {
-    if (work !== undefined) rmSync(work, { recursive: true, force: true })
+    if (work !== undefined) rmSync(work, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('installed libp2p 3 and the tarballs into the project, and runs Node 24', () => {

@@ -37,7 +37,7 @@ afterAll(async () => {
       // already unmounted
     }
   }
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** Fill the filesystem of `path` until ENOSPC; returns the bytes written. */

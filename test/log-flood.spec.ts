@@ -60,7 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close()
   await log?.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** Open a connection; send garbage (a bad handshake) or nothing (half-open); resolve when the server closes it. */

@@ -62,7 +62,7 @@ beforeAll(() => {
 }, 900_000)
 
 afterAll(() => {
-  if (work !== undefined) rmSync(work, { recursive: true, force: true })
+  if (work !== undefined) rmSync(work, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('every public package as a tarball', () => {

@@ -86,7 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of children) void c.stop('SIGKILL')
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('fail closed: no CRL, no start', () => {

@@ -50,7 +50,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pki-openssl-'))
 }, 180_000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function write(name: string, text: string): Promise<string> {

@@ -92,7 +92,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => {})
   web?.kill('SIGTERM')
-  if (process.env.KEEP_PROXY_DIR === undefined) await rm(dir, { recursive: true, force: true })
+  if (process.env.KEEP_PROXY_DIR === undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function pair(

@@ -110,7 +110,7 @@ beforeAll(async () => {
 afterAll(async () => {
   live?.close()
   await server?.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('live reload below an intermediate CA', () => {

@@ -141,7 +141,7 @@ afterAll(async () => {
   live?.close()
   await server?.close()
   await log?.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('live reload of a running share', () => {

@@ -76,7 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close()
   await log.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 function clientOf(name: 'alice' | 'bob') {

@@ -73,7 +73,7 @@ tools.describe('traffic auditor on swarm traffic (root, tcpdump, aria2c, mktorre
   })
 
   afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('peerguard swarm: recognised as peerguard channels, no BitTorrent finding, no swarm ID or file bytes on the wire', async () => {

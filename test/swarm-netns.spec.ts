@@ -113,7 +113,7 @@ netns.describe('swarm across three network namespaces (root + iproute2)', () => 
       )
     )
     for (const h of [...HOSTS, 'br']) spawnSync('ip', ['netns', 'del', ns(h)], { stdio: 'pipe' })
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('a seeder on host a and two leechers on b and c that serve each other; every copy is exact', async () => {

@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of peers) await p.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 function swarmPeer(p: TestPeer, policyText?: string): SwarmPeer {

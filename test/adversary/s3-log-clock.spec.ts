@@ -29,7 +29,7 @@ const op = (resource: string): DecisionRecord => ({
 
 let dir: string
 afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('a clock set back while the node runs', () => {

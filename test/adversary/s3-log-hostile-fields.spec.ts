@@ -47,7 +47,7 @@ const hostile = fc.oneof(
 
 let dir: string
 afterAll(async () => {
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('hostile values in the fields verify reports', () => {

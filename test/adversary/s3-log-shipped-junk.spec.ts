@@ -32,7 +32,7 @@ const op = (i: number): DecisionRecord => ({
 
 const dirs: string[] = []
 afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true, maxRetries: 5 })))
 })
 
 /** A closed log with its shipped checkpoints, and a copy of log and head from the middle. */

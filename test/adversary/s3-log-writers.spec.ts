@@ -31,7 +31,7 @@ const dirs: string[] = []
 const logs: DecisionLog[] = []
 afterEach(async () => {
   await Promise.all(logs.splice(0).map((l) => l.close().catch(() => {})))
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true, maxRetries: 5 })))
 })
 
 async function fresh(): Promise<string> {

@@ -193,7 +193,7 @@ beforeAll(async () => {
   const pk = leafKey.subarray(12)
   uri = `peerguard://peer/${peerIdFromPublicKey(pk).toString()}`
 }, 60_000)
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }))
 
 function leafOf(issuer: Ca, extra: Partial<CertOptions> = {}): Promise<Uint8Array> {
   return cert({

@@ -91,7 +91,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await server.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('s3: an END frame whose payload is not a JSON object', () => {

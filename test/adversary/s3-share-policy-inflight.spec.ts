@@ -79,7 +79,7 @@ afterEach(async () => {
   client.close()
   await server.close()
   expect(await leftovers(dir)).toEqual([])
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('s3: a policy reload during an upload', () => {

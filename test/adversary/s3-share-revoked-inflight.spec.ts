@@ -70,7 +70,7 @@ beforeEach(async () => {
 afterEach(async () => {
   client.close()
   await server.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('s3: a revoked peer’s operation in flight does not touch the share', () => {

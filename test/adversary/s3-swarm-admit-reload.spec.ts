@@ -34,7 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(open.map((p) => p.close()))
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** The policy in force: the test "reloads" it by flipping `allowFetch` (a live policy delegates like this). */

@@ -43,7 +43,12 @@ export async function makeWorld(
   const { mkdir } = await import('node:fs/promises')
   await mkdir(join(dir, 'root'))
   await mkdir(join(dir, 'outside'))
-  return { dir, root: join(dir, 'root'), outside: join(dir, 'outside'), remove: () => rm(dir, { recursive: true, force: true }) }
+  return {
+    dir,
+    root: join(dir, 'root'),
+    outside: join(dir, 'outside'),
+    remove: () => rm(dir, { recursive: true, force: true, maxRetries: 5 })
+  }
 }
 
 /** Serve `root` as share `shareName` under `policy` (YAML text), over the hardened transport. */

@@ -128,7 +128,7 @@ export async function openPage(url: string, timeoutMs = 60_000): Promise<Page> {
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
       await exited
       clearTimeout(t)
-      rmSync(profile, { recursive: true, force: true })
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5 })
     }
   }
 }

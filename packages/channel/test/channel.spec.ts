@@ -109,7 +109,7 @@ describe('a known-peers file shared by clients running at the same time', () => 
       expect(await stale.check('printer:7001', idOf(printer))).toBe('known')
       expect(await readFile(path, 'utf8')).not.toContain(idOf(rogue))
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 })
     }
   })
 })

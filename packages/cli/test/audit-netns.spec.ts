@@ -151,7 +151,7 @@ office.describe('the office in network namespaces, audited (root, iproute2, tcpd
   afterAll(async () => {
     await Promise.all(procs.map((p) => stop(p, 'SIGKILL')))
     for (const h of [...Object.keys(HOSTS), 'br']) spawnSync('ip', ['netns', 'del', ns(h)], { stdio: 'pipe' })
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   office.it(

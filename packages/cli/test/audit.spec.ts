@@ -34,7 +34,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerguard-cli-audit-'))
 }, 180000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard audit read', () => {
@@ -184,7 +184,7 @@ describe('peerguard audit read', () => {
       'peerguard: creating audits/reports/ for the reports (choose another folder with --out, or --no-write)'
     )
     expect(readdirSync(join(cwd, 'audits', 'reports'))).toHaveLength(3)
-    await rm(cwd, { recursive: true, force: true })
+    await rm(cwd, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('--help shows an example', () => {

@@ -75,7 +75,7 @@ beforeAll(async () => {
   }
 }, 180_000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard ca crl --renew-before', () => {

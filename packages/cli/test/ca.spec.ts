@@ -55,7 +55,7 @@ beforeAll(async () => {
   expect((await peerguard(['id', 'new', '--out', 'alice.key', '--passphrase-file', 'alice.pass'])).code).toBe(0)
 }, 180_000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard ca init', () => {

@@ -36,7 +36,7 @@ beforeAll(async () => {
   peerId = (await peerguard(['id', 'new', '--out', 'bob.key'])).stdout.trim()
 }, 180_000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard cert request → ca issue --csr → cert verify', () => {

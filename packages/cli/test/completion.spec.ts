@@ -26,7 +26,7 @@ beforeAll(async () => {
     writeFileSync(script[shell], r.stdout)
   }
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }))
 
 /** What `_peerguard` offers for the command line `words` (the last one is the word at the cursor). */
 function bashComplete(...words: string[]): string[] {

@@ -36,7 +36,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'empty'), '\nsecond line is not used\n')
 }, 180000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard id new / show', () => {

@@ -114,7 +114,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await caNode?.stop()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard ca token / join (black box CA node)', () => {

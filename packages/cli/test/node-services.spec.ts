@@ -222,7 +222,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL')
   await new Promise((r) => echo?.close(r))
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('peerguard node: shares, a proxy and a swarm seed', () => {

@@ -31,7 +31,7 @@ beforeAll(async () => {
   peerId = made.stdout.trim()
 }, 180_000)
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 function codeOf(fn: () => unknown): string | undefined {

@@ -19,8 +19,8 @@ beforeAll(async () => {
   b = await mkdtemp(join(tmpdir(), 'peerguard-run-cli-b-'))
 }, 180_000)
 afterAll(async () => {
-  await rm(a, { recursive: true, force: true })
-  await rm(b, { recursive: true, force: true })
+  await rm(a, { recursive: true, force: true, maxRetries: 5 })
+  await rm(b, { recursive: true, force: true, maxRetries: 5 })
 })
 
 function binary(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {

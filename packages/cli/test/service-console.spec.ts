@@ -58,7 +58,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('ServiceConsole', () => {

@@ -62,7 +62,7 @@ beforeAll(async () => {
 }, 180000)
 
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 const creds = (who: 'alice' | 'bob'): string[] => lan.creds(who)

@@ -355,7 +355,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL')
   await new Promise<void>((r) => source.close(() => r()))
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('SIGTERM under load: exit 0 in bound, little CPU after the signal, a log that verifies, no temp files', () => {

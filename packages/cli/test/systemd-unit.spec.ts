@@ -24,7 +24,7 @@ beforeAll(() => {
   writeFileSync(join(dir, 'peerguard'), '#!/bin/sh\nexit 0\n')
   chmodSync(join(dir, 'peerguard'), 0o755)
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }))
 
 /** Write the unit (edited by `edit`) next to the stand-in binary and run systemd-analyze on it. */
 function analyze(args: string[], edit: (unit: string) => string = (u) => u) {

@@ -84,7 +84,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) void c.stop('SIGKILL')
   await new Promise((r) => backend?.close(r))
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('ca issue --dns/--ip', () => {

@@ -164,7 +164,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) c.kill('SIGTERM')
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))))
-  await rm(base, { recursive: true, force: true })
+  await rm(base, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function rogueConnects(): Promise<void> {

@@ -140,7 +140,7 @@ afterAll(async () => {
   for (const c of children) c.kill('SIGTERM')
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))))
   await new Promise<void>((r) => echo.close(() => r()))
-  await rm(base, { recursive: true, force: true })
+  await rm(base, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('clients name a workspace member instead of HOST:PORT', () => {

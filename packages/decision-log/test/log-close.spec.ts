@@ -14,7 +14,7 @@ let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pg-log-close-'))
 })
-afterAll(() => rm(dir, { recursive: true, force: true }))
+afterAll(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }))
 
 const outcome = (i: number): DecisionRecord => ({
   kind: 'outcome',

@@ -74,7 +74,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'peerguard-keystore-'))
 })
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('round trip', () => {

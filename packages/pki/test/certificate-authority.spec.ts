@@ -233,14 +233,14 @@ describe('loadTrustStore', () => {
       const staging = await mkdtemp(join(tmpdir(), 'pki-trust-staging-'))
       await writeFile(join(staging, 'second.pem'), other.certificatePem)
       await rename(join(staging, 'second.pem'), join(dir, 'second.pem'))
-      await rm(staging, { recursive: true, force: true })
+      await rm(staging, { recursive: true, force: true, maxRetries: 5 })
       await reloaded
       await expect(verifyPeerChain(otherCert.chain, { trust })).resolves.toMatchObject({ name: 'dave' })
       expect(() => createTrustStore({ roots: [ca.certificate] }).watch()).toThrow(
         expect.objectContaining({ code: 'invalid-argument' })
       )
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 })
     }
   })
 })

@@ -176,7 +176,7 @@ describe('loadTrustStore with CRLs besides the directory', () => {
       expect(await trust.reload()).toEqual({ olderCrls: [] })
       expect(trust.crlStatus()).toEqual([expect.objectContaining({ number: '03', source: join(dir, 'old.crl') })])
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 })
     }
   })
 })

@@ -139,7 +139,7 @@ describe('peer certificates with DNS and IP SANs', () => {
       const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'nas.pem')], { encoding: 'utf8' })
       expect(text).toMatch(/URI:peerguard:\/\/peer\/[^,\s]+, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/)
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 })
     }
   })
 })

@@ -127,5 +127,5 @@ export async function peerFiles(
   await saveIdentity(key, peer.identity)
   await writeFile(cert, peer.chain.map((c) => pemEncode(c, 'CERTIFICATE')).join(''))
   await writeFile(root, pemEncode(pki.ca.certificate, 'CERTIFICATE'))
-  return { dir, key, cert, root, cleanup: () => rm(dir, { recursive: true, force: true }) }
+  return { dir, key, cert, root, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }) }
 }

@@ -24,7 +24,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await log.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('connectionOutcome', () => {

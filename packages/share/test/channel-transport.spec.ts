@@ -32,7 +32,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 async function serve(who: 'nas' | 'guest', limits?: HandshakeLimiter): Promise<{ server: ShareServer; port: number }> {

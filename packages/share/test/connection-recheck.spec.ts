@@ -75,7 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('ShareServer.recheck', () => {

@@ -15,7 +15,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pg-share-close-'))
   await writeFile(join(dir, 'big.bin'), Buffer.alloc(8 * 1024 * 1024, 3))
 })
-afterAll(() => rm(dir, { recursive: true, force: true }))
+afterAll(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }))
 
 describe('ShareServer.close', () => {
   it('resolves after the outcome of a read it cut off is on the record', async () => {

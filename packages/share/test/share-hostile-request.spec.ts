@@ -108,7 +108,7 @@ beforeAll(async () => {
 afterAll(async () => {
   wire.socket.destroy()
   await server.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 const OPS = ['list', 'stat', 'read', 'write', 'delete', 'rename', 'mkdir'] as const

@@ -47,7 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client.close()
   await server.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')

@@ -29,7 +29,7 @@ describe('ShareRoot.list', () => {
 
   afterAll(async () => {
     await root?.close()
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('gives every entry but temporary uploads, each described as lstat describes it, sorted', async () => {

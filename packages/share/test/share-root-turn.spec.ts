@@ -26,7 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await root.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** Hold the namespace lock exclusively until the returned release is called. */

@@ -87,7 +87,7 @@ afterAll(async () => {
     side.client.close()
     await side.server.close()
   }
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** Every path under `base` (relative to it), without following links: path → `dir` or `file`. */

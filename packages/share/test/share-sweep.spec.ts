@@ -32,7 +32,7 @@ describe('start-up sweep of leftover temporary upload files', () => {
   afterEach(async () => {
     await server?.close()
     server = undefined
-    await rm(dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('removes old .pgtmp- files everywhere in the share, nothing else, nothing outside', async () => {

@@ -41,6 +41,7 @@ let manifest: SwarmManifest
 let seeder: SwarmPeer
 let seederAddr: string
 let logPath: string
+let seederLog: Awaited<ReturnType<typeof openDecisionLog>> | undefined
 const peers: SwarmPeer[] = []
 const policy = loadPolicy(POLICY)
 
@@ -70,6 +71,7 @@ beforeAll(async () => {
   await writeFile(file, content)
   logPath = join(dir, 'seeder.log')
   const log = await openDecisionLog({ path: logPath, identity: (pki.peers.seeder as TestPeer).identity })
+  seederLog = log
   // The seeder uploads at most 3 MiB/s, so leechers must also serve each other to finish quickly.
   seeder = peerOf(pki.peers.seeder as TestPeer, { log, maxUploadBytesPerSecond: 3 * 1024 * 1024 })
   manifest = await seeder.publish(file, { name: 'team-dataset', pieceSize: PIECE })
@@ -80,7 +82,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of peers) await p.close()
-  await rm(dir, { recursive: true, force: true })
+  // an open log writes its checkpoint and head file up to 5 s after the last entry: close it first,
+  // or that write can land in the folder while it is being removed (ENOTEMPTY in CI)
+  await seederLog?.close()
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('swarm manifest', () => {

@@ -43,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of closers) await c()
   await seeder.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** A hand-driven fetcher: an enrolled peer that sends whatever the test says. */

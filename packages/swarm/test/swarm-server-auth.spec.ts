@@ -36,7 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of open) await p.close()
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('swarm fetch holds the peers it reaches to pins or a known-peers store', () => {

@@ -96,7 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(open.map((p) => p.close()))
-  await rm(dir, { recursive: true, force: true })
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 describe('swarm serving sessions', () => {

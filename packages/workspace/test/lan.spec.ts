@@ -283,7 +283,7 @@ workspace:
     )
     for (const h of hosts) spawnSync('ip', ['netns', 'del', ns(h.name)], { stdio: 'pipe' })
     spawnSync('ip', ['netns', 'del', ns('br')], { stdio: 'pipe' })
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true, maxRetries: 5 })
   })
 
   gate.it('ca revoke --publish on the admin: every member applies it and refuses the revoked peer with the code', async () => {

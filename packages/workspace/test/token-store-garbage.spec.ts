@@ -30,7 +30,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await rm(caDir, { recursive: true, force: true })
+  await rm(caDir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 /** A well-typed record, as the store promises it. */
