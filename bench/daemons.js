@@ -29,7 +29,7 @@ export function which(cmd) {
 }
 
 /** Wait until something accepts connections on 127.0.0.1:`port`. @param {number} port */
-export async function waitPort(port, ms = 15000) {
+export async function waitPort(port, ms = 90_000) {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     const ok = await new Promise((r) => {

@@ -64,7 +64,7 @@ async function freePort() {
 }
 
 /** @param {number} port @returns {Promise<void>} */
-function waitPort(port, ms = 15000) {
+function waitPort(port, ms = 90_000) {
   const end = Date.now() + ms
   return new Promise((resolve, reject) => {
     const attempt = () => {

@@ -299,9 +299,21 @@ async function benchAria2(dir, file) {
     const seedDir = join(dir, 'aria-seed')
     await mkdir(seedDir)
     execFileSync('ln', [file, join(seedDir, 'data.bin')])
-    const basePort = 20000 + Math.floor(Math.random() * 20000)
-    run(seedDir, basePort, ['--bt-seed-unverified=true'])
-    await waitFor(() => tracker.peers.size >= 1, 15000, 'the aria2c seeder to announce')
+    // ports free just now (bound and released), not drawn at random: a taken port kept the seeder
+    // from ever announcing
+    const ports = []
+    for (let i = 0; i <= LEECHERS; i++) ports.push(await freePort())
+    const seederProc = run(seedDir, ports[0], ['--bt-seed-unverified=true'])
+    // aria2c's first announce takes ~0.1 s here; a busy CI machine gets a generous deadline, and
+    // a seeder that exited says so instead of timing out
+    await waitFor(
+      () => {
+        if (seederProc.exitCode !== null) throw new Error(`the aria2c seeder exited (${seederProc.exitCode}) before announcing`)
+        return tracker.peers.size >= 1
+      },
+      90000,
+      'the aria2c seeder to announce'
+    )
     const t0 = performance.now()
     /** @type {string[]} */
     const outs = []
@@ -309,7 +321,7 @@ async function benchAria2(dir, file) {
       const d = join(dir, `aria-leech${i + 1}`)
       await mkdir(d)
       outs.push(join(d, 'data.bin'))
-      run(d, basePort + 1 + i, [])
+      run(d, ports[i + 1], [])
     }
     await waitFor(async () => outs.every((o) => existsSync(`${o}.done`)), 300000, 'aria2c leechers')
     const ms = performance.now() - t0
