@@ -301,9 +301,11 @@ async function benchAria2(dir, file) {
     execFileSync('ln', [file, join(seedDir, 'data.bin')])
     // ports free just now (bound and released), not drawn at random: a taken port kept the seeder
     // from ever announcing
-    const ports = []
-    for (let i = 0; i <= LEECHERS; i++) ports.push(await freePort())
-    const seederProc = run(seedDir, ports[0], ['--bt-seed-unverified=true'])
+    const seedPort = await freePort()
+    /** @type {number[]} */
+    const leechPorts = []
+    for (let i = 0; i < LEECHERS; i++) leechPorts.push(await freePort())
+    const seederProc = run(seedDir, seedPort, ['--bt-seed-unverified=true'])
     // aria2c's first announce takes ~0.1 s here; a busy CI machine gets a generous deadline, and
     // a seeder that exited says so instead of timing out
     await waitFor(
@@ -317,11 +319,11 @@ async function benchAria2(dir, file) {
     const t0 = performance.now()
     /** @type {string[]} */
     const outs = []
-    for (let i = 0; i < LEECHERS; i++) {
+    for (const [i, port] of leechPorts.entries()) {
       const d = join(dir, `aria-leech${i + 1}`)
       await mkdir(d)
       outs.push(join(d, 'data.bin'))
-      run(d, ports[i + 1], [])
+      run(d, port, [])
     }
     await waitFor(async () => outs.every((o) => existsSync(`${o}.done`)), 300000, 'aria2c leechers')
     const ms = performance.now() - t0
