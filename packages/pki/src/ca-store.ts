@@ -153,14 +153,15 @@ interface LockLook {
   readonly mtimeMs: number
 }
 
-async function lookAt(path: string): Promise<LockLook | undefined> {
+/** `gone`: released meanwhile (retry the create); `unreadable`: not ours to judge (wait for it). */
+async function lookAt(path: string): Promise<LockLook | 'gone' | 'unreadable'> {
   let handle: Awaited<ReturnType<typeof open>> | undefined
   try {
     handle = await open(path, 'r')
     const [info, text] = [await handle.stat(), await handle.readFile('utf8')]
     return { dev: info.dev, ino: info.ino, text, mtimeMs: info.mtimeMs }
-  } catch {
-    return undefined // gone already, or unreadable: the caller retries the create
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unreadable'
   } finally {
     await handle?.close().catch(() => {})
   }
@@ -244,8 +245,8 @@ export function fileCaStore(path: string, options: FileCaStoreOptions = {}): CaS
   /** Remove the lock if it is stale and still the same file; true when the create is worth retrying. */
   async function breakIfStale(): Promise<boolean> {
     const judged = await lookAt(lockPath)
-    if (judged === undefined) return true // released meanwhile
-    if (!isStale(judged)) return false
+    if (judged === 'gone') return true
+    if (judged === 'unreadable' || !isStale(judged)) return false
     await options.onStaleLock?.()
     let breaker: Awaited<ReturnType<typeof open>>
     try {
@@ -254,14 +255,14 @@ export function fileCaStore(path: string, options: FileCaStoreOptions = {}): CaS
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false
       // another process is breaking it; a breaker that died mid-way leaves an old file behind
       const left = await lookAt(breakPath)
-      if (left !== undefined && Date.now() - left.mtimeMs > staleLockMs) await unlink(breakPath).catch(() => {})
+      if (typeof left === 'object' && Date.now() - left.mtimeMs > staleLockMs) await unlink(breakPath).catch(() => {})
       return false
     }
     try {
       // Only breakers remove a dead owner's lock, and they take turns: if the file is still the one
       // judged stale now, nobody can replace it before the unlink.
       const now = await lookAt(lockPath)
-      if (now !== undefined && sameLock(now, judged)) await unlink(lockPath).catch(() => {})
+      if (typeof now === 'object' && sameLock(now, judged)) await unlink(lockPath).catch(() => {})
       return true
     } finally {
       await breaker.close().catch(() => {})

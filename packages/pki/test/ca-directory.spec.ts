@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -206,6 +206,19 @@ describe('CA directory', () => {
     await expect(fileCaStore(join(dir, 'ca.db.json'), { staleLockMs: 1000 }).transaction(() => 3)).resolves.toBe(3)
     expect(await readdir(dir)).not.toContain('ca.db.json.lock')
     expect(await readdir(dir)).not.toContain('ca.db.json.lock.break')
+  })
+
+  it('a lock it cannot read (a folder in its place) is waited for, then ca-locked — never spun on', async () => {
+    const dir = join(root, 'ca6d')
+    await initCaDirectory(dir, { name: 'CA six d', scrypt: FAST })
+    const lock = join(dir, 'ca.db.json.lock')
+    await mkdir(lock)
+    const started = Date.now()
+    await expect(fileCaStore(join(dir, 'ca.db.json'), { lockTimeoutMs: 300 }).transaction(() => 1)).rejects.toMatchObject({
+      code: 'ca-locked'
+    })
+    expect(Date.now() - started).toBeLessThan(20_000)
+    await rm(lock, { recursive: true })
   })
 
   it('a stale lock from a dead process is removed; a live one times out with ca-locked', async () => {
