@@ -378,7 +378,7 @@ export class SwarmPeer {
     }
     // the peers our own fetches take pieces from: each must still be a peer allowed to seed
     const seeders = [...this.#downloads].flatMap((d) =>
-      d.recheck((peer) => this.#recheckSeeder(peer, d.store, options.trust !== false))
+      d.recheck((peer) => this.#recheckOne(peer, d.store, options.trust !== false, 'put'))
     )
     await Promise.all([
       ...dropped.map(({ conn, refusal }) => this.#logDropped(conn.peer, refusal)),
@@ -387,22 +387,20 @@ export class SwarmPeer {
     return dropped.length + seeders.length
   }
 
-  #recheckSeeder(peer: PeerInfo, store: SwarmStore, trust: boolean): ConnectionRefusal | undefined {
-    const check = this.#o.connectionCheck
-    const refusal = check === undefined || !trust ? undefined : runConnectionCheck(check, peer)
-    if (refusal !== undefined) return refusal
-    const decision = decideSwarm(this.#o.policy, peer, 'put', store.manifest)
-    return decision.allowed ? undefined : { code: decision.code, reason: `seed swarm:${store.manifest.name}: ${decision.reason}` }
-  }
-
-  #recheckOne(peer: PeerInfo, store: SwarmStore | undefined, trust: boolean): ConnectionRefusal | undefined {
+  /** A serving connection (`get`) or a seeder of our fetch (`put`), decided again; a refusal or undefined. */
+  #recheckOne(
+    peer: PeerInfo,
+    store: SwarmStore | undefined,
+    trust: boolean,
+    verb: 'get' | 'put' = 'get'
+  ): ConnectionRefusal | undefined {
     const check = this.#o.connectionCheck
     const refusal = check === undefined || !trust ? undefined : runConnectionCheck(check, peer)
     if (refusal !== undefined || store === undefined) return refusal
-    const decision = decideSwarm(this.#o.policy, peer, 'get', store.manifest)
+    const decision = decideSwarm(this.#o.policy, peer, verb, store.manifest)
     return decision.allowed
       ? undefined
-      : { code: decision.code, reason: `fetch swarm:${store.manifest.name}: ${decision.reason}` }
+      : { code: decision.code, reason: `${verb === 'get' ? 'fetch' : 'seed'} swarm:${store.manifest.name}: ${decision.reason}` }
   }
 
   async #logDropped(peer: PeerInfo, refusal: ConnectionRefusal): Promise<void> {

@@ -225,7 +225,6 @@ export class ServeConnection {
     }
     if (this.#closed) return
     if (refusal !== undefined) {
-      this.#store = undefined
       this.fail(refusal.code, refusal.reason)
       return
     }
